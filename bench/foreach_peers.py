@@ -1,0 +1,446 @@
+#!/usr/bin/env python
+"""Foreach of N trivial tasks: daskflow vs Metaflow's local runtime vs raw Dask.
+
+Every run is a whole process (subprocess.Popen), timed from launch to exit,
+in its own fresh temporary working directory holding a copy of the flow file.
+Peers are interleaved: each repetition runs every peer once (starting peer
+rotates per repetition), so drift on the machine hits all peers alike.
+
+Peers:
+  daskflow  flows/foreach_daskflow.py run --n N --max-num-splits N --max-workers W
+            (interpreter running this script, in-tree daskflow put on PYTHONPATH;
+            skipped, with the reason, if `from daskflow import FlowSpec, step,
+            Parameter` fails)
+  metaflow  flows/foreach_metaflow.py, same CLI, in bench/.venv-metaflow
+            (created with `python -m venv` + `pip install metaflow` if missing;
+            skipped for N > --metaflow-max-n unless --force-metaflow)
+  rawdask   flows/foreach_rawdask.py --n N --workers W (LocalCluster, processes)
+
+Examples:
+  python bench/foreach_peers.py --n 100 --reps 3
+  python bench/foreach_peers.py --n 100 1000 --peer-reps metaflow=1 --json out.json
+  python bench/foreach_peers.py --peers daskflow rawdask --n 1000 10000
+
+Stdlib only (the rawdask peer needs dask/distributed in this interpreter).
+Not a pytest test: nothing here is collected (no test_* names).
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO_ROOT = BENCH_DIR.parent
+FLOWS_DIR = BENCH_DIR / "flows"
+METAFLOW_VENV = BENCH_DIR / ".venv-metaflow"
+
+ALL_PEERS = ("daskflow", "metaflow", "rawdask")
+BASELINE = "daskflow"
+
+
+def default_workers() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 2
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------
+# Peers
+# --------------------------------------------------------------------------
+
+
+class Peer:
+    name = ""
+    flow_file = ""
+
+    def __init__(self, args):
+        self.args = args
+        self.python = sys.executable
+        self.version = None
+
+    def prepare(self) -> str | None:
+        """Return None if runnable, else a reason to skip."""
+        raise NotImplementedError
+
+    def skip_for_n(self, n: int) -> str | None:
+        return None
+
+    def command(self, n: int, workers: int) -> list[str]:
+        raise NotImplementedError
+
+    def env(self) -> dict:
+        env = dict(os.environ)
+        env.setdefault("USERNAME", env.get("USER") or "bench")
+        env["PYTHONUNBUFFERED"] = "1"
+        return env
+
+    def probe(self, code: str) -> tuple[bool, str]:
+        """Run `code` with this peer's interpreter and environment, in a temp dir."""
+        with tempfile.TemporaryDirectory(prefix="bench-probe-") as tmp:
+            proc = subprocess.run(
+                [self.python, "-c", code],
+                cwd=tmp,
+                env=self.env(),
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
+        out = (proc.stdout + proc.stderr).strip()
+        return proc.returncode == 0, out
+
+
+class DaskflowPeer(Peer):
+    name = "daskflow"
+    flow_file = "foreach_daskflow.py"
+
+    def env(self):
+        env = super().env()
+        # The flow runs in a temp dir: make the in-tree package importable.
+        parts = [str(REPO_ROOT)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+        env["PYTHONPATH"] = os.pathsep.join(parts)
+        return env
+
+    def prepare(self):
+        ok, out = self.probe(
+            "import daskflow\n"
+            "from daskflow import FlowSpec, step, Parameter\n"
+            "print(getattr(daskflow, '__version__', 'unknown'))"
+        )
+        if not ok:
+            last = out.splitlines()[-1] if out else "no output"
+            return "daskflow not importable yet (%s)" % last
+        self.version = out.splitlines()[-1] if out else "unknown"
+        return None
+
+    def command(self, n, workers):
+        return [self.python, self.flow_file, "run", "--n", str(n),
+                "--max-num-splits", str(n), "--max-workers", str(workers)]
+
+
+class MetaflowPeer(Peer):
+    name = "metaflow"
+    flow_file = "foreach_metaflow.py"
+
+    def __init__(self, args):
+        super().__init__(args)
+        self.python = str(METAFLOW_VENV / "bin" / "python")
+
+    def env(self):
+        env = super().env()
+        env.pop("PYTHONPATH", None)  # keep the venv's Metaflow, nothing else
+        env.pop("VIRTUAL_ENV", None)
+        return env
+
+    def install(self) -> str | None:
+        if self.args.no_install:
+            return "%s missing and --no-install given" % METAFLOW_VENV
+        log("[setup] creating %s and installing metaflow ..." % METAFLOW_VENV)
+        t0 = time.perf_counter()
+        try:
+            if not Path(self.python).exists():
+                subprocess.run([sys.executable, "-m", "venv", str(METAFLOW_VENV)], check=True)
+            subprocess.run([self.python, "-m", "pip", "install", "-q",
+                            "--disable-pip-version-check", "metaflow"], check=True)
+        except (subprocess.CalledProcessError, OSError) as exc:
+            return "could not install metaflow into %s: %s" % (METAFLOW_VENV, exc)
+        log("[setup] metaflow installed in %.1f s" % (time.perf_counter() - t0))
+        return None
+
+    def prepare(self):
+        code = "import metaflow; print(metaflow.__version__)"
+        ok, out = (False, "") if not Path(self.python).exists() else self.probe(code)
+        if not ok:
+            reason = self.install()
+            if reason:
+                return reason
+            ok, out = self.probe(code)
+            if not ok:
+                return "metaflow still not importable after install: %s" % out[-300:]
+        self.version = out.splitlines()[-1]
+        return None
+
+    def skip_for_n(self, n):
+        if n > self.args.metaflow_max_n and not self.args.force_metaflow:
+            return ("N=%d > --metaflow-max-n %d (about 0.13 s per task; "
+                    "--force-metaflow to run it)" % (n, self.args.metaflow_max_n))
+        return None
+
+    def command(self, n, workers):
+        return [self.python, self.flow_file, "run", "--n", str(n),
+                "--max-num-splits", str(n), "--max-workers", str(workers)]
+
+
+class RawDaskPeer(Peer):
+    name = "rawdask"
+    flow_file = "foreach_rawdask.py"
+
+    def prepare(self):
+        ok, out = self.probe("import dask, distributed; print(distributed.__version__)")
+        if not ok:
+            last = out.splitlines()[-1] if out else "no output"
+            return "dask/distributed not importable in %s (%s)" % (self.python, last)
+        self.version = out.splitlines()[-1]
+        return None
+
+    def command(self, n, workers):
+        return [self.python, self.flow_file, "--n", str(n), "--workers", str(workers)]
+
+
+PEER_CLASSES = {p.name: p for p in (DaskflowPeer, MetaflowPeer, RawDaskPeer)}
+
+
+# --------------------------------------------------------------------------
+# Running
+# --------------------------------------------------------------------------
+
+
+def run_once(peer: Peer, n: int, workers: int, timeout: float, keep: bool) -> dict:
+    tmp = Path(tempfile.mkdtemp(prefix="bench-%s-n%d-" % (peer.name, n)))
+    shutil.copy2(FLOWS_DIR / peer.flow_file, tmp / peer.flow_file)
+    cmd = peer.command(n, workers)
+    env = peer.env()
+    log_path = tmp / "output.log"
+    with open(log_path, "wb") as out:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, cwd=tmp, env=env, stdout=out,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True)
+        timed_out = False
+        try:
+            rc = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            os.killpg(proc.pid, signal.SIGKILL)
+            rc = proc.wait()
+        elapsed = time.perf_counter() - t0
+    # Leftover children (dask workers, Metaflow tasks) must not bleed into the next run.
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    text = log_path.read_text(errors="replace")
+    expected = "total=%d" % (n * (n - 1))
+    result = {
+        "peer": peer.name,
+        "n": n,
+        "workers": workers,
+        "seconds": elapsed,
+        "rc": rc,
+        "timed_out": timed_out,
+        "ok": rc == 0 and not timed_out,
+        "verified": expected in text,
+        "cmd": cmd,
+    }
+    if not result["ok"]:
+        result["output_tail"] = text[-2000:]
+    if keep:
+        result["workdir"] = str(tmp)
+    else:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return result
+
+
+def parse_peer_reps(items, default):
+    reps = {p: default for p in ALL_PEERS}
+    for item in items or []:
+        for part in item.split(","):
+            name, sep, k = part.partition("=")
+            if not sep or name not in reps:
+                raise SystemExit("--peer-reps wants PEER=K with PEER in %s, got %r"
+                                 % (", ".join(ALL_PEERS), part))
+            reps[name] = int(k)
+    return reps
+
+
+def summarize(results, peers, ns):
+    rows = []
+    for n in ns:
+        medians = {}
+        for name in peers:
+            runs = [r for r in results if r["peer"] == name and r["n"] == n]
+            good = [r["seconds"] for r in runs if r["ok"]]
+            row = {
+                "peer": name, "n": n, "runs": len(good), "failed": len(runs) - len(good),
+                "median_s": statistics.median(good) if good else None,
+                "min_s": min(good) if good else None,
+                "max_s": max(good) if good else None,
+                "unverified": sum(1 for r in runs if r["ok"] and not r["verified"]),
+            }
+            medians[name] = row["median_s"]
+            rows.append(row)
+        base = medians.get(BASELINE)
+        floor = medians.get("rawdask")
+        for row in rows:
+            if row["n"] != n:
+                continue
+            m = row["median_s"]
+            row["ratio_vs_daskflow"] = (m / base) if (m is not None and base) else None
+            row["ratio_vs_rawdask"] = (m / floor) if (m is not None and floor) else None
+            row["per_task_ms"] = (m / n * 1000.0) if (m is not None and n) else None
+    return rows
+
+
+def print_table(rows, skipped):
+    def fmt(v, spec):
+        return "-" if v is None else format(v, spec)
+
+    header = ("peer", "N", "median s", "runs", "vs daskflow", "per-task ms", "min..max s",
+              "vs rawdask")
+    lines = [header]
+    for r in rows:
+        if r["runs"] == 0 and r["failed"] == 0:
+            continue
+        runs = str(r["runs"]) + (" (+%d failed)" % r["failed"] if r["failed"] else "")
+        if r["unverified"]:
+            runs += " *"
+        ratio = "-" if r["ratio_vs_daskflow"] is None else "%.2fx" % r["ratio_vs_daskflow"]
+        floor = "-" if r["ratio_vs_rawdask"] is None else "%.2fx" % r["ratio_vs_rawdask"]
+        span = ("-" if r["min_s"] is None
+                else "%.2f..%.2f" % (r["min_s"], r["max_s"]))
+        lines.append((r["peer"], str(r["n"]), fmt(r["median_s"], ".2f"), runs, ratio,
+                      fmt(r["per_task_ms"], ".2f"), span, floor))
+    widths = [max(len(l[i]) for l in lines) for i in range(len(header))]
+    print()
+    for i, l in enumerate(lines):
+        print("  ".join(c.ljust(w) if j == 0 else c.rjust(w)
+                        for j, (c, w) in enumerate(zip(l, widths))))
+        if i == 0:
+            print("  ".join("-" * w for w in widths))
+    if any(r["unverified"] for r in rows):
+        print("* some runs exited 0 but printed no matching 'total=N*(N-1)' line")
+    for (peer, n), reason in skipped.items():
+        print("skipped %s%s: %s" % (peer, "" if n is None else " N=%d" % n, reason))
+    print("vs X = peer median / X's median at the same N; per-task ms = median / N "
+          "(whole process, startup included)")
+
+
+def print_header_and_table(args, ready, rows, skipped):
+    print("foreach_peers: %s, %s, %d cores, Python %s, W=%d, %s"
+          % (datetime.date.today().isoformat(), socket.gethostname(), os.cpu_count() or 0,
+             platform.python_version(), args.workers,
+             ", ".join("%s %s" % (n, p.version) for n, p in ready.items())))
+    print_table(rows, skipped)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 epilog=__doc__.split("\n\n", 1)[1])
+    ap.add_argument("--n", type=int, nargs="+", default=[100, 1000],
+                    help="foreach sizes (default: 100 1000)")
+    ap.add_argument("--peers", nargs="+", choices=ALL_PEERS, default=list(ALL_PEERS),
+                    help="peers to run (default: all)")
+    ap.add_argument("--reps", type=int, default=3, help="repetitions per peer (default 3)")
+    ap.add_argument("--peer-reps", action="append", metavar="PEER=K",
+                    help="override repetitions for one peer, e.g. metaflow=1 (repeatable)")
+    ap.add_argument("--workers", type=int, default=default_workers(),
+                    help="W: --max-workers / LocalCluster n_workers (default: cores, %(default)s)")
+    ap.add_argument("--metaflow-max-n", type=int, default=1000,
+                    help="skip Metaflow above this N (default 1000)")
+    ap.add_argument("--force-metaflow", action="store_true",
+                    help="run Metaflow at every N regardless of --metaflow-max-n")
+    ap.add_argument("--timeout", type=float, default=1800.0,
+                    help="seconds before one run is killed and counted as failed")
+    ap.add_argument("--no-install", action="store_true",
+                    help="do not create bench/.venv-metaflow; skip Metaflow if it is missing")
+    ap.add_argument("--keep", action="store_true", help="keep each run's temp working dir")
+    ap.add_argument("--json", metavar="PATH",
+                    help="also write every run and the summary as JSON ('-' for stdout)")
+    args = ap.parse_args(argv)
+
+    reps = parse_peer_reps(args.peer_reps, args.reps)
+    peers = [p for p in ALL_PEERS if p in args.peers]  # canonical order
+    skipped: dict = {}
+    ready = {}
+    for name in peers:
+        peer = PEER_CLASSES[name](args)
+        reason = peer.prepare()
+        if reason:
+            skipped[(name, None)] = reason
+            log("[skip] %s: %s" % (name, reason))
+        else:
+            ready[name] = peer
+            log("[peer] %s %s (%s)" % (name, peer.version, peer.python))
+
+    results = []
+    started = time.time()
+    for n in args.n:
+        active = []
+        for name, peer in ready.items():
+            reason = peer.skip_for_n(n)
+            if reason:
+                skipped[(name, n)] = reason
+                log("[skip] %s N=%d: %s" % (name, n, reason))
+            elif reps[name] > 0:
+                active.append(name)
+        for rep in range(max([reps[p] for p in active] or [0])):
+            this_rep = [p for p in active if rep < reps[p]]
+            k = rep % len(this_rep) if this_rep else 0
+            for name in this_rep[k:] + this_rep[:k]:  # rotate who goes first
+                r = run_once(ready[name], n, args.workers, args.timeout, args.keep)
+                r["rep"] = rep
+                results.append(r)
+                status = "ok" if r["ok"] else ("TIMEOUT" if r["timed_out"] else "rc=%d" % r["rc"])
+                if r["ok"] and not r["verified"]:
+                    status += " (total not found in output)"
+                log("[run] N=%-6d rep %d/%d %-8s %8.2f s  %s"
+                    % (n, rep + 1, reps[name], name, r["seconds"], status))
+                if not r["ok"]:
+                    log("      output tail:\n" + "\n".join(
+                        "      | " + l for l in r["output_tail"].splitlines()[-15:]))
+
+    rows = summarize(results, list(ready), args.n)
+    # With --json -, stdout carries only the JSON document; the table goes to stderr.
+    with contextlib.redirect_stdout(sys.stderr if args.json == "-" else sys.stdout):
+        print_header_and_table(args, ready, rows, skipped)
+
+    if args.json:
+        doc = {
+            "benchmark": "foreach_peers",
+            "date": datetime.datetime.now().isoformat(timespec="seconds"),
+            "machine": {
+                "hostname": socket.gethostname(),
+                "platform": platform.platform(),
+                "cpu_count": os.cpu_count(),
+                "python": platform.python_version(),
+            },
+            "workers": args.workers,
+            "ns": args.n,
+            "reps": {p: reps[p] for p in peers},
+            "versions": {n: p.version for n, p in ready.items()},
+            "skipped": [{"peer": p, "n": n, "reason": r} for (p, n), r in skipped.items()],
+            "wall_s": time.time() - started,
+            "summary": rows,
+            "runs": results,
+        }
+        text = json.dumps(doc, indent=2)
+        if args.json == "-":
+            print(text)
+        else:
+            Path(args.json).write_text(text + "\n")
+            log("[json] wrote %s" % args.json)
+
+    failed = any(not r["ok"] for r in results)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

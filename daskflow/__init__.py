@@ -1,0 +1,35 @@
+"""daskflow: Metaflow-style flows that run on Dask.
+
+Change ``from metaflow import ...`` to ``from daskflow import ...`` and run
+``python flow.py run``.
+"""
+
+__version__ = "0.1.0"
+
+from . import config  # noqa: E402  (loads the defaults into dask.config)
+from .client import DataArtifact, Flow, Run, Step, Task, default_namespace, get_namespace, namespace  # noqa: E402
+from .current import current  # noqa: E402
+from .exceptions import DaskflowException  # noqa: E402
+from .flowspec import FlowSpec, step  # noqa: E402
+from .parameters import IncludeFile, JSONType, Parameter  # noqa: E402
+from .runtime import Runner  # noqa: E402
+
+__all__ = [
+    "DaskflowException",
+    "DataArtifact",
+    "Flow",
+    "FlowSpec",
+    "IncludeFile",
+    "JSONType",
+    "Parameter",
+    "Run",
+    "Runner",
+    "Step",
+    "Task",
+    "config",
+    "current",
+    "default_namespace",
+    "get_namespace",
+    "namespace",
+    "step",
+]

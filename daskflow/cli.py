@@ -1,0 +1,217 @@
+"""The command line of a flow file: ``python flow.py run | show | check | dump | logs``.
+
+The only module that imports click.  It parses, calls the runtime or the
+client, prints, and turns daskflow's exceptions into one-line messages and
+exit codes (a traceback only with ``--debug``).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+import traceback
+from typing import Any
+
+import click
+
+from .exceptions import DaskflowException, RunFailed
+from .graph import FOREACH, SPLIT, SWITCH, FlowGraph, check_main_guard
+from .parameters import Parameter, flow_parameters
+
+
+def main(flow_cls: type, argv: list[str] | None = None) -> None:
+    """Entry point behind ``MyFlow()``: run the command line and exit the process."""
+    if multiprocessing.parent_process() is not None:
+        return  # a worker process importing the flow file: never start the flow there
+    debug = "--debug" in (argv or sys.argv[1:]) or bool(os.environ.get("DASKFLOW_DEBUG"))
+    try:
+        main_file = getattr(sys.modules.get("__main__"), "__file__", None)
+        if main_file and os.path.abspath(main_file) == os.path.abspath(
+                sys.modules[flow_cls.__module__].__file__ or ""):
+            check_main_guard(main_file, flow_cls.__name__)
+        graph = flow_cls._flow_graph()
+        group = build_cli(flow_cls, graph)
+        group.main(args=argv, prog_name=os.path.basename(sys.argv[0]),
+                   standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("Interrupted: running tasks were cancelled and the cluster closed.",
+                   err=True)
+        sys.exit(130)
+    except RunFailed as exc:
+        _print_run_failure(exc, debug)
+        sys.exit(1)
+    except DaskflowException as exc:
+        if debug:
+            traceback.print_exc()
+        click.secho(f"{exc.headline}: {exc}", fg="red", err=True)
+        sys.exit(1)
+    sys.exit(0)
+
+
+def _print_run_failure(exc: RunFailed, debug: bool) -> None:
+    failure = exc.failure
+    if failure is not None and failure.traceback_text:
+        click.echo(failure.traceback_text.rstrip(), err=True)
+    click.secho(str(exc), fg="red", err=True)
+    if failure is not None:
+        run_task = failure.pathspec.split("/", 1)[1]
+        click.echo(f"See its output with: {os.path.basename(sys.argv[0])} logs {run_task}",
+                   err=True)
+
+
+def build_cli(flow_cls: type, graph: FlowGraph) -> click.Group:
+    params = flow_parameters(flow_cls)
+
+    @click.group(help=(flow_cls.__doc__ or f"Flow {flow_cls.__name__}").strip(),
+                 context_settings={"help_option_names": ["-h", "--help"]})
+    @click.option("--debug", is_flag=True, help="Show full tracebacks of daskflow errors.")
+    @click.option("--quiet", is_flag=True, help="Print only task output and errors.")
+    @click.option("--datastore-root", default=None, metavar="PATH_OR_URL",
+                  help="Where runs are stored (default: .daskflow, or "
+                       "daskflow.datastore.root in dask config).")
+    @click.pass_context
+    def cli(ctx: click.Context, debug: bool, quiet: bool, datastore_root: str | None) -> None:
+        ctx.obj = {"debug": debug, "quiet": quiet, "root": datastore_root}
+
+    @cli.command(help="Run the flow on a Dask cluster.")
+    @click.option("--max-workers", type=click.IntRange(min=1), default=None,
+                  help="At most this many tasks at once (default 16).")
+    @click.option("--max-num-splits", type=click.IntRange(min=1), default=None,
+                  help="Refuse a foreach wider than this (default 100).")
+    @click.option("--tag", "tags", multiple=True, help="Tag the run (repeatable).")
+    @click.option("--run-id-file", default=None, type=click.Path(dir_okay=False),
+                  help="Write the run id to this file when the run starts.")
+    @click.option("--scheduler-address", default=None, metavar="tcp://HOST:PORT",
+                  help="Run on this existing Dask scheduler instead of a local cluster.")
+    @click.pass_context
+    def run(ctx: click.Context, max_workers: int | None, max_num_splits: int | None,
+            tags: tuple[str, ...], run_id_file: str | None, scheduler_address: str | None,
+            **values: Any) -> None:
+        from .runtime import Runner
+        given = {p.name: values[_option_dest(p)] for p in params.values()
+                 if values.get(_option_dest(p)) is not None}
+        runner = Runner(flow_cls, max_workers=max_workers, max_num_splits=max_num_splits,
+                        tags=tags, run_id_file=run_id_file,
+                        scheduler_address=scheduler_address,
+                        datastore_root=ctx.obj["root"], quiet=ctx.obj["quiet"])
+        runner.run(**given)
+
+    for param in params.values():
+        run.params.append(_click_option(param))
+
+    @cli.command(help="Show the steps of the flow and how they connect.")
+    def show() -> None:
+        click.echo(render_graph(flow_cls, graph))
+
+    @cli.command(help="Check the flow for errors without running anything.")
+    def check() -> None:
+        click.echo(f"Validating {flow_cls.__name__}: {len(graph.nodes)} steps, "
+                   f"{len(params)} parameter(s).")
+        click.echo("The graph looks good!")
+
+    @cli.command(help="Print the artifacts of RUN_ID/STEP or RUN_ID/STEP/TASK_ID.")
+    @click.argument("pathspec")
+    @click.option("--max-value-size", default=300, show_default=True,
+                  help="Shorten each printed value to this many characters.")
+    @click.pass_context
+    def dump(ctx: click.Context, pathspec: str, max_value_size: int) -> None:
+        for task in _tasks(flow_cls, pathspec, ctx.obj["root"]):
+            click.secho(f"{task.pathspec}", bold=True)
+            if not task.finished:
+                click.echo("  (no artifacts: the task has not finished)")
+            for artifact in task.artifacts:
+                text = repr(artifact.data)
+                if len(text) > max_value_size:
+                    text = text[:max_value_size] + "..."
+                click.echo(f"  {artifact.id} ({artifact.type}): {text}")
+
+    @cli.command(help="Print the output of RUN_ID/STEP or RUN_ID/STEP/TASK_ID.")
+    @click.argument("pathspec")
+    @click.option("--stdout/--no-stdout", "show_out", default=True)
+    @click.option("--stderr/--no-stderr", "show_err", default=True)
+    @click.option("--attempt", type=int, default=None,
+                  help="Show this attempt instead of the latest.")
+    @click.pass_context
+    def logs(ctx: click.Context, pathspec: str, show_out: bool, show_err: bool,
+             attempt: int | None) -> None:
+        from .client import Task
+        for task in _tasks(flow_cls, pathspec, ctx.obj["root"]):
+            if attempt is not None:
+                task = Task(task.pathspec, attempt=attempt, _store=task._store)
+            if show_out and task.stdout:
+                click.echo(task.stdout, nl=False)
+            if show_err and task.stderr:
+                click.echo(task.stderr, nl=False, err=True)
+
+    return cli
+
+
+def _option_dest(param: Parameter) -> str:
+    return "param_" + param.attr_name
+
+
+def _click_option(param: Parameter) -> click.Option:
+    default = f" [default: {param.default!r}]" if param.default is not None \
+        and param.show_default else ""
+    required = " [required]" if param.required else ""
+    kwargs: dict[str, Any] = {}
+    if param.type is bool:
+        kwargs.update(is_flag=False, flag_value="true")
+    return click.Option([f"--{param.name}", _option_dest(param)], default=None,
+                        metavar=param.type_name.upper(),
+                        help=f"{param.help or ''}{default}{required}".strip(), **kwargs)
+
+
+def _tasks(flow_cls: type, pathspec: str, root: str | None) -> list[Any]:
+    from .client import Step, Task
+    from .exceptions import DataNotFoundError
+    parts = pathspec.strip("/").split("/")
+    name = flow_cls.__name__
+    if len(parts) == 2:
+        step = Step(f"{name}/{pathspec}", _root=root)
+        tasks = list(step)
+        if not tasks:
+            raise DataNotFoundError(f"No tasks found for {name}/{pathspec}.")
+        return tasks
+    if len(parts) == 3:
+        task = Task(f"{name}/{pathspec}", _root=root)
+        if not task.attempts:
+            raise DataNotFoundError(f"Task {name}/{pathspec} does not exist.")
+        return [task]
+    raise click.BadParameter(f"expected RUN_ID/STEP or RUN_ID/STEP/TASK_ID, got '{pathspec}'")
+
+
+def render_graph(flow_cls: type, graph: FlowGraph) -> str:
+    """The text ``show`` prints: each step, its docstring, decorators and transition."""
+    lines = []
+    if flow_cls.__doc__:
+        lines += [flow_cls.__doc__.strip(), ""]
+    for node in graph:
+        title = f"Step {node.name}"
+        if node.is_join:
+            title += f"  (join of '{node.matching_split}')"
+        lines.append(title)
+        if node.decorators:
+            lines.append("    @" + ", @".join(node.decorators))
+        if node.doc:
+            lines += ["    " + line for line in node.doc.splitlines()]
+        if node.transition == FOREACH:
+            lines.append(f"    => {node.out_funcs[0]}  (foreach over self.{node.foreach_var})")
+        elif node.transition == SWITCH:
+            cases = ", ".join(f"{k!r}: {v}" for k, v in node.switch_cases.items())
+            lines.append(f"    => one of {{{cases}}}  (switch on self.{node.condition_var})")
+        elif node.transition == SPLIT:
+            lines.append(f"    => {', '.join(node.out_funcs)}  (branches run in parallel)")
+        elif node.out_funcs:
+            lines.append(f"    => {node.out_funcs[0]}")
+        lines.append("")
+    return "\n".join(lines).rstrip()

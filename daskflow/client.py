@@ -1,0 +1,379 @@
+"""Read stored runs back: ``Flow``, ``Run``, ``Step``, ``Task`` and ``namespace`` (Metaflow's API).
+
+Nothing here writes; artifacts load only when read.
+
+>>> from daskflow import Flow, namespace                     # doctest: +SKIP
+>>> run = Flow("HelloFlow").latest_successful_run
+>>> run.data.message, run["start"].task.stdout
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from .current import username
+from .datastore import ArtifactRef, ArtifactStore, resolve_root
+from .exceptions import DataNotFoundError, did_you_mean
+
+_UNSET = object()
+_namespace: Any = _UNSET
+
+
+def namespace(ns: str | None) -> str | None:
+    """Look only at runs tagged ``ns`` (e.g. ``"user:alice"``); ``None`` sees every run."""
+    global _namespace
+    _namespace = ns
+    return ns
+
+
+def get_namespace() -> str | None:
+    return default_namespace() if _namespace is _UNSET else _namespace
+
+
+def default_namespace() -> str:
+    """The namespace a client starts in: ``user:<you>``, as in Metaflow."""
+    global _namespace
+    _namespace = f"user:{username()}"
+    return _namespace
+
+
+def _split(pathspec: str, parts: int, kind: str) -> list[str]:
+    pieces = pathspec.strip("/").split("/")
+    if len(pieces) != parts or not all(pieces):
+        raise DataNotFoundError(
+            f"'{pathspec}' is not a {kind} pathspec; expected "
+            f"{'/'.join(['Flow', 'run_id', 'step', 'task_id'][:parts])}.")
+    return pieces
+
+
+class Flow:
+    """All stored runs of one flow, newest first."""
+
+    def __init__(self, name: str, _root: str | None = None) -> None:
+        self.name = name
+        self.pathspec = name
+        self._root = resolve_root(_root)
+        self._store = ArtifactStore(self._root, name)
+        if not self._store._exists(self._store.flow_root):
+            raise DataNotFoundError(
+                f"Flow '{name}' has no runs in {self._store.flow_root}. Run it first, or set "
+                f"the datastore (DASK_DASKFLOW__DATASTORE__ROOT) to where its runs are.")
+
+    def runs(self, *tags: str) -> Iterator[Run]:
+        """Runs in the current namespace (and with all ``tags``), newest first."""
+        ns = get_namespace()
+        for run_id in sorted(self._store.list_runs(), key=int, reverse=True):
+            run = Run(f"{self.name}/{run_id}", _namespace_check=False, _root=self._root)
+            wanted = set(tags) | ({ns} if ns else set())
+            if wanted <= run.tags:
+                yield run
+
+    def __iter__(self) -> Iterator[Run]:
+        return self.runs()
+
+    def __getitem__(self, run_id: str) -> Run:
+        return Run(f"{self.name}/{run_id}", _root=self._root)
+
+    @property
+    def latest_run(self) -> Run | None:
+        return next(self.runs(), None)
+
+    @property
+    def latest_successful_run(self) -> Run | None:
+        return next((r for r in self.runs() if r.successful), None)
+
+    def __repr__(self) -> str:
+        return f"Flow('{self.name}')"
+
+
+class Run:
+    """One run of a flow: its steps, tags, status and the ``end`` step's artifacts."""
+
+    def __init__(self, pathspec: str, _namespace_check: bool = True,
+                 _root: str | None = None) -> None:
+        self.flow_name, self.id = _split(pathspec, 2, "run")
+        self.pathspec = f"{self.flow_name}/{self.id}"
+        self._root = resolve_root(_root)
+        self._store = ArtifactStore(self._root, self.flow_name)
+        self._record = self._store.read_run(self.id)
+        ns = get_namespace()
+        if _namespace_check and ns and ns not in self.tags:
+            raise DataNotFoundError(
+                f"Run {self.pathspec} is not in namespace '{ns}'. Call "
+                f"namespace(None) to see every run.")
+
+    @property
+    def record(self) -> dict[str, Any]:
+        return self._record
+
+    @property
+    def user_tags(self) -> frozenset[str]:
+        return frozenset(self._record.get("tags", []))
+
+    @property
+    def system_tags(self) -> frozenset[str]:
+        return frozenset(self._record.get("system_tags", []))
+
+    @property
+    def tags(self) -> frozenset[str]:
+        return self.user_tags | self.system_tags
+
+    @property
+    def status(self) -> str:
+        """``running``, ``success`` or ``failed`` as the driver last recorded it."""
+        return self._record.get("status", "running")
+
+    @property
+    def parameters(self) -> dict[str, str]:
+        return dict(self._record.get("parameters", {}))
+
+    @property
+    def created_at(self) -> float | None:
+        return self._record.get("started_at")
+
+    @property
+    def finished_at(self) -> float | None:
+        return self._record.get("finished_at")
+
+    @property
+    def end_task(self) -> Task | None:
+        if "end" not in self._store.list_steps(self.id):
+            return None
+        return self["end"].task
+
+    @property
+    def finished(self) -> bool:
+        """True when the ``end`` step finished (Metaflow's meaning)."""
+        task = self.end_task
+        return bool(task and task.finished)
+
+    @property
+    def successful(self) -> bool:
+        task = self.end_task
+        return bool(task and task.successful)
+
+    @property
+    def data(self) -> TaskData | None:
+        """The artifacts of the ``end`` step, or None if it has not run."""
+        task = self.end_task
+        return task.data if task else None
+
+    def steps(self) -> Iterator[Step]:
+        names = self._store.list_steps(self.id)
+        starts = {n: Step(f"{self.pathspec}/{n}", _root=self._root) for n in names}
+        yield from sorted(starts.values(), key=lambda s: s._first_started(), reverse=True)
+
+    def __iter__(self) -> Iterator[Step]:
+        return self.steps()
+
+    def __getitem__(self, step: str) -> Step:
+        names = self._store.list_steps(self.id)
+        if step not in names:
+            raise DataNotFoundError(
+                f"Run {self.pathspec} has no step '{step}'.{did_you_mean(step, names)}")
+        return Step(f"{self.pathspec}/{step}", _root=self._root)
+
+    def __contains__(self, step: str) -> bool:
+        return step in self._store.list_steps(self.id)
+
+    def __repr__(self) -> str:
+        return f"Run('{self.pathspec}')"
+
+
+class Step:
+    """The tasks one step ran in a run (many for a foreach)."""
+
+    def __init__(self, pathspec: str, _root: str | None = None) -> None:
+        self.flow_name, self.run_id, self.id = _split(pathspec, 3, "step")
+        self.pathspec = pathspec.strip("/")
+        self._root = resolve_root(_root)
+        self._store = ArtifactStore(self._root, self.flow_name)
+
+    def _task_ids(self) -> list[str]:
+        return sorted(self._store.list_tasks(self.run_id, self.id), key=int)
+
+    def tasks(self) -> Iterator[Task]:
+        for task_id in self._task_ids():
+            yield Task(f"{self.pathspec}/{task_id}", _root=self._root, _store=self._store)
+
+    def __iter__(self) -> Iterator[Task]:
+        return self.tasks()
+
+    def __len__(self) -> int:
+        return len(self._task_ids())
+
+    @property
+    def task(self) -> Task:
+        """The step's first task (the only one outside a foreach)."""
+        ids = self._task_ids()
+        if not ids:
+            raise DataNotFoundError(f"Step {self.pathspec} has no tasks.")
+        return Task(f"{self.pathspec}/{ids[0]}", _root=self._root, _store=self._store)
+
+    def __getitem__(self, task_id: str) -> Task:
+        return Task(f"{self.pathspec}/{task_id}", _root=self._root, _store=self._store)
+
+    def _first_started(self) -> float:
+        ids = self._task_ids()
+        return self[ids[0]].started_at or 0.0 if ids else 0.0
+
+    def __repr__(self) -> str:
+        return f"Step('{self.pathspec}')"
+
+
+class Task:
+    """One task: its artifacts (``task.data.x``), output, status and attempts."""
+
+    def __init__(self, pathspec: str, attempt: int | None = None, _root: str | None = None,
+                 _store: ArtifactStore | None = None) -> None:
+        self.flow_name, self.run_id, self.step_name, self.id = _split(pathspec, 4, "task")
+        self.pathspec = pathspec.strip("/")
+        self._store = _store or ArtifactStore(resolve_root(_root), self.flow_name)
+        self._attempt = attempt
+        self._done: dict[str, Any] | None = None
+        self._loaded = False
+
+    def _ids(self) -> tuple[str, str, str]:
+        return self.run_id, self.step_name, self.id
+
+    @property
+    def attempts(self) -> list[int]:
+        return self._store.list_attempts(*self._ids())
+
+    @property
+    def current_attempt(self) -> int:
+        """The attempt this view shows: the one asked for, else the latest."""
+        if self._attempt is not None:
+            return self._attempt
+        attempts = self.attempts
+        if not attempts:
+            raise DataNotFoundError(f"Task {self.pathspec} does not exist.")
+        return attempts[-1]
+
+    @property
+    def record(self) -> dict[str, Any] | None:
+        """The attempt's final record (None while it runs or if it died)."""
+        if not self._loaded:
+            self._done = self._store.read_done(*self._ids(), self.current_attempt)
+            self._loaded = True
+        return self._done
+
+    @property
+    def finished(self) -> bool:
+        return self.record is not None
+
+    @property
+    def successful(self) -> bool:
+        return bool(self.record and self.record.get("status") == "ok")
+
+    @property
+    def started_at(self) -> float | None:
+        try:
+            return self._store.read_start(*self._ids(), self.current_attempt).get("started_at")
+        except (FileNotFoundError, DataNotFoundError):
+            return None
+
+    @property
+    def finished_at(self) -> float | None:
+        return self.record.get("finished_at") if self.record else None
+
+    @property
+    def exception(self) -> dict[str, str] | None:
+        """``{"type", "message", "traceback"}`` of a failed attempt, else None."""
+        return self.record.get("error") if self.record else None
+
+    @property
+    def index(self) -> int | None:
+        frames = (self.record or {}).get("frames") or []
+        return frames[-1][3] if frames else None
+
+    @property
+    def stdout(self) -> str:
+        return self._store.read_log(*self._ids(), self.current_attempt, "stdout")
+
+    @property
+    def stderr(self) -> str:
+        return self._store.read_log(*self._ids(), self.current_attempt, "stderr")
+
+    def _refs(self) -> dict[str, ArtifactRef]:
+        record = self.record
+        if record is None or "artifacts" not in record:
+            return {}
+        return {name: ArtifactRef(*ref) for name, ref in record["artifacts"].items()}
+
+    @property
+    def artifacts(self) -> list[DataArtifact]:
+        return [DataArtifact(self, name, ref) for name, ref in sorted(self._refs().items())]
+
+    def __getitem__(self, name: str) -> DataArtifact:
+        refs = self._refs()
+        if name not in refs:
+            raise DataNotFoundError(
+                f"Task {self.pathspec} has no artifact '{name}'.{did_you_mean(name, refs)}")
+        return DataArtifact(self, name, refs[name])
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._refs()
+
+    @property
+    def data(self) -> TaskData:
+        """Artifacts as attributes: ``task.data.x`` loads ``x`` when read."""
+        return TaskData(self)
+
+    def __repr__(self) -> str:
+        return f"Task('{self.pathspec}')"
+
+
+class DataArtifact:
+    """One stored artifact; ``.data`` loads it."""
+
+    def __init__(self, task: Task, name: str, ref: ArtifactRef) -> None:
+        self.task = task
+        self.id = name
+        self.sha = ref.sha
+        self.type = ref.type_name
+        self.size = ref.size
+        self.format = ref.fmt
+        self._ref = ref
+
+    @property
+    def path(self) -> str:
+        """Where the value is stored (Parquet for DataFrames, else cloudpickle)."""
+        return self.task._store.blob_path(self.sha)
+
+    @property
+    def data(self) -> Any:
+        return self.task._store.get_artifact(self._ref, self.id)
+
+    def __repr__(self) -> str:
+        return f"DataArtifact('{self.task.pathspec}/{self.id}', {self.type})"
+
+
+class TaskData:
+    """``task.data``: each artifact as an attribute, loaded on first read."""
+
+    def __init__(self, task: Task) -> None:
+        self._task = task
+        self._cache: dict[str, Any] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        if name not in self._cache:
+            refs = self._task._refs()
+            if name not in refs:
+                raise AttributeError(
+                    f"Task {self._task.pathspec} has no artifact '{name}'."
+                    f"{did_you_mean(name, refs)}")
+            self._cache[name] = self._task._store.get_artifact(refs[name], name)
+        return self._cache[name]
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._task._refs()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted(self._task._refs()))
+
+    def __repr__(self) -> str:
+        return f"<data of {self._task.pathspec}: {', '.join(self)}>"

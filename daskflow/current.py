@@ -1,0 +1,112 @@
+"""``current``: what the running task is, readable anywhere in a step.
+
+The values live in a context variable, so each task sees its own even when a
+worker runs several at once in threads.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import getpass
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+_STATE: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
+    "daskflow_current", default=None)
+
+
+def username() -> str:
+    """The user a run is recorded under (Metaflow's rule: METAFLOW_USER, USER, USERNAME)."""
+    for var in ("DASKFLOW_USER", "METAFLOW_USER", "USER", "USERNAME"):
+        if os.environ.get(var):
+            return os.environ[var]
+    try:
+        return getpass.getuser()
+    except Exception:  # no passwd entry in some containers
+        return "unknown"
+
+
+class Current:
+    """Read-only facts about the task that is running (``None`` outside a task).
+
+    >>> from daskflow import current
+    >>> current.is_running_flow
+    False
+    """
+
+    def _get(self, key: str) -> Any:
+        state = _STATE.get()
+        return None if state is None else state.get(key)
+
+    @property
+    def is_running_flow(self) -> bool:
+        return _STATE.get() is not None
+
+    @property
+    def flow_name(self) -> str | None:
+        return self._get("flow_name")
+
+    @property
+    def run_id(self) -> str | None:
+        return self._get("run_id")
+
+    @property
+    def step_name(self) -> str | None:
+        return self._get("step_name")
+
+    @property
+    def task_id(self) -> str | None:
+        return self._get("task_id")
+
+    @property
+    def retry_count(self) -> int:
+        return self._get("retry_count") or 0
+
+    @property
+    def origin_run_id(self) -> str | None:
+        return self._get("origin_run_id")
+
+    @property
+    def pathspec(self) -> str | None:
+        state = _STATE.get()
+        if state is None:
+            return None
+        return f"{state['flow_name']}/{state['run_id']}/{state['step_name']}/{state['task_id']}"
+
+    @property
+    def tags(self) -> frozenset[str]:
+        return frozenset(self._get("tags") or ())
+
+    @property
+    def username(self) -> str:
+        return self._get("username") or username()
+
+    @property
+    def namespace(self) -> str:
+        return f"user:{self.username}"
+
+    @property
+    def client(self) -> Any:
+        """A ``distributed.Client`` on the cluster this task runs on."""
+        if not self.is_running_flow:
+            return None
+        from distributed import get_client
+        return get_client()
+
+    def __repr__(self) -> str:
+        return f"<current {self.pathspec or 'outside a running flow'}>"
+
+
+current = Current()
+
+
+@contextmanager
+def bind(**state: Any) -> Iterator[None]:
+    """Make ``current`` describe one task while the block runs."""
+    token = _STATE.set(state)
+    try:
+        yield
+    finally:
+        _STATE.reset(token)

@@ -1,0 +1,291 @@
+"""fsspec storage of runs, tasks, artifacts and logs.
+
+Layout under the root (a local folder by default, any fsspec URL by config)::
+
+    <root>/<Flow>/_data/<sha[:2]>/<sha>               artifact blobs, content-addressed
+    <root>/<Flow>/<run_id>/_run.json                  the run's record
+    <root>/<Flow>/<run_id>/<step>/<task_id>/
+        <attempt>.start.json                          claimed when the attempt starts
+        <attempt>.stdout, <attempt>.stderr            captured output (when not empty)
+        <attempt>.foreach                             a foreach step's items, one slice each
+        <attempt>.done.json                           written last: status and artifact index
+
+Every file is written atomically (a temporary name, then a rename; object
+stores write whole objects), and a task counts as finished only once its
+``done.json`` exists, so a killed task never leaves anything that looks complete.
+Blobs are content-addressed: an artifact that a step leaves unchanged is
+stored once however many tasks carry it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import struct
+import time
+import uuid
+from typing import Any, NamedTuple
+
+import cloudpickle
+import fsspec
+from fsspec.implementations.local import LocalFileSystem
+
+from ..exceptions import ArtifactError, DataNotFoundError
+from . import serializers
+
+
+class ArtifactRef(NamedTuple):
+    """Where one artifact's value is stored, and what it is (for listings)."""
+
+    sha: str
+    fmt: str
+    type_name: str
+    size: int
+
+
+class ArtifactStore:
+    """Reads and writes one flow's runs under a root folder or URL.
+
+    >>> store = ArtifactStore(".daskflow", "HelloFlow")      # doctest: +SKIP
+    >>> ref = store.put_artifact([1, 2, 3])
+    >>> store.get_artifact(ref)
+    [1, 2, 3]
+    """
+
+    def __init__(self, root: str, flow_name: str) -> None:
+        self.root_url = root
+        self.flow_name = flow_name
+        self.fs, base = fsspec.core.url_to_fs(root)
+        self.local = isinstance(self.fs, LocalFileSystem)
+        if self.local:
+            base = os.path.abspath(base)
+        self.flow_root = f"{base.rstrip('/')}/{flow_name}"
+
+    # -- paths ----------------------------------------------------------------------
+
+    def run_path(self, run_id: str) -> str:
+        return f"{self.flow_root}/{run_id}"
+
+    def task_path(self, run_id: str, step: str, task_id: str) -> str:
+        return f"{self.flow_root}/{run_id}/{step}/{task_id}"
+
+    def blob_path(self, sha: str) -> str:
+        return f"{self.flow_root}/_data/{sha[:2]}/{sha}"
+
+    # -- primitive I/O (local folders get the fast, exclusive, atomic path) ---------
+
+    def _write(self, path: str, data: bytes) -> None:
+        if self.local:
+            folder = os.path.dirname(path)
+            os.makedirs(folder, exist_ok=True)
+            tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
+            with open(tmp, "wb") as f:
+                f.write(data)
+            os.replace(tmp, path)
+        else:
+            self.fs.pipe_file(path, data)  # object stores write whole objects
+
+    def _create_exclusive(self, path: str, data: bytes) -> bool:
+        """Create ``path`` unless it exists; True if this call created it."""
+        if self.local:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            except FileExistsError:
+                return False
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            return True
+        if self.fs.exists(path):
+            return False
+        self.fs.pipe_file(path, data)
+        return True
+
+    def _read(self, path: str) -> bytes:
+        if self.local:
+            with open(path, "rb") as f:
+                return f.read()
+        return self.fs.cat_file(path)
+
+    def _exists(self, path: str) -> bool:
+        return os.path.exists(path) if self.local else self.fs.exists(path)
+
+    def _listdir(self, path: str) -> list[str]:
+        if self.local:
+            try:
+                return os.listdir(path)
+            except FileNotFoundError:
+                return []
+        try:
+            return [p.rstrip("/").rsplit("/", 1)[-1] for p in self.fs.ls(path, detail=False)]
+        except FileNotFoundError:
+            return []
+
+    def _write_json(self, path: str, record: dict[str, Any]) -> None:
+        self._write(path, json.dumps(record, default=str).encode())
+
+    def _read_json(self, path: str) -> dict[str, Any]:
+        return json.loads(self._read(path))
+
+    # -- artifacts ------------------------------------------------------------------
+
+    def put_artifact(self, value: Any, name: str = "?") -> ArtifactRef:
+        """Store ``value`` once (by content) and return its reference."""
+        try:
+            fmt, data = serializers.dumps(value)
+        except Exception as exc:
+            raise ArtifactError(
+                f"Artifact '{name}' ({type(value).__name__}) cannot be stored: "
+                f"{type(exc).__name__}: {exc}. Keep only picklable values on self "
+                f"(open files, locks, sockets and clients are not).") from exc
+        sha = hashlib.sha1(data).hexdigest()
+        path = self.blob_path(sha)
+        if not self._exists(path):
+            self._write(path, data)
+        return ArtifactRef(sha, fmt, type(value).__name__, len(data))
+
+    def get_artifact(self, ref: ArtifactRef, name: str = "?") -> Any:
+        path = self.blob_path(ref.sha)
+        try:
+            data = self._read(path)
+        except FileNotFoundError as exc:
+            raise ArtifactError(
+                f"Artifact '{name}' is missing from the datastore: {path} does not exist. "
+                f"It may have been deleted; rerun the step that made it.") from exc
+        try:
+            return serializers.loads(ref.fmt, data)
+        except Exception as exc:
+            raise ArtifactError(
+                f"Artifact '{name}' at {path} cannot be loaded: {type(exc).__name__}: {exc}. "
+                f"The file is corrupt or was written by an incompatible version.") from exc
+
+    # -- runs -------------------------------------------------------------------------
+
+    def new_run_id(self) -> str:
+        """A fresh, time-ordered run id, unique even for runs started at the same moment."""
+        while True:
+            run_id = str(time.time_ns() // 1000)
+            if self._create_exclusive(f"{self.run_path(run_id)}/_run.json", b"{}"):
+                return run_id
+
+    def write_run(self, run_id: str, record: dict[str, Any]) -> None:
+        self._write_json(f"{self.run_path(run_id)}/_run.json", record)
+
+    def read_run(self, run_id: str) -> dict[str, Any]:
+        path = f"{self.run_path(run_id)}/_run.json"
+        try:
+            return self._read_json(path)
+        except FileNotFoundError as exc:
+            raise DataNotFoundError(
+                f"Run '{self.flow_name}/{run_id}' does not exist in {self.flow_root}.") from exc
+
+    def list_runs(self) -> list[str]:
+        return [name for name in self._listdir(self.flow_root) if name.isdigit()]
+
+    def list_steps(self, run_id: str) -> list[str]:
+        return [n for n in self._listdir(self.run_path(run_id)) if not n.startswith("_")]
+
+    def list_tasks(self, run_id: str, step: str) -> list[str]:
+        return self._listdir(f"{self.run_path(run_id)}/{step}")
+
+    # -- tasks ------------------------------------------------------------------------
+
+    def claim_attempt(self, run_id: str, step: str, task_id: str,
+                      record: dict[str, Any]) -> int:
+        """Claim the next attempt number of a task (attempts that died keep theirs)."""
+        base = self.task_path(run_id, step, task_id)
+        attempt = 0
+        while True:
+            record["attempt"] = attempt
+            if self._create_exclusive(f"{base}/{attempt}.start.json",
+                                      json.dumps(record).encode()):
+                return attempt
+            attempt += 1
+
+    def write_done(self, run_id: str, step: str, task_id: str, attempt: int,
+                   record: dict[str, Any]) -> None:
+        self._write_json(f"{self.task_path(run_id, step, task_id)}/{attempt}.done.json", record)
+
+    def list_attempts(self, run_id: str, step: str, task_id: str) -> list[int]:
+        names = self._listdir(self.task_path(run_id, step, task_id))
+        return sorted({int(n.split(".", 1)[0]) for n in names
+                       if n.endswith(".start.json") and n.split(".", 1)[0].isdigit()})
+
+    def read_start(self, run_id: str, step: str, task_id: str, attempt: int) -> dict[str, Any]:
+        return self._read_json(f"{self.task_path(run_id, step, task_id)}/{attempt}.start.json")
+
+    def read_done(self, run_id: str, step: str, task_id: str,
+                  attempt: int) -> dict[str, Any] | None:
+        try:
+            return self._read_json(
+                f"{self.task_path(run_id, step, task_id)}/{attempt}.done.json")
+        except FileNotFoundError:
+            return None
+
+    def write_log(self, run_id: str, step: str, task_id: str, attempt: int,
+                  stream: str, text: str) -> None:
+        if text:
+            self._write(f"{self.task_path(run_id, step, task_id)}/{attempt}.{stream}",
+                        text.encode("utf-8", "replace"))
+
+    def read_log(self, run_id: str, step: str, task_id: str, attempt: int, stream: str) -> str:
+        try:
+            data = self._read(f"{self.task_path(run_id, step, task_id)}/{attempt}.{stream}")
+        except FileNotFoundError:
+            return ""
+        return data.decode("utf-8", "replace")
+
+    # -- foreach items: one file, each split reads only its own slice ----------------
+
+    def write_foreach_items(self, run_id: str, step: str, task_id: str, attempt: int,
+                            items: list[Any], var: str) -> None:
+        parts = []
+        for i, item in enumerate(items):
+            try:
+                parts.append(cloudpickle.dumps(item, protocol=5))
+            except Exception as exc:
+                raise ArtifactError(
+                    f"Item {i} of foreach list '{var}' ({type(item).__name__}) cannot be "
+                    f"pickled: {exc}.") from exc
+        offsets = [0]
+        for part in parts:
+            offsets.append(offsets[-1] + len(part))
+        header = struct.pack(f"<Q{len(offsets)}Q", len(items), *offsets)
+        self._write(f"{self.task_path(run_id, step, task_id)}/{attempt}.foreach",
+                    header + b"".join(parts))
+
+    def read_foreach_item(self, run_id: str, step: str, task_id: str, attempt: int,
+                          index: int) -> Any:
+        path = f"{self.task_path(run_id, step, task_id)}/{attempt}.foreach"
+        with self.fs.open(path, "rb") as f:
+            (count,) = struct.unpack("<Q", f.read(8))
+            if not 0 <= index < count:
+                raise IndexError(f"foreach index {index} out of range 0..{count - 1}")
+            f.seek(8 + 8 * index)
+            start, end = struct.unpack("<QQ", f.read(16))
+            f.seek(8 + 8 * (count + 1) + start)
+            return cloudpickle.loads(f.read(end - start))
+
+
+def resolve_root(root: str | None = None) -> str:
+    """The datastore root to use: ``root``, else ``daskflow.datastore.root``.
+
+    A relative folder is looked up in the working directory and its parents (as
+    Metaflow finds ``.metaflow``), and created in the working directory when
+    none exists.  URLs and absolute paths are used as they are.
+    """
+    from .. import config
+
+    chosen = str(config.get("datastore.root", override_with=root))
+    if "://" in chosen or os.path.isabs(chosen):
+        return chosen
+    here = os.getcwd()
+    while True:
+        candidate = os.path.join(here, chosen)
+        if os.path.isdir(candidate):
+            return candidate
+        parent = os.path.dirname(here)
+        if parent == here:
+            return os.path.join(os.getcwd(), chosen)
+        here = parent

@@ -1,0 +1,130 @@
+"""Every error daskflow raises on purpose.
+
+One root, :class:`DaskflowException`; each user-facing failure has its own
+subclass whose message says what was wrong, where, and what to do.  Subclasses
+also inherit the builtin a caller would expect (``ValueError``, ``LookupError``,
+``TimeoutError``), as fsspec and distributed do.  Only the CLI turns these into
+exit codes.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class DaskflowException(Exception):
+    """Root of every error daskflow raises on purpose."""
+
+    headline = "daskflow error"
+
+
+def did_you_mean(name: str, choices: Iterable[str]) -> str:
+    """Return " Did you mean 'x'?" when a close match exists, else ""."""
+    close = difflib.get_close_matches(name, list(choices), n=1)
+    return f" Did you mean '{close[0]}'?" if close else ""
+
+
+class FlowDefinitionError(DaskflowException, ValueError):
+    """The flow's source is malformed: found before any task runs.
+
+    Carries the flow file and line so the message can point at the code.
+    """
+
+    headline = "Flow definition error"
+
+    def __init__(self, message: str, *, step: str | None = None,
+                 file: str | None = None, lineno: int | None = None) -> None:
+        self.step = step
+        self.file = file
+        self.lineno = lineno
+        where = ""
+        if file:
+            where = f"{file}:{lineno}: " if lineno else f"{file}: "
+        super().__init__(f"{where}{message}")
+
+
+class MissingMainGuardError(FlowDefinitionError):
+    """The flow file starts the flow at import time, which breaks worker processes."""
+
+
+class ParameterError(DaskflowException, ValueError):
+    """A parameter value is missing, unknown or of the wrong type."""
+
+    headline = "Bad parameter"
+
+
+class ForeachError(DaskflowException, ValueError):
+    """A foreach cannot fan out: missing, not iterable, empty or too wide."""
+
+    headline = "Foreach error"
+
+
+class MergeArtifactsError(DaskflowException, ValueError):
+    """``merge_artifacts`` found conflicting values or was called wrongly."""
+
+    headline = "merge_artifacts error"
+
+
+class UnhandledTransitionError(DaskflowException, ValueError):
+    """A step called ``self.next`` differently from what its source says, or not at all."""
+
+    headline = "Transition error"
+
+
+class ArtifactError(DaskflowException, ValueError):
+    """An artifact cannot be stored or loaded (unpicklable, corrupt, missing)."""
+
+    headline = "Artifact error"
+
+
+class DataNotFoundError(DaskflowException, LookupError):
+    """A flow, run, step, task or artifact the caller named does not exist."""
+
+    headline = "Not found"
+
+
+class ConfigurationError(DaskflowException, ValueError):
+    """A setting in ``dask.config`` under ``daskflow`` is invalid."""
+
+    headline = "Configuration error"
+
+
+class ClusterError(DaskflowException, RuntimeError):
+    """A Dask cluster could not be started, reached or sized as asked."""
+
+    headline = "Cluster error"
+
+
+class TaskFailed(DaskflowException, RuntimeError):
+    """A task's step body raised; travels from worker to driver as plain text.
+
+    The original exception is never pickled (it may not unpickle on the
+    driver): its type name, message and formatted traceback travel instead.
+    """
+
+    headline = "Task failed"
+
+    def __init__(self, pathspec: str, type_name: str, message: str,
+                 traceback_text: str = "") -> None:
+        self.pathspec = pathspec
+        self.type_name = type_name
+        self.message = message
+        self.traceback_text = traceback_text
+        super().__init__(f"Task {pathspec} failed: {type_name}: {message}")
+
+    def __reduce__(self):  # keep it picklable whatever the original was
+        return (type(self), (self.pathspec, self.type_name, self.message,
+                             self.traceback_text))
+
+
+class RunFailed(DaskflowException, RuntimeError):
+    """A run ended without its ``end`` step succeeding."""
+
+    headline = "Run failed"
+
+    def __init__(self, message: str, *, run_pathspec: str | None = None,
+                 failure: TaskFailed | None = None) -> None:
+        self.run_pathspec = run_pathspec
+        self.failure = failure
+        super().__init__(message)

@@ -1,0 +1,307 @@
+"""The user's flow class: ``FlowSpec`` and ``@step``, with Metaflow's meaning.
+
+A flow is a class of ``@step`` methods joined by ``self.next(...)``.  Values
+assigned to ``self`` in a step are artifacts: stored when the step ends and
+carried along the graph to the steps that follow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from .exceptions import (
+    MergeArtifactsError,
+    UnhandledTransitionError,
+    did_you_mean,
+)
+from .graph import FlowGraph, StepNode
+
+if TYPE_CHECKING:
+    from .datastore import ArtifactRef, ArtifactStore
+
+
+def step(func: Callable) -> Callable:
+    """Mark a method of a :class:`FlowSpec` as a step.
+
+    >>> class Hello(FlowSpec):                              # doctest: +SKIP
+    ...     @step
+    ...     def start(self):
+    ...         self.greeting = "hi"
+    ...         self.next(self.end)
+    """
+    func.is_step = True  # type: ignore[attr-defined]
+    if not hasattr(func, "decorators"):
+        func.decorators = []  # type: ignore[attr-defined]
+    return func
+
+
+class ForeachFrame(NamedTuple):
+    """One open foreach around a task: which split of which fan-out it is."""
+
+    step: str
+    task_id: str
+    attempt: int
+    index: int
+    num_splits: int
+
+
+class _ArtifactSource:
+    """Lazy artifact reading shared by a running flow and a join's input views."""
+
+    _df_store: ArtifactStore
+    _df_refs: dict[str, ArtifactRef]
+    _df_frames: tuple[ForeachFrame, ...]
+
+    def _load(self, name: str) -> Any:
+        return self._df_store.get_artifact(self._df_refs[name], name)
+
+    def _frame_value(self, frame: ForeachFrame) -> Any:
+        run_id = self._df_run_id  # type: ignore[attr-defined]
+        return self._df_store.read_foreach_item(run_id, frame.step, frame.task_id,
+                                                frame.attempt, frame.index)
+
+    @property
+    def index(self) -> int | None:
+        """The index of this foreach split in its list (innermost foreach)."""
+        return self._df_frames[-1].index if self._df_frames else None
+
+    @property
+    def input(self) -> Any:
+        """The item of the foreach list that this split works on (innermost foreach)."""
+        return self._frame_value(self._df_frames[-1]) if self._df_frames else None
+
+    def foreach_stack(self) -> list[tuple[int, int, Any]]:
+        """``[(index, num_splits, value), ...]`` for each enclosing foreach, outermost first."""
+        return [(f.index, f.num_splits, self._frame_value(f)) for f in self._df_frames]
+
+
+class InputView(_ArtifactSource):
+    """One input of a join step: the artifacts of the task that led to it."""
+
+    def __init__(self, store: ArtifactStore, run_id: str, step: str, task_id: str,
+                 refs: dict[str, ArtifactRef], frames: tuple[ForeachFrame, ...]) -> None:
+        self._df_store = store
+        self._df_run_id = run_id
+        self._df_refs = refs
+        self._df_frames = frames
+        self._df_step = step
+        self._df_task_id = task_id
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        if name not in self._df_refs:
+            raise AttributeError(
+                f"Input from step '{self._df_step}' (task {self._df_task_id}) has no artifact "
+                f"'{name}'.{did_you_mean(name, self._df_refs)}")
+        value = self._load(name)
+        self.__dict__[name] = value
+        return value
+
+    def __repr__(self) -> str:
+        return f"<input {self._df_step}/{self._df_task_id}>"
+
+
+class Inputs:
+    """The ``inputs`` of a join: iterable in order, and by branch name (``inputs.a``)."""
+
+    def __init__(self, views: list[InputView]) -> None:
+        self._views = views
+        self._by_step = {v._df_step: v for v in views}
+
+    def __iter__(self) -> Iterator[InputView]:
+        return iter(self._views)
+
+    def __len__(self) -> int:
+        return len(self._views)
+
+    def __getitem__(self, index: int) -> InputView:
+        return self._views[index]
+
+    def __getattr__(self, name: str) -> InputView:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        try:
+            return self._by_step[name]
+        except KeyError:
+            raise AttributeError(
+                f"This join has no input from a step named '{name}'."
+                f"{did_you_mean(name, self._by_step)} Inputs come from: "
+                f"{', '.join(self._by_step)}.") from None
+
+
+class FlowSpec(_ArtifactSource):
+    """Base class of a flow: subclass it and write ``@step`` methods.
+
+    Running the file (``python flow.py run``) goes through the command line;
+    ``MyFlow.run(alpha=0.5)`` runs it from a script or notebook and returns the
+    :class:`~daskflow.client.Run`.
+
+    >>> class HelloFlow(FlowSpec):                          # doctest: +SKIP
+    ...     @step
+    ...     def start(self):
+    ...         self.message = "hello"
+    ...         self.next(self.end)
+    ...     @step
+    ...     def end(self):
+    ...         print(self.message)
+    >>> if __name__ == "__main__":                          # doctest: +SKIP
+    ...     HelloFlow()
+    """
+
+    def __init__(self, use_cli: bool = True) -> None:
+        if use_cli:
+            # The one call that points up the layers: Metaflow's `MyFlow()` entry point
+            # must hand the process to the command line.
+            from .cli import main
+            main(type(self))
+
+    # -- class-level views --------------------------------------------------------
+
+    @classmethod
+    def _flow_graph(cls) -> FlowGraph:
+        cached = cls.__dict__.get("_df_graph_cache")
+        if cached is None:
+            cached = FlowGraph.from_class(cls)
+            type.__setattr__(cls, "_df_graph_cache", cached)
+        return cached
+
+    @classmethod
+    def run(cls, **params: Any) -> Any:
+        """Run this flow in-process with ``params`` and return its ``Run``.
+
+        Run options go through :class:`daskflow.Runner` (max_workers, tags, ...).
+
+        >>> run = HelloFlow.run(alpha=0.5)                   # doctest: +SKIP
+        >>> run.successful
+        True
+        """
+        from .runtime import Runner  # in-process entry point, like __init__'s CLI
+        return Runner(cls).run(**params)
+
+    # -- running inside a task ----------------------------------------------------------
+
+    @classmethod
+    def _for_task(cls, store: ArtifactStore, run_id: str, node: StepNode,
+                  refs: dict[str, ArtifactRef], params: dict[str, ArtifactRef],
+                  frames: tuple[ForeachFrame, ...]) -> FlowSpec:
+        flow = cls.__new__(cls)
+        state = flow.__dict__
+        state["_df_store"] = store
+        state["_df_run_id"] = run_id
+        state["_df_node"] = node
+        state["_df_refs"] = dict(refs)
+        state["_df_params"] = params
+        state["_df_param_values"] = {}
+        state["_df_frames"] = frames
+        state["_df_transition"] = None
+        return flow
+
+    def _parameter_value(self, attr: str) -> Any:
+        cache = self.__dict__.get("_df_param_values")
+        if cache is None:
+            raise AttributeError(f"Parameter '{attr}' has a value only while the flow runs.")
+        if attr not in cache:
+            cache[attr] = self._df_store.get_artifact(self._df_params[attr], attr)
+        return cache[attr]
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached when normal lookup fails: an artifact from an earlier step.
+        if name.startswith("_"):
+            raise AttributeError(name)
+        refs = self.__dict__.get("_df_refs")
+        if refs is None or name not in refs:
+            node = self.__dict__.get("_df_node")
+            where = f"step '{node.name}'" if node is not None else "this flow"
+            hint = ""
+            if node is not None and node.is_join:
+                hint = (" A join starts with no artifacts: read them from inputs, or "
+                        "call self.merge_artifacts(inputs) first.")
+            known = list(refs or ())
+            raise AttributeError(
+                f"{where} has no artifact '{name}'.{did_you_mean(name, known)}{hint}")
+        value = self._load(name)
+        self.__dict__[name] = value
+        return value
+
+    def next(self, *steps: Any, foreach: str | None = None,
+             condition: str | None = None) -> None:
+        """Say which step(s) run after this one; call it once, at the end of the step."""
+        node: StepNode = self._df_node
+        if self._df_transition is not None:
+            raise UnhandledTransitionError(
+                f"Step '{node.name}' called self.next() more than once.")
+        if condition is not None:
+            if len(steps) != 1 or not isinstance(steps[0], dict):
+                raise UnhandledTransitionError(
+                    f"Step '{node.name}': condition= needs one dict of steps.")
+            called = {key: _step_name(value) for key, value in steps[0].items()}
+            declared: Any = node.switch_cases
+        else:
+            called = [_step_name(s) for s in steps]
+            declared = node.out_funcs
+        if called != declared or foreach != node.foreach_var \
+                or condition != node.condition_var:
+            raise UnhandledTransitionError(
+                f"Step '{node.name}' called self.next({called}, foreach={foreach!r}, "
+                f"condition={condition!r}) but its source says self.next({declared}, "
+                f"foreach={node.foreach_var!r}, condition={node.condition_var!r}). "
+                f"A step's self.next() must not depend on run-time values; use condition=.")
+        self._df_transition = called
+
+    def merge_artifacts(self, inputs: Inputs, exclude: list[str] | None = None,
+                        include: list[str] | None = None) -> None:
+        """Copy onto self the artifacts the join's inputs agree on (Metaflow's rules).
+
+        An artifact already set on self is kept; one whose value differs between
+        inputs raises, unless set on self first or excluded.  On error nothing is set.
+        """
+        node: StepNode = self._df_node
+        if not node.is_join:
+            raise MergeArtifactsError(
+                f"merge_artifacts is only allowed in a join step; '{node.name}' is not one.")
+        if include and exclude:
+            raise MergeArtifactsError(
+                f"Step '{node.name}': pass include= or exclude= to merge_artifacts, not both.")
+        excluded = set(exclude or ())
+        wanted = set(include or ())
+        params = set(self._df_params)
+        versions: dict[str, dict[str, ArtifactRef]] = {}
+        for view in inputs:
+            for name, ref in view._df_refs.items():
+                if name in params or name in excluded or (wanted and name not in wanted):
+                    continue
+                versions.setdefault(name, {})[ref.sha] = ref
+        missing = sorted(wanted - set(versions))
+        if missing:
+            raise MergeArtifactsError(
+                f"Step '{node.name}' cannot merge {missing}: no input has them.")
+        merged: dict[str, ArtifactRef] = {}
+        conflicts: list[str] = []
+        for name, found in versions.items():
+            if name in self.__dict__ or name in self._df_refs:
+                continue  # already set on self: kept as it is
+            if len(found) > 1:
+                conflicts.append(name)
+            else:
+                merged[name] = next(iter(found.values()))
+        if conflicts:
+            raise MergeArtifactsError(
+                f"Step '{node.name}' cannot merge artifacts whose values differ between "
+                f"inputs: {sorted(conflicts)}. Set them on self before calling "
+                f"merge_artifacts (self.<name> = ...), or pass exclude=[...].")
+        self._df_refs.update(merged)
+
+    def _df_artifacts(self) -> dict[str, Any]:
+        """Values assigned in (or read into) this task, to be stored."""
+        return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
+
+
+def _step_name(target: Any) -> str:
+    name = getattr(target, "__name__", None)
+    if name is None or not getattr(target, "is_step", False):
+        raise UnhandledTransitionError(
+            f"self.next() takes steps (self.<step>), got {target!r}.")
+    return name
+

@@ -1,0 +1,343 @@
+"""The flow's static graph, read from the source of each step's ``self.next`` call.
+
+Nothing runs to build it, so ``show`` and ``check`` work on any flow and a
+malformed flow fails before a task starts, naming the step and line.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import textwrap
+from dataclasses import dataclass, field
+
+from .exceptions import FlowDefinitionError, did_you_mean
+
+# What a step does after its body: go on to one step, fan out to several
+# (branch), fan out over a list (foreach), pick one (switch), or stop (end).
+LINEAR, SPLIT, FOREACH, SWITCH, END = "linear", "split", "foreach", "switch", "end"
+
+
+@dataclass
+class StepNode:
+    """One step of the flow as its source declares it."""
+
+    name: str
+    lineno: int
+    file: str
+    doc: str = ""
+    is_join: bool = False
+    transition: str = LINEAR
+    out_funcs: list[str] = field(default_factory=list)
+    foreach_var: str | None = None
+    condition_var: str | None = None
+    switch_cases: dict[str, str] = field(default_factory=dict)
+    decorators: list[str] = field(default_factory=list)
+    # Filled in by FlowGraph's analysis.
+    in_funcs: list[str] = field(default_factory=list)
+    split_parents: tuple[str, ...] = ()   # open splits around this step, outermost first
+    matching_split: str | None = None     # for a join: the split or foreach it closes
+
+
+class FlowGraph:
+    """Steps of a flow and their transitions, validated.
+
+    >>> graph = FlowGraph.from_class(HelloFlow)            # doctest: +SKIP
+    >>> graph["start"].out_funcs
+    ['hello']
+    """
+
+    def __init__(self, flow_name: str, nodes: dict[str, StepNode], file: str) -> None:
+        self.flow_name = flow_name
+        self.nodes = nodes
+        self.file = file
+        self._validate()
+
+    def __getitem__(self, name: str) -> StepNode:
+        return self.nodes[name]
+
+    def __iter__(self):
+        return iter(self.sorted_nodes())
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.nodes
+
+    @classmethod
+    def from_class(cls, flow_cls: type) -> FlowGraph:
+        nodes: dict[str, StepNode] = {}
+        main_file = "<unknown>"
+        for klass in reversed(flow_cls.__mro__):
+            step_funcs = {n: f for n, f in vars(klass).items()
+                          if callable(f) and getattr(f, "is_step", False)}
+            if not step_funcs:
+                continue
+            file, class_def, offset = _class_source(klass)
+            main_file = file
+            defs = {d.name: d for d in class_def.body if isinstance(d, ast.FunctionDef)}
+            for name, func in step_funcs.items():
+                node_def = defs.get(name)
+                if node_def is None:
+                    raise FlowDefinitionError(
+                        f"Cannot find the source of step '{name}'.", step=name, file=file)
+                nodes[name] = _parse_step(name, func, node_def, file, offset)
+        return cls(flow_cls.__name__, nodes, main_file)
+
+    # -- analysis ---------------------------------------------------------------
+
+    def _error(self, message: str, step: str | None = None) -> FlowDefinitionError:
+        node = self.nodes.get(step) if step else None
+        return FlowDefinitionError(message, step=step, file=self.file,
+                                   lineno=node.lineno if node else None)
+
+    def _validate(self) -> None:
+        for required in ("start", "end"):
+            if required not in self.nodes:
+                raise self._error(
+                    f"Flow {self.flow_name} has no '{required}' step: every flow needs a "
+                    f"@step named '{required}'.")
+        if self.nodes["end"].out_funcs:
+            raise self._error("The 'end' step must not call self.next().", "end")
+        for node in self.nodes.values():
+            if node.name != "end" and node.transition == END:
+                raise self._error(
+                    f"Step '{node.name}' does not call self.next(): every step but 'end' "
+                    f"must end with self.next(self.<following step>).", node.name)
+            for target in node.out_funcs:
+                if target not in self.nodes:
+                    raise self._error(
+                        f"Step '{node.name}' goes to '{target}', which is not a step of "
+                        f"{self.flow_name}.{did_you_mean(target, self.nodes)}", node.name)
+                self.nodes[target].in_funcs.append(node.name)
+        if self.nodes["start"].in_funcs:
+            raise self._error("No step may go back to 'start'.", self.nodes["start"].in_funcs[0])
+        if self.nodes["start"].is_join:
+            raise self._error("The 'start' step cannot be a join (it takes no inputs).", "start")
+        reached = {"start"}
+        todo = ["start"]
+        while todo:
+            for nxt in self.nodes[todo.pop()].out_funcs:
+                if nxt not in reached:
+                    reached.add(nxt)
+                    todo.append(nxt)
+        for node in self.nodes.values():
+            if node.name not in reached:
+                raise self._error(
+                    f"Step '{node.name}' is never reached from 'start'; remove it or "
+                    f"add it to a self.next(...) call.", node.name)
+        self._check_cycles()
+        self._assign_splits()
+
+    def _check_cycles(self) -> None:
+        state: dict[str, int] = {}  # 1 = on the current path, 2 = done
+
+        def visit(name: str, path: list[str]) -> None:
+            state[name] = 1
+            for nxt in self.nodes[name].out_funcs:
+                if state.get(nxt) == 1:
+                    loop = " -> ".join(path[path.index(nxt):] + [name, nxt]) \
+                        if nxt in path else f"{name} -> {nxt}"
+                    raise self._error(
+                        f"The flow has a cycle ({loop}); steps must form a graph that "
+                        f"always moves towards 'end'.", name)
+                if state.get(nxt) is None:
+                    visit(nxt, path + [name])
+            state[name] = 2
+
+        visit("start", [])
+
+    def _assign_splits(self) -> None:
+        """Give each step the stack of splits open around it and match joins to splits."""
+        arrivals: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
+        order = self._topological()
+        stacks: dict[str, tuple[str, ...]] = {}
+        for name in order:
+            node = self.nodes[name]
+            if name == "start":
+                inside: tuple[str, ...] = ()
+            else:
+                inside = self._stack_on_entry(node, arrivals.get(name, []))
+            node.split_parents = inside
+            stacks[name] = inside
+            leaving = inside + (name,) if node.transition in (SPLIT, FOREACH, SWITCH) else inside
+            for nxt in node.out_funcs:
+                arrivals.setdefault(nxt, []).append((name, leaving))
+        end = self.nodes["end"]
+        if end.split_parents:
+            opened = end.split_parents[-1]
+            raise self._error(
+                f"Step '{opened}' splits the flow but its branches are never joined: add a "
+                f"join step (def join(self, inputs)) before 'end'.", opened)
+
+    def _stack_on_entry(self, node: StepNode,
+                        arrived: list[tuple[str, tuple[str, ...]]]) -> tuple[str, ...]:
+        def strip_switches(stack: tuple[str, ...]) -> tuple[str, ...]:
+            while stack and self.nodes[stack[-1]].transition == SWITCH:
+                stack = stack[:-1]
+            return stack
+
+        if node.is_join:
+            tops = {strip_switches(stack) for _, stack in arrived}
+            if len(tops) != 1 or not next(iter(tops)):
+                raise self._error(
+                    f"Step '{node.name}' takes inputs (a join) but does not close a branch "
+                    f"or foreach: its incoming steps {sorted(node.in_funcs)} are not the "
+                    f"branches of one split. Remove the 'inputs' argument or fix the "
+                    f"self.next() calls.", node.name)
+            stack = next(iter(tops))
+            split = self.nodes[stack[-1]]
+            node.matching_split = split.name
+            if split.transition == FOREACH and len(arrived) != 1:
+                raise self._error(
+                    f"Join '{node.name}' closes foreach '{split.name}' but is reached from "
+                    f"{sorted(node.in_funcs)}; a foreach body must end in one step.", node.name)
+            return stack[:-1]
+        if len(arrived) == 1:
+            return arrived[0][1]
+        stacks = {stack for _, stack in arrived}
+        if all(stack and self.nodes[stack[-1]].transition == SWITCH for stack in stacks):
+            stripped = {strip_switches(stack) for stack in stacks}
+            if len(stripped) == 1:
+                return next(iter(stripped))
+        sources = sorted(src for src, _ in arrived)
+        raise self._error(
+            f"Step '{node.name}' is reached from several branches ({', '.join(sources)}) but "
+            f"is not a join: define it as def {node.name}(self, inputs) to merge them.",
+            node.name)
+
+    def _topological(self) -> list[str]:
+        indegree = {n: 0 for n in self.nodes}
+        for node in self.nodes.values():
+            for nxt in node.out_funcs:
+                indegree[nxt] += 1
+        ready = [n for n, d in indegree.items() if d == 0 and n == "start"]
+        order: list[str] = []
+        while ready:
+            name = ready.pop(0)
+            order.append(name)
+            for nxt in self.nodes[name].out_funcs:
+                indegree[nxt] -= 1
+                if indegree[nxt] == 0:
+                    ready.append(nxt)
+        return order
+
+    # -- queries ------------------------------------------------------------------
+
+    def sorted_nodes(self) -> list[StepNode]:
+        """Steps in the order a reader follows them: start first, end last."""
+        order = self._topological()
+        return [self.nodes[n] for n in order]
+
+    def foreach_depth(self, name: str) -> int:
+        return sum(1 for s in self.nodes[name].split_parents
+                   if self.nodes[s].transition == FOREACH)
+
+
+def _class_source(klass: type) -> tuple[str, ast.ClassDef, int]:
+    try:
+        file = inspect.getsourcefile(klass) or "<unknown>"
+        lines, start = inspect.getsourcelines(klass)
+    except (OSError, TypeError) as exc:
+        raise FlowDefinitionError(
+            f"Cannot read the source of flow class {klass.__name__} ({exc}); daskflow reads "
+            f"each step's self.next() from the source, so define the flow in a file or "
+            f"notebook cell.") from exc
+    tree = ast.parse(textwrap.dedent("".join(lines)))
+    class_def = next(n for n in tree.body if isinstance(n, ast.ClassDef))
+    return file, class_def, max(start, 1) - 1
+
+
+def _parse_step(name: str, func, node_def: ast.FunctionDef, file: str, offset: int) -> StepNode:
+    lineno = node_def.lineno + offset
+    args = [a.arg for a in node_def.args.args]
+    node = StepNode(name=name, lineno=lineno, file=file,
+                    doc=inspect.getdoc(func) or "", is_join=len(args) >= 2,
+                    decorators=[d.name for d in getattr(func, "decorators", [])])
+    if len(args) > 2:
+        raise FlowDefinitionError(
+            f"Step '{name}' takes {len(args)} arguments; a step takes only self, "
+            f"or self and inputs for a join.", step=name, file=file, lineno=lineno)
+    calls = [c for c in ast.walk(node_def) if isinstance(c, ast.Call)
+             and isinstance(c.func, ast.Attribute) and c.func.attr == "next"
+             and isinstance(c.func.value, ast.Name) and c.func.value.id == "self"]
+    if not calls:
+        node.transition = END
+        return node
+    if len(calls) > 1:
+        raise FlowDefinitionError(
+            f"Step '{name}' calls self.next() {len(calls)} times; call it once, at the end "
+            f"(use condition= to choose between steps at run time).",
+            step=name, file=file, lineno=calls[1].lineno + offset)
+    call = calls[0]
+    where = {"step": name, "file": file, "lineno": call.lineno + offset}
+    kwargs = {}
+    for kw in call.keywords:
+        if kw.arg not in ("foreach", "condition"):
+            raise FlowDefinitionError(
+                f"Step '{name}': self.next() got an unsupported argument '{kw.arg}' "
+                f"(daskflow supports foreach= and condition=).", **where)
+        if not (isinstance(kw.value, ast.Constant) and isinstance(kw.value.value, str)):
+            raise FlowDefinitionError(
+                f"Step '{name}': {kw.arg}= must be the name of an attribute as a string, "
+                f"e.g. {kw.arg}=\"items\".", **where)
+        kwargs[kw.arg] = kw.value.value
+    if "condition" in kwargs:
+        if len(call.args) != 1 or not isinstance(call.args[0], ast.Dict):
+            raise FlowDefinitionError(
+                f"Step '{name}': condition= needs one dict of choices, e.g. "
+                f"self.next({{\"a\": self.a, \"b\": self.b}}, condition=\"choice\").", **where)
+        for key, value in zip(call.args[0].keys, call.args[0].values):
+            if not (isinstance(key, ast.Constant) and isinstance(key.value, str)):
+                raise FlowDefinitionError(
+                    f"Step '{name}': the keys of a condition dict must be strings.", **where)
+            node.switch_cases[key.value] = _target_name(value, name, where)
+        node.transition = SWITCH
+        node.condition_var = kwargs["condition"]
+        node.out_funcs = list(dict.fromkeys(node.switch_cases.values()))
+        return node
+    if not call.args:
+        raise FlowDefinitionError(
+            f"Step '{name}': self.next() needs at least one step, e.g. self.next(self.end).",
+            **where)
+    node.out_funcs = [_target_name(arg, name, where) for arg in call.args]
+    if "foreach" in kwargs:
+        if len(node.out_funcs) != 1:
+            raise FlowDefinitionError(
+                f"Step '{name}': foreach= fans out to exactly one step, got "
+                f"{len(node.out_funcs)}.", **where)
+        node.transition = FOREACH
+        node.foreach_var = kwargs["foreach"]
+    elif len(node.out_funcs) > 1:
+        node.transition = SPLIT
+    return node
+
+
+def _target_name(expr: ast.expr, step: str, where: dict) -> str:
+    if isinstance(expr, ast.Attribute) and isinstance(expr.value, ast.Name) \
+            and expr.value.id == "self":
+        return expr.attr
+    raise FlowDefinitionError(
+        f"Step '{step}': self.next() takes steps as self.<name>, got "
+        f"'{ast.unparse(expr)}'.", **where)
+
+
+def check_main_guard(file: str, class_name: str) -> None:
+    """Raise :class:`MissingMainGuardError` if ``file`` starts the flow at import time.
+
+    Dask's worker processes import the main script again; without the guard
+    they would start the flow themselves.
+    """
+    from .exceptions import MissingMainGuardError
+
+    try:
+        with open(file) as f:
+            tree = ast.parse(f.read())
+    except (OSError, SyntaxError):
+        return
+    for stmt in tree.body:
+        if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call) \
+                and isinstance(stmt.value.func, ast.Name) and stmt.value.func.id == class_name:
+            raise MissingMainGuardError(
+                f"{class_name}() is called at the top level of the file. Dask starts worker "
+                f"processes that import this file again, and each would start the flow. "
+                f"Put the call under a main guard:\n\n    if __name__ == \"__main__\":\n"
+                f"        {class_name}()\n", file=file, lineno=stmt.lineno)

@@ -1,0 +1,204 @@
+"""Run parameters: ``Parameter``, ``IncludeFile`` and ``JSONType``, with Metaflow's meaning.
+
+A parameter is declared as a class attribute of the flow and read as an
+artifact in every step; it is read-only.  Values come from the command line
+(``--alpha 0.5``) or from ``MyFlow.run(alpha=0.5)`` and are checked before any
+task starts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from .exceptions import ParameterError
+
+
+class JSONTypeClass:
+    """Marks a parameter whose value is JSON text, parsed into Python objects."""
+
+    name = "JSON"
+
+    def __call__(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return json.loads(value)
+        return value
+
+    def __repr__(self) -> str:
+        return "JSONType"
+
+
+JSONType = JSONTypeClass()
+
+_TRUE = {"true", "1", "yes", "y", "on", "t"}
+_FALSE = {"false", "0", "no", "n", "off", "f"}
+
+
+def _parse_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ValueError(f"{value!r} is not a boolean (use true or false)")
+
+
+class Parameter:
+    """A value given when the run starts, readable in every step as ``self.<name>``.
+
+    Parameters
+    ----------
+    name : str
+        The option name on the command line (``--name``) and keyword in ``MyFlow.run``.
+    default : optional
+        Value used when none is given; its type sets ``type`` when that is omitted.
+    type : str, int, float, bool or JSONType, optional
+    help : str, optional
+    required : bool
+        The run refuses to start without it.
+
+    >>> class Train(FlowSpec):                              # doctest: +SKIP
+    ...     alpha = Parameter("alpha", default=0.01, help="learning rate")
+    """
+
+    def __init__(self, name: str, default: Any = None, type: Any = None,
+                 help: str | None = None, required: bool = False,
+                 show_default: bool = True, **kwargs: Any) -> None:
+        if not isinstance(name, str) or not name:
+            raise ParameterError(f"Parameter name must be a non-empty string, got {name!r}.")
+        self.name = name
+        self.default = default
+        self.help = help
+        self.required = required
+        self.show_default = show_default
+        self.attr_name = name.replace("-", "_")
+        if type is None:
+            type = _infer_type(default)
+        if type not in (str, int, float, bool) and not isinstance(type, JSONTypeClass):
+            raise ParameterError(
+                f"Parameter '{name}': type must be str, int, float, bool or JSONType, got {type!r}.")
+        self.type = type
+
+    def __set_name__(self, owner: type, attr: str) -> None:
+        self.attr_name = attr
+
+    # Parameters read as artifacts on a running flow and can never be assigned.
+    def __get__(self, obj: Any, objtype: Any = None) -> Any:
+        if obj is None:
+            return self
+        return obj._parameter_value(self.attr_name)
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        raise AttributeError(
+            f"Parameter '{self.name}' is read-only: it cannot be assigned in a step. "
+            f"Store the changed value under another name (self.{self.attr_name}_used = ...).")
+
+    @property
+    def type_name(self) -> str:
+        return getattr(self.type, "name", None) or self.type.__name__
+
+    def convert(self, value: Any) -> Any:
+        """Return ``value`` as this parameter's type, or raise :class:`ParameterError`."""
+        try:
+            if self.type is bool:
+                return _parse_bool(value)
+            if isinstance(self.type, JSONTypeClass):
+                return self.type(value)
+            if isinstance(value, self.type) and not (self.type is int and isinstance(value, bool)):
+                return value
+            if self.type is int and isinstance(value, float) and not value.is_integer():
+                raise ValueError(f"{value!r} is not a whole number")
+            return self.type(value)
+        except (ValueError, TypeError) as exc:
+            raise ParameterError(
+                f"Invalid value {value!r} for parameter '{self.name}': expected {self.type_name} "
+                f"({exc}).") from exc
+
+    def resolve(self, given: dict[str, Any]) -> Any:
+        """Pick this parameter's value from ``given`` (by name) or its default."""
+        if self.name in given and given[self.name] is not None:
+            return self.convert(given[self.name])
+        if self.required and self.default is None:
+            raise ParameterError(
+                f"Missing required parameter '{self.name}': pass --{self.name} VALUE.")
+        return None if self.default is None else self.convert(self.default)
+
+
+def _infer_type(default: Any) -> Any:
+    if default is None:
+        return str
+    if isinstance(default, bool):
+        return bool
+    for kind in (int, float, str):
+        if isinstance(default, kind):
+            return kind
+    if isinstance(default, (dict, list, tuple)):
+        return JSONType
+    raise ParameterError(
+        f"Cannot infer a parameter type from default {default!r}; pass type=.")
+
+
+class IncludeFile(Parameter):
+    """A local file read when the run starts and stored as an artifact.
+
+    The command line takes the file's path (``--data table.csv``); steps see
+    its contents, text by default or bytes with ``is_text=False``.
+    """
+
+    def __init__(self, name: str, default: str | None = None, is_text: bool = True,
+                 encoding: str = "utf-8", help: str | None = None,
+                 required: bool = False, **kwargs: Any) -> None:
+        super().__init__(name, default=default, type=str, help=help, required=required)
+        self.is_text = is_text
+        self.encoding = encoding
+
+    @property
+    def type_name(self) -> str:
+        return "PATH"
+
+    def convert(self, value: Any) -> Any:
+        path = os.path.expanduser(str(value))
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except OSError as exc:
+            raise ParameterError(
+                f"IncludeFile '{self.name}': cannot read {path!r} ({exc.strerror}).") from exc
+        if not self.is_text:
+            return data
+        try:
+            return data.decode(self.encoding)
+        except UnicodeDecodeError as exc:
+            raise ParameterError(
+                f"IncludeFile '{self.name}': {path!r} is not {self.encoding} text; "
+                f"pass is_text=False to read bytes.") from exc
+
+
+def flow_parameters(flow_cls: type) -> dict[str, Parameter]:
+    """Map each parameter's attribute name to its declaration, in definition order."""
+    found: dict[str, Parameter] = {}
+    for klass in reversed(flow_cls.__mro__):
+        for attr, value in vars(klass).items():
+            if isinstance(value, Parameter):
+                found[attr] = value
+    return found
+
+
+def resolve_parameters(flow_cls: type, given: dict[str, Any]) -> dict[str, Any]:
+    """Check ``given`` (by parameter name) against the flow and return values by attribute.
+
+    Raises :class:`ParameterError` naming the first unknown, missing or bad parameter.
+    """
+    params = flow_parameters(flow_cls)
+    known = {p.name: p for p in params.values()}
+    for name in given:
+        if name not in known:
+            from .exceptions import did_you_mean
+            listed = ", ".join(sorted(known)) or "none"
+            raise ParameterError(
+                f"Unknown parameter '{name}' for flow {flow_cls.__name__}."
+                f"{did_you_mean(name, known)} Known parameters: {listed}.")
+    return {attr: p.resolve(given) for attr, p in params.items()}

@@ -1,0 +1,178 @@
+"""Drives one run on a Dask cluster.
+
+The flow becomes Dask tasks as soon as their inputs are known: a linear
+stretch, branches and the joins that close them are submitted at once as one
+graph (each task depends on its parents' futures), so the scheduler runs them
+without waiting for the driver.  A foreach expands when its step has finished
+(its width is known only then) and a switch follows the step it chose.  The
+driver only ever holds small :class:`TaskRef` results.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..exceptions import TaskFailed
+from ..flowspec import ForeachFrame
+from ..graph import FOREACH, SWITCH, FlowGraph
+from .capture import OUTPUT_TOPIC
+from .task import RunContext, TaskRef, TaskSpec, execute_task
+
+
+@dataclass
+class _Join:
+    expected: int
+    arrivals: dict[tuple[int, ...], Any] = field(default_factory=dict)
+
+
+@dataclass
+class RunOutcome:
+    successful: bool
+    failure: TaskFailed | None = None
+    tasks: int = 0
+    seconds: float = 0.0
+
+
+class RunDriver:
+    """Submits the tasks of one run and watches them until ``end`` or a failure."""
+
+    def __init__(self, ctx: RunContext, client: Any, echo: Callable[[str], None]) -> None:
+        self.ctx = ctx
+        self.graph: FlowGraph = ctx.graph
+        self.client = client
+        self.echo = echo
+        self.futures: dict[str, Any] = {}
+        self.dynamic: dict[str, tuple[str, tuple[ForeachFrame, ...]]] = {}
+        self.joins: dict[tuple[str, tuple[ForeachFrame, ...]], _Join] = {}
+        self.foreach_progress: dict[str, list[int]] = {}
+        self.next_task_id = 1
+        self.done = 0
+
+    def execute(self) -> RunOutcome:
+        from distributed import as_completed
+
+        started = time.time()
+        self.ctx_future = self.client.scatter(self.ctx, hash=False)
+        self.completed = as_completed()
+        if self.ctx.stream_output:
+            self.client.subscribe_topic(OUTPUT_TOPIC, self._print_output)
+        try:
+            self._submit("start", (), [])
+            for future in self.completed:
+                if future.status != "finished":
+                    failure = self._failure(future)
+                    self._cancel_all()
+                    return RunOutcome(False, failure, self.done, time.time() - started)
+                self.done += 1
+                self._report(future)
+                if future.key in self.dynamic:
+                    step, frames = self.dynamic.pop(future.key)
+                    self._expand(step, frames, future, future.result())
+                if self.futures.get("end") is future:
+                    return RunOutcome(True, None, self.done, time.time() - started)
+            return RunOutcome(False, None, self.done, time.time() - started)
+        except BaseException:
+            self._cancel_all()
+            raise
+        finally:
+            if self.ctx.stream_output:
+                try:
+                    self.client.unsubscribe_topic(OUTPUT_TOPIC)
+                except Exception:
+                    pass
+
+    # -- submission ---------------------------------------------------------------
+
+    def _submit(self, step: str, frames: tuple[ForeachFrame, ...], parents: list[Any]) -> Any:
+        task_id = str(self.next_task_id)
+        self.next_task_id += 1
+        spec = TaskSpec(step, task_id, frames)
+        future = self.client.submit(execute_task, self.ctx_future, spec, *parents,
+                                    key=f"{step}-{task_id}-{self.ctx.run_id}", pure=False)
+        self.futures[future.key] = future
+        if step == "end":
+            self.futures["end"] = future
+        self.completed.add(future)
+        node = self.graph[step]
+        if node.transition in (FOREACH, SWITCH):
+            self.dynamic[future.key] = (step, frames)
+        else:
+            for target in node.out_funcs:
+                self._arrive(target, frames, future, step)
+        return future
+
+    def _expand(self, step: str, frames: tuple[ForeachFrame, ...], future: Any,
+                ref: TaskRef) -> None:
+        node = self.graph[step]
+        if node.transition == SWITCH:
+            assert ref.next_step is not None
+            self._arrive(ref.next_step, frames, future, step)
+            return
+        count = ref.num_splits or 0
+        target = node.out_funcs[0]
+        self.foreach_progress[target] = [0, count]
+        self.echo(f"Foreach '{step}' fans out to {count} tasks of '{target}'.")
+        for index in range(count):
+            frame = ForeachFrame(step, ref.task_id, ref.attempt, index, count)
+            self._submit(target, frames + (frame,), [future])
+
+    def _arrive(self, target: str, frames: tuple[ForeachFrame, ...], future: Any,
+                source: str) -> None:
+        node = self.graph[target]
+        if not node.is_join:
+            self._submit(target, frames, [future])
+            return
+        split = self.graph[node.matching_split or ""]
+        if split.transition == FOREACH:
+            join_frames, slot, expected = frames[:-1], (frames[-1].index,), frames[-1].num_splits
+        else:
+            join_frames, expected = frames, len(split.out_funcs)
+            slot = (node.in_funcs.index(source),)
+        pending = self.joins.setdefault((target, join_frames), _Join(expected))
+        pending.arrivals[slot] = future
+        if len(pending.arrivals) == pending.expected:
+            del self.joins[(target, join_frames)]
+            ordered = [pending.arrivals[k] for k in sorted(pending.arrivals)]
+            self._submit(target, join_frames, ordered)
+
+    # -- reporting ----------------------------------------------------------------
+
+    def _report(self, future: Any) -> None:
+        step = future.key.split("-", 1)[0]
+        progress = self.foreach_progress.get(step)
+        if progress is None or self.graph.foreach_depth(step) == 0:
+            task_id = future.key.split("-")[1]
+            self.echo(f"Task {self.ctx.run_id}/{step}/{task_id} finished.")
+            return
+        progress[0] += 1
+        done, total = progress
+        if done == total or done % max(1, total // 10) == 0:
+            self.echo(f"Step '{step}': {done}/{total} tasks finished.")
+
+    def _failure(self, future: Any) -> TaskFailed:
+        exc = future.exception() if future.status == "error" else None
+        if isinstance(exc, TaskFailed):
+            return exc
+        step = future.key.split("-", 1)[0]
+        pathspec = f"{self.ctx.flow_name}/{self.ctx.run_id}/{step}/{future.key.split('-')[1]}"
+        if exc is None:
+            return TaskFailed(pathspec, "Cancelled", "the task was cancelled")
+        return TaskFailed(pathspec, type(exc).__name__, str(exc))
+
+    def _cancel_all(self) -> None:
+        pending = [f for f in self.futures.values() if not f.done()]
+        if pending:
+            try:
+                self.client.cancel(pending)
+            except Exception:
+                pass
+
+    def _print_output(self, event: Any) -> None:
+        _, msg = event
+        pathspec = msg["p"].split("/", 1)[1]
+        prefix = f"[{pathspec}]"
+        for line in msg["t"].rstrip("\n").split("\n"):
+            self.echo(f"{prefix} {line}", err=msg["s"] == "stderr", output=True)

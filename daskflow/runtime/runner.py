@@ -1,0 +1,208 @@
+"""Start a run: check parameters, record it, get a cluster, drive it, record the end.
+
+:class:`Runner` is what both ``python flow.py run`` and ``MyFlow.run(...)`` use.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import cloudpickle
+
+from .. import __version__, config
+from ..clusters import LocalBackend, ResourceRequest
+from ..current import username
+from ..datastore import ArtifactStore, resolve_root
+from ..exceptions import ClusterError, FlowDefinitionError, RunFailed
+from ..parameters import resolve_parameters
+from .driver import RunDriver, RunOutcome
+from .task import RunContext
+
+
+def _default_echo(text: str, err: bool = False, output: bool = False) -> None:
+    stream = sys.stderr if err else sys.stdout
+    stamp = time.strftime("%H:%M:%S")
+    stream.write(f"{text}\n" if output else f"{stamp} {text}\n")
+    stream.flush()
+
+
+class Runner:
+    """Run a flow in this process and get its :class:`~daskflow.client.Run` back.
+
+    Parameters
+    ----------
+    flow : FlowSpec subclass or str
+        The flow class, or the path of a flow file.
+    max_workers : int, optional
+        At most this many tasks at once (default ``daskflow.run.max-workers``, 16).
+    max_num_splits : int, optional
+        The widest foreach allowed (default 100).
+    tags : sequence of str
+        Tags recorded on the run.
+    scheduler_address : str, optional
+        Run on this existing Dask scheduler instead of a new local cluster.
+    datastore_root : str, optional
+        Folder or fsspec URL for runs (default ``.daskflow``).
+    echo : callable, optional
+        Receives each progress line; ``quiet=True`` drops them.
+
+    >>> run = Runner(HelloFlow, max_workers=4).run(alpha=0.5)    # doctest: +SKIP
+    >>> run.data.result
+    """
+
+    def __init__(self, flow: Any, *, max_workers: int | None = None,
+                 max_num_splits: int | None = None, tags: Sequence[str] = (),
+                 run_id_file: str | None = None, scheduler_address: str | None = None,
+                 datastore_root: str | None = None, quiet: bool = False,
+                 stream_output: bool | None = None,
+                 echo: Callable[..., None] | None = None) -> None:
+        self.flow_cls = load_flow(flow) if isinstance(flow, (str, os.PathLike)) else flow
+        self.graph = self.flow_cls._flow_graph()
+        self.max_workers = int(config.get("run.max-workers", override_with=max_workers))
+        self.max_num_splits = int(config.get("run.max-num-splits",
+                                             override_with=max_num_splits))
+        for name, value in (("max_workers", self.max_workers),
+                            ("max_num_splits", self.max_num_splits)):
+            if value < 1:
+                raise FlowDefinitionError(f"{name} must be at least 1, got {value}.")
+        self.tags = list(tags)
+        self.run_id_file = run_id_file
+        self.scheduler_address = scheduler_address
+        self.datastore_root = resolve_root(datastore_root)
+        self.stream_output = bool(config.get("output.stream-task-output",
+                                             override_with=stream_output))
+        emit = echo or _default_echo
+        if quiet:  # keep the tasks' own output, drop daskflow's progress lines
+            self.echo = lambda text, err=False, output=False: \
+                emit(text, err=err, output=output) if output or err else None
+        else:
+            self.echo = emit
+
+    def run(self, **params: Any) -> Any:
+        """Start the run with ``params`` (by parameter name) and wait for it to end.
+
+        Returns the :class:`~daskflow.client.Run`; raises :class:`RunFailed` (with
+        ``.run``) when a task failed.
+        """
+        values = resolve_parameters(self.flow_cls, params)  # before anything is stored
+        flow_name = self.flow_cls.__name__
+        store = ArtifactStore(self.datastore_root, flow_name)
+        run_id = store.new_run_id()
+        if self.run_id_file:
+            with open(self.run_id_file, "w") as f:
+                f.write(run_id)
+        user = username()
+        system_tags = [f"user:{user}", f"daskflow_version:{__version__}",
+                       f"python_version:{platform.python_version()}"]
+        record: dict[str, Any] = {
+            "flow": flow_name, "run_id": run_id, "status": "running",
+            "started_at": time.time(), "finished_at": None, "user": user,
+            "tags": self.tags, "system_tags": system_tags,
+            "parameters": {k: _short_repr(v) for k, v in values.items()},
+            "max_workers": self.max_workers, "max_num_splits": self.max_num_splits,
+        }
+        store.write_run(run_id, record)
+        params_refs = {name: store.put_artifact(value, name) for name, value in values.items()}
+        ctx = RunContext(self.flow_cls, self.graph, self.datastore_root, run_id, params_refs,
+                         tags=self.tags, username=user, max_num_splits=self.max_num_splits,
+                         stream_output=self.stream_output)
+        self.echo(f"Workflow starting (run-id {run_id}): {flow_name}, "
+                  f"datastore {store.flow_root}")
+        outcome = RunOutcome(False)
+        interrupted = False
+        try:
+            with self._client(record, store, run_id) as client:
+                outcome = RunDriver(ctx, client, self.echo).execute()
+        except KeyboardInterrupt:
+            interrupted = True
+            raise
+        finally:
+            record.update(status="success" if outcome.successful else "failed",
+                          finished_at=time.time(), interrupted=interrupted)
+            if outcome.failure is not None:
+                record["failure"] = {"pathspec": outcome.failure.pathspec,
+                                     "type": outcome.failure.type_name,
+                                     "message": outcome.failure.message}
+            store.write_run(run_id, record)
+
+        from ..client import Run  # the read side, for the caller
+        run = Run(f"{flow_name}/{run_id}", _namespace_check=False,
+                  _root=self.datastore_root)
+        if not outcome.successful:
+            failure = outcome.failure
+            message = (f"Run {flow_name}/{run_id} failed"
+                       + (f": task {failure.pathspec} raised {failure.type_name}: "
+                          f"{failure.message}" if failure else "."))
+            exc = RunFailed(message, run_pathspec=f"{flow_name}/{run_id}", failure=failure)
+            exc.run = run  # type: ignore[attr-defined]
+            raise exc
+        self.echo(f"Done! Run {flow_name}/{run_id} finished {outcome.tasks} tasks in "
+                  f"{outcome.seconds:.1f}s.")
+        return run
+
+    @contextmanager
+    def _client(self, record: dict[str, Any], store: ArtifactStore,
+                run_id: str) -> Iterator[Any]:
+        from distributed import Client
+
+        if self.scheduler_address:
+            try:
+                client = Client(self.scheduler_address, timeout="10s")
+            except OSError as exc:
+                raise ClusterError(
+                    f"Cannot reach the Dask scheduler at {self.scheduler_address}: {exc}. "
+                    f"Check the address (tcp://host:8786) and that the scheduler runs.") \
+                    from exc
+            with client:
+                self._announce(client, record, store, run_id, "existing scheduler")
+                yield client
+            return
+        workers = config.get("local.n-workers") or min(os.cpu_count() or 1, self.max_workers)
+        request = ResourceRequest(cpu=config.get("local.threads-per-worker"),
+                                  workers=min(int(workers), self.max_workers))
+        with LocalBackend().open(request) as cluster, Client(cluster) as client:
+            self._announce(client, record, store, run_id,
+                           f"local cluster, {request.workers} worker process(es) x "
+                           f"{request.threads} thread(s)")
+            yield client
+
+    def _announce(self, client: Any, record: dict[str, Any], store: ArtifactStore,
+                  run_id: str, what: str) -> None:
+        link = client.dashboard_link
+        record.update(scheduler=client.scheduler.address, dashboard=link, cluster=what)
+        store.write_run(run_id, record)
+        self.echo(f"Cluster: {what}; dashboard {link}")
+
+
+def load_flow(path: str | os.PathLike) -> type:
+    """Import a flow file (its ``__main__`` guard keeps it from running) and return its class."""
+    path = os.path.abspath(os.fspath(path))
+    if not os.path.exists(path):
+        raise FlowDefinitionError(f"Flow file {path} does not exist.")
+    name = "daskflow_flow_" + os.path.splitext(os.path.basename(path))[0]
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    cloudpickle.register_pickle_by_value(module)  # workers need not import the file
+    from ..flowspec import FlowSpec
+    found = [v for v in vars(module).values()
+             if isinstance(v, type) and issubclass(v, FlowSpec) and v is not FlowSpec
+             and v.__module__ == name]
+    if len(found) != 1:
+        raise FlowDefinitionError(
+            f"{path} defines {len(found)} FlowSpec subclasses; expected exactly one.")
+    return found[0]
+
+
+def _short_repr(value: Any, limit: int = 200) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
