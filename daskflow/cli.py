@@ -201,7 +201,7 @@ def render_graph(flow_cls: type, graph: FlowGraph) -> str:
             title += f"  (join of '{node.matching_split}')"
         lines.append(title)
         if node.decorators:
-            lines.append("    @" + ", @".join(node.decorators))
+            lines.append("    " + " ".join(node.decorators))
         if node.doc:
             lines += ["    " + line for line in node.doc.splitlines()]
         if node.transition == FOREACH:

@@ -251,7 +251,7 @@ def _parse_step(name: str, func, node_def: ast.FunctionDef, file: str, offset: i
     args = [a.arg for a in node_def.args.args]
     node = StepNode(name=name, lineno=lineno, file=file,
                     doc=inspect.getdoc(func) or "", is_join=len(args) >= 2,
-                    decorators=[d.name for d in getattr(func, "decorators", [])])
+                    decorators=[repr(d) for d in getattr(func, "decorators", [])])
     if len(args) > 2:
         raise FlowDefinitionError(
             f"Step '{name}' takes {len(args)} arguments; a step takes only self, "

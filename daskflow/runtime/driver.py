@@ -11,7 +11,6 @@ driver only ever holds small :class:`TaskRef` results.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +18,7 @@ from ..exceptions import TaskFailed
 from ..flowspec import ForeachFrame
 from ..graph import FOREACH, SWITCH, FlowGraph
 from .capture import OUTPUT_TOPIC
+from .events import RunObserver
 from .task import RunContext, TaskRef, TaskSpec, execute_task
 
 
@@ -39,15 +39,14 @@ class RunOutcome:
 class RunDriver:
     """Submits the tasks of one run and watches them until ``end`` or a failure."""
 
-    def __init__(self, ctx: RunContext, client: Any, echo: Callable[[str], None]) -> None:
+    def __init__(self, ctx: RunContext, client: Any, observer: RunObserver) -> None:
         self.ctx = ctx
         self.graph: FlowGraph = ctx.graph
         self.client = client
-        self.echo = echo
+        self.observer = observer
         self.futures: dict[str, Any] = {}
         self.dynamic: dict[str, tuple[str, tuple[ForeachFrame, ...]]] = {}
         self.joins: dict[tuple[str, tuple[ForeachFrame, ...]], _Join] = {}
-        self.foreach_progress: dict[str, list[int]] = {}
         self.next_task_id = 1
         self.done = 0
 
@@ -64,6 +63,9 @@ class RunDriver:
             for future in self.completed:
                 if future.status != "finished":
                     failure = self._failure(future)
+                    step, task_id = future.key.split("-")[:2]
+                    self.observer.task_finished(step=step, task_id=task_id, ok=False,
+                                                foreach_depth=self.graph.foreach_depth(step))
                     self._cancel_all()
                     return RunOutcome(False, failure, self.done, time.time() - started)
                 self.done += 1
@@ -93,6 +95,8 @@ class RunDriver:
         future = self.client.submit(execute_task, self.ctx_future, spec, *parents,
                                     key=f"{step}-{task_id}-{self.ctx.run_id}", pure=False)
         self.futures[future.key] = future
+        self.observer.task_submitted(step=step, task_id=task_id,
+                                     foreach_depth=self.graph.foreach_depth(step))
         if step == "end":
             self.futures["end"] = future
         self.completed.add(future)
@@ -113,8 +117,7 @@ class RunDriver:
             return
         count = ref.num_splits or 0
         target = node.out_funcs[0]
-        self.foreach_progress[target] = [0, count]
-        self.echo(f"Foreach '{step}' fans out to {count} tasks of '{target}'.")
+        self.observer.foreach_expanded(step=step, target=target, count=count)
         for index in range(count):
             frame = ForeachFrame(step, ref.task_id, ref.attempt, index, count)
             self._submit(target, frames + (frame,), [future])
@@ -141,16 +144,9 @@ class RunDriver:
     # -- reporting ----------------------------------------------------------------
 
     def _report(self, future: Any) -> None:
-        step = future.key.split("-", 1)[0]
-        progress = self.foreach_progress.get(step)
-        if progress is None or self.graph.foreach_depth(step) == 0:
-            task_id = future.key.split("-")[1]
-            self.echo(f"Task {self.ctx.run_id}/{step}/{task_id} finished.")
-            return
-        progress[0] += 1
-        done, total = progress
-        if done == total or done % max(1, total // 10) == 0:
-            self.echo(f"Step '{step}': {done}/{total} tasks finished.")
+        step, task_id = future.key.split("-")[:2]
+        self.observer.task_finished(step=step, task_id=task_id, ok=True,
+                                    foreach_depth=self.graph.foreach_depth(step))
 
     def _failure(self, future: Any) -> TaskFailed:
         exc = future.exception() if future.status == "error" else None
@@ -172,7 +168,4 @@ class RunDriver:
 
     def _print_output(self, event: Any) -> None:
         _, msg = event
-        pathspec = msg["p"].split("/", 1)[1]
-        prefix = f"[{pathspec}]"
-        for line in msg["t"].rstrip("\n").split("\n"):
-            self.echo(f"{prefix} {line}", err=msg["s"] == "stderr", output=True)
+        self.observer.task_output(pathspec=msg["p"], stream=msg["s"], text=msg["t"])

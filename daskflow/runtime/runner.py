@@ -10,7 +10,7 @@ import os
 import platform
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -23,14 +23,8 @@ from ..datastore import ArtifactStore, resolve_root
 from ..exceptions import ClusterError, FlowDefinitionError, RunFailed
 from ..parameters import resolve_parameters
 from .driver import RunDriver, RunOutcome
+from .events import PlainLog, RunObserver
 from .task import RunContext
-
-
-def _default_echo(text: str, err: bool = False, output: bool = False) -> None:
-    stream = sys.stderr if err else sys.stdout
-    stamp = time.strftime("%H:%M:%S")
-    stream.write(f"{text}\n" if output else f"{stamp} {text}\n")
-    stream.flush()
 
 
 class Runner:
@@ -50,8 +44,9 @@ class Runner:
         Run on this existing Dask scheduler instead of a new local cluster.
     datastore_root : str, optional
         Folder or fsspec URL for runs (default ``.daskflow``).
-    echo : callable, optional
-        Receives each progress line; ``quiet=True`` drops them.
+    observer : RunObserver, optional
+        Receives the run's events (default: :class:`PlainLog` lines on stdout;
+        ``quiet=True`` keeps only the tasks' output).
 
     >>> run = Runner(HelloFlow, max_workers=4).run(alpha=0.5)    # doctest: +SKIP
     >>> run.data.result
@@ -62,7 +57,7 @@ class Runner:
                  run_id_file: str | None = None, scheduler_address: str | None = None,
                  datastore_root: str | None = None, quiet: bool = False,
                  stream_output: bool | None = None,
-                 echo: Callable[..., None] | None = None) -> None:
+                 observer: RunObserver | None = None) -> None:
         self.flow_cls = load_flow(flow) if isinstance(flow, (str, os.PathLike)) else flow
         self.graph = self.flow_cls._flow_graph()
         self.max_workers = int(config.get("run.max-workers", override_with=max_workers))
@@ -78,12 +73,7 @@ class Runner:
         self.datastore_root = resolve_root(datastore_root)
         self.stream_output = bool(config.get("output.stream-task-output",
                                              override_with=stream_output))
-        emit = echo or _default_echo
-        if quiet:  # keep the tasks' own output, drop daskflow's progress lines
-            self.echo = lambda text, err=False, output=False: \
-                emit(text, err=err, output=output) if output or err else None
-        else:
-            self.echo = emit
+        self.observer = observer or PlainLog(quiet=quiet, stream_output=self.stream_output)
 
     def run(self, **params: Any) -> Any:
         """Start the run with ``params`` (by parameter name) and wait for it to end.
@@ -113,13 +103,13 @@ class Runner:
         ctx = RunContext(self.flow_cls, self.graph, self.datastore_root, run_id, params_refs,
                          tags=self.tags, username=user, max_num_splits=self.max_num_splits,
                          stream_output=self.stream_output)
-        self.echo(f"Workflow starting (run-id {run_id}): {flow_name}, "
-                  f"datastore {store.flow_root}")
+        self.observer.run_started(flow_name=flow_name, run_id=run_id,
+                                  datastore=store.flow_root)
         outcome = RunOutcome(False)
         interrupted = False
         try:
             with self._client(record, store, run_id) as client:
-                outcome = RunDriver(ctx, client, self.echo).execute()
+                outcome = RunDriver(ctx, client, self.observer).execute()
         except KeyboardInterrupt:
             interrupted = True
             raise
@@ -131,6 +121,9 @@ class Runner:
                                      "type": outcome.failure.type_name,
                                      "message": outcome.failure.message}
             store.write_run(run_id, record)
+            self.observer.run_finished(flow_name=flow_name, run_id=run_id,
+                                       successful=outcome.successful, tasks=outcome.tasks,
+                                       seconds=outcome.seconds, failure=outcome.failure)
 
         from ..client import Run  # the read side, for the caller
         run = Run(f"{flow_name}/{run_id}", _namespace_check=False,
@@ -143,8 +136,6 @@ class Runner:
             exc = RunFailed(message, run_pathspec=f"{flow_name}/{run_id}", failure=failure)
             exc.run = run  # type: ignore[attr-defined]
             raise exc
-        self.echo(f"Done! Run {flow_name}/{run_id} finished {outcome.tasks} tasks in "
-                  f"{outcome.seconds:.1f}s.")
         return run
 
     @contextmanager
@@ -161,24 +152,28 @@ class Runner:
                     f"Check the address (tcp://host:8786) and that the scheduler runs.") \
                     from exc
             with client:
-                self._announce(client, record, store, run_id, "existing scheduler")
+                self._announce(client, record, store, run_id, "default", "existing scheduler")
                 yield client
             return
         workers = config.get("local.n-workers") or min(os.cpu_count() or 1, self.max_workers)
         request = ResourceRequest(cpu=config.get("local.threads-per-worker"),
                                   workers=min(int(workers), self.max_workers))
+        started = time.time()
         with LocalBackend().open(request) as cluster, Client(cluster) as client:
-            self._announce(client, record, store, run_id,
-                           f"local cluster, {request.workers} worker process(es) x "
+            self._announce(client, record, store, run_id, "default",
+                           f"local, {request.workers} worker process(es) x "
                            f"{request.threads} thread(s)")
-            yield client
+            try:
+                yield client
+            finally:
+                self.observer.cluster_stopped(name="default", seconds=time.time() - started)
 
     def _announce(self, client: Any, record: dict[str, Any], store: ArtifactStore,
-                  run_id: str, what: str) -> None:
+                  run_id: str, name: str, what: str) -> None:
         link = client.dashboard_link
         record.update(scheduler=client.scheduler.address, dashboard=link, cluster=what)
         store.write_run(run_id, record)
-        self.echo(f"Cluster: {what}; dashboard {link}")
+        self.observer.cluster_started(name=name, description=what, dashboard=link)
 
 
 def load_flow(path: str | os.PathLike) -> type:
