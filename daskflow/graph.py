@@ -26,6 +26,7 @@ class StepNode:
     lineno: int
     file: str
     doc: str = ""
+    next_lineno: int | None = None   # the line of its self.next() call
     is_join: bool = False
     transition: str = LINEAR
     out_funcs: list[str] = field(default_factory=list)
@@ -84,10 +85,13 @@ class FlowGraph:
 
     # -- analysis ---------------------------------------------------------------
 
-    def _error(self, message: str, step: str | None = None) -> FlowDefinitionError:
+    def _error(self, message: str, step: str | None = None,
+               at_next: bool = False) -> FlowDefinitionError:
         node = self.nodes.get(step) if step else None
-        return FlowDefinitionError(message, step=step, file=self.file,
-                                   lineno=node.lineno if node else None)
+        lineno = None
+        if node is not None:
+            lineno = node.next_lineno if at_next and node.next_lineno else node.lineno
+        return FlowDefinitionError(message, step=step, file=self.file, lineno=lineno)
 
     def _validate(self) -> None:
         for required in ("start", "end"):
@@ -106,12 +110,14 @@ class FlowGraph:
                 if target not in self.nodes:
                     raise self._error(
                         f"Step '{node.name}' goes to '{target}', which is not a step of "
-                        f"{self.flow_name}.{did_you_mean(target, self.nodes)}", node.name)
+                        f"{self.flow_name}.{did_you_mean(target, self.nodes)}", node.name,
+                        at_next=True)
                 self.nodes[target].in_funcs.append(node.name)
         if self.nodes["start"].in_funcs:
             raise self._error("No step may go back to 'start'.", self.nodes["start"].in_funcs[0])
         if self.nodes["start"].is_join:
             raise self._error("The 'start' step cannot be a join (it takes no inputs).", "start")
+        self._check_cycles()
         reached = {"start"}
         todo = ["start"]
         while todo:
@@ -124,7 +130,6 @@ class FlowGraph:
                 raise self._error(
                     f"Step '{node.name}' is never reached from 'start'; remove it or "
                     f"add it to a self.next(...) call.", node.name)
-        self._check_cycles()
         self._assign_splits()
 
     def _check_cycles(self) -> None:
@@ -138,7 +143,7 @@ class FlowGraph:
                         if nxt in path else f"{name} -> {nxt}"
                     raise self._error(
                         f"The flow has a cycle ({loop}); steps must form a graph that "
-                        f"always moves towards 'end'.", name)
+                        f"always moves towards 'end'.", name, at_next=True)
                 if state.get(nxt) is None:
                     visit(nxt, path + [name])
             state[name] = 2
@@ -199,6 +204,13 @@ class FlowGraph:
             if len(stripped) == 1:
                 return next(iter(stripped))
         sources = sorted(src for src, _ in arrived)
+        opened = [stack[-1] for stack in stacks if stack]
+        if node.name == "end" and opened:
+            split = opened[0]
+            raise self._error(
+                f"Step '{split}' splits the flow into {', '.join(self.nodes[split].out_funcs)}"
+                f", but the branches are never joined: they reach 'end' directly. Add a join "
+                f"step (def join(self, inputs)) before 'end'.", split)
         raise self._error(
             f"Step '{node.name}' is reached from several branches ({', '.join(sources)}) but "
             f"is not a join: define it as def {node.name}(self, inputs) to merge them.",
@@ -268,7 +280,8 @@ def _parse_step(name: str, func, node_def: ast.FunctionDef, file: str, offset: i
             f"(use condition= to choose between steps at run time).",
             step=name, file=file, lineno=calls[1].lineno + offset)
     call = calls[0]
-    where = {"step": name, "file": file, "lineno": call.lineno + offset}
+    node.next_lineno = call.lineno + offset
+    where = {"step": name, "file": file, "lineno": node.next_lineno}
     kwargs = {}
     for kw in call.keywords:
         if kw.arg not in ("foreach", "condition"):

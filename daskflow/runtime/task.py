@@ -16,6 +16,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+import cloudpickle
+
 from ..current import bind as bind_current
 from ..datastore import ArtifactRef, ArtifactStore
 from ..exceptions import ForeachError, TaskFailed, UnhandledTransitionError
@@ -42,6 +44,17 @@ class RunContext:
     @property
     def flow_name(self) -> str:
         return self.flow_cls.__name__
+
+    # The flow class always travels by cloudpickle: plain pickle would refer to a
+    # module (a flow file loaded by path, a notebook) that workers cannot import.
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["flow_cls"] = cloudpickle.dumps(self.flow_cls)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state["flow_cls"] = cloudpickle.loads(state["flow_cls"])
+        self.__dict__.update(state)
 
     def store(self) -> ArtifactStore:
         key = (self.store_root, self.flow_name)

@@ -1,0 +1,74 @@
+"""Shared fixtures: run flow files as a user does, in a fresh working directory."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+FLOWS = Path(__file__).parent / "flows"
+
+
+def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("DASKFLOW_DEBUG", None)
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra or {})
+    return env
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh working directory; the client reads `.daskflow/` from it."""
+    monkeypatch.chdir(tmp_path)
+    import daskflow
+    daskflow.default_namespace()
+    return tmp_path
+
+
+@pytest.fixture
+def run_flow(workdir: Path):
+    """Run `python tests/flows/<flow> <args>` in the working directory, as a user would."""
+
+    def run(flow: str, *args: str, timeout: float = 240,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, str(FLOWS / flow), *args], cwd=workdir,
+                              capture_output=True, text=True, timeout=timeout, env=_env(env))
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def scheduler(tmp_path_factory: pytest.TempPathFactory):
+    """A real `dask scheduler` with two `dask worker` processes, shared by a session."""
+    folder = tmp_path_factory.mktemp("scheduler")
+    sched_file = folder / "scheduler.json"
+    procs = [subprocess.Popen(
+        [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
+         "--port", "0", "--dashboard-address", "127.0.0.1:0",
+         "--scheduler-file", str(sched_file)],
+        cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_env())]
+    deadline = time.time() + 60
+    while not sched_file.exists() and time.time() < deadline:
+        time.sleep(0.1)
+    procs.append(subprocess.Popen(
+        [sys.executable, "-m", "distributed.cli.dask_worker", "--scheduler-file",
+         str(sched_file), "--nworkers", "2", "--nthreads", "1", "--no-dashboard"],
+        cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_env()))
+    import json
+    address = json.loads(sched_file.read_text())["address"]
+    from distributed import Client
+    with Client(address, timeout=30) as client:
+        client.wait_for_workers(2, timeout=60)
+    yield address
+    for proc in reversed(procs):
+        proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()

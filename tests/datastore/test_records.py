@@ -1,0 +1,81 @@
+"""The datastore's records: atomic, content-addressed, attempt-numbered."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from daskflow.datastore import ArtifactStore
+from daskflow.exceptions import ArtifactError
+
+
+@pytest.fixture
+def store(tmp_path):
+    return ArtifactStore(str(tmp_path / "root"), "SomeFlow")
+
+
+def test_same_value_is_stored_once(store, tmp_path):
+    first = store.put_artifact({"a": [1, 2, 3]}, "x")
+    second = store.put_artifact({"a": [1, 2, 3]}, "y")
+    assert first.sha == second.sha
+    blobs = [f for _, _, files in os.walk(tmp_path / "root" / "SomeFlow" / "_data")
+             for f in files]
+    assert len(blobs) == 1
+    assert store.get_artifact(first) == {"a": [1, 2, 3]}
+
+
+def test_writes_leave_no_temporary_files(store, tmp_path):
+    store.put_artifact(list(range(1000)), "x")
+    store.write_run("1", {"status": "running"})
+    names = [f for _, _, files in os.walk(tmp_path) for f in files]
+    assert not [n for n in names if ".tmp-" in n]
+
+
+def test_unpicklable_artifact_names_the_artifact(store):
+    import threading
+    with pytest.raises(ArtifactError, match="Artifact 'lock' \\(lock\\) cannot be stored"):
+        store.put_artifact(threading.Lock(), "lock")
+
+
+def test_corrupt_and_missing_artifacts_are_clear_errors(store):
+    ref = store.put_artifact([1, 2], "numbers")
+    path = store.blob_path(ref.sha)
+    with open(path, "wb") as f:
+        f.write(b"not a pickle")
+    with pytest.raises(ArtifactError, match=f"Artifact 'numbers' at {path} cannot be loaded"):
+        store.get_artifact(ref, "numbers")
+    os.remove(path)
+    with pytest.raises(ArtifactError, match="Artifact 'numbers' is missing"):
+        store.get_artifact(ref, "numbers")
+
+
+def test_attempts_are_claimed_in_order(store):
+    assert store.claim_attempt("1", "train", "3", {}) == 0
+    assert store.claim_attempt("1", "train", "3", {}) == 1
+    assert store.list_attempts("1", "train", "3") == [0, 1]
+
+
+def test_foreach_items_are_read_one_by_one(store):
+    items = [{"i": i, "payload": "x" * i} for i in range(50)]
+    store.write_foreach_items("1", "start", "1", 0, items, "items")
+    assert store.read_foreach_item("1", "start", "1", 0, 37) == items[37]
+    assert store.read_foreach_item("1", "start", "1", 0, 0) == items[0]
+    with pytest.raises(IndexError):
+        store.read_foreach_item("1", "start", "1", 0, 50)
+
+
+def test_run_ids_are_unique_and_ordered(store):
+    ids = [store.new_run_id() for _ in range(20)]
+    assert len(set(ids)) == 20
+    assert ids == sorted(ids, key=int)
+
+
+def test_any_fsspec_url_works(tmp_path):
+    memory = ArtifactStore("memory://daskflow-test", "SomeFlow")
+    ref = memory.put_artifact("hello", "x")
+    assert memory.get_artifact(ref) == "hello"
+    run_id = memory.new_run_id()
+    memory.write_run(run_id, {"status": "ok"})
+    assert memory.read_run(run_id) == {"status": "ok"}
+    assert memory.list_runs() == [run_id]

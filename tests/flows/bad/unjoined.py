@@ -1,0 +1,23 @@
+from daskflow import FlowSpec, step
+
+
+class UnjoinedFlow(FlowSpec):
+    @step
+    def start(self):
+        self.next(self.a, self.b)
+
+    @step
+    def a(self):
+        self.next(self.end)
+
+    @step
+    def b(self):
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+
+
+if __name__ == "__main__":
+    UnjoinedFlow()

@@ -1,0 +1,47 @@
+"""Running flows in-process, from a script or notebook, without the CLI."""
+
+from __future__ import annotations
+
+import pytest
+
+from daskflow import Runner
+from daskflow.exceptions import ParameterError, RunFailed
+from daskflow.runtime import load_flow
+
+from .conftest import FLOWS
+
+
+def test_runner_returns_the_run(workdir):
+    run = Runner(str(FLOWS / "foreach.py"), quiet=True, max_num_splits=20).run(n=20)
+    assert run.successful
+    assert run["join"].task.data.total == 2 * sum(range(20))
+    assert run.record["max_num_splits"] == 20
+
+
+def test_flow_class_run_shortcut(workdir):
+    flow_cls = load_flow(FLOWS / "switch.py")
+    run = flow_cls.run(size=100)
+    assert run.data.final == "took big"
+
+
+def test_failed_run_raises_with_the_run_attached(workdir):
+    with pytest.raises(RunFailed, match="raised ValueError: the answer is not 42") as info:
+        Runner(str(FLOWS / "failing.py"), quiet=True).run()
+    run = info.value.run
+    assert not run.successful
+    assert run["explode"].task.exception["type"] == "ValueError"
+
+
+def test_bad_parameters_fail_before_anything_is_stored(workdir):
+    runner = Runner(str(FLOWS / "foreach.py"), quiet=True)
+    with pytest.raises(ParameterError, match="Unknown parameter 'nn'.*Did you mean 'n'"):
+        runner.run(nn=3)
+    with pytest.raises(ParameterError, match="parameter 'n': expected int"):
+        runner.run(n=2.5)
+    assert not (workdir / ".daskflow").exists()
+
+
+def test_runner_on_an_existing_scheduler(workdir, scheduler):
+    run = Runner(str(FLOWS / "nested_foreach.py"), scheduler_address=scheduler,
+                 quiet=True).run(width=2)
+    assert run["outer_join"].task.data.all_labels == ["x0", "x1", "y0", "y1"]
