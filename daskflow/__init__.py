@@ -13,6 +13,7 @@ from .exceptions import DaskflowException  # noqa: E402
 from .flowspec import FlowSpec, step  # noqa: E402
 from .parameters import IncludeFile, JSONType, Parameter  # noqa: E402
 from .runtime import Runner  # noqa: E402
+from .steps import catch, retry, timeout  # noqa: E402
 
 __all__ = [
     "DaskflowException",
@@ -26,10 +27,13 @@ __all__ = [
     "Runner",
     "Step",
     "Task",
+    "catch",
     "config",
     "current",
     "default_namespace",
     "get_namespace",
     "namespace",
+    "retry",
     "step",
+    "timeout",
 ]

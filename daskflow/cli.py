@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import sys
 import traceback
 from typing import Any
@@ -34,18 +35,15 @@ def main(flow_cls: type, argv: list[str] | None = None) -> None:
         group = build_cli(flow_cls, graph)
         group.main(args=argv, prog_name=os.path.basename(sys.argv[0]),
                    standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("Aborted.", err=True)
-        sys.exit(130)
+    except click.exceptions.Abort as exc:  # click's wrapping of KeyboardInterrupt
+        _interrupted(exc.__cause__)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        click.echo("Interrupted: running tasks were cancelled and the cluster closed.",
-                   err=True)
-        sys.exit(130)
+    except KeyboardInterrupt as exc:
+        _interrupted(exc)
     except RunFailed as exc:
         _print_run_failure(exc, debug)
         sys.exit(1)
@@ -55,6 +53,12 @@ def main(flow_cls: type, argv: list[str] | None = None) -> None:
         click.secho(f"{exc.headline}: {exc}", fg="red", err=True)
         sys.exit(1)
     sys.exit(0)
+
+
+def _interrupted(exc: BaseException | None) -> None:
+    click.echo("Interrupted: running tasks were cancelled and the cluster closed; "
+               "`resume` continues the run.", err=True)
+    sys.exit(143 if str(exc) == f"signal {signal.SIGTERM}" else 130)
 
 
 def _print_run_failure(exc: RunFailed, debug: bool) -> None:
@@ -83,30 +87,25 @@ def build_cli(flow_cls: type, graph: FlowGraph) -> click.Group:
         ctx.obj = {"debug": debug, "quiet": quiet, "root": datastore_root}
 
     @cli.command(help="Run the flow on a Dask cluster.")
-    @click.option("--max-workers", type=click.IntRange(min=1), default=None,
-                  help="At most this many tasks at once (default 16).")
-    @click.option("--max-num-splits", type=click.IntRange(min=1), default=None,
-                  help="Refuse a foreach wider than this (default 100).")
-    @click.option("--tag", "tags", multiple=True, help="Tag the run (repeatable).")
-    @click.option("--run-id-file", default=None, type=click.Path(dir_okay=False),
-                  help="Write the run id to this file when the run starts.")
-    @click.option("--scheduler-address", default=None, metavar="tcp://HOST:PORT",
-                  help="Run on this existing Dask scheduler instead of a local cluster.")
+    @run_options
     @click.pass_context
-    def run(ctx: click.Context, max_workers: int | None, max_num_splits: int | None,
-            tags: tuple[str, ...], run_id_file: str | None, scheduler_address: str | None,
-            **values: Any) -> None:
-        from .runtime import Runner
-        given = {p.name: values[_option_dest(p)] for p in params.values()
-                 if values.get(_option_dest(p)) is not None}
-        runner = Runner(flow_cls, max_workers=max_workers, max_num_splits=max_num_splits,
-                        tags=tags, run_id_file=run_id_file,
-                        scheduler_address=scheduler_address,
-                        datastore_root=ctx.obj["root"], quiet=ctx.obj["quiet"])
-        runner.run(**given)
+    def run(ctx: click.Context, **options: Any) -> None:
+        values = {p.name: options.pop(_option_dest(p)) for p in params.values()}
+        given = {name: value for name, value in values.items() if value is not None}
+        _runner(flow_cls, ctx, options).run(**given)
 
     for param in params.values():
         run.params.append(_click_option(param))
+
+    @cli.command(help="Rerun the latest run (or --origin-run-id) from the step that failed, "
+                      "or from STEP, reusing everything finished before it.")
+    @click.argument("step", required=False)
+    @click.option("--origin-run-id", default=None, help="The run to resume (default: latest).")
+    @run_options
+    @click.pass_context
+    def resume(ctx: click.Context, step: str | None, origin_run_id: str | None,
+               **options: Any) -> None:
+        _runner(flow_cls, ctx, options).resume(step, origin_run_id)
 
     @cli.command(help="Show the steps of the flow and how they connect.")
     def show() -> None:
@@ -153,6 +152,41 @@ def build_cli(flow_cls: type, graph: FlowGraph) -> click.Group:
                 click.echo(task.stderr, nl=False, err=True)
 
     return cli
+
+
+def run_options(func: Any) -> Any:
+    """The options `run` and `resume` share (Metaflow's names)."""
+    options = [
+        click.option("--max-workers", type=click.IntRange(min=1), default=None,
+                     help="At most this many tasks at once (default 16)."),
+        click.option("--max-num-splits", type=click.IntRange(min=1), default=None,
+                     help="Refuse a foreach wider than this (default 100)."),
+        click.option("--tag", "tags", multiple=True, help="Tag the run (repeatable)."),
+        click.option("--run-id-file", default=None, type=click.Path(dir_okay=False),
+                     help="Write the run id to this file when the run starts."),
+        click.option("--scheduler-address", default=None, metavar="tcp://HOST:PORT",
+                     help="Run on this existing Dask scheduler instead of a local cluster."),
+        click.option("--with", "with_decorators", multiple=True, metavar="DECORATOR",
+                     help="Add a decorator to every step: --with retry, "
+                          "--with 'retry:times=2,minutes_between_retries=0'."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _runner(flow_cls: type, ctx: click.Context, options: dict[str, Any]) -> Any:
+    from .runtime import Runner
+    _stop_on_sigterm()
+    return Runner(flow_cls, datastore_root=ctx.obj["root"], quiet=ctx.obj["quiet"], **options)
+
+
+def _stop_on_sigterm() -> None:
+    """SIGTERM stops a run like Ctrl-C: tasks cancelled, clusters closed, run marked failed."""
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 def _option_dest(param: Parameter) -> str:

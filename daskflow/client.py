@@ -125,6 +125,11 @@ class Run:
         return self._record.get("status", "running")
 
     @property
+    def origin_run_id(self) -> str | None:
+        """The run this one resumed, if it is a resume."""
+        return self._record.get("origin_run_id")
+
+    @property
     def parameters(self) -> dict[str, str]:
         return dict(self._record.get("parameters", {}))
 
@@ -287,6 +292,11 @@ class Task:
     def index(self) -> int | None:
         frames = (self.record or {}).get("frames") or []
         return frames[-1][3] if frames else None
+
+    @property
+    def origin_pathspec(self) -> str | None:
+        """The task of an earlier run this one was cloned from on resume."""
+        return (self.record or {}).get("clone_of")
 
     @property
     def stdout(self) -> str:

@@ -90,6 +90,12 @@ class ConfigurationError(DaskflowException, ValueError):
     headline = "Configuration error"
 
 
+class ResumeError(DaskflowException, ValueError):
+    """A run cannot be resumed as asked."""
+
+    headline = "Cannot resume"
+
+
 class ClusterError(DaskflowException, RuntimeError):
     """A Dask cluster could not be started, reached or sized as asked."""
 

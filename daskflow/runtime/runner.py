@@ -15,16 +15,20 @@ from contextlib import contextmanager
 from typing import Any
 
 import cloudpickle
+import dask.config
 
 from .. import __version__, config
 from ..clusters import LocalBackend, ResourceRequest
 from ..current import username
-from ..datastore import ArtifactStore, resolve_root
-from ..exceptions import ClusterError, FlowDefinitionError, RunFailed
+from ..datastore import ArtifactRef, ArtifactStore, resolve_root
+from ..exceptions import ClusterError, FlowDefinitionError, ResumeError, RunFailed
+from ..graph import FOREACH, SWITCH, FlowGraph, StepNode
 from ..parameters import resolve_parameters
+from ..steps import KNOWN_DECORATORS, StepDecorator, parse_decospec, step_decorators
+from .context import RunContext, StepPolicy
 from .driver import RunDriver, RunOutcome
 from .events import PlainLog, RunObserver
-from .task import RunContext
+from .resume import ResumePlan, descendants, pick_origin
 
 
 class Runner:
@@ -44,6 +48,8 @@ class Runner:
         Run on this existing Dask scheduler instead of a new local cluster.
     datastore_root : str, optional
         Folder or fsspec URL for runs (default ``.daskflow``).
+    with_decorators : sequence of str
+        Decorators for every step, as ``run --with`` takes them: ``"retry:times=2"``.
     observer : RunObserver, optional
         Receives the run's events (default: :class:`PlainLog` lines on stdout;
         ``quiet=True`` keeps only the tasks' output).
@@ -57,6 +63,7 @@ class Runner:
                  run_id_file: str | None = None, scheduler_address: str | None = None,
                  datastore_root: str | None = None, quiet: bool = False,
                  stream_output: bool | None = None,
+                 with_decorators: Sequence[str] = (),
                  observer: RunObserver | None = None) -> None:
         self.flow_cls = load_flow(flow) if isinstance(flow, (str, os.PathLike)) else flow
         self.graph = self.flow_cls._flow_graph()
@@ -68,6 +75,8 @@ class Runner:
             if value < 1:
                 raise FlowDefinitionError(f"{name} must be at least 1, got {value}.")
         self.tags = list(tags)
+        self.with_decorators = [parse_decospec(spec, KNOWN_DECORATORS)
+                                for spec in with_decorators]
         self.run_id_file = run_id_file
         self.scheduler_address = scheduler_address
         self.datastore_root = resolve_root(datastore_root)
@@ -81,35 +90,80 @@ class Runner:
         Returns the :class:`~daskflow.client.Run`; raises :class:`RunFailed` (with
         ``.run``) when a task failed.
         """
+        policies = self._policies()
         values = resolve_parameters(self.flow_cls, params)  # before anything is stored
-        flow_name = self.flow_cls.__name__
-        store = ArtifactStore(self.datastore_root, flow_name)
+        store = ArtifactStore(self.datastore_root, self.flow_cls.__name__)
         run_id = store.new_run_id()
+        refs = {name: store.put_artifact(value, name) for name, value in values.items()}
+        shown = {k: _short_repr(v) for k, v in values.items()}
+        return self._execute(store, run_id, refs, shown, policies)
+
+    def resume(self, step: str | None = None, origin_run_id: str | None = None) -> Any:
+        """Rerun a run from the step that failed (or from ``step``), reusing the rest.
+
+        The new run takes the origin's parameters; tasks before the resume point
+        (and the successful splits of a partly failed foreach) are cloned, not rerun.
+        """
+        policies = self._policies()
+        store = ArtifactStore(self.datastore_root, self.flow_cls.__name__)
+        origin_id, origin = pick_origin(store, origin_run_id)
+        if step is None and origin.get("status") == "success":
+            raise ResumeError(
+                f"Run {self.flow_cls.__name__}/{origin_id} succeeded: there is no failed "
+                f"step to resume from. Name a step to rerun from: resume STEP.")
+        if step is not None:
+            descendants(self.graph, step)  # a clear error for an unknown step
+        if "parameter_refs" not in origin:
+            raise ResumeError(
+                f"Run {self.flow_cls.__name__}/{origin_id} was not recorded with its "
+                f"parameters, so it cannot be resumed.")
+        refs = {k: ArtifactRef(*v) for k, v in origin["parameter_refs"].items()}
+        run_id = store.new_run_id()
+        plan = ResumePlan(store, self.graph, origin_id, run_id, refs, step)
+        return self._execute(store, run_id, refs, origin.get("parameters", {}), policies,
+                             plan)
+
+    def _policies(self) -> dict[str, StepPolicy]:
+        """Each step's failure handling, from its decorators and ``--with``."""
+        policies = {}
+        for node in self.graph:
+            decorators = {d.name: d for d in step_decorators(getattr(self.flow_cls, node.name))}
+            for extra in self.with_decorators:
+                decorators.setdefault(extra.name, extra)  # the flow's own options win
+            policies[node.name] = policy_for(node, decorators, self.graph)
+        return policies
+
+    def _execute(self, store: ArtifactStore, run_id: str, refs: dict[str, ArtifactRef],
+                 shown: dict[str, str], policies: dict[str, StepPolicy],
+                 plan: ResumePlan | None = None) -> Any:
+        flow_name = self.flow_cls.__name__
         if self.run_id_file:
             with open(self.run_id_file, "w") as f:
                 f.write(run_id)
         user = username()
         system_tags = [f"user:{user}", f"daskflow_version:{__version__}",
                        f"python_version:{platform.python_version()}"]
+        origin_run_id = plan.origin_run_id if plan else None
         record: dict[str, Any] = {
             "flow": flow_name, "run_id": run_id, "status": "running",
             "started_at": time.time(), "finished_at": None, "user": user,
-            "tags": self.tags, "system_tags": system_tags,
-            "parameters": {k: _short_repr(v) for k, v in values.items()},
+            "tags": self.tags, "system_tags": system_tags, "parameters": shown,
+            "parameter_refs": {k: list(v) for k, v in refs.items()},
             "max_workers": self.max_workers, "max_num_splits": self.max_num_splits,
+            "origin_run_id": origin_run_id,
         }
         store.write_run(run_id, record)
-        params_refs = {name: store.put_artifact(value, name) for name, value in values.items()}
-        ctx = RunContext(self.flow_cls, self.graph, self.datastore_root, run_id, params_refs,
+        ctx = RunContext(self.flow_cls, self.graph, self.datastore_root, run_id, refs,
                          tags=self.tags, username=user, max_num_splits=self.max_num_splits,
-                         stream_output=self.stream_output)
+                         stream_output=self.stream_output, origin_run_id=origin_run_id,
+                         policies=policies)
         self.observer.run_started(flow_name=flow_name, run_id=run_id,
                                   datastore=store.flow_root)
         outcome = RunOutcome(False)
         interrupted = False
         try:
             with self._client(record, store, run_id) as client:
-                outcome = RunDriver(ctx, client, self.observer).execute()
+                outcome = RunDriver(ctx, client, self.observer, plan).execute()
         except KeyboardInterrupt:
             interrupted = True
             raise
@@ -159,7 +213,10 @@ class Runner:
         request = ResourceRequest(cpu=config.get("local.threads-per-worker"),
                                   workers=min(int(workers), self.max_workers))
         started = time.time()
-        with LocalBackend().open(request) as cluster, Client(cluster) as client:
+        # A worker replaced after a @timeout or a crash counts against a task's
+        # allowed failures in the scheduler; daskflow counts attempts itself.
+        with dask.config.set({"distributed.scheduler.allowed-failures": 50}), \
+                LocalBackend().open(request) as cluster, Client(cluster) as client:
             self._announce(client, record, store, run_id, "default",
                            f"local, {request.workers} worker process(es) x "
                            f"{request.threads} thread(s)")
@@ -174,6 +231,26 @@ class Runner:
         record.update(scheduler=client.scheduler.address, dashboard=link, cluster=what)
         store.write_run(run_id, record)
         self.observer.cluster_started(name=name, description=what, dashboard=link)
+
+
+def policy_for(node: StepNode, decorators: dict[str, StepDecorator],
+               graph: FlowGraph) -> StepPolicy:
+    """Translate a step's failure decorators into what the runtime does."""
+    retry, catch, timeout = (decorators.get(n) for n in ("retry", "catch", "timeout"))
+    if catch is not None and node.transition in (FOREACH, SWITCH):
+        kind = "foreach" if node.transition == FOREACH else "switch"
+        raise FlowDefinitionError(
+            f"@catch cannot be used on step '{node.name}': a {kind} step that failed has no "
+            f"{'list to fan out over' if kind == 'foreach' else 'choice to follow'}. Put "
+            f"@catch on the steps it leads to instead.", step=node.name, file=graph.file,
+            lineno=node.lineno)
+    return StepPolicy(
+        retries=retry.options.times if retry is not None else 0,
+        retry_delay=60 * float(retry.options.minutes_between_retries) if retry else 0.0,
+        timeout=timeout.total_seconds if timeout is not None else None,  # type: ignore[attr-defined]
+        catch=catch is not None,
+        catch_var=catch.options.var if catch is not None else None,
+        print_exception=catch.options.print_exception if catch is not None else True)
 
 
 def load_flow(path: str | os.PathLike) -> type:

@@ -1,132 +1,210 @@
 """One task = one step execution = one Dask task.
 
-:func:`execute_task` runs on a worker: it claims an attempt, loads what the
-step reads (lazily), runs the body with its output captured, stores the
-artifacts and the task's record, and returns a small :class:`TaskRef`.  Big
-data never travels back through the scheduler.
+:func:`execute_task` runs on a worker.  It counts the task's earlier attempts
+in the datastore (exceptions, timeouts, and attempts whose worker died), runs
+a new attempt if ``@retry`` allows, and otherwise gives up, or goes on with
+the exception stored if ``@catch`` says so.  An attempt loads what the step
+reads (lazily), runs the body with its output captured, stores the artifacts
+and its record, and returns a small :class:`TaskRef`.  Big data never travels
+back through the scheduler.
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
+import signal
 import socket
+import threading
 import time
 import traceback
-from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import Any, NamedTuple
-
-import cloudpickle
+from typing import Any
 
 from ..current import bind as bind_current
 from ..datastore import ArtifactRef, ArtifactStore
 from ..exceptions import ForeachError, TaskFailed, UnhandledTransitionError
-from ..flowspec import FlowSpec, ForeachFrame, Inputs, InputView
-from ..graph import FOREACH, SWITCH, FlowGraph, StepNode
+from ..flowspec import FlowSpec, Inputs, InputView
+from ..graph import FOREACH, SWITCH, StepNode
 from .capture import capture_output
-
-
-@dataclass
-class RunContext:
-    """What every task of a run shares; sent to the cluster once (scattered)."""
-
-    flow_cls: type
-    graph: FlowGraph
-    store_root: str
-    run_id: str
-    params: dict[str, ArtifactRef]
-    tags: list[str] = field(default_factory=list)
-    username: str = ""
-    max_num_splits: int = 100
-    stream_output: bool = True
-    origin_run_id: str | None = None
-
-    @property
-    def flow_name(self) -> str:
-        return self.flow_cls.__name__
-
-    # The flow class always travels by cloudpickle: plain pickle would refer to a
-    # module (a flow file loaded by path, a notebook) that workers cannot import.
-    def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        state["flow_cls"] = cloudpickle.dumps(self.flow_cls)
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        state["flow_cls"] = cloudpickle.loads(state["flow_cls"])
-        self.__dict__.update(state)
-
-    def store(self) -> ArtifactStore:
-        key = (self.store_root, self.flow_name)
-        store = _STORES.get(key)
-        if store is None:
-            store = _STORES[key] = ArtifactStore(self.store_root, self.flow_name)
-        return store
-
-
-_STORES: dict[tuple[str, str], ArtifactStore] = {}
-
-
-class TaskSpec(NamedTuple):
-    """Which task to run: its step, id and the foreach splits it sits in."""
-
-    step: str
-    task_id: str
-    frames: tuple[ForeachFrame, ...] = ()
-
-
-class TaskRef(NamedTuple):
-    """What a finished task returns: where its results are, never the results."""
-
-    step: str
-    task_id: str
-    attempt: int
-    artifacts: dict[str, ArtifactRef]
-    frames: tuple[ForeachFrame, ...]
-    num_splits: int | None = None      # a foreach step: how many splits it fans out to
-    next_step: str | None = None       # a switch step: the step it chose
+from .context import RunContext, StepPolicy, TaskRef, TaskSpec
 
 
 def execute_task(ctx: RunContext, spec: TaskSpec, *parents: TaskRef) -> TaskRef:
     """Run one step as one task; raises :class:`TaskFailed` (plain text) on failure."""
     store = ctx.store()
+    policy = ctx.policy(spec.step)
+    history = _history(store, ctx, spec)
+    for _, record in reversed(history):
+        if record is not None and record.get("status") == "ok":
+            # Dask recomputes a finished task whose result was on a worker that died:
+            # the stored result stands, the step does not run twice.
+            return TaskRef.from_record(spec.step, spec.task_id, record, ctx.params)
+    while True:
+        failures = [r for _, r in history if r is not None]
+        deaths = [a for a, r in history if r is None]
+        if len(failures) > policy.retries or len(deaths) > ctx.death_retries:
+            return _give_up(ctx, store, spec, parents, policy, history)
+        if history and policy.retry_delay:
+            last = history[-1][1] or {}
+            wait = last.get("finished_at", time.time()) + policy.retry_delay - time.time()
+            if wait > 0:
+                time.sleep(wait)
+        ref = _attempt(ctx, store, spec, parents, policy)
+        if ref is not None:
+            return ref
+        history = _history(store, ctx, spec)
+
+
+def _history(store: ArtifactStore, ctx: RunContext,
+             spec: TaskSpec) -> list[tuple[int, dict[str, Any] | None]]:
+    """Earlier attempts with their final record (None: the attempt's worker died)."""
+    return [(a, store.read_done(ctx.run_id, spec.step, spec.task_id, a))
+            for a in store.list_attempts(ctx.run_id, spec.step, spec.task_id)]
+
+
+def _pathspec(ctx: RunContext, spec: TaskSpec) -> str:
+    return f"{ctx.flow_name}/{ctx.run_id}/{spec.step}/{spec.task_id}"
+
+
+def _attempt(ctx: RunContext, store: ArtifactStore, spec: TaskSpec,
+             parents: tuple[TaskRef, ...], policy: StepPolicy) -> TaskRef | None:
+    """Run one attempt; its record says how it ended.  None when it failed."""
     node = ctx.graph[spec.step]
-    pathspec = f"{ctx.flow_name}/{ctx.run_id}/{spec.step}/{spec.task_id}"
+    pathspec = _pathspec(ctx, spec)
+    frames = [list(f) for f in spec.frames]
+    parent_names = [f"{p.step}/{p.task_id}" for p in parents]
     started = time.time()
     attempt = store.claim_attempt(ctx.run_id, spec.step, spec.task_id, {
         "started_at": started, "host": socket.gethostname(), "pid": os.getpid(),
-        "worker": _worker_address(), "frames": [list(f) for f in spec.frames],
-        "parents": [f"{p.step}/{p.task_id}" for p in parents],
-    })
-    record: dict[str, Any] = {"attempt": attempt, "started_at": started,
-                              "frames": [list(f) for f in spec.frames],
-                              "parents": [f"{p.step}/{p.task_id}" for p in parents]}
-    error: TaskFailed | None = None
+        "worker": _worker_address(), "frames": frames, "parents": parent_names})
+    record: dict[str, Any] = {"attempt": attempt, "started_at": started, "frames": frames,
+                              "parents": parent_names, "worker": _worker_address()}
+    ref: TaskRef | None = None
     with capture_output(pathspec, ctx.stream_output) as out:
+        watchdog = _Watchdog(policy.timeout, lambda: _timed_out(
+            ctx, store, spec, attempt, record, out, policy.timeout or 0)) \
+            if policy.timeout else None
         try:
-            ref = _run_step(ctx, store, node, spec, attempt, parents)
+            ref = _run_step(ctx, store, node, spec, attempt, parents, policy)
             record.update(status="ok", artifacts=_index_record({**ref.artifacts, **ctx.params}),
                           num_splits=ref.num_splits, next_step=ref.next_step)
         except BaseException as exc:  # SystemExit and KeyboardInterrupt are task failures too
+            if watchdog is not None and watchdog.fired:
+                return None  # the watchdog recorded the timeout already
             tb = format_user_traceback(exc, ctx.graph.file)
-            error = TaskFailed(pathspec, type(exc).__name__, str(exc), tb)
+            message = str(exc)
+            if isinstance(exc, SystemExit):
+                message = f"the step called sys.exit({exc.code!r})"
             record.update(status="failed", error={"type": type(exc).__name__,
-                                                  "message": str(exc), "traceback": tb})
+                                                  "message": message, "traceback": tb})
             out.buffers["stderr"].write(tb)  # into the log; the driver prints it once
+        if watchdog is not None and not watchdog.finish():
+            return None
+    _write_attempt(store, ctx, spec, attempt, record, out)
+    return ref if record["status"] == "ok" else None
+
+
+def _write_attempt(store: ArtifactStore, ctx: RunContext, spec: TaskSpec, attempt: int,
+                   record: dict[str, Any], out: Any) -> None:
     record["finished_at"] = time.time()
-    store.write_log(ctx.run_id, spec.step, spec.task_id, attempt, "stdout",
-                    out.buffers["stdout"].getvalue())
-    store.write_log(ctx.run_id, spec.step, spec.task_id, attempt, "stderr",
-                    out.buffers["stderr"].getvalue())
+    for stream in ("stdout", "stderr"):
+        store.write_log(ctx.run_id, spec.step, spec.task_id, attempt, stream,
+                        out.buffers[stream].getvalue())
+    store.write_done(ctx.run_id, spec.step, spec.task_id, attempt, record)  # last
+
+
+def _give_up(ctx: RunContext, store: ArtifactStore, spec: TaskSpec,
+             parents: tuple[TaskRef, ...], policy: StepPolicy,
+             history: list[tuple[int, dict[str, Any] | None]]) -> TaskRef:
+    """No attempts left: go on with the exception stored (``@catch``) or fail."""
+    pathspec = _pathspec(ctx, spec)
+    last_attempt, last = history[-1]
+    if last is None:
+        deaths = sum(1 for _, r in history if r is None)
+        error = {"type": "WorkerDied", "traceback": "",
+                 "message": f"the worker process running it died {deaths} time(s) (killed, "
+                            f"crashed by a segfault or os.abort(), or out of memory); "
+                            f"attempt {last_attempt} left no result"}
+    else:
+        error = last["error"]
+    if not policy.catch:
+        raise TaskFailed(pathspec, error["type"], error["message"], error.get("traceback", ""))
+    from ..steps import CaughtException
+
+    node = ctx.graph[spec.step]
+    artifacts = {} if node.is_join or not parents else dict(parents[0].artifacts)
+    if policy.catch_var:
+        caught = CaughtException(error["type"], error["message"], error.get("traceback", ""))
+        artifacts[policy.catch_var] = store.put_artifact(caught, policy.catch_var)
+    now = time.time()
+    attempt = store.claim_attempt(ctx.run_id, spec.step, spec.task_id,
+                                  {"started_at": now, "caught": True})
+    record = {"attempt": attempt, "started_at": now, "finished_at": now, "status": "ok",
+              "caught": error, "frames": [list(f) for f in spec.frames],
+              "parents": [f"{p.step}/{p.task_id}" for p in parents],
+              "artifacts": _index_record({**artifacts, **ctx.params})}
+    if policy.print_exception:
+        store.write_log(ctx.run_id, spec.step, spec.task_id, attempt, "stderr",
+                        f"@catch: step '{spec.step}' failed with {error['type']}: "
+                        f"{error['message']}; the flow goes on.\n")
     store.write_done(ctx.run_id, spec.step, spec.task_id, attempt, record)
-    if error is not None:
-        raise error
-    return ref
+    return TaskRef(spec.step, spec.task_id, attempt, artifacts, spec.frames)
+
+
+class _Watchdog:
+    """Calls ``on_fire`` once if the attempt is still running after ``seconds``."""
+
+    def __init__(self, seconds: float | None, on_fire: Any) -> None:
+        self.lock = threading.Lock()
+        self.fired = False
+        self.finished = False
+        self.thread_id = threading.get_ident()
+        self.worker = _current_worker()  # get_worker() only works in the task's thread
+        self.on_fire = on_fire
+        self.timer = threading.Timer(seconds or 0, self._fire)
+        self.timer.daemon = True
+        self.timer.start()
+
+    def _fire(self) -> None:
+        with self.lock:
+            if self.finished:
+                return
+            self.fired = True
+        self.on_fire()
+        if not _kill_worker_process(self.worker):
+            # No nanny to replace this worker: interrupt the step's thread instead
+            # (takes effect at its next Python instruction).
+            ctypes.pythonapi.PyThreadState_SetAsyncExc(
+                ctypes.c_ulong(self.thread_id), ctypes.py_object(TimeoutError))
+
+    def finish(self) -> bool:
+        """Stop the watchdog; False if it already fired."""
+        with self.lock:
+            self.finished = True
+            self.timer.cancel()
+            return not self.fired
+
+
+def _timed_out(ctx: RunContext, store: ArtifactStore, spec: TaskSpec, attempt: int,
+               record: dict[str, Any], out: Any, seconds: float) -> None:
+    message = (f"step '{spec.step}' ran longer than its @timeout of {seconds:g}s and was "
+               f"stopped")
+    out.buffers["stderr"].write(f"TimeoutError: {message}\n")
+    record.update(status="failed", error={"type": "TimeoutError", "message": message,
+                                          "traceback": ""})
+    _write_attempt(store, ctx, spec, attempt, record, out)
+
+
+def _kill_worker_process(worker: Any) -> bool:
+    """Replace this worker process (its nanny starts a fresh one); False if it has no nanny."""
+    if worker is None or not getattr(worker, "nanny", None):
+        return False
+    os.kill(os.getpid(), signal.SIGKILL)
+    return True
 
 
 def _run_step(ctx: RunContext, store: ArtifactStore, node: StepNode, spec: TaskSpec,
-              attempt: int, parents: Iterable[TaskRef]) -> TaskRef:
-    parents = list(parents)
+              attempt: int, parents: tuple[TaskRef, ...], policy: StepPolicy) -> TaskRef:
     inputs = None
     refs: dict[str, ArtifactRef] = {}
     if node.is_join:
@@ -137,9 +215,9 @@ def _run_step(ctx: RunContext, store: ArtifactStore, node: StepNode, spec: TaskS
     flow: FlowSpec = ctx.flow_cls._for_task(store, ctx.run_id, node, refs, ctx.params,
                                             spec.frames)
     with bind_current(flow_name=ctx.flow_name, run_id=ctx.run_id,
-                             step_name=node.name, task_id=spec.task_id,
-                             retry_count=attempt, tags=ctx.tags, username=ctx.username,
-                             origin_run_id=ctx.origin_run_id):
+                      step_name=node.name, task_id=spec.task_id,
+                      retry_count=attempt, tags=ctx.tags, username=ctx.username,
+                      origin_run_id=ctx.origin_run_id):
         body = getattr(flow, node.name)
         if inputs is not None:
             body(inputs)
@@ -157,8 +235,11 @@ def _run_step(ctx: RunContext, store: ArtifactStore, node: StepNode, spec: TaskS
         num_splits = len(items)
     elif node.transition == SWITCH:
         next_step = _switch_choice(flow, node)
+    values = flow._df_artifacts()
+    if policy.catch_var and policy.catch_var not in values:
+        values[policy.catch_var] = None  # as in Metaflow: `if self.error:` works after success
     artifacts = dict(flow._df_refs)
-    for name, value in flow._df_artifacts().items():
+    for name, value in values.items():
         artifacts[name] = store.put_artifact(value, name)
     return TaskRef(node.name, spec.task_id, attempt, artifacts, spec.frames,
                    num_splits, next_step)
@@ -228,9 +309,14 @@ def _index_record(refs: dict[str, ArtifactRef]) -> dict[str, list[Any]]:
     return {name: list(ref) for name, ref in refs.items()}
 
 
-def _worker_address() -> str | None:
+def _current_worker() -> Any:
     try:
         from distributed import get_worker
-        return get_worker().address
+        return get_worker()
     except (ImportError, ValueError):
-        return None
+        return None  # not on a Dask worker
+
+
+def _worker_address() -> str | None:
+    worker = _current_worker()
+    return worker.address if worker is not None else None

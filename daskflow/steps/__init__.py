@@ -1,5 +1,26 @@
 """Step decorators (resources, retry, catch, timeout) on one base."""
 
-from .base import StepDecorator, StepDecoratorError, step_decorators
+from .base import StepDecorator, StepDecoratorError, parse_decospec, step_decorators
+from .failure import Catch, CaughtException, Retry, Timeout, catch, retry, timeout
 
-__all__ = ["StepDecorator", "StepDecoratorError", "step_decorators"]
+# Decorators that `run --with NAME:key=value` can attach to every step.
+KNOWN_DECORATORS: dict[str, type[StepDecorator]] = {
+    "retry": Retry,
+    "catch": Catch,
+    "timeout": Timeout,
+}
+
+__all__ = [
+    "KNOWN_DECORATORS",
+    "Catch",
+    "CaughtException",
+    "Retry",
+    "StepDecorator",
+    "StepDecoratorError",
+    "Timeout",
+    "catch",
+    "parse_decospec",
+    "retry",
+    "step_decorators",
+    "timeout",
+]

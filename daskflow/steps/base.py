@@ -80,3 +80,30 @@ class StepDecorator:
 def step_decorators(func: Callable) -> list[StepDecorator]:
     """The decorators attached to a step function, in the order written."""
     return list(getattr(func, "decorators", []))
+
+
+def parse_decospec(spec: str, known: dict[str, type[StepDecorator]]) -> StepDecorator:
+    """Build a decorator from ``--with`` text: ``retry`` or ``retry:times=2,minutes_between_retries=0``.
+
+    >>> parse_decospec("retry:times=2", {"retry": Retry})  # doctest: +SKIP
+    @retry(times=2)
+    """
+    import ast
+
+    name, _, args = spec.partition(":")
+    name = name.strip()
+    if name not in known:
+        raise StepDecoratorError(
+            f"--with {spec!r}: unknown decorator '{name}'.{did_you_mean(name, known)} "
+            f"Known: {', '.join(sorted(known))}.")
+    kwargs: dict[str, Any] = {}
+    for part in filter(None, (p.strip() for p in args.split(","))):
+        key, eq, raw = part.partition("=")
+        if not eq:
+            raise StepDecoratorError(
+                f"--with {spec!r}: expected key=value after ':', got {part!r}.")
+        try:
+            kwargs[key.strip()] = ast.literal_eval(raw.strip())
+        except (ValueError, SyntaxError):
+            kwargs[key.strip()] = raw.strip()
+    return known[name](**kwargs)

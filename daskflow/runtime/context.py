@@ -1,0 +1,105 @@
+"""The small values a run passes around: its shared context, task specs and refs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+import cloudpickle
+
+from ..datastore import ArtifactRef, ArtifactStore
+from ..flowspec import ForeachFrame
+from ..graph import FlowGraph
+
+
+@dataclass(frozen=True)
+class StepPolicy:
+    """What a step's decorators ask of the runtime when it fails."""
+
+    retries: int = 0                 # @retry(times=)
+    retry_delay: float = 0.0         # seconds between attempts
+    timeout: float | None = None     # @timeout, seconds
+    catch: bool = False              # @catch present
+    catch_var: str | None = None
+    print_exception: bool = True
+
+
+@dataclass
+class RunContext:
+    """What every task of a run shares; sent to the cluster once per run."""
+
+    flow_cls: type
+    graph: FlowGraph
+    store_root: str
+    run_id: str
+    params: dict[str, ArtifactRef]
+    tags: list[str] = field(default_factory=list)
+    username: str = ""
+    max_num_splits: int = 100
+    stream_output: bool = True
+    origin_run_id: str | None = None
+    policies: dict[str, StepPolicy] = field(default_factory=dict)
+    death_retries: int = 2           # reruns after the worker running a task died
+
+    @property
+    def flow_name(self) -> str:
+        return self.flow_cls.__name__
+
+    def policy(self, step: str) -> StepPolicy:
+        return self.policies.get(step) or StepPolicy()
+
+    # The flow class always travels by cloudpickle: plain pickle would refer to a
+    # module (a flow file loaded by path, a notebook) that workers cannot import.
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["flow_cls"] = cloudpickle.dumps(self.flow_cls)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state["flow_cls"] = cloudpickle.loads(state["flow_cls"])
+        self.__dict__.update(state)
+
+    def store(self) -> ArtifactStore:
+        key = (self.store_root, self.flow_name)
+        store = _STORES.get(key)
+        if store is None:
+            store = _STORES[key] = ArtifactStore(self.store_root, self.flow_name)
+        return store
+
+
+_STORES: dict[tuple[str, str], ArtifactStore] = {}
+
+
+class TaskSpec(NamedTuple):
+    """Which task to run: its step, id and the foreach splits it sits in."""
+
+    step: str
+    task_id: str
+    frames: tuple[ForeachFrame, ...] = ()
+
+
+class TaskRef(NamedTuple):
+    """What a finished task returns: where its results are, never the results."""
+
+    step: str
+    task_id: str
+    attempt: int
+    artifacts: dict[str, ArtifactRef]
+    frames: tuple[ForeachFrame, ...]
+    num_splits: int | None = None      # a foreach step: how many splits it fans out to
+    next_step: str | None = None       # a switch step: the step it chose
+
+    @classmethod
+    def from_record(cls, step: str, task_id: str, record: dict[str, Any],
+                    params: dict[str, ArtifactRef]) -> TaskRef:
+        """Rebuild the ref of a finished task from its stored record."""
+        artifacts = {name: ArtifactRef(*ref) for name, ref in record["artifacts"].items()
+                     if name not in params}
+        frames = tuple(ForeachFrame(*f) for f in record.get("frames", []))
+        return cls(step, task_id, record["attempt"], artifacts, frames,
+                   record.get("num_splits"), record.get("next_step"))
+
+
+def load_context(data: bytes) -> RunContext:
+    """Rebuild the run's context on a worker (a task, so Dask can recompute it if lost)."""
+    return cloudpickle.loads(data)

@@ -1,0 +1,104 @@
+"""Resume: a new run that reuses what an earlier run already finished.
+
+A task of the new run is cloned from the origin run instead of run when the
+origin has a successful task at the same place (same step, same foreach
+indices), all of its parents were cloned too, and its step is not the step
+the user resumes from or after it.  So successful splits of a foreach whose
+other splits failed are kept, and everything downstream of a failure reruns.
+Cloning copies the small records and logs; artifacts are content-addressed
+and shared, never copied or recomputed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..datastore import ArtifactRef, ArtifactStore
+from ..exceptions import DataNotFoundError, FlowDefinitionError, did_you_mean
+from ..flowspec import ForeachFrame
+from ..graph import FlowGraph
+from .context import TaskRef
+
+Position = tuple[str, tuple[tuple[str, int], ...]]
+
+
+class ResumePlan:
+    """Which tasks of ``origin_run_id`` the new run reuses, and how to clone them."""
+
+    def __init__(self, store: ArtifactStore, graph: FlowGraph, origin_run_id: str,
+                 run_id: str, params: dict[str, ArtifactRef],
+                 from_step: str | None = None) -> None:
+        self.store = store
+        self.origin_run_id = origin_run_id
+        self.run_id = run_id
+        self.params = params
+        self.excluded = descendants(graph, from_step) if from_step else set()
+        self.origin = self._index_origin()
+
+    def _index_origin(self) -> dict[Position, tuple[str, int, dict[str, Any]]]:
+        found: dict[Position, tuple[str, int, dict[str, Any]]] = {}
+        store, run = self.store, self.origin_run_id
+        for step in store.list_steps(run):
+            for task_id in store.list_tasks(run, step):
+                for attempt in reversed(store.list_attempts(run, step, task_id)):
+                    record = store.read_done(run, step, task_id, attempt)
+                    if record is not None and record.get("status") == "ok":
+                        key = (step, tuple((f[0], f[3]) for f in record.get("frames", [])))
+                        found[key] = (task_id, attempt, record)
+                        break
+        return found
+
+    @property
+    def reusable_tasks(self) -> int:
+        return sum(1 for (step, _) in self.origin if step not in self.excluded)
+
+    def clone(self, step: str, frames: tuple[ForeachFrame, ...], task_id: str) -> TaskRef | None:
+        """Copy the origin's task at this place into the new run; None if there is none."""
+        if step in self.excluded:
+            return None
+        hit = self.origin.get((step, tuple((f.step, f.index) for f in frames)))
+        if hit is None:
+            return None
+        origin_task, origin_attempt, record = hit
+        store = self.store
+        src = store.task_path(self.origin_run_id, step, origin_task)
+        dst = store.task_path(self.run_id, step, task_id)
+        for suffix in ("stdout", "stderr", "foreach"):
+            try:
+                data = store._read(f"{src}/{origin_attempt}.{suffix}")
+            except FileNotFoundError:
+                continue
+            store._write(f"{dst}/0.{suffix}", data)
+        origin = f"{store.flow_name}/{self.origin_run_id}/{step}/{origin_task}"
+        clone = dict(record, attempt=0, frames=[list(f) for f in frames], clone_of=origin)
+        store.claim_attempt(self.run_id, step, task_id,
+                            {"started_at": record.get("started_at"), "clone_of": origin})
+        store.write_done(self.run_id, step, task_id, 0, clone)
+        return TaskRef.from_record(step, task_id, clone, self.params)
+
+
+def descendants(graph: FlowGraph, step: str) -> set[str]:
+    """``step`` and every step after it."""
+    if step not in graph:
+        raise FlowDefinitionError(
+            f"Cannot resume from '{step}': {graph.flow_name} has no such step."
+            f"{did_you_mean(step, graph.nodes)}")
+    seen = {step}
+    todo = [step]
+    while todo:
+        for nxt in graph[todo.pop()].out_funcs:
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    return seen
+
+
+def pick_origin(store: ArtifactStore, origin_run_id: str | None) -> tuple[str, dict[str, Any]]:
+    """The run to resume: the one asked for, else the latest run of the flow."""
+    if origin_run_id is None:
+        runs = sorted(store.list_runs(), key=int, reverse=True)
+        if not runs:
+            raise DataNotFoundError(
+                f"Flow {store.flow_name} has no runs in {store.flow_root} to resume.")
+        origin_run_id = runs[0]
+    return origin_run_id, store.read_run(origin_run_id)
