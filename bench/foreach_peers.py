@@ -8,7 +8,8 @@ rotates per repetition), so drift on the machine hits all peers alike.
 
 Peers:
   daskflow  flows/foreach_daskflow.py run --n N --max-num-splits N --max-workers W
-            (interpreter running this script, in-tree daskflow put on PYTHONPATH;
+            (interpreter running this script, in-tree daskflow (or --daskflow-src)
+            put first on PYTHONPATH;
             skipped, with the reason, if `from daskflow import FlowSpec, step,
             Parameter` fails)
   metaflow  flows/foreach_metaflow.py, same CLI, in bench/.venv-metaflow
@@ -114,7 +115,8 @@ class DaskflowPeer(Peer):
     def env(self):
         env = super().env()
         # The flow runs in a temp dir: make the in-tree package importable.
-        parts = [str(REPO_ROOT)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+        src = str(Path(self.args.daskflow_src).resolve())
+        parts = [src] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
         env["PYTHONPATH"] = os.pathsep.join(parts)
         return env
 
@@ -128,6 +130,8 @@ class DaskflowPeer(Peer):
             last = out.splitlines()[-1] if out else "no output"
             return "daskflow not importable yet (%s)" % last
         self.version = out.splitlines()[-1] if out else "unknown"
+        if Path(self.args.daskflow_src).resolve() != REPO_ROOT:
+            self.version += " from %s" % self.args.daskflow_src
         return None
 
     def command(self, n, workers):
@@ -218,6 +222,7 @@ def run_once(peer: Peer, n: int, workers: int, timeout: float, keep: bool) -> di
     cmd = peer.command(n, workers)
     env = peer.env()
     log_path = tmp / "output.log"
+    load_before = os.getloadavg()[0]
     with open(log_path, "wb") as out:
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, cwd=tmp, env=env, stdout=out,
@@ -247,6 +252,7 @@ def run_once(peer: Peer, n: int, workers: int, timeout: float, keep: bool) -> di
         "timed_out": timed_out,
         "ok": rc == 0 and not timed_out,
         "verified": expected in text,
+        "loadavg_1m_before": load_before,
         "cmd": cmd,
     }
     if not result["ok"]:
@@ -332,12 +338,18 @@ def print_table(rows, skipped):
           "(whole process, startup included)")
 
 
-def print_header_and_table(args, ready, rows, skipped):
+def print_header_and_table(args, ready, rows, skipped, results):
     print("foreach_peers: %s, %s, %d cores, Python %s, W=%d, %s"
           % (datetime.date.today().isoformat(), socket.gethostname(), os.cpu_count() or 0,
              platform.python_version(), args.workers,
-             ", ".join("%s %s" % (n, p.version) for n, p in ready.items())))
+             ", ".join("%s %s" % (n, p.version) for n, p in ready.items()) or "no peer ready"))
     print_table(rows, skipped)
+    loads = [r["loadavg_1m_before"] for r in results]
+    if loads:
+        cores = os.cpu_count() or 1
+        print("1-min load average before runs: %.2f..%.2f on %d cores%s"
+              % (min(loads), max(loads), cores,
+                 "  (WARNING: machine busy, numbers inflated)" if max(loads) > cores else ""))
 
 
 def main(argv=None):
@@ -359,6 +371,9 @@ def main(argv=None):
                     help="run Metaflow at every N regardless of --metaflow-max-n")
     ap.add_argument("--timeout", type=float, default=1800.0,
                     help="seconds before one run is killed and counted as failed")
+    ap.add_argument("--daskflow-src", default=str(REPO_ROOT), metavar="DIR",
+                    help="directory holding the daskflow package to measure, put first on "
+                         "PYTHONPATH (default: this checkout, %(default)s)")
     ap.add_argument("--no-install", action="store_true",
                     help="do not create bench/.venv-metaflow; skip Metaflow if it is missing")
     ap.add_argument("--keep", action="store_true", help="keep each run's temp working dir")
@@ -410,7 +425,7 @@ def main(argv=None):
     rows = summarize(results, list(ready), args.n)
     # With --json -, stdout carries only the JSON document; the table goes to stderr.
     with contextlib.redirect_stdout(sys.stderr if args.json == "-" else sys.stdout):
-        print_header_and_table(args, ready, rows, skipped)
+        print_header_and_table(args, ready, rows, skipped, results)
 
     if args.json:
         doc = {
