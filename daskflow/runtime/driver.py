@@ -158,9 +158,34 @@ class RunDriver:
         count = ref.num_splits or 0
         target = node.out_funcs[0]
         self.observer.foreach_expanded(step=step, target=target, count=count)
-        for index in range(count):
-            frame = ForeachFrame(step, ref.task_id, ref.attempt, index, count)
-            self._submit(target, frames + (frame,), [parent])
+        frames_list = [frames + (ForeachFrame(step, ref.task_id, ref.attempt, index, count),)
+                       for index in range(count)]
+        self._submit_many(target, frames_list, parent)
+
+    def _submit_many(self, step: str, frames_list: list[tuple[ForeachFrame, ...]],
+                     parent: Parent) -> None:
+        """Submit the splits of a foreach as one batch: one message to the scheduler."""
+        if self.resume is not None and self._reusable([parent]):
+            for frames in frames_list:
+                self._submit(step, frames, [parent])
+            return
+        first = self.next_task_id
+        self.next_task_id += len(frames_list)
+        specs = [TaskSpec(step, str(first + i), frames) for i, frames in enumerate(frames_list)]
+        keys = [f"{step}-{spec.task_id}-{self.ctx.run_id}" for spec in specs]
+        futures = self.client.map(execute_task, [self.ctx_future] * len(specs), specs,
+                                  [parent] * len(specs), key=keys, pure=False)
+        depth = self.graph.foreach_depth(step)
+        dynamic = self.graph[step].transition in (FOREACH, SWITCH)
+        for spec, future in zip(specs, futures):
+            self.futures[future.key] = future
+            self.observer.task_submitted(step=step, task_id=spec.task_id, foreach_depth=depth)
+            if dynamic:
+                self.dynamic[future.key] = (step, spec.frames)
+        self.completed.update(futures)
+        if not dynamic:
+            for spec, future in zip(specs, futures):
+                self._follow(step, spec.frames, future, None)
 
     def _arrive(self, target: str, frames: tuple[ForeachFrame, ...], parent: Parent,
                 source: str) -> None:

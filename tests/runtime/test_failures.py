@@ -169,8 +169,14 @@ def test_ctrl_c_cancels_closes_and_can_resume(workdir):
 
 def test_driver_killed_then_resume_completes(workdir):
     proc = popen("slow_foreach.py", "run", "--n", "6", "--nap", "1.5", cwd=workdir)
-    wait_for(workdir / "pid-3-0")  # splits 0-2 have finished by now or are about to
-    time.sleep(1)
+    deadline = time.time() + 120
+    while time.time() < deadline:  # kill the driver once two splits have finished
+        try:
+            if sum(t.successful for t in Flow("SlowForeachFlow").latest_run["work"]) >= 2:
+                break
+        except LookupError:
+            pass
+        time.sleep(0.1)
     proc.kill()
     proc.communicate(timeout=30)
     killed = Flow("SlowForeachFlow").latest_run
