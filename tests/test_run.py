@@ -225,3 +225,11 @@ def test_run_record_is_plain_json(run_flow, workdir):
                         .read_text())
     assert record["status"] == "success" and record["parameters"] == {"size": "5"}
     assert record["finished_at"] >= record["started_at"]
+
+
+def test_max_workers_bounds_tasks_on_an_existing_cluster(run_flow, workdir, scheduler):
+    result = run_flow("branches.py", "run", "--nap", "1", "--max-workers", "1",
+                      "--scheduler-address", scheduler)
+    assert result.returncode == 0, result.stderr
+    (a0, a1), (b0, b1) = Flow("BranchFlow").latest_run["join"].task.data.spans
+    assert a1 <= b0 or b1 <= a0, "with --max-workers 1 the branches must not overlap"

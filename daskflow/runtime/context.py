@@ -40,6 +40,7 @@ class RunContext:
     origin_run_id: str | None = None
     policies: dict[str, StepPolicy] = field(default_factory=dict)
     death_retries: int = 2           # reruns after the worker running a task died
+    slots: Any = None                # a distributed.Semaphore bounding tasks at once, or None
 
     @property
     def flow_name(self) -> str:

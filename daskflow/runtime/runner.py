@@ -163,6 +163,12 @@ class Runner:
         interrupted = False
         try:
             with self._client(record, store, run_id) as client:
+                if self.scheduler_address:
+                    # The local cluster is sized to --max-workers; a cluster we did not
+                    # start is bounded by a semaphore each task holds while it runs.
+                    from distributed import Semaphore
+                    ctx.slots = Semaphore(max_leases=self.max_workers,
+                                          name=f"daskflow-{flow_name}-{run_id}")
                 outcome = RunDriver(ctx, client, self.observer, plan).execute()
         except KeyboardInterrupt:
             interrupted = True

@@ -49,7 +49,11 @@ def execute_task(ctx: RunContext, spec: TaskSpec, *parents: TaskRef) -> TaskRef:
             wait = last.get("finished_at", time.time()) + policy.retry_delay - time.time()
             if wait > 0:
                 time.sleep(wait)
-        ref = _attempt(ctx, store, spec, parents, policy)
+        if ctx.slots is not None:  # --max-workers on a cluster daskflow did not size
+            with ctx.slots:
+                ref = _attempt(ctx, store, spec, parents, policy)
+        else:
+            ref = _attempt(ctx, store, spec, parents, policy)
         if ref is not None:
             return ref
         history = _history(store, ctx, spec)
