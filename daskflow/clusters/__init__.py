@@ -1,6 +1,49 @@
-"""Resource requests and the cluster backends that serve them."""
+"""Resource requests and the cluster backends that serve them.
+
+>>> from daskflow.clusters import ResourceRequest, get_backend
+>>> backend = get_backend("local")        # or None: daskflow.cluster.backend
+>>> with backend.open(ResourceRequest(cpu=1, workers=2)) as cluster:  # doctest: +SKIP
+...     client = Client(cluster)
+
+Backends other than ``local`` are imported only when asked for, so that
+``import daskflow`` does not import dask_jobqueue, asyncssh, ...
+"""
 
 from .base import ClusterBackend, ResourceRequest
+from .errors import (
+                     BackendNotInstalledError,
+                     BackendUnavailableError,
+                     ClusterStartTimeoutError,
+                     ClusterTeardownError,
+                     ResourceRequestError,
+                     UnknownBackendError,
+                     WorkerKilledError,
+)
 from .local import LocalBackend
+from .registry import (
+                     DaskClusterBackend,
+                     available_backends,
+                     get_backend,
+                     get_backend_class,
+                     known_backends,
+                     register_backend,
+)
 
-__all__ = ["ClusterBackend", "LocalBackend", "ResourceRequest"]
+__all__ = [
+    "BackendNotInstalledError",
+    "BackendUnavailableError",
+    "ClusterBackend",
+    "ClusterStartTimeoutError",
+    "ClusterTeardownError",
+    "DaskClusterBackend",
+    "LocalBackend",
+    "ResourceRequest",
+    "ResourceRequestError",
+    "UnknownBackendError",
+    "WorkerKilledError",
+    "available_backends",
+    "get_backend",
+    "get_backend_class",
+    "known_backends",
+    "register_backend",
+]

@@ -3,26 +3,68 @@
 A backend turns a request into the keyword arguments of the Dask cluster class
 it wraps, with a pure function (``cluster_kwargs``) that a test can check
 without starting anything, and starts that cluster as a context manager that
-closes it in every outcome.
+closes it in every outcome and then checks that nothing of it is left.
 """
 
 from __future__ import annotations
 
+import logging
 import math
+import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from ..exceptions import ClusterError
+from .. import config
+from ..exceptions import (
+    ClusterError,
+    ConfigurationError,
+    DaskflowException,
+    did_you_mean,
+)
+from .errors import (
+    ClusterStartTimeoutError,
+    ClusterTeardownError,
+    ResourceRequestError,
+    WorkerKilledError,
+)
+
+logger = logging.getLogger("daskflow.clusters")
+
+MiB = 2**20
+GiB = 2**30
+#: seconds a closed cluster's workers get to exit on their own before they are killed
+TEARDOWN_GRACE = 5.0
+
+
+def format_bytes(n: int) -> str:
+    """Exact when short, rounded otherwise: ``16 GiB``, ``1536 MiB``, ``23.54 GiB``.
+
+    >>> format_bytes(1536 * 2**20), format_bytes(24684096 * 1024)
+    ('1536 MiB', '23.54 GiB')
+    """
+    for unit, size in (("TiB", 2**40), ("GiB", GiB), ("MiB", MiB), ("KiB", 2**10)):
+        if n % size == 0 and 0 < n // size < 10000:
+            return f"{n // size} {unit}"
+    from dask.utils import format_bytes as dask_format_bytes
+    return dask_format_bytes(n)
 
 
 @dataclass(frozen=True)
 class ResourceRequest:
     """The size of one worker and how many of them.
 
+    ``cpu`` may be fractional (Metaflow allows it); a worker gets
+    ``ceil(cpu)`` threads. ``memory`` and ``disk`` are bytes per worker,
+    None for the backend's default. Equal requests compare and hash equal,
+    so a runtime can tell when two adjacent steps could share a cluster.
+
     >>> ResourceRequest(cpu=4, memory=16 * 2**30, workers=2).total_cpu
     8
+    >>> ResourceRequest(cpu=4, memory=16 * 2**30, gpu=1, workers=2).describe()
+    '2 workers x (4 cores, 16 GiB, 1 GPU)'
     """
 
     cpu: float = 1
@@ -31,55 +73,315 @@ class ResourceRequest:
     disk: int | None = None     # bytes per worker
     workers: int = 1
 
+    def __post_init__(self) -> None:
+        problems = []
+        if not isinstance(self.cpu, (int, float)) or isinstance(self.cpu, bool) \
+                or not self.cpu > 0:
+            problems.append(f"cpu={self.cpu!r} (a positive number)")
+        for field in ("memory", "disk"):
+            value = getattr(self, field)
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool)
+                                      or value <= 0):
+                problems.append(f"{field}={value!r} (a positive number of bytes or None)")
+        if not isinstance(self.gpu, int) or isinstance(self.gpu, bool) or self.gpu < 0:
+            problems.append(f"gpu={self.gpu!r} (a whole number >= 0)")
+        if not isinstance(self.workers, int) or isinstance(self.workers, bool) \
+                or self.workers < 1:
+            problems.append(f"workers={self.workers!r} (a whole number >= 1)")
+        if problems:
+            raise ResourceRequestError("Invalid resource request: " + "; ".join(problems) + ".")
+
     @property
     def threads(self) -> int:
+        """Threads (and cores) per worker: ``cpu`` rounded up."""
         return max(1, math.ceil(self.cpu))
 
     @property
     def total_cpu(self) -> int:
         return self.threads * self.workers
 
+    def describe(self) -> str:
+        """``2 workers x (4 cores, 16 GiB, 1 GPU)``: for the terminal and error messages."""
+        parts = [f"{self.threads} core{'s' if self.threads != 1 else ''}"]
+        if self.memory is not None:
+            parts.append(format_bytes(self.memory))
+        if self.gpu:
+            parts.append(f"{self.gpu} GPU{'s' if self.gpu != 1 else ''}")
+        if self.disk is not None:
+            parts.append(f"{format_bytes(self.disk)} disk")
+        workers = f"{self.workers} worker{'s' if self.workers != 1 else ''}"
+        return f"{workers} x ({', '.join(parts)})"
+
 
 class ClusterBackend:
     """Base of every cluster backend.
 
-    Contract for a subclass:
+    Contract for a subclass (most of them only need the first four):
 
-    - ``name``: the registry name (``local``, ``slurm``, ...);
-    - ``cluster_kwargs(request)``: pure translation into the wrapped class's kwargs;
-    - ``check(request)``: raise :class:`ClusterError` before anything starts when the
-      request cannot be met (say what was asked, what exists, and what could serve it);
-    - ``make_cluster(request)``: start and return the cluster;
-    - ``open(request)``: context manager that yields a started cluster and always
-      closes it, on success, exception and interrupt.
+    - ``name``: the registry name (``local``, ``slurm``, ...); ``config_section``:
+      where its settings live under ``daskflow`` (``cluster.slurm``); its
+      keyword arguments override those settings (``queue="gpu"``);
+    - ``cluster_kwargs(request, name=...)``: pure translation into the wrapped
+      class's keyword arguments;
+    - ``check(request)``: raise :class:`ResourceRequestError` before anything
+      starts when the request can never be met (say what was asked, what
+      exists, and what could serve it);
+    - ``make_cluster(request, name=...)``: start the cluster and ask for
+      ``request.workers`` workers; ``open`` waits for them (bounded);
+    - ``startup_problem(cluster, name)``: polled while waiting; a message when
+      the workers will never come (a refused submission, a job that died);
+    - ``snapshot`` / ``leftovers`` / ``force_teardown``: what to look for after
+      ``close()`` to be sure nothing of the cluster runs any more, and how to
+      kill what does;
+    - ``explain_worker_death(cluster, worker)``: the backend's own account of why
+      a worker died (SLURM's job log, ...), used by :meth:`diagnose`.
+
+    ``open(request)`` is the one entry point a runtime needs: a context manager
+    that yields a started cluster with all its workers, closes it on success,
+    exception, Ctrl-C and generator close, verifies that nothing is left, and
+    turns a ``KilledWorker`` leaving the block into a :class:`WorkerKilledError`
+    that says why the worker died.
     """
 
     name: ClassVar[str] = "base"
+    config_section: ClassVar[str | None] = None
 
     def __init__(self, **options: Any) -> None:
-        self.options = options
+        self.options = {key.replace("-", "_"): value for key, value in options.items()}
+        allowed = self.option_names()
+        if allowed is not None:
+            for key in self.options:
+                if key not in allowed:
+                    raise ConfigurationError(
+                        f"The {self.name} backend got an unknown option '{key}'."
+                        f"{did_you_mean(key, allowed)} Allowed: {', '.join(sorted(allowed))}.")
 
-    def cluster_kwargs(self, request: ResourceRequest) -> dict[str, Any]:
+    # -- settings ---------------------------------------------------------------------
+    def option_names(self) -> list[str] | None:
+        """The options this backend takes (its config section's keys); None: any."""
+        if self.config_section is None:
+            return None
+        section = config.get(self.config_section) or {}
+        return [key.replace("-", "_") for key in section]
+
+    def option(self, key: str) -> Any:
+        """``daskflow.<config_section>.<key>``, unless given as a keyword argument."""
+        override = self.options.get(key.replace("-", "_"))
+        if self.config_section is None:
+            return override
+        return config.get(f"{self.config_section}.{key}", override_with=override)
+
+    # -- the contract -----------------------------------------------------------------
+    def cluster_kwargs(self, request: ResourceRequest, *,
+                       name: str | None = None) -> dict[str, Any]:
         raise NotImplementedError
 
     def check(self, request: ResourceRequest) -> None:
-        """Raise :class:`ClusterError` if this backend can never serve ``request``."""
+        """Raise :class:`ResourceRequestError` if this backend can never serve ``request``."""
 
-    def make_cluster(self, request: ResourceRequest) -> Any:
+    def make_cluster(self, request: ResourceRequest, *, name: str) -> Any:
         raise NotImplementedError
+
+    def startup_problem(self, cluster: Any, name: str) -> str | None:
+        """A message when the workers will never come; polled while waiting for them."""
+        return None
+
+    def pending_reason(self, cluster: Any, name: str) -> str | None:
+        """Why workers are still missing (queued jobs, ...), for the start-timeout message."""
+        return None
+
+    def snapshot(self, cluster: Any, name: str) -> Any:
+        """What to look for after close (pids, job names); taken just before closing."""
+        return None
+
+    def leftovers(self, snapshot: Any) -> list[str]:
+        """What of the closed cluster still runs, one line each; [] when all is gone."""
+        return []
+
+    def force_teardown(self, snapshot: Any) -> None:
+        """Kill whatever ``leftovers`` reports."""
+
+    def cleanup(self, snapshot: Any, *, failing: bool) -> None:
+        """Last step of teardown (remove logs, ...); ``failing``: the block raised."""
+
+    def explain_worker_death(self, cluster: Any, worker: Any) -> WorkerKilledError | None:
+        """The backend's account of why ``worker`` (a scheduler WorkerState) died."""
+        return None
+
+    def describe(self, request: ResourceRequest) -> str:
+        """``slurm, 2 workers x (4 cores, 16 GiB)``: what the terminal prints on start."""
+        return f"{self.name}, {request.describe()}"
+
+    # -- lifecycle --------------------------------------------------------------------
+    def new_cluster_name(self) -> str:
+        """A name unique to one cluster (SLURM job name, ...), so teardown can find it."""
+        return f"daskflow-{uuid.uuid4().hex[:8]}"
 
     @contextmanager
     def open(self, request: ResourceRequest) -> Iterator[Any]:
+        """Start a cluster for ``request``, yield it with all its workers, always tear it down.
+
+        >>> from daskflow.clusters import get_backend, ResourceRequest
+        >>> with get_backend("local").open(ResourceRequest(cpu=1, workers=1)) as cluster:
+        ...     from distributed import Client
+        ...     with Client(cluster) as client:
+        ...         client.submit(sum, [1, 2]).result()
+        3
+        """
         self.check(request)
+        name = self.new_cluster_name()
+        cluster = None
         try:
-            cluster = self.make_cluster(request)
-        except ClusterError:
-            raise
-        except Exception as exc:
+            cluster = self.make_cluster(request, name=name)
+            self.wait_for_workers(cluster, request, name=name)
+        except BaseException as exc:
+            self._teardown(cluster, name, failing=True)
+            if isinstance(exc, DaskflowException) or not isinstance(exc, Exception):
+                raise
             raise ClusterError(
-                f"The {self.name} backend could not start a cluster for {request}: "
-                f"{type(exc).__name__}: {exc}") from exc
+                f"The {self.name} backend could not start a cluster of "
+                f"{request.describe()}: {type(exc).__name__}: {exc}") from exc
         try:
             yield cluster
-        finally:
-            cluster.close()
+        except BaseException as exc:
+            diagnosis = self.diagnose(cluster, exc) if isinstance(exc, Exception) else None
+            self._teardown(cluster, name, failing=True)
+            if diagnosis is not None:
+                raise diagnosis from exc
+            raise
+        self._teardown(cluster, name, failing=False)
+
+    def wait_for_workers(self, cluster: Any, request: ResourceRequest, *, name: str) -> None:
+        """Wait (at most ``daskflow.cluster.start-timeout``) for ``request.workers`` workers."""
+        from dask.utils import parse_timedelta
+        timeout = parse_timedelta(config.get("cluster.start-timeout"))
+        deadline = time.monotonic() + timeout
+        next_probe = 0.0
+        while True:
+            available = len(cluster.scheduler_info.get("workers", {}))
+            if available >= request.workers:
+                return
+            now = time.monotonic()
+            if now >= next_probe:  # the probe may run a command (squeue): not every tick
+                problem = self.startup_problem(cluster, name)
+                if problem:
+                    raise ClusterError(problem)
+                next_probe = now + 1.0
+            if now >= deadline:
+                problem = self.startup_problem(cluster, name) or \
+                    self.pending_reason(cluster, name) or ""
+                raise ClusterStartTimeoutError(
+                    f"Only {available} of {request.workers} {self.name} worker(s) of "
+                    f"{request.describe()} arrived within the start timeout of {timeout:g}s."
+                    f"{' ' + problem if problem else ''} Raise daskflow.cluster.start-timeout "
+                    f"if the backend is just slow, or ask for less.",
+                    expected=request.workers, available=available, timeout=timeout)
+            time.sleep(0.05)
+
+    def diagnose(self, cluster: Any, exc: BaseException) -> WorkerKilledError | None:
+        """Turn a ``KilledWorker`` from a task into an error that says why the worker died.
+
+        Returns None for any other exception. The runtime may call this on an
+        exception a future raised; ``open`` does it for one leaving its block.
+        """
+        if type(exc).__name__ != "KilledWorker" or not hasattr(exc, "last_worker"):
+            return None
+        worker = exc.last_worker
+        explained = self.explain_worker_death(cluster, worker)
+        if explained is None:
+            explained = _nanny_memory_restart(cluster, worker, self.name)
+        if explained is not None:
+            return explained
+        limit = getattr(worker, "memory_limit", None)
+        return WorkerKilledError(
+            f"Worker {worker.name} ({worker.address}) of the {self.name} cluster died while "
+            f"running task {getattr(exc, 'task', '?')!r}"
+            f"{f' (memory limit {format_bytes(limit)})' if limit else ''}, and "
+            f"the {self.name} backend does not say why. A crash in native code, or running "
+            f"out of memory, are the usual causes: ask for more memory with "
+            f"@resources(memory=...).", reason="unknown", worker=worker.name)
+
+    def _teardown(self, cluster: Any, name: str, *, failing: bool) -> None:
+        """Close, verify nothing is left, kill what is. Ctrl-C does not cut it short."""
+        from dask.utils import parse_timedelta
+        timeout = parse_timedelta(config.get("cluster.teardown-timeout"))
+        interrupted = False
+        snapshot = None
+        left: list[str] = []
+        for stage in ("snapshot", "close", "wait", "force", "cleanup"):
+            try:
+                if stage == "snapshot":
+                    snapshot = self.snapshot(cluster, name)
+                elif stage == "close" and cluster is not None:
+                    _close(cluster, timeout)
+                elif stage == "wait":
+                    # a worker busy in a task can take its nanny's 30 s to close: the
+                    # step is over, so after a short grace it is killed instead
+                    left = self._wait_gone(snapshot, min(timeout, TEARDOWN_GRACE))
+                elif stage == "force" and left:
+                    logger.info("Cluster %s: still running %gs after close: %s; killing it.",
+                                name, TEARDOWN_GRACE, "; ".join(left))
+                    self.force_teardown(snapshot)
+                    left = self._wait_gone(snapshot, max(timeout - TEARDOWN_GRACE, 1.0))
+                elif stage == "cleanup":
+                    self.cleanup(snapshot, failing=failing or bool(left))
+            except KeyboardInterrupt:
+                interrupted = True
+            except Exception as exc:  # close() of a half-dead cluster may raise: verify anyway
+                logger.debug("Cluster %s: teardown stage %s raised %r", name, stage, exc)
+        if left:
+            message = (f"The {self.name} cluster {name} left things running after close and "
+                       f"a forced kill: {'; '.join(left)}. Stop them by hand.")
+            if failing or interrupted:
+                logger.error(message)
+            else:
+                raise ClusterTeardownError(message)
+        if interrupted and not failing:
+            raise KeyboardInterrupt
+
+    def _wait_gone(self, snapshot: Any, timeout: float) -> list[str]:
+        deadline = time.monotonic() + timeout
+        delay = 0.02
+        while True:
+            left = self.leftovers(snapshot)
+            if not left or time.monotonic() >= deadline:
+                return left
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
+
+    def __repr__(self) -> str:
+        options = ", ".join(f"{k}={v!r}" for k, v in self.options.items())
+        return f"{type(self).__name__}({options})"
+
+
+def _close(cluster: Any, timeout: float) -> None:
+    try:
+        cluster.close(timeout=timeout)
+    except TypeError:  # a cluster class (given by dotted path) whose close() takes no timeout
+        cluster.close()
+
+
+def _nanny_memory_restart(cluster: Any, worker: Any, backend: str) -> WorkerKilledError | None:
+    """Dask's nanny logs a 'worker-restart-memory' event when it kills a worker over 95%."""
+    deadline = time.monotonic() + 2.0  # the nanny's event may trail the task's failure
+    while True:
+        for _, event in _scheduler_events(cluster, "worker-restart-memory"):
+            if isinstance(event, dict) and event.get("worker") == worker.address:
+                limit = getattr(worker, "memory_limit", None)
+                return WorkerKilledError(
+                    f"Worker {worker.name} of the {backend} cluster ran out of memory: it used "
+                    f"{format_bytes(int(event.get('rss', 0)))}, over 95% of its "
+                    f"{format_bytes(limit) if limit else '?'} limit, and Dask's nanny killed "
+                    f"it. Ask for more memory with @resources(memory=...), or make the step "
+                    f"use less.", reason="memory", worker=worker.name,
+                    evidence=(f"worker-restart-memory event: {event}",))
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(0.1)
+
+
+def _scheduler_events(cluster: Any, topic: str) -> tuple:
+    try:
+        return tuple(cluster.sync(cluster.scheduler_comm.events, topic=topic))
+    except Exception:  # a closed or unreachable scheduler has nothing to tell
+        return ()

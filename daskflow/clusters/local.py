@@ -1,14 +1,21 @@
-"""The local backend: ``distributed.LocalCluster`` worker processes on this machine."""
+"""The local backend: ``distributed.LocalCluster`` worker processes on this machine.
+
+With ``gpu=`` it uses ``dask_cuda.LocalCUDACluster`` (one worker per GPU,
+pinned with ``CUDA_VISIBLE_DEVICES``) when this machine has NVIDIA GPUs and
+dask-cuda is installed, and refuses clearly otherwise.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
+import shutil
+import subprocess
+import tempfile
 from typing import Any
 
-from .. import config
-from ..exceptions import ClusterError
-from .base import ClusterBackend, ResourceRequest
+from .base import ClusterBackend, ResourceRequest, format_bytes
+from .errors import BackendNotInstalledError, ResourceRequestError
 
 
 def machine_memory() -> int:
@@ -16,8 +23,31 @@ def machine_memory() -> int:
     return int(MEMORY_LIMIT)
 
 
+def machine_cores() -> int:
+    from dask.system import CPU_COUNT  # respects cgroup and affinity limits
+    return int(CPU_COUNT)
+
+
+def visible_gpus() -> list[str]:
+    """NVIDIA devices this process may use: ``CUDA_VISIBLE_DEVICES`` if set, else nvidia-smi's."""
+    env = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if env is not None:
+        return [d.strip() for d in env.split(",") if d.strip() and d.strip() != "-1"]
+    if shutil.which("nvidia-smi") is None:
+        return []
+    try:
+        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True,
+                             timeout=10, check=False).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [str(i) for i, line in enumerate(out.splitlines()) if line.startswith("GPU ")]
+
+
 class LocalBackend(ClusterBackend):
     """Worker processes on this machine, sized by the request.
+
+    Settings: ``daskflow.local.memory-limit`` (per worker when the request
+    gives none) and ``daskflow.local.dashboard-address``.
 
     >>> LocalBackend().cluster_kwargs(ResourceRequest(cpu=2, memory=2**30, workers=2))
     ... # doctest: +ELLIPSIS
@@ -25,37 +55,144 @@ class LocalBackend(ClusterBackend):
     """
 
     name = "local"
+    config_section = "local"
 
-    def cluster_kwargs(self, request: ResourceRequest) -> dict[str, Any]:
-        memory = request.memory if request.memory is not None \
-            else config.get("local.memory-limit")
-        return {
+    def cluster_class(self, request: ResourceRequest) -> str:
+        """``module:Class`` of the cluster this request gets."""
+        return "dask_cuda:LocalCUDACluster" if request.gpu else "distributed:LocalCluster"
+
+    def cluster_kwargs(self, request: ResourceRequest, *,
+                       name: str | None = None) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {
             "n_workers": request.workers,
             "threads_per_worker": request.threads,
-            "memory_limit": memory,
+            "memory_limit": request.memory if request.memory is not None
+            else self.option("memory-limit"),
             "processes": True,
-            "dashboard_address": config.get("local.dashboard-address"),
+            "dashboard_address": self.option("dashboard-address"),
             "silence_logs": logging.CRITICAL,  # task errors are reported by daskflow
         }
+        if name is not None:
+            kwargs["name"] = name
+        if request.gpu:
+            # dask-cuda gives each worker exactly one GPU: pin the first N devices.
+            del kwargs["processes"]
+            devices = visible_gpus() if "CUDA_VISIBLE_DEVICES" in os.environ else \
+                [str(i) for i in range(request.workers)]
+            kwargs["CUDA_VISIBLE_DEVICES"] = ",".join(devices[:request.workers])
+        return kwargs
 
     def check(self, request: ResourceRequest) -> None:
-        cores = os.cpu_count() or 1
+        cores = machine_cores()
         memory = machine_memory()
+        other = "Ask for less, or run the step on a backend with bigger machines " \
+                "(e.g. @resources(..., backend='slurm'))."
         if request.memory is not None and request.memory * request.workers > memory:
-            raise ClusterError(
+            raise ResourceRequestError(
                 f"The local backend cannot give {request.workers} worker(s) of "
-                f"{request.memory / 2**30:.1f} GiB: this machine has "
-                f"{memory / 2**30:.1f} GiB. Ask for less, or run the step on a backend "
-                f"with bigger machines (e.g. @resources(..., backend='slurm')).")
-        if request.gpu:
-            raise ClusterError(
-                f"The local backend cannot give {request.gpu} GPU(s): no GPU support here "
-                f"(needs NVIDIA GPUs and dask-cuda). Run the step on a GPU backend.")
+                f"{format_bytes(request.memory)} memory: this machine has "
+                f"{format_bytes(memory)} in all. {other}")
         if request.threads > cores:
-            raise ClusterError(
-                f"The local backend cannot give a worker {request.threads} cores: this "
-                f"machine has {cores}. Ask for fewer, or use a bigger backend.")
+            raise ResourceRequestError(
+                f"The local backend cannot give a worker {request.threads} cores "
+                f"(@resources(cpu={request.cpu:g})): this machine has {cores}. {other}")
+        if request.disk is not None:
+            folder = config_local_directory()
+            free = shutil.disk_usage(folder).free
+            if request.disk * request.workers > free:
+                raise ResourceRequestError(
+                    f"The local backend cannot give {request.workers} worker(s) of "
+                    f"{format_bytes(request.disk)} disk: {folder} has {format_bytes(free)} "
+                    f"free. {other}")
+        if request.gpu:
+            self._check_gpu(request)
 
-    def make_cluster(self, request: ResourceRequest) -> Any:
+    def _check_gpu(self, request: ResourceRequest) -> None:
+        if request.gpu > 1:
+            raise ResourceRequestError(
+                f"The local backend gives each worker one GPU (dask-cuda's model), not "
+                f"{request.gpu}: ask for @resources(gpu=1, workers={request.gpu}) to use "
+                f"{request.gpu} GPUs, or use a backend with multi-GPU workers (slurm).")
+        devices = visible_gpus()
+        if len(devices) < request.workers:
+            raise ResourceRequestError(
+                f"The local backend cannot give {request.workers} worker(s) with a GPU: this "
+                f"machine has {len(devices)} NVIDIA GPU(s) visible"
+                f"{' (nvidia-smi not found)' if shutil.which('nvidia-smi') is None else ''}. "
+                f"Run the step on a GPU backend, e.g. @resources(gpu=1, backend='slurm').")
+        try:
+            import dask_cuda  # type: ignore[import-not-found]  # noqa: F401
+        except ImportError as exc:
+            raise BackendNotInstalledError(
+                f"@resources(gpu={request.gpu}) on the local backend needs dask-cuda: "
+                f"pip install dask-cuda (this machine has {len(devices)} GPU(s)).") from exc
+
+    def make_cluster(self, request: ResourceRequest, *, name: str) -> Any:
+        kwargs = self.cluster_kwargs(request, name=name)
+        if request.gpu:
+            from dask_cuda import LocalCUDACluster  # type: ignore[import-not-found]
+            return LocalCUDACluster(**kwargs)
         from distributed import LocalCluster
-        return LocalCluster(**self.cluster_kwargs(request))
+        return LocalCluster(**kwargs)
+
+    # -- teardown: every worker process of this cluster must be gone ---------------
+    def snapshot(self, cluster: Any, name: str) -> Any:
+        return worker_pids(cluster)
+
+    def leftovers(self, snapshot: Any) -> list[str]:
+        return [f"worker process {pid}" for pid in alive(snapshot or ())]
+
+    def force_teardown(self, snapshot: Any) -> None:
+        kill(snapshot or ())
+
+
+def config_local_directory() -> str:
+    import dask.config
+    return dask.config.get("temporary-directory", None) or tempfile.gettempdir()
+
+
+def worker_pids(cluster: Any) -> set[int]:
+    """Pids of the cluster's worker processes, from its in-process scheduler and nannies."""
+    if cluster is None:
+        return set()
+    pids: set[int] = set()
+    scheduler = getattr(cluster, "scheduler", None)
+    if scheduler is not None and hasattr(scheduler, "workers"):
+
+        async def from_scheduler() -> list[int]:  # on the cluster's loop: thread-safe
+            return [ws.pid for ws in scheduler.workers.values() if ws.pid]
+
+        try:
+            pids.update(int(pid) for pid in cluster.sync(from_scheduler))
+        except Exception:  # a closed loop: the nannies below still know
+            pass
+    for nanny in list(getattr(cluster, "workers", {}).values()):  # restarted, not registered
+        process = getattr(getattr(nanny, "process", None), "process", None)
+        pid = getattr(process, "pid", None)
+        if pid:
+            pids.add(int(pid))
+    pids.discard(os.getpid())
+    return pids
+
+
+def alive(pids: Any) -> list[int]:
+    """The pids that still run (a zombie waiting to be reaped has stopped running)."""
+    import psutil
+    found = []
+    for pid in pids:
+        try:
+            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                found.append(pid)
+        except psutil.Error:
+            pass
+    return sorted(found)
+
+
+def kill(pids: Any) -> None:
+    """SIGKILL the pids that still run."""
+    import psutil
+    for pid in alive(pids):
+        try:
+            psutil.Process(pid).kill()
+        except psutil.Error:
+            pass

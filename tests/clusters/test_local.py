@@ -1,0 +1,132 @@
+"""The local backend: pure translation, refusals, and the shared lifecycle contract."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from daskflow.clusters import (
+    BackendNotInstalledError,
+    LocalBackend,
+    ResourceRequest,
+    ResourceRequestError,
+    WorkerKilledError,
+    get_backend,
+)
+from daskflow.clusters.local import machine_cores, machine_memory
+
+from .contract import ClusterContract, MiB
+
+
+class TestLocalContract(ClusterContract):
+    backend_name = "local"
+    request = ResourceRequest(cpu=1, memory=400 * MiB, workers=2)
+    sigkill_grace = 15.0
+
+    def check_refusal(self, message: str) -> None:
+        super().check_refusal(message)
+        assert "this machine has" in message and "GiB" in message
+
+
+class TestDottedPathContract(ClusterContract):
+    """The escape hatch holds to the same contract: any Dask cluster class by dotted path."""
+
+    backend_name = "distributed.LocalCluster"
+    backend_options = {"processes": True, "silence_logs": logging.CRITICAL}
+    request = ResourceRequest(cpu=1, memory=300 * MiB, workers=1)
+    sigkill_grace = 15.0
+
+    def test_refuses_a_request_too_big_before_starting(self) -> None:
+        pytest.skip("a cluster class given by dotted path is not checked before it starts")
+
+
+# -- pure translation ----------------------------------------------------------------------
+def test_kwargs_size_each_worker_as_requested() -> None:
+    kwargs = LocalBackend().cluster_kwargs(
+        ResourceRequest(cpu=2, memory=3 * 2**30, workers=4), name="daskflow-x")
+    assert kwargs["n_workers"] == 4
+    assert kwargs["threads_per_worker"] == 2
+    assert kwargs["memory_limit"] == 3 * 2**30
+    assert kwargs["processes"] is True
+    assert kwargs["name"] == "daskflow-x"
+    assert kwargs["dashboard_address"] == "127.0.0.1:0"
+
+
+def test_kwargs_round_fractional_cpu_up_and_default_memory_from_config() -> None:
+    import dask.config
+    kwargs = LocalBackend().cluster_kwargs(ResourceRequest(cpu=0.5))
+    assert kwargs["threads_per_worker"] == 1
+    assert kwargs["memory_limit"] == "auto"
+    with dask.config.set({"daskflow.local.memory-limit": "1GiB"}):
+        assert LocalBackend().cluster_kwargs(ResourceRequest())["memory_limit"] == "1GiB"
+    assert LocalBackend(memory_limit="2GiB").cluster_kwargs(
+        ResourceRequest())["memory_limit"] == "2GiB"
+
+
+def test_kwargs_for_gpus_pin_one_device_per_worker(monkeypatch) -> None:
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,3,5")
+    backend = LocalBackend()
+    request = ResourceRequest(gpu=1, workers=2)
+    assert backend.cluster_class(request) == "dask_cuda:LocalCUDACluster"
+    kwargs = backend.cluster_kwargs(request)
+    assert kwargs["CUDA_VISIBLE_DEVICES"] == "2,3"
+    assert "processes" not in kwargs  # LocalCUDACluster always uses processes
+
+
+def test_unknown_option_lists_the_allowed_ones() -> None:
+    with pytest.raises(Exception, match="unknown option 'memory_limt'.*memory_limit"):
+        LocalBackend(memory_limt="1GiB")
+
+
+# -- refusals -------------------------------------------------------------------------------
+def test_refuses_more_memory_than_the_machine() -> None:
+    with pytest.raises(ResourceRequestError, match="this machine has") as info:
+        LocalBackend().check(ResourceRequest(memory=machine_memory() + 2**30))
+    assert "backend='slurm'" in str(info.value)
+
+
+def test_refuses_more_cores_than_the_machine() -> None:
+    with pytest.raises(ResourceRequestError, match=f"this machine has {machine_cores()}"):
+        LocalBackend().check(ResourceRequest(cpu=machine_cores() + 1))
+
+
+def test_refuses_more_disk_than_is_free() -> None:
+    with pytest.raises(ResourceRequestError, match="free"):
+        LocalBackend().check(ResourceRequest(disk=2**60))
+
+
+def test_refuses_gpus_it_does_not_have(monkeypatch) -> None:
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    with pytest.raises(ResourceRequestError, match="0 NVIDIA GPU"):
+        LocalBackend().check(ResourceRequest(gpu=1))
+    with pytest.raises(ResourceRequestError, match="one GPU"):
+        LocalBackend().check(ResourceRequest(gpu=2))
+
+
+def test_gpus_without_dask_cuda_say_what_to_install(monkeypatch) -> None:
+    import sys
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
+    monkeypatch.setitem(sys.modules, "dask_cuda", None)  # as if not installed
+    with pytest.raises(BackendNotInstalledError, match="pip install dask-cuda"):
+        LocalBackend().check(ResourceRequest(gpu=1))
+
+
+# -- a worker that dies -----------------------------------------------------------------------
+def test_a_worker_killed_for_memory_is_reported_as_such() -> None:
+    from distributed import Client
+
+    def hog() -> int:
+        import numpy as np
+        blocks = []
+        for _ in range(40):  # 40 x 50 MiB, far over the 300 MiB limit
+            blocks.append(np.ones(50 * MiB // 8))
+        return len(blocks)
+
+    with pytest.raises(WorkerKilledError) as info:
+        with get_backend("local").open(ResourceRequest(memory=300 * MiB)) as cluster, \
+                Client(cluster) as client:
+            client.submit(hog).result(timeout=120)
+    assert info.value.reason == "memory"
+    assert "ran out of memory" in str(info.value) and "300 MiB" in str(info.value)
+    assert type(info.value.__cause__).__name__ == "KilledWorker"

@@ -1,0 +1,225 @@
+"""The SLURM backend: pure translation here; against the real single-node SLURM below.
+
+The real tests need ``sinfo`` (``.ci/setup-slurm.sh`` starts SLURM); they skip
+without it unless ``DASKFLOW_REQUIRE_SERVICES=1``, which makes that a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from typing import Any
+
+import dask.config
+import pytest
+
+from daskflow.clusters import (
+    ClusterStartTimeoutError,
+    ResourceRequest,
+    ResourceRequestError,
+    WorkerKilledError,
+    get_backend,
+)
+from daskflow.exceptions import ClusterError, ConfigurationError
+
+from .contract import ClusterContract, MiB, alive_pids
+
+GiB = 2**30
+
+
+# -- pure translation: no SLURM needed ----------------------------------------------------------
+def test_kwargs_size_one_job_per_worker() -> None:
+    from daskflow.clusters.slurm import SLURMBackend
+    kwargs = SLURMBackend().cluster_kwargs(
+        ResourceRequest(cpu=3.5, memory=1536 * MiB, gpu=2, disk=10 * GiB, workers=4),
+        name="daskflow-abc")
+    assert kwargs["cores"] == 4 and kwargs["processes"] == 1
+    assert kwargs["memory"] == 1536 * MiB
+    assert kwargs["job_mem"] == "1536M"  # exact, not jobqueue's round-up to 2G
+    assert "--gres=gpu:2" in kwargs["job_extra_directives"]
+    assert "--tmp=10240M" in kwargs["job_extra_directives"]
+    assert kwargs["job_name"] == kwargs["name"] == "daskflow-abc"
+    assert kwargs["walltime"] == "01:00:00"
+    assert kwargs["scheduler_options"] == {"dashboard_address": "127.0.0.1:0",
+                                           "allowed_failures": 0,
+                                           "idle_timeout": "20 minutes"}
+    assert "n_workers" not in kwargs  # workers come from scale(jobs=...)
+
+
+def test_kwargs_take_settings_from_config_and_options_over_config() -> None:
+    from daskflow.clusters.slurm import SLURMBackend
+    settings = {"daskflow.cluster.slurm.queue": "gpu", "daskflow.cluster.slurm.account": "lab",
+                "daskflow.cluster.slurm.walltime": "02:00:00",
+                "daskflow.cluster.slurm.python": "/opt/py/bin/python",
+                "daskflow.cluster.slurm.job-extra-directives": ["--qos=short"],
+                "daskflow.cluster.slurm.memory": "8GiB",
+                "daskflow.cluster.idle-timeout": None}
+    with dask.config.set(settings):
+        kwargs = SLURMBackend(queue="debug").cluster_kwargs(ResourceRequest(gpu=1))
+    assert kwargs["queue"] == "debug" and kwargs["account"] == "lab"
+    assert kwargs["walltime"] == "02:00:00" and kwargs["python"] == "/opt/py/bin/python"
+    assert kwargs["job_extra_directives"] == ["--qos=short", "--gres=gpu:1"]
+    assert kwargs["memory"] == 8 * GiB and kwargs["job_mem"] == "8192M"
+    assert "idle_timeout" not in kwargs["scheduler_options"]
+
+
+def test_job_script_has_the_directives() -> None:
+    from daskflow.clusters.slurm import SLURMBackend
+    script = SLURMBackend(queue="debug", account="lab").job_script(
+        ResourceRequest(cpu=2, memory=GiB, gpu=1), name="daskflow-x")
+    for line in ("#SBATCH -J daskflow-x", "#SBATCH -p debug", "#SBATCH -A lab",
+                 "#SBATCH --cpus-per-task=2", "#SBATCH --mem=1024M", "#SBATCH --gres=gpu:1"):
+        assert line in script
+    assert "--nthreads 2" in script and "--memory-limit 1.00GiB" in script
+
+
+def test_unknown_option_is_refused_with_the_allowed_ones() -> None:
+    with pytest.raises(ConfigurationError, match="unknown option 'partition'.*queue"):
+        get_backend("slurm", partition="debug")
+
+
+@pytest.mark.parametrize("gres, gpus", [("gpu:2", 2), ("(null)", 0), ("gpu:a100:4(S:0-1)", 4),
+                                        ("gpu:a100:2,mps:100", 2), ("gpu:v100:2,gpu:t4:1", 3)])
+def test_gpus_are_read_from_sinfo_gres(gres: str, gpus: int) -> None:
+    from daskflow.clusters.slurm import _gpus
+    assert _gpus(gres) == gpus
+
+
+# -- against a real SLURM -----------------------------------------------------------------------
+def squeue(job_name: str) -> list[str]:
+    """The jobs named ``job_name`` (all jobs for "") that squeue lists."""
+    name = ["-n", job_name] if job_name else []
+    out = subprocess.run(["squeue", "-h", *name, "-o", "%i %j %T"], capture_output=True,
+                         text=True, timeout=30).stdout
+    return [line.strip() for line in out.splitlines() if line.strip()]
+
+
+@pytest.mark.slurm
+@pytest.mark.usefixtures("require_slurm")
+class TestSLURMContract(ClusterContract):
+    backend_name = "slurm"
+    request = ResourceRequest(cpu=1, memory=512 * MiB, workers=2)
+    too_big = ResourceRequest(cpu=1, memory=30 * GiB)  # the node has 20000 MB
+    memory_tolerance = 0.01  # jobqueue passes --memory-limit with two decimals
+    sigkill_grace = 90.0     # workers give up on a vanished scheduler, then the job ends
+
+    def remaining(self, found: dict[str, Any]) -> list[str]:
+        return squeue(found["job_name"]) + alive_pids(found["pids"])
+
+    def check_worker(self, client: Any) -> None:
+        jobs = client.run(lambda: os.environ.get("SLURM_JOB_ID"))
+        assert all(jobs.values()) and len(set(jobs.values())) == 2  # one job per worker
+        for job_id in jobs.values():
+            shown = subprocess.run(["scontrol", "show", "job", "-o", job_id],
+                                   capture_output=True, text=True, timeout=30).stdout
+            assert "mem=512M" in shown and "NumCPUs=1" in shown
+
+    def check_refusal(self, message: str) -> None:
+        super().check_refusal(message)
+        assert "30720 MB" in message and "20000 MB" in message
+        assert "Requested node configuration is not available" in message  # SLURM's reason
+
+
+@pytest.mark.slurm
+@pytest.mark.usefixtures("require_slurm")
+class TestSLURMRequests:
+    def test_more_cores_than_any_node_is_refused(self) -> None:
+        # sbatch would accept it and leave it pending forever (PartitionConfig)
+        with pytest.raises(ResourceRequestError, match="at most 2 CPUs"):
+            get_backend("slurm").check(ResourceRequest(cpu=64))
+
+    def test_more_gpus_than_any_node_is_refused(self) -> None:
+        with pytest.raises(ResourceRequestError, match=r"at most 2 GPUs \(Gres\)"):
+            get_backend("slurm").check(ResourceRequest(gpu=3))
+
+    def test_unknown_partition_is_refused_with_the_known_ones(self) -> None:
+        with pytest.raises(ResourceRequestError, match=r"no partition 'gpu'.*debug"):
+            get_backend("slurm", queue="gpu").check(ResourceRequest())
+
+    def test_what_sbatch_refuses_is_refused_with_its_words(self) -> None:
+        backend = get_backend("slurm", job_extra_directives=["--constraint=bigmem"])
+        with pytest.raises(ResourceRequestError, match="SLURM refuses.*(?i:feature)"):
+            backend.check(ResourceRequest())
+
+    def test_a_refused_submission_fails_fast_with_sbatchs_error(self, monkeypatch) -> None:
+        backend = get_backend("slurm")
+        monkeypatch.setattr(backend, "check", lambda request: None)  # as if sinfo had lied
+        started = time.monotonic()
+        with pytest.raises(ClusterError, match="Memory specification can not be satisfied"):
+            with backend.open(ResourceRequest(memory=30 * GiB)):
+                pytest.fail("started")
+        assert time.monotonic() - started < 30  # not the 120 s start timeout
+
+    def test_a_gpu_worker_gets_its_gpu(self) -> None:
+        from distributed import Client
+        with get_backend("slurm").open(ResourceRequest(memory=400 * MiB, gpu=1)) as cluster, \
+                Client(cluster) as client:
+            seen = client.submit(lambda: os.environ.get("CUDA_VISIBLE_DEVICES")).result(60)
+        assert seen == "0"
+
+    def test_ctrl_c_while_jobs_are_starting_leaves_no_job(self, monkeypatch) -> None:
+        backend = get_backend("slurm")
+        monkeypatch.setattr(backend, "new_cluster_name", lambda: "daskflow-ctrlc-test")
+
+        def interrupted(cluster, request, *, name):
+            deadline = time.monotonic() + 30
+            while not squeue(name):  # once SLURM has the job, before its worker is up
+                assert time.monotonic() < deadline, "no job was submitted"
+                time.sleep(0.02)
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr(backend, "wait_for_workers", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            with backend.open(ResourceRequest(memory=400 * MiB)):
+                pytest.fail("started")
+        assert squeue("daskflow-ctrlc-test") == []
+
+    def test_start_timeout_says_what_squeue_says_and_leaves_nothing(self) -> None:
+        backend = get_backend("slurm")
+        before = set(squeue(""))
+        with dask.config.set({"daskflow.cluster.start-timeout": "0.5s"}):
+            with pytest.raises(ClusterStartTimeoutError, match="squeue: job") as info:
+                with backend.open(ResourceRequest(memory=400 * MiB)):
+                    pytest.fail("started")
+        assert info.value.expected == 1 and info.value.available == 0
+        assert set(squeue("")) <= before
+
+
+@pytest.mark.slurm
+@pytest.mark.usefixtures("require_slurm")
+class TestSLURMWorkerDeath:
+    def run_until_killed(self, task: Any, memory: int = 300 * MiB) -> tuple[WorkerKilledError, str]:
+        from distributed import Client
+        job_name = ""
+        with pytest.raises(WorkerKilledError) as info:
+            with get_backend("slurm").open(ResourceRequest(memory=memory)) as cluster, \
+                    Client(cluster) as client:
+                job_name = cluster.job_name
+                client.submit(task, pure=False).result(timeout=120)
+        assert squeue(job_name) == []
+        return info.value, job_name
+
+    def test_a_job_over_its_mem_is_killed_by_slurm_and_reported(self) -> None:
+        def hog_in_a_child() -> int:  # the nanny watches only the worker: SLURM must act
+            import subprocess
+            import sys
+            code = ("import time; a = bytearray(1024 * 2**20); a[::4096] = b'x' * len(a[::4096]);"
+                    " time.sleep(60)")
+            return subprocess.run([sys.executable, "-c", code]).returncode
+
+        error, _ = self.run_until_killed(hog_in_a_child)
+        assert error.reason == "memory"
+        assert "SLURM killed worker" in str(error) and "exceeded memory limit" in str(error)
+        assert error.job_id and error.job_id in str(error)
+        assert type(error.__cause__).__name__ == "KilledWorker"
+
+    def test_a_worker_over_its_dask_limit_is_reported_as_out_of_memory(self) -> None:
+        def hog() -> int:
+            import numpy as np
+            blocks = [np.ones(50 * MiB // 8) for _ in range(40)]
+            return len(blocks)
+
+        error, _ = self.run_until_killed(hog)
+        assert error.reason == "memory"
+        assert "95%" in str(error) and "@resources(memory=...)" in str(error)
