@@ -78,6 +78,12 @@ class ArtifactError(DaskflowException, ValueError):
     headline = "Artifact error"
 
 
+class DatasetError(DaskflowException, ValueError):
+    """A dataset cannot be opened or split: wrong format, no files, not on storage."""
+
+    headline = "Dataset error"
+
+
 class DataNotFoundError(DaskflowException, LookupError):
     """A flow, run, step, task or artifact the caller named does not exist."""
 
