@@ -3,38 +3,73 @@
 The runtime calls a :class:`RunObserver`'s methods with keyword-only
 arguments; a display (plain lines, a live progress view, a report writer)
 subclasses it and overrides what it needs.  :class:`PlainLog` is the default:
-one timestamped line per event, fit for CI logs and pipes.
+one timestamped line per event, fit for CI logs and pipes;
+:class:`~daskflow.runtime.progress.RichProgress` is the live view for an
+interactive terminal.  :func:`choose_observer` picks between them.
+
+Arguments marked *optional* below were added after the first version: the
+runtime may leave them out, so an observer must give them defaults, and an
+observer that overrides a method should accept ``**extra`` so that later
+additions do not break it.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from typing import Any
 
 
 class RunObserver:
-    """Receives a run's events; every method is optional to override."""
+    """Receives a run's events; every method is optional to override.
 
-    def run_started(self, *, flow_name: str, run_id: str, datastore: str) -> None: ...
+    >>> class Count(RunObserver):
+    ...     done = 0
+    ...     def task_finished(self, *, step, task_id, ok, foreach_depth, **extra):
+    ...         self.done += ok
+    """
 
-    def cluster_started(self, *, name: str, description: str, dashboard: str | None) -> None: ...
+    def run_started(self, *, flow_name: str, run_id: str, datastore: str,
+                    graph: Any = None, **extra: Any) -> None:
+        """The run is recorded.  *optional* ``graph``: the :class:`FlowGraph`."""
 
-    def cluster_stopped(self, *, name: str, seconds: float) -> None: ...
+    def cluster_started(self, *, name: str, description: str, dashboard: str | None,
+                        step: str | None = None, backend: str | None = None,
+                        workers: int | None = None, **extra: Any) -> None:
+        """A cluster is up.  *optional*: the ``step`` it serves (None for the run's
+        default cluster), its ``backend`` name and its number of ``workers``."""
 
-    def task_submitted(self, *, step: str, task_id: str, foreach_depth: int) -> None: ...
+    def cluster_stopped(self, *, name: str, seconds: float, **extra: Any) -> None:
+        """The cluster ``name`` was closed after ``seconds``."""
 
-    def task_finished(self, *, step: str, task_id: str, ok: bool,
-                      foreach_depth: int) -> None: ...
+    def task_submitted(self, *, step: str, task_id: str, foreach_depth: int,
+                       **extra: Any) -> None:
+        """The task is handed to Dask (it may wait there for its inputs)."""
 
-    def foreach_expanded(self, *, step: str, target: str, count: int) -> None: ...
+    def task_started(self, *, step: str, task_id: str, attempt: int = 0,
+                     **extra: Any) -> None:
+        """*optional event*: the task's attempt began to run on a worker."""
 
-    def task_output(self, *, pathspec: str, stream: str, text: str) -> None: ...
+    def task_finished(self, *, step: str, task_id: str, ok: bool, foreach_depth: int,
+                      attempt: int | None = None, retrying: bool = False,
+                      **extra: Any) -> None:
+        """The task ended.  *optional*: its ``attempt``; ``retrying`` when it failed
+        and another attempt follows (the task is not finished yet)."""
+
+    def foreach_expanded(self, *, step: str, target: str, count: int, **extra: Any) -> None:
+        """A foreach ``step`` fans out to ``count`` tasks of ``target``."""
+
+    def task_output(self, *, pathspec: str, stream: str, text: str, **extra: Any) -> None:
+        """Complete lines a task printed on ``stream`` (``stdout`` or ``stderr``)."""
 
     def run_finished(self, *, flow_name: str, run_id: str, successful: bool, tasks: int,
-                     seconds: float, failure: Any = None) -> None: ...
+                     seconds: float, failure: Any = None, report: str | None = None,
+                     **extra: Any) -> None:
+        """The run ended.  *optional* ``report``: where its HTML run report is."""
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Release the display (idempotent); the runtime calls it last."""
 
 
 class PlainLog(RunObserver):
@@ -46,6 +81,7 @@ class PlainLog(RunObserver):
     def __init__(self, quiet: bool = False, stream_output: bool = True) -> None:
         self.quiet = quiet
         self.stream_output = stream_output
+        self.flow_name = ""
         self.run_id = ""
         self.foreach: dict[str, list[int]] = {}
 
@@ -54,31 +90,43 @@ class PlainLog(RunObserver):
             sys.stdout.write(f"{time.strftime('%H:%M:%S')} {text}\n")
             sys.stdout.flush()
 
-    def run_started(self, *, flow_name: str, run_id: str, datastore: str) -> None:
+    def run_started(self, *, flow_name: str, run_id: str, datastore: str,
+                    **extra: Any) -> None:
+        self.flow_name = flow_name
         self.run_id = run_id
         self.line(f"Workflow starting (run-id {run_id}): {flow_name}, datastore {datastore}")
 
-    def cluster_started(self, *, name: str, description: str, dashboard: str | None) -> None:
-        self.line(f"Cluster '{name}' started: {description}; dashboard {dashboard}")
+    def cluster_started(self, *, name: str, description: str, dashboard: str | None,
+                        step: str | None = None, **extra: Any) -> None:
+        where = f" for step '{step}'" if step else ""
+        self.line(f"Cluster '{name}'{where} started: {description}; "
+                  f"dashboard {dashboard or '(none)'}")
 
-    def cluster_stopped(self, *, name: str, seconds: float) -> None:
+    def cluster_stopped(self, *, name: str, seconds: float, **extra: Any) -> None:
         self.line(f"Cluster '{name}' closed after {seconds:.1f}s.")
 
-    def foreach_expanded(self, *, step: str, target: str, count: int) -> None:
-        self.foreach[target] = [0, count]
+    def foreach_expanded(self, *, step: str, target: str, count: int, **extra: Any) -> None:
+        progress = self.foreach.setdefault(target, [0, 0])
+        progress[1] += count  # a nested foreach expands once per outer split
         self.line(f"Foreach '{step}' fans out to {count} tasks of '{target}'.")
 
-    def task_finished(self, *, step: str, task_id: str, ok: bool, foreach_depth: int) -> None:
+    def task_finished(self, *, step: str, task_id: str, ok: bool, foreach_depth: int,
+                      attempt: int | None = None, retrying: bool = False,
+                      **extra: Any) -> None:
+        pathspec = f"{self.run_id}/{step}/{task_id}"
+        if retrying:
+            self.line(f"Task {pathspec} failed (attempt {attempt}); retrying.")
+            return
         progress = self.foreach.get(step)
-        if foreach_depth == 0 or progress is None:
-            self.line(f"Task {self.run_id}/{step}/{task_id} {'finished' if ok else 'FAILED'}.")
+        if not ok or foreach_depth == 0 or progress is None:
+            self.line(f"Task {pathspec} {'finished' if ok else 'FAILED'}.")
             return
         progress[0] += 1
         done, total = progress
         if done == total or done % max(1, total // 10) == 0:
             self.line(f"Step '{step}': {done}/{total} tasks finished.")
 
-    def task_output(self, *, pathspec: str, stream: str, text: str) -> None:
+    def task_output(self, *, pathspec: str, stream: str, text: str, **extra: Any) -> None:
         if not self.stream_output:
             return
         out = sys.stderr if stream == "stderr" else sys.stdout
@@ -87,7 +135,35 @@ class PlainLog(RunObserver):
         out.flush()
 
     def run_finished(self, *, flow_name: str, run_id: str, successful: bool, tasks: int,
-                     seconds: float, failure: Any = None) -> None:
+                     seconds: float, failure: Any = None, report: str | None = None,
+                     **extra: Any) -> None:
         if successful:
             self.line(f"Done! Run {flow_name}/{run_id} finished {tasks} tasks in "
                       f"{seconds:.1f}s.")
+        if report:
+            self.line(f"Run report: {report}")
+
+
+def interactive(stream: Any = None) -> bool:
+    """True when ``stream`` (default stdout) is a terminal a person watches.
+
+    Not in CI (``CI`` set), not with ``TERM=dumb``, not when piped.
+    """
+    stream = sys.stdout if stream is None else stream
+    try:
+        tty = bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+    return tty and os.environ.get("TERM") != "dumb" and not os.environ.get("CI")
+
+
+def choose_observer(*, quiet: bool = False, stream_output: bool = True) -> RunObserver:
+    """The display a run gets by default: a live view on a terminal, else plain lines.
+
+    >>> choose_observer(quiet=True)            # doctest: +ELLIPSIS
+    <daskflow.runtime.events.PlainLog object at ...>
+    """
+    if quiet or not interactive():
+        return PlainLog(quiet=quiet, stream_output=stream_output)
+    from .progress import RichProgress  # rich loads only for a terminal
+    return RichProgress(stream_output=stream_output)

@@ -1,0 +1,320 @@
+"""What a run report shows, read from the client API into plain data.
+
+:func:`collect_run` reads every task attempt of a run once (in a few
+threads, so a run on an object store with thousands of tasks is read in
+seconds) and summarises it per step; the page is then drawn from this data
+alone, without touching the datastore again.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from .layout import FOREACH, LINEAR, SPLIT, SWITCH, GraphNode, graph_nodes
+
+OK, FAILED, RETRIED, UNFINISHED = "ok", "failed", "retried", "unfinished"
+
+
+@dataclass
+class Attempt:
+    """One attempt of one task, as the timeline draws it."""
+
+    step: str
+    task_id: str
+    attempt: int
+    pathspec: str
+    started_at: float | None
+    finished_at: float | None
+    outcome: str                       # ok / failed / retried / unfinished
+    error: dict[str, str] | None = None
+    index: int | None = None           # position in its foreach
+    cluster: str | None = None
+    worker: str | None = None
+    performance_report: str | None = None
+    next_step: str | None = None       # a switch: the step it chose
+    num_splits: int | None = None      # a foreach: how many splits it made
+    clone_of: str | None = None        # resumed: the task of the origin run it reuses
+
+    @property
+    def seconds(self) -> float | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return max(0.0, self.finished_at - self.started_at)
+
+
+@dataclass
+class StepSummary:
+    name: str
+    attempts: list[Attempt] = field(default_factory=list)
+
+    @property
+    def tasks(self) -> int:
+        return len({a.task_id for a in self.attempts})
+
+    def count(self, outcome: str) -> int:
+        return sum(1 for a in self.attempts if a.outcome == outcome)
+
+    @property
+    def cloned(self) -> int:
+        """Tasks a resumed run reused from its origin run instead of running them."""
+        return sum(1 for a in self.attempts if a.clone_of)
+
+    @property
+    def ran(self) -> list[Attempt]:
+        """The attempts that ran in this run (not reused from an origin run)."""
+        return [a for a in self.attempts if not a.clone_of]
+
+    @property
+    def status(self) -> str:
+        """failed / unfinished / ok / retried-but-ok, for the graph node's colour."""
+        if self.count(FAILED):
+            return FAILED
+        if self.count(UNFINISHED):
+            return UNFINISHED
+        return OK
+
+    def durations(self) -> list[float]:
+        return [s for a in self.ran if (s := a.seconds) is not None]
+
+    def duration_text(self) -> str:
+        values = self.durations()
+        if not values:
+            return ""
+        if len(values) == 1:
+            return format_seconds(values[0])
+        return (f"median {format_seconds(statistics.median(values))}, "
+                f"max {format_seconds(max(values))}")
+
+
+@dataclass
+class ClusterSpan:
+    name: str
+    description: str
+    started_at: float | None
+    stopped_at: float | None
+    dashboard: str | None = None
+    step: str | None = None
+    workers: Any = None
+    recorded: bool = True     # False: made up from the run record's single cluster
+
+
+@dataclass
+class RunData:
+    flow: str
+    run_id: str
+    status: str
+    started_at: float | None
+    finished_at: float | None
+    user: str | None
+    parameters: dict[str, str]
+    tags: list[str]
+    system_tags: list[str]
+    dashboard: str | None
+    failure: dict[str, Any] | None
+    clusters: list[ClusterSpan]
+    steps: dict[str, StepSummary]
+    graph: dict[str, GraphNode]
+    graph_inferred: bool
+    record: dict[str, Any]
+    run_dir: str | None = None         # the run's folder (or URL) in the datastore
+
+    @property
+    def attempts(self) -> list[Attempt]:
+        return [a for s in self.steps.values() for a in s.attempts]
+
+    @property
+    def pathspec(self) -> str:
+        return f"{self.flow}/{self.run_id}"
+
+    @property
+    def end_time(self) -> float | None:
+        """When the run ended, or the last thing seen if it has not."""
+        if self.finished_at:
+            return self.finished_at
+        seen = [t for a in self.attempts if not a.clone_of
+                for t in (a.started_at, a.finished_at) if t]
+        return max(seen, default=self.started_at)
+
+    def switch_choices(self) -> dict[str, set[str]]:
+        """For each switch step, the steps it chose in this run."""
+        chosen: dict[str, set[str]] = {}
+        for step in self.steps.values():
+            for a in step.attempts:
+                if a.next_step:
+                    chosen.setdefault(step.name, set()).add(a.next_step)
+        return chosen
+
+    def splits_of(self, step: str) -> int:
+        """How many foreach splits ``step`` made in this run (over all its tasks)."""
+        summary = self.steps.get(step)
+        if summary is None:
+            return 0
+        latest: dict[str, Attempt] = {}
+        for a in summary.attempts:
+            latest[a.task_id] = a
+        return sum(a.num_splits or 0 for a in latest.values())
+
+
+def collect_run(run: Any, graph: Any = None, threads: int = 16) -> RunData:
+    """Read ``run`` (a :class:`~daskflow.client.Run`) into :class:`RunData`.
+
+    ``graph`` is the flow's :class:`~daskflow.graph.FlowGraph` when known; without
+    it (or when the run has steps the graph lacks, because the flow changed) the
+    graph is rebuilt from what the tasks recorded: their parents, the switch
+    choices and foreach widths.
+    """
+    record = dict(run.record)
+    steps = list(run.steps())
+    tasks = [task for step in steps for task in step.tasks()]
+    with ThreadPoolExecutor(max_workers=max(1, min(threads, len(tasks)))) as pool:
+        per_task = list(pool.map(_read_task, tasks))
+    summaries: dict[str, StepSummary] = {}
+    parents: dict[str, set[str]] = {}
+    for attempts, parent_steps in per_task:
+        for attempt in attempts:
+            summaries.setdefault(attempt.step, StepSummary(attempt.step)).attempts.append(
+                attempt)
+            parents.setdefault(attempt.step, set()).update(parent_steps)
+    for summary in summaries.values():
+        summary.attempts.sort(key=lambda a: (a.started_at or 0.0, int(a.task_id)
+                                             if a.task_id.isdigit() else 0, a.attempt))
+
+    nodes: dict[str, GraphNode] | None = None
+    if graph is not None:
+        nodes = graph if isinstance(graph, dict) else graph_nodes(graph)
+        if not set(summaries) <= set(nodes):
+            nodes = None
+    inferred = nodes is None
+    if nodes is None:
+        nodes = infer_graph(summaries, parents)
+    ordered = {name: summaries.get(name, StepSummary(name)) for name in nodes}
+    for name, summary in summaries.items():
+        ordered.setdefault(name, summary)
+    return RunData(
+        flow=run.flow_name if hasattr(run, "flow_name") else run.pathspec.split("/")[0],
+        run_id=str(run.id), status=record.get("status", "running"),
+        started_at=record.get("started_at"), finished_at=record.get("finished_at"),
+        user=record.get("user"), parameters=dict(record.get("parameters") or {}),
+        tags=list(record.get("tags") or []), system_tags=list(record.get("system_tags") or []),
+        dashboard=record.get("dashboard"), failure=record.get("failure"),
+        clusters=_clusters(record), steps=ordered, graph=nodes, graph_inferred=inferred,
+        record=record, run_dir=_run_dir(run))
+
+
+def _read_task(task: Any) -> tuple[list[Attempt], set[str]]:
+    """Every attempt of ``task``, and the steps its attempts name as parents."""
+    from ..client import Task
+
+    attempts = task.attempts
+    out: list[Attempt] = []
+    parents: set[str] = set()
+    for number in attempts:
+        view = task if number == attempts[-1] else Task(task.pathspec, attempt=number,
+                                                        _store=task._store)
+        record = view.record or {}
+        started = record.get("started_at") or view.started_at
+        status = record.get("status")
+        if status == "ok":
+            outcome = OK
+        elif status is None:
+            outcome = UNFINISHED
+        else:
+            outcome = RETRIED if number != attempts[-1] else FAILED
+        frames = record.get("frames") or []
+        attempt = Attempt(
+            step=task.step_name, task_id=task.id, attempt=number, pathspec=task.pathspec,
+            started_at=started, finished_at=record.get("finished_at"), outcome=outcome,
+            error=record.get("error"), index=frames[-1][3] if frames else None,
+            cluster=record.get("cluster"), worker=record.get("worker") or record.get("host"),
+            performance_report=record.get("performance_report"),
+            next_step=record.get("next_step"), num_splits=record.get("num_splits"),
+            clone_of=record.get("clone_of"))
+        parents.update(p.split("/", 1)[0] for p in record.get("parents") or [])
+        out.append(attempt)
+    return out, parents
+
+
+def infer_graph(steps: dict[str, StepSummary],
+                parents: dict[str, set[str]]) -> dict[str, GraphNode]:
+    """A graph good enough to draw, from what the tasks recorded."""
+    def first_task(name: str) -> int:  # task ids count up in the order tasks were made
+        ids = [int(a.task_id) for a in steps[name].attempts if a.task_id.isdigit()] \
+            if name in steps else []
+        return min(ids, default=0)
+
+    out: dict[str, list[str]] = {name: [] for name in steps}
+    for child in sorted(parents, key=first_task):
+        for source in sorted(parents[child]):
+            out.setdefault(source, []).append(child)
+            out.setdefault(child, [])
+    nodes: dict[str, GraphNode] = {}
+    for name, targets in out.items():
+        attempts = steps[name].attempts if name in steps else []
+        transition = LINEAR if targets else "end"
+        if any(a.num_splits is not None for a in attempts):
+            transition = FOREACH
+        elif any(a.next_step for a in attempts):
+            transition = SWITCH
+        elif len(targets) > 1:
+            transition = SPLIT
+        nodes[name] = GraphNode(name, transition, targets,
+                                is_join=len(parents.get(name, ())) > 1)
+    for node in nodes.values():  # joins of a foreach have one parent step, many tasks
+        if node.transition == FOREACH:
+            for body in node.out:
+                for child in nodes[body].out:
+                    if len(steps.get(child, StepSummary(child)).attempts) < \
+                            len(steps.get(body, StepSummary(body)).attempts):
+                        nodes[child].is_join = True
+    return {name: nodes[name] for name in sorted(nodes, key=first_task)}
+
+
+def _run_dir(run: Any) -> str | None:
+    store = getattr(run, "_store", None)
+    if store is None:
+        return None
+    path = store.run_path(run.id)
+    return path if store.local else f"{store.root_url.rstrip('/')}/{run.flow_name}/{run.id}"
+
+
+def _clusters(record: dict[str, Any]) -> list[ClusterSpan]:
+    spans = []
+    for c in record.get("clusters") or []:
+        if not isinstance(c, dict):
+            continue
+        spans.append(ClusterSpan(
+            name=str(c.get("name", "cluster")), description=str(c.get("description", "")),
+            started_at=c.get("started_at"), stopped_at=c.get("stopped_at"),
+            dashboard=c.get("dashboard"), step=c.get("step"),
+            workers=c.get("workers")))
+    if not spans and (record.get("cluster") or record.get("dashboard")):
+        spans.append(ClusterSpan(
+            name="default", description=str(record.get("cluster") or ""),
+            started_at=record.get("started_at"), stopped_at=record.get("finished_at"),
+            dashboard=record.get("dashboard"), recorded=False))
+    return spans
+
+
+def format_seconds(seconds: float | None) -> str:
+    """``420ms``, ``4.20s``, ``12.3s``, ``4m 05s``, ``2h 03m``."""
+    if seconds is None:
+        return "—"
+    if seconds < 1:
+        return f"{seconds * 1000:.0f}ms"
+    if seconds < 10:
+        return f"{seconds:.2f}s"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    if seconds < 3600:
+        return f"{int(seconds // 60)}m {int(seconds % 60):02d}s"
+    return f"{int(seconds // 3600)}h {int(seconds % 3600 // 60):02d}m"
+
+
+def format_time(ts: float | None) -> str:
+    if not ts:
+        return "—"
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
