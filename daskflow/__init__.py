@@ -13,7 +13,7 @@ from .exceptions import DaskflowException  # noqa: E402
 from .flowspec import FlowSpec, step  # noqa: E402
 from .parameters import IncludeFile, JSONType, Parameter  # noqa: E402
 from .runtime import Runner  # noqa: E402
-from .steps import catch, retry, timeout  # noqa: E402
+from .steps import catch, resources, retry, timeout  # noqa: E402
 
 __all__ = [
     "DaskflowException",
@@ -33,6 +33,7 @@ __all__ = [
     "default_namespace",
     "get_namespace",
     "namespace",
+    "resources",
     "retry",
     "step",
     "timeout",

@@ -107,9 +107,50 @@ def build_cli(flow_cls: type, graph: FlowGraph) -> click.Group:
                **options: Any) -> None:
         _runner(flow_cls, ctx, options).resume(step, origin_run_id)
 
-    @cli.command(help="Show the steps of the flow and how they connect.")
-    def show() -> None:
-        click.echo(render_graph(flow_cls, graph))
+    @cli.command(help="Show the steps of the flow, how they connect and where they run: as "
+                      "text, or as a page (html), an image (svg) or Graphviz (dot).")
+    @click.option("--format", "fmt", type=click.Choice(["text", "html", "svg", "dot"]),
+                  default=None, help="Default: from --output's extension, else text.")
+    @click.option("--output", "-o", default=None, type=click.Path(dir_okay=False),
+                  help="Write to this file instead of printing.")
+    @click.option("--cluster", default=None, metavar="BACKEND",
+                  help="The run's default backend to show (default: daskflow.cluster.backend).")
+    def show(fmt: str | None, output: str | None, cluster: str | None) -> None:
+        from .report import graph_format_for, render_graph_as
+        from .runtime.placement import step_placements
+        fmt = fmt or graph_format_for(output)
+        if fmt == "text":
+            placements = step_placements(flow_cls, graph, [], cluster)
+            where = {step: p.describe() if p else None for step, p in placements.items()}
+            text = render_graph(flow_cls, graph, where) + "\n"
+        else:
+            text = render_graph_as(graph, fmt, doc=(flow_cls.__doc__ or "").strip())
+        if output is None:
+            click.echo(text, nl=False)
+            return
+        with open(output, "w", encoding="utf-8") as f:
+            f.write(text)
+        click.echo(f"Wrote the graph of {flow_cls.__name__} ({fmt}) to {output}.")
+
+    @cli.command(help="Write the run report of RUN_ID (default: your latest run): one "
+                      "self-contained HTML page with the graph, a timeline of every task, "
+                      "clusters, parameters, failures and performance reports.")
+    @click.argument("run_id", required=False)
+    @click.option("--output", "-o", default=None, type=click.Path(dir_okay=False),
+                  help="Where to write it (default: _report.html in the run's folder of "
+                       "the datastore, where it is kept with the run).")
+    @click.option("--open", "open_it", is_flag=True, help="Open it in a web browser.")
+    @click.pass_context
+    def report(ctx: click.Context, run_id: str | None, output: str | None,
+               open_it: bool) -> None:
+        from .report import find_run, write_run_report
+        run = find_run(flow_cls.__name__, run_id, ctx.obj["root"])
+        path = write_run_report(run, output, graph=graph)
+        click.echo(f"Run report of {run.pathspec}: {path}")
+        if open_it:
+            import pathlib
+            import webbrowser
+            webbrowser.open(path if "://" in path else pathlib.Path(path).resolve().as_uri())
 
     @cli.command(help="Check the flow for errors without running anything.")
     def check() -> None:
@@ -166,6 +207,13 @@ def run_options(func: Any) -> Any:
                      help="Write the run id to this file when the run starts."),
         click.option("--scheduler-address", default=None, metavar="tcp://HOST:PORT",
                      help="Run on this existing Dask scheduler instead of a local cluster."),
+        click.option("--cluster", default=None, metavar="BACKEND",
+                     help="The run's default cluster backend: local, slurm, ... or a dotted "
+                          "path to a Dask cluster class (default: daskflow.cluster.backend)."),
+        click.option("--dashboard-port", type=click.IntRange(0, 65535), default=None,
+                     help="Serve the local cluster's Dask dashboard on this port of "
+                          "127.0.0.1 (default: a free port; the link is printed at the "
+                          "start)."),
         click.option("--with", "with_decorators", multiple=True, metavar="DECORATOR",
                      help="Add a decorator to every step: --with retry, "
                           "--with 'retry:times=2,minutes_between_retries=0'."),
@@ -178,6 +226,10 @@ def run_options(func: Any) -> Any:
 def _runner(flow_cls: type, ctx: click.Context, options: dict[str, Any]) -> Any:
     from .runtime import Runner
     _stop_on_sigterm()
+    port = options.pop("dashboard_port", None)
+    if port is not None:  # this process runs one command: set it for the process
+        import dask.config
+        dask.config.set({"daskflow.local.dashboard-address": f"127.0.0.1:{port}"})
     return Runner(flow_cls, datastore_root=ctx.obj["root"], quiet=ctx.obj["quiet"], **options)
 
 
@@ -224,7 +276,8 @@ def _tasks(flow_cls: type, pathspec: str, root: str | None) -> list[Any]:
     raise click.BadParameter(f"expected RUN_ID/STEP or RUN_ID/STEP/TASK_ID, got '{pathspec}'")
 
 
-def render_graph(flow_cls: type, graph: FlowGraph) -> str:
+def render_graph(flow_cls: type, graph: FlowGraph,
+                 where: dict[str, str | None] | None = None) -> str:
     """The text ``show`` prints: each step, its docstring, decorators and transition."""
     lines = []
     if flow_cls.__doc__:
@@ -236,6 +289,9 @@ def render_graph(flow_cls: type, graph: FlowGraph) -> str:
         lines.append(title)
         if node.decorators:
             lines.append("    " + " ".join(node.decorators))
+        if where is not None:
+            default = "the run's default cluster"
+            lines.append(f"    runs on: {where.get(node.name) or default}")
         if node.doc:
             lines += ["    " + line for line in node.doc.splitlines()]
         if node.transition == FOREACH:

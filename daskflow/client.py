@@ -294,6 +294,15 @@ class Task:
         return frames[-1][3] if frames else None
 
     @property
+    def performance_report(self) -> str | None:
+        """Path of the Dask performance report kept with a step that ran on its own
+        cluster (``@resources``), or None."""
+        relative = (self.record or {}).get("performance_report")
+        if not relative:
+            return None
+        return f"{self._store.run_path(self.run_id)}/{relative}"
+
+    @property
     def origin_pathspec(self) -> str | None:
         """The task of an earlier run this one was cloned from on resume."""
         return (self.record or {}).get("clone_of")

@@ -150,7 +150,8 @@ def test_wide_foreach_and_fast_task_listing(run_flow, workdir):
 def test_max_workers_bounds_the_local_cluster(run_flow, workdir):
     result = run_flow("foreach.py", "run", "--n", "4", "--max-workers", "1")
     assert result.returncode == 0, result.stderr
-    assert "1 worker process(es)" in result.stdout
+    run = Flow("ForeachFlow").latest_run
+    assert run.record["clusters"][0]["workers"] == 1
     workers = {t.record["worker"] if "worker" in t.record else None for t in
                Flow("ForeachFlow").latest_run["work"]}
     assert len(workers) == 1
@@ -211,7 +212,8 @@ def test_dump_and_logs_commands(run_flow, workdir):
 def test_show_prints_the_graph_without_running(run_flow, workdir):
     result = run_flow("nested_foreach.py", "show")
     assert result.returncode == 0, result.stderr
-    assert "Step outer\n    => inner  (foreach over self.numbers)" in result.stdout
+    assert "Step outer\n    runs on: the run's default cluster\n" \
+        "    => inner  (foreach over self.numbers)" in result.stdout
     assert "Step inner_join  (join of 'outer')" in result.stdout
     switch = run_flow("switch.py", "show").stdout
     assert "=> one of {'big': big, 'small': small}  (switch on self.kind)" in switch

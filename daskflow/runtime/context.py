@@ -22,6 +22,7 @@ class StepPolicy:
     catch: bool = False              # @catch present
     catch_var: str | None = None
     print_exception: bool = True
+    own_cluster: bool = False        # @resources: the body drives its cluster (current.client)
 
 
 @dataclass

@@ -1,39 +1,57 @@
-"""Drives one run on a Dask cluster.
+"""Drives one run on Dask clusters.
 
 The flow becomes Dask tasks as soon as their inputs are known: a linear
 stretch, branches and the joins that close them are submitted at once as one
 graph (each task depends on its parents' futures), so the scheduler runs them
 without waiting for the driver.  A foreach expands when its step has finished
-(its width is known only then) and a switch follows the step it chose.  On
-resume, tasks whose results the origin run already has are cloned instead of
-run, and their refs join the graph as plain values.  The driver only ever
-holds small :class:`TaskRef` results.
+(its width is known only then) and a switch follows the step it chose.  A
+step with ``@resources`` runs on its own cluster: its parents' small refs are
+fetched and handed over as values.  On resume, tasks the origin run already
+finished are cloned instead of run and join the graph as values too.  The
+driver only ever holds small :class:`TaskRef` results, and learns of every
+finished task, started cluster and failure through one event queue.
 """
 
 from __future__ import annotations
 
+import queue
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import cloudpickle
 
+from .. import config
 from ..exceptions import TaskFailed
 from ..flowspec import ForeachFrame
 from ..graph import FOREACH, SWITCH, FlowGraph
 from .capture import OUTPUT_TOPIC
 from .context import RunContext, TaskRef, TaskSpec, load_context
 from .events import RunObserver
+from .placement import ClusterPool, Placement, StepCluster
 from .resume import ResumePlan
 from .task import execute_task
 
-Parent = Any  # a distributed.Future of a TaskRef, or a TaskRef itself (cloned on resume)
+Parent = Any  # a distributed.Future of a TaskRef, or a TaskRef itself
+DEFAULT = "default"
 
 
 @dataclass
 class _Join:
     expected: int
     arrivals: dict[tuple[int, ...], Parent] = field(default_factory=dict)
+
+
+@dataclass
+class _Waiting:
+    """Tasks for a step cluster, waiting for their cluster and their parents' refs."""
+
+    step: str
+    specs: list[TaskSpec]
+    parents: list[list[Parent]]
+    cluster: str
+    workers: int = 1
+    missing: set[str] = field(default_factory=set)   # keys of parents not finished yet
 
 
 @dataclass
@@ -48,61 +66,103 @@ class RunDriver:
     """Submits the tasks of one run and watches them until ``end`` or a failure."""
 
     def __init__(self, ctx: RunContext, client: Any, observer: RunObserver,
-                 resume: ResumePlan | None = None) -> None:
+                 resume: ResumePlan | None = None,
+                 placements: dict[str, Placement | None] | None = None,
+                 on_cluster: Any = None, max_workers: int = 16) -> None:
         self.ctx = ctx
         self.graph: FlowGraph = ctx.graph
         self.client = client
         self.observer = observer
         self.resume = resume
+        self.placements = placements or {}
+        self.max_workers = max_workers
+        self.reuse = bool(config.get("cluster.reuse-adjacent"))
+        self.events: queue.Queue = queue.Queue()
+        self.pool = ClusterPool(cloudpickle.dumps(ctx), ctx.run_id, self.events,
+                                on_cluster or (lambda info: None))
         self.futures: dict[str, Any] = {}
         self.dynamic: dict[str, tuple[str, tuple[ForeachFrame, ...]]] = {}
         self.joins: dict[tuple[str, tuple[ForeachFrame, ...]], _Join] = {}
         self.cloned: set[tuple[str, str]] = set()
+        self.waiting_for_cluster: dict[str, list[_Waiting]] = {}
+        self.waiting_for_parent: dict[str, list[_Waiting]] = {}
+        self.on_cluster: dict[str, str] = {}      # future key -> cluster key
+        self.unfinished: dict[str, str] = {}      # task key -> step, for cluster lifetimes
         self.next_task_id = 1
         self.done = 0
-        self.end_future: Any = None
+        self.end_key: str | None = None
 
     def execute(self) -> RunOutcome:
-        from distributed import as_completed
-
         started = time.time()
         # A task rather than scattered data: if the worker holding it dies, Dask
         # recomputes it instead of failing every task that needs it.
         self.ctx_future = self.client.submit(
-            load_context, cloudpickle.dumps(self.ctx), key=f"context-{self.ctx.run_id}",
-            pure=False)
-        self.completed = as_completed()
+            load_context, self.pool.ctx_bytes, key=f"context-{self.ctx.run_id}", pure=False)
         if self.ctx.stream_output:
             self.client.subscribe_topic(OUTPUT_TOPIC, self._print_output)
         try:
             self._submit("start", (), [])
-            for future in self.completed:
-                if future.status != "finished":
-                    step, task_id = future.key.split("-")[:2]
-                    self.observer.task_finished(step=step, task_id=task_id, ok=False,
-                                                foreach_depth=self.graph.foreach_depth(step))
-                    failure = self._failure(future)
-                    self._cancel_all()
-                    return RunOutcome(False, failure, self.done, time.time() - started)
-                self.done += 1
-                step, task_id = future.key.split("-")[:2]
-                self.observer.task_finished(step=step, task_id=task_id, ok=True,
-                                            foreach_depth=self.graph.foreach_depth(step))
-                if future.key in self.dynamic:
-                    step, frames = self.dynamic.pop(future.key)
-                    self._expand(step, frames, future, future.result())
-                if future is self.end_future:
-                    return RunOutcome(True, None, self.done, time.time() - started)
-            return RunOutcome(False, None, self.done, time.time() - started)
+            while True:
+                try:
+                    event = self.events.get(timeout=0.5)
+                except queue.Empty:
+                    continue
+                outcome = self._handle(event)
+                if outcome is not None:
+                    outcome.tasks, outcome.seconds = self.done, time.time() - started
+                    return outcome
         except BaseException:
             self._cancel_all()
             raise
         finally:
             if self.ctx.stream_output:
-                try:
-                    self.client.unsubscribe_topic(OUTPUT_TOPIC)
-                except Exception:
-                    pass
+                for client in [self.client] + [c.client for c in self.pool.ready.values()]:
+                    try:
+                        client.unsubscribe_topic(OUTPUT_TOPIC)
+                    except Exception:
+                        pass
+            self.pool.close_all()
+
+    def _handle(self, event: tuple) -> RunOutcome | None:
+        if event[0] == "cluster":
+            _, key, result = event
+            if isinstance(result, BaseException):
+                waiting = self.waiting_for_cluster.pop(key, [])
+                step = waiting[0].step if waiting else "?"
+                task_id = waiting[0].specs[0].task_id if waiting else "?"
+                pathspec = f"{self.ctx.flow_name}/{self.ctx.run_id}/{step}/{task_id}"
+                self._cancel_all()
+                return RunOutcome(False, TaskFailed(pathspec, type(result).__name__,
+                                                    f"its cluster did not start: {result}"))
+            self._cluster_ready(key, result)
+            return None
+        future = event[1]
+        key = future.key
+        step, task_id = key.split("-")[:2]
+        depth = self.graph.foreach_depth(step)
+        if future.status != "finished":
+            self.observer.task_finished(step=step, task_id=task_id, ok=False,
+                                        foreach_depth=depth)
+            failure = self._failure(future)
+            self._cancel_all()
+            return RunOutcome(False, failure)
+        self.done += 1
+        self.observer.task_finished(step=step, task_id=task_id, ok=True, foreach_depth=depth)
+        ref = None
+        for waiting in self.waiting_for_parent.pop(key, []):
+            ref = ref or future.result()
+            self._parent_ready(waiting, key, ref)
+        if key in self.dynamic:
+            step, frames = self.dynamic.pop(key)
+            ref = ref or future.result()
+            self._expand(step, frames, self._portable(future, ref), ref)
+        elif key in self.on_cluster:  # its followers need its ref as a value
+            ref = ref or future.result()
+            self._follow(step, ref.frames, ref, None)
+        self._finished(key)
+        if key == self.end_key:
+            return RunOutcome(True)
+        return None
 
     # -- submission ---------------------------------------------------------------
 
@@ -118,20 +178,102 @@ class RunDriver:
                                             foreach_depth=self.graph.foreach_depth(step))
                 self._follow(step, frames, ref, ref)
                 return
-        spec = TaskSpec(step, task_id, frames)
-        future = self.client.submit(
-            execute_task, self.ctx_future, spec, *parents,
-            key=f"{step}-{task_id}-{self.ctx.run_id}", pure=False)
-        self.futures[future.key] = future
-        self.observer.task_submitted(step=step, task_id=task_id,
-                                     foreach_depth=self.graph.foreach_depth(step))
-        if step == "end":
-            self.end_future = future
-        self.completed.add(future)
-        if self.graph[step].transition in (FOREACH, SWITCH):
-            self.dynamic[future.key] = (step, frames)  # expands when it has finished
+        self._submit_specs(step, [TaskSpec(step, task_id, frames)], [parents])
+
+    def _submit_many(self, step: str, frames_list: list[tuple[ForeachFrame, ...]],
+                     parent: Parent) -> None:
+        """Submit the splits of a foreach as one batch: one message to the scheduler."""
+        if self.resume is not None and self._reusable([parent]):
+            for frames in frames_list:
+                self._submit(step, frames, [parent])
+            return
+        first = self.next_task_id
+        self.next_task_id += len(frames_list)
+        specs = [TaskSpec(step, str(first + i), frames) for i, frames in enumerate(frames_list)]
+        self._submit_specs(step, specs, [[parent]] * len(specs))
+
+    def _submit_specs(self, step: str, specs: list[TaskSpec],
+                      parents: list[list[Parent]]) -> None:
+        placement = self.placements.get(step)
+        if placement is None:
+            self._send(self.client, self.ctx_future, step, specs, parents, DEFAULT)
+            return
+        # A step cluster: its parents' refs travel as values (futures belong to the
+        # cluster that made them), and the cluster may still have to start.
+        # A foreach step's splits share one cluster, one worker per split at most.
+        workers = placement.request.workers if len(specs) == 1 else \
+            min(len(specs), self.max_workers)
+        waiting = _Waiting(step, specs, parents, self._cluster_key(step, placement), workers)
+        for spec in specs:
+            self.unfinished[f"{step}-{spec.task_id}"] = step
+        for plist in parents:
+            for parent in plist:
+                if not isinstance(parent, TaskRef) and parent.key not in waiting.missing:
+                    waiting.missing.add(parent.key)
+                    self.waiting_for_parent.setdefault(parent.key, []).append(waiting)
+        if not waiting.missing:
+            self._wait_for_cluster(waiting, placement)
+
+    def _parent_ready(self, waiting: _Waiting, key: str, ref: TaskRef) -> None:
+        waiting.parents = [[ref if not isinstance(p, TaskRef) and p.key == key else p
+                            for p in plist] for plist in waiting.parents]
+        waiting.missing.discard(key)
+        if not waiting.missing:
+            placement = self.placements[waiting.step]
+            assert placement is not None
+            self._wait_for_cluster(waiting, placement)
+
+    def _wait_for_cluster(self, waiting: _Waiting, placement: Placement) -> None:
+        ready = self.pool.ready.get(waiting.cluster)
+        if ready is not None:
+            self._send(ready.client, ready.ctx_future, waiting.step, waiting.specs,
+                       waiting.parents, waiting.cluster)
+            return
+        self.waiting_for_cluster.setdefault(waiting.cluster, []).append(waiting)
+        self.pool.ensure(waiting.cluster, placement, waiting.workers, waiting.step)
+
+    def _cluster_ready(self, key: str, cluster: StepCluster) -> None:
+        self.observer.cluster_started(name=cluster.info["name"],
+                                      description=cluster.info["description"],
+                                      dashboard=cluster.info["dashboard"],
+                                      step=cluster.info["step"],
+                                      backend=cluster.info["backend"],
+                                      workers=cluster.info["workers"])
+        if self.ctx.stream_output:
+            cluster.client.subscribe_topic(OUTPUT_TOPIC, self._print_output)
+        for waiting in self.waiting_for_cluster.pop(key, []):
+            self._send(cluster.client, cluster.ctx_future, waiting.step, waiting.specs,
+                       waiting.parents, key)
+
+    def _send(self, client: Any, ctx_future: Any, step: str, specs: list[TaskSpec],
+              parents: list[list[Parent]], cluster: str) -> None:
+        keys = [f"{step}-{spec.task_id}-{self.ctx.run_id}" for spec in specs]
+        if len(specs) == 1:
+            futures = [client.submit(execute_task, ctx_future, specs[0], *parents[0],
+                                     key=keys[0], pure=False)]
         else:
-            self._follow(step, frames, future, None)
+            futures = client.map(execute_task, [ctx_future] * len(specs), specs,
+                                 *zip(*parents), key=keys, pure=False)
+        depth = self.graph.foreach_depth(step)
+        dynamic = self.graph[step].transition in (FOREACH, SWITCH)
+        for spec, future in zip(specs, futures):
+            self.futures[future.key] = future
+            self.unfinished[f"{step}-{spec.task_id}"] = step
+            if cluster != DEFAULT:
+                self.on_cluster[future.key] = cluster
+            self.observer.task_submitted(step=step, task_id=spec.task_id, foreach_depth=depth)
+            if step == "end":
+                self.end_key = future.key
+            if dynamic:
+                self.dynamic[future.key] = (step, spec.frames)
+            future.add_done_callback(lambda f: self.events.put(("future", f)))
+        if not dynamic and cluster == DEFAULT:
+            for spec, future in zip(specs, futures):
+                self._follow(step, spec.frames, future, None)
+
+    def _portable(self, future: Any, ref: TaskRef) -> Parent:
+        """A parent for the next tasks: the future on the default cluster, else the ref."""
+        return ref if future.key in self.on_cluster else future
 
     def _reusable(self, parents: list[Parent]) -> bool:
         return all(isinstance(p, TaskRef) and (p.step, p.task_id) in self.cloned
@@ -162,31 +304,6 @@ class RunDriver:
                        for index in range(count)]
         self._submit_many(target, frames_list, parent)
 
-    def _submit_many(self, step: str, frames_list: list[tuple[ForeachFrame, ...]],
-                     parent: Parent) -> None:
-        """Submit the splits of a foreach as one batch: one message to the scheduler."""
-        if self.resume is not None and self._reusable([parent]):
-            for frames in frames_list:
-                self._submit(step, frames, [parent])
-            return
-        first = self.next_task_id
-        self.next_task_id += len(frames_list)
-        specs = [TaskSpec(step, str(first + i), frames) for i, frames in enumerate(frames_list)]
-        keys = [f"{step}-{spec.task_id}-{self.ctx.run_id}" for spec in specs]
-        futures = self.client.map(execute_task, [self.ctx_future] * len(specs), specs,
-                                  [parent] * len(specs), key=keys, pure=False)
-        depth = self.graph.foreach_depth(step)
-        dynamic = self.graph[step].transition in (FOREACH, SWITCH)
-        for spec, future in zip(specs, futures):
-            self.futures[future.key] = future
-            self.observer.task_submitted(step=step, task_id=spec.task_id, foreach_depth=depth)
-            if dynamic:
-                self.dynamic[future.key] = (step, spec.frames)
-        self.completed.update(futures)
-        if not dynamic:
-            for spec, future in zip(specs, futures):
-                self._follow(step, spec.frames, future, None)
-
     def _arrive(self, target: str, frames: tuple[ForeachFrame, ...], parent: Parent,
                 source: str) -> None:
         node = self.graph[target]
@@ -206,6 +323,30 @@ class RunDriver:
             ordered = [pending.arrivals[k] for k in sorted(pending.arrivals)]
             self._submit(target, join_frames, ordered)
 
+    # -- cluster lifetimes ----------------------------------------------------------
+
+    def _cluster_key(self, step: str, placement: Placement) -> str:
+        return repr(placement) if self.reuse else f"{step}:{placement!r}"
+
+    def _finished(self, key: str) -> None:
+        """A task is done: close step clusters no unfinished task needs any more."""
+        self.unfinished.pop("-".join(key.split("-")[:2]), None)
+        if not self.pool.ready and not self.pool.starting:
+            return
+        needed: set[str] = set()
+        for step in set(self.unfinished.values()):
+            placement = self.placements.get(step)
+            if placement is not None:
+                needed.add(self._cluster_key(step, placement))
+            if self.reuse:  # keep a cluster the very next step will use again
+                for nxt in self.graph[step].out_funcs:
+                    following = self.placements.get(nxt)
+                    if following is not None:
+                        needed.add(self._cluster_key(nxt, following))
+        for cluster in list(self.pool.ready):
+            if cluster not in needed:
+                self.pool.close(cluster)
+
     # -- reporting ----------------------------------------------------------------
 
     def _failure(self, future: Any) -> TaskFailed:
@@ -217,6 +358,10 @@ class RunDriver:
         if exc is None:
             return TaskFailed(pathspec, "Cancelled", "the task was cancelled")
         name = type(exc).__name__
+        cluster = self.on_cluster.get(future.key)
+        diagnosis = self.pool.diagnose(cluster, exc) if cluster else None
+        if diagnosis is not None:  # e.g. SLURM killed the job for using too much memory
+            return TaskFailed(pathspec, type(diagnosis).__name__, str(diagnosis))
         if name == "KilledWorker":
             return TaskFailed(pathspec, "WorkerDied",
                               "Dask gave up on it: the workers running it kept dying "
@@ -224,10 +369,13 @@ class RunDriver:
         return TaskFailed(pathspec, name, str(exc))
 
     def _cancel_all(self) -> None:
-        pending = [f for f in self.futures.values() if not f.done()]
-        if pending:
+        by_client: dict[int, tuple[Any, list[Any]]] = {}
+        for future in self.futures.values():
+            if not future.done():
+                by_client.setdefault(id(future.client), (future.client, []))[1].append(future)
+        for client, pending in by_client.values():
             try:
-                self.client.cancel(pending)
+                client.cancel(pending)
             except Exception:
                 pass
 

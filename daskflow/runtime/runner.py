@@ -5,20 +5,24 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 import platform
+import signal
 import sys
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 
 import cloudpickle
 import dask.config
 
 from .. import __version__, config
-from ..clusters import LocalBackend, ResourceRequest
+from ..clusters import ResourceRequest, get_backend
 from ..current import username
 from ..datastore import ArtifactRef, ArtifactStore, resolve_root
 from ..exceptions import ClusterError, FlowDefinitionError, ResumeError, RunFailed
@@ -27,7 +31,8 @@ from ..parameters import resolve_parameters
 from ..steps import KNOWN_DECORATORS, StepDecorator, parse_decospec, step_decorators
 from .context import RunContext, StepPolicy
 from .driver import RunDriver, RunOutcome
-from .events import PlainLog, RunObserver
+from .events import RunObserver, choose_observer
+from .placement import step_placements
 from .resume import ResumePlan, descendants, pick_origin
 
 
@@ -48,6 +53,9 @@ class Runner:
         Run on this existing Dask scheduler instead of a new local cluster.
     datastore_root : str, optional
         Folder or fsspec URL for runs (default ``.daskflow``).
+    cluster : str, optional
+        The run's default backend (``local``, ``slurm``, a dotted path...); steps with
+        ``@resources`` get their own cluster from it unless they name another.
     with_decorators : sequence of str
         Decorators for every step, as ``run --with`` takes them: ``"retry:times=2"``.
     observer : RunObserver, optional
@@ -63,7 +71,7 @@ class Runner:
                  run_id_file: str | None = None, scheduler_address: str | None = None,
                  datastore_root: str | None = None, quiet: bool = False,
                  stream_output: bool | None = None,
-                 with_decorators: Sequence[str] = (),
+                 with_decorators: Sequence[str] = (), cluster: str | None = None,
                  observer: RunObserver | None = None) -> None:
         self.flow_cls = load_flow(flow) if isinstance(flow, (str, os.PathLike)) else flow
         self.graph = self.flow_cls._flow_graph()
@@ -77,12 +85,22 @@ class Runner:
         self.tags = list(tags)
         self.with_decorators = [parse_decospec(spec, KNOWN_DECORATORS)
                                 for spec in with_decorators]
+        self.cluster = cluster
+        get_backend(cluster)  # an unknown backend or missing extra fails before anything runs
+        self.placements = step_placements(self.flow_cls, self.graph, self.with_decorators,
+                                          cluster)
+        for placement in self.placements.values():
+            if placement is not None:
+                get_backend(placement.backend)
+        self._record_lock = threading.Lock()
         self.run_id_file = run_id_file
         self.scheduler_address = scheduler_address
         self.datastore_root = resolve_root(datastore_root)
         self.stream_output = bool(config.get("output.stream-task-output",
                                              override_with=stream_output))
-        self.observer = observer or PlainLog(quiet=quiet, stream_output=self.stream_output)
+        # A live view on a terminal, plain lines in CI and pipes.
+        self.observer = observer or choose_observer(quiet=quiet,
+                                                    stream_output=self.stream_output)
 
     def run(self, **params: Any) -> Any:
         """Start the run with ``params`` (by parameter name) and wait for it to end.
@@ -124,13 +142,20 @@ class Runner:
                              plan)
 
     def _policies(self) -> dict[str, StepPolicy]:
-        """Each step's failure handling, from its decorators and ``--with``."""
+        """Each step's failure handling, from its decorators and ``--with``; also refuses,
+        before anything is stored, a step cluster its backend can never give."""
+        for step, placement in self.placements.items():
+            if placement is not None:
+                get_backend(placement.backend).check(placement.request)
         policies = {}
         for node in self.graph:
             decorators = {d.name: d for d in step_decorators(getattr(self.flow_cls, node.name))}
             for extra in self.with_decorators:
                 decorators.setdefault(extra.name, extra)  # the flow's own options win
-            policies[node.name] = policy_for(node, decorators, self.graph)
+            policy = policy_for(node, decorators, self.graph)
+            if self.placements.get(node.name) is not None:
+                policy = replace(policy, own_cluster=True)
+            policies[node.name] = policy
         return policies
 
     def _execute(self, store: ArtifactStore, run_id: str, refs: dict[str, ArtifactRef],
@@ -150,7 +175,7 @@ class Runner:
             "tags": self.tags, "system_tags": system_tags, "parameters": shown,
             "parameter_refs": {k: list(v) for k, v in refs.items()},
             "max_workers": self.max_workers, "max_num_splits": self.max_num_splits,
-            "origin_run_id": origin_run_id,
+            "origin_run_id": origin_run_id, "clusters": [],
         }
         store.write_run(run_id, record)
         ctx = RunContext(self.flow_cls, self.graph, self.datastore_root, run_id, refs,
@@ -158,7 +183,7 @@ class Runner:
                          stream_output=self.stream_output, origin_run_id=origin_run_id,
                          policies=policies)
         self.observer.run_started(flow_name=flow_name, run_id=run_id,
-                                  datastore=store.flow_root)
+                                  datastore=store.flow_root, graph=self.graph)
         outcome = RunOutcome(False)
         interrupted = False
         try:
@@ -169,7 +194,9 @@ class Runner:
                     from distributed import Semaphore
                     ctx.slots = Semaphore(max_leases=self.max_workers,
                                           name=f"daskflow-{flow_name}-{run_id}")
-                outcome = RunDriver(ctx, client, self.observer, plan).execute()
+                on_cluster = functools.partial(self._cluster_changed, record, store, run_id)
+                outcome = RunDriver(ctx, client, self.observer, plan, self.placements,
+                                    on_cluster, self.max_workers).execute()
         except KeyboardInterrupt:
             interrupted = True
             raise
@@ -181,9 +208,14 @@ class Runner:
                                      "type": outcome.failure.type_name,
                                      "message": outcome.failure.message}
             store.write_run(run_id, record)
+            from ..report import write_report_after_run  # never raises
+            report = write_report_after_run(self.datastore_root, flow_name, run_id,
+                                            graph=self.graph)
             self.observer.run_finished(flow_name=flow_name, run_id=run_id,
                                        successful=outcome.successful, tasks=outcome.tasks,
-                                       seconds=outcome.seconds, failure=outcome.failure)
+                                       seconds=outcome.seconds, failure=outcome.failure,
+                                       report=report)
+            self.observer.close()
 
         from ..client import Run  # the read side, for the caller
         run = Run(f"{flow_name}/{run_id}", _namespace_check=False,
@@ -201,6 +233,7 @@ class Runner:
     @contextmanager
     def _client(self, record: dict[str, Any], store: ArtifactStore,
                 run_id: str) -> Iterator[Any]:
+        """The run's default cluster: an existing scheduler, or one started for the run."""
         from distributed import Client
 
         if self.scheduler_address:
@@ -212,31 +245,89 @@ class Runner:
                     f"Check the address (tcp://host:8786) and that the scheduler runs.") \
                     from exc
             with client:
-                self._announce(client, record, store, run_id, "default", "existing scheduler")
-                yield client
+                self._announce(client, record, store, run_id, "existing scheduler")
+                try:
+                    yield client
+                finally:
+                    _cluster_closed(record, "default")
             return
-        workers = config.get("local.n-workers") or min(os.cpu_count() or 1, self.max_workers)
-        request = ResourceRequest(cpu=config.get("local.threads-per-worker"),
-                                  workers=min(int(workers), self.max_workers))
+        backend = get_backend(self.cluster)
+        if backend.name == "local":
+            workers = config.get("local.n-workers") or min(os.cpu_count() or 1,
+                                                           self.max_workers)
+            request = ResourceRequest(cpu=config.get("local.threads-per-worker"),
+                                      workers=min(int(workers), self.max_workers))
+        else:
+            request = ResourceRequest(cpu=1, workers=min(os.cpu_count() or 1,
+                                                         self.max_workers))
         started = time.time()
         # A worker replaced after a @timeout or a crash counts against a task's
         # allowed failures in the scheduler; daskflow counts attempts itself.
         with dask.config.set({"distributed.scheduler.allowed-failures": 50}), \
-                LocalBackend().open(request) as cluster, Client(cluster) as client:
-            self._announce(client, record, store, run_id, "default",
-                           f"local, {request.workers} worker process(es) x "
-                           f"{request.threads} thread(s)")
+                _workers_ignore_ctrl_c(backend.open(request)) as cluster, \
+                Client(cluster) as client:
+            self._announce(client, record, store, run_id, backend.describe(request))
             try:
                 yield client
             finally:
+                _cluster_closed(record, "default")
                 self.observer.cluster_stopped(name="default", seconds=time.time() - started)
 
     def _announce(self, client: Any, record: dict[str, Any], store: ArtifactStore,
-                  run_id: str, name: str, what: str) -> None:
+                  run_id: str, what: str) -> None:
         link = client.dashboard_link
+        workers = len(client.scheduler_info().get("workers", {}))
         record.update(scheduler=client.scheduler.address, dashboard=link, cluster=what)
+        # Every cluster of the run, for the run report: lifetime, size and dashboard.
+        record["clusters"].append({
+            "name": "default", "backend": self.scheduler_address or self.cluster or
+            config.get("cluster.backend"), "description": what, "step": None,
+            "workers": workers, "started_at": record["started_at"], "ready_at": time.time(),
+            "stopped_at": None, "dashboard": link})
         store.write_run(run_id, record)
-        self.observer.cluster_started(name=name, description=what, dashboard=link)
+        self.observer.cluster_started(name="default", description=what, dashboard=link,
+                                      workers=workers)
+
+    def _cluster_changed(self, record: dict[str, Any], store: ArtifactStore, run_id: str,
+                         info: dict[str, Any]) -> None:
+        """A step cluster started or stopped: say so, and keep it in the run's record."""
+        with self._record_lock:
+            if info not in record["clusters"]:
+                record["clusters"].append(info)
+            store.write_run(run_id, record)
+        if info.get("stopped_at"):
+            self.observer.cluster_stopped(name=info["name"],
+                                          seconds=info["stopped_at"] - info["started_at"])
+
+
+@contextmanager
+def _workers_ignore_ctrl_c(opening: Any) -> Iterator[Any]:
+    """Start worker processes that ignore SIGINT: Ctrl-C in a terminal reaches the
+    whole process group, and only the driver should handle it (cancel, close, record)."""
+    if threading.current_thread() is not threading.main_thread():
+        with opening as cluster:
+            yield cluster
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # inherited by the workers
+    try:
+        cluster = opening.__enter__()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    try:
+        yield cluster
+    except BaseException:
+        if not opening.__exit__(*sys.exc_info()):
+            raise
+    else:
+        opening.__exit__(None, None, None)
+
+
+def _cluster_closed(record: dict[str, Any], name: str) -> None:
+    """Note when cluster ``name`` closed (the run's record is written at its end)."""
+    for cluster in reversed(record.get("clusters", [])):
+        if cluster["name"] == name and cluster["stopped_at"] is None:
+            cluster["stopped_at"] = time.time()
+            return
 
 
 def policy_for(node: StepNode, decorators: dict[str, StepDecorator],

@@ -15,9 +15,12 @@ import ctypes
 import os
 import signal
 import socket
+import tempfile
 import threading
 import time
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from ..current import bind as bind_current
@@ -89,7 +92,11 @@ def _attempt(ctx: RunContext, store: ArtifactStore, spec: TaskSpec,
             ctx, store, spec, attempt, record, out, policy.timeout or 0)) \
             if policy.timeout else None
         try:
-            ref = _run_step(ctx, store, node, spec, attempt, parents, policy)
+            if policy.own_cluster and _current_worker() is not None:
+                with _performance_report(store, ctx, spec, attempt, record):
+                    ref = _run_step(ctx, store, node, spec, attempt, parents, policy)
+            else:
+                ref = _run_step(ctx, store, node, spec, attempt, parents, policy)
             record.update(status="ok", artifacts=_index_record({**ref.artifacts, **ctx.params}),
                           num_splits=ref.num_splits, next_step=ref.next_step)
         except BaseException as exc:  # SystemExit and KeyboardInterrupt are task failures too
@@ -106,6 +113,29 @@ def _attempt(ctx: RunContext, store: ArtifactStore, spec: TaskSpec,
             return None
     _write_attempt(store, ctx, spec, attempt, record, out)
     return ref if record["status"] == "ok" else None
+
+
+@contextmanager
+def _performance_report(store: ArtifactStore, ctx: RunContext, spec: TaskSpec,
+                        attempt: int, record: dict[str, Any]) -> Iterator[None]:
+    """Keep a Dask performance report (task stream, profile, bandwidth) with the task.
+
+    ``mode="inline"`` bundles BokehJS, so the page opens offline.
+    """
+    from distributed import performance_report
+
+    name = f"{attempt}.performance.html"
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, name)
+        try:
+            with performance_report(filename=path, mode="inline"):
+                yield
+        finally:
+            if os.path.exists(path):
+                with open(path, "rb") as f:
+                    store._write(f"{store.task_path(ctx.run_id, spec.step, spec.task_id)}/"
+                                 f"{name}", f.read())
+                record["performance_report"] = f"{spec.step}/{spec.task_id}/{name}"
 
 
 def _write_attempt(store: ArtifactStore, ctx: RunContext, spec: TaskSpec, attempt: int,
@@ -223,10 +253,20 @@ def _run_step(ctx: RunContext, store: ArtifactStore, node: StepNode, spec: TaskS
                       retry_count=attempt, tags=ctx.tags, username=ctx.username,
                       origin_run_id=ctx.origin_run_id):
         body = getattr(flow, node.name)
-        if inputs is not None:
-            body(inputs)
-        else:
-            body()
+        # On its own cluster the step drives the workers (current.client): leave the
+        # worker's thread pool so its own slot does not hold up the work it submits.
+        seceded = policy.own_cluster and _current_worker() is not None
+        if seceded:
+            from distributed import rejoin, secede
+            secede()
+        try:
+            if inputs is not None:
+                body(inputs)
+            else:
+                body()
+        finally:
+            if seceded:
+                rejoin()
     if node.name != "end" and flow._df_transition is None:
         raise UnhandledTransitionError(
             f"Step '{node.name}' finished without calling self.next(); it must end with "

@@ -29,9 +29,10 @@ def wait_for(path: Path, timeout: float = 60) -> str:
 
 
 def popen(flow: str, *args: str, cwd: Path) -> subprocess.Popen[str]:
+    # A session of its own, as a terminal gives a command: Ctrl-C reaches the group.
     return subprocess.Popen([sys.executable, str(FLOWS / flow), *args], cwd=cwd,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=_env())
+                            env=_env(), start_new_session=True)
 
 
 def test_retry_until_it_works(run_flow, workdir):
@@ -148,10 +149,10 @@ def test_killed_worker_task_is_retried_elsewhere(workdir):
 def test_ctrl_c_cancels_closes_and_can_resume(workdir):
     proc = popen("slow_foreach.py", "run", "--n", "4", "--nap", "30", cwd=workdir)
     worker_pid = int(wait_for(workdir / "pid-0-0"))
-    proc.send_signal(signal.SIGINT)
+    os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C: the driver and its workers get SIGINT
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
-    assert "Interrupted" in err and "Traceback" not in err
+    assert "Interrupted" in err and "Traceback" not in err and "CancelledError" not in err
     run = Flow("SlowForeachFlow").latest_run
     assert run.status == "failed" and run.record["interrupted"] is True
     deadline = time.time() + 30
@@ -250,3 +251,18 @@ def test_two_runs_at_once_in_one_folder(workdir):
     assert totals == [2 * sum(range(20)), 2 * sum(range(30))]
     counts = sorted(len(r["work"]) for r in runs)
     assert counts == [20, 30]
+
+
+def test_sigterm_stops_the_run_and_closes_the_cluster(workdir):
+    proc = popen("slow_foreach.py", "run", "--n", "2", "--nap", "30", cwd=workdir)
+    worker_pid = int(wait_for(workdir / "pid-0-0"))
+    proc.terminate()
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    run = Flow("SlowForeachFlow").latest_run
+    assert run.status == "failed" and run.record["interrupted"] is True
+    assert all(c["stopped_at"] for c in run.record["clusters"])
+    deadline = time.time() + 30
+    while psutil.pid_exists(worker_pid) and time.time() < deadline:
+        time.sleep(0.2)
+    assert not psutil.pid_exists(worker_pid)

@@ -1,0 +1,166 @@
+"""Which cluster each step runs on, and the clusters a run starts for its steps.
+
+A step with ``@resources`` gets a cluster of its own from the backend it names
+(or the run's default backend), started when its first task is ready and
+closed when no task needs it any more.  Adjacent steps that ask for the same
+size on the same backend share one (``daskflow.cluster.reuse-adjacent``).
+Clusters start and close in background threads so the rest of the run goes on
+meanwhile; each reports to the driver through its event queue.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from .. import config
+from ..clusters import ResourceRequest, get_backend
+from ..graph import FlowGraph
+from ..steps import StepDecorator, step_decorators
+
+
+@dataclass(frozen=True)
+class Placement:
+    """A step's own cluster: which backend, and the size of its workers."""
+
+    backend: str
+    request: ResourceRequest
+
+    def describe(self) -> str:
+        return f"{self.backend}: {self.request.describe()}"
+
+
+def step_placements(flow_cls: type, graph: FlowGraph, extra: list[StepDecorator],
+                    default_backend: str | None) -> dict[str, Placement | None]:
+    """Each step's placement; None runs the step on the run's default cluster."""
+    backend = default_backend or config.get("cluster.backend")
+    found: dict[str, Placement | None] = {}
+    for node in graph:
+        decorators = {d.name: d for d in step_decorators(getattr(flow_cls, node.name))}
+        for decorator in extra:
+            decorators.setdefault(decorator.name, decorator)
+        resources = decorators.get("resources")
+        found[node.name] = None if resources is None else Placement(
+            resources.backend or backend, resources.request())  # type: ignore[attr-defined]
+    return found
+
+
+@dataclass
+class StepCluster:
+    """A started cluster, its client, and the run's context submitted to it."""
+
+    key: str
+    placement: Placement
+    client: Any
+    ctx_future: Any
+    stack: ExitStack
+    backend: Any
+    cluster: Any
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+class ClusterPool:
+    """Starts and closes the step clusters of one run, off the driver's thread."""
+
+    def __init__(self, ctx_bytes: bytes, run_id: str, events: queue.Queue,
+                 on_change: Any) -> None:
+        self.ctx_bytes = ctx_bytes
+        self.run_id = run_id
+        self.events = events
+        self.on_change = on_change  # called with the cluster's info dict on start/stop
+        self.ready: dict[str, StepCluster] = {}
+        self.starting: set[str] = set()
+        self.threads: list[threading.Thread] = []
+        self.lock = threading.Lock()
+        self.counter = 0
+
+    def ensure(self, key: str, placement: Placement, workers: int, steps: str) -> None:
+        """Start the cluster for ``key`` unless it is ready or starting; the driver
+        hears ``("cluster", key, StepCluster | Exception)`` when it is up."""
+        with self.lock:
+            if key in self.ready or key in self.starting:
+                return
+            self.starting.add(key)
+            self.counter += 1
+            name = f"step-{self.counter}"
+        request = replace(placement.request, workers=max(1, workers))
+        thread = threading.Thread(target=self._start, name=f"daskflow-start-{key}",
+                                  args=(key, name, placement, request, steps), daemon=True)
+        self.threads.append(thread)
+        thread.start()
+
+    def _start(self, key: str, name: str, placement: Placement, request: ResourceRequest,
+               steps: str) -> None:
+        from distributed import Client
+
+        from .context import load_context
+
+        stack = ExitStack()
+        started = time.time()
+        try:
+            backend = get_backend(placement.backend)
+            cluster = stack.enter_context(backend.open(request))
+            client = stack.enter_context(Client(cluster, set_as_default=False))
+            ctx_future = client.submit(load_context, self.ctx_bytes,
+                                       key=f"context-{self.run_id}", pure=False)
+            info = {"name": name, "backend": placement.backend, "step": steps,
+                    "description": backend.describe(request), "started_at": started,
+                    "ready_at": time.time(), "stopped_at": None,
+                    "dashboard": client.dashboard_link, "workers": request.workers}
+            step_cluster = StepCluster(key, placement, client, ctx_future, stack, backend,
+                                       cluster, info)
+        except BaseException as exc:  # reported to the driver, which fails the run
+            stack.close()
+            with self.lock:
+                self.starting.discard(key)
+            self.events.put(("cluster", key, exc))
+            return
+        with self.lock:
+            self.starting.discard(key)
+            self.ready[key] = step_cluster
+        self.on_change(info)
+        self.events.put(("cluster", key, step_cluster))
+
+    def diagnose(self, key: str, exc: BaseException) -> BaseException | None:
+        """The backend's account of a worker death on cluster ``key`` (SLURM's memory kill...)."""
+        with self.lock:
+            step_cluster = self.ready.get(key)
+        if step_cluster is None or not isinstance(exc, Exception):
+            return None
+        try:
+            return step_cluster.backend.diagnose(step_cluster.cluster, exc)
+        except Exception:
+            return None
+
+    def close(self, key: str) -> None:
+        """Close the cluster for ``key`` in the background."""
+        with self.lock:
+            step_cluster = self.ready.pop(key, None)
+        if step_cluster is not None:
+            thread = threading.Thread(target=self._close, args=(step_cluster,), daemon=True,
+                                      name=f"daskflow-close-{key}")
+            self.threads.append(thread)
+            thread.start()
+
+    def _close(self, step_cluster: StepCluster) -> None:
+        try:
+            step_cluster.stack.close()
+        finally:
+            step_cluster.info["stopped_at"] = time.time()
+            self.on_change(step_cluster.info)
+
+    def close_all(self) -> None:
+        """Close every cluster and wait: nothing is kept past the run."""
+        while True:
+            for thread in list(self.threads):
+                thread.join()  # a cluster still starting is closed once it is up
+            with self.lock:
+                keys = list(self.ready)
+            if not keys:
+                return
+            for key in keys:
+                self.close(key)

@@ -1,0 +1,33 @@
+"""A step on a SLURM cluster of its own, between two steps on the local default cluster."""
+import os
+
+from daskflow import FlowSpec, Parameter, current, resources, step
+
+
+class SlurmFlow(FlowSpec):
+    hog = Parameter("hog", default=0, help="MiB the SLURM step tries to hold")
+
+    @step
+    def start(self):
+        self.local_scheduler = current.client.scheduler.address
+        self.next(self.on_slurm)
+
+    @resources(cpu=1, memory="400MiB", workers=2, backend="slurm")
+    @step
+    def on_slurm(self):
+        client = current.client
+        self.job_ids = sorted(client.run(lambda: os.environ.get("SLURM_JOB_ID")).values())
+        self.scheduler = client.scheduler.address
+        self.total = client.submit(sum, range(1000)).result()
+        if self.hog:  # more than the worker's 400 MiB: the step itself is killed
+            block = bytearray(self.hog * 2**20)
+            self.total = len(block)
+        self.next(self.end)
+
+    @step
+    def end(self):
+        self.end_scheduler = current.client.scheduler.address
+
+
+if __name__ == "__main__":
+    SlurmFlow()

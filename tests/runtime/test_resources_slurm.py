@@ -1,0 +1,63 @@
+"""@resources(backend="slurm"): a step on real SLURM jobs, started for it and cancelled after.
+
+Needs a running SLURM (`.ci/setup-slurm.sh`); skipped without one unless
+DASKFLOW_REQUIRE_SERVICES is set, as in CI.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from daskflow import Flow
+
+pytestmark = pytest.mark.slurm
+
+
+@pytest.fixture(autouse=True)
+def slurm_required():
+    if shutil.which("sinfo") is None or subprocess.run(
+            ["timeout", "5", "sinfo", "-h"], capture_output=True).returncode != 0:
+        if os.environ.get("DASKFLOW_REQUIRE_SERVICES"):
+            pytest.fail("SLURM is required here (DASKFLOW_REQUIRE_SERVICES) but not running")
+        pytest.skip("no running SLURM (run .ci/setup-slurm.sh)")
+
+
+def our_jobs() -> list[str]:
+    out = subprocess.run(["timeout", "10", "squeue", "-h", "-o", "%j"], capture_output=True,
+                         text=True).stdout
+    return [name for name in out.split() if name.startswith("daskflow")]
+
+
+def test_a_step_runs_on_its_own_slurm_jobs(run_flow, workdir):
+    result = run_flow("slurm_flow.py", "run")
+    assert result.returncode == 0, result.stderr
+    run = Flow("SlurmFlow").latest_run
+    slurm = run["on_slurm"].task.data
+    assert len(slurm.job_ids) == 2 and all(slurm.job_ids)      # two workers, two jobs
+    assert slurm.scheduler != run["start"].task.data.local_scheduler
+    assert run.data.end_scheduler == run["start"].task.data.local_scheduler
+    assert slurm.total == sum(range(1000))
+    cluster = next(c for c in run.record["clusters"] if c["backend"] == "slurm")
+    assert cluster["stopped_at"] and "slurm" in cluster["description"]
+    assert our_jobs() == []                                    # jobs cancelled after the step
+
+
+def test_a_request_no_node_can_meet_is_refused_before_the_run(run_flow, workdir):
+    result = run_flow("slurm_flow.py", "run", "--with", "resources:memory=30GiB,backend=slurm")
+    assert result.returncode == 1
+    assert "SLURM" in result.stderr and "Traceback" not in result.stderr
+    assert not (workdir / ".daskflow" / "SlurmFlow").exists() or \
+        not list(Flow("SlurmFlow"))
+    assert our_jobs() == []
+
+
+def test_a_step_over_its_memory_is_killed_and_reported(run_flow, workdir):
+    result = run_flow("slurm_flow.py", "run", "--hog", "1500")
+    assert result.returncode == 1
+    assert "memory" in result.stderr.lower()
+    assert "on_slurm" in result.stderr
+    assert our_jobs() == []
