@@ -10,6 +10,7 @@ Read the result back afterwards:
     >>> Flow("GroupStatsFlow").latest_run.data.summary
 """
 import os
+import tempfile
 
 import numpy as np
 import pandas as pd
@@ -44,7 +45,7 @@ class GroupStatsFlow(FlowSpec):
             "units": rng.poisson(3, self.rows) + 1,
             "price": rng.lognormal(3, 0.5, self.rows).round(2),
         })
-        path = os.path.abspath(f"sales-{current.run_id}.csv")
+        path = os.path.join(tempfile.gettempdir(), f"daskflow-sales-{current.run_id}.csv")
         table.to_csv(path, index=False)
         return path
 
