@@ -93,6 +93,7 @@ def render_svg(nodes: dict[str, GraphNode], run: RunData | None = None, *,
     head = (f'<svg xmlns="http://www.w3.org/2000/svg" class="df-graph" '
             f'viewBox="0 0 {placed.width:.0f} {placed.height:.0f}" '
             f'width="{placed.width:.0f}" height="{placed.height:.0f}" role="img" '
+            f'overflow="visible" '
             f'aria-label="{escape(title or "flow graph")}">')
     out.append(head)
     if title:
