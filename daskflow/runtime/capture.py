@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from typing import Any, TextIO
 
 OUTPUT_TOPIC = "daskflow-output"
+TASK_TOPIC = "daskflow-task"      # attempts starting and failing, for the live view
 STREAM_LIMIT = 1_000_000  # characters per task echoed to the terminal; the log keeps all
 
 _local = threading.local()
@@ -97,6 +98,16 @@ def _install() -> None:
             sys.stdout = _Router("stdout", sys.stdout)
         if not isinstance(sys.stderr, _Router):
             sys.stderr = _Router("stderr", sys.stderr)
+
+
+def announce(event: str, step: str, task_id: str, attempt: int) -> None:
+    """Tell the driver an attempt started or failed (no-op off a Dask worker)."""
+    forward = _forwarder()
+    if forward is not None:
+        try:
+            forward(TASK_TOPIC, {"e": event, "s": step, "t": task_id, "a": attempt})
+        except Exception:
+            pass  # the view only misses a detail
 
 
 def _forwarder() -> Any:

@@ -25,7 +25,7 @@ from .. import config
 from ..exceptions import TaskFailed
 from ..flowspec import ForeachFrame
 from ..graph import FOREACH, SWITCH, FlowGraph
-from .capture import OUTPUT_TOPIC
+from .capture import OUTPUT_TOPIC, TASK_TOPIC
 from .context import RunContext, TaskRef, TaskSpec, load_context
 from .events import RunObserver
 from .placement import ClusterPool, Placement, StepCluster
@@ -98,8 +98,7 @@ class RunDriver:
         # recomputes it instead of failing every task that needs it.
         self.ctx_future = self.client.submit(
             load_context, self.pool.ctx_bytes, key=f"context-{self.ctx.run_id}", pure=False)
-        if self.ctx.stream_output:
-            self.client.subscribe_topic(OUTPUT_TOPIC, self._print_output)
+        self._subscribe(self.client)
         try:
             self._submit("start", (), [])
             while True:
@@ -115,10 +114,10 @@ class RunDriver:
             self._cancel_all()
             raise
         finally:
-            if self.ctx.stream_output:
-                for client in [self.client] + [c.client for c in self.pool.ready.values()]:
+            for client in [self.client] + [c.client for c in self.pool.ready.values()]:
+                for topic in (OUTPUT_TOPIC, TASK_TOPIC):
                     try:
-                        client.unsubscribe_topic(OUTPUT_TOPIC)
+                        client.unsubscribe_topic(topic)
                     except Exception:
                         pass
             self.pool.close_all()
@@ -239,8 +238,7 @@ class RunDriver:
                                       step=cluster.info["step"],
                                       backend=cluster.info["backend"],
                                       workers=cluster.info["workers"])
-        if self.ctx.stream_output:
-            cluster.client.subscribe_topic(OUTPUT_TOPIC, self._print_output)
+        self._subscribe(cluster.client)
         for waiting in self.waiting_for_cluster.pop(key, []):
             self._send(cluster.client, cluster.ctx_future, waiting.step, waiting.specs,
                        waiting.parents, key)
@@ -378,6 +376,20 @@ class RunDriver:
                 client.cancel(pending)
             except Exception:
                 pass
+
+    def _subscribe(self, client: Any) -> None:
+        client.subscribe_topic(TASK_TOPIC, self._task_event)
+        if self.ctx.stream_output:
+            client.subscribe_topic(OUTPUT_TOPIC, self._print_output)
+
+    def _task_event(self, event: Any) -> None:
+        _, msg = event
+        if msg["e"] == "started":
+            self.observer.task_started(step=msg["s"], task_id=msg["t"], attempt=msg["a"])
+        else:  # an attempt failed and another follows
+            self.observer.task_finished(step=msg["s"], task_id=msg["t"], ok=False,
+                                        foreach_depth=self.graph.foreach_depth(msg["s"]),
+                                        attempt=msg["a"], retrying=True)
 
     def _print_output(self, event: Any) -> None:
         _, msg = event

@@ -28,7 +28,7 @@ from ..datastore import ArtifactRef, ArtifactStore
 from ..exceptions import ForeachError, TaskFailed, UnhandledTransitionError
 from ..flowspec import FlowSpec, Inputs, InputView
 from ..graph import FOREACH, SWITCH, StepNode
-from .capture import capture_output
+from .capture import announce, capture_output
 from .context import RunContext, StepPolicy, TaskRef, TaskSpec
 
 
@@ -43,15 +43,15 @@ def execute_task(ctx: RunContext, spec: TaskSpec, *parents: TaskRef) -> TaskRef:
             # the stored result stands, the step does not run twice.
             return TaskRef.from_record(spec.step, spec.task_id, record, ctx.params)
     while True:
-        failures = [r for _, r in history if r is not None]
-        deaths = [a for a, r in history if r is None]
-        if len(failures) > policy.retries or len(deaths) > ctx.death_retries:
+        if not _attempts_left(history, policy, ctx):
             return _give_up(ctx, store, spec, parents, policy, history)
-        if history and policy.retry_delay:
-            last = history[-1][1] or {}
-            wait = last.get("finished_at", time.time()) + policy.retry_delay - time.time()
-            if wait > 0:
-                time.sleep(wait)
+        if history:
+            announce("retrying", spec.step, spec.task_id, history[-1][0])
+            if policy.retry_delay:
+                last = history[-1][1] or {}
+                wait = last.get("finished_at", time.time()) + policy.retry_delay - time.time()
+                if wait > 0:
+                    time.sleep(wait)
         if ctx.slots is not None:  # --max-workers on a cluster daskflow did not size
             with ctx.slots:
                 ref = _attempt(ctx, store, spec, parents, policy)
@@ -60,6 +60,14 @@ def execute_task(ctx: RunContext, spec: TaskSpec, *parents: TaskRef) -> TaskRef:
         if ref is not None:
             return ref
         history = _history(store, ctx, spec)
+
+
+def _attempts_left(history: list[tuple[int, dict[str, Any] | None]], policy: StepPolicy,
+                   ctx: RunContext) -> bool:
+    """Whether @retry (for failures) and the death limit (for dead workers) allow another."""
+    failures = sum(1 for _, r in history if r is not None)
+    deaths = sum(1 for _, r in history if r is None)
+    return failures <= policy.retries and deaths <= ctx.death_retries
 
 
 def _history(store: ArtifactStore, ctx: RunContext,
@@ -86,6 +94,7 @@ def _attempt(ctx: RunContext, store: ArtifactStore, spec: TaskSpec,
         "worker": _worker_address(), "frames": frames, "parents": parent_names})
     record: dict[str, Any] = {"attempt": attempt, "started_at": started, "frames": frames,
                               "parents": parent_names, "worker": _worker_address()}
+    announce("started", spec.step, spec.task_id, attempt)
     ref: TaskRef | None = None
     with capture_output(pathspec, ctx.stream_output) as out:
         watchdog = _Watchdog(policy.timeout, lambda: _timed_out(
