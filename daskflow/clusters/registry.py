@@ -33,6 +33,15 @@ known_backends: dict[str, dict[str, str]] = {
               "err": "The slurm backend needs dask-jobqueue: pip install 'daskflow[slurm]'"},
     "ssh": {"class": "daskflow.clusters.ssh:SSHBackend",
             "err": "The ssh backend needs asyncssh: pip install 'daskflow[ssh]'"},
+    "kubernetes": {"class": "daskflow.clusters.kubernetes:KubernetesBackend",
+                   "err": "The kubernetes backend needs dask-kubernetes: "
+                          "pip install 'daskflow[kubernetes]'"},
+    # "aws" launches what daskflow.cluster.aws.launch-type says; the others pin one, so
+    # that one flow can put steps on Fargate and on GPU instances by @resources(backend=)
+    **{name: {"class": f"daskflow.clusters.aws:{cls}",
+              "err": f"The {name} backend needs dask-cloudprovider: pip install 'daskflow[aws]'"}
+       for name, cls in (("aws", "AWSBackend"), ("aws-fargate", "AWSFargateBackend"),
+                         ("aws-ecs", "AWSECSBackend"), ("aws-ec2", "AWSEC2Backend"))},
 }
 
 _registry: dict[str, type[ClusterBackend]] = {}

@@ -109,3 +109,254 @@ def sshd(tmp_path_factory):
     server.terminate()
     server.wait(10)
     server.stderr.close()
+
+
+# -- AWS: moto's server on 127.0.0.1, and a stand-in for the containers ECS would run ------------
+_configure_before_aws = pytest_configure
+
+
+def pytest_configure(config) -> None:
+    _configure_before_aws(config)
+    config.addinivalue_line(
+        "markers", "aws: needs moto[server]; the test starts moto_server on 127.0.0.1 and "
+                   "talks to it over HTTP with the real AWS clients")
+
+
+def _free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def moto_server(tmp_path_factory):
+    """``moto_server`` as a real subprocess on 127.0.0.1; yields its URL."""
+    import socket
+    import sys
+    import time
+
+    problem = None
+    try:
+        import boto3
+        import moto.server
+    except ImportError as exc:
+        problem = f"moto[server] not installed ({exc}): pip install 'moto[server]==5.2.5'"
+    if problem:
+        if services_required("aws"):
+            pytest.fail(f"moto is required (DASKFLOW_REQUIRE_SERVICES=1): {problem}")
+        pytest.skip(problem)
+    port = _free_port()
+    env = dict(os.environ, MOTO_IAM_LOAD_MANAGED_POLICIES="true")
+    # its access log goes to a file: a pipe nobody reads fills up and blocks the server
+    log_path = tmp_path_factory.mktemp("moto") / "moto_server.log"
+    log = open(log_path, "wb")
+    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1",
+                               "-p", str(port)], stdout=log, stderr=subprocess.STDOUT, env=env)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                server.kill()
+                log.close()
+                pytest.fail(f"moto_server did not start: {log_path.read_text()[-2000:]}")
+            time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.terminate()
+    server.wait(10)
+    log.close()
+
+
+@pytest.fixture(scope="session")
+def moto_account(moto_server):
+    """moto set up once: ECS tasks kept RUNNING until stopped, long task ARNs (for tags).
+
+    Not reset between tests (a reset makes moto reload its IAM policies and EC2
+    data, about 2 s): tests tell their resources apart by their unique names.
+    """
+    import json
+    import urllib.request
+
+    body = json.dumps({"model_name": "ecs::task",
+                       "transition": {"progression": "manual", "times": 10**9}}).encode()
+    # moto moves a task PROVISIONING -> ... -> RUNNING -> STOPPED on its own; real ECS
+    # keeps it RUNNING until StopTask: "manual" progression does the same
+    urllib.request.urlopen(urllib.request.Request(
+        f"{moto_server}/moto-api/state-manager/set-transition", data=body, method="POST"),
+        timeout=30).read()
+    import boto3
+    ecs = boto3.client("ecs", endpoint_url=moto_server, region_name="us-east-1",
+                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    ecs.put_account_setting(name="taskLongArnFormat", value="enabled")
+    return moto_server
+
+
+@pytest.fixture
+def aws(moto_account, monkeypatch, tmp_path):
+    """The environment of a user of the moto account: dummy credentials, us-east-1."""
+    for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_REGION"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_account)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # no instance-role lookup
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    yield moto_account
+
+
+@pytest.fixture(scope="session")
+def local_scheduler():
+    """A ``dask scheduler`` subprocess on 127.0.0.1: ECS workers get it as scheduler_address.
+
+    Shared by the tests: each test's workers are gone (verified) before it ends.
+    """
+    import sys
+    import time
+    proc = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler",
+                             "--host", "127.0.0.1", "--port", "0", "--dashboard-address", ":0",
+                             "--no-show"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)
+    address = None
+    deadline = time.monotonic() + 30
+    for line in proc.stderr:  # type: ignore[union-attr]
+        if "Scheduler at:" in line:
+            address = line.split("Scheduler at:")[1].strip()
+            break
+        if time.monotonic() > deadline:
+            break
+    if address is None:
+        proc.kill()
+        pytest.fail("the local dask scheduler did not start")
+    import threading
+    threading.Thread(target=proc.stderr.read, daemon=True).start()  # keep the pipe drained
+    yield address
+    proc.terminate()
+    proc.wait(10)
+    proc.stderr.close()  # type: ignore[union-attr]
+
+
+class ECSContainers:
+    """Runs each RUNNING ECS task's container command as a local process; kills it on StopTask.
+
+    moto records tasks but runs no containers. This stands in for the ECS agent:
+    the command is exactly what dask-cloudprovider put in the task's container
+    overrides (``dask worker <scheduler> --nthreads ... --memory-limit ...``), run
+    with this Python instead of the image's. When moto shows the task STOPPED (or
+    its desired status STOPPED), the process gets SIGTERM, then SIGKILL after 2 s
+    (the ECS agent waits stopTimeout, 30 s by default). On ECS a task is STOPPED
+    only once its container has exited; moto says so at once, so :meth:`settle`
+    waits for the processes of stopped tasks to be gone.
+    """
+
+    def __init__(self) -> None:
+        import threading
+
+        import boto3
+        self.ecs = boto3.client("ecs")
+        self.processes: dict[str, subprocess.Popen] = {}
+        self.clusters: dict[str, str] = {}   # task ARN -> cluster ARN
+        self.stopping: dict[str, float] = {}
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            try:
+                self.poll()
+            except Exception:  # a cluster deleted between two calls: look again
+                pass
+            self.stop.wait(0.1)
+
+    def poll(self) -> None:
+        import signal
+        import sys
+        import time
+        listed = self.ecs.list_clusters()["clusterArns"][-100:]
+        active = [c["clusterArn"] for c in (self.ecs.describe_clusters(clusters=listed)[
+            "clusters"] if listed else []) if c["status"] == "ACTIVE"]
+        for cluster in active:
+            arns = [a for a in self.ecs.list_tasks(cluster=cluster)["taskArns"]
+                    if a not in self.processes]
+            for task in (self.ecs.describe_tasks(cluster=cluster, tasks=arns)["tasks"]
+                         if arns else []):
+                if task.get("lastStatus") == "RUNNING" and task.get("desiredStatus") == "RUNNING":
+                    self.start(cluster, task, sys.executable)
+        by_cluster: dict[str, list[str]] = {}
+        for arn, cluster in self.clusters.items():
+            if arn not in self.stopping:
+                by_cluster.setdefault(cluster, []).append(arn)
+        for cluster, arns in by_cluster.items():
+            for task in self.ecs.describe_tasks(cluster=cluster, tasks=arns)["tasks"]:
+                if "STOPPED" in (task.get("lastStatus"), task.get("desiredStatus")):
+                    with self.lock:
+                        self.stopping[task["taskArn"]] = time.monotonic()
+                        self.processes[task["taskArn"]].send_signal(signal.SIGTERM)
+        for arn, since in list(self.stopping.items()):
+            if self.running(arn) and time.monotonic() - since > 2:
+                self.kill_group(arn)  # the container goes, with every process in it
+
+    def running(self, arn: str) -> bool:
+        """Whether any process of the task's "container" (its process group) still runs."""
+        process = self.processes[arn]
+        process.poll()  # reap it, so that a zombie does not count
+        try:
+            os.killpg(process.pid, 0)
+            return True
+        except ProcessLookupError:
+            return False
+
+    def kill_group(self, arn: str) -> None:
+        import signal
+        try:
+            os.killpg(self.processes[arn].pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.processes[arn].poll()
+
+    def start(self, cluster: str, task: dict, python: str) -> None:
+        [override] = task["overrides"]["containerOverrides"]
+        command = list(override["command"])
+        if command[:2] == ["dask", "worker"]:
+            argv = [python, "-m", "distributed.cli.dask_worker", *command[2:]]
+        elif command[:2] == ["dask", "scheduler"]:
+            argv = [python, "-m", "distributed.cli.dask_scheduler", *command[2:]]
+        else:  # dask-cuda-worker and the like: not something this machine can run
+            return
+        env = dict(os.environ, **{e["name"]: e["value"] for e in override.get("environment", [])})
+        with self.lock:
+            self.clusters[task["taskArn"]] = cluster
+            self.processes[task["taskArn"]] = subprocess.Popen(  # its own group: a container
+                argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                start_new_session=True)
+
+    def settle(self, timeout: float = 15) -> None:
+        """Wait until the process of every stopped task has exited (ECS's meaning of STOPPED)."""
+        import time
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.lock:
+                running = [a for a in self.stopping if self.running(a)]
+            if not running:
+                return
+            time.sleep(0.05)
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(10)
+        for arn, process in self.processes.items():
+            self.kill_group(arn)
+            process.wait(10)
+
+
+@pytest.fixture
+def ecs_containers(aws):
+    runner = ECSContainers()
+    yield runner
+    runner.close()

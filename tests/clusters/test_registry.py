@@ -36,8 +36,11 @@ def test_import_daskflow_imports_no_optional_backend() -> None:
     code = ("import sys, daskflow, daskflow.clusters, daskflow.steps; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in "
             "('dask_jobqueue', 'asyncssh', 'dask_cuda', 'dask_kubernetes', "
-            "'dask_cloudprovider', 'daskflow.clusters.slurm', 'daskflow.clusters.ssh') "
-            "or m in ('daskflow.clusters.slurm', 'daskflow.clusters.ssh')))")
+            "'dask_cloudprovider', 'kr8s', 'kubernetes', 'jsonschema', 'boto3', "
+            "'botocore', 'aiobotocore', 'moto') "
+            "or m in ('daskflow.clusters.slurm', 'daskflow.clusters.ssh', "
+            "'daskflow.clusters.kubernetes', 'daskflow.clusters.aws', "
+            "'daskflow.clusters.aws_instances')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert out.strip() == "[]"
@@ -56,7 +59,8 @@ def test_unknown_name_lists_known_ones_with_did_you_mean() -> None:
         get_backend("slurmm")
     message = str(info.value)
     assert "Unknown cluster backend 'slurmm'. Did you mean 'slurm'?" in message
-    assert "Known backends: local, slurm, ssh" in message
+    assert "Known backends: aws, aws-ec2, aws-ecs, aws-fargate, kubernetes, local, slurm, ssh." \
+        in message
     assert isinstance(info.value, LookupError)
 
 

@@ -1,0 +1,673 @@
+"""The Kubernetes backend: dask-kubernetes' operator (``KubeCluster``), one pod per worker.
+
+Settings live in ``daskflow.cluster.kubernetes`` (namespace, image,
+service-account, node-selector, tolerations, GPU node placement, ...). The
+request becomes a ``DaskCluster`` resource (:meth:`KubernetesBackend.cluster_spec`,
+pure, checked in the tests against the CRD schema that ships inside
+dask-kubernetes), which ``KubeCluster(custom_cluster_spec=...)`` creates.
+
+Before anything is created, :meth:`~KubernetesBackend.check` asks the API
+server, with a bound on every call, whether there are credentials, whether it
+answers, whether the Dask operator's CRDs are installed and whether this user
+may create DaskClusters in the namespace; each failure has its own error that
+says what to do. Teardown deletes the DaskCluster (its pods go with it) and
+checks that neither it nor any of its pods is left.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import math
+import threading
+import time
+from typing import Any
+
+import dask_kubernetes  # missing: the registry says "pip install 'daskflow[kubernetes]'"
+
+from .. import config
+from .base import ClusterBackend, ResourceRequest, format_bytes
+from .errors import (
+    BackendUnavailableError,
+    ClusterStartTimeoutError,
+    ResourceRequestError,
+)
+
+#: Where the DaskCluster CRD (with its openAPIV3Schema) ships inside dask-kubernetes.
+CRD_PATH = ("operator", "deployment", "helm", "dask-kubernetes-operator", "crds",
+            "daskcluster.yaml")
+GROUP_VERSION = "kubernetes.dask.org/v1"
+CLUSTER_LABEL = "dask.org/cluster-name"
+
+
+# -- errors: one per way the cluster can be unusable, each saying what to do -------------------
+class KubeconfigError(BackendUnavailableError):
+    """No Kubernetes credentials: no kubeconfig, or one without a usable context."""
+
+    headline = "No Kubernetes credentials"
+
+
+class KubernetesUnreachableError(BackendUnavailableError):
+    """The API server of the kubeconfig's context does not answer (or refuses the credentials)."""
+
+    headline = "Kubernetes API server unreachable"
+
+
+class KubernetesForbiddenError(BackendUnavailableError):
+    """This user may not create DaskClusters in the namespace (RBAC)."""
+
+    headline = "Kubernetes namespace forbidden"
+
+
+class DaskOperatorMissingError(BackendUnavailableError):
+    """The Dask operator's CRDs are not installed, or its controller does not act on them."""
+
+    headline = "Dask Kubernetes operator missing"
+
+
+# -- Kubernetes quantities ---------------------------------------------------------------------
+_BINARY = (("Ei", 2**60), ("Pi", 2**50), ("Ti", 2**40), ("Gi", 2**30), ("Mi", 2**20), ("Ki", 2**10))
+_DECIMAL = (("E", 10**18), ("P", 10**15), ("T", 10**12), ("G", 10**9), ("M", 10**6), ("k", 10**3))
+
+
+def memory_quantity(n: int) -> str:
+    """Bytes as the shortest exact Kubernetes quantity: ``8Gi``, ``1500M``, ``512Mi``.
+
+    >>> memory_quantity(8 * 2**30), memory_quantity(1500 * 10**6), memory_quantity(2**29)
+    ('8Gi', '1500M', '512Mi')
+    """
+    for suffix, size in _BINARY + _DECIMAL:
+        if n % size == 0 and n >= size:
+            return f"{n // size}{suffix}"
+    return str(n)
+
+
+def cpu_quantity(cpu: float) -> str:
+    """Cores as a Kubernetes quantity: ``2``, ``500m`` (millicores, rounded up).
+
+    >>> cpu_quantity(2), cpu_quantity(0.5), cpu_quantity(1.25), cpu_quantity(0.0001)
+    ('2', '500m', '1250m', '1m')
+    """
+    if float(cpu).is_integer():
+        return str(int(cpu))
+    return f"{max(1, math.ceil(cpu * 1000 - 1e-9))}m"
+
+
+def parse_quantity(text: Any) -> float:
+    """A Kubernetes quantity (``3920m``, ``16318056Ki``, ``1.5Gi``, ``2``) as a number.
+
+    >>> parse_quantity("3920m"), parse_quantity("16Gi") == 16 * 2**30, parse_quantity("2")
+    (3.92, True, 2.0)
+    """
+    text = str(text).strip()
+    for suffix, size in _BINARY + _DECIMAL:
+        if text.endswith(suffix):
+            return float(text[:-len(suffix)]) * size
+    if text.endswith("m"):
+        return float(text[:-1]) / 1000
+    return float(text)
+
+
+@functools.lru_cache(maxsize=1)
+def crd_schema() -> dict[str, Any]:
+    """The DaskCluster ``openAPIV3Schema`` of the installed dask-kubernetes."""
+    import os
+
+    import yaml
+    path = os.path.join(os.path.dirname(dask_kubernetes.__file__), *CRD_PATH)
+    with open(path) as f:
+        crd = yaml.load(f, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    version = next(v for v in crd["spec"]["versions"] if v["name"] == "v1")
+    return version["schema"]["openAPIV3Schema"]
+
+
+def validate_cluster_spec(spec: dict[str, Any]) -> list[str]:
+    """What the API server would refuse or silently drop in ``spec``; [] when it is all fine.
+
+    Checks the DaskCluster against its CRD's schema with jsonschema, and also
+    lists fields the schema does not know: a structural schema makes the API
+    server prune them without a word, so a typo (``nodeselector``) would be lost.
+    """
+    import jsonschema
+    schema = crd_schema()
+    validator = jsonschema.Draft7Validator(schema)
+    problems = [f"{'.'.join(str(p) for p in error.absolute_path) or '<root>'}: {error.message}"
+                for error in sorted(validator.iter_errors(spec), key=lambda e: list(e.path))]
+    problems += [f"{path}: unknown field (the API server would drop it)"
+                 for path in _unknown_fields(spec, schema, "")]
+    return problems
+
+
+def _unknown_fields(value: Any, schema: dict[str, Any], path: str) -> list[str]:
+    if schema.get("x-kubernetes-preserve-unknown-fields") or not isinstance(schema, dict):
+        return []
+    found: list[str] = []
+    if isinstance(value, dict) and "properties" in schema:
+        for key, item in value.items():
+            if path == "" and key in ("apiVersion", "kind", "metadata"):
+                continue
+            sub = schema["properties"].get(key)
+            where = f"{path}.{key}" if path else key
+            if sub is None:
+                found.append(where)
+            else:
+                found += _unknown_fields(item, sub, where)
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        for i, item in enumerate(value):
+            found += _unknown_fields(item, schema["items"], f"{path}[{i}]")
+    return found
+
+
+class KubernetesBackend(ClusterBackend):
+    """Workers as pods of a DaskCluster, each sized by the request (requests = limits).
+
+    >>> spec = KubernetesBackend(namespace="ml").cluster_spec(
+    ...     ResourceRequest(cpu=2, memory=8 * 2**30, gpu=1, workers=3), name="daskflow-1")
+    >>> spec["spec"]["worker"]["replicas"]
+    3
+    >>> spec["spec"]["worker"]["spec"]["containers"][0]["resources"]["limits"]
+    {'cpu': '2', 'memory': '8Gi', 'nvidia.com/gpu': '1'}
+    """
+
+    name = "kubernetes"
+    config_section = "cluster.kubernetes"
+
+    # -- translation (pure) ------------------------------------------------------------
+    def image(self) -> str:
+        image = self.option("image")
+        if image:
+            return str(image)
+        import dask
+        return f"ghcr.io/dask/dask:{dask.__version__}"
+
+    def worker_memory(self, request: ResourceRequest) -> int:
+        if request.memory is not None:
+            return request.memory
+        from dask.utils import parse_bytes
+        return parse_bytes(self.option("memory"))
+
+    def worker_resources(self, request: ResourceRequest) -> dict[str, dict[str, str]]:
+        """Requests and limits of a worker container: equal, so the pod is Guaranteed QoS."""
+        amounts = {"cpu": cpu_quantity(request.cpu),
+                   "memory": memory_quantity(self.worker_memory(request))}
+        if request.gpu:
+            amounts[self.option("gpu-resource")] = str(request.gpu)
+        if request.disk is not None:
+            amounts["ephemeral-storage"] = memory_quantity(request.disk)
+        return {"requests": dict(amounts), "limits": dict(amounts)}
+
+    def scheduler_resources(self) -> dict[str, dict[str, str]]:
+        from dask.utils import parse_bytes
+        amounts = {"cpu": cpu_quantity(float(self.option("scheduler-cpu"))),
+                   "memory": memory_quantity(parse_bytes(self.option("scheduler-memory")))}
+        return {"requests": dict(amounts), "limits": dict(amounts)}
+
+    def idle_timeout(self) -> int:
+        from dask.utils import parse_timedelta
+        idle = config.get("cluster.idle-timeout")
+        return int(parse_timedelta(idle)) if idle else 0
+
+    def cluster_spec(self, request: ResourceRequest, name: str) -> dict[str, Any]:
+        """The ``kubernetes.dask.org/v1`` DaskCluster for ``request`` (nothing is contacted)."""
+        from dask_kubernetes.operator import make_cluster_spec
+        env = [{"name": str(k), "value": str(v)} for k, v in
+               (self.option("env") or {}).items()]
+        worker_command = [*self.option("worker-command"),
+                          "--nthreads", str(request.threads),
+                          "--memory-limit", str(self.worker_memory(request))]
+        spec = make_cluster_spec(name=name, image=self.image(), n_workers=request.workers,
+                                 resources=self.worker_resources(request), env=env,
+                                 worker_command=worker_command,
+                                 idle_timeout=self.idle_timeout())
+        spec["metadata"]["labels"] = {"app.kubernetes.io/managed-by": "daskflow"}
+        worker_pod = spec["spec"]["worker"]["spec"]
+        scheduler_pod = spec["spec"]["scheduler"]["spec"]
+        scheduler = scheduler_pod["containers"][0]
+        # distributed 2026.6 removed the dask-scheduler script make_cluster_spec still uses
+        scheduler["args"] = [*self.option("scheduler-command"), "--host", "0.0.0.0"]
+        scheduler["resources"] = self.scheduler_resources()
+        node_selector = dict(self.option("node-selector") or {})
+        tolerations = list(self.option("tolerations") or [])
+        if request.gpu:
+            node_selector.update(self.option("gpu-node-selector") or {})
+            tolerations += list(self.option("gpu-tolerations") or [])
+        if node_selector:
+            worker_pod["nodeSelector"] = node_selector
+        if tolerations:
+            worker_pod["tolerations"] = tolerations
+        for pod in (worker_pod, scheduler_pod):
+            if self.option("service-account"):
+                pod["serviceAccountName"] = self.option("service-account")
+            for container in pod["containers"]:
+                container["imagePullPolicy"] = self.option("image-pull-policy")
+        return spec
+
+    def cluster_kwargs(self, request: ResourceRequest, *,
+                       name: str | None = None) -> dict[str, Any]:
+        """Keyword arguments of ``dask_kubernetes.operator.KubeCluster`` for ``request``."""
+        from dask.utils import parse_timedelta
+        name = name or "daskflow"
+        start_timeout = parse_timedelta(config.get("cluster.start-timeout"))
+        kwargs: dict[str, Any] = {
+            "name": name,
+            "custom_cluster_spec": self.cluster_spec(request, name),
+            "n_workers": request.workers,
+            "shutdown_on_close": True,
+            "idle_timeout": self.idle_timeout(),
+            # KubeCluster's own waits (operator acting, scheduler pod): well within ours,
+            # so that its clearer error comes first and it can still delete what it made
+            "resource_timeout": max(1, int(min(start_timeout / 2, parse_timedelta(
+                self.option("resource-timeout"))))),
+            "quiet": True,
+        }
+        if self.option("namespace"):
+            kwargs["namespace"] = self.option("namespace")
+        return kwargs
+
+    def describe(self, request: ResourceRequest) -> str:
+        """What would be asked, concretely; nothing is contacted.
+
+        ``kubernetes: 3 worker pods requesting cpu=2, memory=8Gi, nvidia.com/gpu=1 in
+        namespace ml (image ..., 2 threads each)``
+        """
+        asked = ", ".join(f"{k}={v}" for k, v in
+                          self.worker_resources(request)["requests"].items())
+        namespace = self.option("namespace")
+        where = f"namespace {namespace}" if namespace else "the kubeconfig's namespace"
+        pods = f"{request.workers} worker pod{'s' if request.workers != 1 else ''}"
+        return (f"kubernetes: {pods} requesting {asked} in {where} "
+                f"(image {self.image()}, {request.threads} thread"
+                f"{'s' if request.threads != 1 else ''} each)")
+
+    # -- before anything starts ------------------------------------------------------------
+    def check(self, request: ResourceRequest) -> None:
+        """Refuse a broken spec, then ask the API server (bounded) whether the cluster can start."""
+        problems = validate_cluster_spec(self.cluster_spec(request, "daskflow-check"))
+        if problems:
+            raise ResourceRequestError(
+                f"The DaskCluster daskflow would create for {request.describe()} does not "
+                f"match the operator's schema: {'; '.join(problems)}. Check the settings "
+                f"under daskflow.cluster.kubernetes.")
+        nodes = self.preflight()
+        if nodes and self.option("check-nodes"):
+            self._check_fits_a_node(request, nodes)
+
+    def api_timeout(self) -> float:
+        from dask.utils import parse_timedelta
+        return float(parse_timedelta(self.option("api-timeout")))
+
+    def preflight(self) -> list[dict[str, Any]]:
+        """Credentials, API server, operator CRD and RBAC, in that order; the nodes if readable.
+
+        Every call is bounded by ``daskflow.cluster.kubernetes.api-timeout``; the
+        whole check runs on its own event loop in a thread, so nothing here can hang.
+        """
+        timeout = self.api_timeout()
+        return _run_bounded(self._preflight(timeout), 4 * timeout + 5,
+                            what="the Kubernetes API preflight check")
+
+    async def _preflight(self, timeout: float) -> list[dict[str, Any]]:
+        import os
+
+        import httpx
+        import kr8s
+        kubeconfig = os.environ.get("KUBECONFIG")
+        where = f"KUBECONFIG={kubeconfig}" if kubeconfig else "~/.kube/config"
+        try:
+            api = await asyncio.wait_for(kr8s.asyncio.api(kubeconfig=kubeconfig), timeout)
+        except ValueError as exc:  # kr8s: "Unable to find valid credentials", no such context
+            raise KubeconfigError(
+                f"No Kubernetes credentials were found ({where}; no in-cluster service "
+                f"account): {exc}. Point KUBECONFIG at your cluster's kubeconfig (kubectl "
+                f"config view should show it), or run inside the cluster.") from exc
+        except (httpx.TransportError, OSError, asyncio.TimeoutError,
+                kr8s.APITimeoutError) as exc:
+            raise self._unreachable(exc, where, timeout) from exc
+        except kr8s.ServerError as exc:
+            raise KubernetesUnreachableError(
+                f"The Kubernetes API server {_server(exc, where)} refused daskflow's request "
+                f"for its version: {exc}. Are the credentials in {where} still valid? "
+                f"(kubectl auth whoami)") from exc
+        try:
+            api.timeout = timeout
+            namespace = self.option("namespace") or api.namespace
+            server = api.auth.server
+            await self._check_operator(api, namespace, server)
+            return await self._nodes(api)
+        except (httpx.TransportError, OSError, asyncio.TimeoutError,
+                kr8s.APITimeoutError) as exc:
+            raise self._unreachable(exc, where, timeout) from exc
+        finally:
+            session = getattr(api, "_session", None)  # this loop ends here: so does its client
+            if session is not None:
+                await session.aclose()
+
+    async def _check_operator(self, api: Any, namespace: str, server: str) -> None:
+        import kr8s
+        try:
+            async with api.call_api("GET", version=GROUP_VERSION, base="/apis") as response:
+                kinds = {r.get("name") for r in response.json().get("resources", [])}
+        except kr8s.ServerError as exc:
+            if _status(exc) == 404:
+                raise DaskOperatorMissingError(
+                    f"The Kubernetes cluster at {server} has no {GROUP_VERSION} API: the Dask "
+                    f"operator's CustomResourceDefinitions are not installed. Install the "
+                    f"operator (helm install --repo https://helm.dask.org --create-namespace "
+                    f"-n dask-operator --generate-name dask-kubernetes-operator), or ask your "
+                    f"cluster admin to.") from exc
+            raise
+        if "daskclusters" not in kinds:
+            raise DaskOperatorMissingError(
+                f"The Kubernetes cluster at {server} serves {GROUP_VERSION} without the "
+                f"daskclusters resource ({', '.join(sorted(k for k in kinds if k)) or 'none'}): "
+                f"the Dask operator's CRDs are incomplete. Reinstall the operator.")
+        try:
+            async with api.call_api("GET", version=GROUP_VERSION, base="/apis",
+                                    namespace=namespace, url="daskclusters",
+                                    params={"limit": "1"}):
+                pass
+            review = {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+                      "spec": {"resourceAttributes": {
+                          "group": "kubernetes.dask.org", "resource": "daskclusters",
+                          "verb": "create", "namespace": namespace}}}
+            async with api.call_api("POST", version="authorization.k8s.io/v1", base="/apis",
+                                    url="selfsubjectaccessreviews",
+                                    content=_json(review)) as response:
+                status = response.json().get("status", {})
+        except kr8s.ServerError as exc:
+            if _status(exc) == 403:
+                raise KubernetesForbiddenError(
+                    f"Kubernetes forbids this user to use DaskClusters in namespace "
+                    f"'{namespace}' ({server}): {exc}. Choose a namespace you may use "
+                    f"(daskflow.cluster.kubernetes.namespace), or ask your cluster admin for "
+                    f"a Role allowing create/get/list/delete on daskclusters.kubernetes.dask.org "
+                    f"there.") from exc
+            raise
+        if status.get("allowed") is False:
+            reason = status.get("reason") or status.get("evaluationError") or "no reason given"
+            raise KubernetesForbiddenError(
+                f"Kubernetes does not allow this user to create DaskClusters in namespace "
+                f"'{namespace}' ({server}; SelfSubjectAccessReview: {reason}). Choose a "
+                f"namespace you may use (daskflow.cluster.kubernetes.namespace), or ask your "
+                f"cluster admin for a Role allowing create on daskclusters.kubernetes.dask.org.")
+
+    async def _nodes(self, api: Any) -> list[dict[str, Any]]:
+        """The nodes' allocatable resources; [] when this user may not list nodes."""
+        import kr8s
+        if not self.option("check-nodes"):
+            return []
+        try:
+            async with api.call_api("GET", version="v1", url="nodes") as response:
+                items = response.json().get("items", [])
+        except kr8s.ServerError:
+            return []  # listing nodes is often forbidden: then the scheduler decides
+        return [{"name": n.get("metadata", {}).get("name", "?"),
+                 **{k: parse_quantity(v) for k, v in
+                    n.get("status", {}).get("allocatable", {}).items()
+                    if k in ("cpu", "memory", self.option("gpu-resource"))}}
+                for n in items if not n.get("spec", {}).get("unschedulable")]
+
+    def _check_fits_a_node(self, request: ResourceRequest, nodes: list[dict[str, Any]]) -> None:
+        gpu_key = self.option("gpu-resource")
+        memory = self.worker_memory(request)
+        fits = [n for n in nodes if n.get("cpu", 0) >= request.cpu
+                and n.get("memory", 0) >= memory and n.get(gpu_key, 0) >= request.gpu]
+        if fits:
+            return
+        biggest = max(nodes, key=lambda n: (n.get("memory", 0), n.get("cpu", 0)))
+        short = []
+        if not any(n.get("cpu", 0) >= request.cpu for n in nodes):
+            short.append(f"at most {max(n.get('cpu', 0) for n in nodes):g} CPUs")
+        if not any(n.get("memory", 0) >= memory for n in nodes):
+            short.append(f"at most {format_bytes(int(max(n.get('memory', 0) for n in nodes)))}")
+        if request.gpu and not any(n.get(gpu_key, 0) >= request.gpu for n in nodes):
+            short.append(f"at most {int(max(n.get(gpu_key, 0) for n in nodes))} {gpu_key}")
+        raise ResourceRequestError(
+            f"No node of the Kubernetes cluster can hold a worker pod of "
+            f"{request.describe().split(' x ', 1)[-1].strip('()')} (memory "
+            f"{memory_quantity(memory)}): its {len(nodes)} schedulable node(s) have "
+            f"{'; '.join(short) or 'no single node with all of it'} allocatable (largest: "
+            f"{biggest['name']}: {biggest.get('cpu', 0):g} CPUs, "
+            f"{format_bytes(int(biggest.get('memory', 0)))}, {int(biggest.get(gpu_key, 0))} "
+            f"GPUs). Ask for less in @resources(...); if a cluster autoscaler adds bigger "
+            f"nodes on demand, set daskflow.cluster.kubernetes.check-nodes to false.")
+
+    def _unreachable(self, exc: BaseException, where: str, timeout: float) -> Exception:
+        return KubernetesUnreachableError(
+            f"The Kubernetes API server {_server(exc, where)} did not answer within "
+            f"{timeout:g}s: {type(exc).__name__}: {exc or 'timed out'}. Is the cluster up "
+            f"and reachable from here (VPN, kubectl cluster-info)? Raise "
+            f"daskflow.cluster.kubernetes.api-timeout if it is only slow.")
+
+    # -- start ----------------------------------------------------------------------------
+    def make_cluster(self, request: ResourceRequest, *, name: str) -> Any:
+        from dask.utils import parse_timedelta
+        kwargs = self.cluster_kwargs(request, name=name)
+        timeout = parse_timedelta(config.get("cluster.start-timeout"))
+        cls = _bounded_kube_cluster()
+        try:
+            cluster = cls(daskflow_start_timeout=timeout, daskflow_request=request, **kwargs)
+        except ClusterStartTimeoutError:
+            raise
+        except Exception as exc:
+            raise self._start_error(exc, request, kwargs) from exc
+        cluster._daskflow_namespace = cluster.namespace  # type: ignore[attr-defined]
+        cluster.job_name = name  # type: ignore[attr-defined]  # as dask-jobqueue's: to find it
+        return cluster
+
+    def _start_error(self, exc: Exception, request: ResourceRequest,
+                     kwargs: dict[str, Any]) -> Exception:
+        import kr8s
+        namespace = kwargs.get("namespace") or "the kubeconfig's namespace"
+        text = str(exc)
+        if isinstance(exc, (TimeoutError, asyncio.TimeoutError)) and "actioned" in text:
+            return DaskOperatorMissingError(
+                f"The DaskCluster {kwargs['name']} was created in {namespace}, but the Dask "
+                f"operator did not act on it within {kwargs['resource_timeout']}s ({text}). "
+                f"Is the operator's controller running? (kubectl get pods -A -l "
+                f"app.kubernetes.io/name=dask-kubernetes-operator)")
+        if isinstance(exc, kr8s.ServerError) and _status(exc) == 403:
+            return KubernetesForbiddenError(
+                f"Kubernetes refused to create the DaskCluster {kwargs['name']} in "
+                f"{namespace}: {text}. Ask your cluster admin for create/delete on "
+                f"daskclusters.kubernetes.dask.org there.")
+        if "Custom Resource Definitions installed" in text:
+            return DaskOperatorMissingError(
+                f"Creating the DaskCluster in {namespace} failed: {text}")
+        return BackendUnavailableError(
+            f"The kubernetes backend could not start a cluster of {request.describe()} in "
+            f"{namespace}: {type(exc).__name__}: {text}")
+
+    def pending_reason(self, cluster: Any, name: str) -> str | None:
+        """What the worker pods wait for (Unschedulable, ImagePullBackOff, ...), from the API."""
+        namespace = getattr(cluster, "_daskflow_namespace", None) or self.option("namespace")
+        try:
+            pods = _run_bounded(self._pods(namespace, name), self.api_timeout() + 2,
+                                what="listing the cluster's pods")
+        except Exception:
+            return None
+        waiting = [f"{p['name']}: {p['reason']}" for p in pods if p["reason"]]
+        return f"Pods: {'; '.join(waiting)}." if waiting else None
+
+    # -- teardown: the DaskCluster and every pod of it must be gone ---------------------------
+    def snapshot(self, cluster: Any, name: str) -> Any:
+        namespace = getattr(cluster, "_daskflow_namespace", None) or self.option("namespace")
+        return {"name": name, "namespace": namespace}
+
+    def leftovers(self, snapshot: Any) -> list[str]:
+        try:
+            return _run_bounded(self._leftovers(snapshot), self.api_timeout() + 2,
+                                what="checking the cluster is gone")
+        except Exception as exc:
+            return [f"(cannot tell whether DaskCluster {snapshot['name']} is gone: {exc})"]
+
+    async def _leftovers(self, snapshot: Any) -> list[str]:
+        import kr8s
+        api = await _api(self.api_timeout())
+        namespace = snapshot["namespace"] or api.namespace
+        left = []
+        try:
+            async with api.call_api("GET", version=GROUP_VERSION, base="/apis",
+                                    namespace=namespace,
+                                    url=f"daskclusters/{snapshot['name']}"):
+                left.append(f"DaskCluster {snapshot['name']} in namespace {namespace}")
+        except kr8s.ServerError as exc:
+            if _status(exc) != 404:
+                raise
+        left += [f"pod {p['name']} ({p['phase']})"
+                 for p in await self._pods(namespace, snapshot["name"], api=api)]
+        return left
+
+    async def _pods(self, namespace: str | None, name: str, api: Any = None) -> list[dict]:
+        api = api or await _api(self.api_timeout())
+        async with api.call_api("GET", version="v1", namespace=namespace or api.namespace,
+                                url="pods",
+                                params={"labelSelector": f"{CLUSTER_LABEL}={name}"}) as resp:
+            items = resp.json().get("items", [])
+        pods = []
+        for pod in items:
+            status = pod.get("status", {})
+            reasons = [c.get("reason") for c in status.get("conditions", [])
+                       if c.get("status") == "False" and c.get("reason")]
+            reasons += [s.get("state", {}).get("waiting", {}).get("reason")
+                        for s in status.get("containerStatuses", [])
+                        if s.get("state", {}).get("waiting")]
+            pods.append({"name": pod.get("metadata", {}).get("name", "?"),
+                         "phase": status.get("phase", "?"),
+                         "reason": ", ".join(r for r in reasons if r)})
+        return pods
+
+    def force_teardown(self, snapshot: Any) -> None:
+        _run_bounded(self._force(snapshot), self.api_timeout() * 2 + 2,
+                     what="deleting the DaskCluster")
+
+    async def _force(self, snapshot: Any) -> None:
+        import kr8s
+        api = await _api(self.api_timeout())
+        namespace = snapshot["namespace"] or api.namespace
+        try:  # the operator deletes the cluster's pods and services with it
+            async with api.call_api("DELETE", version=GROUP_VERSION, base="/apis",
+                                    namespace=namespace, url=f"daskclusters/{snapshot['name']}"):
+                pass
+        except kr8s.ServerError as exc:
+            if _status(exc) != 404:
+                raise
+        for pod in await self._pods(namespace, snapshot["name"], api=api):
+            try:  # a backstop, for pods the operator has not deleted
+                async with api.call_api("DELETE", version="v1", namespace=namespace,
+                                        url=f"pods/{pod['name']}",
+                                        params={"gracePeriodSeconds": "0"}):
+                    pass
+            except kr8s.ServerError as exc:
+                if _status(exc) != 404:
+                    raise
+
+
+# -- helpers -----------------------------------------------------------------------------------
+def _bounded_kube_cluster() -> type:
+    """KubeCluster whose whole start (operator, scheduler pod, service) has our time bound."""
+    global _BOUNDED
+    if _BOUNDED is None:
+        from dask_kubernetes.operator import KubeCluster
+
+        class DaskflowKubeCluster(KubeCluster):
+            def __init__(self, *, daskflow_start_timeout: float,
+                         daskflow_request: ResourceRequest, **kwargs: Any) -> None:
+                self._daskflow_start_timeout = daskflow_start_timeout
+                self._daskflow_request = daskflow_request
+                try:
+                    super().__init__(**kwargs)
+                except BaseException:
+                    # not closed: dask-kubernetes' atexit reaper would try, on a dead loop
+                    type(self)._instances.discard(self)
+                    runner = getattr(self, "_loop_runner", None)
+                    if runner is not None:  # a failed start leaves its loop thread running
+                        try:
+                            runner.stop()
+                        except Exception:
+                            pass
+                    raise
+
+            async def _start(self) -> None:
+                timeout = self._daskflow_start_timeout
+                try:
+                    await asyncio.wait_for(super()._start(), timeout)
+                except asyncio.TimeoutError as exc:
+                    if "actioned" in str(exc):  # KubeCluster's own: no operator controller
+                        raise
+                    raise ClusterStartTimeoutError(
+                        f"The Kubernetes cluster {self.name} of "
+                        f"{self._daskflow_request.describe()} did not start within the start "
+                        f"timeout of {timeout:g}s (scheduler pod and service not ready). "
+                        f"kubectl describe daskcluster {self.name} says why; raise "
+                        f"daskflow.cluster.start-timeout if it is only slow.",
+                        expected=self._daskflow_request.workers, available=0,
+                        timeout=timeout) from exc
+
+        _BOUNDED = DaskflowKubeCluster
+    return _BOUNDED
+
+
+_BOUNDED: type | None = None
+
+
+async def _api(timeout: float) -> Any:
+    import os
+
+    import kr8s
+    api = await asyncio.wait_for(kr8s.asyncio.api(kubeconfig=os.environ.get("KUBECONFIG")),
+                                 timeout)
+    api.timeout = timeout
+    return api
+
+
+def _run_bounded(coroutine: Any, timeout: float, *, what: str) -> Any:
+    """Run ``coroutine`` on a fresh event loop in a thread; give up after ``timeout`` seconds.
+
+    kr8s keeps one client per thread and loop; a fresh thread and loop per call
+    keeps a stale client of a finished loop from being reused.
+    """
+    result: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            result["value"] = asyncio.run(coroutine)
+        except BaseException as exc:  # handed to the caller's thread
+            result["error"] = exc
+
+    thread = threading.Thread(target=run, name="daskflow-kubernetes-api", daemon=True)
+    started = time.monotonic()
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        raise KubernetesUnreachableError(
+            f"The Kubernetes API did not finish {what} within {time.monotonic() - started:.0f}s. "
+            f"Is the cluster reachable (kubectl cluster-info)? Raise "
+            f"daskflow.cluster.kubernetes.api-timeout if it is only slow.")
+    if "error" in result:
+        raise result["error"]
+    return result.get("value")
+
+
+def _status(exc: Any) -> int | None:
+    response = getattr(exc, "response", None)
+    return getattr(response, "status_code", None)
+
+
+def _server(exc: BaseException | None, where: str) -> str:
+    """The API server's URL from the failed request (else which kubeconfig was used)."""
+    while exc is not None:
+        try:
+            request = getattr(exc, "request", None)
+            if request is not None:
+                return f"{request.url.scheme}://{request.url.netloc.decode()} (from {where})"
+        except RuntimeError:  # httpx: an error raised before any request was made
+            pass
+        exc = exc.__cause__ or exc.__context__
+    return f"of {where}"
+
+
+def _json(value: Any) -> str:
+    import json
+    return json.dumps(value)
+
