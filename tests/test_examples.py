@@ -36,3 +36,15 @@ def test_group_stats(workdir):
     start = run["start"].task
     assert start["sales"].format == "parquet"  # DataFrames are stored as Parquet
     assert len(start.data.sales) == 5000
+
+
+def test_mixed_backends_show_plans_every_cluster_without_starting_one(workdir):
+    result = run_example("mixed_backends.py", "show", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "runs on: slurm, 4 workers x (4 cores, 8 GiB)" in out
+    assert "runs on: kubernetes: 1 worker pod requesting cpu=8, memory=32Gi, " \
+        "nvidia.com/gpu=1" in out
+    assert "runs on: aws-fargate: 2 tasks of 4 vCPU / 16 GiB (Fargate size 4096/16384)" in out
+    assert "runs on: aws-ec2: 1 g4dn.2xlarge instance" in out
+    assert not (workdir / ".daskflow").exists()

@@ -19,6 +19,7 @@ from typing import Any
 
 from .. import config
 from ..clusters import ResourceRequest, get_backend
+from ..exceptions import DaskflowException
 from ..graph import FlowGraph
 from ..steps import StepDecorator, step_decorators
 
@@ -31,7 +32,11 @@ class Placement:
     request: ResourceRequest
 
     def describe(self) -> str:
-        return f"{self.backend}: {self.request.describe()}"
+        """What the backend would start, concretely (instance types, pods, jobs...)."""
+        try:
+            return get_backend(self.backend).describe(self.request)
+        except DaskflowException as exc:  # e.g. the backend's extra is not installed
+            return f"{self.backend}: {self.request.describe()} ({exc})"
 
 
 def step_placements(flow_cls: type, graph: FlowGraph, extra: list[StepDecorator],

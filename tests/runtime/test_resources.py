@@ -62,5 +62,5 @@ def test_show_lists_resources_and_backends(run_flow, workdir):
     result = run_flow("resources_flow.py", "show")
     assert result.returncode == 0, result.stderr
     assert "Step big\n    @resources(memory='1GiB', workers=2)" in result.stdout
-    assert "runs on: local: 2 workers x (1 core, 1 GiB)" in result.stdout
+    assert "runs on: local, 2 workers x (1 core, 1 GiB)" in result.stdout
     assert "Step start\n    runs on: the run's default cluster" in result.stdout
