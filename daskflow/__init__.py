@@ -7,6 +7,7 @@ Change ``from metaflow import ...`` to ``from daskflow import ...`` and run
 __version__ = "0.1.0"
 
 from . import config  # noqa: E402  (loads the defaults into dask.config)
+from .collections import parallel_imap_unordered, parallel_map  # noqa: E402
 from .client import DataArtifact, Flow, Run, Step, Task, default_namespace, get_namespace, namespace  # noqa: E402
 from .current import current  # noqa: E402
 from .exceptions import DaskflowException  # noqa: E402
@@ -33,6 +34,8 @@ __all__ = [
     "default_namespace",
     "get_namespace",
     "namespace",
+    "parallel_imap_unordered",
+    "parallel_map",
     "resources",
     "retry",
     "step",
