@@ -1,26 +1,32 @@
 #!/usr/bin/env python
-"""Foreach of N trivial tasks: daskflow vs Metaflow's local runtime vs raw Dask.
+"""Flow shapes, whole process: daskflow vs Metaflow's local runtime vs raw Dask.
+
+Shapes (--shape, default foreach; several may be given):
+  foreach  start -> foreach of N trivial tasks -> join -> end   (benchmark 1)
+  linear   start -> double -> add -> end, a list of N ints passed along   (benchmark 3)
+  branch   start -> three branches a, b, c -> join -> end   (benchmark 3)
 
 Every run is a whole process (subprocess.Popen), timed from launch to exit,
 in its own fresh temporary working directory holding a copy of the flow file.
 Peers are interleaved: each repetition runs every peer once (starting peer
 rotates per repetition), so drift on the machine hits all peers alike.
 
-Peers:
-  daskflow  flows/foreach_daskflow.py run --n N --max-num-splits N --max-workers W
+Peers (SHAPE is the shape's name; --max-num-splits only for foreach):
+  daskflow  flows/SHAPE_daskflow.py run --n N --max-num-splits N --max-workers W
             (interpreter running this script, in-tree daskflow (or --daskflow-src)
             put first on PYTHONPATH;
             skipped, with the reason, if `from daskflow import FlowSpec, step,
             Parameter` fails)
-  metaflow  flows/foreach_metaflow.py, same CLI, in bench/.venv-metaflow
+  metaflow  flows/SHAPE_metaflow.py, same CLI, in bench/.venv-metaflow
             (created with `python -m venv` + `pip install metaflow` if missing;
-            skipped for N > --metaflow-max-n unless --force-metaflow)
-  rawdask   flows/foreach_rawdask.py --n N --workers W (LocalCluster, processes)
+            a foreach is skipped for N > --metaflow-max-n unless --force-metaflow)
+  rawdask   flows/SHAPE_rawdask.py --n N --workers W (LocalCluster, processes)
 
 Examples:
   python bench/foreach_peers.py --n 100 --reps 3
   python bench/foreach_peers.py --n 100 1000 --peer-reps metaflow=1 --json out.json
   python bench/foreach_peers.py --peers daskflow rawdask --n 1000 10000
+  python bench/foreach_peers.py --shape linear branch --n 10 --reps 7
 
 Stdlib only (the rawdask peer needs dask/distributed in this interpreter).
 Not a pytest test: nothing here is collected (no test_* names).
@@ -49,6 +55,7 @@ FLOWS_DIR = BENCH_DIR / "flows"
 METAFLOW_VENV = BENCH_DIR / ".venv-metaflow"
 
 ALL_PEERS = ("daskflow", "metaflow", "rawdask")
+ALL_SHAPES = ("foreach", "linear", "branch")
 BASELINE = "daskflow"
 
 
@@ -63,6 +70,18 @@ def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
+def wait_for_quiet(threshold: float | None, longest: float) -> float:
+    """Wait (at most `longest` s) until the 1-minute load average is below `threshold`."""
+    load = os.getloadavg()[0]
+    if threshold is None:
+        return load
+    deadline = time.time() + longest
+    while load >= threshold and time.time() < deadline:
+        time.sleep(5)
+        load = os.getloadavg()[0]
+    return load
+
+
 # --------------------------------------------------------------------------
 # Peers
 # --------------------------------------------------------------------------
@@ -70,7 +89,6 @@ def log(msg: str) -> None:
 
 class Peer:
     name = ""
-    flow_file = ""
 
     def __init__(self, args):
         self.args = args
@@ -81,11 +99,21 @@ class Peer:
         """Return None if runnable, else a reason to skip."""
         raise NotImplementedError
 
-    def skip_for_n(self, n: int) -> str | None:
+    def flow_file(self, shape: str) -> str:
+        return "%s_%s.py" % (shape, self.name)
+
+    def skip_for_n(self, n: int, shape: str = "foreach") -> str | None:
         return None
 
-    def command(self, n: int, workers: int) -> list[str]:
+    def command(self, n: int, workers: int, shape: str = "foreach") -> list[str]:
         raise NotImplementedError
+
+    def flow_command(self, n: int, workers: int, shape: str) -> list[str]:
+        """`run` of a flow file, as daskflow and Metaflow both take it."""
+        cmd = [self.python, self.flow_file(shape), "run", "--n", str(n)]
+        if shape == "foreach":
+            cmd += ["--max-num-splits", str(n)]
+        return cmd + ["--max-workers", str(workers)]
 
     def env(self) -> dict:
         env = dict(os.environ)
@@ -110,7 +138,6 @@ class Peer:
 
 class DaskflowPeer(Peer):
     name = "daskflow"
-    flow_file = "foreach_daskflow.py"
 
     def env(self):
         env = super().env()
@@ -134,14 +161,12 @@ class DaskflowPeer(Peer):
             self.version += " from %s" % self.args.daskflow_src
         return None
 
-    def command(self, n, workers):
-        return [self.python, self.flow_file, "run", "--n", str(n),
-                "--max-num-splits", str(n), "--max-workers", str(workers)]
+    def command(self, n, workers, shape="foreach"):
+        return self.flow_command(n, workers, shape)
 
 
 class MetaflowPeer(Peer):
     name = "metaflow"
-    flow_file = "foreach_metaflow.py"
 
     def __init__(self, args):
         super().__init__(args)
@@ -181,20 +206,18 @@ class MetaflowPeer(Peer):
         self.version = out.splitlines()[-1]
         return None
 
-    def skip_for_n(self, n):
-        if n > self.args.metaflow_max_n and not self.args.force_metaflow:
+    def skip_for_n(self, n, shape="foreach"):
+        if shape == "foreach" and n > self.args.metaflow_max_n and not self.args.force_metaflow:
             return ("N=%d > --metaflow-max-n %d (about 0.13 s per task; "
                     "--force-metaflow to run it)" % (n, self.args.metaflow_max_n))
         return None
 
-    def command(self, n, workers):
-        return [self.python, self.flow_file, "run", "--n", str(n),
-                "--max-num-splits", str(n), "--max-workers", str(workers)]
+    def command(self, n, workers, shape="foreach"):
+        return self.flow_command(n, workers, shape)
 
 
 class RawDaskPeer(Peer):
     name = "rawdask"
-    flow_file = "foreach_rawdask.py"
 
     def prepare(self):
         ok, out = self.probe("import dask, distributed; print(distributed.__version__)")
@@ -204,8 +227,8 @@ class RawDaskPeer(Peer):
         self.version = out.splitlines()[-1]
         return None
 
-    def command(self, n, workers):
-        return [self.python, self.flow_file, "--n", str(n), "--workers", str(workers)]
+    def command(self, n, workers, shape="foreach"):
+        return [self.python, self.flow_file(shape), "--n", str(n), "--workers", str(workers)]
 
 
 PEER_CLASSES = {p.name: p for p in (DaskflowPeer, MetaflowPeer, RawDaskPeer)}
@@ -216,13 +239,15 @@ PEER_CLASSES = {p.name: p for p in (DaskflowPeer, MetaflowPeer, RawDaskPeer)}
 # --------------------------------------------------------------------------
 
 
-def run_once(peer: Peer, n: int, workers: int, timeout: float, keep: bool) -> dict:
-    tmp = Path(tempfile.mkdtemp(prefix="bench-%s-n%d-" % (peer.name, n)))
-    shutil.copy2(FLOWS_DIR / peer.flow_file, tmp / peer.flow_file)
-    cmd = peer.command(n, workers)
+def run_once(peer: Peer, n: int, workers: int, timeout: float, keep: bool,
+             shape: str = "foreach") -> dict:
+    tmp = Path(tempfile.mkdtemp(prefix="bench-%s-%s-n%d-" % (peer.name, shape, n)))
+    shutil.copy2(FLOWS_DIR / peer.flow_file(shape), tmp / peer.flow_file(shape))
+    cmd = peer.command(n, workers, shape)
     env = peer.env()
     log_path = tmp / "output.log"
-    load_before = os.getloadavg()[0]
+    load_before = wait_for_quiet(getattr(peer.args, "wait_load", None),
+                                 getattr(peer.args, "wait_max", 300.0))
     with open(log_path, "wb") as out:
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, cwd=tmp, env=env, stdout=out,
@@ -245,6 +270,7 @@ def run_once(peer: Peer, n: int, workers: int, timeout: float, keep: bool) -> di
     expected = "total=%d" % (n * (n - 1))
     result = {
         "peer": peer.name,
+        "shape": shape,
         "n": n,
         "workers": workers,
         "seconds": elapsed,
@@ -276,27 +302,29 @@ def parse_peer_reps(items, default):
     return reps
 
 
-def summarize(results, peers, ns):
+def summarize(results, peers, ns, shapes=("foreach",)):
     rows = []
-    for n in ns:
+    for shape, n in [(shape, n) for shape in shapes for n in ns]:
         medians = {}
+        group = []
         for name in peers:
-            runs = [r for r in results if r["peer"] == name and r["n"] == n]
+            runs = [r for r in results if r["peer"] == name and r["n"] == n
+                    and r.get("shape", "foreach") == shape]
             good = [r["seconds"] for r in runs if r["ok"]]
             row = {
-                "peer": name, "n": n, "runs": len(good), "failed": len(runs) - len(good),
+                "peer": name, "shape": shape, "n": n, "runs": len(good),
+                "failed": len(runs) - len(good),
                 "median_s": statistics.median(good) if good else None,
                 "min_s": min(good) if good else None,
                 "max_s": max(good) if good else None,
                 "unverified": sum(1 for r in runs if r["ok"] and not r["verified"]),
             }
             medians[name] = row["median_s"]
-            rows.append(row)
+            group.append(row)
+        rows.extend(group)
         base = medians.get(BASELINE)
         floor = medians.get("rawdask")
-        for row in rows:
-            if row["n"] != n:
-                continue
+        for row in group:
             m = row["median_s"]
             row["ratio_vs_daskflow"] = (m / base) if (m is not None and base) else None
             row["ratio_vs_rawdask"] = (m / floor) if (m is not None and floor) else None
@@ -308,8 +336,8 @@ def print_table(rows, skipped):
     def fmt(v, spec):
         return "-" if v is None else format(v, spec)
 
-    header = ("peer", "N", "median s", "runs", "vs daskflow", "per-task ms", "min..max s",
-              "vs rawdask")
+    header = ("shape", "peer", "N", "median s", "runs", "vs daskflow", "per-task ms",
+              "min..max s", "vs rawdask")
     lines = [header]
     for r in rows:
         if r["runs"] == 0 and r["failed"] == 0:
@@ -321,26 +349,26 @@ def print_table(rows, skipped):
         floor = "-" if r["ratio_vs_rawdask"] is None else "%.2fx" % r["ratio_vs_rawdask"]
         span = ("-" if r["min_s"] is None
                 else "%.2f..%.2f" % (r["min_s"], r["max_s"]))
-        lines.append((r["peer"], str(r["n"]), fmt(r["median_s"], ".2f"), runs, ratio,
+        lines.append((r.get("shape", "foreach"), r["peer"], str(r["n"]), fmt(r["median_s"], ".2f"), runs, ratio,
                       fmt(r["per_task_ms"], ".2f"), span, floor))
     widths = [max(len(l[i]) for l in lines) for i in range(len(header))]
     print()
     for i, l in enumerate(lines):
-        print("  ".join(c.ljust(w) if j == 0 else c.rjust(w)
+        print("  ".join(c.ljust(w) if j < 2 else c.rjust(w)
                         for j, (c, w) in enumerate(zip(l, widths))))
         if i == 0:
             print("  ".join("-" * w for w in widths))
     if any(r["unverified"] for r in rows):
         print("* some runs exited 0 but printed no matching 'total=N*(N-1)' line")
-    for (peer, n), reason in skipped.items():
-        print("skipped %s%s: %s" % (peer, "" if n is None else " N=%d" % n, reason))
-    print("vs X = peer median / X's median at the same N; per-task ms = median / N "
-          "(whole process, startup included)")
+    for (peer, where), reason in skipped.items():
+        print("skipped %s%s: %s" % (peer, "" if where is None else " " + where, reason))
+    print("vs X = peer median / X's median at the same shape and N; per-task ms = median / N "
+          "(whole process, startup included; for linear/branch N is only the list size)")
 
 
 def print_header_and_table(args, ready, rows, skipped, results):
-    print("foreach_peers: %s, %s, %d cores, Python %s, W=%d, %s"
-          % (datetime.date.today().isoformat(), socket.gethostname(), os.cpu_count() or 0,
+    print("foreach_peers (%s): %s, %s, %d cores, Python %s, W=%d, %s"
+          % (", ".join(args.shape), datetime.date.today().isoformat(), socket.gethostname(), os.cpu_count() or 0,
              platform.python_version(), args.workers,
              ", ".join("%s %s" % (n, p.version) for n, p in ready.items()) or "no peer ready"))
     print_table(rows, skipped)
@@ -356,8 +384,10 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
                                  epilog=__doc__.split("\n\n", 1)[1])
+    ap.add_argument("--shape", nargs="+", choices=ALL_SHAPES, default=["foreach"],
+                    help="flow shapes to run (default: foreach)")
     ap.add_argument("--n", type=int, nargs="+", default=[100, 1000],
-                    help="foreach sizes (default: 100 1000)")
+                    help="foreach sizes; list size for linear/branch (default: 100 1000)")
     ap.add_argument("--peers", nargs="+", choices=ALL_PEERS, default=list(ALL_PEERS),
                     help="peers to run (default: all)")
     ap.add_argument("--reps", type=int, default=3, help="repetitions per peer (default 3)")
@@ -371,6 +401,11 @@ def main(argv=None):
                     help="run Metaflow at every N regardless of --metaflow-max-n")
     ap.add_argument("--timeout", type=float, default=1800.0,
                     help="seconds before one run is killed and counted as failed")
+    ap.add_argument("--wait-load", type=float, default=None, metavar="LOAD",
+                    help="before each run, wait until the 1-min load average is below LOAD "
+                         "(the machine is shared)")
+    ap.add_argument("--wait-max", type=float, default=300.0,
+                    help="longest wait for --wait-load, seconds (default 300)")
     ap.add_argument("--daskflow-src", default=str(REPO_ROOT), metavar="DIR",
                     help="directory holding the daskflow package to measure, put first on "
                          "PYTHONPATH (default: this checkout, %(default)s)")
@@ -397,32 +432,35 @@ def main(argv=None):
 
     results = []
     started = time.time()
-    for n in args.n:
+    for shape, n in [(shape, n) for shape in args.shape for n in args.n]:
         active = []
         for name, peer in ready.items():
-            reason = peer.skip_for_n(n)
+            reason = peer.skip_for_n(n, shape)
+            if not (FLOWS_DIR / peer.flow_file(shape)).exists():
+                reason = "no %s flow for this peer" % peer.flow_file(shape)
             if reason:
-                skipped[(name, n)] = reason
-                log("[skip] %s N=%d: %s" % (name, n, reason))
+                skipped[(name, "%s N=%d" % (shape, n))] = reason
+                log("[skip] %s %s N=%d: %s" % (name, shape, n, reason))
             elif reps[name] > 0:
                 active.append(name)
         for rep in range(max([reps[p] for p in active] or [0])):
             this_rep = [p for p in active if rep < reps[p]]
             k = rep % len(this_rep) if this_rep else 0
             for name in this_rep[k:] + this_rep[:k]:  # rotate who goes first
-                r = run_once(ready[name], n, args.workers, args.timeout, args.keep)
+                r = run_once(ready[name], n, args.workers, args.timeout, args.keep, shape)
                 r["rep"] = rep
                 results.append(r)
                 status = "ok" if r["ok"] else ("TIMEOUT" if r["timed_out"] else "rc=%d" % r["rc"])
                 if r["ok"] and not r["verified"]:
                     status += " (total not found in output)"
-                log("[run] N=%-6d rep %d/%d %-8s %8.2f s  %s"
-                    % (n, rep + 1, reps[name], name, r["seconds"], status))
+                log("[run] %-7s N=%-6d rep %d/%d %-8s %8.2f s  load %.2f  %s"
+                    % (shape, n, rep + 1, reps[name], name, r["seconds"],
+                       r["loadavg_1m_before"], status))
                 if not r["ok"]:
                     log("      output tail:\n" + "\n".join(
                         "      | " + l for l in r["output_tail"].splitlines()[-15:]))
 
-    rows = summarize(results, list(ready), args.n)
+    rows = summarize(results, list(ready), args.n, args.shape)
     # With --json -, stdout carries only the JSON document; the table goes to stderr.
     with contextlib.redirect_stdout(sys.stderr if args.json == "-" else sys.stdout):
         print_header_and_table(args, ready, rows, skipped, results)
@@ -438,10 +476,11 @@ def main(argv=None):
                 "python": platform.python_version(),
             },
             "workers": args.workers,
+            "shapes": args.shape,
             "ns": args.n,
             "reps": {p: reps[p] for p in peers},
             "versions": {n: p.version for n, p in ready.items()},
-            "skipped": [{"peer": p, "n": n, "reason": r} for (p, n), r in skipped.items()],
+            "skipped": [{"peer": p, "where": w, "reason": r} for (p, w), r in skipped.items()],
             "wall_s": time.time() - started,
             "summary": rows,
             "runs": results,
