@@ -105,3 +105,23 @@ class TaskRef(NamedTuple):
 def load_context(data: bytes) -> RunContext:
     """Rebuild the run's context on a worker (a task, so Dask can recompute it if lost)."""
     return cloudpickle.loads(data)
+
+
+def submit_context(client: Any, data: bytes, key: str) -> Any:
+    """The run's context as a task on ``client``'s cluster, copied to every worker.
+
+    A task rather than scattered data: if the workers holding it die, Dask recomputes
+    it instead of failing every task that needs it.
+    Every task needs it, and Dask places a task next to its inputs: held by one worker
+    only, it would pin a small foreach (too few splits for Dask's queuing) or a branch
+    to that worker, and work stealing often leaves them all there. Held by every
+    worker, tasks go where there are free threads. The copy takes a few milliseconds
+    and only steers placement: if it fails, the tasks still run.
+    """
+    future = client.submit(load_context, data, key=key, pure=False)
+    if len(client.scheduler_info().get("workers", {})) > 1:
+        try:
+            client.replicate([future])
+        except Exception:  # noqa: BLE001  a worker left meanwhile: placement only
+            pass
+    return future

@@ -26,7 +26,7 @@ from ..exceptions import TaskFailed
 from ..flowspec import ForeachFrame
 from ..graph import FOREACH, SWITCH, FlowGraph
 from .capture import OUTPUT_TOPIC, TASK_TOPIC
-from .context import RunContext, TaskRef, TaskSpec, load_context
+from .context import RunContext, TaskRef, TaskSpec, submit_context
 from .events import RunObserver
 from .placement import ClusterPool, Placement, StepCluster
 from .resume import ResumePlan
@@ -94,10 +94,8 @@ class RunDriver:
 
     def execute(self) -> RunOutcome:
         started = time.time()
-        # A task rather than scattered data: if the worker holding it dies, Dask
-        # recomputes it instead of failing every task that needs it.
-        self.ctx_future = self.client.submit(
-            load_context, self.pool.ctx_bytes, key=f"context-{self.ctx.run_id}", pure=False)
+        self.ctx_future = submit_context(self.client, self.pool.ctx_bytes,
+                                         f"context-{self.ctx.run_id}")
         self._subscribe(self.client)
         try:
             self._submit("start", (), [])
@@ -300,7 +298,9 @@ class RunDriver:
         self.observer.foreach_expanded(step=step, target=target, count=count)
         frames_list = [frames + (ForeachFrame(step, ref.task_id, ref.attempt, index, count),)
                        for index in range(count)]
-        self._submit_many(target, frames_list, parent)
+        # The splits get the finished parent's ref as a value, not its future: a
+        # future would pin them all to the worker that holds it.
+        self._submit_many(target, frames_list, ref)
 
     def _arrive(self, target: str, frames: tuple[ForeachFrame, ...], parent: Parent,
                 source: str) -> None:

@@ -102,7 +102,7 @@ class ClusterPool:
                steps: str) -> None:
         from distributed import Client
 
-        from .context import load_context
+        from .context import submit_context
 
         stack = ExitStack()
         started = time.time()
@@ -110,8 +110,7 @@ class ClusterPool:
             backend = get_backend(placement.backend)
             cluster = stack.enter_context(backend.open(request))
             client = stack.enter_context(Client(cluster, set_as_default=False))
-            ctx_future = client.submit(load_context, self.ctx_bytes,
-                                       key=f"context-{self.run_id}", pure=False)
+            ctx_future = submit_context(client, self.ctx_bytes, f"context-{self.run_id}")
             info = {"name": name, "backend": placement.backend, "step": steps,
                     "description": backend.describe(request), "started_at": started,
                     "ready_at": time.time(), "stopped_at": None,
