@@ -12,10 +12,14 @@ import os
 import shutil
 import subprocess
 import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from .base import ClusterBackend, ResourceRequest, format_bytes
 from .errors import BackendNotInstalledError, ResourceRequestError
+from .forkserver import worker_start_method
 
 
 def machine_memory() -> int:
@@ -127,13 +131,32 @@ class LocalBackend(ClusterBackend):
                 f"@resources(gpu={request.gpu}) on the local backend needs dask-cuda: "
                 f"pip install dask-cuda (this machine has {len(devices)} GPU(s)).") from exc
 
+    @contextmanager
+    def open(self, request: ResourceRequest) -> Iterator[Any]:
+        # Workers fork from the warm fork server (forkserver.py) unless configured not to.
+        with worker_start_method(), super().open(request) as cluster:
+            yield cluster
+
     def make_cluster(self, request: ResourceRequest, *, name: str) -> Any:
         kwargs = self.cluster_kwargs(request, name=name)
         if request.gpu:
             from dask_cuda import LocalCUDACluster  # type: ignore[import-not-found]
             return LocalCUDACluster(**kwargs)
+        import dask.config
+        if dask.config.get("distributed.worker.multiprocessing-method") == "forkserver":
+            # A forked worker has the fork server's environment: give it the driver's
+            # as it is now, as a spawned one would have.
+            kwargs["env"] = dict(os.environ)
         from distributed import LocalCluster
-        return LocalCluster(**kwargs)
+        if kwargs["dashboard_address"] is None:
+            return LocalCluster(**kwargs)
+        # The dashboard's Bokeh import (about 0.4 s) must not hold the start up: the
+        # scheduler's HTTP server (and so the link) exists at once, and the dashboard's
+        # pages are added to it from a thread as soon as Bokeh is imported.
+        cluster = LocalCluster(**kwargs, scheduler_kwargs={"dashboard": False})
+        threading.Thread(target=_add_dashboard, args=(cluster,), name="daskflow-dashboard",
+                         daemon=True).start()
+        return cluster
 
     # -- teardown: every worker process of this cluster must be gone ---------------
     def snapshot(self, cluster: Any, name: str) -> Any:
@@ -144,6 +167,26 @@ class LocalBackend(ClusterBackend):
 
     def force_teardown(self, snapshot: Any) -> None:
         kill(snapshot or ())
+
+
+def _add_dashboard(cluster: Any) -> None:
+    """Serve the Bokeh dashboard from the cluster's running HTTP server, as
+    ``Scheduler(dashboard=True)`` (with its default prefix) does from the start."""
+    try:
+        import distributed.dashboard.scheduler as dashboard
+    except ImportError:  # bokeh is a dependency of daskflow; without it, no pages
+        return
+    scheduler = cluster.scheduler
+
+    def connect() -> None:
+        if scheduler.status.name not in ("closing", "closed", "failed"):
+            dashboard.connect(scheduler.http_application, scheduler.http_server, scheduler,
+                              prefix="/")
+
+    try:
+        cluster.loop.add_callback(connect)
+    except RuntimeError:  # the cluster closed already
+        pass
 
 
 def config_local_directory() -> str:

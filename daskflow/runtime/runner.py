@@ -23,6 +23,7 @@ import dask.config
 
 from .. import __version__, config
 from ..clusters import ResourceRequest, get_backend
+from ..clusters.forkserver import warm_up
 from ..current import username
 from ..datastore import ArtifactRef, ArtifactStore, resolve_root
 from ..exceptions import ClusterError, FlowDefinitionError, ResumeError, RunFailed
@@ -110,6 +111,7 @@ class Runner:
         """
         policies = self._policies()
         values = resolve_parameters(self.flow_cls, params)  # before anything is stored
+        self._warm_up_local_workers()
         store = ArtifactStore(self.datastore_root, self.flow_cls.__name__)
         run_id = store.new_run_id()
         refs = {name: store.put_artifact(value, name) for name, value in values.items()}
@@ -125,6 +127,7 @@ class Runner:
         policies = self._policies()
         store = ArtifactStore(self.datastore_root, self.flow_cls.__name__)
         origin_id, origin = pick_origin(store, origin_run_id)
+        self._warm_up_local_workers()
         if step is None and origin.get("status") == "success":
             raise ResumeError(
                 f"Run {self.flow_cls.__name__}/{origin_id} succeeded: there is no failed "
@@ -140,6 +143,14 @@ class Runner:
         plan = ResumePlan(store, self.graph, origin_id, run_id, refs, step)
         return self._execute(store, run_id, refs, origin.get("parameters", {}), policies,
                              plan)
+
+    def _warm_up_local_workers(self) -> None:
+        """Start the fork server of local workers now, so it loads while the run sets up."""
+        backends = {p.backend for p in self.placements.values() if p is not None}
+        if not self.scheduler_address:
+            backends.add(get_backend(self.cluster).name)
+        if any(get_backend(name).name == "local" for name in backends):
+            warm_up()
 
     def _policies(self) -> dict[str, StepPolicy]:
         """Each step's failure handling, from its decorators and ``--with``; also refuses,

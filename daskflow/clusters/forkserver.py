@@ -1,0 +1,123 @@
+"""Local worker processes forked from a warm fork server, not spawned one by one.
+
+A spawned worker is a fresh interpreter that imports distributed, daskflow and the
+flow file before it can take a task: about half a second of CPU each, and most of a
+small flow's run time on a laptop. With ``daskflow.local.start-method: forkserver``
+(the default where the platform has it) the driver starts multiprocessing's fork
+server in the background as soon as a run begins; it imports all that once, while
+the driver itself is still starting, and every local worker (also a replacement after
+a crash or a @timeout kill, and every local step cluster) is forked from it.
+
+The fork server is a single-threaded process that never runs a task, so forking it
+is safe, unlike forking the driver (which runs an event loop in threads). It takes
+Dask's ``distributed.nanny.pre-spawn-environ`` (OMP_NUM_THREADS=1 etc.) before it
+imports anything, and ignores Ctrl-C, so its workers do too: only the driver handles
+an interrupt. It ends with the driver.
+
+``start-method: spawn`` goes back to Dask's default.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from .. import config
+from ..exceptions import ConfigurationError
+
+PRELOAD_MODULE = "daskflow.clusters._worker_preload"
+MAIN_PATH_VARIABLE = "DASKFLOW_FORKSERVER_MAIN"
+METHODS = ("forkserver", "spawn")
+
+_lock = threading.Lock()
+_warm = False
+_users = 0
+_previous_method: object = None
+
+
+def start_method() -> str:
+    """How local worker processes start: ``forkserver`` or ``spawn``."""
+    method = config.get("local.start-method") or "forkserver"
+    if method not in METHODS:
+        raise ConfigurationError(
+            f"daskflow.local.start-method is {method!r}: use one of "
+            f"{', '.join(METHODS)} (forkserver starts workers faster).")
+    if method == "forkserver" and "forkserver" not in multiprocessing.get_all_start_methods():
+        return "spawn"  # Windows
+    return method
+
+
+def warm_up() -> bool:
+    """Start the fork server now, in the background; True when workers can fork from it.
+
+    Call it as early as possible in the driver's main thread: the fork server imports
+    what workers need while the driver goes on. Off the main thread, and before any
+    call there, it does nothing (Ctrl-C could not be kept from the workers), and
+    workers are spawned.
+    """
+    global _warm
+    if start_method() != "forkserver":
+        return False
+    with _lock:
+        if _warm:
+            return True
+        if threading.current_thread() is not threading.main_thread():
+            return False
+        from multiprocessing import forkserver, spawn
+
+        multiprocessing.get_context("forkserver").set_forkserver_preload([PRELOAD_MODULE])
+        env = {"PYTHONHASHSEED": os.environ.get("PYTHONHASHSEED", "6640")}  # as Nanny's
+        main_path = spawn.get_preparation_data("daskflow").get("init_main_from_path")
+        if main_path:  # the flow file, imported once there rather than in each worker
+            env[MAIN_PATH_VARIABLE] = main_path
+        saved = {key: os.environ.get(key) for key in env}
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # inherited by the server
+        try:
+            os.environ.update(env)
+            forkserver.ensure_running()
+        finally:
+            signal.signal(signal.SIGINT, previous)
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+        _warm = True
+        return True
+
+
+@contextmanager
+def worker_start_method() -> Iterator[str]:
+    """While a local cluster is open, its nannies start workers from the fork server.
+
+    Dask reads ``distributed.worker.multiprocessing-method`` each time a nanny
+    (re)starts its worker, so it stays set until the last local cluster closes, then
+    goes back to what it was.
+    """
+    global _users, _previous_method
+    if not warm_up():
+        yield "spawn"
+        return
+    import dask.config
+    import distributed.utils
+
+    # distributed would otherwise set its own preload list, importing every optional
+    # package (numpy, pandas, ...) into this process first: ours is already running.
+    distributed.utils._forkserver_preload_set = True
+    key = "distributed.worker.multiprocessing-method"
+    with _lock:
+        if _users == 0:
+            _previous_method = dask.config.get(key, None)
+            dask.config.set({key: "forkserver"})
+        _users += 1
+    try:
+        yield "forkserver"
+    finally:
+        with _lock:
+            _users -= 1
+            if _users == 0:
+                dask.config.set({key: _previous_method})

@@ -1,0 +1,46 @@
+"""Local workers fork from a warm fork server (daskflow.local.start-method)."""
+
+from __future__ import annotations
+
+from daskflow import Flow
+
+
+def run_and_read(run_flow, workdir, **env):
+    log = workdir / "imports.log"
+    result = run_flow("worker_start_flow.py", "run", "--max-workers", "2",
+                      env={"IMPORT_LOG": str(log), "DRIVER_MARK": "from-the-driver", **env})
+    assert result.returncode == 0, result.stderr
+    join = Flow("WorkerStartFlow").latest_run["join"].task.data
+    importers = [int(line) for line in log.read_text().split()]
+    return join, importers
+
+
+def test_workers_fork_from_a_server_that_imported_the_flow_once(run_flow, workdir):
+    join, importers = run_and_read(run_flow, workdir)
+    driver, server = importers  # the driver, then the fork server: never a worker
+    assert len(join.pids) == 2
+    assert not set(join.pids) & set(importers)
+    assert join.ppids == [server]
+    assert join.parent_threads == 1  # forking it is safe: it runs no other thread
+    # what a spawned worker would have: Dask's pre-spawn variables and the driver's
+    for env in join.envs:
+        assert env == {"OMP_NUM_THREADS": "1", "DRIVER_MARK": "from-the-driver"}
+
+
+def test_spawn_start_method_starts_each_worker_afresh(run_flow, workdir):
+    join, importers = run_and_read(run_flow, workdir,
+                                   DASK_DASKFLOW__LOCAL__START_METHOD="spawn")
+    driver = importers[0]
+    assert set(join.pids) <= set(importers[1:])  # each worker imported the flow itself
+    assert join.ppids == [driver]
+    for env in join.envs:
+        assert env == {"OMP_NUM_THREADS": "1", "DRIVER_MARK": "from-the-driver"}
+
+
+def test_an_unknown_start_method_is_refused_before_the_run(run_flow, workdir):
+    result = run_flow("worker_start_flow.py", "run",
+                      env={"DASK_DASKFLOW__LOCAL__START_METHOD": "fork"})
+    assert result.returncode == 1
+    assert "daskflow.local.start-method is 'fork'" in result.stderr
+    assert "forkserver, spawn" in result.stderr and "Traceback" not in result.stderr
+    assert not (workdir / ".daskflow" / "WorkerStartFlow").exists()  # nothing stored
