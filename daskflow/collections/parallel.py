@@ -574,7 +574,9 @@ def _partitions_done(func: Callable[[Any], Any], data: _Input, max_parallel: int
         try:
             if window is not None:
                 submit(window)
-            else:  # everything, in growing groups: the first ones start at once
+            else:  # everything: one partition per thread at once, then growing groups
+                for _ in range(threads):
+                    submit(1)
                 group = threads
                 while submit(group):
                     group *= 2
