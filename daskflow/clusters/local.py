@@ -150,12 +150,17 @@ class LocalBackend(ClusterBackend):
         from distributed import LocalCluster
         if kwargs["dashboard_address"] is None:
             return LocalCluster(**kwargs)
-        # The dashboard's Bokeh import (about 0.4 s) must not hold the start up: the
-        # scheduler's HTTP server (and so the link) exists at once, and the dashboard's
-        # pages are added to it from a thread as soon as Bokeh is imported.
+        # The dashboard's Bokeh import costs the driver about 0.4 s of CPU, a third of
+        # a small flow's run: the scheduler's HTTP server (and so the link) exists at
+        # once, and the pages are added to it after local.dashboard-delay, from a
+        # thread, if the cluster still runs then.
+        from dask.utils import parse_timedelta
+        delay = parse_timedelta(self.option("dashboard-delay") or 0)
         cluster = LocalCluster(**kwargs, scheduler_kwargs={"dashboard": False})
-        threading.Thread(target=_add_dashboard, args=(cluster,), name="daskflow-dashboard",
-                         daemon=True).start()
+        cluster.loop.add_callback(_serve_starting_page, cluster.scheduler)
+        timer = threading.Timer(delay, _add_dashboard, args=(cluster,))
+        timer.name, timer.daemon = "daskflow-dashboard", True
+        timer.start()
         return cluster
 
     # -- teardown: every worker process of this cluster must be gone ---------------
@@ -169,19 +174,45 @@ class LocalBackend(ClusterBackend):
         kill(snapshot or ())
 
 
+STARTING_PAGE = """<!doctype html><html><head><meta charset="utf-8">
+<meta http-equiv="refresh" content="1"><title>Dask dashboard</title></head>
+<body><p>The Dask dashboard is starting; this page reloads itself in a second.</p></body>
+</html>"""
+
+
+def _serve_starting_page(scheduler: Any) -> None:
+    """Until the dashboard's pages exist, its link answers with a page that reloads."""
+    from tornado.web import RequestHandler
+
+    class Starting(RequestHandler):
+        def get(self) -> None:
+            self.set_status(503)
+            self.set_header("Retry-After", "1")
+            self.write(STARTING_PAGE)
+
+    app = scheduler.http_application
+    app.add_handlers(r".*", [(r"/(?:status/?)?", Starting)])
+    scheduler._daskflow_starting_rule = app.default_router.rules[-2]  # the one just added
+
+
 def _add_dashboard(cluster: Any) -> None:
     """Serve the Bokeh dashboard from the cluster's running HTTP server, as
     ``Scheduler(dashboard=True)`` (with its default prefix) does from the start."""
+    scheduler = cluster.scheduler
+    if scheduler.status.name != "running":
+        return  # the run ended first: nothing to show
     try:
         import distributed.dashboard.scheduler as dashboard
     except ImportError:  # bokeh is a dependency of daskflow; without it, no pages
         return
-    scheduler = cluster.scheduler
 
     def connect() -> None:
         if scheduler.status.name not in ("closing", "closed", "failed"):
             dashboard.connect(scheduler.http_application, scheduler.http_server, scheduler,
                               prefix="/")
+            starting = getattr(scheduler, "_daskflow_starting_rule", None)
+            if starting in scheduler.http_application.default_router.rules:
+                scheduler.http_application.default_router.rules.remove(starting)
 
     try:
         cluster.loop.add_callback(connect)

@@ -130,3 +130,35 @@ def test_a_worker_killed_for_memory_is_reported_as_such() -> None:
     assert info.value.reason == "memory"
     assert "ran out of memory" in str(info.value) and "300 MiB" in str(info.value)
     assert type(info.value.__cause__).__name__ == "KilledWorker"
+
+
+def _get(url: str) -> tuple[int, str]:
+    import urllib.error
+    import urllib.request
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def test_the_dashboard_link_answers_at_once_and_its_pages_follow() -> None:
+    import time
+
+    import dask.config
+    with dask.config.set({"daskflow.local.dashboard-delay": "1s"}), \
+            get_backend("local").open(ResourceRequest(cpu=1, workers=1)) as cluster:
+        link = cluster.dashboard_link
+        assert link.startswith("http://127.0.0.1:") and link.endswith("/status")
+        code, body = _get(link)  # before the pages: a page that reloads itself
+        assert code == 503 and 'http-equiv="refresh"' in body
+        assert _get(link.replace("/status", "/health")) == (200, "ok")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            code, body = _get(link)
+            if code == 200:
+                break
+            time.sleep(0.2)
+        assert code == 200 and "bokeh" in body.lower()  # Dask's own status page
+        code, body = _get(link.replace("/status", "/workers"))
+        assert code == 200 and "bokeh" in body.lower()
