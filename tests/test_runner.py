@@ -45,3 +45,20 @@ def test_runner_on_an_existing_scheduler(workdir, scheduler):
     run = Runner(str(FLOWS / "nested_foreach.py"), scheduler_address=scheduler,
                  quiet=True).run(width=2)
     assert run["outer_join"].task.data.all_labels == ["x0", "x1", "y0", "y1"]
+
+
+def test_an_observer_that_shows_starts_gets_a_start_per_task(workdir):
+    from daskflow.runtime.events import PlainLog, RunObserver
+
+    class Starts(RunObserver):
+        def __init__(self) -> None:
+            self.started: list[tuple[str, str]] = []
+
+        def task_started(self, *, step, task_id, attempt=0, **extra):
+            self.started.append((step, task_id))
+
+    assert not PlainLog().wants_task_started()  # plain lines do not need the messages
+    observer = Starts()
+    assert observer.wants_task_started()
+    run = Runner(str(FLOWS / "foreach.py"), observer=observer, max_num_splits=20).run(n=4)
+    assert sorted(observer.started) == sorted((s.id, t.id) for s in run for t in s)

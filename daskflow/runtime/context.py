@@ -42,6 +42,7 @@ class RunContext:
     policies: dict[str, StepPolicy] = field(default_factory=dict)
     death_retries: int = 2           # reruns after the worker running a task died
     slots: Any = None                # a distributed.Semaphore bounding tasks at once, or None
+    announce_starts: bool = True     # send a "started" event per attempt (a live view shows it)
 
     @property
     def flow_name(self) -> str:

@@ -49,7 +49,12 @@ class RunObserver:
 
     def task_started(self, *, step: str, task_id: str, attempt: int = 0,
                      **extra: Any) -> None:
-        """*optional event*: the task's attempt began to run on a worker."""
+        """*optional event*: the task's attempt began to run on a worker. Sent only to
+        an observer that overrides this method: each one is a message from the worker
+        through the scheduler, which a large foreach feels."""
+
+    def wants_task_started(self) -> bool:
+        return type(self).task_started is not RunObserver.task_started
 
     def task_finished(self, *, step: str, task_id: str, ok: bool, foreach_depth: int,
                       attempt: int | None = None, retrying: bool = False,

@@ -192,7 +192,8 @@ class Runner:
         ctx = RunContext(self.flow_cls, self.graph, self.datastore_root, run_id, refs,
                          tags=self.tags, username=user, max_num_splits=self.max_num_splits,
                          stream_output=self.stream_output, origin_run_id=origin_run_id,
-                         policies=policies)
+                         policies=policies,
+                         announce_starts=self.observer.wants_task_started())
         self.observer.run_started(flow_name=flow_name, run_id=run_id,
                                   datastore=store.flow_root, graph=self.graph)
         outcome = RunOutcome(False)

@@ -94,7 +94,8 @@ def _attempt(ctx: RunContext, store: ArtifactStore, spec: TaskSpec,
         "worker": _worker_address(), "frames": frames, "parents": parent_names})
     record: dict[str, Any] = {"attempt": attempt, "started_at": started, "frames": frames,
                               "parents": parent_names, "worker": _worker_address()}
-    announce("started", spec.step, spec.task_id, attempt)
+    if ctx.announce_starts:
+        announce("started", spec.step, spec.task_id, attempt)
     ref: TaskRef | None = None
     with capture_output(pathspec, ctx.stream_output) as out:
         watchdog = _Watchdog(policy.timeout, lambda: _timed_out(
