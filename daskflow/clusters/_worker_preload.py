@@ -5,29 +5,14 @@ imports what every worker needs and the flow file, so a forked worker starts wit
 of it in memory. Nothing here runs a task or starts a thread.
 """
 
-import importlib.util
 import os
 
-import dask.config
-import yaml
-
-
-def _pre_spawn_environ() -> dict:
-    """Dask's ``distributed.nanny.pre-spawn-environ``, read without importing
-    distributed (which imports numpy)."""
-    value = dask.config.get("distributed.nanny.pre-spawn-environ", None)
-    if value is None:  # distributed's defaults are not loaded yet: read its file
-        spec = importlib.util.find_spec("distributed")
-        if spec is None or spec.origin is None:
-            return {}
-        with open(os.path.join(os.path.dirname(spec.origin), "distributed.yaml")) as f:
-            value = yaml.safe_load(f)["distributed"]["nanny"]["pre-spawn-environ"]
-    return value or {}
-
+from daskflow.clusters.forkserver import pre_spawn_environ
 
 # What Dask sets before spawning a worker (OMP_NUM_THREADS=1, ...), set before numpy
-# or the flow file is imported, and without overriding what the user set.
-for _key, _value in _pre_spawn_environ().items():
+# or the flow file is imported, and without overriding what the user set. (The driver
+# passed them to this process's start too; this covers a server started elsewhere.)
+for _key, _value in pre_spawn_environ().items():
     if _value is not None:
         os.environ.setdefault(_key, str(_value))
 

@@ -25,6 +25,7 @@ import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from .. import config
 from ..exceptions import ConfigurationError
@@ -51,6 +52,28 @@ def start_method() -> str:
     return method
 
 
+def is_warm() -> bool:
+    """Whether local workers fork from the fork server (which ignores Ctrl-C)."""
+    return _warm
+
+
+def pre_spawn_environ() -> dict[str, Any]:
+    """Dask's ``distributed.nanny.pre-spawn-environ``, read without importing
+    distributed (which imports numpy)."""
+    import dask.config
+    value = dask.config.get("distributed.nanny.pre-spawn-environ", None)
+    if value is None:  # distributed's defaults are not loaded yet: read its file
+        import importlib.util
+
+        import yaml
+        spec = importlib.util.find_spec("distributed")
+        if spec is None or spec.origin is None:
+            return {}
+        with open(os.path.join(os.path.dirname(spec.origin), "distributed.yaml")) as f:
+            value = yaml.safe_load(f)["distributed"]["nanny"]["pre-spawn-environ"]
+    return dict(value or {})
+
+
 def warm_up() -> bool:
     """Start the fork server now, in the background; True when workers can fork from it.
 
@@ -70,7 +93,11 @@ def warm_up() -> bool:
         from multiprocessing import forkserver, spawn
 
         multiprocessing.get_context("forkserver").set_forkserver_preload([PRELOAD_MODULE])
-        env = {"PYTHONHASHSEED": os.environ.get("PYTHONHASHSEED", "6640")}  # as Nanny's
+        # Dask's pre-spawn variables (MALLOC_TRIM_THRESHOLD_ is read by glibc only when a
+        # process starts, OMP_NUM_THREADS before numpy loads) and Nanny's hash seed.
+        env = {key: str(value) for key, value in pre_spawn_environ().items()
+               if value is not None and key not in os.environ}
+        env["PYTHONHASHSEED"] = os.environ.get("PYTHONHASHSEED", "6640")
         main_path = spawn.get_preparation_data("daskflow").get("init_main_from_path")
         if main_path:  # the flow file, imported once there rather than in each worker
             env[MAIN_PATH_VARIABLE] = main_path

@@ -191,8 +191,10 @@ def _serve_starting_page(scheduler: Any) -> None:
             self.write(STARTING_PAGE)
 
     app = scheduler.http_application
+    before = list(app.default_router.rules)
     app.add_handlers(r".*", [(r"/(?:status/?)?", Starting)])
-    scheduler._daskflow_starting_rule = app.default_router.rules[-2]  # the one just added
+    added = [rule for rule in app.default_router.rules if rule not in before]
+    scheduler._daskflow_starting_rule = added[0] if added else None
 
 
 def _add_dashboard(cluster: Any) -> None:

@@ -23,7 +23,7 @@ import dask.config
 
 from .. import __version__, config
 from ..clusters import ResourceRequest, get_backend
-from ..clusters.forkserver import warm_up
+from ..clusters.forkserver import is_warm, warm_up
 from ..current import username
 from ..datastore import ArtifactRef, ArtifactStore, resolve_root
 from ..exceptions import ClusterError, FlowDefinitionError, ResumeError, RunFailed
@@ -127,7 +127,6 @@ class Runner:
         policies = self._policies()
         store = ArtifactStore(self.datastore_root, self.flow_cls.__name__)
         origin_id, origin = pick_origin(store, origin_run_id)
-        self._warm_up_local_workers()
         if step is None and origin.get("status") == "success":
             raise ResumeError(
                 f"Run {self.flow_cls.__name__}/{origin_id} succeeded: there is no failed "
@@ -139,6 +138,7 @@ class Runner:
                 f"Run {self.flow_cls.__name__}/{origin_id} was not recorded with its "
                 f"parameters, so it cannot be resumed.")
         refs = {k: ArtifactRef(*v) for k, v in origin["parameter_refs"].items()}
+        self._warm_up_local_workers()
         run_id = store.new_run_id()
         plan = ResumePlan(store, self.graph, origin_id, run_id, refs, step)
         return self._execute(store, run_id, refs, origin.get("parameters", {}), policies,
@@ -275,7 +275,11 @@ class Runner:
         started = time.time()
         # A worker replaced after a @timeout or a crash counts against a task's
         # allowed failures in the scheduler; daskflow counts attempts itself.
-        with dask.config.set({"distributed.scheduler.allowed-failures": 50}), \
+        # Its tasks hand each other small refs, and every task needs the run context,
+        # copied to every worker (context.submit_context) so tasks go where threads are
+        # free: Dask's active memory manager would drop those copies after 2 s.
+        with dask.config.set({"distributed.scheduler.allowed-failures": 50,
+                              "distributed.scheduler.active-memory-manager.start": False}), \
                 _workers_ignore_ctrl_c(backend.open(request)) as cluster, \
                 Client(cluster) as client:
             self._announce(client, record, store, run_id, backend.describe(request))
@@ -316,7 +320,9 @@ class Runner:
 def _workers_ignore_ctrl_c(opening: Any) -> Iterator[Any]:
     """Start worker processes that ignore SIGINT: Ctrl-C in a terminal reaches the
     whole process group, and only the driver should handle it (cancel, close, record)."""
-    if threading.current_thread() is not threading.main_thread():
+    if threading.current_thread() is not threading.main_thread() or is_warm():
+        # Forked from the fork server, workers ignore SIGINT already: the driver keeps
+        # handling Ctrl-C while they start.
         with opening as cluster:
             yield cluster
         return
