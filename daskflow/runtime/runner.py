@@ -319,19 +319,27 @@ class Runner:
 @contextmanager
 def _workers_ignore_ctrl_c(opening: Any) -> Iterator[Any]:
     """Start worker processes that ignore SIGINT: Ctrl-C in a terminal reaches the
-    whole process group, and only the driver should handle it (cancel, close, record)."""
-    if threading.current_thread() is not threading.main_thread() or is_warm():
-        # Forked from the fork server, workers ignore SIGINT already: the driver keeps
-        # handling Ctrl-C while they start.
+    whole process group, and only the driver should handle it (cancel, close, record).
+
+    Spawned workers inherit the driver's disposition, so SIGINT is ignored while they
+    start. Forked from the fork server, they ignore it already: a Ctrl-C meanwhile is
+    held until the cluster is up (a fraction of a second), then interrupts the run, so
+    the half-started cluster is closed cleanly rather than abandoned.
+    """
+    if threading.current_thread() is not threading.main_thread():
         with opening as cluster:
             yield cluster
         return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # inherited by the workers
+    held: list[int] = []
+    handler = (lambda signum, frame: held.append(signum)) if is_warm() else signal.SIG_IGN
+    previous = signal.signal(signal.SIGINT, handler)
     try:
         cluster = opening.__enter__()
     finally:
         signal.signal(signal.SIGINT, previous)
     try:
+        if held:
+            raise KeyboardInterrupt
         yield cluster
     except BaseException:
         if not opening.__exit__(*sys.exc_info()):

@@ -168,6 +168,20 @@ def test_ctrl_c_cancels_closes_and_can_resume(workdir):
     assert resumed.origin_run_id == run.id and resumed.data.total == 60
 
 
+def test_ctrl_c_while_the_cluster_starts_is_not_lost(workdir):
+    proc = popen("slow_foreach.py", "run", "--n", "2", "--nap", "30", cwd=workdir)
+    deadline = time.time() + 60
+    while not list(workdir.glob(".daskflow/SlowForeachFlow/*/_run.json")):
+        assert time.time() < deadline and proc.poll() is None
+        time.sleep(0.01)
+    os.killpg(proc.pid, signal.SIGINT)  # the run is recorded: its cluster is starting
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Interrupted" in err and "Traceback" not in err
+    run = Flow("SlowForeachFlow").latest_run
+    assert run.status == "failed" and run.record["interrupted"] is True
+
+
 def test_driver_killed_then_resume_completes(workdir):
     proc = popen("slow_foreach.py", "run", "--n", "6", "--nap", "1.5", cwd=workdir)
     deadline = time.time() + 120
