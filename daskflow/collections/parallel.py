@@ -461,15 +461,22 @@ def _local_cluster() -> Iterator[Any]:
     from dask.system import CPU_COUNT
     from distributed import Client, LocalCluster
 
+    from ..clusters.forkserver import worker_start_method
+
     get = dask.config.get
     workers = get("daskflow.local.n-workers", default=None) or CPU_COUNT
-    with LocalCluster(n_workers=int(workers),
-                      threads_per_worker=int(get("daskflow.local.threads-per-worker",
-                                                 default=1)),
-                      memory_limit=get("daskflow.local.memory-limit", default="auto"),
-                      processes=True,
-                      dashboard_address=None,  # lives for one call: nobody would look
-                      silence_logs=logging.CRITICAL) as cluster, \
+    # Workers fork from daskflow's fork server, as a run's do (it is started here if
+    # no run started it), and get this process's environment as spawned ones would.
+    with worker_start_method() as method, \
+            LocalCluster(n_workers=int(workers),
+                         threads_per_worker=int(get("daskflow.local.threads-per-worker",
+                                                    default=1)),
+                         memory_limit=get("daskflow.local.memory-limit", default="auto"),
+                         processes=True,
+                         dashboard_address=None,  # lives for one call: nobody would look
+                         silence_logs=logging.CRITICAL,
+                         **({"env": dict(os.environ)} if method == "forkserver" else {})
+                         ) as cluster, \
             Client(cluster, set_as_default=False) as client:
         yield client
 

@@ -364,7 +364,11 @@ def _children() -> set[int]:
     out = set()
     for proc in procs:
         try:
-            if "resource_tracker" not in " ".join(proc.cmdline()):
+            # multiprocessing's helpers live as long as this process: its resource
+            # tracker, and the fork server that workers are forked from (its children,
+            # the workers, are what must be gone)
+            cmdline = " ".join(proc.cmdline())
+            if "resource_tracker" not in cmdline and "multiprocessing.forkserver" not in cmdline:
                 out.add(proc.pid)
         except psutil.Error:
             pass
