@@ -209,8 +209,11 @@ class ArtifactStore:
                 yield blob
             path = self.blob_path(blob.sha)
             if self.local:
-                os.makedirs(os.path.dirname(path), exist_ok=True)
-                os.replace(tmp, path)  # same bytes if it existed: replacing is harmless
+                # Stored already (same hash, same bytes, written whole by a rename):
+                # keep it; replacing an existing file costs several times a new one.
+                if not os.path.exists(path):
+                    os.makedirs(os.path.dirname(path), exist_ok=True)
+                    os.replace(tmp, path)
             elif not self.fs.exists(path):
                 self.fs.put_file(tmp, path)  # object stores write whole objects
         finally:
