@@ -152,7 +152,7 @@ class RunDriver:
         if key in self.dynamic:
             step, frames = self.dynamic.pop(key)
             ref = ref or future.result()
-            self._expand(step, frames, self._portable(future, ref), ref)
+            self._expand(step, frames, ref)
         elif key in self.on_cluster:  # its followers need its ref as a value
             ref = ref or future.result()
             self._follow(step, ref.frames, ref, None)
@@ -267,10 +267,6 @@ class RunDriver:
             for spec, future in zip(specs, futures):
                 self._follow(step, spec.frames, future, None)
 
-    def _portable(self, future: Any, ref: TaskRef) -> Parent:
-        """A parent for the next tasks: the future on the default cluster, else the ref."""
-        return ref if future.key in self.on_cluster else future
-
     def _reusable(self, parents: list[Parent]) -> bool:
         return all(isinstance(p, TaskRef) and (p.step, p.task_id) in self.cloned
                    for p in parents)
@@ -281,17 +277,17 @@ class RunDriver:
         node = self.graph[step]
         if node.transition in (FOREACH, SWITCH):
             assert ref is not None
-            self._expand(step, frames, parent, ref)
+            self._expand(step, frames, ref)
             return
         for target in node.out_funcs:
             self._arrive(target, frames, parent, step)
 
-    def _expand(self, step: str, frames: tuple[ForeachFrame, ...], parent: Parent,
-                ref: TaskRef) -> None:
+    def _expand(self, step: str, frames: tuple[ForeachFrame, ...], ref: TaskRef) -> None:
+        """A finished foreach or switch step: submit what follows, its ref as a value."""
         node = self.graph[step]
         if node.transition == SWITCH:
             assert ref.next_step is not None
-            self._arrive(ref.next_step, frames, parent, step)
+            self._arrive(ref.next_step, frames, ref, step)  # finished: its ref as a value
             return
         count = ref.num_splits or 0
         target = node.out_funcs[0]
