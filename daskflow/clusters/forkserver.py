@@ -117,6 +117,16 @@ def warm_up() -> bool:
         return True
 
 
+def forked_worker_kwargs() -> dict[str, Any]:
+    """Extra LocalCluster arguments while workers fork from the server: a forked worker
+    has the server's environment, so it gets the driver's as it is now, as a spawned
+    one would."""
+    import dask.config
+    if dask.config.get("distributed.worker.multiprocessing-method", None) != "forkserver":
+        return {}
+    return {"env": dict(os.environ)}
+
+
 @contextmanager
 def worker_start_method() -> Iterator[str]:
     """While a local cluster is open, its nannies start workers from the fork server.

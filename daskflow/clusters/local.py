@@ -19,7 +19,7 @@ from typing import Any
 
 from .base import ClusterBackend, ResourceRequest, format_bytes
 from .errors import BackendNotInstalledError, ResourceRequestError
-from .forkserver import worker_start_method
+from .forkserver import forked_worker_kwargs, worker_start_method
 
 
 def machine_memory() -> int:
@@ -45,6 +45,17 @@ def visible_gpus() -> list[str]:
     except (OSError, subprocess.SubprocessError):
         return []
     return [str(i) for i, line in enumerate(out.splitlines()) if line.startswith("GPU ")]
+
+
+def default_request(max_workers: int | None = None) -> ResourceRequest:
+    """The size of a local cluster nobody sized: ``daskflow.local.n-workers`` workers
+    (one per core when unset, at most ``max_workers``) of
+    ``daskflow.local.threads-per-worker`` threads."""
+    from .. import config
+    cap = max_workers or machine_cores()
+    workers = config.get("local.n-workers") or min(machine_cores(), cap)
+    return ResourceRequest(cpu=config.get("local.threads-per-worker") or 1,
+                           workers=min(int(workers), cap))
 
 
 class LocalBackend(ClusterBackend):
@@ -73,7 +84,7 @@ class LocalBackend(ClusterBackend):
             "memory_limit": request.memory if request.memory is not None
             else self.option("memory-limit"),
             "processes": True,
-            "dashboard_address": self.option("dashboard-address"),
+            "dashboard_address": self.option("dashboard-address") or None,  # "": none
             "silence_logs": logging.CRITICAL,  # task errors are reported by daskflow
         }
         if name is not None:
@@ -142,11 +153,7 @@ class LocalBackend(ClusterBackend):
         if request.gpu:
             from dask_cuda import LocalCUDACluster  # type: ignore[import-not-found]
             return LocalCUDACluster(**kwargs)
-        import dask.config
-        if dask.config.get("distributed.worker.multiprocessing-method") == "forkserver":
-            # A forked worker has the fork server's environment: give it the driver's
-            # as it is now, as a spawned one would have.
-            kwargs["env"] = dict(os.environ)
+        kwargs.update(forked_worker_kwargs())
         from distributed import LocalCluster
         if kwargs["dashboard_address"] is None:
             return LocalCluster(**kwargs)

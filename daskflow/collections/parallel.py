@@ -455,28 +455,14 @@ def _cluster_client() -> Iterator[Any]:
 
 @contextmanager
 def _local_cluster() -> Iterator[Any]:
-    import logging
+    """A local cluster for one call, sized and started as a run's default one (workers
+    forked from daskflow's fork server), with no dashboard: nobody would look."""
+    from distributed import Client
 
-    import dask.config
-    from dask.system import CPU_COUNT
-    from distributed import Client, LocalCluster
+    from ..clusters import get_backend
+    from ..clusters.local import default_request
 
-    from ..clusters.forkserver import worker_start_method
-
-    get = dask.config.get
-    workers = get("daskflow.local.n-workers", default=None) or CPU_COUNT
-    # Workers fork from daskflow's fork server, as a run's do (it is started here if
-    # no run started it), and get this process's environment as spawned ones would.
-    with worker_start_method() as method, \
-            LocalCluster(n_workers=int(workers),
-                         threads_per_worker=int(get("daskflow.local.threads-per-worker",
-                                                    default=1)),
-                         memory_limit=get("daskflow.local.memory-limit", default="auto"),
-                         processes=True,
-                         dashboard_address=None,  # lives for one call: nobody would look
-                         silence_logs=logging.CRITICAL,
-                         **({"env": dict(os.environ)} if method == "forkserver" else {})
-                         ) as cluster, \
+    with get_backend("local", dashboard_address="").open(default_request()) as cluster, \
             Client(cluster, set_as_default=False) as client:
         yield client
 

@@ -24,6 +24,7 @@ import dask.config
 from .. import __version__, config
 from ..clusters import ResourceRequest, get_backend
 from ..clusters.forkserver import is_warm, warm_up
+from ..clusters.local import default_request
 from ..current import username
 from ..datastore import ArtifactRef, ArtifactStore, resolve_root
 from ..exceptions import ClusterError, FlowDefinitionError, ResumeError, RunFailed
@@ -265,10 +266,7 @@ class Runner:
             return
         backend = get_backend(self.cluster)
         if backend.name == "local":
-            workers = config.get("local.n-workers") or min(os.cpu_count() or 1,
-                                                           self.max_workers)
-            request = ResourceRequest(cpu=config.get("local.threads-per-worker"),
-                                      workers=min(int(workers), self.max_workers))
+            request = default_request(self.max_workers)
         else:
             request = ResourceRequest(cpu=1, workers=min(os.cpu_count() or 1,
                                                          self.max_workers))
