@@ -196,22 +196,18 @@ def _run_partition(start: int, payload: Any, *, token: str, pickled_func: bytes)
         # an exception (tblib), and the user's exception may not pickle.
         raise failure
     try:
-        return pickle.dumps(out, protocol=pickle.HIGHEST_PROTOCOL)
-    except Exception:
-        pass
-    try:
-        return cloudpickle.dumps(out, protocol=pickle.HIGHEST_PROTOCOL)
-    except Exception as exc:
-        for offset, result in enumerate(out):
-            try:
-                cloudpickle.dumps(result)
-            except Exception as result_exc:
-                raise ParallelMapError(
-                    start + offset, type(result_exc).__name__, str(result_exc),
-                    detail=f"func's result for item {start + offset} cannot be pickled to "
-                           f"travel back ({_short_repr(result)}): "
-                           f"{type(result_exc).__name__}: {result_exc}") from None
-        raise ParallelMapError(start, type(exc).__name__, str(exc)) from None
+        return _dumps(out)
+    except _Unpicklable as bad:
+        cause = bad.cause
+        if bad.offset is None:
+            failure = ParallelMapError(start, type(cause).__name__, str(cause))
+        else:
+            index = start + bad.offset
+            failure = ParallelMapError(
+                index, type(cause).__name__, str(cause),
+                detail=f"func's result for item {index} cannot be pickled to travel back "
+                       f"({_short_repr(bad.value)}): {type(cause).__name__}: {cause}")
+    raise failure  # outside the except block, as above
 
 
 def _item_failure(index: int, item: Any, exc: BaseException) -> ParallelMapError:
@@ -334,24 +330,45 @@ def _auto_size(length: int, threads: int) -> int:
 
 def _pickle_items(chunk: Any, start: int) -> bytes:
     try:
-        return pickle.dumps(chunk, protocol=pickle.HIGHEST_PROTOCOL)
-    except Exception:
-        pass  # lambdas, local classes, ...: cloudpickle can do those
-    try:
-        return cloudpickle.dumps(chunk, protocol=pickle.HIGHEST_PROTOCOL)
-    except Exception as exc:
-        for offset, item in enumerate(chunk):
-            try:
-                cloudpickle.dumps(item)
-            except Exception as item_exc:
-                raise ParallelMapInputError(
-                    f"parallel_map cannot send item {start + offset} "
-                    f"({_short_repr(item)}) to the Dask workers: it cannot be pickled "
-                    f"({type(item_exc).__name__}: {item_exc}). Pass data (or a path, a "
-                    f"key) instead of objects tied to this process.") from item_exc
+        return _dumps(chunk)
+    except _Unpicklable as bad:
+        cause = bad.cause
+        if bad.offset is None:
+            raise ParallelMapInputError(
+                f"parallel_map cannot pickle items {start}..{start + len(chunk) - 1}: "
+                f"{type(cause).__name__}: {cause}") from cause
         raise ParallelMapInputError(
-            f"parallel_map cannot pickle items {start}..{start + len(chunk) - 1}: "
-            f"{type(exc).__name__}: {exc}") from exc
+            f"parallel_map cannot send item {start + bad.offset} "
+            f"({_short_repr(bad.value)}) to the Dask workers: it cannot be pickled "
+            f"({type(cause).__name__}: {cause}). Pass data (or a path, a "
+            f"key) instead of objects tied to this process.") from cause
+
+
+class _Unpicklable(Exception):
+    """Neither pickle nor cloudpickle can dump a list; ``offset`` names the first value
+    that fails alone (None when each one pickles by itself)."""
+
+    def __init__(self, offset: int | None, value: Any, cause: BaseException) -> None:
+        super().__init__(str(cause))
+        self.offset, self.value, self.cause = offset, value, cause
+
+
+def _dumps(values: Any) -> bytes:
+    """``values`` (items going out, results coming back) as bytes: plain pickle, else
+    cloudpickle (lambdas, local classes, ...), else :class:`_Unpicklable`."""
+    try:
+        return pickle.dumps(values, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:
+        pass
+    try:
+        return cloudpickle.dumps(values, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception as exc:
+        for offset, value in enumerate(values):
+            try:
+                cloudpickle.dumps(value)
+            except Exception as value_exc:
+                raise _Unpicklable(offset, value, value_exc) from None
+        raise _Unpicklable(None, None, exc) from None
 
 
 # -- shipping big partitions ---------------------------------------------------------------

@@ -298,6 +298,17 @@ def test_a_func_that_cannot_be_pickled(client: Any) -> None:
         parallel_map(guarded, range(3))
 
 
+def test_a_result_that_cannot_be_pickled_names_its_item(client: Any) -> None:
+    def lock_at_five(x: int) -> Any:
+        import threading
+        return threading.Lock() if x == 5 else x
+
+    with pytest.raises(ParallelMapError) as info:
+        parallel_map(lock_at_five, range(8), batch_size=4)
+    assert info.value.index == 5
+    assert "result for item 5 cannot be pickled to travel back" in str(info.value)
+
+
 def test_an_item_that_cannot_be_pickled(client: Any) -> None:
     items: list[Any] = [1, 2, threading.Lock(), 4]
     with pytest.raises(ParallelMapInputError, match=r"item 2 \(<unlocked _thread.lock"):
