@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from .base import ClusterBackend, ResourceRequest, format_bytes
+from ..exceptions import ConfigurationError
 from .errors import BackendNotInstalledError, ResourceRequestError
 from .forkserver import forked_worker_kwargs, worker_start_method
 
@@ -98,6 +99,7 @@ class LocalBackend(ClusterBackend):
         return kwargs
 
     def check(self, request: ResourceRequest) -> None:
+        self.dashboard_delay()  # a bad setting fails here, before anything starts
         cores = machine_cores()
         memory = machine_memory()
         other = "Ask for less, or run the step on a backend with bigger machines " \
@@ -142,6 +144,17 @@ class LocalBackend(ClusterBackend):
                 f"@resources(gpu={request.gpu}) on the local backend needs dask-cuda: "
                 f"pip install dask-cuda (this machine has {len(devices)} GPU(s)).") from exc
 
+    def dashboard_delay(self) -> float:
+        """Seconds between the dashboard's link and its pages (``local.dashboard-delay``)."""
+        from dask.utils import parse_timedelta
+        value = self.option("dashboard-delay")
+        try:
+            return float(parse_timedelta(value or 0))
+        except (KeyError, ValueError, TypeError):
+            raise ConfigurationError(
+                f"daskflow.local.dashboard-delay is {value!r}: give a duration such as "
+                f"1s, 500ms or 0.") from None
+
     @contextmanager
     def open(self, request: ResourceRequest) -> Iterator[Any]:
         # Workers fork from the warm fork server (forkserver.py) unless configured not to.
@@ -161,8 +174,7 @@ class LocalBackend(ClusterBackend):
         # a small flow's run: the scheduler's HTTP server (and so the link) exists at
         # once, and the pages are added to it after local.dashboard-delay, from a
         # thread, if the cluster still runs then.
-        from dask.utils import parse_timedelta
-        delay = parse_timedelta(self.option("dashboard-delay") or 0)
+        delay = self.dashboard_delay()
         cluster = LocalCluster(**kwargs, scheduler_kwargs={"dashboard": False})
         cluster.loop.add_callback(_serve_starting_page, cluster.scheduler)
         timer = threading.Timer(delay, _add_dashboard, args=(cluster,))

@@ -146,12 +146,16 @@ class Runner:
                              plan)
 
     def _warm_up_local_workers(self) -> None:
-        """Start the fork server of local workers now, so it loads while the run sets up."""
+        """Start the fork server of local workers now, so it loads while the run sets up;
+        then refuse, before anything is stored, a default cluster that cannot start."""
         backends = {p.backend for p in self.placements.values() if p is not None}
         if not self.scheduler_address:
             backends.add(get_backend(self.cluster).name)
         if any(get_backend(name).name == "local" for name in backends):
             warm_up()
+        default = get_backend(self.cluster)
+        if not self.scheduler_address and default.name == "local":
+            default.check(default_request(self.max_workers))
 
     def _policies(self) -> dict[str, StepPolicy]:
         """Each step's failure handling, from its decorators and ``--with``; also refuses,

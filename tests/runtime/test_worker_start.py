@@ -49,3 +49,12 @@ def test_an_unknown_start_method_is_refused_before_the_run(run_flow, workdir):
     assert "daskflow.local.start-method is 'fork'" in result.stderr
     assert "forkserver, spawn" in result.stderr and "Traceback" not in result.stderr
     assert not (workdir / ".daskflow" / "WorkerStartFlow").exists()  # nothing stored
+
+
+def test_a_bad_dashboard_delay_is_refused_before_the_run(run_flow, workdir):
+    result = run_flow("worker_start_flow.py", "run",
+                      env={"DASK_DASKFLOW__LOCAL__DASHBOARD_DELAY": "soon"})
+    assert result.returncode == 1
+    assert "daskflow.local.dashboard-delay is 'soon'" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (workdir / ".daskflow" / "WorkerStartFlow").exists()  # nothing stored
