@@ -171,7 +171,10 @@ def test_ctrl_c_cancels_closes_and_can_resume(workdir):
 def test_ctrl_c_while_the_cluster_starts_is_not_lost(workdir):
     proc = popen("slow_foreach.py", "run", "--n", "2", "--nap", "30", cwd=workdir)
     deadline = time.time() + 60
-    while not list(workdir.glob(".daskflow/SlowForeachFlow/*/_run.json")):
+    # "{}" claims the run id first; the full record (with "status") comes just before
+    # the cluster starts
+    while not any('"status"' in path.read_text()
+                  for path in workdir.glob(".daskflow/SlowForeachFlow/*/_run.json")):
         assert time.time() < deadline and proc.poll() is None
         time.sleep(0.01)
     os.killpg(proc.pid, signal.SIGINT)  # the run is recorded: its cluster is starting
