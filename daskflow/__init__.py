@@ -14,7 +14,7 @@ from .exceptions import DaskflowException  # noqa: E402
 from .flowspec import FlowSpec, step  # noqa: E402
 from .parameters import IncludeFile, JSONType, Parameter  # noqa: E402
 from .runtime import Runner  # noqa: E402
-from .steps import catch, resources, retry, timeout  # noqa: E402
+from .steps import catch, environment, resources, retry, timeout  # noqa: E402
 
 __all__ = [
     "DaskflowException",
@@ -32,6 +32,7 @@ __all__ = [
     "config",
     "current",
     "default_namespace",
+    "environment",
     "get_namespace",
     "namespace",
     "parallel_imap_unordered",

@@ -117,10 +117,11 @@ def build_cli(flow_cls: type, graph: FlowGraph) -> click.Group:
                   help="The run's default backend to show (default: daskflow.cluster.backend).")
     def show(fmt: str | None, output: str | None, cluster: str | None) -> None:
         from .report import graph_format_for, render_graph_as
-        from .runtime.placement import step_placements
+        from .runtime.plan import placement_of, plan_steps
         fmt = fmt or graph_format_for(output)
         if fmt == "text":
-            placements = step_placements(flow_cls, graph, [], cluster)
+            placements = {name: placement_of(plan) for name, plan in
+                          plan_steps(flow_cls, graph, (), cluster).items()}
             where = {step: p.describe() if p else None for step, p in placements.items()}
             text = render_graph(flow_cls, graph, where) + "\n"
         else:
@@ -216,7 +217,8 @@ def run_options(func: Any) -> Any:
                           "start)."),
         click.option("--with", "with_decorators", multiple=True, metavar="DECORATOR",
                      help="Add a decorator to every step: --with retry, "
-                          "--with 'retry:times=2,minutes_between_retries=0'."),
+                          "--with 'retry:times=2,minutes_between_retries=0', "
+                          "--with \"environment:vars={'A': '1', 'B': '2'}\"."),
     ]
     for option in reversed(options):
         func = option(func)

@@ -284,9 +284,18 @@ class Task:
         return self.record.get("finished_at") if self.record else None
 
     @property
-    def exception(self) -> dict[str, str] | None:
-        """``{"type", "message", "traceback"}`` of a failed attempt, else None."""
-        return self.record.get("error") if self.record else None
+    def exception(self) -> Any:
+        """How this attempt failed, as Metaflow gives it, else None.
+
+        A :class:`~daskflow.steps.CaughtException`: ``.type`` (qualified,
+        ``builtins.ValueError``), ``.exception`` (the message), ``.stacktrace``.
+        """
+        error = (self.record or {}).get("error")
+        if not error:
+            return None
+        from .steps import CaughtException
+        return CaughtException(error.get("qualified_type", error["type"]), error["message"],
+                               error.get("traceback", ""))
 
     @property
     def index(self) -> int | None:

@@ -112,7 +112,7 @@ def test_failing_step_is_reported_and_stored(run_flow, workdir):
     assert f"logs {run.id}/explode/{task.id}" in result.stderr
     assert not run.successful and not run.finished and run.status == "failed"
     assert task.finished and not task.successful
-    assert task.exception["type"] == "ValueError"
+    assert task.exception.type == "builtins.ValueError"
     assert task.stdout == "about to fail\n"
     assert "partial" not in task.data  # artifacts of a failed task are never visible
     assert run["start"].task.data.before == "kept"

@@ -29,7 +29,7 @@ def test_failed_run_raises_with_the_run_attached(workdir):
         Runner(str(FLOWS / "failing.py"), quiet=True).run()
     run = info.value.run
     assert not run.successful
-    assert run["explode"].task.exception["type"] == "ValueError"
+    assert run["explode"].task.exception.type == "builtins.ValueError"
 
 
 def test_bad_parameters_fail_before_anything_is_stored(workdir):

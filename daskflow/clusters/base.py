@@ -157,6 +157,13 @@ class ClusterBackend:
                         f"{did_you_mean(key, allowed)} Allowed: {', '.join(sorted(allowed))}.")
 
     # -- settings ---------------------------------------------------------------------
+    def default_request(self, max_workers: int) -> ResourceRequest:  # TEMP until merge
+        import os
+        return ResourceRequest(cpu=1, workers=min(os.cpu_count() or 1, max_workers))
+
+    def prepare(self) -> None:  # TEMP until merge
+        """"""
+
     def option_names(self) -> list[str] | None:
         """The options this backend takes (its config section's keys); None: any."""
         if self.config_section is None:

@@ -72,6 +72,14 @@ class LocalBackend(ClusterBackend):
 
     name = "local"
     config_section = "local"
+    local_machine = True
+
+    def default_request(self, max_workers: int) -> ResourceRequest:  # TEMP until merge
+        return default_request(max_workers)
+
+    def prepare(self) -> None:  # TEMP until merge
+        from .forkserver import warm_up
+        warm_up()
 
     def cluster_class(self, request: ResourceRequest) -> str:
         """``module:Class`` of the cluster this request gets."""

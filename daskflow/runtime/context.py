@@ -10,19 +10,7 @@ import cloudpickle
 from ..datastore import ArtifactRef, ArtifactStore
 from ..flowspec import ForeachFrame
 from ..graph import FlowGraph
-
-
-@dataclass(frozen=True)
-class StepPolicy:
-    """What a step's decorators ask of the runtime when it fails."""
-
-    retries: int = 0                 # @retry(times=)
-    retry_delay: float = 0.0         # seconds between attempts
-    timeout: float | None = None     # @timeout, seconds
-    catch: bool = False              # @catch present
-    catch_var: str | None = None
-    print_exception: bool = True
-    own_cluster: bool = False        # @resources: the body drives its cluster (current.client)
+from ..steps import StepPlan
 
 
 @dataclass
@@ -39,8 +27,7 @@ class RunContext:
     max_num_splits: int = 100
     stream_output: bool = True
     origin_run_id: str | None = None
-    policies: dict[str, StepPolicy] = field(default_factory=dict)
-    death_retries: int = 2           # reruns after the worker running a task died
+    plans: dict[str, StepPlan] = field(default_factory=dict)
     slots: Any = None                # a distributed.Semaphore bounding tasks at once, or None
     announce_starts: bool = True     # send a "started" event per attempt (a live view shows it)
 
@@ -48,8 +35,8 @@ class RunContext:
     def flow_name(self) -> str:
         return self.flow_cls.__name__
 
-    def policy(self, step: str) -> StepPolicy:
-        return self.policies.get(step) or StepPolicy()
+    def plan(self, step: str) -> StepPlan:
+        return self.plans.get(step) or StepPlan(step, self.graph[step], self.graph)
 
     # The flow class always travels by cloudpickle: plain pickle would refer to a
     # module (a flow file loaded by path, a notebook) that workers cannot import.
@@ -71,6 +58,22 @@ class RunContext:
 
 
 _STORES: dict[tuple[str, str], ArtifactStore] = {}
+
+
+class TaskKey(NamedTuple):
+    """A task's Dask key, ``<step>-<task id>-<run id>``, and back."""
+
+    step: str
+    task_id: str
+    run_id: str
+
+    def __str__(self) -> str:
+        return f"{self.step}-{self.task_id}-{self.run_id}"
+
+    @classmethod
+    def parse(cls, key: str) -> TaskKey:
+        step, task_id, run_id = key.split("-", 2)  # step names are identifiers: no '-'
+        return cls(step, task_id, run_id)
 
 
 class TaskSpec(NamedTuple):

@@ -26,9 +26,11 @@ from ..exceptions import TaskFailed
 from ..flowspec import ForeachFrame
 from ..graph import FOREACH, SWITCH, FlowGraph
 from .capture import OUTPUT_TOPIC, TASK_TOPIC
-from .context import RunContext, TaskRef, TaskSpec, submit_context
+from .context import RunContext, TaskKey, TaskRef, TaskSpec, submit_context
 from .events import RunObserver
-from .placement import ClusterPool, Placement, StepCluster
+from .lifecycle import RunOutcome
+from .placement import ClusterFailed, ClusterPool, ClusterReady, StepCluster
+from .plan import Placement
 from .resume import ResumePlan
 from .task import execute_task
 
@@ -54,12 +56,18 @@ class _Waiting:
     missing: set[str] = field(default_factory=set)   # keys of parents not finished yet
 
 
-@dataclass
-class RunOutcome:
-    successful: bool
-    failure: TaskFailed | None = None
-    tasks: int = 0
-    seconds: float = 0.0
+@dataclass(frozen=True)
+class TaskDone:
+    """A task's future finished, failed or was cancelled."""
+
+    future: Any
+
+    @property
+    def key(self) -> TaskKey:
+        return TaskKey.parse(self.future.key)
+
+
+Event = TaskDone | ClusterReady | ClusterFailed
 
 
 class RunDriver:
@@ -69,6 +77,7 @@ class RunDriver:
                  resume: ResumePlan | None = None,
                  placements: dict[str, Placement | None] | None = None,
                  on_cluster: Any = None, max_workers: int = 16) -> None:
+        # on_cluster(info) hears of every step cluster that starts or stops
         self.ctx = ctx
         self.graph: FlowGraph = ctx.graph
         self.client = client
@@ -77,7 +86,7 @@ class RunDriver:
         self.placements = placements or {}
         self.max_workers = max_workers
         self.reuse = bool(config.get("cluster.reuse-adjacent"))
-        self.events: queue.Queue = queue.Queue()
+        self.events: queue.Queue[Event] = queue.Queue()
         self.pool = ClusterPool(cloudpickle.dumps(ctx), ctx.run_id, self.events,
                                 on_cluster or (lambda info: None))
         self.futures: dict[str, Any] = {}
@@ -87,7 +96,7 @@ class RunDriver:
         self.waiting_for_cluster: dict[str, list[_Waiting]] = {}
         self.waiting_for_parent: dict[str, list[_Waiting]] = {}
         self.on_cluster: dict[str, str] = {}      # future key -> cluster key
-        self.unfinished: dict[str, str] = {}      # task key -> step, for cluster lifetimes
+        self.unfinished: dict[tuple[str, str], str] = {}  # (step, task id) -> step
         self.next_task_id = 1
         self.done = 0
         self.end_key: str | None = None
@@ -120,31 +129,24 @@ class RunDriver:
                         pass
             self.pool.close_all()
 
-    def _handle(self, event: tuple) -> RunOutcome | None:
-        if event[0] == "cluster":
-            _, key, result = event
-            if isinstance(result, BaseException):
-                waiting = self.waiting_for_cluster.pop(key, [])
-                step = waiting[0].step if waiting else "?"
-                task_id = waiting[0].specs[0].task_id if waiting else "?"
-                pathspec = f"{self.ctx.flow_name}/{self.ctx.run_id}/{step}/{task_id}"
-                self._cancel_all()
-                return RunOutcome(False, TaskFailed(pathspec, type(result).__name__,
-                                                    f"its cluster did not start: {result}"))
-            self._cluster_ready(key, result)
+    def _handle(self, event: Event) -> RunOutcome | None:
+        if isinstance(event, ClusterFailed):
+            return self._cluster_failed(event)
+        if isinstance(event, ClusterReady):
+            self._cluster_ready(event.key, event.cluster)
             return None
-        future = event[1]
+        future, task = event.future, event.key
         key = future.key
-        step, task_id = key.split("-")[:2]
-        depth = self.graph.foreach_depth(step)
+        depth = self.graph.foreach_depth(task.step)
         if future.status != "finished":
-            self.observer.task_finished(step=step, task_id=task_id, ok=False,
+            self.observer.task_finished(step=task.step, task_id=task.task_id, ok=False,
                                         foreach_depth=depth)
             failure = self._failure(future)
             self._cancel_all()
             return RunOutcome(False, failure)
         self.done += 1
-        self.observer.task_finished(step=step, task_id=task_id, ok=True, foreach_depth=depth)
+        self.observer.task_finished(step=task.step, task_id=task.task_id, ok=True,
+                                    foreach_depth=depth)
         ref = None
         for waiting in self.waiting_for_parent.pop(key, []):
             ref = ref or future.result()
@@ -155,11 +157,20 @@ class RunDriver:
             self._expand(step, frames, ref)
         elif key in self.on_cluster:  # its followers need its ref as a value
             ref = ref or future.result()
-            self._follow(step, ref.frames, ref, None)
-        self._finished(key)
+            self._follow(task.step, ref.frames, ref, None)
+        self._finished(task)
         if key == self.end_key:
             return RunOutcome(True)
         return None
+
+    def _cluster_failed(self, event: ClusterFailed) -> RunOutcome:
+        waiting = self.waiting_for_cluster.pop(event.key, [])
+        step = waiting[0].step if waiting else "?"
+        task_id = waiting[0].specs[0].task_id if waiting else "?"
+        pathspec = f"{self.ctx.flow_name}/{self.ctx.run_id}/{step}/{task_id}"
+        self._cancel_all()
+        return RunOutcome(False, TaskFailed(pathspec, type(event.error).__name__,
+                                            f"its cluster did not start: {event.error}"))
 
     # -- submission ---------------------------------------------------------------
 
@@ -202,7 +213,7 @@ class RunDriver:
             min(len(specs), self.max_workers)
         waiting = _Waiting(step, specs, parents, self._cluster_key(step, placement), workers)
         for spec in specs:
-            self.unfinished[f"{step}-{spec.task_id}"] = step
+            self.unfinished[(step, spec.task_id)] = step
         for plist in parents:
             for parent in plist:
                 if not isinstance(parent, TaskRef) and parent.key not in waiting.missing:
@@ -243,7 +254,7 @@ class RunDriver:
 
     def _send(self, client: Any, ctx_future: Any, step: str, specs: list[TaskSpec],
               parents: list[list[Parent]], cluster: str) -> None:
-        keys = [f"{step}-{spec.task_id}-{self.ctx.run_id}" for spec in specs]
+        keys = [str(TaskKey(step, spec.task_id, self.ctx.run_id)) for spec in specs]
         if len(specs) == 1:
             futures = [client.submit(execute_task, ctx_future, specs[0], *parents[0],
                                      key=keys[0], pure=False)]
@@ -254,7 +265,7 @@ class RunDriver:
         dynamic = self.graph[step].transition in (FOREACH, SWITCH)
         for spec, future in zip(specs, futures):
             self.futures[future.key] = future
-            self.unfinished[f"{step}-{spec.task_id}"] = step
+            self.unfinished[(step, spec.task_id)] = step
             if cluster != DEFAULT:
                 self.on_cluster[future.key] = cluster
             self.observer.task_submitted(step=step, task_id=spec.task_id, foreach_depth=depth)
@@ -262,7 +273,7 @@ class RunDriver:
                 self.end_key = future.key
             if dynamic:
                 self.dynamic[future.key] = (step, spec.frames)
-            future.add_done_callback(lambda f: self.events.put(("future", f)))
+            future.add_done_callback(lambda f: self.events.put(TaskDone(f)))
         if not dynamic and cluster == DEFAULT:
             for spec, future in zip(specs, futures):
                 self._follow(step, spec.frames, future, None)
@@ -322,9 +333,9 @@ class RunDriver:
     def _cluster_key(self, step: str, placement: Placement) -> str:
         return repr(placement) if self.reuse else f"{step}:{placement!r}"
 
-    def _finished(self, key: str) -> None:
+    def _finished(self, task: TaskKey) -> None:
         """A task is done: close step clusters no unfinished task needs any more."""
-        self.unfinished.pop("-".join(key.split("-")[:2]), None)
+        self.unfinished.pop((task.step, task.task_id), None)
         if not self.pool.ready and not self.pool.starting:
             return
         needed: set[str] = set()
@@ -347,8 +358,8 @@ class RunDriver:
         exc = future.exception() if future.status == "error" else None
         if isinstance(exc, TaskFailed):
             return exc
-        step, task_id = future.key.split("-")[:2]
-        pathspec = f"{self.ctx.flow_name}/{self.ctx.run_id}/{step}/{task_id}"
+        task = TaskKey.parse(future.key)
+        pathspec = f"{self.ctx.flow_name}/{self.ctx.run_id}/{task.step}/{task.task_id}"
         if exc is None:
             return TaskFailed(pathspec, "Cancelled", "the task was cancelled")
         name = type(exc).__name__

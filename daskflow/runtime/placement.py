@@ -17,41 +17,8 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .. import config
 from ..clusters import ResourceRequest, get_backend
-from ..exceptions import DaskflowException
-from ..graph import FlowGraph
-from ..steps import StepDecorator, step_decorators
-
-
-@dataclass(frozen=True)
-class Placement:
-    """A step's own cluster: which backend, and the size of its workers."""
-
-    backend: str
-    request: ResourceRequest
-
-    def describe(self) -> str:
-        """What the backend would start, concretely (instance types, pods, jobs...)."""
-        try:
-            return get_backend(self.backend).describe(self.request)
-        except DaskflowException as exc:  # e.g. the backend's extra is not installed
-            return f"{self.backend}: {self.request.describe()} ({exc})"
-
-
-def step_placements(flow_cls: type, graph: FlowGraph, extra: list[StepDecorator],
-                    default_backend: str | None) -> dict[str, Placement | None]:
-    """Each step's placement; None runs the step on the run's default cluster."""
-    backend = default_backend or config.get("cluster.backend")
-    found: dict[str, Placement | None] = {}
-    for node in graph:
-        decorators = {d.name: d for d in step_decorators(getattr(flow_cls, node.name))}
-        for decorator in extra:
-            decorators.setdefault(decorator.name, decorator)
-        resources = decorators.get("resources")
-        found[node.name] = None if resources is None else Placement(
-            resources.backend or backend, resources.request())  # type: ignore[attr-defined]
-    return found
+from .plan import Placement
 
 
 @dataclass
@@ -66,6 +33,22 @@ class StepCluster:
     backend: Any
     cluster: Any
     info: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ClusterReady:
+    """The cluster for ``key`` is up."""
+
+    key: str
+    cluster: StepCluster
+
+
+@dataclass(frozen=True)
+class ClusterFailed:
+    """The cluster for ``key`` did not start."""
+
+    key: str
+    error: BaseException
 
 
 class ClusterPool:
@@ -85,7 +68,7 @@ class ClusterPool:
 
     def ensure(self, key: str, placement: Placement, workers: int, steps: str) -> None:
         """Start the cluster for ``key`` unless it is ready or starting; the driver
-        hears ``("cluster", key, StepCluster | Exception)`` when it is up."""
+        hears :class:`ClusterReady` or :class:`ClusterFailed`."""
         with self.lock:
             if key in self.ready or key in self.starting:
                 return
@@ -121,13 +104,13 @@ class ClusterPool:
             stack.close()
             with self.lock:
                 self.starting.discard(key)
-            self.events.put(("cluster", key, exc))
+            self.events.put(ClusterFailed(key, exc))
             return
         with self.lock:
             self.starting.discard(key)
             self.ready[key] = step_cluster
         self.on_change(info)
-        self.events.put(("cluster", key, step_cluster))
+        self.events.put(ClusterReady(key, step_cluster))
 
     def diagnose(self, key: str, exc: BaseException) -> BaseException | None:
         """The backend's account of a worker death on cluster ``key`` (SLURM's memory kill...)."""

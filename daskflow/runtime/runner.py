@@ -5,36 +5,30 @@
 
 from __future__ import annotations
 
-import functools
 import importlib.util
 import os
-import platform
 import signal
 import sys
 import threading
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import replace
 from typing import Any
 
 import cloudpickle
 import dask.config
 
-from .. import __version__, config
-from ..clusters import ResourceRequest, get_backend
-from ..clusters.forkserver import is_warm, warm_up
-from ..clusters.local import default_request
-from ..current import username
+from .. import config
+from ..clusters import ClusterBackend, get_backend
+from ..clusters.forkserver import is_warm
 from ..datastore import ArtifactRef, ArtifactStore, resolve_root
-from ..exceptions import ClusterError, FlowDefinitionError, ResumeError, RunFailed
-from ..graph import FOREACH, SWITCH, FlowGraph, StepNode
+from ..exceptions import ClusterError, ConfigurationError, FlowDefinitionError, ResumeError, \
+    RunFailed
 from ..parameters import resolve_parameters
-from ..steps import KNOWN_DECORATORS, StepDecorator, parse_decospec, step_decorators
-from .context import RunContext, StepPolicy
-from .driver import RunDriver, RunOutcome
+from .context import RunContext
+from .driver import RunDriver
 from .events import RunObserver, choose_observer
-from .placement import step_placements
+from .lifecycle import RunLifecycle, RunOutcome
+from .plan import drop_local_retry_delays, parse_with, placement_of, plan_steps
 from .resume import ResumePlan, descendants, pick_origin
 
 
@@ -85,18 +79,18 @@ class Runner:
             if value < 1:
                 raise FlowDefinitionError(f"{name} must be at least 1, got {value}.")
         self.tags = list(tags)
-        self.with_decorators = [parse_decospec(spec, KNOWN_DECORATORS)
-                                for spec in with_decorators]
         self.cluster = cluster
+        self.run_id_file = run_id_file
+        self.scheduler_address = scheduler_address
         get_backend(cluster)  # an unknown backend or missing extra fails before anything runs
-        self.placements = step_placements(self.flow_cls, self.graph, self.with_decorators,
-                                          cluster)
+        # Every decorator's plan hook runs now: a bad one fails before anything is stored.
+        self.plans = plan_steps(self.flow_cls, self.graph, parse_with(with_decorators),
+                                cluster)
+        drop_local_retry_delays(self.plans, cluster, bool(scheduler_address))
+        self.placements = {name: placement_of(plan) for name, plan in self.plans.items()}
         for placement in self.placements.values():
             if placement is not None:
                 get_backend(placement.backend)
-        self._record_lock = threading.Lock()
-        self.run_id_file = run_id_file
-        self.scheduler_address = scheduler_address
         self.datastore_root = resolve_root(datastore_root)
         self.stream_output = bool(config.get("output.stream-task-output",
                                              override_with=stream_output))
@@ -110,14 +104,13 @@ class Runner:
         Returns the :class:`~daskflow.client.Run`; raises :class:`RunFailed` (with
         ``.run``) when a task failed.
         """
-        policies = self._policies()
         values = resolve_parameters(self.flow_cls, params)  # before anything is stored
-        self._warm_up_local_workers()
+        self._preflight()
         store = ArtifactStore(self.datastore_root, self.flow_cls.__name__)
         run_id = store.new_run_id()
         refs = {name: store.put_artifact(value, name) for name, value in values.items()}
         shown = {k: _short_repr(v) for k, v in values.items()}
-        return self._execute(store, run_id, refs, shown, policies)
+        return self._execute(store, run_id, refs, shown)
 
     def resume(self, step: str | None = None, origin_run_id: str | None = None) -> Any:
         """Rerun a run from the step that failed (or from ``step``), reusing the rest.
@@ -125,7 +118,6 @@ class Runner:
         The new run takes the origin's parameters; tasks before the resume point
         (and the successful splits of a partly failed foreach) are cloned, not rerun.
         """
-        policies = self._policies()
         store = ArtifactStore(self.datastore_root, self.flow_cls.__name__)
         origin_id, origin = pick_origin(store, origin_run_id)
         if step is None and origin.get("status") == "success":
@@ -139,142 +131,117 @@ class Runner:
                 f"Run {self.flow_cls.__name__}/{origin_id} was not recorded with its "
                 f"parameters, so it cannot be resumed.")
         refs = {k: ArtifactRef(*v) for k, v in origin["parameter_refs"].items()}
-        self._warm_up_local_workers()
+        self._preflight()
         run_id = store.new_run_id()
         plan = ResumePlan(store, self.graph, origin_id, run_id, refs, step)
-        return self._execute(store, run_id, refs, origin.get("parameters", {}), policies,
-                             plan)
+        return self._execute(store, run_id, refs, origin.get("parameters", {}), plan)
 
-    def _warm_up_local_workers(self) -> None:
-        """Start the fork server of local workers now, so it loads while the run sets up;
-        then refuse, before anything is stored, a default cluster that cannot start."""
-        backends = {p.backend for p in self.placements.values() if p is not None}
+    # -- before anything is stored ------------------------------------------------------
+
+    def _backends(self) -> list[ClusterBackend]:
+        """Every backend the run may start clusters on, the default one first."""
+        names = [] if self.scheduler_address else [self.cluster]
+        names += [p.backend for p in self.placements.values() if p is not None]
+        found: dict[str, ClusterBackend] = {}
+        for name in names:
+            backend = get_backend(name)
+            found.setdefault(backend.name, backend)
+        return list(found.values())
+
+    def _preflight(self) -> None:
+        """Every check that can refuse the run, before its id is claimed.
+
+        Backends prepare first (the local one starts its fork server, which then
+        loads in the background while the rest is checked).
+        """
+        backends = self._backends()
+        for backend in backends:
+            backend.prepare()
+        if self.run_id_file:
+            folder = os.path.dirname(os.path.abspath(self.run_id_file))
+            if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
+                raise ConfigurationError(
+                    f"--run-id-file {self.run_id_file}: the folder {folder} does not exist "
+                    f"or is not writable. Create it or give another path.")
         if not self.scheduler_address:
-            backends.add(get_backend(self.cluster).name)
-        if any(get_backend(name).name == "local" for name in backends):
-            warm_up()
-        default = get_backend(self.cluster)
-        if not self.scheduler_address and default.name == "local":
-            default.check(default_request(self.max_workers))
-
-    def _policies(self) -> dict[str, StepPolicy]:
-        """Each step's failure handling, from its decorators and ``--with``; also refuses,
-        before anything is stored, a step cluster its backend can never give."""
-        for step, placement in self.placements.items():
+            default = get_backend(self.cluster)
+            default.check(default.default_request(self.max_workers))
+        for placement in self.placements.values():
             if placement is not None:
                 get_backend(placement.backend).check(placement.request)
-        policies = {}
-        for node in self.graph:
-            decorators = {d.name: d for d in step_decorators(getattr(self.flow_cls, node.name))}
-            for extra in self.with_decorators:
-                decorators.setdefault(extra.name, extra)  # the flow's own options win
-            policy = policy_for(node, decorators, self.graph)
-            if self.placements.get(node.name) is not None:
-                policy = replace(policy, own_cluster=True)
-            policies[node.name] = policy
-        return policies
+
+    # -- the run ------------------------------------------------------------------------
 
     def _execute(self, store: ArtifactStore, run_id: str, refs: dict[str, ArtifactRef],
-                 shown: dict[str, str], policies: dict[str, StepPolicy],
-                 plan: ResumePlan | None = None) -> Any:
-        flow_name = self.flow_cls.__name__
+                 shown: dict[str, str], plan: ResumePlan | None = None) -> Any:
         if self.run_id_file:
             with open(self.run_id_file, "w") as f:
                 f.write(run_id)
-        user = username()
-        system_tags = [f"user:{user}", f"daskflow_version:{__version__}",
-                       f"python_version:{platform.python_version()}"]
         origin_run_id = plan.origin_run_id if plan else None
-        record: dict[str, Any] = {
-            "flow": flow_name, "run_id": run_id, "status": "running",
-            "started_at": time.time(), "finished_at": None, "user": user,
-            "tags": self.tags, "system_tags": system_tags, "parameters": shown,
-            "parameter_refs": {k: list(v) for k, v in refs.items()},
-            "max_workers": self.max_workers, "max_num_splits": self.max_num_splits,
-            "origin_run_id": origin_run_id, "clusters": [],
-        }
-        store.write_run(run_id, record)
+        life = RunLifecycle(store, run_id, graph=self.graph, observer=self.observer,
+                            tags=self.tags, parameters=shown, parameter_refs=refs,
+                            max_workers=self.max_workers,
+                            max_num_splits=self.max_num_splits, origin_run_id=origin_run_id)
         ctx = RunContext(self.flow_cls, self.graph, self.datastore_root, run_id, refs,
-                         tags=self.tags, username=user, max_num_splits=self.max_num_splits,
+                         tags=self.tags, username=life.user,
+                         max_num_splits=self.max_num_splits,
                          stream_output=self.stream_output, origin_run_id=origin_run_id,
-                         policies=policies,
+                         plans=self.plans,
                          announce_starts=self.observer.wants_task_started())
-        self.observer.run_started(flow_name=flow_name, run_id=run_id,
-                                  datastore=store.flow_root, graph=self.graph)
         outcome = RunOutcome(False)
         interrupted = False
         try:
-            with self._client(record, store, run_id) as client:
+            with self._default_cluster(life) as client:
                 if self.scheduler_address:
                     # The local cluster is sized to --max-workers; a cluster we did not
                     # start is bounded by a semaphore each task holds while it runs.
                     from distributed import Semaphore
                     ctx.slots = Semaphore(max_leases=self.max_workers,
-                                          name=f"daskflow-{flow_name}-{run_id}")
-                on_cluster = functools.partial(self._cluster_changed, record, store, run_id)
+                                          name=f"daskflow-{life.pathspec}")
                 outcome = RunDriver(ctx, client, self.observer, plan, self.placements,
-                                    on_cluster, self.max_workers).execute()
+                                    life.cluster_changed, self.max_workers).execute()
         except KeyboardInterrupt:
             interrupted = True
             raise
         finally:
-            record.update(status="success" if outcome.successful else "failed",
-                          finished_at=time.time(), interrupted=interrupted)
-            if outcome.failure is not None:
-                record["failure"] = {"pathspec": outcome.failure.pathspec,
-                                     "type": outcome.failure.type_name,
-                                     "message": outcome.failure.message}
-            store.write_run(run_id, record)
-            from ..report import write_report_after_run  # never raises
-            report = write_report_after_run(self.datastore_root, flow_name, run_id,
-                                            graph=self.graph)
-            self.observer.run_finished(flow_name=flow_name, run_id=run_id,
-                                       successful=outcome.successful, tasks=outcome.tasks,
-                                       seconds=outcome.seconds, failure=outcome.failure,
-                                       report=report)
-            self.observer.close()
+            life.finish(outcome, interrupted=interrupted)
 
         from ..client import Run  # the read side, for the caller
-        run = Run(f"{flow_name}/{run_id}", _namespace_check=False,
-                  _root=self.datastore_root)
+        run = Run(life.pathspec, _namespace_check=False, _root=self.datastore_root)
         if not outcome.successful:
             failure = outcome.failure
-            message = (f"Run {flow_name}/{run_id} failed"
+            message = (f"Run {life.pathspec} failed"
                        + (f": task {failure.pathspec} raised {failure.type_name}: "
                           f"{failure.message}" if failure else "."))
-            exc = RunFailed(message, run_pathspec=f"{flow_name}/{run_id}", failure=failure)
+            exc = RunFailed(message, run_pathspec=life.pathspec, failure=failure)
             exc.run = run  # type: ignore[attr-defined]
             raise exc
         return run
 
     @contextmanager
-    def _client(self, record: dict[str, Any], store: ArtifactStore,
-                run_id: str) -> Iterator[Any]:
+    def _default_cluster(self, life: RunLifecycle) -> Iterator[Any]:
         """The run's default cluster: an existing scheduler, or one started for the run."""
         from distributed import Client
 
         if self.scheduler_address:
+            timeout = config.get("run.scheduler-timeout")
             try:
-                client = Client(self.scheduler_address, timeout="10s")
+                client = Client(self.scheduler_address, timeout=timeout)
             except OSError as exc:
                 raise ClusterError(
-                    f"Cannot reach the Dask scheduler at {self.scheduler_address}: {exc}. "
-                    f"Check the address (tcp://host:8786) and that the scheduler runs.") \
-                    from exc
+                    f"Cannot reach the Dask scheduler at {self.scheduler_address} within "
+                    f"{timeout}: {exc}. Check the address (tcp://host:8786) and that the "
+                    f"scheduler runs.") from exc
             with client:
-                self._announce(client, record, store, run_id, "existing scheduler")
+                life.default_cluster_up(client, backend=self.scheduler_address,
+                                        description="existing scheduler")
                 try:
                     yield client
                 finally:
-                    _cluster_closed(record, "default")
+                    life.default_cluster_down()
             return
         backend = get_backend(self.cluster)
-        if backend.name == "local":
-            request = default_request(self.max_workers)
-        else:
-            request = ResourceRequest(cpu=1, workers=min(os.cpu_count() or 1,
-                                                         self.max_workers))
-        started = time.time()
+        request = backend.default_request(self.max_workers)
         # A worker replaced after a @timeout or a crash counts against a task's
         # allowed failures in the scheduler; daskflow counts attempts itself.
         # Its tasks hand each other small refs, and every task needs the run context,
@@ -284,38 +251,12 @@ class Runner:
                               "distributed.scheduler.active-memory-manager.start": False}), \
                 _workers_ignore_ctrl_c(backend.open(request)) as cluster, \
                 Client(cluster) as client:
-            self._announce(client, record, store, run_id, backend.describe(request))
+            life.default_cluster_up(client, backend=backend.name,
+                                    description=backend.describe(request))
             try:
                 yield client
             finally:
-                _cluster_closed(record, "default")
-                self.observer.cluster_stopped(name="default", seconds=time.time() - started)
-
-    def _announce(self, client: Any, record: dict[str, Any], store: ArtifactStore,
-                  run_id: str, what: str) -> None:
-        link = client.dashboard_link
-        workers = len(client.scheduler_info().get("workers", {}))
-        record.update(scheduler=client.scheduler.address, dashboard=link, cluster=what)
-        # Every cluster of the run, for the run report: lifetime, size and dashboard.
-        record["clusters"].append({
-            "name": "default", "backend": self.scheduler_address or self.cluster or
-            config.get("cluster.backend"), "description": what, "step": None,
-            "workers": workers, "started_at": record["started_at"], "ready_at": time.time(),
-            "stopped_at": None, "dashboard": link})
-        store.write_run(run_id, record)
-        self.observer.cluster_started(name="default", description=what, dashboard=link,
-                                      workers=workers)
-
-    def _cluster_changed(self, record: dict[str, Any], store: ArtifactStore, run_id: str,
-                         info: dict[str, Any]) -> None:
-        """A step cluster started or stopped: say so, and keep it in the run's record."""
-        with self._record_lock:
-            if info not in record["clusters"]:
-                record["clusters"].append(info)
-            store.write_run(run_id, record)
-        if info.get("stopped_at"):
-            self.observer.cluster_stopped(name=info["name"],
-                                          seconds=info["stopped_at"] - info["started_at"])
+                life.default_cluster_down()
 
 
 @contextmanager
@@ -348,34 +289,6 @@ def _workers_ignore_ctrl_c(opening: Any) -> Iterator[Any]:
             raise
     else:
         opening.__exit__(None, None, None)
-
-
-def _cluster_closed(record: dict[str, Any], name: str) -> None:
-    """Note when cluster ``name`` closed (the run's record is written at its end)."""
-    for cluster in reversed(record.get("clusters", [])):
-        if cluster["name"] == name and cluster["stopped_at"] is None:
-            cluster["stopped_at"] = time.time()
-            return
-
-
-def policy_for(node: StepNode, decorators: dict[str, StepDecorator],
-               graph: FlowGraph) -> StepPolicy:
-    """Translate a step's failure decorators into what the runtime does."""
-    retry, catch, timeout = (decorators.get(n) for n in ("retry", "catch", "timeout"))
-    if catch is not None and node.transition in (FOREACH, SWITCH):
-        kind = "foreach" if node.transition == FOREACH else "switch"
-        raise FlowDefinitionError(
-            f"@catch cannot be used on step '{node.name}': a {kind} step that failed has no "
-            f"{'list to fan out over' if kind == 'foreach' else 'choice to follow'}. Put "
-            f"@catch on the steps it leads to instead.", step=node.name, file=graph.file,
-            lineno=node.lineno)
-    return StepPolicy(
-        retries=retry.options.times if retry is not None else 0,
-        retry_delay=60 * float(retry.options.minutes_between_retries) if retry else 0.0,
-        timeout=timeout.total_seconds if timeout is not None else None,  # type: ignore[attr-defined]
-        catch=catch is not None,
-        catch_var=catch.options.var if catch is not None else None,
-        print_exception=catch.options.print_exception if catch is not None else True)
 
 
 def load_flow(path: str | os.PathLike) -> type:

@@ -1,9 +1,10 @@
 """One task = one step execution = one Dask task.
 
 :func:`execute_task` runs on a worker.  It counts the task's earlier attempts
-in the datastore (exceptions, timeouts, and attempts whose worker died), runs
-a new attempt if ``@retry`` allows, and otherwise gives up, or goes on with
-the exception stored if ``@catch`` says so.  An attempt loads what the step
+in the datastore (exceptions, timeouts, and attempts whose process died: each
+is one failed attempt, as in Metaflow), runs a new attempt while the step's
+plan allows, and otherwise gives up, or goes on when a decorator's
+``task_exception`` hook handles the failure (``@catch``).  An attempt loads what the step
 reads (lazily), runs the body with its output captured, stores the artifacts
 and its record, and returns a small :class:`TaskRef`.  Big data never travels
 back through the scheduler.
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import sys
 import signal
 import socket
 import tempfile
@@ -20,7 +22,7 @@ import threading
 import time
 import traceback
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 from ..current import bind as bind_current
@@ -28,14 +30,16 @@ from ..datastore import ArtifactRef, ArtifactStore
 from ..exceptions import ForeachError, TaskFailed, UnhandledTransitionError
 from ..flowspec import FlowSpec, Inputs, InputView
 from ..graph import FOREACH, SWITCH, StepNode
+from ..steps import StepPlan, TaskContext, TaskError, iter_hooks
 from .capture import announce, capture_output
-from .context import RunContext, StepPolicy, TaskRef, TaskSpec
+from .context import RunContext, TaskRef, TaskSpec
+from .environ import task_environment
 
 
 def execute_task(ctx: RunContext, spec: TaskSpec, *parents: TaskRef) -> TaskRef:
     """Run one step as one task; raises :class:`TaskFailed` (plain text) on failure."""
     store = ctx.store()
-    policy = ctx.policy(spec.step)
+    plan = ctx.plan(spec.step)
     history = _history(store, ctx, spec)
     for _, record in reversed(history):
         if record is not None and record.get("status") == "ok":
@@ -43,31 +47,23 @@ def execute_task(ctx: RunContext, spec: TaskSpec, *parents: TaskRef) -> TaskRef:
             # the stored result stands, the step does not run twice.
             return TaskRef.from_record(spec.step, spec.task_id, record, ctx.params)
     while True:
-        if not _attempts_left(history, policy, ctx):
-            return _give_up(ctx, store, spec, parents, policy, history)
+        if len(history) > plan.retries:
+            return _give_up(ctx, store, spec, parents, plan, history)
         if history:
             announce("retrying", spec.step, spec.task_id, history[-1][0])
-            if policy.retry_delay:
+            if plan.retry_delay:
                 last = history[-1][1] or {}
-                wait = last.get("finished_at", time.time()) + policy.retry_delay - time.time()
+                wait = last.get("finished_at", time.time()) + plan.retry_delay - time.time()
                 if wait > 0:
                     time.sleep(wait)
         if ctx.slots is not None:  # --max-workers on a cluster daskflow did not size
             with ctx.slots:
-                ref = _attempt(ctx, store, spec, parents, policy)
+                ref = _attempt(ctx, store, spec, parents, plan)
         else:
-            ref = _attempt(ctx, store, spec, parents, policy)
+            ref = _attempt(ctx, store, spec, parents, plan)
         if ref is not None:
             return ref
         history = _history(store, ctx, spec)
-
-
-def _attempts_left(history: list[tuple[int, dict[str, Any] | None]], policy: StepPolicy,
-                   ctx: RunContext) -> bool:
-    """Whether @retry (for failures) and the death limit (for dead workers) allow another."""
-    failures = sum(1 for _, r in history if r is not None)
-    deaths = sum(1 for _, r in history if r is None)
-    return failures <= policy.retries and deaths <= ctx.death_retries
 
 
 def _history(store: ArtifactStore, ctx: RunContext,
@@ -82,7 +78,7 @@ def _pathspec(ctx: RunContext, spec: TaskSpec) -> str:
 
 
 def _attempt(ctx: RunContext, store: ArtifactStore, spec: TaskSpec,
-             parents: tuple[TaskRef, ...], policy: StepPolicy) -> TaskRef | None:
+             parents: tuple[TaskRef, ...], plan: StepPlan) -> TaskRef | None:
     """Run one attempt; its record says how it ended.  None when it failed."""
     node = ctx.graph[spec.step]
     pathspec = _pathspec(ctx, spec)
@@ -98,31 +94,39 @@ def _attempt(ctx: RunContext, store: ArtifactStore, spec: TaskSpec,
         announce("started", spec.step, spec.task_id, attempt)
     ref: TaskRef | None = None
     with capture_output(pathspec, ctx.stream_output) as out:
-        watchdog = _Watchdog(policy.timeout, lambda: _timed_out(
-            ctx, store, spec, attempt, record, out, policy.timeout or 0)) \
-            if policy.timeout else None
+        watchdog = _Watchdog(plan.timeout, lambda: _timed_out(
+            ctx, store, spec, attempt, record, out, plan.timeout or 0)) \
+            if plan.timeout else None
         try:
-            if policy.own_cluster and _current_worker() is not None:
-                with _performance_report(store, ctx, spec, attempt, record):
-                    ref = _run_step(ctx, store, node, spec, attempt, parents, policy)
-            else:
-                ref = _run_step(ctx, store, node, spec, attempt, parents, policy)
+            with task_environment(plan.env):
+                ref = _run_step(ctx, store, node, spec, attempt, parents, plan, record)
             record.update(status="ok", artifacts=_index_record({**ref.artifacts, **ctx.params}),
                           num_splits=ref.num_splits, next_step=ref.next_step)
         except BaseException as exc:  # SystemExit and KeyboardInterrupt are task failures too
             if watchdog is not None and watchdog.fired:
                 return None  # the watchdog recorded the timeout already
-            tb = format_user_traceback(exc, ctx.graph.file)
-            message = str(exc)
-            if isinstance(exc, SystemExit):
-                message = f"the step called sys.exit({exc.code!r})"
-            record.update(status="failed", error={"type": type(exc).__name__,
-                                                  "message": message, "traceback": tb})
-            out.buffers["stderr"].write(tb)  # into the log; the driver prints it once
+            record.update(status="failed", error=error_record(exc, ctx.graph.file))
+            out.buffers["stderr"].write(record["error"]["traceback"])  # the driver prints it once
         if watchdog is not None and not watchdog.finish():
             return None
     _write_attempt(store, ctx, spec, attempt, record, out)
     return ref if record["status"] == "ok" else None
+
+
+def error_record(exc: BaseException, flow_file: str) -> dict[str, str]:
+    """How an attempt failed, as plain text: never fails, whatever the exception does."""
+    cls = type(exc)
+    module = cls.__module__
+    if module.startswith("daskflow_flow_"):  # a flow file loaded by path runs as __main__
+        module = "__main__"
+    try:
+        message = str(exc)
+    except BaseException as err:  # noqa: BLE001  a __str__ that raises must not lose the failure
+        message = f"<str() of the exception failed: {type(err).__name__}>"
+    if isinstance(exc, SystemExit):
+        message = f"the step called sys.exit({exc.code!r})"
+    return {"type": cls.__name__, "qualified_type": f"{module}.{cls.__qualname__}",
+            "message": message, "traceback": format_user_traceback(exc, flow_file)}
 
 
 @contextmanager
@@ -158,41 +162,50 @@ def _write_attempt(store: ArtifactStore, ctx: RunContext, spec: TaskSpec, attemp
 
 
 def _give_up(ctx: RunContext, store: ArtifactStore, spec: TaskSpec,
-             parents: tuple[TaskRef, ...], policy: StepPolicy,
+             parents: tuple[TaskRef, ...], plan: StepPlan,
              history: list[tuple[int, dict[str, Any] | None]]) -> TaskRef:
-    """No attempts left: go on with the exception stored (``@catch``) or fail."""
+    """No attempts left: fail, unless a ``task_exception`` hook (``@catch``) handles it."""
     pathspec = _pathspec(ctx, spec)
     last_attempt, last = history[-1]
-    if last is None:
-        deaths = sum(1 for _, r in history if r is None)
-        error = {"type": "WorkerDied", "traceback": "",
-                 "message": f"the worker process running it died {deaths} time(s) (killed, "
-                            f"crashed by a segfault or os.abort(), or out of memory); "
-                            f"attempt {last_attempt} left no result"}
-    else:
-        error = last["error"]
-    if not policy.catch:
+    error = last["error"] if last is not None else _death(history)
+    handlers = list(iter_hooks(plan.decorators, "task_exception"))
+    if not handlers:
         raise TaskFailed(pathspec, error["type"], error["message"], error.get("traceback", ""))
-    from ..steps import CaughtException
-
+    task = TaskContext(None, spec.step, spec.task_id, last_attempt, pathspec, plan)
+    failure = TaskError(error.get("qualified_type", error["type"]), error["message"],
+                        error.get("traceback", ""))
+    handled: dict[str, Any] | None = None
+    with capture_output(pathspec, ctx.stream_output) as out:
+        for hook in handlers:
+            result = hook(task=task, error=failure)
+            if result is not None:
+                handled = {**(handled or {}), **result}
+    if handled is None:
+        raise TaskFailed(pathspec, error["type"], error["message"], error.get("traceback", ""))
     node = ctx.graph[spec.step]
     artifacts = {} if node.is_join or not parents else dict(parents[0].artifacts)
-    if policy.catch_var:
-        caught = CaughtException(error["type"], error["message"], error.get("traceback", ""))
-        artifacts[policy.catch_var] = store.put_artifact(caught, policy.catch_var)
+    # As Metaflow, what the step assigned before it failed is kept.
+    artifacts.update({name: ArtifactRef(*ref) for name, ref in
+                      ((last or {}).get("partial_artifacts") or {}).items()})
+    for name, value in handled.items():
+        artifacts[name] = store.put_artifact(value, name)
     now = time.time()
     attempt = store.claim_attempt(ctx.run_id, spec.step, spec.task_id,
                                   {"started_at": now, "caught": True})
-    record = {"attempt": attempt, "started_at": now, "finished_at": now, "status": "ok",
+    record = {"attempt": attempt, "started_at": now, "status": "ok",
               "caught": error, "frames": [list(f) for f in spec.frames],
               "parents": [f"{p.step}/{p.task_id}" for p in parents],
               "artifacts": _index_record({**artifacts, **ctx.params})}
-    if policy.print_exception:
-        store.write_log(ctx.run_id, spec.step, spec.task_id, attempt, "stderr",
-                        f"@catch: step '{spec.step}' failed with {error['type']}: "
-                        f"{error['message']}; the flow goes on.\n")
-    store.write_done(ctx.run_id, spec.step, spec.task_id, attempt, record)
+    _write_attempt(store, ctx, spec, attempt, record, out)
     return TaskRef(spec.step, spec.task_id, attempt, artifacts, spec.frames)
+
+
+def _death(history: list[tuple[int, dict[str, Any] | None]]) -> dict[str, str]:
+    attempt = history[-1][0]
+    return {"type": "WorkerDied", "qualified_type": "daskflow.WorkerDied", "traceback": "",
+            "message": f"the worker process running it died during attempt {attempt} "
+                       f"(killed, crashed by a segfault or os._exit(), or out of memory) "
+                       f"and left no result; @retry runs a task again after such a crash"}
 
 
 class _Watchdog:
@@ -235,6 +248,7 @@ def _timed_out(ctx: RunContext, store: ArtifactStore, spec: TaskSpec, attempt: i
                f"stopped")
     out.buffers["stderr"].write(f"TimeoutError: {message}\n")
     record.update(status="failed", error={"type": "TimeoutError", "message": message,
+                                          "qualified_type": "builtins.TimeoutError",
                                           "traceback": ""})
     _write_attempt(store, ctx, spec, attempt, record, out)
 
@@ -248,7 +262,8 @@ def _kill_worker_process(worker: Any) -> bool:
 
 
 def _run_step(ctx: RunContext, store: ArtifactStore, node: StepNode, spec: TaskSpec,
-              attempt: int, parents: tuple[TaskRef, ...], policy: StepPolicy) -> TaskRef:
+              attempt: int, parents: tuple[TaskRef, ...], plan: StepPlan,
+              record: dict[str, Any]) -> TaskRef:
     inputs = None
     refs: dict[str, ArtifactRef] = {}
     if node.is_join:
@@ -258,29 +273,17 @@ def _run_step(ctx: RunContext, store: ArtifactStore, node: StepNode, spec: TaskS
         refs = parents[0].artifacts
     flow: FlowSpec = ctx.flow_cls._for_task(store, ctx.run_id, node, refs, ctx.params,
                                             spec.frames)
-    with bind_current(flow_name=ctx.flow_name, run_id=ctx.run_id,
-                      step_name=node.name, task_id=spec.task_id,
-                      retry_count=attempt, tags=ctx.tags, username=ctx.username,
-                      origin_run_id=ctx.origin_run_id):
-        body = getattr(flow, node.name)
-        # On its own cluster the step drives the workers (current.client): leave the
-        # worker's thread pool so its own slot does not hold up the work it submits.
-        seceded = policy.own_cluster and _current_worker() is not None
-        if seceded:
-            from distributed import rejoin, secede
-            secede()
-        try:
-            if inputs is not None:
-                body(inputs)
-            else:
-                body()
-        finally:
-            if seceded:
-                rejoin()
-    if node.name != "end" and flow._df_transition is None:
-        raise UnhandledTransitionError(
-            f"Step '{node.name}' finished without calling self.next(); it must end with "
-            f"self.next({', '.join('self.' + s for s in node.out_funcs)}).")
+    try:
+        _run_body(ctx, store, flow, spec, attempt, plan, inputs, record)
+        if node.name != "end" and flow._df_transition is None:
+            raise UnhandledTransitionError(
+                f"Step '{node.name}' finished without calling self.next(); it must end with "
+                f"self.next({', '.join('self.' + s for s in node.out_funcs)}).")
+    except BaseException:
+        if any(True for _ in iter_hooks(plan.decorators, "task_exception")):
+            # kept for a handler (@catch): what the step assigned before it failed
+            record["partial_artifacts"] = _index_record(_store_artifacts(store, flow, True))
+        raise
     num_splits = next_step = None
     if node.transition == FOREACH:
         items = _foreach_items(flow, node, ctx.max_num_splits)
@@ -289,14 +292,52 @@ def _run_step(ctx: RunContext, store: ArtifactStore, node: StepNode, spec: TaskS
         num_splits = len(items)
     elif node.transition == SWITCH:
         next_step = _switch_choice(flow, node)
-    values = flow._df_artifacts()
-    if policy.catch_var and policy.catch_var not in values:
-        values[policy.catch_var] = None  # as in Metaflow: `if self.error:` works after success
+    return TaskRef(node.name, spec.task_id, attempt, _store_artifacts(store, flow),
+                   spec.frames, num_splits, next_step)
+
+
+def _run_body(ctx: RunContext, store: ArtifactStore, flow: FlowSpec, spec: TaskSpec,
+              attempt: int, plan: StepPlan, inputs: Inputs | None,
+              record: dict[str, Any]) -> None:
+    """The step's body, inside its decorators' ``around_task`` hooks."""
+    task = TaskContext(flow, spec.step, spec.task_id, attempt, _pathspec(ctx, spec), plan)
+    on_own_cluster = plan.own_cluster and _current_worker() is not None
+    with ExitStack() as stack, bind_current(
+            flow_name=ctx.flow_name, run_id=ctx.run_id, step_name=spec.step,
+            task_id=spec.task_id, retry_count=attempt, tags=ctx.tags,
+            username=ctx.username, origin_run_id=ctx.origin_run_id):
+        if on_own_cluster:
+            stack.enter_context(_performance_report(store, ctx, spec, attempt, record))
+        for hook in iter_hooks(plan.decorators, "around_task"):
+            wrapper = hook(task=task)
+            if wrapper is not None:
+                stack.enter_context(wrapper)
+        body = getattr(flow, spec.step)
+        # On its own cluster the step drives the workers (current.client): leave the
+        # worker's thread pool so its own slot does not hold up the work it submits.
+        if on_own_cluster:
+            from distributed import rejoin, secede
+            secede()
+            stack.callback(rejoin)
+        if inputs is not None:
+            body(inputs)
+        else:
+            body()
+
+
+def _store_artifacts(store: ArtifactStore, flow: FlowSpec,
+                     partial: bool = False) -> dict[str, ArtifactRef]:
+    """Store what the step assigned; for a failed attempt, skip what cannot be stored."""
     artifacts = dict(flow._df_refs)
-    for name, value in values.items():
-        artifacts[name] = store.put_artifact(value, name)
-    return TaskRef(node.name, spec.task_id, attempt, artifacts, spec.frames,
-                   num_splits, next_step)
+    for name, value in flow._df_artifacts().items():
+        try:
+            artifacts[name] = store.put_artifact(value, name)
+        except Exception as exc:
+            if not partial:
+                raise
+            print(f"artifact '{name}' of the failed attempt was not kept: {exc}",
+                  file=sys.stderr)
+    return artifacts
 
 
 def _foreach_items(flow: FlowSpec, node: StepNode, max_num_splits: int) -> list[Any]:

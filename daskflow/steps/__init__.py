@@ -1,29 +1,48 @@
-"""Step decorators (resources, retry, catch, timeout) on one base."""
+"""Step decorators on one base with hooks the runtime calls (see :mod:`.base`).
 
-from .base import StepDecorator, StepDecoratorError, parse_decospec, step_decorators
+Built-in ones load by name when used; third parties add theirs through the
+``daskflow.step_decorators`` entry-point group.
+"""
+
+from .base import (
+    StepDecorator,
+    StepDecoratorError,
+    StepPlan,
+    TaskContext,
+    TaskError,
+    decorators_for,
+    get_step_decorator,
+    iter_hooks,
+    known_step_decorators,
+    parse_decospec,
+    register_step_decorator,
+    step_decorators,
+)
+from .environment import Environment, environment
 from .failure import Catch, CaughtException, Retry, Timeout, catch, retry, timeout
 from .resources import Resources, parse_size, resources
 
-# Decorators that `run --with NAME:key=value` can attach to every step.
-KNOWN_DECORATORS: dict[str, type[StepDecorator]] = {
-    "retry": Retry,
-    "catch": Catch,
-    "timeout": Timeout,
-    "resources": Resources,
-}
-
 __all__ = [
-    "KNOWN_DECORATORS",
     "Catch",
     "CaughtException",
+    "Environment",
     "Resources",
     "Retry",
     "StepDecorator",
     "StepDecoratorError",
+    "StepPlan",
+    "TaskContext",
+    "TaskError",
     "Timeout",
     "catch",
+    "decorators_for",
+    "environment",
+    "get_step_decorator",
+    "iter_hooks",
+    "known_step_decorators",
     "parse_decospec",
     "parse_size",
+    "register_step_decorator",
     "resources",
     "retry",
     "step_decorators",

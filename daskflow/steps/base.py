@@ -1,16 +1,37 @@
-"""The one base every step decorator shares.
+"""The one base every step decorator shares, and the hooks the runtime calls.
 
-A decorator has a typed options dataclass; its keyword arguments are checked
-against it (an unknown one raises, listing the allowed ones), and it attaches
-itself to the step function's ``decorators`` list, in the order written.
-It works bare (``@retry``) or called (``@retry(times=2)``), above or below
-``@step``.  Hooks the runtime calls take keyword-only arguments.
+A decorator is one small class: a typed options dataclass (an unknown keyword
+raises, listing the allowed ones; ``validate`` checks the values at definition
+time) and keyword-only hooks, each given one context object:
+
+- ``plan(step=StepPlan)`` runs on the driver before anything is stored. It may
+  change what the step asks of the runtime: its own cluster (``step.request``,
+  ``step.backend``), its environment (``step.env``), its attempts
+  (``step.retries``, ``step.retry_delay``) and its time limit (``step.timeout``).
+  Raising :class:`~daskflow.exceptions.FlowDefinitionError` refuses the flow.
+- ``around_task(task=TaskContext)`` runs on the worker around each attempt of the
+  step's body; it returns a context manager, or None for nothing to wrap.
+- ``task_exception(task=TaskContext, error=TaskError)`` runs on the worker when the
+  last attempt failed; returning a dict of artifacts makes the task succeed with
+  them (and what the body assigned before it failed) instead of failing the run.
+
+The runtime calls these hooks on every decorator of a step and never asks for
+one by name.  Built-in decorators are found by name in a lazy table
+(:data:`BUILTIN`), third-party ones through the ``daskflow.step_decorators``
+entry-point group (``name = "package.module:ClassName"``) or
+:func:`register_step_decorator`.
 """
 
 from __future__ import annotations
 
+import ast
 import dataclasses
-from collections.abc import Callable
+import importlib
+import json
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from ..exceptions import DaskflowException, did_you_mean
@@ -22,11 +43,74 @@ class StepDecoratorError(DaskflowException, TypeError):
     headline = "Decorator error"
 
 
-class StepDecorator:
-    """Base of ``@resources``, ``@retry``, ``@catch`` and ``@timeout``.
+@dataclass
+class StepPlan:
+    """What the runtime will do for one step; ``plan`` hooks may change it.
 
-    Subclasses set ``name`` and ``Options`` (a dataclass with defaults) and may
-    override ``validate``.
+    ``request`` set means the step runs on a cluster of its own, from ``backend``
+    (None: the run's default backend).  ``env`` is set for the step's tasks only:
+    concurrent tasks of other steps never see it.
+    """
+
+    name: str
+    node: Any                                  # the step's graph.StepNode
+    graph: Any                                 # the flow's graph.FlowGraph
+    decorators: tuple[StepDecorator, ...] = ()
+    request: Any = None                        # clusters.ResourceRequest or None
+    backend: str | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    retries: int = 0
+    retry_delay: float = 0.0                   # seconds; local clusters retry at once
+    timeout: float | None = None               # seconds per attempt
+
+    @property
+    def own_cluster(self) -> bool:
+        """Whether the step runs on a cluster started for it (its body may drive it)."""
+        return self.request is not None
+
+    def where(self) -> str:
+        """``flow.py:12 (step 'train')``, for errors a hook raises."""
+        return f"{self.graph.file}:{self.node.lineno} (step '{self.name}')"
+
+
+@dataclass
+class TaskContext:
+    """One attempt of a task, as a worker-side hook sees it."""
+
+    flow: Any                   # the FlowSpec instance the body runs on
+    step: str
+    task_id: str
+    attempt: int
+    pathspec: str
+    plan: StepPlan
+
+
+@dataclass
+class TaskError:
+    """How the last attempt of a task failed, in plain text (always unpicklable-safe).
+
+    ``type`` is the qualified class name (``mymod.RetryError``), as Metaflow gives it.
+    """
+
+    type: str
+    message: str
+    traceback: str = ""
+
+
+class StepDecorator:
+    """Base of every step decorator: options, validation and hooks.
+
+    Subclasses set ``name`` and ``Options`` (a dataclass with defaults), may
+    override ``validate`` and any hook.
+
+    >>> class Note(StepDecorator):
+    ...     name = "note"
+    ...     @dataclass
+    ...     class Options:
+    ...         text: str = ""
+    ...     def plan(self, *, step):
+    ...         step.env["NOTE"] = self.options.text
+    >>> note = Note.decorator()
     """
 
     name: ClassVar[str] = "decorator"
@@ -44,6 +128,22 @@ class StepDecorator:
 
     def validate(self) -> None:
         """Raise :class:`StepDecoratorError` if the options make no sense."""
+
+    # -- hooks (keyword-only, one context object each) --------------------------------
+
+    def plan(self, *, step: StepPlan) -> None:
+        """On the driver, before anything is stored: change what the step asks for."""
+
+    def around_task(self, *, task: TaskContext) -> AbstractContextManager[Any] | None:
+        """On the worker: a context manager wrapped around each attempt, or None."""
+        return None
+
+    def task_exception(self, *, task: TaskContext,
+                       error: TaskError) -> dict[str, Any] | None:
+        """On the worker, when the last attempt failed: artifacts to go on with, or None."""
+        return None
+
+    # -- attaching ------------------------------------------------------------------
 
     def __call__(self, func: Callable) -> Callable:
         decorators = getattr(func, "decorators", None)
@@ -71,6 +171,11 @@ class StepDecorator:
         make.__doc__ = cls.__doc__
         return make
 
+    @classmethod
+    def overrides(cls, hook: str) -> bool:
+        """Whether this class defines ``hook`` itself (the runtime skips work otherwise)."""
+        return getattr(cls, hook) is not getattr(StepDecorator, hook)
+
     def __repr__(self) -> str:
         fields = ", ".join(f"{k}={v!r}" for k, v in dataclasses.asdict(self.options).items()
                            if v != getattr(self.Options, k, None))
@@ -82,28 +187,141 @@ def step_decorators(func: Callable) -> list[StepDecorator]:
     return list(getattr(func, "decorators", []))
 
 
-def parse_decospec(spec: str, known: dict[str, type[StepDecorator]]) -> StepDecorator:
-    """Build a decorator from ``--with`` text: ``retry`` or ``retry:times=2,minutes_between_retries=0``.
+def decorators_for(func: Callable, extra: Sequence[StepDecorator]) -> tuple[StepDecorator, ...]:
+    """A step's decorators plus ``--with`` ones; a decorator the step has itself wins."""
+    own = step_decorators(func)
+    names = {d.name for d in own}
+    return tuple(own) + tuple(d for d in extra if d.name not in names)
 
-    >>> parse_decospec("retry:times=2", {"retry": Retry})  # doctest: +SKIP
-    @retry(times=2)
+
+# -- finding decorators by name ----------------------------------------------------
+
+#: Built-in decorators, imported only when named (``--with NAME``).
+BUILTIN: dict[str, str] = {
+    "retry": "daskflow.steps.failure:Retry",
+    "catch": "daskflow.steps.failure:Catch",
+    "timeout": "daskflow.steps.failure:Timeout",
+    "resources": "daskflow.steps.resources:Resources",
+    "environment": "daskflow.steps.environment:Environment",
+}
+ENTRY_POINT_GROUP = "daskflow.step_decorators"
+_registered: dict[str, type[StepDecorator] | str] = {}
+
+
+def register_step_decorator(cls: type[StepDecorator] | str, name: str | None = None,
+                            clobber: bool = False) -> None:
+    """Make ``--with NAME`` find a decorator class (or its ``"module:Class"`` path)."""
+    name = name or (cls.name if isinstance(cls, type) else None)
+    if not name:
+        raise StepDecoratorError("register_step_decorator needs a name for a class path.")
+    if not clobber and name in known_step_decorators():
+        raise StepDecoratorError(
+            f"A step decorator named '{name}' exists already; pass clobber=True to replace it.")
+    _registered[name] = cls
+
+
+def _entry_points() -> dict[str, Any]:
+    from importlib.metadata import entry_points
+    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def known_step_decorators() -> list[str]:
+    """Every name ``--with`` accepts: built-in, entry points and registered."""
+    return sorted({*BUILTIN, *_entry_points(), *_registered})
+
+
+def get_step_decorator(name: str) -> type[StepDecorator]:
+    """The decorator class called ``name``, imported on first use."""
+    target: Any = _registered.get(name)
+    if target is None and name in BUILTIN:
+        target = BUILTIN[name]
+    if target is None:
+        ep = _entry_points().get(name)
+        if ep is None:
+            known = known_step_decorators()
+            raise StepDecoratorError(
+                f"Unknown step decorator '{name}'.{did_you_mean(name, known)} "
+                f"Known: {', '.join(known)}.")
+        target = ep.value
+    if isinstance(target, str):
+        module, _, attr = target.partition(":")
+        try:
+            target = getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError) as exc:
+            raise StepDecoratorError(
+                f"Step decorator '{name}' points at {module}:{attr}, which cannot be "
+                f"imported: {exc}. Install the package that provides it.") from exc
+    if not (isinstance(target, type) and issubclass(target, StepDecorator)):
+        raise StepDecoratorError(
+            f"Step decorator '{name}' is {target!r}, not a StepDecorator subclass.")
+    return target
+
+
+# -- --with NAME:key=value,key2=value2, as Metaflow reads it ------------------------
+
+# Metaflow splits the options before each "name=", so values may hold commas.
+_SPLIT = re.compile(r",(?=[\s\w]+=)")
+
+
+def parse_decospec(spec: str) -> StepDecorator:
+    """Build a decorator from ``--with`` text.
+
+    Values are read as JSON, else as Python literals, else kept as text:
+
+    >>> parse_decospec("retry:times=2,minutes_between_retries=0")
+    @retry(times=2, minutes_between_retries=0)
+    >>> parse_decospec("environment:vars={'A': '1', 'B': '2'}").options.vars
+    {'A': '1', 'B': '2'}
     """
-    import ast
-
     name, _, args = spec.partition(":")
     name = name.strip()
+    known = known_step_decorators()
     if name not in known:
         raise StepDecoratorError(
             f"--with {spec!r}: unknown decorator '{name}'.{did_you_mean(name, known)} "
-            f"Known: {', '.join(sorted(known))}.")
+            f"Known: {', '.join(known)}.")
+    try:
+        cls = get_step_decorator(name)
+    except StepDecoratorError as exc:
+        raise StepDecoratorError(f"--with {spec!r}: {exc}") from None
     kwargs: dict[str, Any] = {}
-    for part in filter(None, (p.strip() for p in args.split(","))):
+    for part in _SPLIT.split(args) if args.strip() else []:
         key, eq, raw = part.partition("=")
-        if not eq:
+        if not eq or not key.strip():
             raise StepDecoratorError(
                 f"--with {spec!r}: expected key=value after ':', got {part!r}.")
-        try:
-            kwargs[key.strip()] = ast.literal_eval(raw.strip())
-        except (ValueError, SyntaxError):
-            kwargs[key.strip()] = raw.strip()
-    return known[name](**kwargs)
+        kwargs[key.strip()] = _literal(raw.strip())
+    try:
+        return cls(**kwargs)
+    except StepDecoratorError as exc:
+        raise StepDecoratorError(f"--with {spec!r}: {exc}") from None
+
+
+def _literal(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        pass
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return text
+
+
+def str_mapping(value: Any, *, what: str) -> dict[str, str]:
+    """A mapping of names to text, for options such as ``@environment(vars=...)``."""
+    if not isinstance(value, Mapping):
+        raise StepDecoratorError(
+            f"{what}={value!r} must be a dict of names to values, e.g. {{'MODE': 'fast'}}.")
+    bad = [k for k in value if not isinstance(k, str) or not k or "=" in k or "\0" in k]
+    if bad:
+        raise StepDecoratorError(f"{what}: {bad[0]!r} is not an environment variable name.")
+    return {k: v if isinstance(v, str) else json.dumps(v) if isinstance(v, (dict, list))
+            else str(v) for k, v in value.items()}
+
+
+def iter_hooks(decorators: Sequence[StepDecorator], hook: str) -> Iterator[Any]:
+    """The bound ``hook`` of each decorator that defines it, in the order written."""
+    for decorator in decorators:
+        if type(decorator).overrides(hook):
+            yield getattr(decorator, hook)

@@ -1,16 +1,21 @@
 """``@retry``, ``@catch`` and ``@timeout``: what happens when a step fails (Metaflow's meaning).
 
-The runtime reads their options; each task counts its attempts in the
-datastore, so a retry after a dead worker or a timeout is counted like one
-after an exception.
+Each sets what it governs in the step's plan (attempts, time limit) or handles
+the failure of the last attempt (``@catch``); the runtime counts attempts in
+the datastore, so an attempt whose process crashed or timed out counts like one
+that raised.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from .base import StepDecorator, StepDecoratorError
+from ..exceptions import FlowDefinitionError
+from .base import StepDecorator, StepDecoratorError, StepPlan, TaskContext, TaskError
 
 
 class Retry(StepDecorator):
@@ -35,15 +40,24 @@ class Retry(StepDecorator):
         if not isinstance(self.options.times, int) or self.options.times < 0:
             raise StepDecoratorError(
                 f"@retry(times={self.options.times!r}): times must be a whole number >= 0.")
-        if self.options.minutes_between_retries < 0:
-            raise StepDecoratorError("@retry: minutes_between_retries must be >= 0.")
+        delay = self.options.minutes_between_retries
+        if isinstance(delay, bool) or not isinstance(delay, (int, float)) or delay < 0:
+            raise StepDecoratorError(
+                f"@retry(minutes_between_retries={delay!r}) must be a number >= 0.")
+
+    def plan(self, *, step: StepPlan) -> None:
+        step.retries = self.options.times
+        # As Metaflow: the wait is for remote schedulers; a local cluster retries at once
+        # (the runtime drops the delay for clusters on this machine).
+        step.retry_delay = 60 * float(self.options.minutes_between_retries)
 
 
 class Catch(StepDecorator):
     """After the retries are spent, store the exception in ``var`` and go on.
 
     The artifact is a :class:`CaughtException` (``.type``, ``.exception``,
-    ``.traceback``); the step counts as done and the flow follows its transition.
+    ``.stacktrace``), stored with what the step assigned before it failed; the step
+    counts as done and the flow follows its transition.
     """
 
     name = "catch"
@@ -59,6 +73,30 @@ class Catch(StepDecorator):
                                 or var.startswith("_")):
             raise StepDecoratorError(
                 f"@catch(var={var!r}): var must be an artifact name such as 'error'.")
+
+    def plan(self, *, step: StepPlan) -> None:
+        transition = step.node.transition
+        if transition in ("foreach", "switch"):
+            raise FlowDefinitionError(
+                f"@catch cannot be used on step '{step.name}': a {transition} step that "
+                f"failed has no {'list to fan out over' if transition == 'foreach' else 'choice to follow'}. "
+                f"Put @catch on the steps it leads to instead.", step=step.name,
+                file=step.graph.file, lineno=step.node.lineno)
+
+    def task_exception(self, *, task: TaskContext, error: TaskError) -> dict[str, Any]:
+        if self.options.print_exception:
+            import sys
+            print(f"@catch: step '{task.step}' failed with {error.type}: {error.message}; "
+                  f"the flow goes on.", file=sys.stderr)
+        if self.options.var is None:
+            return {}
+        return {self.options.var: CaughtException(error.type, error.message, error.traceback)}
+
+    @contextmanager
+    def around_task(self, *, task: TaskContext) -> Iterator[None]:
+        yield
+        if self.options.var is not None:  # as Metaflow: None after a success
+            setattr(task.flow, self.options.var, None)
 
 
 class Timeout(StepDecorator):
@@ -82,30 +120,57 @@ class Timeout(StepDecorator):
         return float(o.seconds) + 60 * float(o.minutes) + 3600 * float(o.hours)
 
     def validate(self) -> None:
+        for key, value in dataclasses.asdict(self.options).items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise StepDecoratorError(
+                    f"@timeout({key}={value!r}) must be a number >= 0, e.g. "
+                    f"@timeout(minutes=5).")
         if self.total_seconds <= 0:
             raise StepDecoratorError(
                 "@timeout needs a positive duration, e.g. @timeout(minutes=5).")
 
+    def plan(self, *, step: StepPlan) -> None:
+        step.timeout = self.total_seconds
 
-class CaughtException:
-    """What ``@catch`` stores: the failure of a step that the flow went past."""
 
-    def __init__(self, type_name: str, message: str, traceback_text: str = "") -> None:
+class CaughtException(Exception):
+    """A failure the flow went past, as Metaflow's ``MetaflowExceptionWrapper`` has it.
+
+    ``type`` is the qualified class name (``mymod.RetryError``, ``builtins.KeyError``),
+    ``exception`` the message, ``stacktrace`` the traceback text; ``str()`` is the
+    stack trace when there is one.  What ``@catch`` stores and ``Task.exception`` gives.
+
+    >>> str(CaughtException("builtins.KeyError", "'a'"))
+    "[no stacktrace]\nbuiltins.KeyError: 'a'"
+    """
+
+    def __init__(self, type_name: str, message: str, stacktrace: str = "") -> None:
+        super().__init__(type_name, message, stacktrace)
         self.type = type_name
         self.exception = message
-        self.traceback = traceback_text
+        self.stacktrace = stacktrace or None
+
+    @property
+    def traceback(self) -> str:
+        return self.stacktrace or ""
+
+    def __reduce__(self) -> Any:  # plain attributes: unpickles anywhere
+        return CaughtException, (self.type, self.exception, self.stacktrace or "")
 
     def __str__(self) -> str:
-        return f"{self.type}: {self.exception}"
+        if self.stacktrace:
+            return self.stacktrace
+        return f"[no stacktrace]\n{self.type}: {self.exception}"
 
     def __repr__(self) -> str:
         return f"CaughtException({self.type}: {self.exception!r})"
 
     def __eq__(self, other: Any) -> bool:
-        return isinstance(other, CaughtException) and str(self) == str(other)
+        return isinstance(other, CaughtException) and \
+            (self.type, self.exception) == (other.type, other.exception)
 
     def __hash__(self) -> int:
-        return hash(str(self))
+        return hash((self.type, self.exception))
 
 
 retry = Retry.decorator()

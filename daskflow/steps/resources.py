@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..clusters.base import ResourceRequest
-from .base import StepDecorator, StepDecoratorError
+from .base import StepDecorator, StepDecoratorError, StepPlan
 
 #: A bare number for memory/disk counts megabytes of this size: Metaflow's MB, which
 #: AWS Batch and SLURM (``--mem=4096``) both read as 2**20 bytes.
@@ -128,6 +128,10 @@ class Resources(StepDecorator):
         cpu = int(self.cpu) if float(self.cpu).is_integer() else self.cpu
         return ResourceRequest(cpu=cpu, memory=self.memory, gpu=self.gpu, disk=self.disk,
                                workers=self.workers)
+
+    def plan(self, *, step: StepPlan) -> None:
+        step.request = self.request()
+        step.backend = self.backend
 
     @property
     def backend(self) -> str | None:

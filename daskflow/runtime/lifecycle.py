@@ -1,0 +1,126 @@
+"""One run's life in the datastore: claimed, clusters noted as they come and go, finished.
+
+:class:`RunLifecycle` owns the run's record (``_run.json``), its store and
+observer: the runner and the driver tell it what happens and it writes the
+record, tells the observer and, at the end, writes the run report.  It is
+created only after every check passed, so a refused run stores nothing.
+"""
+
+from __future__ import annotations
+
+import platform
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from .. import __version__
+from ..current import username
+from ..datastore import ArtifactRef, ArtifactStore
+from ..exceptions import TaskFailed
+from ..graph import FlowGraph
+from .events import RunObserver
+
+
+@dataclass
+class RunOutcome:
+    """How the driver's part ended."""
+
+    successful: bool
+    failure: TaskFailed | None = None
+    tasks: int = 0
+    seconds: float = 0.0
+
+
+class RunLifecycle:
+    """The record of one run, from its claimed id to its final status and report."""
+
+    def __init__(self, store: ArtifactStore, run_id: str, *, graph: FlowGraph,
+                 observer: RunObserver, tags: list[str], parameters: dict[str, str],
+                 parameter_refs: dict[str, ArtifactRef], max_workers: int,
+                 max_num_splits: int, origin_run_id: str | None) -> None:
+        self.store = store
+        self.run_id = run_id
+        self.graph = graph
+        self.observer = observer
+        self.user = username()
+        self.lock = threading.Lock()
+        self.record: dict[str, Any] = {
+            "flow": store.flow_name, "run_id": run_id, "status": "running",
+            "started_at": time.time(), "finished_at": None, "user": self.user,
+            "tags": list(tags),
+            "system_tags": [f"user:{self.user}", f"daskflow_version:{__version__}",
+                            f"python_version:{platform.python_version()}"],
+            "parameters": parameters,
+            "parameter_refs": {k: list(v) for k, v in parameter_refs.items()},
+            "max_workers": max_workers, "max_num_splits": max_num_splits,
+            "origin_run_id": origin_run_id, "clusters": [],
+        }
+        self._write()
+        observer.run_started(flow_name=store.flow_name, run_id=run_id,
+                             datastore=store.flow_root, graph=graph)
+
+    @property
+    def pathspec(self) -> str:
+        return f"{self.store.flow_name}/{self.run_id}"
+
+    def _write(self) -> None:
+        with self.lock:
+            self.store.write_run(self.run_id, self.record)
+
+    # -- clusters ---------------------------------------------------------------------
+
+    def default_cluster_up(self, client: Any, *, backend: str, description: str) -> None:
+        """The run's default cluster is up: keep its scheduler, dashboard and size."""
+        link = client.dashboard_link
+        workers = len(client.scheduler_info().get("workers", {}))
+        self.record.update(scheduler=client.scheduler.address, dashboard=link,
+                           cluster=description)
+        self.cluster_changed({
+            "name": "default", "backend": backend, "description": description, "step": None,
+            "workers": workers, "started_at": self.record["started_at"],
+            "ready_at": time.time(), "stopped_at": None, "dashboard": link})
+        self.observer.cluster_started(name="default", description=description,
+                                      dashboard=link, workers=workers)
+
+    def default_cluster_down(self) -> None:
+        for cluster in reversed(self.record["clusters"]):
+            if cluster["name"] == "default" and cluster["stopped_at"] is None:
+                cluster["stopped_at"] = time.time()
+                self.observer.cluster_stopped(name="default",
+                                              seconds=cluster["stopped_at"] -
+                                              cluster["started_at"])
+                return
+
+    def cluster_changed(self, info: dict[str, Any]) -> None:
+        """A cluster started or stopped (``info["stopped_at"]`` set): record it."""
+        with self.lock:
+            if not any(c is info for c in self.record["clusters"]):
+                self.record["clusters"].append(info)
+        self._write()
+        if info.get("stopped_at") and info["name"] != "default":
+            self.observer.cluster_stopped(name=info["name"],
+                                          seconds=info["stopped_at"] - info["started_at"])
+
+    # -- the end ----------------------------------------------------------------------
+
+    def finish(self, outcome: RunOutcome, *, interrupted: bool) -> None:
+        """Write the final status and the run report, and tell the observer; never raises
+        past the record, so the run's real outcome is what the caller sees."""
+        self.record.update(status="success" if outcome.successful else "failed",
+                           finished_at=time.time(), interrupted=interrupted)
+        if outcome.failure is not None:
+            self.record["failure"] = {"pathspec": outcome.failure.pathspec,
+                                      "type": outcome.failure.type_name,
+                                      "message": outcome.failure.message}
+        try:
+            self._write()
+        finally:
+            from ..report import write_report_after_run  # never raises
+            report = write_report_after_run(self.store.root_url, self.store.flow_name,
+                                            self.run_id, graph=self.graph)
+            self.observer.run_finished(flow_name=self.store.flow_name, run_id=self.run_id,
+                                       successful=outcome.successful, tasks=outcome.tasks,
+                                       seconds=outcome.seconds, failure=outcome.failure,
+                                       report=report)
+            self.observer.close()

@@ -1,0 +1,79 @@
+"""What the run does for each step, from the step's decorators and ``--with``.
+
+Every decorator's ``plan`` hook runs here, on the driver, before anything is
+stored; the runtime then reads only the resulting :class:`StepPlan` (own
+cluster, environment, attempts, time limit) and never a decorator by name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from .. import config
+from ..clusters import ResourceRequest, get_backend
+from ..exceptions import DaskflowException
+from ..graph import FlowGraph
+from ..steps import StepDecorator, StepPlan, decorators_for, iter_hooks, parse_decospec
+
+
+@dataclass(frozen=True)
+class Placement:
+    """A step's own cluster: which backend, and the size (and environment) of its workers."""
+
+    backend: str
+    request: ResourceRequest
+
+    def describe(self) -> str:
+        """What the backend would start, concretely (instance types, pods, jobs...)."""
+        try:
+            return get_backend(self.backend).describe(self.request)
+        except DaskflowException as exc:  # e.g. the backend's extra is not installed
+            return f"{self.backend}: {self.request.describe()} ({exc})"
+
+
+def parse_with(specs: Sequence[str]) -> list[StepDecorator]:
+    """``run --with`` specs as decorators, each checked now."""
+    return [parse_decospec(spec) for spec in specs]
+
+
+def plan_steps(flow_cls: type, graph: FlowGraph, extra: Sequence[StepDecorator] = (),
+               default_backend: str | None = None) -> dict[str, StepPlan]:
+    """Each step's plan: its decorators' ``plan`` hooks applied in the order written."""
+    backend = default_backend or config.get("cluster.backend")
+    plans = {}
+    for node in graph:
+        plan = StepPlan(node.name, node, graph,
+                        decorators_for(getattr(flow_cls, node.name), extra))
+        for hook in iter_hooks(plan.decorators, "plan"):
+            hook(step=plan)
+        if plan.request is not None and plan.backend is None:
+            plan.backend = backend
+        plans[node.name] = plan
+    return plans
+
+
+def placement_of(plan: StepPlan) -> Placement | None:
+    """The step's own cluster, with its environment given to the workers; None: shared."""
+    if plan.request is None:
+        return None
+    request = plan.request
+    if plan.env:
+        request = replace(request, env=tuple(sorted(plan.env.items())))
+    return Placement(plan.backend or config.get("cluster.backend"), request)
+
+
+def drop_local_retry_delays(plans: dict[str, StepPlan], default_backend: str | None,
+                            shared_scheduler: bool) -> None:
+    """As Metaflow's local runtime: a task on this machine is retried at once; the wait
+    of ``@retry(minutes_between_retries=...)`` is for remote schedulers."""
+    for plan in plans.values():
+        if not plan.retry_delay:
+            continue
+        if plan.own_cluster:
+            here = getattr(get_backend(plan.backend), "local_machine", False)
+        else:
+            here = not shared_scheduler and getattr(get_backend(default_backend),
+                                                    "local_machine", False)
+        if here:
+            plan.retry_delay = 0.0
