@@ -42,6 +42,29 @@ def run_flow(workdir: Path):
     return run
 
 
+@pytest.fixture
+def run_in_process(workdir: Path, capsys: pytest.CaptureFixture[str]):
+    """Run `python tests/flows/<flow> <args>` in this process, for what needs only the
+    graph: the flow file runs as __main__ (so its guard and CLI behave as for a user)."""
+    import runpy
+
+    def run(flow: str, *args: str) -> subprocess.CompletedProcess[str]:
+        path = str(FLOWS / flow)
+        argv = sys.argv
+        sys.argv = [path, *args]
+        code: int | str | None = 0
+        try:
+            runpy.run_path(path, run_name="__main__")
+        except SystemExit as exc:
+            code = exc.code
+        finally:
+            sys.argv = argv
+        out, err = capsys.readouterr()
+        return subprocess.CompletedProcess([path, *args], code or 0, out, err)
+
+    return run
+
+
 @pytest.fixture(scope="session")
 def scheduler(tmp_path_factory: pytest.TempPathFactory):
     """A real `dask scheduler` with two `dask worker` processes, shared by a session."""

@@ -20,9 +20,10 @@ BAD_FLOWS = [
 
 @pytest.mark.parametrize("flow,expected,line", BAD_FLOWS, ids=[b[0] for b in BAD_FLOWS])
 @pytest.mark.parametrize("command", ["check", "run"])
-def test_malformed_flow_is_refused_before_anything_runs(run_flow, workdir, flow, expected,
-                                                        line, command):
-    result = run_flow(flow, command)
+def test_malformed_flow_is_refused_before_anything_runs(run_in_process, workdir, flow,
+                                                        expected, line, command):
+    # Only the graph is needed: in this process (the same entry point a user's runs).
+    result = run_in_process(flow, command)
     assert result.returncode == 1, result.stdout + result.stderr
     for text in expected:
         assert text in result.stderr
@@ -30,6 +31,12 @@ def test_malformed_flow_is_refused_before_anything_runs(run_flow, workdir, flow,
         assert f"{flow.split('/')[-1]}:{line}:" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (workdir / ".daskflow").exists()
+
+
+def test_a_malformed_flow_is_refused_as_a_command(run_flow, workdir):
+    result = run_flow("bad/unknown_target.py", "run")  # once as a real process, too
+    assert result.returncode == 1 and "Did you mean 'train'?" in result.stderr
+    assert "Traceback" not in result.stderr and not (workdir / ".daskflow").exists()
 
 
 def test_debug_shows_the_traceback(run_flow):

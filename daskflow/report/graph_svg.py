@@ -9,7 +9,6 @@ A step inside a foreach is drawn as a stack of cards, however many tasks it ran.
 from __future__ import annotations
 
 from html import escape
-from typing import Any
 
 from .layout import FOREACH, SWITCH, GraphLayout, GraphNode, PlacedEdge, layout_graph
 from .model import FAILED, OK, UNFINISHED, RunData
@@ -307,9 +306,3 @@ def render_dot(nodes: dict[str, GraphNode], name: str = "flow") -> str:
                          + (f" [{', '.join(attrs)}]" if attrs else "") + ";")
     lines.append("}")
     return "\n".join(lines) + "\n"
-
-
-def node_summary(nodes: dict[str, GraphNode]) -> list[dict[str, Any]]:
-    """Rows for a list of steps under the graph (name, kind, decorators, doc)."""
-    return [{"name": n.name, "kind": n.kind, "decorators": " ".join(n.decorators),
-             "doc": n.doc, "lineno": n.lineno} for n in nodes.values()]

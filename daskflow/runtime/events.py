@@ -5,7 +5,7 @@ arguments; a display (plain lines, a live progress view, a report writer)
 subclasses it and overrides what it needs.  :class:`PlainLog` is the default:
 one timestamped line per event, fit for CI logs and pipes;
 :class:`~daskflow.runtime.progress.RichProgress` is the live view for an
-interactive terminal.  :func:`choose_observer` picks between them.
+interactive terminal.  :func:`~daskflow.runtime.display.choose_observer` picks between them.
 
 Arguments marked *optional* below were added after the first version: the
 runtime may leave them out, so an observer must give them defaults, and an
@@ -160,15 +160,3 @@ def interactive(stream: Any = None) -> bool:
     except (AttributeError, ValueError):
         return False
     return tty and os.environ.get("TERM") != "dumb" and not os.environ.get("CI")
-
-
-def choose_observer(*, quiet: bool = False, stream_output: bool = True) -> RunObserver:
-    """The display a run gets by default: a live view on a terminal, else plain lines.
-
-    >>> choose_observer(quiet=True)            # doctest: +ELLIPSIS
-    <daskflow.runtime.events.PlainLog object at ...>
-    """
-    if quiet or not interactive():
-        return PlainLog(quiet=quiet, stream_output=stream_output)
-    from .progress import RichProgress  # rich loads only for a terminal
-    return RichProgress(stream_output=stream_output)

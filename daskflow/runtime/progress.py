@@ -3,7 +3,7 @@
 One row per step with its state, a done/total bar for steps inside a foreach,
 every cluster with its dashboard link, and the run's clock.  What tasks print,
 and each failure, is printed above the live rows, so it scrolls like ordinary
-output and stays readable.  :func:`~daskflow.runtime.events.choose_observer`
+output and stays readable.  :func:`~daskflow.runtime.display.choose_observer`
 picks this view when stdout is a terminal and :class:`PlainLog` otherwise.
 
 >>> from rich.console import Console                              # doctest: +SKIP

@@ -48,10 +48,6 @@ class ResumePlan:
                         break
         return found
 
-    @property
-    def reusable_tasks(self) -> int:
-        return sum(1 for (step, _) in self.origin if step not in self.excluded)
-
     def clone(self, step: str, frames: tuple[ForeachFrame, ...], task_id: str) -> TaskRef | None:
         """Copy the origin's task at this place into the new run; None if there is none."""
         if step in self.excluded:

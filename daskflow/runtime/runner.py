@@ -26,7 +26,8 @@ from ..exceptions import ClusterError, ConfigurationError, FlowDefinitionError, 
 from ..parameters import resolve_parameters
 from .context import RunContext
 from .driver import RunDriver
-from .events import RunObserver, choose_observer
+from .display import choose_observer
+from .events import RunObserver
 from .lifecycle import RunLifecycle, RunOutcome
 from .plan import drop_local_retry_delays, parse_with, placement_of, plan_steps
 from .resume import ResumePlan, descendants, pick_origin

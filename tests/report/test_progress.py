@@ -13,7 +13,8 @@ import pytest
 from rich.console import Console
 
 from daskflow.runtime import load_flow
-from daskflow.runtime.events import PlainLog, choose_observer, interactive
+from daskflow.runtime.display import choose_observer
+from daskflow.runtime.events import PlainLog, interactive
 from daskflow.runtime.progress import RichProgress
 
 FLOWS = Path(__file__).parent.parent / "flows"
@@ -126,7 +127,7 @@ def test_choose_observer(monkeypatch):
 DRIVER = textwrap.dedent("""
     import sys
     from daskflow.runtime import Runner, load_flow
-    from daskflow.runtime.events import choose_observer
+    from daskflow.runtime.display import choose_observer
 
     if __name__ == "__main__":  # Dask's worker processes import this file again
         flow = load_flow(sys.argv[1])
