@@ -1,16 +1,23 @@
 """Capture what a task prints, per task, even with several tasks in one process.
 
 ``sys.stdout`` and ``sys.stderr`` are replaced once per process by a router
-that sends each thread's writes to the capture of the task that thread runs,
-and everything else to the original stream.  Complete lines can also be
-forwarded to the driver as Dask events, so the terminal shows task output
-from any cluster, prefixed with the task's pathspec.
+that sends each thread's writes (text, or bytes through ``.buffer``) to the
+capture of the task that thread runs, and everything else to the original
+stream.  In a worker process that runs one task at a time, what is written to
+the file descriptors themselves (``os.write``, subprocesses, C extensions) is
+captured too, as Metaflow's task logs have it.  Complete lines can also be
+forwarded to the driver as Dask events, so the terminal shows task output from
+any cluster, prefixed with the task's pathspec; the text forwarded is always
+valid UTF-8, so no output can break the worker's connection.
 """
 
 from __future__ import annotations
 
+import ctypes
 import io
+import os
 import sys
+import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -49,6 +56,9 @@ class _Capture:
     def _send(self, stream: str, text: str) -> None:
         if not text or self.streamed > STREAM_LIMIT:
             return
+        # a lone surrogate (os.fsdecode of a non-UTF-8 name) would fail msgpack in the
+        # worker's batched stream, and the worker would get no more tasks
+        text = text.encode("utf-8", "replace").decode("utf-8")
         self.streamed += len(text)
         if self.streamed > STREAM_LIMIT:
             text += (f"[output of {self.pathspec} is long: the terminal shows the first "
@@ -91,6 +101,31 @@ class _Router(io.TextIOBase):
     def fileno(self) -> int:
         return self.original.fileno()
 
+    @property
+    def buffer(self) -> _BinaryRouter:
+        return _BinaryRouter(self)
+
+
+class _BinaryRouter(io.RawIOBase):
+    """``sys.stdout.buffer``: bytes a task writes go to its capture as text."""
+
+    def __init__(self, router: _Router) -> None:
+        self.router = router
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        cap = getattr(_local, "capture", None)
+        if cap is None:
+            return self.router.original.buffer.write(data)
+        data = bytes(data)
+        cap.write(self.router.name, data.decode("utf-8", "replace"))
+        return len(data)
+
+    def flush(self) -> None:
+        self.router.flush()
+
 
 def _install() -> None:
     with _install_lock:
@@ -120,13 +155,75 @@ def _forwarder() -> Any:
 
 @contextmanager
 def capture_output(pathspec: str, stream: bool) -> Iterator[_Capture]:
-    """Capture this thread's stdout/stderr while the block runs."""
+    """Capture this thread's stdout/stderr while the block runs (and the process's
+    file descriptors 1 and 2 when this process runs only this task)."""
     _install()
     cap = _Capture(pathspec, _forwarder() if stream else None)
     previous = getattr(_local, "capture", None)
     _local.capture = cap
     try:
-        yield cap
+        if previous is None and _one_task_at_a_time():
+            with _capture_fds(cap):
+                yield cap
+        else:
+            yield cap
     finally:
         _local.capture = previous
         cap.flush_pending()
+
+
+def _one_task_at_a_time() -> bool:
+    try:
+        from distributed import get_worker
+        return get_worker().state.nthreads == 1
+    except (ImportError, ValueError, AttributeError):
+        return False  # not on a Dask worker: leave the process's descriptors alone
+
+
+_libc_fflush: Any = None
+
+
+def _flush_c_streams() -> None:
+    global _libc_fflush
+    try:
+        if _libc_fflush is None:
+            _libc_fflush = ctypes.CDLL(None).fflush
+        _libc_fflush(None)
+    except (OSError, AttributeError):
+        pass
+
+
+@contextmanager
+def _capture_fds(cap: _Capture) -> Iterator[None]:
+    """What reaches file descriptors 1 and 2 meanwhile goes into ``cap`` at the end."""
+    saved: dict[int, int] = {}
+    files: dict[int, Any] = {}
+    try:
+        for fd in (1, 2):
+            files[fd] = tempfile.TemporaryFile()
+            saved[fd] = os.dup(fd)
+            os.dup2(files[fd].fileno(), fd)
+    except OSError:  # no such descriptor (closed): capture what Python writes only
+        _restore(saved, files)
+        yield
+        return
+    try:
+        yield
+    finally:
+        _flush_c_streams()
+        _restore(saved, files)
+        for fd, name in ((1, "stdout"), (2, "stderr")):
+            files[fd].seek(0)
+            text = files[fd].read().decode("utf-8", "replace")
+            files[fd].close()
+            if text:
+                cap.write(name, text)
+
+
+def _restore(saved: dict[int, int], files: dict[int, Any]) -> None:
+    for fd, copy in saved.items():
+        os.dup2(copy, fd)
+        os.close(copy)
+    for fd, f in files.items():
+        if fd not in saved:
+            f.close()
