@@ -163,6 +163,8 @@ class FlowSpec(_ArtifactSource):
     def _flow_graph(cls) -> FlowGraph:
         cached = cls.__dict__.get("_df_graph_cache")
         if cached is None:
+            from .steps import check_step_decorators
+            check_step_decorators(cls)  # a refused @decorator(...) option, with file:line
             cached = FlowGraph.from_class(cls)
             type.__setattr__(cls, "_df_graph_cache", cached)
         return cached

@@ -15,6 +15,8 @@ BAD_FLOWS = [
                                     "def join(self, inputs)"], 18),
     ("bad/no_guard.py", ["NoGuardFlow() is called at the top level",
                          'if __name__ == "__main__":'], 14),
+    ("bad/bad_decorator.py", ["@resources(memory='lots') is not a size",
+                              "'16GiB'"], 9),
 ]
 
 

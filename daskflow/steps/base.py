@@ -29,6 +29,7 @@ import dataclasses
 import importlib
 import json
 import re
+import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -160,12 +161,21 @@ class StepDecorator:
         """The user-facing decorator: works bare (``@retry``) or with options."""
 
         def make(func: Callable | None = None, **kwargs: Any) -> Any:
-            if func is not None:
-                if not callable(func):
-                    raise StepDecoratorError(
-                        f"@{cls.name} takes keyword arguments only, e.g. @{cls.name}(...).")
-                return cls()(func)
-            return cls(**kwargs)
+            try:
+                if func is not None:
+                    if not callable(func):
+                        raise StepDecoratorError(
+                            f"@{cls.name} takes keyword arguments only, e.g. "
+                            f"@{cls.name}(...).")
+                    return cls()(func)
+                return cls(**kwargs)
+            except StepDecoratorError as exc:
+                caller = sys._getframe(1)
+                if "__qualname__" not in caller.f_locals:  # not in a class body: raise now
+                    raise
+                # In a flow class: the flow's check reports it as one line with file:line
+                # (raised here, it would be a traceback through the module's import).
+                return _Refused(exc, caller.f_code.co_filename, caller.f_lineno)
 
         make.__name__ = cls.name
         make.__doc__ = cls.__doc__
@@ -180,6 +190,29 @@ class StepDecorator:
         fields = ", ".join(f"{k}={v!r}" for k, v in dataclasses.asdict(self.options).items()
                            if v != getattr(self.Options, k, None))
         return f"@{self.name}({fields})"
+
+
+class _Refused:
+    """A decorator whose options were refused in a flow class: it marks the step."""
+
+    def __init__(self, error: StepDecoratorError, file: str, lineno: int) -> None:
+        self.error, self.file, self.lineno = error, file, lineno
+
+    def __call__(self, func: Callable) -> Callable:
+        func.__dict__.setdefault("refused_decorators", []).append(self)
+        return func
+
+
+def check_step_decorators(flow_cls: type) -> None:
+    """Raise the first decorator error of the flow's steps, with its file and line."""
+    from ..exceptions import FlowDefinitionError
+
+    for name in dir(flow_cls):
+        refused = getattr(getattr(flow_cls, name, None), "refused_decorators", None)
+        if refused:
+            first = refused[0]
+            raise FlowDefinitionError(str(first.error), step=name, file=first.file,
+                                      lineno=first.lineno)
 
 
 def step_decorators(func: Callable) -> list[StepDecorator]:
