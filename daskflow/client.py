@@ -121,8 +121,18 @@ class Run:
 
     @property
     def status(self) -> str:
-        """``running``, ``success`` or ``failed`` as the driver last recorded it."""
+        """``running``, ``success`` or ``failed`` as the driver last recorded it; a
+        "running" run whose driver stopped beating (killed) is ``failed``."""
+        from .liveness import driver_lost
+        if driver_lost(self._record):
+            return "failed"
         return self._record.get("status", "running")
+
+    @property
+    def driver_lost(self) -> bool:
+        """True when the run's driver died without recording an end (``kill -9``)."""
+        from .liveness import driver_lost
+        return driver_lost(self._record)
 
     @property
     def origin_run_id(self) -> str | None:

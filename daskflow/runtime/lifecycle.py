@@ -8,7 +8,9 @@ created only after every check passed, so a refused run stores nothing.
 
 from __future__ import annotations
 
+import os
 import platform
+import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -19,6 +21,7 @@ from ..current import username
 from ..datastore import ArtifactRef, ArtifactStore
 from ..exceptions import TaskFailed
 from ..graph import FlowGraph
+from ..liveness import HEARTBEAT, heartbeat_interval
 from .events import RunObserver
 
 
@@ -55,8 +58,14 @@ class RunLifecycle:
             "parameter_refs": {k: list(v) for k, v in parameter_refs.items()},
             "max_workers": max_workers, "max_num_splits": max_num_splits,
             "origin_run_id": origin_run_id, "clusters": [],
+            "driver": {"host": socket.gethostname(), "pid": os.getpid()},
+            HEARTBEAT: time.time(),
         }
         self._write()
+        self._stopped = threading.Event()
+        self._beat = threading.Thread(target=self._heartbeat, daemon=True,
+                                      name=f"daskflow-heartbeat-{run_id}")
+        self._beat.start()
         observer.run_started(flow_name=store.flow_name, run_id=run_id,
                              datastore=store.flow_root, graph=graph)
 
@@ -67,6 +76,16 @@ class RunLifecycle:
     def _write(self) -> None:
         with self.lock:
             self.store.write_run(self.run_id, self.record)
+
+    def _heartbeat(self) -> None:
+        """Note in the record, now and then, that this driver still runs the run."""
+        interval = heartbeat_interval()
+        while not self._stopped.wait(interval):
+            self.record[HEARTBEAT] = time.time()
+            try:
+                self._write()
+            except Exception:  # noqa: BLE001  a missed beat; the next one retries
+                pass
 
     # -- clusters ---------------------------------------------------------------------
 
@@ -107,6 +126,8 @@ class RunLifecycle:
     def finish(self, outcome: RunOutcome, *, interrupted: bool) -> None:
         """Write the final status and the run report, and tell the observer; never raises
         past the record, so the run's real outcome is what the caller sees."""
+        self._stopped.set()
+        self._beat.join()
         self.record.update(status="success" if outcome.successful else "failed",
                            finished_at=time.time(), interrupted=interrupted)
         if outcome.failure is not None:

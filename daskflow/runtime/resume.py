@@ -14,7 +14,8 @@ from __future__ import annotations
 from typing import Any
 
 from ..datastore import ArtifactRef, ArtifactStore
-from ..exceptions import DataNotFoundError, FlowDefinitionError, did_you_mean
+from ..exceptions import DataNotFoundError, FlowDefinitionError, ResumeError, did_you_mean
+from ..liveness import driver_alive
 from ..flowspec import ForeachFrame
 from ..graph import FlowGraph
 from .context import TaskRef
@@ -90,11 +91,27 @@ def descendants(graph: FlowGraph, step: str) -> set[str]:
 
 
 def pick_origin(store: ArtifactStore, origin_run_id: str | None) -> tuple[str, dict[str, Any]]:
-    """The run to resume: the one asked for, else the latest run of the flow."""
+    """The run to resume: the one asked for, else the latest recorded run of the flow.
+
+    A run whose driver still runs it (in another process) is refused: resuming it
+    would recompute what that process is computing.
+    """
     if origin_run_id is None:
-        runs = sorted(store.list_runs(), key=int, reverse=True)
-        if not runs:
+        for run_id in sorted(store.list_runs(), key=int, reverse=True):
+            record = store.read_run(run_id)
+            if record:  # an id claimed by a run that stopped before its record: skip
+                origin_run_id = run_id
+                break
+        else:
             raise DataNotFoundError(
                 f"Flow {store.flow_name} has no runs in {store.flow_root} to resume.")
-        origin_run_id = runs[0]
-    return origin_run_id, store.read_run(origin_run_id)
+        origin = record
+    else:
+        origin = store.read_run(origin_run_id)
+    if driver_alive(origin):
+        driver = origin.get("driver") or {}
+        raise ResumeError(
+            f"Run {store.flow_name}/{origin_run_id} is still running (driver pid "
+            f"{driver.get('pid', '?')} on {driver.get('host', '?')}): resuming it would redo "
+            f"its work. Wait for it to end, or stop it, then resume.")
+    return origin_run_id, origin
