@@ -66,7 +66,10 @@ def report_html(run: RunData, *, report_dir: str | None = None) -> str:
         '<aside id="df-detail" hidden></aside>',
         '<div id="df-tip" hidden></div>',
     ]
-    payload = json.dumps(data, separators=(",", ":")).replace("</", "<\\/")
+    # Every "<" escaped: "</script>" would end the block and "<!--<script" would make the
+    # parser swallow the rest of the page.
+    payload = json.dumps(data, separators=(",", ":")).replace("<", "\\u003c") \
+        .replace(">", "\\u003e").replace("&", "\\u0026")
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"

@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any
 
+from .. import config
 from ..current import bind as bind_current
 from ..datastore import ArtifactRef, ArtifactStore
 from ..exceptions import ForeachError, TaskFailed, UnhandledTransitionError
@@ -125,8 +126,22 @@ def error_record(exc: BaseException, flow_file: str) -> dict[str, str]:
         message = f"<str() of the exception failed: {type(err).__name__}>"
     if isinstance(exc, SystemExit):
         message = f"the step called sys.exit({exc.code!r})"
+    limit = int(config.get("run.max-error-chars"))
     return {"type": cls.__name__, "qualified_type": f"{module}.{cls.__qualname__}",
-            "message": message, "traceback": format_user_traceback(exc, flow_file)}
+            "message": cap_text(message, limit),
+            "traceback": cap_text(format_user_traceback(exc, flow_file), limit)}
+
+
+def cap_text(text: str, limit: int) -> str:
+    """``text`` cut to about ``limit`` characters, keeping its head and its tail.
+
+    >>> cap_text("a" * 10 + "b" * 10, 8)
+    'aaaa\n[... 12 characters cut ...]\nbbbb'
+    """
+    if len(text) <= limit:
+        return text
+    half = max(limit // 2, 1)
+    return f"{text[:half]}\n[... {len(text) - 2 * half} characters cut ...]\n{text[-half:]}"
 
 
 @contextmanager

@@ -13,6 +13,7 @@ class ReportDemoFlow(FlowSpec):
     width = Parameter("width", default=6, help="how many foreach splits")
     fail = Parameter("fail", default=-1, help="the split that raises (-1: none)")
     nap = Parameter("nap", default=0.3, help="seconds each split sleeps, times 1-3")
+    message = Parameter("message", default="", help="the failing split's error message")
 
     @step
     def start(self):
@@ -30,7 +31,7 @@ class ReportDemoFlow(FlowSpec):
         """One model per item."""
         time.sleep(self.nap * (1 + self.input % 3))
         if self.input == self.fail and not os.environ.get("REPORT_DEMO_FIXED"):
-            raise ValueError(f"split {self.input} cannot be trained")
+            raise ValueError(self.message or f"split {self.input} cannot be trained")
         print(f"trained model {self.input}")
         self.score = self.input ** 0.5
         self.next(self.collect)

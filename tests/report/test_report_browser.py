@@ -15,6 +15,8 @@ import pytest
 from daskflow.report import (REPORT_NAME, render_graph_html, render_graph_svg,
                              write_run_report)
 
+from .conftest import DemoRun
+
 pytestmark = pytest.mark.browser
 
 STEPS = ["start", "prepare", "validate", "train", "collect", "join", "publish", "retrain",
@@ -65,6 +67,26 @@ def test_successful_run(tab, demo_ok, tmp_path):
     assert page.locator("#failures").count() == 0
     assert tab.errors == [] and tab.warnings == []
     assert tab.external_requests() == []
+
+
+PAYLOADS = ["<!--<script", "<!--<script> x", "</script><script>document.title='pwned'</script>",
+            "<img src=x onerror=\"document.title='pwned'\">", "]]>&amp;<b>bold</b>\u2028"]
+
+
+@pytest.mark.parametrize("payload", PAYLOADS)
+def test_hostile_error_text_is_shown_as_text(tab, tmp_path, payload):
+    demo = DemoRun(tmp_path, "--width", "2", "--nap", "0", "--fail", "1", "--message",
+                   payload)
+    assert demo.result.returncode == 1
+    page = open_report(tab, demo, tmp_path)
+    assert page.locator("#df-status").inner_text().lower() == "failed"
+    assert page.title() != "pwned"
+    red = page.locator(".tl-bar.o-failed")
+    red.click()  # still interactive
+    detail = page.locator("#df-detail")
+    assert detail.is_visible() and payload in detail.inner_text()
+    assert page.locator("#df-detail b").count() == 0  # text, not markup
+    assert not tab.errors
 
 
 def test_failed_foreach_split(tab, demo_failed, tmp_path):

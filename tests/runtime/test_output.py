@@ -21,3 +21,16 @@ def test_awkward_output_reaches_the_log_and_never_hangs_the_run(run_flow, workdi
     odd = run["odd"].task
     assert odd.attempts == [0, 1, 2]
     assert run["join"].task.data.caught_type == "__main__.BadStr"
+
+
+def test_a_huge_error_message_is_kept_short(run_flow, workdir):
+    result = run_flow("huge_error.py", "run", timeout=180)
+    assert result.returncode == 1
+    assert len(result.stderr) < 200_000
+    run = Flow("HugeErrorFlow").latest_run
+    error = run["start"].task.exception
+    assert error.exception.startswith("head ") and error.exception.endswith(" tail")
+    assert "characters cut" in error.exception and len(error.exception) < 50_000
+    folder = workdir / ".daskflow" / "HugeErrorFlow" / run.id
+    sizes = {p.name: p.stat().st_size for p in folder.rglob("*") if p.is_file()}
+    assert max(sizes.values()) < 1_000_000, sizes  # records, logs and the report
