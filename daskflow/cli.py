@@ -161,8 +161,9 @@ def build_cli(flow_cls: type, graph: FlowGraph) -> click.Group:
 
     @cli.command(help="Print the artifacts of RUN_ID/STEP or RUN_ID/STEP/TASK_ID.")
     @click.argument("pathspec")
-    @click.option("--max-value-size", default=300, show_default=True,
-                  help="Shorten each printed value to this many characters.")
+    @click.option("--max-value-size", default=1000, show_default=True, type=int,
+                  help="Show only values stored in fewer bytes than this (a DataFrame "
+                       "shows its shape and first rows); 0: names and types only.")
     @click.pass_context
     def dump(ctx: click.Context, pathspec: str, max_value_size: int) -> None:
         for task in _tasks(flow_cls, pathspec, ctx.obj["root"]):
@@ -170,10 +171,8 @@ def build_cli(flow_cls: type, graph: FlowGraph) -> click.Group:
             if not task.finished:
                 click.echo("  (no artifacts: the task has not finished)")
             for artifact in task.artifacts:
-                text = repr(artifact.data)
-                if len(text) > max_value_size:
-                    text = text[:max_value_size] + "..."
-                click.echo(f"  {artifact.id} ({artifact.type}): {text}")
+                click.echo(f"  {artifact.id} ({artifact.type}): "
+                           f"{_dump_value(artifact, max_value_size)}")
 
     @cli.command(help="Print the output of RUN_ID/STEP or RUN_ID/STEP/TASK_ID.")
     @click.argument("pathspec")
@@ -257,6 +256,45 @@ def _click_option(param: Parameter) -> click.Option:
     return click.Option([f"--{param.name}", _option_dest(param)], default=None,
                         metavar=param.type_name.upper(),
                         help=f"{param.help or ''}{default}{required}".strip(), **kwargs)
+
+
+def _dump_value(artifact: Any, max_value_size: int) -> str:
+    """A value for ``dump``, loaded only when it is small (a frame: shape and head)."""
+    if max_value_size <= 0:
+        return f"{artifact.size} bytes"
+    if artifact.format in ("parquet", "dask-parquet"):
+        return _frame_preview(artifact)
+    if artifact.size >= max_value_size:
+        return (f"{artifact.size} bytes, not shown (over --max-value-size "
+                f"{max_value_size}); read it with Task('{artifact.task.pathspec}')"
+                f".data.{artifact.id}")
+    text = repr(artifact.data)
+    limit = max(max_value_size, 80)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _frame_preview(artifact: Any) -> str:
+    """Shape and first rows of a stored DataFrame, without loading all of it."""
+    try:
+        if artifact.format == "dask-parquet":
+            frame = artifact.data  # lazy
+            head = frame.head(5, npartitions=1)
+            return (f"dask DataFrame, {frame.npartitions} partitions x {len(frame.columns)} "
+                    f"columns\n{_indent(head.to_string())}")
+        import pyarrow.parquet as pq
+        store = artifact.task._store
+        with store.fs.open(artifact.path, "rb") as f:
+            parquet = pq.ParquetFile(f)
+            rows, cols = parquet.metadata.num_rows, len(parquet.schema_arrow.names)
+            head = next(parquet.iter_batches(batch_size=5), None)
+            text = head.to_pandas().to_string() if head is not None else "(no rows)"
+        return f"{rows} rows x {cols} columns\n{_indent(text)}"
+    except Exception as exc:  # noqa: BLE001  a preview must not stop the listing
+        return f"{artifact.size} bytes ({artifact.format}; no preview: {exc})"
+
+
+def _indent(text: str) -> str:
+    return "\n".join("      " + line for line in text.splitlines())
 
 
 def _tasks(flow_cls: type, pathspec: str, root: str | None) -> list[Any]:

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 
 from daskflow import Flow, Run, namespace
+
+from .conftest import FLOWS
 
 
 def test_linear_flow_with_parameters_and_current(run_flow, workdir):
@@ -235,3 +239,25 @@ def test_max_workers_bounds_tasks_on_an_existing_cluster(run_flow, workdir, sche
     assert result.returncode == 0, result.stderr
     (a0, a1), (b0, b1) = Flow("BranchFlow").latest_run["join"].task.data.spans
     assert a1 <= b0 or b1 <= a0, "with --max-workers 1 the branches must not overlap"
+
+
+def test_dump_skips_big_values_without_loading_them(run_flow, workdir):
+    result = run_flow("big_values.py", "run")
+    assert result.returncode == 0, result.stderr
+    run_id = Flow("BigValuesFlow").latest_run.id
+    flow = str(FLOWS / "big_values.py")
+    measure = ("import resource, runpy, sys\n"
+               f"sys.argv = [{flow!r}, 'dump', '{run_id}/start']\n"
+               "try:\n"
+               f"    runpy.run_path({flow!r}, run_name='__main__')\n"
+               "except SystemExit:\n"
+               "    pass\n"
+               "print('peak-kib', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n")
+    dumped = subprocess.run([sys.executable, "-c", measure], cwd=workdir, capture_output=True,
+                            text=True, timeout=120)
+    out = dumped.stdout
+    assert "blob (bytes): 200000" in out and "not shown (over --max-value-size 1000)" in out
+    assert "frame (DataFrame): 1000000 rows x 2 columns" in out
+    assert "small (list): [1, 2, 3]" in out
+    peak_mib = int(out.split("peak-kib")[1]) / 1024
+    assert peak_mib < 200, f"dump used {peak_mib:.0f} MiB: it loaded the big value"
