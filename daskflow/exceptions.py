@@ -130,6 +130,19 @@ class TaskFailed(DaskflowException, RuntimeError):
                              self.traceback_text))
 
 
+class StepError(DaskflowException, RuntimeError):
+    """The failed step's own traceback, raised as the cause of :class:`RunFailed`, so a
+    notebook or script shows the step's code, not the runtime's."""
+
+    headline = "Step failed"
+
+    def __init__(self, failure: TaskFailed) -> None:
+        self.failure = failure
+        text = failure.traceback_text.rstrip()
+        super().__init__(f"{failure.pathspec}\n{text}" if text else
+                         f"{failure.pathspec}: {failure.type_name}: {failure.message}")
+
+
 class RunFailed(DaskflowException, RuntimeError):
     """A run ended without its ``end`` step succeeding."""
 

@@ -62,3 +62,14 @@ def test_an_observer_that_shows_starts_gets_a_start_per_task(workdir):
     assert observer.wants_task_started()
     run = Runner(str(FLOWS / "foreach.py"), observer=observer, max_num_splits=20).run(n=4)
     assert sorted(observer.started) == sorted((s.id, t.id) for s in run for t in s)
+
+
+def test_a_failed_run_raised_in_process_shows_the_steps_traceback(workdir):
+    import traceback
+
+    with pytest.raises(RunFailed) as info:
+        Runner(str(FLOWS / "failing.py"), quiet=True).run()
+    cause = info.value.__cause__
+    assert cause is not None and 'failing.py", line 15, in explode' in str(cause)
+    shown = "".join(traceback.format_exception(info.value))
+    assert shown.index("in explode") < shown.index("RunFailed")  # the step's code first

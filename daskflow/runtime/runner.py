@@ -22,7 +22,7 @@ from ..clusters import ClusterBackend, get_backend
 from ..clusters.forkserver import is_warm
 from ..datastore import ArtifactRef, ArtifactStore, resolve_root
 from ..exceptions import ClusterError, ConfigurationError, FlowDefinitionError, ResumeError, \
-    RunFailed
+    RunFailed, StepError
 from ..parameters import resolve_parameters
 from .context import RunContext
 from .driver import RunDriver
@@ -216,7 +216,8 @@ class Runner:
                           f"{failure.message}" if failure else "."))
             exc = RunFailed(message, run_pathspec=life.pathspec, failure=failure)
             exc.run = run  # type: ignore[attr-defined]
-            raise exc
+            # the step's traceback as the cause: what a notebook or script shows first
+            raise exc from (StepError(failure) if failure is not None else None)
         return run
 
     @contextmanager
