@@ -30,6 +30,7 @@ from .display import choose_observer
 from .events import RunObserver
 from .lifecycle import RunLifecycle, RunOutcome
 from .plan import drop_local_retry_delays, parse_with, placement_of, plan_steps
+from .preflight import probe_scheduler_sees, refuse_unreachable_datastore
 from .resume import ResumePlan, descendants, pick_origin
 
 
@@ -170,6 +171,13 @@ class Runner:
         for placement in self.placements.values():
             if placement is not None:
                 get_backend(placement.backend).check(placement.request)
+        where = {} if self.scheduler_address else {"": get_backend(self.cluster)}
+        where.update({step: get_backend(p.backend) for step, p in self.placements.items()
+                      if p is not None})
+        refuse_unreachable_datastore(self.datastore_root, where)
+        if self.scheduler_address:
+            probe_scheduler_sees(self.datastore_root, self.scheduler_address,
+                                 config.get("run.scheduler-timeout"))
 
     # -- the run ------------------------------------------------------------------------
 
@@ -255,10 +263,26 @@ class Runner:
                 Client(cluster) as client:
             life.default_cluster_up(client, backend=backend.name,
                                     description=backend.describe(request))
+            _release_idle_workers(backend, cluster, request)
             try:
                 yield client
             finally:
                 life.default_cluster_down()
+
+
+def _release_idle_workers(backend: ClusterBackend, cluster: Any, request: Any) -> None:
+    """Let the run's default cluster give its workers back while no ready task needs
+    them (Dask's adaptive scaling), so step clusters on the same capacity (a SLURM
+    partition, a cloud account) can start; on this machine it keeps them (cores held
+    idle cost nothing, and starting workers again would)."""
+    setting = config.get("cluster.release-idle-workers")
+    if setting == "auto":
+        setting = not getattr(backend, "local_machine", False)
+    if not setting or not hasattr(cluster, "adapt"):
+        return
+    cluster.adapt(minimum=0, maximum=request.workers,
+                  interval=config.get("cluster.release-interval"),
+                  wait_count=int(config.get("cluster.release-wait-count")))
 
 
 @contextmanager

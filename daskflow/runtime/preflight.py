@@ -1,0 +1,66 @@
+"""Checks that refuse a run before its id is claimed: where each step runs must be
+able to reach the datastore.
+
+A backend declares whether its workers share this machine's filesystem
+(``shares_filesystem``: True for local, SLURM and SSH by default; False for
+Kubernetes and AWS; None when only a probe can tell, as for an existing
+scheduler).  A local-folder datastore with a step whose workers cannot see it
+would write artifacts into a container's own disk, where the driver never sees
+them.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from typing import Any
+
+from ..exceptions import ConfigurationError
+
+
+def is_local_root(root: str) -> bool:
+    return "://" not in root or root.startswith("file://")
+
+
+def refuse_unreachable_datastore(root: str, where: dict[str, Any]) -> None:
+    """``where`` maps a place (a step name, or "" for the run's default cluster) to its
+    backend; refuse the first whose workers cannot reach a local-folder ``root``."""
+    if not is_local_root(root):
+        return
+    for place, backend in where.items():
+        if getattr(backend, "shares_filesystem", True) is False:
+            what = f"Step '{place}' runs" if place else "The run's default cluster runs"
+            raise ConfigurationError(
+                f"{what} on the {backend.name} backend, whose workers do not share this "
+                f"machine's disk, but the datastore is the local folder {root}. Use a "
+                f"datastore they can reach: daskflow.datastore.root: s3://bucket/prefix "
+                f"in the Dask config, DASK_DASKFLOW__DATASTORE__ROOT=s3://..., or "
+                f"--datastore-root s3://... (pip install 'daskflow[s3]').")
+
+
+def probe_scheduler_sees(root: str, address: str, timeout: str) -> None:
+    """For an existing scheduler with a local-folder datastore: refuse when its workers
+    do not see a file written here (they run elsewhere, or in containers)."""
+    if not is_local_root(root):
+        return
+    from distributed import Client
+
+    os.makedirs(root, exist_ok=True)
+    marker = os.path.join(root, f".probe-{uuid.uuid4().hex}")
+    with open(marker, "w") as f:
+        f.write("daskflow")
+    try:
+        with Client(address, timeout=timeout) as client:
+            seen = client.run(os.path.exists, marker)
+    except OSError:
+        return  # unreachable: the run's own connection says so, with the address
+    finally:
+        os.remove(marker)
+    blind = sorted(worker for worker, ok in seen.items() if not ok)
+    if blind:
+        raise ConfigurationError(
+            f"The workers of the scheduler at {address} cannot see the local datastore "
+            f"folder {root} (not found on {', '.join(blind[:3])}"
+            f"{' and others' if len(blind) > 3 else ''}). Use a datastore they can reach: "
+            f"--datastore-root s3://bucket/prefix (or daskflow.datastore.root), or a "
+            f"folder shared with them.")
