@@ -34,7 +34,7 @@ from dask.utils import format_bytes, parse_bytes
 from .. import config
 from ..datastore import ArtifactStore
 from ..exceptions import ArtifactError, DataNotFoundError
-from ._on_worker import unpack
+from ._on_cluster import unpack
 from .errors import CodePackageTooLargeError
 
 INFO = "INFO"               # the archive's description, a JSON file at its top

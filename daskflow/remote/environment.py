@@ -15,7 +15,7 @@ from typing import Any
 
 import cloudpickle
 
-from . import _on_worker
+from . import _on_cluster
 from .errors import WorkerEnvironmentError, WorkerEnvironmentWarning
 
 PACKAGES = ["dask", "distributed", "cloudpickle", "pandas", "numpy", "pyarrow"]
@@ -55,7 +55,7 @@ class Mismatch:
 
 def driver_environment(packages: list[str]) -> dict[str, str | None]:
     """The driver's Python and package versions, as the workers report theirs."""
-    return _on_worker.environment_report(packages)
+    return _on_cluster.environment_report(packages)
 
 
 def packages_for(datastore_root: str | None) -> list[str]:
@@ -84,8 +84,8 @@ def check_worker_environment(client: Any, *, cluster: str, step: str,
     """
     packages = packages_for(datastore_root)
     driver = driver_versions or driver_environment(packages)
-    cloudpickle.register_pickle_by_value(_on_worker)
-    reports = client.run(_on_worker.environment_report, packages)
+    cloudpickle.register_pickle_by_value(_on_cluster)
+    reports = client.run(_on_cluster.environment_report, packages)
     found = compare(driver, reports, packages)
     fatal = [m for m in found if m.fatal]
     if fatal:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
+import socket
 from typing import Any
 
 import cloudpickle
 
-from . import _on_worker
+from . import _on_cluster
 from .codepackage import CodeArchive
 from .errors import CodeInstallError
 
@@ -15,29 +16,36 @@ from .errors import CodeInstallError
 def install_code(client: Any, archive: CodeArchive | str, *, sha: str | None = None,
                  storage_options: dict[str, Any] | None = None,
                  cluster: str | None = None) -> None:
-    """Register the worker plugin that puts ``archive`` first on each worker's ``sys.path``.
+    """Put ``archive`` first on ``sys.path`` on the scheduler and every worker of ``client``.
 
     ``archive`` is a built :class:`CodeArchive` (its bytes travel with the plugin
     through the scheduler), or the URL of a stored one (each worker reads it from
     the datastore with fsspec and checks its sha256, taken from the file name
-    ``<sha>.tar.gz`` unless ``sha`` is given). Workers present now get it before
-    this returns; workers that join or restart later get it before their first
-    task. The workers need no daskflow: the plugin travels by value.
+    ``<sha>.tar.gz`` unless ``sha`` is given). The scheduler gets it first (it
+    unpickles each task graph, so it imports what the tasks name); workers present
+    now get it before this returns; workers that join or restart later get it
+    before their first task. Neither needs daskflow: the plugin travels by value.
 
     >>> install_code(client, build_code_package("flow.py"))        # doctest: +SKIP
     """
-    cloudpickle.register_pickle_by_value(_on_worker)
+    cloudpickle.register_pickle_by_value(_on_cluster)
     if isinstance(archive, CodeArchive):
-        plugin = _on_worker.InstallCode(archive.sha, data=archive.data)
+        source = _on_cluster.CodeSource(archive.sha, data=archive.data)
     else:
-        name = os.path.basename(archive)
-        sha = sha or name.removesuffix(".tar.gz")
-        plugin = _on_worker.InstallCode(sha, url=archive, storage_options=storage_options)
+        sha = sha or os.path.basename(archive).removesuffix(".tar.gz")
+        source = _on_cluster.CodeSource(sha, url=archive, storage_options=storage_options)
+    plugin = _on_cluster.InstallCode(source)
     try:
+        client.run_on_scheduler(_on_cluster.install_on_scheduler, cloudpickle.dumps(source),
+                                (socket.gethostname(), os.getpid()))
         client.register_plugin(plugin)
     except Exception as exc:
+        try:  # leave no plugin that fails every worker that joins later
+            client.unregister_worker_plugin(plugin.name)
+        except Exception:
+            pass
         where = f"cluster '{cluster}'" if cluster else f"the cluster at {client.scheduler.address}"
         raise CodeInstallError(
-            f"Installing the code package {plugin.sha[:12]} on the workers of {where} failed: "
+            f"Installing the code package {source.sha[:12]} on {where} failed: "
             f"{type(exc).__name__}: {exc}. Check that the workers can write their local "
             f"directory (and read the datastore, when the package is given by URL).") from exc

@@ -41,7 +41,7 @@ def test_ships_the_flow_folder_python_files_and_daskflow(tmp_path):
     files = set(archive.files)
     assert {"flow.py", "helpers.py", "pkg/__init__.py", "pkg/sub/model.py", "INFO"} <= files
     assert not {"data.csv", "__pycache__/helpers.cpython-311.pyc", ".venv/lib/site.py"} & files
-    assert {"daskflow/__init__.py", "daskflow/daskflow.yaml", "daskflow/remote/_on_worker.py",
+    assert {"daskflow/__init__.py", "daskflow/daskflow.yaml", "daskflow/remote/_on_cluster.py",
             "daskflow/report/assets/report.js"} <= files
     assert not any("__pycache__" in name for name in files)
     assert archive.script == "flow.py"

@@ -1,4 +1,4 @@
-"""What runs on a worker that has no daskflow: it travels to the worker by value.
+"""What runs on a cluster that has no daskflow: it travels to the workers and scheduler by value.
 
 :func:`daskflow.remote.install_code` and :func:`daskflow.remote.check_worker_environment`
 register this module with ``cloudpickle.register_pickle_by_value``, so the plugin
@@ -71,19 +71,8 @@ def extract_archive(data: bytes, folder: str) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-class InstallCode(WorkerPlugin):
-    """Extracts a run's code package on each worker and puts it first on ``sys.path``.
-
-    A worker plugin, not a nanny plugin: ``setup`` runs in the worker process itself
-    (a nanny's ``sys.path`` does not reach the worker processes it has already
-    started), on every worker present when it is registered and on each worker
-    that joins or restarts later, before that worker runs any task. The package
-    goes under the worker's local directory, never its working directory; the
-    bytes travel with the plugin, or are read from ``url`` (the datastore) with
-    fsspec when given instead.
-    """
-
-    name = "daskflow-code"  # one per scheduler: a new run's package replaces the last one
+class CodeSource:
+    """A code package to install: its sha256, and its bytes or the URL to read them from."""
 
     def __init__(self, sha: str, data: bytes | None = None, url: str | None = None,
                  storage_options: dict[str, Any] | None = None) -> None:
@@ -91,19 +80,20 @@ class InstallCode(WorkerPlugin):
         self.data = data
         self.url = url
         self.storage_options = dict(storage_options or {})
-        self.folder: str | None = None
 
-    async def setup(self, worker: Any) -> None:
+    async def activate(self, local_directory: str) -> str:
+        """Unpack into ``<local_directory>/daskflow-code/<sha>`` (once) and put that first on
+        ``sys.path``, in place of any earlier package; returns the folder."""
         import asyncio
 
-        folder = os.path.join(worker.local_directory, CODE_FOLDER, self.sha)
+        folder = os.path.join(local_directory, CODE_FOLDER, self.sha)
         await asyncio.get_running_loop().run_in_executor(None, self._unpack, folder)
-        self._forget_other_packages(os.path.dirname(folder), keep=folder)
+        _forget_other_packages(os.path.dirname(folder), keep=folder)
         if folder in sys.path:
             sys.path.remove(folder)
         sys.path.insert(0, folder)
         importlib.invalidate_caches()
-        self.folder = folder
+        return folder
 
     def _unpack(self, folder: str) -> None:
         if os.path.isdir(folder):
@@ -121,13 +111,48 @@ class InstallCode(WorkerPlugin):
         with fsspec.open(self.url, "rb", **self.storage_options) as f:
             return f.read()
 
-    @staticmethod
-    def _forget_other_packages(parent: str, keep: str) -> None:
-        """Drop an earlier run's package from ``sys.path`` and its modules from ``sys.modules``."""
-        stale = [p for p in sys.path if os.path.dirname(p) == parent and p != keep]
-        for path in stale:
-            sys.path.remove(path)
-            prefix = path + os.sep
-            for name, module in list(sys.modules.items()):
-                if (getattr(module, "__file__", None) or "").startswith(prefix):
-                    del sys.modules[name]
+
+def _forget_other_packages(parent: str, keep: str) -> None:
+    """Drop an earlier run's package from ``sys.path`` and its modules from ``sys.modules``."""
+    stale = [p for p in sys.path if os.path.dirname(p) == parent and p != keep]
+    for path in stale:
+        sys.path.remove(path)
+        prefix = path + os.sep
+        for name, module in list(sys.modules.items()):
+            if (getattr(module, "__file__", None) or "").startswith(prefix):
+                del sys.modules[name]
+
+
+class InstallCode(WorkerPlugin):
+    """Installs a code package on each worker: extracted, and first on ``sys.path``.
+
+    A worker plugin, not a nanny plugin: ``setup`` runs in the worker process itself
+    (a nanny's ``sys.path`` does not reach the worker processes it has already
+    started), on every worker present when it is registered and on each worker
+    that joins or restarts later, before that worker runs any task. The package
+    goes under the worker's local directory, never its working directory.
+    """
+
+    name = "daskflow-code"  # one per scheduler: a new run's package replaces the last one
+
+    def __init__(self, source: CodeSource) -> None:
+        self.source = source
+        self.folder: str | None = None
+
+    async def setup(self, worker: Any) -> None:
+        self.folder = await self.source.activate(worker.local_directory)
+
+
+async def install_on_scheduler(source: bytes, driver: tuple[str, int],
+                               dask_scheduler: Any = None) -> str | None:
+    """``client.run_on_scheduler`` this: the scheduler unpickles every task graph, so it
+    must import what the tasks' functions name too. ``source`` is a cloudpickled
+    :class:`CodeSource` (arguments are pickled by reference otherwise). Skipped for a
+    scheduler in the driver's own process (a LocalCluster's): it has the code already."""
+    import socket
+
+    import cloudpickle
+
+    if (socket.gethostname(), os.getpid()) == tuple(driver):
+        return None
+    return await cloudpickle.loads(source).activate(dask_scheduler.local_directory)
