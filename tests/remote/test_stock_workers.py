@@ -232,3 +232,57 @@ def test_a_harmless_difference_is_a_warning(stock_client):
         found = check_worker_environment(stock_client, cluster="local", step="start",
                                          driver_versions=driver)
     assert [(m.package, m.fatal) for m in found] == [("pandas", False)]
+
+
+FLOW = '''
+from daskflow import FlowSpec, step
+from {helper} import weight
+
+
+class StockWorkerFlow(FlowSpec):
+    @step
+    def start(self):
+        self.items = [1, 2, 3]
+        self.next(self.scale, foreach="items")
+
+    @step
+    def scale(self):
+        import os
+        import sys
+        self.value = weight(self.input)
+        self.seen = {{"cwd": os.getcwd(), "python": sys.executable}}
+        self.next(self.join)
+
+    @step
+    def join(self, inputs):
+        self.values = sorted(i.value for i in inputs)
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+
+
+if __name__ == "__main__":
+    StockWorkerFlow()
+'''
+
+
+def test_a_flow_importing_helpers_runs_on_stock_workers(stock_client, stock_cluster, tmp_path,
+                                                        s3_root, monkeypatch):
+    """Only these pieces and today's runner: package, check, install, run against S3."""
+    from daskflow import Runner
+    _, helper, _ = make_project(tmp_path)
+    flow = tmp_path / "stock_worker_flow.py"
+    flow.write_text(FLOW.format(helper=helper))
+    monkeypatch.syspath_prepend(str(tmp_path))  # as `python stock_worker_flow.py` has it
+    check_worker_environment(stock_client, cluster="stock", step="start",
+                             datastore_root=s3_root)
+    install_code(stock_client, build_code_package(flow))
+    run = Runner(str(flow), scheduler_address=stock_cluster.address, datastore_root=s3_root,
+                 quiet=True, stream_output=False).run()
+    assert run.successful and run.data.values == [3, 6, 9]
+    for task in run["scale"]:
+        assert task.data.seen == {"cwd": str(stock_cluster.workdir),
+                                  "python": str(stock_cluster.python)}
+    assert os.listdir(stock_cluster.workdir) == []
