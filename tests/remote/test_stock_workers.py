@@ -276,6 +276,7 @@ def test_a_flow_importing_helpers_runs_on_stock_workers(stock_client, stock_clus
     flow = tmp_path / "stock_worker_flow.py"
     flow.write_text(FLOW.format(helper=helper))
     monkeypatch.syspath_prepend(str(tmp_path))  # as `python stock_worker_flow.py` has it
+    monkeypatch.chdir(tmp_path)
     check_worker_environment(stock_client, cluster="stock", step="start",
                              datastore_root=s3_root)
     install_code(stock_client, build_code_package(flow))
