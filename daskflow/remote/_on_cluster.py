@@ -1,20 +1,19 @@
 """What runs on a cluster that has no daskflow: it travels to the workers and scheduler by value.
 
-:func:`daskflow.remote.install_code` and :func:`daskflow.remote.check_worker_environment`
-register this module with ``cloudpickle.register_pickle_by_value``, so the plugin
-class and the probe below are pickled with their code and unpickle on a worker
-with only the stock Dask image's packages. Hence: standard library and
-distributed only, and no import of daskflow, here.
+:func:`daskflow.remote.install_code` registers this module with
+``cloudpickle.register_pickle_by_value``, so the plugin and the scheduler's
+installer are pickled with their code and unpickle where only the stock Dask
+image's packages are (of the same Python minor version: bytecode does not travel
+further, hence the environment check first). Hence: the standard library,
+distributed and cloudpickle only, and no import of daskflow, here.
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib
-import importlib.metadata
 import io
 import os
-import platform
 import shutil
 import sys
 import tarfile
@@ -24,17 +23,6 @@ from typing import Any
 from distributed import WorkerPlugin
 
 CODE_FOLDER = "daskflow-code"  # under each worker's local directory, one folder per sha
-
-
-def environment_report(packages: list[str]) -> dict[str, str | None]:
-    """This process's Python version and each package's version (None: not installed)."""
-    report: dict[str, str | None] = {"python": platform.python_version()}
-    for name in packages:
-        try:
-            report[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            report[name] = None
-    return report
 
 
 def unpack(data: bytes, dest: str) -> None:

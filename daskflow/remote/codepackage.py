@@ -38,7 +38,7 @@ from ._on_cluster import unpack
 from .errors import CodePackageTooLargeError
 
 INFO = "INFO"               # the archive's description, a JSON file at its top
-CODE_FOLDER = "_code"       # under a flow's root in the datastore
+STORE_FOLDER = "_code"      # under a flow's root in the datastore
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _PACKAGE_FILES = ["*.py", "*.yaml", "*.css", "*.js"]   # daskflow's code and package data
 
@@ -58,7 +58,7 @@ class CodeArchive:
 
     def record(self) -> dict[str, Any]:
         """What the run's record keeps, for :func:`run_code` and the worker plugin."""
-        return {"sha": self.sha, "key": f"{CODE_FOLDER}/{self.sha}.tar.gz",
+        return {"sha": self.sha, "key": f"{STORE_FOLDER}/{self.sha}.tar.gz",
                 "script": self.script, "size": self.size}
 
 

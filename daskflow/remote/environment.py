@@ -1,10 +1,15 @@
-"""Compare a cluster's workers with the driver before the first task runs there.
+"""Compare a cluster's workers (and scheduler) with the driver before the first task.
 
-A task is a pickle: the driver's objects must unpickle on the worker, and the
-worker's results and errors on the driver. Some differences break that (another
-Python minor version, another cloudpickle major version, any other dask or
-distributed, a package the worker lacks); those are refused before anything is
-submitted. Others (a pandas patch release) should not, and are a warning.
+A task is a pickle: the driver's objects must unpickle on the scheduler and the
+workers, and the workers' results and errors on the driver. Some differences
+break that (another Python minor version, another cloudpickle major version, any
+other dask or distributed, a package the worker lacks); those are refused before
+anything is submitted. Others (a pandas patch release) should not, and are a
+warning; Python patch releases are not mentioned at all.
+
+The versions come from distributed's own ``get_versions`` (a message, no pickled
+code), so the check works against a worker whose Python could not even load the
+code package's plugin: run it before :func:`~daskflow.remote.install_code`.
 """
 
 from __future__ import annotations
@@ -13,9 +18,8 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
-import cloudpickle
+from distributed.versions import get_versions
 
-from . import _on_cluster
 from .errors import WorkerEnvironmentError, WorkerEnvironmentWarning
 
 PACKAGES = ["dask", "distributed", "cloudpickle", "pandas", "numpy", "pyarrow"]
@@ -54,8 +58,15 @@ class Mismatch:
 
 
 def driver_environment(packages: list[str]) -> dict[str, str | None]:
-    """The driver's Python and package versions, as the workers report theirs."""
-    return _on_cluster.environment_report(packages)
+    """This process's Python and package versions, as the workers report theirs."""
+    return _versions(get_versions(packages))
+
+
+def _versions(report: dict[str, Any]) -> dict[str, str | None]:
+    """``{"python": "3.11.7", "dask": ..., missing: None}`` from a ``get_versions`` report."""
+    versions = dict(report["packages"])
+    versions["python"] = ".".join(str(versions["python"]).split(".")[:3])
+    return versions
 
 
 def packages_for(datastore_root: str | None) -> list[str]:
@@ -72,10 +83,10 @@ def check_worker_environment(client: Any, *, cluster: str, step: str,
                              ) -> list[Mismatch]:
     """Refuse a cluster whose workers cannot unpickle the driver's tasks; warn on the rest.
 
-    Runs one probe per worker (``client.run``; it needs no daskflow there) and
-    compares Python's minor version and each package of :data:`PACKAGES` (and
-    s3fs or gcsfs when ``datastore_root`` needs it) with ``driver_versions``
-    (default: this process). Raises :class:`WorkerEnvironmentError` naming the
+    Asks the scheduler and every worker for their versions (``client.get_versions``;
+    nothing of daskflow runs there) and compares Python's minor version and each
+    package of :data:`PACKAGES` (and s3fs or gcsfs when ``datastore_root`` needs
+    it) with ``driver_versions`` (default: this process). Raises :class:`WorkerEnvironmentError` naming the
     package, both versions, the cluster and the step; returns every mismatch
     found (each harmless one also issued as a :class:`WorkerEnvironmentWarning`).
 
@@ -84,8 +95,10 @@ def check_worker_environment(client: Any, *, cluster: str, step: str,
     """
     packages = packages_for(datastore_root)
     driver = driver_versions or driver_environment(packages)
-    cloudpickle.register_pickle_by_value(_on_cluster)
-    reports = client.run(_on_cluster.environment_report, packages)
+    answer = client.get_versions(packages=packages)
+    reports = {f"the scheduler {client.scheduler.address}": _versions(answer["scheduler"])}
+    reports.update({address: _versions(report) for address, report in
+                    answer["workers"].items() if isinstance(report, dict)})
     found = compare(driver, reports, packages)
     fatal = [m for m in found if m.fatal]
     if fatal:

@@ -197,7 +197,7 @@ def test_a_version_that_breaks_unpickling_is_refused(stock_client):
     message = str(info.value)
     workers = all_workers(stock_client)
     assert message.startswith("Cluster 'slurm-7f3a' cannot run step 'train'")
-    assert (f"dask {dask.__version__} on {workers[0]} and 1 more vs 2026.7.0 on the driver; "
+    assert (f"dask {dask.__version__} on {workers[0]} and 2 more vs 2026.7.0 on the driver; "
             "must match exactly") in message
     assert "pip install 'dask==2026.7.0'" in message
     assert [m.package for m in info.value.mismatches] == ["dask"]
