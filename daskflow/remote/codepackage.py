@@ -33,7 +33,7 @@ from dask.utils import format_bytes, parse_bytes
 
 from .. import config
 from ..datastore import ArtifactStore
-from ..exceptions import ArtifactError, DataNotFoundError
+from ..exceptions import ArtifactError, ConfigurationError, DataNotFoundError
 from ._on_cluster import unpack
 from .errors import CodePackageTooLargeError
 
@@ -75,10 +75,9 @@ def build_code_package(flow_file: str | os.PathLike, *, include: list[str] | Non
     >>> archive = build_code_package("flow.py")                     # doctest: +SKIP
     >>> archive.sha, archive.size, "daskflow/flowspec.py" in archive.files
     """
-    include = list(config.get("code.include", override_with=include))
-    exclude = list(config.get("code.exclude", override_with=exclude))
-    limit = config.get("code.max-size", override_with=max_size)
-    limit = parse_bytes(limit) if isinstance(limit, str) else limit
+    include = _patterns("include", include)
+    exclude = _patterns("exclude", exclude)
+    limit = _size_limit(max_size)
     flow_file = os.path.abspath(os.fspath(flow_file))
     folder = os.path.dirname(flow_file)
     script = os.path.relpath(flow_file, folder).replace(os.sep, "/")
@@ -101,6 +100,28 @@ def build_code_package(flow_file: str | os.PathLike, *, include: list[str] | Non
         "python_version": "%d.%d" % sys.version_info[:2]}, sort_keys=True).encode()
     data = _deterministic_tar_gz(contents)
     return CodeArchive(data, hashlib.sha256(data).hexdigest(), script, tuple(sorted(contents)))
+
+
+def _patterns(key: str, given: list[str] | str | None) -> list[str]:
+    value = config.get(f"code.{key}", override_with=given)
+    if isinstance(value, str):  # one pattern
+        return [value]
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        raise ConfigurationError(
+            f"daskflow.code.{key} must be a list of glob patterns such as ['*.py'], "
+            f"got {value!r}.")
+    return list(value)
+
+
+def _size_limit(given: str | int | None) -> int | None:
+    value = config.get("code.max-size", override_with=given)
+    try:
+        return parse_bytes(value) if isinstance(value, str) else \
+            (None if value is None else int(value))
+    except (TypeError, ValueError) as exc:
+        raise ConfigurationError(
+            f"daskflow.code.max-size must be a size such as '20MiB' (or null: no limit), "
+            f"got {value!r}.") from exc
 
 
 def _select(folder: str, include: list[str], exclude: list[str]) -> dict[str, str]:

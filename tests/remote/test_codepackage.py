@@ -15,7 +15,7 @@ import dask.config
 import pytest
 
 from daskflow.datastore import ArtifactStore
-from daskflow.exceptions import DataNotFoundError
+from daskflow.exceptions import ConfigurationError, DataNotFoundError
 from daskflow.remote import CodePackageTooLargeError, build_code_package, run_code, store_code
 
 FLOW = "from daskflow import FlowSpec, step\nfrom helpers import weight\n"
@@ -70,6 +70,17 @@ def test_include_and_exclude_come_from_config(tmp_path):
     assert not any(name.startswith("pkg/") for name in files)
     # the flow file is shipped whatever the patterns say
     assert "flow.py" in build_code_package(flow, include=["*.txt"]).files
+
+
+@pytest.mark.parametrize("setting, value, message", [
+    ("max-size", "20 parsecs", "daskflow.code.max-size must be a size such as '20MiB'"),
+    ("include", [3], r"daskflow.code.include must be a list of glob patterns"),
+])
+def test_bad_settings_are_named(tmp_path, setting, value, message):
+    flow = make_project(tmp_path)
+    with dask.config.set({f"daskflow.code.{setting}": value}):
+        with pytest.raises(ConfigurationError, match=message):
+            build_code_package(flow)
 
 
 def test_refused_past_the_size_limit_naming_size_limit_biggest_files_and_setting(tmp_path):

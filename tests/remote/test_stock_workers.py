@@ -82,6 +82,9 @@ def test_stock_workers_cannot_import_the_flow_code_without_it(stock_client, tmp_
         return importlib.util.find_spec(name) is not None
 
     assert stock_client.run(probe, helper) == {w: False for w in all_workers(stock_client)}
+    # (this file's first test: no package is installed on the session's cluster yet)
+    with pytest.raises(ModuleNotFoundError, match="No module named 'daskflow'"):
+        stock_client.submit(importlib.import_module, "daskflow").result()
 
 
 def test_helpers_and_a_package_folder_run_on_stock_workers(stock_client, stock_cluster,
