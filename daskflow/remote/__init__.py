@@ -15,7 +15,7 @@ from .errors import (
     WorkerEnvironmentError,
     WorkerEnvironmentWarning,
 )
-from .install import install_code
+from .install import install_code, prepare_cluster
 
 __all__ = [
     "CodeArchive",
@@ -29,6 +29,7 @@ __all__ = [
     "check_worker_environment",
     "code_url",
     "install_code",
+    "prepare_cluster",
     "run_code",
     "store_code",
 ]

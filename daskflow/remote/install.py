@@ -49,3 +49,23 @@ def install_code(client: Any, archive: CodeArchive | str, *, sha: str | None = N
             f"Installing the code package {source.sha[:12]} on {where} failed: "
             f"{type(exc).__name__}: {exc}. Check that the workers can write their local "
             f"directory (and read the datastore, when the package is given by URL).") from exc
+
+
+def prepare_cluster(client: Any, code: CodeArchive | str, *, cluster: str, step: str,
+                    datastore_root: str | None = None) -> list:
+    """What a run does once per cluster before its first task: check, then install.
+
+    The environment check comes first: it needs nothing of daskflow on the cluster,
+    while the plugin that installs the code package only loads on workers of the
+    driver's Python minor version. Returns the harmless mismatches found.
+
+    >>> prepare_cluster(client, archive, cluster="slurm-1", step="train",
+    ...                 datastore_root="s3://bucket/flows")          # doctest: +SKIP
+    []
+    """
+    from .environment import check_worker_environment
+
+    found = check_worker_environment(client, cluster=cluster, step=step,
+                                     datastore_root=datastore_root)
+    install_code(client, code, cluster=cluster)
+    return found

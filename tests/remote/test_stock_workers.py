@@ -25,6 +25,7 @@ from daskflow.remote import (
     check_worker_environment,
     code_url,
     install_code,
+    prepare_cluster,
     run_code,
     store_code,
 )
@@ -280,9 +281,8 @@ def test_a_flow_importing_helpers_runs_on_stock_workers(stock_client, stock_clus
     flow.write_text(FLOW.format(helper=helper))
     monkeypatch.syspath_prepend(str(tmp_path))  # as `python stock_worker_flow.py` has it
     monkeypatch.chdir(tmp_path)
-    check_worker_environment(stock_client, cluster="stock", step="start",
-                             datastore_root=s3_root)
-    install_code(stock_client, build_code_package(flow))
+    assert prepare_cluster(stock_client, build_code_package(flow), cluster="stock",
+                           step="start", datastore_root=s3_root) == []
     run = Runner(str(flow), scheduler_address=stock_cluster.address, datastore_root=s3_root,
                  quiet=True, stream_output=False).run()
     assert run.successful and run.data.values == [3, 6, 9]
