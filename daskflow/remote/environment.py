@@ -86,9 +86,10 @@ def check_worker_environment(client: Any, *, cluster: str, step: str,
     Asks the scheduler and every worker for their versions (``client.get_versions``;
     nothing of daskflow runs there) and compares Python's minor version and each
     package of :data:`PACKAGES` (and s3fs or gcsfs when ``datastore_root`` needs
-    it) with ``driver_versions`` (default: this process). Raises :class:`WorkerEnvironmentError` naming the
-    package, both versions, the cluster and the step; returns every mismatch
-    found (each harmless one also issued as a :class:`WorkerEnvironmentWarning`).
+    it) with ``driver_versions`` (default: this process). Raises
+    :class:`WorkerEnvironmentError` naming the package, both versions, the cluster
+    and the step; returns every mismatch found (each harmless one also issued as
+    a :class:`WorkerEnvironmentWarning`).
 
     >>> check_worker_environment(client, cluster="local", step="train")  # doctest: +SKIP
     []
