@@ -135,6 +135,14 @@ class Run:
         return driver_lost(self._record)
 
     @property
+    def code(self) -> Any:
+        """The code package the run shipped to its clusters (Metaflow's ``Run.code``):
+        ``.path``, ``.info``, ``.flowspec``, ``.tarball``, ``.extract()``; None for a run
+        that ran only on this machine."""
+        from .remote import run_code
+        return run_code(self._store, self._record)
+
+    @property
     def origin_run_id(self) -> str | None:
         """The run this one resumed, if it is a resume."""
         return self._record.get("origin_run_id")

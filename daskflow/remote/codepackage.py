@@ -62,13 +62,14 @@ class CodeArchive:
                 "script": self.script, "size": self.size}
 
 
-def build_code_package(flow_file: str | os.PathLike, *, include: list[str] | None = None,
+def build_code_package(flow_file: str | os.PathLike | None, *, include: list[str] | None = None,
                        exclude: list[str] | None = None,
                        max_size: str | int | None = None) -> CodeArchive:
     """Package ``flow_file``'s folder and daskflow into one deterministic archive.
 
     Settings default to ``daskflow.code.include``, ``.exclude`` and ``.max-size``.
-    The flow file itself is always shipped. Past the size limit (the files'
+    The flow file itself is always shipped; with no file (a flow defined in a
+    notebook, whose class travels by value) only daskflow is. Past the size limit (the files'
     total, before compression) :class:`CodePackageTooLargeError` names the
     biggest files and the setting.
 
@@ -78,12 +79,14 @@ def build_code_package(flow_file: str | os.PathLike, *, include: list[str] | Non
     include = _patterns("include", include)
     exclude = _patterns("exclude", exclude)
     limit = _size_limit(max_size)
-    flow_file = os.path.abspath(os.fspath(flow_file))
-    folder = os.path.dirname(flow_file)
-    script = os.path.relpath(flow_file, folder).replace(os.sep, "/")
-
-    entries = _select(folder, include, exclude)
-    entries[script] = flow_file
+    entries: dict[str, str] = {}
+    folder, script = "", ""
+    if flow_file is not None:
+        flow_file = os.path.abspath(os.fspath(flow_file))
+        folder = os.path.dirname(flow_file)
+        script = os.path.relpath(flow_file, folder).replace(os.sep, "/")
+        entries = _select(folder, include, exclude)
+        entries[script] = flow_file
     ours = _select(_PACKAGE_DIR, _PACKAGE_FILES, ["__pycache__", ".*"])
     # daskflow's own files win over a "daskflow" folder beside the flow (a checkout of it)
     entries = {name: path for name, path in entries.items()

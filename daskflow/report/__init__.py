@@ -77,7 +77,7 @@ def write_run_report(run: Any, path: str | os.PathLike | None = None, *,
 def default_report_path(run: Any) -> str:
     """``<datastore>/<Flow>/<run_id>/_report.html``: the report is kept with the run."""
     store = run._store
-    return f"{store.run_path(run.id)}/{REPORT_NAME}"
+    return store.url(f"{store.run_path(run.id)}/{REPORT_NAME}")  # s3://... stays a URL
 
 
 def write_report_after_run(root: str, flow_name: str, run_id: str, *,

@@ -76,8 +76,10 @@ class RunDriver:
     def __init__(self, ctx: RunContext, client: Any, observer: RunObserver,
                  resume: ResumePlan | None = None,
                  placements: dict[str, Placement | None] | None = None,
-                 on_cluster: Any = None, max_workers: int = 16) -> None:
-        # on_cluster(info) hears of every step cluster that starts or stops
+                 on_cluster: Any = None, max_workers: int = 16,
+                 setup: Any = None) -> None:
+        # on_cluster(info) hears of every step cluster that starts or stops; setup
+        # prepares each step cluster before its first task (code, environment check)
         self.ctx = ctx
         self.graph: FlowGraph = ctx.graph
         self.client = client
@@ -88,7 +90,7 @@ class RunDriver:
         self.reuse = bool(config.get("cluster.reuse-adjacent"))
         self.events: queue.Queue[Event] = queue.Queue()
         self.pool = ClusterPool(cloudpickle.dumps(ctx), ctx.run_id, self.events,
-                                on_cluster or (lambda info: None))
+                                on_cluster or (lambda info: None), setup)
         self.futures: dict[str, Any] = {}
         self.dynamic: dict[str, tuple[str, tuple[ForeachFrame, ...]]] = {}
         self.joins: dict[tuple[str, tuple[ForeachFrame, ...]], _Join] = {}

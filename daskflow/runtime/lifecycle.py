@@ -41,7 +41,8 @@ class RunLifecycle:
     def __init__(self, store: ArtifactStore, run_id: str, *, graph: FlowGraph,
                  observer: RunObserver, tags: list[str], parameters: dict[str, str],
                  parameter_refs: dict[str, ArtifactRef], max_workers: int,
-                 max_num_splits: int, origin_run_id: str | None) -> None:
+                 max_num_splits: int, origin_run_id: str | None,
+                 code: dict[str, Any] | None = None) -> None:
         self.store = store
         self.run_id = run_id
         self.graph = graph
@@ -57,7 +58,7 @@ class RunLifecycle:
             "parameters": parameters,
             "parameter_refs": {k: list(v) for k, v in parameter_refs.items()},
             "max_workers": max_workers, "max_num_splits": max_num_splits,
-            "origin_run_id": origin_run_id, "clusters": [],
+            "origin_run_id": origin_run_id, "clusters": [], "code": code,
             "driver": {"host": socket.gethostname(), "pid": os.getpid()},
             HEARTBEAT: time.time(),
         }

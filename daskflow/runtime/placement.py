@@ -55,8 +55,10 @@ class ClusterPool:
     """Starts and closes the step clusters of one run, off the driver's thread."""
 
     def __init__(self, ctx_bytes: bytes, run_id: str, events: queue.Queue,
-                 on_change: Any) -> None:
+                 on_change: Any, setup: Any = None) -> None:
         self.ctx_bytes = ctx_bytes
+        # setup(client, backend, cluster=, step=): ship the run's code, check the workers
+        self.setup = setup
         self.run_id = run_id
         self.events = events
         self.on_change = on_change  # called with the cluster's info dict on start/stop
@@ -93,6 +95,8 @@ class ClusterPool:
             backend = get_backend(placement.backend)
             cluster = stack.enter_context(backend.open(request))
             client = stack.enter_context(Client(cluster, set_as_default=False))
+            if self.setup is not None:  # before the context: its tasks need daskflow there
+                self.setup(client, backend, cluster=name, step=steps)
             ctx_future = submit_context(client, self.ctx_bytes, f"context-{self.run_id}")
             info = {"name": name, "backend": placement.backend, "step": steps,
                     "description": backend.describe(request), "started_at": started,

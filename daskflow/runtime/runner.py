@@ -24,6 +24,7 @@ from ..datastore import ArtifactRef, ArtifactStore, resolve_root
 from ..exceptions import ClusterError, ConfigurationError, FlowDefinitionError, ResumeError, \
     RunFailed, StepError
 from ..parameters import resolve_parameters
+from ..remote import build_code_package, prepare_cluster, store_code
 from .context import RunContext
 from .driver import RunDriver
 from .display import choose_observer
@@ -159,6 +160,13 @@ class Runner:
         backends = self._backends()
         for backend in backends:
             backend.prepare()
+        self.code = None
+        if self.scheduler_address or not all(getattr(b, "local_machine", False)
+                                             for b in backends):
+            # Workers elsewhere get the flow's folder and daskflow from the run itself;
+            # too big a package is refused here, before anything is stored.
+            self.code = build_code_package(
+                self.graph.file if os.path.isfile(self.graph.file) else None)
         if self.run_id_file:
             folder = os.path.dirname(os.path.abspath(self.run_id_file))
             if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
@@ -187,10 +195,12 @@ class Runner:
             with open(self.run_id_file, "w") as f:
                 f.write(run_id)
         origin_run_id = plan.origin_run_id if plan else None
+        code = store_code(self.code, store) if self.code is not None else None
         life = RunLifecycle(store, run_id, graph=self.graph, observer=self.observer,
                             tags=self.tags, parameters=shown, parameter_refs=refs,
                             max_workers=self.max_workers,
-                            max_num_splits=self.max_num_splits, origin_run_id=origin_run_id)
+                            max_num_splits=self.max_num_splits, origin_run_id=origin_run_id,
+                            code=code)
         ctx = RunContext(self.flow_cls, self.graph, self.datastore_root, run_id, refs,
                          tags=self.tags, username=life.user,
                          max_num_splits=self.max_num_splits,
@@ -208,7 +218,8 @@ class Runner:
                     ctx.slots = Semaphore(max_leases=self.max_workers,
                                           name=f"daskflow-{life.pathspec}")
                 outcome = RunDriver(ctx, client, self.observer, plan, self.placements,
-                                    life.cluster_changed, self.max_workers).execute()
+                                    life.cluster_changed, self.max_workers,
+                                    self._setup_cluster).execute()
         except KeyboardInterrupt:
             interrupted = True
             raise
@@ -243,6 +254,7 @@ class Runner:
                     f"{timeout}: {exc}. Check the address (tcp://host:8786) and that the "
                     f"scheduler runs.") from exc
             with client:
+                self._setup_cluster(client, None, cluster="default", step="start")
                 life.default_cluster_up(client, backend=self.scheduler_address,
                                         description="existing scheduler")
                 try:
@@ -261,6 +273,7 @@ class Runner:
                               "distributed.scheduler.active-memory-manager.start": False}), \
                 _workers_ignore_ctrl_c(backend.open(request)) as cluster, \
                 Client(cluster) as client:
+            self._setup_cluster(client, backend, cluster="default", step="start")
             life.default_cluster_up(client, backend=backend.name,
                                     description=backend.describe(request))
             _release_idle_workers(backend, cluster, request)
@@ -268,6 +281,18 @@ class Runner:
                 yield client
             finally:
                 life.default_cluster_down()
+
+
+    def _setup_cluster(self, client: Any, backend: ClusterBackend | None, *, cluster: str,
+                       step: str) -> None:
+        """Before a cluster's first task: check its workers' versions against ours and
+        install the run's code package there (workers that join later get it too).
+        Clusters on this machine run our own interpreter and files: nothing to do."""
+        if self.code is None or (backend is not None and
+                                 getattr(backend, "local_machine", False)):
+            return
+        prepare_cluster(client, self.code, cluster=cluster, step=step,
+                        datastore_root=self.datastore_root)
 
 
 def _release_idle_workers(backend: ClusterBackend, cluster: Any, request: Any) -> None:
