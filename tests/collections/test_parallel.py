@@ -20,7 +20,7 @@ from daskflow.collections import (
     parallel_imap_unordered,
     parallel_map,
 )
-from daskflow.collections import parallel as parallel_module
+from daskflow.collections.parallel import engine, pickling, transport
 from daskflow.exceptions import DaskflowException
 
 
@@ -78,7 +78,7 @@ def test_a_big_closure_travels_once(client: Any) -> None:
     def score(i: int) -> int:
         return weights[i] * 2
 
-    assert len(parallel_module.cloudpickle.dumps(score)) > parallel_module.FUNC_INLINE_LIMIT
+    assert len(pickling.pickle_func(score)) > 64 * 1024  # parallel-map.func-inline-limit
     assert parallel_map(score, range(0, 200_000, 1000)) == [2 * i for i in range(0, 200_000, 1000)]
 
 
@@ -105,7 +105,7 @@ def test_partitions_are_sized_for_the_cluster(client: Any) -> None:
     with get_task_stream(client) as stream:
         parallel_map(_square, range(1_000_000))
     tasks = [t for t in stream.data if str(t["key"]).startswith("parallel_map-")]
-    assert len(tasks) == parallel_module.MIN_PARTITIONS  # not a million tasks
+    assert len(tasks) == 100  # parallel-map.min-partitions, not a million tasks
     with get_task_stream(client) as stream:
         parallel_map(_square, range(10))
     assert len([t for t in stream.data if str(t["key"]).startswith("parallel_map-")]) == 10
@@ -139,7 +139,7 @@ def test_big_partitions_through_a_shared_folder_or_scattered(client: Any, settin
 
 def test_a_partition_that_does_not_fit_the_shared_folder_is_scattered(
         client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(parallel_module._SharedFolder, "put", lambda self, data: None)
+    monkeypatch.setattr(transport.SharedFolder, "put", lambda self, data: None)
     batches = [list(range(300_000)), list(range(5))]
     assert parallel_map(len, batches) == [300_000, 5]
 
@@ -152,7 +152,7 @@ def test_no_shared_folder_when_a_worker_cannot_see_it(tmp_path: Path) -> None:
             return {"tcp://here:1": True, "tcp://elsewhere:1": False}
 
     with dask.config.set({"daskflow.parallel-map.shared-folder": str(tmp_path)}):
-        assert parallel_module._SharedFolder.open(FarClient()) is None
+        assert transport.SharedFolder.open(FarClient()) is None
     assert list(tmp_path.iterdir()) == []  # the probe folder is gone again
 
 
@@ -162,7 +162,7 @@ def test_empty_input_starts_nothing(monkeypatch: pytest.MonkeyPatch, empty: Any)
     def no_cluster() -> Any:
         raise AssertionError("an empty map must not start a cluster")
 
-    monkeypatch.setattr(parallel_module, "_cluster_client", no_cluster)
+    monkeypatch.setattr(engine, "_cluster_client", no_cluster)
     assert parallel_map(_square, empty) == []
     assert list(parallel_imap_unordered(_square, empty)) == []
 
