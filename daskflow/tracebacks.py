@@ -28,7 +28,8 @@ DYNAMIC_CODE = "<dynamic-code>"
 # The frames of daskflow's own code that call a step's body: the runtime's.
 _RUNTIME = os.path.join(os.path.dirname(os.path.abspath(__file__)), "runtime")
 
-_DYNAMIC_FRAME = re.compile(r'(\s*)File "<dynamic-code>", line (\d+), in (.*)')
+# A frame's line; in an exception group's traceback it follows a "    | " margin.
+_DYNAMIC_FRAME = re.compile(r'(\s*(?:\|\s*)?)File "<dynamic-code>", line (\d+), in (.*)')
 
 
 def format_user_traceback(exc: BaseException, flow_file: str | None = None, *,
