@@ -37,8 +37,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from distributed import Client, LocalCluster  # noqa: E402
 
-from daskflow.collections import parallel as P  # noqa: E402
+from dask.utils import parse_bytes  # noqa: E402
+
+from daskflow import config  # noqa: E402
 from daskflow.collections import parallel_map  # noqa: E402
+from daskflow.collections.parallel.partitions import Input  # noqa: E402
 
 
 def sum_sq(batch):
@@ -62,11 +65,12 @@ def bag_map(client, func, items, batch_size, as_bytes):
     from dask import delayed
 
     threads = sum(client.nthreads().values())
-    data = P._Input.of(items)
+    data = Input.of(items)
+    limit = parse_bytes(config.get("parallel-map.payload-limit"))
     payloads = []
     for part in data.partitions(batch_size, threads):
         payload = part.payload
-        if isinstance(payload, bytes) and len(payload) > P.PAYLOAD_LIMIT:
+        if isinstance(payload, bytes) and len(payload) > limit:
             payload = client.scatter(payload, hash=False)
         payloads.append(payload)
     if as_bytes:

@@ -40,6 +40,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, NamedTuple
 
+from .. import dask_client
 from ..datastore import dataframes as _stored
 from ..exceptions import DatasetError
 
@@ -146,24 +147,17 @@ def cluster_client() -> Iterator[Any]:
     On a worker (where steps run) this is ``distributed.worker_client()``: the
     step's thread leaves the worker's pool while the block runs, so the
     computation can use every thread of the cluster.  Elsewhere it is the
-    default client; without one, a ``DatasetError`` says so.
+    current client (``client.as_current()``, else the default one); without
+    one, a ``DatasetError`` says so.
 
     >>> with cluster_client() as client:                                # doctest: +SKIP
     ...     totals = client.compute(ddf.groupby("k").x.sum()).result()
     """
-    from distributed import default_client, get_worker, worker_client
-    try:
-        get_worker()
-    except ValueError:
-        try:
-            yield default_client()
-        except ValueError:
+    with dask_client.cluster_client() as client:
+        if client is None:
             raise DatasetError(
                 "cluster_client() found no Dask cluster: it is meant for code inside a step "
-                "(which runs on a Dask worker), or after distributed.Client(...) was made.") \
-                from None
-        return
-    with worker_client() as client:
+                "(which runs on a Dask worker), or after distributed.Client(...) was made.")
         yield client
 
 

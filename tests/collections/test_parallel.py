@@ -11,8 +11,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+import dask
 import numpy as np
 import pytest
+from dask.utils import parse_bytes
 
 from daskflow.collections import (
     ParallelMapError,
@@ -20,7 +22,8 @@ from daskflow.collections import (
     parallel_imap_unordered,
     parallel_map,
 )
-from daskflow.collections import parallel as parallel_module
+from daskflow import config
+from daskflow.collections.parallel import engine, errors, partitions, pickling, transport
 from daskflow.exceptions import DaskflowException
 
 
@@ -78,7 +81,8 @@ def test_a_big_closure_travels_once(client: Any) -> None:
     def score(i: int) -> int:
         return weights[i] * 2
 
-    assert len(parallel_module.cloudpickle.dumps(score)) > parallel_module.FUNC_INLINE_LIMIT
+    limit = parse_bytes(config.get("parallel-map.func-inline-limit"))
+    assert len(pickling.pickle_func(score)) > limit
     assert parallel_map(score, range(0, 200_000, 1000)) == [2 * i for i in range(0, 200_000, 1000)]
 
 
@@ -105,11 +109,34 @@ def test_partitions_are_sized_for_the_cluster(client: Any) -> None:
     with get_task_stream(client) as stream:
         parallel_map(_square, range(1_000_000))
     tasks = [t for t in stream.data if str(t["key"]).startswith("parallel_map-")]
-    assert len(tasks) == parallel_module.MIN_PARTITIONS  # not a million tasks
+    assert len(tasks) == config.get("parallel-map.min-partitions")  # not a million tasks
     with get_task_stream(client) as stream:
         parallel_map(_square, range(10))
     assert len([t for t in stream.data if str(t["key"]).startswith("parallel_map-")]) == 10
 
+
+
+def test_partition_sizes_come_from_the_config(client: Any) -> None:
+    from distributed import get_task_stream
+
+    settings = {"daskflow.parallel-map.min-partitions": 10,
+                "daskflow.parallel-map.partitions-per-thread": 6}
+    with dask.config.set(settings), get_task_stream(client) as stream:
+        assert parallel_map(_square, range(100_000)) == [x * x for x in range(100_000)]
+    tasks = [t for t in stream.data if str(t["key"]).startswith("parallel_map-")]
+    assert len(tasks) == 12  # 6 per thread of the 2 beat the minimum of 10
+
+
+def test_the_lookahead_comes_from_the_config() -> None:
+    with dask.config.set({"daskflow.parallel-map.lookahead": 10}):
+        assert partitions.Input.of(x for x in range(10)).length is None  # streamed
+        assert partitions.Input.of(x for x in range(9)).length == 9
+
+
+def test_the_message_limit_comes_from_the_config() -> None:
+    with dask.config.set({"daskflow.parallel-map.message-limit": 5}):
+        err = errors.ParallelMapError(3, "ValueError", "abcdefghij")
+    assert err.message == "abcde..." and "abcde... (the other items" in str(err)
 
 def test_a_big_list_does_not_go_into_the_graph(client: Any) -> None:
     # 2M ints would be ~10 MB of literals: distributed would warn about a large
@@ -139,7 +166,7 @@ def test_big_partitions_through_a_shared_folder_or_scattered(client: Any, settin
 
 def test_a_partition_that_does_not_fit_the_shared_folder_is_scattered(
         client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(parallel_module._SharedFolder, "put", lambda self, data: None)
+    monkeypatch.setattr(transport.SharedFolder, "put", lambda self, data: None)
     batches = [list(range(300_000)), list(range(5))]
     assert parallel_map(len, batches) == [300_000, 5]
 
@@ -152,9 +179,31 @@ def test_no_shared_folder_when_a_worker_cannot_see_it(tmp_path: Path) -> None:
             return {"tcp://here:1": True, "tcp://elsewhere:1": False}
 
     with dask.config.set({"daskflow.parallel-map.shared-folder": str(tmp_path)}):
-        assert parallel_module._SharedFolder.open(FarClient()) is None
+        assert transport.SharedFolder.open(FarClient()) is None
     assert list(tmp_path.iterdir()) == []  # the probe folder is gone again
 
+
+
+@pytest.mark.parametrize("setting", ["folder", False])
+def test_the_payload_limit_comes_from_the_config(client: Any, tmp_path: Path,
+                                                 setting: Any) -> None:
+    folder = str(tmp_path) if setting == "folder" else False
+    with dask.config.set({"daskflow.parallel-map.payload-limit": "1kB",
+                          "daskflow.parallel-map.shared-folder": folder}):
+        sender = transport.Transport(client)
+        (big, small), workers = sender.send([b"x" * 2000, b"y" * 500])
+        try:
+            assert small == b"y" * 500  # under the limit: into the graph as it is
+            if setting == "folder":
+                assert isinstance(big, transport.SharedFile)
+                assert big.path.startswith(str(tmp_path))
+                assert workers == sorted(client.scheduler_info()["workers"])
+            else:
+                assert big.result() == b"x" * 2000  # scattered to the workers
+                assert workers is None
+        finally:
+            sender.close()
+    assert list(tmp_path.iterdir()) == []
 
 @pytest.mark.parametrize("empty", [[], (), range(0), iter([]), set(), np.array([])],
                          ids=["list", "tuple", "range", "iterator", "set", "numpy"])
@@ -162,7 +211,7 @@ def test_empty_input_starts_nothing(monkeypatch: pytest.MonkeyPatch, empty: Any)
     def no_cluster() -> Any:
         raise AssertionError("an empty map must not start a cluster")
 
-    monkeypatch.setattr(parallel_module, "_cluster_client", no_cluster)
+    monkeypatch.setattr(engine, "_cluster_client", no_cluster)
     assert parallel_map(_square, empty) == []
     assert list(parallel_imap_unordered(_square, empty)) == []
 

@@ -1,0 +1,50 @@
+"""Which Dask client code is on: none, the current one, or its worker's cluster in a task."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from daskflow.dask_client import cluster_client, current_worker
+
+
+@pytest.fixture(scope="module")
+def one_thread_cluster() -> Iterator[Any]:
+    from distributed import Client, LocalCluster
+
+    # One thread: a task that maps on the cluster without handing its thread back hangs.
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                      dashboard_address="127.0.0.1:0") as cluster, \
+            Client(cluster, set_as_default=False) as client:
+        yield client
+
+
+def _map_from_a_task(n: int) -> tuple[int, str]:
+    worker = current_worker()
+    assert worker is not None
+    with cluster_client() as client:
+        total = sum(client.gather(client.map(lambda x: x * 2, range(n))))
+    return total, worker.address
+
+
+def test_outside_any_cluster_there_is_none() -> None:
+    assert current_worker() is None
+    with cluster_client() as client:
+        assert client is None
+
+
+def test_the_current_client_while_it_runs(one_thread_cluster: Any) -> None:
+    with one_thread_cluster.as_current(), cluster_client() as client:
+        assert client is one_thread_cluster
+    with cluster_client() as client:
+        assert client is None  # not the default client: only current inside as_current()
+
+
+def test_in_a_task_the_workers_cluster_with_the_thread_handed_back(
+        one_thread_cluster: Any) -> None:
+    future = one_thread_cluster.submit(_map_from_a_task, 10, pure=False)
+    total, address = future.result(timeout=60)
+    assert total == 90
+    assert address in one_thread_cluster.scheduler_info()["workers"]
