@@ -22,11 +22,8 @@ _DIGITS = re.compile(r"[0-9]+")  # ASCII only: str.isdigit() also takes '²' and
 
 def check_flow_name(name: str) -> str:
     """``name`` if it is a flow's name (its FlowSpec class name), else InvalidNameError."""
-    if not isinstance(name, str) or not name.isidentifier():
-        raise InvalidNameError(
-            f"Flow name {name!r} is not a Python identifier: a flow is named after its "
-            f"FlowSpec class, e.g. 'HelloFlow'.")
-    return name
+    return _identifier(name, "Flow name", "a flow is named after its FlowSpec class, e.g. "
+                                          "'HelloFlow'")
 
 
 def check_run_id(run_id: str) -> str:
@@ -34,28 +31,31 @@ def check_run_id(run_id: str) -> str:
 
     Resume takes its ``--origin-run-id`` through this too.
     """
-    if not isinstance(run_id, str) or not _DIGITS.fullmatch(run_id):
-        raise InvalidNameError(
-            f"Run id {run_id!r} is not a daskflow run id: run ids are digits, as a run "
-            f"prints them (e.g. 1712345678901234). Check the pathspec or --origin-run-id.")
-    return run_id
+    return _digits(run_id, "Run id", "a daskflow run id: run ids are digits, as a run prints "
+                                     "them (e.g. 1712345678901234). Check the pathspec or "
+                                     "--origin-run-id")
 
 
 def check_step_name(name: str) -> str:
     """``name`` if it is a step's name (a method name), else InvalidNameError."""
-    if not isinstance(name, str) or not name.isidentifier():
-        raise InvalidNameError(
-            f"Step name {name!r} is not a Python identifier: a step is named after its "
-            f"method, e.g. 'start'.")
-    return name
+    return _identifier(name, "Step name", "a step is named after its method, e.g. 'start'")
 
 
 def check_task_id(task_id: str) -> str:
     """``task_id`` if it is a task id as daskflow makes them (digits), else InvalidNameError."""
-    if not isinstance(task_id, str) or not _DIGITS.fullmatch(task_id):
-        raise InvalidNameError(
-            f"Task id {task_id!r} is not a daskflow task id: task ids are digits, e.g. 3.")
-    return task_id
+    return _digits(task_id, "Task id", "a daskflow task id: task ids are digits, e.g. 3")
+
+
+def _identifier(name: str, what: str, hint: str) -> str:
+    if not isinstance(name, str) or not name.isidentifier():
+        raise InvalidNameError(f"{what} {name!r} is not a Python identifier: {hint}.")
+    return name
+
+
+def _digits(name: str, what: str, hint: str) -> str:
+    if not isinstance(name, str) or not _DIGITS.fullmatch(name):
+        raise InvalidNameError(f"{what} {name!r} is not {hint}.")
+    return name
 
 
 def is_step_name(name: str) -> bool:
