@@ -110,11 +110,13 @@ class LocalFiles:
             os.replace(tmp, path)
 
     def create_exclusive(self, path: str, data: bytes) -> bool:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        except FileExistsError:
-            return False
+        """Create ``path`` unless it exists; True if this call created it."""
+        with writing(path):
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            except FileExistsError:
+                return False
         with writing(path, path):  # half a claim is no claim
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
