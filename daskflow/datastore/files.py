@@ -53,14 +53,15 @@ def write_error(path: str, exc: BaseException, what: str = "") -> DatastoreWrite
     cause = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
     if is_disk_full(exc):
         code = code if code in _FULL else errno.ENOSPC
+        cause = os.strerror(code)  # pyarrow's own wording buries it
         fix = "free some space there, or set daskflow.datastore.root to a store with room"
     elif code in _READ_ONLY:
         fix = "make it writable, or set daskflow.datastore.root to a folder you can write"
     else:
         fix = "check the datastore (daskflow.datastore.root)"
     return DatastoreWriteError(
-        f"{cause} while writing {what + ' ' if what else ''}{path}: {fix}. The partial "
-        f"file was removed.", path, code)
+        f"{cause} while writing {what + ' ' if what else ''}{path}: {fix}. Nothing partial "
+        f"was left behind.", path, code)
 
 
 def discard(path: str) -> None:
@@ -70,10 +71,8 @@ def discard(path: str) -> None:
             shutil.rmtree(path, ignore_errors=True)
         else:
             os.unlink(path)
-    except FileNotFoundError:
-        pass
     except OSError:
-        pass  # a second failure must not hide the first
+        pass  # gone already; or a second failure, which must not hide the first
 
 
 @contextmanager

@@ -5,9 +5,12 @@ from __future__ import annotations
 import errno
 import io
 import os
+import re
 import subprocess
+import sys
 import time
 import uuid
+from contextlib import contextmanager
 
 import dask.config
 import pytest
@@ -78,25 +81,36 @@ def _fake_full_disk(monkeypatch, root: str, room: int) -> None:
     monkeypatch.setattr(files.os, "fdopen", filling_fdopen)
 
 
+@contextmanager
+def _tmpfs(folder, size: str):
+    """A real tmpfs of ``size`` on ``folder``; skips where this process may not mount one
+    (it needs root with CAP_SYS_ADMIN)."""
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs",
+                              str(folder)], capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({mounted.stderr.strip()}); the "
+                    f"faked-ENOSPC cases cover the same writes")
+    try:
+        yield str(folder)
+    finally:
+        busy = subprocess.run(["umount", str(folder)], capture_output=True, text=True)
+        if busy.returncode != 0:  # never leave it mounted; then say what held it
+            subprocess.run(["umount", "-l", str(folder)], check=True)
+            pytest.fail(f"a file on the full disk was left open: {busy.stderr.strip()}")
+
+
 @pytest.fixture(params=["faked-ENOSPC", "tmpfs"])
 def full_disk(request, tmp_path, monkeypatch):
     """A datastore root on a disk with 64 KiB free: a real tmpfs where this process may
-    mount one (root with CAP_SYS_ADMIN), else writes that fail with a faked ENOSPC."""
+    mount one, else writes that fail with a faked ENOSPC."""
     root = tmp_path / "disk"
     root.mkdir()
     if request.param == "faked-ENOSPC":
         _fake_full_disk(monkeypatch, str(root), 64 * 1024)
         yield str(root)
         return
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(root)],
-                             capture_output=True, text=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here ({mounted.stderr.strip()}); the "
-                    f"faked-ENOSPC case covers it")
-    try:
+    with _tmpfs(root, "64k"):
         yield str(root)
-    finally:
-        subprocess.run(["umount", str(root)], check=True)
 
 
 def _leftovers(root: str) -> list[str]:
@@ -135,6 +149,33 @@ def test_a_full_disk_is_one_clear_error_and_leaves_no_temporary_file(full_disk, 
     assert _leftovers(full_disk) == []
     assert store.read_run(run_id) == {"status": "running"}  # the last good record stands
     assert store.read_done(run_id, "start", "1", attempt) is None
+
+
+_WRITE_A_DASK_FRAME = """
+import os, sys
+import dask, dask.dataframe as dd, pandas as pd
+from daskflow.datastore import ArtifactStore
+frame = pd.DataFrame({"text": [os.urandom(64).hex() for _ in range(4000)]})
+store = ArtifactStore(sys.argv[1], "SomeFlow")
+with dask.config.set(scheduler="sync"):  # no straggling write still holding its file
+    store.put_artifact(dd.from_pandas(frame, npartitions=4), "events")
+"""
+
+
+def test_a_full_disk_under_a_dask_dataframe_is_the_same_clear_error(tmp_path):
+    # In a child process: after this failure CPython 3.11.7's compiler reports
+    # "AST constructor recursion depth mismatch" for the rest of the process.
+    root = tmp_path / "disk"
+    root.mkdir()
+    with _tmpfs(root, "64k"):
+        child = subprocess.run([sys.executable, "-c", _WRITE_A_DASK_FRAME, str(root)],
+                               capture_output=True, text=True, timeout=120)
+        last = child.stderr.strip().splitlines()[-1]
+        assert re.match(r"daskflow.exceptions.DatastoreWriteError: No space left on device "
+                        r"while writing artifact 'events' \(dask DataFrame\) to .*/_data/dd/",
+                        last), child.stderr
+        assert _leftovers(str(root)) == []
+        assert os.listdir(f"{root}/SomeFlow/_data/dd") == []
 
 
 def test_a_claim_that_does_not_fit_is_no_claim(tmp_path, monkeypatch):
