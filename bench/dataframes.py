@@ -103,7 +103,7 @@ def child_store(root: str, case: str, rows: int) -> dict[str, Any]:
     if case == "pickle-bytes":
         data = cloudpickle.dumps(df, protocol=5)
         path = f"{store.flow_root}/_data/bench-{case}"
-        store._write(path, data)
+        store.files.write(path, data)
         ref = {"sha": None, "path": path, "size": len(data), "fmt": "pickle"}
         del data
     else:

@@ -14,6 +14,7 @@ from typing import Any
 
 from .current import username
 from .datastore import ArtifactRef, ArtifactStore, resolve_root
+from .datastore.names import check_flow_name, check_run_id, check_step_name, check_task_id
 from .exceptions import DataNotFoundError, did_you_mean
 
 _UNSET = object()
@@ -38,12 +39,18 @@ def default_namespace() -> str:
     return _namespace
 
 
+_CHECKS = (check_flow_name, check_run_id, check_step_name, check_task_id)
+
+
 def _split(pathspec: str, parts: int, kind: str) -> list[str]:
+    """``Flow/run_id[/step[/task_id]]`` as its parts, each checked to be what it names."""
     pieces = pathspec.strip("/").split("/")
     if len(pieces) != parts or not all(pieces):
         raise DataNotFoundError(
             f"'{pathspec}' is not a {kind} pathspec; expected "
             f"{'/'.join(['Flow', 'run_id', 'step', 'task_id'][:parts])}.")
+    for check, piece in zip(_CHECKS, pieces):
+        check(piece)
     return pieces
 
 
@@ -55,7 +62,7 @@ class Flow:
         self.pathspec = name
         self._root = resolve_root(_root)
         self._store = ArtifactStore(self._root, name)
-        if not self._store._exists(self._store.flow_root):
+        if not self._store.flow_exists():
             raise DataNotFoundError(
                 f"Flow '{name}' has no runs in {self._store.flow_root}. Run it first, or set "
                 f"the datastore (DASK_DASKFLOW__DATASTORE__ROOT) to where its runs are.")

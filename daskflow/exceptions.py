@@ -90,6 +90,34 @@ class DataNotFoundError(DaskflowException, LookupError):
     headline = "Not found"
 
 
+class InvalidNameError(DaskflowException, ValueError):
+    """A flow name, run id, step name or task id is not what daskflow makes.
+
+    Checked before any path is built from it, so a name like ``../../tmp``
+    can never reach outside the datastore.
+    """
+
+    headline = "Invalid name"
+
+
+class DatastoreWriteError(DaskflowException, OSError):
+    """A file could not be written to the datastore (disk full, read-only, no permission).
+
+    The partial file is removed before this is raised.  ``path`` is where the
+    write was going and ``errno`` the cause's, so ``except OSError`` still works.
+    """
+
+    headline = "Datastore write failed"
+
+    def __init__(self, message: str, path: str = "", errno: int | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+        self.errno = errno
+
+    def __reduce__(self):  # travels from a worker with its path and errno
+        return (type(self), (str(self), self.path, self.errno))
+
+
 class ConfigurationError(DaskflowException, ValueError):
     """A setting in ``dask.config`` under ``daskflow`` is invalid."""
 

@@ -529,7 +529,11 @@ def write_dask(plan: DaskWrite, url: str, storage_options: dict[str, Any]) -> li
 
 def _write_partition(part: Any, url: str, storage_options: dict[str, Any]) -> dict[str, int]:
     import fsspec
-    with fsspec.open(url, "wb", **(storage_options or {})) as f:
+
+    fs, path = fsspec.core.url_to_fs(url, **(storage_options or {}))
+    # fs.open, not fsspec.open: an OpenFile whose flush fails (a full disk) is never
+    # closed, and the removed file keeps its space until garbage collection.
+    with fs.open(path, "wb") as f:
         try:
             write_pandas(part, f, preserve_index=True)
         except NotParquetable as exc:

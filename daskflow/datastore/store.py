@@ -23,6 +23,12 @@ place on a local disk; on an object store the manifest is written last, and
 a folder without one is never read), and loads back as a lazy dask DataFrame.
 A dask DataFrame read from an artifact and stored again unchanged keeps its
 folder.
+
+The file operations belong to a strategy (``files.py``: a local folder or any
+fsspec filesystem); names become paths only once ``names.py`` has checked them;
+a write that fails (disk full) leaves no temporary file and raises
+:class:`~daskflow.exceptions.DatastoreWriteError`; listings skip what is not
+the datastore's (a stray ``.DS_Store``).
 """
 
 from __future__ import annotations
@@ -30,21 +36,22 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import struct
-import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any, NamedTuple
 
 import cloudpickle
-import fsspec
-from fsspec.implementations.local import LocalFileSystem
+from dask.utils import parse_timedelta
 
-from ..exceptions import ArtifactError, DataNotFoundError
+from ..exceptions import ArtifactError, ConfigurationError, DataNotFoundError, \
+    DatastoreWriteError
 from . import dataframes, serializers
+from .files import discard, files_for, is_disk_full, write_error, writing
+from .names import check_flow_name, check_run_id, check_step_name, check_task_id, is_id, \
+    is_step_name
 
 
 class ArtifactRef(NamedTuple):
@@ -59,6 +66,9 @@ class ArtifactRef(NamedTuple):
 class ArtifactStore:
     """Reads and writes one flow's runs under a root folder or URL.
 
+    The file operations are the strategy's (``self.files``, see ``files.py``): a
+    local folder or any fsspec filesystem; nothing here asks which.
+
     >>> store = ArtifactStore(".daskflow", "HelloFlow")      # doctest: +SKIP
     >>> ref = store.put_artifact([1, 2, 3])
     >>> store.get_artifact(ref)
@@ -67,20 +77,23 @@ class ArtifactStore:
 
     def __init__(self, root: str, flow_name: str) -> None:
         self.root_url = root
-        self.flow_name = flow_name
-        self.fs, base = fsspec.core.url_to_fs(root)
-        self.local = isinstance(self.fs, LocalFileSystem)
-        if self.local:
-            base = os.path.abspath(base)
-        self.flow_root = f"{base.rstrip('/')}/{flow_name}"
+        self.flow_name = check_flow_name(flow_name)
+        self.files = files_for(root)
+        self.fs = self.files.fs
+        self.flow_root = f"{self.files.base.rstrip('/')}/{flow_name}"
+
+    @property
+    def local(self) -> bool:
+        """True when the datastore is a folder on this machine."""
+        return self.files.local
 
     # -- paths ----------------------------------------------------------------------
 
     def run_path(self, run_id: str) -> str:
-        return f"{self.flow_root}/{run_id}"
+        return f"{self.flow_root}/{check_run_id(run_id)}"
 
     def task_path(self, run_id: str, step: str, task_id: str) -> str:
-        return f"{self.flow_root}/{run_id}/{step}/{task_id}"
+        return f"{self.run_path(run_id)}/{check_step_name(step)}/{check_task_id(task_id)}"
 
     def blob_path(self, sha: str) -> str:
         """Where an artifact lives: a blob, or a folder for a key like ``dd/<uuid>``."""
@@ -88,68 +101,29 @@ class ArtifactStore:
             return f"{self.flow_root}/_data/{sha}"
         return f"{self.flow_root}/_data/{sha[:2]}/{sha}"
 
-    def artifact_path(self, ref: ArtifactRef) -> str:
-        """Where ``ref``'s value is stored: a file, or a folder of Parquet files."""
-        return self.blob_path(ref.sha)
-
     def url(self, path: str) -> str:
         """``path`` as a URL that another process (a Dask worker) can open."""
-        return path if self.local else self.fs.unstrip_protocol(path)
+        return self.files.url(path)
 
-    # -- primitive I/O (local folders get the fast, exclusive, atomic path) ---------
+    def flow_exists(self) -> bool:
+        """True once anything of this flow is stored."""
+        return self.files.exists(self.flow_root)
 
-    def _write(self, path: str, data: bytes) -> None:
-        if self.local:
-            folder = os.path.dirname(path)
-            os.makedirs(folder, exist_ok=True)
-            tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
-            with open(tmp, "wb") as f:
-                f.write(data)
-            os.replace(tmp, path)
-        else:
-            self.fs.pipe_file(path, data)  # object stores write whole objects
-
-    def _create_exclusive(self, path: str, data: bytes) -> bool:
-        """Create ``path`` unless it exists; True if this call created it."""
-        if self.local:
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-            except FileExistsError:
-                return False
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            return True
-        if self.fs.exists(path):
-            return False
-        self.fs.pipe_file(path, data)
-        return True
-
-    def _read(self, path: str) -> bytes:
-        if self.local:
-            with open(path, "rb") as f:
-                return f.read()
-        return self.fs.cat_file(path)
-
-    def _exists(self, path: str) -> bool:
-        return os.path.exists(path) if self.local else self.fs.exists(path)
-
-    def _listdir(self, path: str) -> list[str]:
-        if self.local:
-            try:
-                return os.listdir(path)
-            except FileNotFoundError:
-                return []
-        try:
-            return [p.rstrip("/").rsplit("/", 1)[-1] for p in self.fs.ls(path, detail=False)]
-        except FileNotFoundError:
-            return []
+    # -- records --------------------------------------------------------------------
 
     def _write_json(self, path: str, record: dict[str, Any]) -> None:
-        self._write(path, json.dumps(record, default=str).encode())
+        self.files.write(path, json.dumps(record, default=str).encode())
 
     def _read_json(self, path: str) -> dict[str, Any]:
-        return json.loads(self._read(path))
+        return json.loads(self.files.read(path))
+
+    # Kept for runtime/resume.py, which is being rewritten: new callers use
+    # read_task_file / write_task_file.
+    def _read(self, path: str) -> bytes:
+        return self.files.read(path)
+
+    def _write(self, path: str, data: bytes) -> None:
+        self.files.write(path, data)
 
     # -- artifacts ------------------------------------------------------------------
 
@@ -162,9 +136,9 @@ class ArtifactStore:
         if dataframes.is_dask_frame(value):
             return self._put_dask(value, name)
         try:
-            with self._blob_writer() as blob:
+            with self._blob_writer(name) as blob:
                 fmt = serializers.dump(value, blob)
-        except ArtifactError:
+        except (ArtifactError, DatastoreWriteError):
             raise
         except Exception as exc:
             raise ArtifactError(
@@ -179,12 +153,10 @@ class ArtifactStore:
             return self._get_dask(ref, name)
         path = self.blob_path(ref.sha)
         try:
-            if self.local:
-                return serializers.load(ref.fmt, path)
-            with self.fs.open(path, "rb") as f:
-                return serializers.load(ref.fmt, f)
+            with self.files.source(path) as source:
+                return serializers.load(ref.fmt, source)
         except Exception as exc:
-            if isinstance(exc, FileNotFoundError) or not self._exists(path):
+            if isinstance(exc, FileNotFoundError) or not self.files.exists(path):
                 raise ArtifactError(
                     f"Artifact '{name}' is missing from the datastore: {path} does not exist. "
                     f"It may have been deleted; rerun the step that made it.") from exc
@@ -194,31 +166,32 @@ class ArtifactStore:
                 f"incompatible version.") from exc
 
     @contextmanager
-    def _blob_writer(self) -> Iterator[_HashingWriter]:
-        """A file to serialize into; on success it becomes the blob named by its hash."""
-        if self.local:
-            folder = f"{self.flow_root}/_data"
-            os.makedirs(folder, exist_ok=True)
-            tmp = f"{folder}/.tmp-{uuid.uuid4().hex}"
-        else:
-            fd, tmp = tempfile.mkstemp(prefix="daskflow-artifact-")
-            os.close(fd)
+    def _blob_writer(self, name: str) -> Iterator[_HashingWriter]:
+        """A file to serialize into; on success it becomes the blob named by its hash.
+
+        A write that fails (disk full) leaves no temporary file and raises
+        :class:`DatastoreWriteError`, whatever the serializer made of the error.
+        """
+        data_root = f"{self.flow_root}/_data"
+        what = f"artifact '{name}' to"
+        tmp = self.files.blob_temp(data_root)
         try:
-            with open(tmp, "w+b") as f:
-                blob = _HashingWriter(f)
+            with writing(data_root, what=what):
+                f = open(tmp, "w+b")
+            blob = _HashingWriter(f)
+            try:
                 yield blob
-            path = self.blob_path(blob.sha)
-            if self.local:
-                # Stored already (same hash, same bytes, written whole by a rename):
-                # keep it; replacing an existing file costs several times a new one.
-                if not os.path.exists(path):
-                    os.makedirs(os.path.dirname(path), exist_ok=True)
-                    os.replace(tmp, path)
-            elif not self.fs.exists(path):
-                self.fs.put_file(tmp, path)  # object stores write whole objects
+            except BaseException as exc:
+                with suppress(OSError):
+                    f.close()
+                if blob.write_error is not None:
+                    raise write_error(data_root, blob.write_error, what) from exc
+                raise
+            with writing(data_root, what=what):
+                f.close()  # flushes: the disk may fill here too
+                self.files.commit_blob(tmp, self.blob_path(blob.sha))
         finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+            discard(tmp)  # still there unless it became the blob
 
     def _put_dask(self, value: Any, name: str) -> ArtifactRef:
         """Write a dask collection as a folder of Parquet files, one per partition.
@@ -231,7 +204,7 @@ class ArtifactStore:
         loaded = dataframes.loaded_from(value)
         if loaded is not None and loaded[0] == self.flow_root:
             ref = loaded[1]
-            if self._exists(f"{self.blob_path(ref.sha)}/{dataframes.MANIFEST}"):
+            if self.files.exists(f"{self.blob_path(ref.sha)}/{dataframes.MANIFEST}"):
                 return ref  # read from this datastore and unchanged: nothing to write
         kind = f"dask {type(value).__name__}"
         try:
@@ -242,23 +215,22 @@ class ArtifactStore:
                 f"those columns (ddf.astype(...)) or keep them out of self.") from exc
         key = f"dd/{uuid.uuid4().hex}"
         final = self.blob_path(key)
-        target = f"{os.path.dirname(final)}/.tmp-{os.path.basename(final)}" \
-            if self.local else final
+        target = self.files.folder_target(final)
         try:
-            if self.local:
-                os.makedirs(target)
             written = dataframes.write_dask(plan, self.url(target), self.fs.storage_options)
             files = [dataframes.partition_file_name(i) for i in range(len(written))]
             manifest = {**plan.manifest, "files": files,
                         "rows": [w["rows"] for w in written],
                         "bytes": sum(w["bytes"] for w in written)}
             self._write_json(f"{target}/{dataframes.MANIFEST}", manifest)
-            if self.local:
-                os.rename(target, final)
+            self.files.publish_folder(target, final)
         except BaseException as exc:
             self._remove_tree(target)
-            if isinstance(exc, ArtifactError) or not isinstance(exc, Exception):
+            if isinstance(exc, (ArtifactError, DatastoreWriteError)) \
+                    or not isinstance(exc, Exception):
                 raise
+            if is_disk_full(exc):  # raised by a worker writing a partition
+                raise write_error(final, exc, f"artifact '{name}' ({kind}) to") from exc
             hint = ""
             if isinstance(exc, dataframes.NotParquetable):
                 hint = (" Parquet holds one type per column: convert that column first "
@@ -283,9 +255,8 @@ class ArtifactStore:
             raise ArtifactError(
                 f"Artifact '{name}' (dask {ref.type_name}): its manifest {marker} is corrupt "
                 f"({exc}). Rerun the step that made it.") from exc
-        if not self.local:
-            self.fs.invalidate_cache(folder)  # written by other processes
-        present = set(self._listdir(folder))
+        self.files.refresh(folder)  # written by other processes
+        present = set(self.files.listdir(folder))
         missing = [f"{folder}/{f}" for f in manifest["files"] if f not in present]
         if missing:
             raise ArtifactError(
@@ -307,10 +278,7 @@ class ArtifactStore:
     def _remove_tree(self, path: str) -> None:
         """Best-effort removal of a partial write (a straggling task may still add a file)."""
         try:
-            if self.local:
-                shutil.rmtree(path, ignore_errors=True)
-            elif self.fs.exists(path):
-                self.fs.rm(path, recursive=True)
+            self.files.remove_tree(path)
         except Exception:
             pass
 
@@ -320,7 +288,7 @@ class ArtifactStore:
         """A fresh, time-ordered run id, unique even for runs started at the same moment."""
         while True:
             run_id = str(time.time_ns() // 1000)
-            if self._create_exclusive(f"{self.run_path(run_id)}/_run.json", b"{}"):
+            if self.files.create_exclusive(f"{self.run_path(run_id)}/_run.json", b"{}"):
                 return run_id
 
     def write_run(self, run_id: str, record: dict[str, Any]) -> None:
@@ -334,14 +302,44 @@ class ArtifactStore:
             raise DataNotFoundError(
                 f"Run '{self.flow_name}/{run_id}' does not exist in {self.flow_root}.") from exc
 
+    # Listings keep only what is theirs: a stray file (.DS_Store, a note, a copy)
+    # in a flow, run or step folder is skipped, never taken for a run, step or task.
+
     def list_runs(self) -> list[str]:
-        return [name for name in self._listdir(self.flow_root) if name.isdigit()]
+        return [name for name in self.files.listdir(self.flow_root) if is_id(name)]
 
     def list_steps(self, run_id: str) -> list[str]:
-        return [n for n in self._listdir(self.run_path(run_id)) if not n.startswith("_")]
+        return [name for name in self.files.folders(self.run_path(run_id))
+                if is_step_name(name) and not name.startswith("_")]
 
     def list_tasks(self, run_id: str, step: str) -> list[str]:
-        return self._listdir(f"{self.run_path(run_id)}/{step}")
+        folder = f"{self.run_path(run_id)}/{check_step_name(step)}"
+        return [name for name in self.files.folders(folder) if is_id(name)]
+
+    def remove_orphaned_temp_files(self, older_than: float | str | None = None) -> list[str]:
+        """Remove the temporary files that writers killed mid-write left in this flow's
+        folder (``_data/.tmp-*``, ``*.tmp-*``); return their paths.
+
+        Only what nobody has written to for ``older_than`` (seconds, or a duration
+        such as ``"1 hour"``; default ``daskflow.datastore.orphan-age``) goes, so the
+        writes of runs still going on are left alone.  Object stores write whole
+        objects and hold no temporary files of ours: nothing to do there.
+
+        >>> store.remove_orphaned_temp_files()                 # doctest: +SKIP
+        ['.../HelloFlow/_data/.tmp-5f0c...']
+        """
+        from .. import config
+
+        setting = config.get("datastore.orphan-age", override_with=older_than)
+        if setting is None:
+            return []
+        try:
+            seconds = parse_timedelta(setting, default="seconds")
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ConfigurationError(
+                f"daskflow.datastore.orphan-age is {setting!r}: give a duration such as "
+                f"'1 hour' or a number of seconds (null: never remove).") from exc
+        return self.files.remove_stale_temps(self.flow_root, seconds)
 
     # -- tasks ------------------------------------------------------------------------
 
@@ -352,7 +350,7 @@ class ArtifactStore:
         attempt = 0
         while True:
             record["attempt"] = attempt
-            if self._create_exclusive(f"{base}/{attempt}.start.json",
+            if self.files.create_exclusive(f"{base}/{attempt}.start.json",
                                       json.dumps(record).encode()):
                 return attempt
             attempt += 1
@@ -362,7 +360,7 @@ class ArtifactStore:
         self._write_json(f"{self.task_path(run_id, step, task_id)}/{attempt}.done.json", record)
 
     def list_attempts(self, run_id: str, step: str, task_id: str) -> list[int]:
-        names = self._listdir(self.task_path(run_id, step, task_id))
+        names = self.files.listdir(self.task_path(run_id, step, task_id))
         return sorted({int(n.split(".", 1)[0]) for n in names
                        if n.endswith(".start.json") and n.split(".", 1)[0].isdigit()})
 
@@ -380,15 +378,25 @@ class ArtifactStore:
     def write_log(self, run_id: str, step: str, task_id: str, attempt: int,
                   stream: str, text: str) -> None:
         if text:
-            self._write(f"{self.task_path(run_id, step, task_id)}/{attempt}.{stream}",
-                        text.encode("utf-8", "replace"))
+            self.files.write(f"{self.task_path(run_id, step, task_id)}/{attempt}.{stream}",
+                             text.encode("utf-8", "replace"))
 
     def read_log(self, run_id: str, step: str, task_id: str, attempt: int, stream: str) -> str:
         try:
-            data = self._read(f"{self.task_path(run_id, step, task_id)}/{attempt}.{stream}")
+            data = self.files.read(
+                f"{self.task_path(run_id, step, task_id)}/{attempt}.{stream}")
         except FileNotFoundError:
             return ""
         return data.decode("utf-8", "replace")
+
+    def write_task_file(self, run_id: str, step: str, task_id: str, name: str,
+                        data: bytes) -> None:
+        """Keep a file with a task, e.g. ``0.performance.html`` (atomic, like every write)."""
+        self.files.write(f"{self.task_path(run_id, step, task_id)}/{name}", data)
+
+    def read_task_file(self, run_id: str, step: str, task_id: str, name: str) -> bytes:
+        """A file kept with a task; ``FileNotFoundError`` if there is none."""
+        return self.files.read(f"{self.task_path(run_id, step, task_id)}/{name}")
 
     # -- foreach items: one file, each split reads only its own slice ----------------
 
@@ -406,13 +414,13 @@ class ArtifactStore:
         for part in parts:
             offsets.append(offsets[-1] + len(part))
         header = struct.pack(f"<Q{len(offsets)}Q", len(items), *offsets)
-        self._write(f"{self.task_path(run_id, step, task_id)}/{attempt}.foreach",
-                    header + b"".join(parts))
+        self.files.write(f"{self.task_path(run_id, step, task_id)}/{attempt}.foreach",
+                         header + b"".join(parts))
 
     def read_foreach_item(self, run_id: str, step: str, task_id: str, attempt: int,
                           index: int) -> Any:
         path = f"{self.task_path(run_id, step, task_id)}/{attempt}.foreach"
-        with self.fs.open(path, "rb") as f:
+        with self.files.open(path) as f:
             (count,) = struct.unpack("<Q", f.read(8))
             if not 0 <= index < count:
                 raise IndexError(f"foreach index {index} out of range 0..{count - 1}")
@@ -423,7 +431,11 @@ class ArtifactStore:
 
 
 class _HashingWriter:
-    """A binary file that hashes what is written to it (sha1, the blob's name)."""
+    """A binary file that hashes what is written to it (sha1, the blob's name).
+
+    It keeps the ``OSError`` of a failed write (``write_error``): serializers such as
+    pyarrow wrap it in their own errors, and the store must still say "disk full".
+    """
 
     mode = "wb"
 
@@ -431,6 +443,7 @@ class _HashingWriter:
         self._f = f
         self._hash = hashlib.sha1()
         self.size = 0
+        self.write_error: OSError | None = None
 
     @property
     def sha(self) -> str:
@@ -440,7 +453,11 @@ class _HashingWriter:
         view = memoryview(data).cast("B")
         self._hash.update(view)
         self.size += len(view)
-        return self._f.write(view)
+        try:
+            return self._f.write(view)
+        except OSError as exc:
+            self.write_error = exc
+            raise
 
     def tell(self) -> int:
         return self.size
@@ -458,7 +475,11 @@ class _HashingWriter:
         return self._f.truncate(self.size if size is None else size)
 
     def flush(self) -> None:
-        self._f.flush()
+        try:
+            self._f.flush()
+        except OSError as exc:
+            self.write_error = exc
+            raise
 
     def close(self) -> None:  # the store closes the real file
         pass

@@ -162,8 +162,7 @@ def _performance_report(store: ArtifactStore, ctx: RunContext, spec: TaskSpec,
         finally:
             if os.path.exists(path):
                 with open(path, "rb") as f:
-                    store._write(f"{store.task_path(ctx.run_id, spec.step, spec.task_id)}/"
-                                 f"{name}", f.read())
+                    store.write_task_file(ctx.run_id, spec.step, spec.task_id, name, f.read())
                 record["performance_report"] = f"{spec.step}/{spec.task_id}/{name}"
 
 

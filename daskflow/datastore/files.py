@@ -1,0 +1,310 @@
+"""How the datastore's bytes reach storage: a local folder, or any other fsspec filesystem.
+
+:class:`ArtifactStore` (``store.py``) decides *what* goes where; one of these
+two strategies does the file operations, so the store never asks which kind
+of storage it has.
+
+- :class:`LocalFiles`: a folder on this machine.  Every write goes to a
+  temporary name beside its target and is renamed into place, so a reader
+  never sees half a file; exclusive creation is ``O_EXCL``.
+- :class:`FsspecFiles`: object stores and other fsspec filesystems, which
+  write whole objects, so there is no temporary name in the store.
+
+Either way a failed write removes what it left and raises
+:class:`~daskflow.exceptions.DatastoreWriteError` naming the path and the cause.
+
+>>> files = files_for(".daskflow")                               # doctest: +SKIP
+>>> files.write(files.base + "/Flow/1/_run.json", b"{}")
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, BinaryIO
+
+import fsspec
+from fsspec.implementations.local import LocalFileSystem
+
+from ..exceptions import DatastoreWriteError
+
+TEMP_MARK = ".tmp-"   # in the name of every temporary file or folder the datastore writes
+
+_FULL = {errno.ENOSPC, errno.EDQUOT}
+_READ_ONLY = {errno.EACCES, errno.EPERM, errno.EROFS}
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """True for "No space left on device" or a full quota, also as it comes back from a
+    worker or through pyarrow (which may keep only the message)."""
+    return getattr(exc, "errno", None) in _FULL or "No space left on device" in str(exc)
+
+
+def write_error(path: str, exc: BaseException, what: str = "") -> DatastoreWriteError:
+    """One clear error for a write to ``path`` (of ``what``, e.g. "artifact 'x' to")
+    that failed with ``exc``."""
+    code = getattr(exc, "errno", None)
+    cause = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    if is_disk_full(exc):
+        code = code if code in _FULL else errno.ENOSPC
+        cause = os.strerror(code)  # pyarrow's own wording buries it
+        fix = "free some space there, or set daskflow.datastore.root to a store with room"
+    elif code in _READ_ONLY:
+        fix = "make it writable, or set daskflow.datastore.root to a folder you can write"
+    else:
+        fix = "check the datastore (daskflow.datastore.root)"
+    return DatastoreWriteError(
+        f"{cause} while writing {what + ' ' if what else ''}{path}: {fix}. Nothing partial "
+        f"was left behind.", path, code)
+
+
+def discard(path: str) -> None:
+    """Remove a local file or folder left by a failed write, if it is there."""
+    try:
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            os.unlink(path)
+    except OSError:
+        pass  # gone already; or a second failure, which must not hide the first
+
+
+@contextmanager
+def writing(path: str, *leftovers: str, what: str = "") -> Iterator[None]:
+    """Turn an ``OSError`` of a write to ``path`` into one clear error, removing ``leftovers``."""
+    try:
+        yield
+    except BaseException as exc:
+        for leftover in leftovers:
+            discard(leftover)
+        if isinstance(exc, OSError) and not isinstance(exc, DatastoreWriteError):
+            raise write_error(path, exc, what) from exc
+        raise
+
+
+class LocalFiles:
+    """A datastore in a local folder: temporary name, then rename."""
+
+    local = True
+
+    def __init__(self, fs: LocalFileSystem, base: str) -> None:
+        self.fs = fs
+        self.base = os.path.abspath(base)
+
+    def url(self, path: str) -> str:
+        return path
+
+    def write(self, path: str, data: bytes) -> None:
+        tmp = f"{path}{TEMP_MARK}{uuid.uuid4().hex[:8]}"
+        with writing(path, tmp):
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(tmp, "wb") as f:
+                f.write(data)
+            os.replace(tmp, path)
+
+    def create_exclusive(self, path: str, data: bytes) -> bool:
+        """Create ``path`` unless it exists; True if this call created it."""
+        with writing(path):
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            except FileExistsError:
+                return False
+        with writing(path, path):  # half a claim is no claim
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+        return True
+
+    def read(self, path: str) -> bytes:
+        with open(path, "rb") as f:
+            return f.read()
+
+    @contextmanager
+    def source(self, path: str) -> Iterator[Any]:
+        """What a serializer loads from: the path itself (pyarrow maps it)."""
+        yield path
+
+    def open(self, path: str) -> BinaryIO:
+        return open(path, "rb")
+
+    def exists(self, path: str) -> bool:
+        return os.path.exists(path)
+
+    def listdir(self, path: str) -> list[str]:
+        try:
+            return os.listdir(path)
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+
+    def folders(self, path: str) -> list[str]:
+        """Names of the folders in ``path`` (stray files left by others are skipped)."""
+        try:
+            with os.scandir(path) as entries:
+                return [e.name for e in entries if e.is_dir()]
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+
+    def refresh(self, path: str) -> None:
+        """Forget cached listings of ``path`` (a local folder caches nothing)."""
+
+    # -- blobs: serialized into a temporary file beside the blobs, then renamed --------
+
+    def blob_temp(self, data_root: str) -> str:
+        with writing(data_root):
+            os.makedirs(data_root, exist_ok=True)
+        return f"{data_root}/{TEMP_MARK}{uuid.uuid4().hex}"
+
+    def commit_blob(self, tmp: str, path: str) -> None:
+        # Stored already (same hash, same bytes, written whole by a rename): keep it;
+        # replacing an existing file costs several times a new one.
+        if not os.path.exists(path):
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            os.replace(tmp, path)
+
+    # -- folders written by many processes (a dask DataFrame's Parquet files) ---------
+
+    def folder_target(self, final: str) -> str:
+        """Where to write a folder that becomes ``final``: a temporary name beside it."""
+        target = f"{os.path.dirname(final)}/{TEMP_MARK}{os.path.basename(final)}"
+        with writing(target, target):
+            os.makedirs(target)
+        return target
+
+    def publish_folder(self, target: str, final: str) -> None:
+        os.rename(target, final)
+
+    def remove_tree(self, path: str) -> None:
+        shutil.rmtree(path, ignore_errors=True)
+
+    # -- orphans ------------------------------------------------------------------------
+
+    def remove_stale_temps(self, root: str, older_than: float) -> list[str]:
+        """Remove temporary files and folders under ``root`` not touched for ``older_than``
+        seconds (a writer killed mid-write leaves them); return what was removed."""
+        cutoff = time.time() - older_than
+        removed = []
+        for folder, dirs, files in os.walk(root):
+            for name in [d for d in dirs if TEMP_MARK in d]:
+                dirs.remove(name)  # not into it: it goes whole or not at all
+                path = os.path.join(folder, name)
+                if _newest_change(path) < cutoff:
+                    shutil.rmtree(path, ignore_errors=True)
+                    removed.append(path)
+            for name in files:
+                path = os.path.join(folder, name)
+                if TEMP_MARK in name and _changed(path) < cutoff:
+                    discard(path)
+                    removed.append(path)
+        return removed
+
+
+def _changed(path: str) -> float:
+    try:
+        return os.lstat(path).st_mtime
+    except FileNotFoundError:
+        return float("inf")  # gone already: nothing to do
+
+
+def _newest_change(folder: str) -> float:
+    """The latest change in a folder: a straggling writer may still be adding to it."""
+    newest = _changed(folder)
+    for inner, _, files in os.walk(folder):
+        newest = max([newest, _changed(inner), *(_changed(os.path.join(inner, f))
+                                                 for f in files)])
+    return newest
+
+
+class FsspecFiles:
+    """A datastore on any fsspec filesystem (s3://, gs://, memory://): whole objects."""
+
+    local = False
+
+    def __init__(self, fs: Any, base: str) -> None:
+        self.fs = fs
+        self.base = base
+
+    def url(self, path: str) -> str:
+        """``path`` as a URL that another process (a Dask worker) can open."""
+        return self.fs.unstrip_protocol(path)
+
+    def write(self, path: str, data: bytes) -> None:
+        with writing(path):
+            self.fs.pipe_file(path, data)  # object stores write whole objects
+
+    def create_exclusive(self, path: str, data: bytes) -> bool:
+        if self.fs.exists(path):
+            return False
+        self.write(path, data)
+        return True
+
+    def read(self, path: str) -> bytes:
+        return self.fs.cat_file(path)
+
+    @contextmanager
+    def source(self, path: str) -> Iterator[Any]:
+        with self.fs.open(path, "rb") as f:
+            yield f
+
+    def open(self, path: str) -> BinaryIO:
+        return self.fs.open(path, "rb")
+
+    def exists(self, path: str) -> bool:
+        return self.fs.exists(path)
+
+    def listdir(self, path: str) -> list[str]:
+        try:
+            return [_name(p) for p in self.fs.ls(path, detail=False)]
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+
+    def folders(self, path: str) -> list[str]:
+        try:
+            entries = self.fs.ls(path, detail=True)
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        return [_name(e["name"]) for e in entries if e.get("type") == "directory"]
+
+    def refresh(self, path: str) -> None:
+        self.fs.invalidate_cache(path)  # written by other processes
+
+    def blob_temp(self, data_root: str) -> str:
+        with writing(tempfile.gettempdir()):  # serialized locally, then uploaded whole
+            fd, tmp = tempfile.mkstemp(prefix="daskflow-artifact-")
+        os.close(fd)
+        return tmp
+
+    def commit_blob(self, tmp: str, path: str) -> None:
+        if not self.fs.exists(path):
+            self.fs.put_file(tmp, path)  # object stores write whole objects
+
+    def folder_target(self, final: str) -> str:
+        return final  # the manifest, written last, is what makes the folder count
+
+    def publish_folder(self, target: str, final: str) -> None:
+        pass
+
+    def remove_tree(self, path: str) -> None:
+        if self.fs.exists(path):
+            self.fs.rm(path, recursive=True)
+
+    def remove_stale_temps(self, root: str, older_than: float) -> list[str]:
+        """Nothing to do: object stores never hold a temporary name of ours."""
+        return []
+
+
+def _name(path: str) -> str:
+    return path.rstrip("/").rsplit("/", 1)[-1]
+
+
+def files_for(root: str) -> LocalFiles | FsspecFiles:
+    """The strategy for a datastore root: a local folder or an fsspec URL."""
+    fs, base = fsspec.core.url_to_fs(root)
+    if isinstance(fs, LocalFileSystem):
+        return LocalFiles(fs, base)
+    return FsspecFiles(fs, base)
