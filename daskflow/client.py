@@ -359,8 +359,10 @@ class Task:
             start = self._store.read_start(*self._ids(), attempt)
         except (FileNotFoundError, DataNotFoundError):
             start = {}
+        protocol = self._store.fs.protocol  # a name, or a tuple of its aliases
         meta = {"runtime": "daskflow", "user": run.get("user"),
-                "ds-type": "local" if self._store.local else self._store.fs.protocol,
+                "ds-type": "local" if self._store.local else
+                protocol if isinstance(protocol, str) else protocol[0],
                 "ds-root": self._store.root_url, "origin-run-id": run.get("origin_run_id"),
                 "attempt": attempt, "host": start.get("host"), "pid": start.get("pid"),
                 "worker": start.get("worker")}
@@ -368,8 +370,6 @@ class Task:
             name, _, value = tag.partition(":")
             if name in ("python_version", "daskflow_version"):
                 meta[name] = value
-        if isinstance(meta["ds-type"], (tuple, list)):
-            meta["ds-type"] = meta["ds-type"][0]
         origin = (self.record or {}).get("clone_of")
         if origin:
             meta["origin-task-id"] = origin.rsplit("/", 1)[1]
@@ -380,11 +380,13 @@ class Task:
         return {k: str(v) for k, v in meta.items() if v is not None or k == "origin-run-id"}
 
     def loglines(self, stream: str, as_unicode: bool = True,
-                 meta_dict: dict[str, Any] | None = None) -> Iterator[tuple[datetime, Any]]:
+                 meta_dict: dict[str, Any] | None = None,
+                 ) -> Iterator[tuple[datetime | None, Any]]:
         """``(utc_timestamp, line)`` for each line the attempt wrote to ``stream``.
 
         daskflow keeps a task's output as plain text, so every line carries the time
         the attempt's log was written (its end), not the moment it was printed.
+        ``meta_dict`` is accepted, and not needed, as in Metaflow's signature.
 
         >>> for when, line in task.loglines("stdout"):          # doctest: +SKIP
         ...     print(when.isoformat(), line)

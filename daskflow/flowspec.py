@@ -69,7 +69,7 @@ _NOT_CONSTANTS = {"cmd", "foreach_stack", "index", "input", "script_name", "name
 _FRAME_VALUE_CHARS = 30  # Metaflow's MAXIMUM_FOREACH_VALUE_CHARS
 
 
-def flow_constants(flow_cls: type) -> list[str]:
+def flow_constants(flow_cls: type) -> tuple[str, ...]:
     """Names of the class-level constants of a flow (``MAX = 10``), sorted.
 
     Metaflow's rule: every public class attribute that is not a Parameter, method,
@@ -89,8 +89,8 @@ def flow_constants(flow_cls: type) -> list[str]:
                               Parameter)) or hasattr(type(value), "__get__"):
             continue
         names.append(attr)
-    type.__setattr__(flow_cls, "_df_constants", names)
-    return names
+    type.__setattr__(flow_cls, "_df_constants", tuple(names))
+    return flow_cls.__dict__["_df_constants"]
 
 
 def _frame_text(item: Any) -> str:

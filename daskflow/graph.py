@@ -199,8 +199,9 @@ class FlowGraph:
                     f"self.next() calls.", node.name)
             stack = next(iter(tops))
             split = self.nodes[stack[-1]]
-            # A foreach join reached from several steps: the body chose between them with
-            # a switch (the stack check above), so each split still arrives exactly once.
+            # A foreach join may be reached from several steps: their stacks agree once
+            # switches are stripped, so a switch chose between them and each split of
+            # the foreach still arrives exactly once.
             node.matching_split = split.name
             return stack[:-1]
         if len(arrived) == 1:
