@@ -10,6 +10,7 @@ Nothing here writes; artifacts load only when read.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from typing import Any
 
 from .current import username
@@ -153,6 +154,12 @@ class Run:
     def origin_run_id(self) -> str | None:
         """The run this one resumed, if it is a resume."""
         return self._record.get("origin_run_id")
+
+    @property
+    def origin_pathspec(self) -> str | None:
+        """``Flow/run_id`` of the run this one resumed, or None if it is not a resume."""
+        origin = self.origin_run_id
+        return f"{self.flow_name}/{origin}" if origin else None
 
     @property
     def parameters(self) -> dict[str, str]:
@@ -342,6 +349,93 @@ class Task:
         return (self.record or {}).get("clone_of")
 
     @property
+    def parent_task_pathspecs(self) -> Iterator[str]:
+        """Pathspecs of the tasks whose artifacts this one started from (a join's inputs)."""
+        record = _latest_record(self._store, *self._ids())
+        parents = record.get("parents") or []
+        if record.get("clone_of"):
+            parents = _lineage(self._store, self.run_id)[f"{self.step_name}/{self.id}"]
+        for parent in parents:
+            yield f"{self.flow_name}/{self.run_id}/{parent}"
+
+    @property
+    def parent_tasks(self) -> Iterator[Task]:
+        """The tasks this one came after: none for ``start``, each input for a join.
+
+        >>> [t.pathspec for t in run["join"].task.parent_tasks]   # doctest: +SKIP
+        ['MyFlow/12/a/2', 'MyFlow/12/b/3']
+        """
+        for pathspec in self.parent_task_pathspecs:
+            yield Task(pathspec, _store=self._store)
+
+    @property
+    def child_task_pathspecs(self) -> Iterator[str]:
+        """Pathspecs of the tasks that started from this one (each split of a foreach)."""
+        me = f"{self.step_name}/{self.id}"
+        for name, parents in _lineage(self._store, self.run_id).items():
+            if me in parents:
+                yield f"{self.flow_name}/{self.run_id}/{name}"
+
+    @property
+    def child_tasks(self) -> Iterator[Task]:
+        """The tasks that started from this one's artifacts; none for ``end``."""
+        for pathspec in self.child_task_pathspecs:
+            yield Task(pathspec, _store=self._store)
+
+    @property
+    def metadata_dict(self) -> dict[str, str]:
+        """Facts about the task's latest attempt as Metaflow's names and string values
+        (``attempt``, ``attempt_ok``, ``user``, ``origin-run-id``, ``ds-root``, ...),
+        plus where it ran (``host``, ``pid``, ``worker``)."""
+        run = self._store.read_run(self.run_id)
+        attempt = self.current_attempt
+        try:
+            start = self._store.read_start(*self._ids(), attempt)
+        except (FileNotFoundError, DataNotFoundError):
+            start = {}
+        protocol = self._store.fs.protocol  # a name, or a tuple of its aliases
+        meta = {"runtime": "daskflow", "user": run.get("user"),
+                "ds-type": "local" if self._store.local else
+                protocol if isinstance(protocol, str) else protocol[0],
+                "ds-root": self._store.root_url, "origin-run-id": run.get("origin_run_id"),
+                "attempt": attempt, "host": start.get("host"), "pid": start.get("pid"),
+                "worker": start.get("worker")}
+        for tag in run.get("system_tags", []):
+            name, _, value = tag.partition(":")
+            if name in ("python_version", "daskflow_version"):
+                meta[name] = value
+        origin = (self.record or {}).get("clone_of")
+        if origin:
+            meta["origin-task-id"] = origin.rsplit("/", 1)[1]
+        if self.record is not None:
+            meta["attempt_ok"] = self.successful
+            meta["attempt-done"] = attempt
+        # Metaflow records "None" for a run that is not a resume; so do we.
+        return {k: str(v) for k, v in meta.items() if v is not None or k == "origin-run-id"}
+
+    def loglines(self, stream: str, as_unicode: bool = True,
+                 meta_dict: dict[str, Any] | None = None,
+                 ) -> Iterator[tuple[datetime | None, Any]]:
+        """``(utc_timestamp, line)`` for each line the attempt wrote to ``stream``.
+
+        daskflow keeps a task's output as plain text, so every line carries the time
+        the attempt's log was written (its end), not the moment it was printed.
+        ``meta_dict`` is accepted, and not needed, as in Metaflow's signature.
+
+        >>> for when, line in task.loglines("stdout"):          # doctest: +SKIP
+        ...     print(when.isoformat(), line)
+        """
+        if stream not in ("stdout", "stderr"):
+            raise DataNotFoundError(
+                f"Task {self.pathspec} has no log stream {stream!r}; use 'stdout' or 'stderr'.")
+        text = self._store.read_log(*self._ids(), self.current_attempt, stream)
+        stamp = self.finished_at or self.started_at
+        when = datetime.fromtimestamp(stamp, timezone.utc).replace(tzinfo=None) \
+            if stamp else None
+        for line in text.splitlines():
+            yield when, line if as_unicode else line.encode("utf-8")
+
+    @property
     def stdout(self) -> str:
         return self._store.read_log(*self._ids(), self.current_attempt, "stdout")
 
@@ -376,6 +470,35 @@ class Task:
 
     def __repr__(self) -> str:
         return f"Task('{self.pathspec}')"
+
+
+def _latest_record(store: ArtifactStore, run_id: str, step: str,
+                   task_id: str) -> dict[str, Any]:
+    """The final record of a task's latest attempt, else what it recorded on starting."""
+    attempts = store.list_attempts(run_id, step, task_id)
+    if not attempts:
+        return {}
+    done = store.read_done(run_id, step, task_id, attempts[-1])
+    if done is not None:
+        return done
+    try:
+        return store.read_start(run_id, step, task_id, attempts[-1])
+    except FileNotFoundError:
+        return {}
+
+
+def _lineage(store: ArtifactStore, run_id: str) -> dict[str, list[str]]:
+    """Each task of a run (``step/task_id``, in step and id order) with its parents."""
+    records = {f"{step}/{task_id}": _latest_record(store, run_id, step, task_id)
+               for step in sorted(store.list_steps(run_id))
+               for task_id in sorted(store.list_tasks(run_id, step), key=int)}
+    # A task cloned on resume keeps its origin's record, which names its parents by
+    # their ids in the origin run; the tasks of this run cloned from them are its parents.
+    clones = {r["clone_of"].split("/", 2)[2]: name
+              for name, r in records.items() if r.get("clone_of")}
+    return {name: [clones.get(p, p) if r.get("clone_of") else p
+                   for p in r.get("parents") or []]
+            for name, r in records.items()}
 
 
 class DataArtifact:

@@ -15,6 +15,9 @@ from typing import Any
 
 _STATE: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
     "daskflow_current", default=None)
+# Facts known where a task's flow object is made, taken by the bind() that follows.
+_STAGED: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
+    "daskflow_current_staged", default=None)
 
 
 def username() -> str:
@@ -69,6 +72,12 @@ class Current:
         return self._get("origin_run_id")
 
     @property
+    def parameter_names(self) -> list[str] | None:
+        """The attribute names of the flow's parameters, sorted (as in Metaflow)."""
+        names = self._get("parameter_names")
+        return None if names is None else list(names)
+
+    @property
     def pathspec(self) -> str | None:
         state = _STATE.get()
         if state is None:
@@ -102,9 +111,18 @@ class Current:
 current = Current()
 
 
+def stage(**facts: Any) -> None:
+    """Hand ``facts`` to the next :func:`bind` in this thread (its own arguments win)."""
+    _STAGED.set(facts)
+
+
 @contextmanager
 def bind(**state: Any) -> Iterator[None]:
     """Make ``current`` describe one task while the block runs."""
+    staged = _STAGED.get()
+    if staged is not None:
+        _STAGED.set(None)
+        state = {**staged, **state}
     token = _STATE.set(state)
     try:
         yield

@@ -7,15 +7,19 @@ carried along the graph to the steps that follow.
 
 from __future__ import annotations
 
+import reprlib
 from collections.abc import Callable, Iterator
+from types import FunctionType, MethodType, ModuleType
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from .current import stage as stage_current
 from .exceptions import (
     MergeArtifactsError,
     UnhandledTransitionError,
     did_you_mean,
 )
 from .graph import FlowGraph, StepNode
+from .parameters import Parameter, flow_parameters
 
 if TYPE_CHECKING:
     from .datastore import ArtifactRef, ArtifactStore
@@ -44,6 +48,56 @@ class ForeachFrame(NamedTuple):
     attempt: int
     index: int
     num_splits: int
+
+
+class ForeachStackFrame(NamedTuple):
+    """One entry of ``self._foreach_stack``, shaped as Metaflow's ``ForeachFrame``.
+
+    ``step`` is the step the foreach fans out to, ``var`` the foreach attribute, and
+    ``value`` the item as short text (at most 30 characters), as Metaflow keeps it.
+    """
+
+    step: str
+    var: str
+    num_splits: int
+    index: int
+    value: str
+
+
+# Class attributes Metaflow never treats as constants (its FlowSpec._NON_PARAMETERS).
+_NOT_CONSTANTS = {"cmd", "foreach_stack", "index", "input", "script_name", "name"}
+_FRAME_VALUE_CHARS = 30  # Metaflow's MAXIMUM_FOREACH_VALUE_CHARS
+
+
+def flow_constants(flow_cls: type) -> tuple[str, ...]:
+    """Names of the class-level constants of a flow (``MAX = 10``), sorted.
+
+    Metaflow's rule: every public class attribute that is not a Parameter, method,
+    function, property or class.  Descriptors and modules are left out too: they are
+    not values (Metaflow fails to store a module).
+    """
+    cached = flow_cls.__dict__.get("_df_constants")
+    if cached is not None:
+        return cached
+    params = flow_parameters(flow_cls)
+    names = []
+    for attr in dir(flow_cls):
+        if attr.startswith("_") or attr in _NOT_CONSTANTS or attr in params:
+            continue
+        value = getattr(flow_cls, attr)
+        if isinstance(value, (MethodType, FunctionType, property, type, ModuleType,
+                              Parameter)) or hasattr(type(value), "__get__"):
+            continue
+        names.append(attr)
+    type.__setattr__(flow_cls, "_df_constants", tuple(names))
+    return flow_cls.__dict__["_df_constants"]
+
+
+def _frame_text(item: Any) -> str:
+    """A foreach item as Metaflow shows it in a stack frame."""
+    if isinstance(item, (str, int, float, bool)):
+        return str(item)[:_FRAME_VALUE_CHARS]
+    return reprlib.Repr().repr(item)[:_FRAME_VALUE_CHARS]
 
 
 class _ArtifactSource:
@@ -198,7 +252,34 @@ class FlowSpec(_ArtifactSource):
         state["_df_param_values"] = {}
         state["_df_frames"] = frames
         state["_df_transition"] = None
+        # current.parameter_names: handed to the task's current.bind(), which follows.
+        stage_current(parameter_names=sorted(params))
         return flow
+
+    @property
+    def _current_step(self) -> str:
+        """The name of the step running (Metaflow flows read it)."""
+        return self._df_node.name
+
+    @property
+    def _foreach_stack(self) -> list[ForeachStackFrame]:
+        """The open foreach splits around this task, outermost first (Metaflow's shape)."""
+        graph = self._flow_graph()
+        stack = []
+        for frame in self._df_frames:
+            node = graph[frame.step]
+            stack.append(ForeachStackFrame(node.out_funcs[0], node.foreach_var or "",
+                                           frame.num_splits, frame.index,
+                                           _frame_text(self._frame_value(frame))))
+        return stack
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in flow_constants(type(self)):
+            raise AttributeError(
+                f"Flow level attributes and Parameters are not modifiable: '{name}' is a "
+                f"class constant of flow {type(self).__name__}. Store the changed value "
+                f"under another name (self.{name.lower()}_used = ...).")
+        object.__setattr__(self, name, value)
 
     def _parameter_value(self, attr: str) -> Any:
         cache = self.__dict__.get("_df_param_values")
@@ -268,7 +349,7 @@ class FlowSpec(_ArtifactSource):
                 f"Step '{node.name}': pass include= or exclude= to merge_artifacts, not both.")
         excluded = set(exclude or ())
         wanted = set(include or ())
-        params = set(self._df_params)
+        params = set(self._df_params) | set(flow_constants(type(self)))
         versions: dict[str, dict[str, ArtifactRef]] = {}
         for view in inputs:
             for name, ref in view._df_refs.items():
@@ -296,8 +377,16 @@ class FlowSpec(_ArtifactSource):
         self._df_refs.update(merged)
 
     def _df_artifacts(self) -> dict[str, Any]:
-        """Values assigned in (or read into) this task, to be stored."""
-        return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
+        """Values assigned in (or read into) this task, to be stored.
+
+        Class constants are artifacts of every task, as in Metaflow: stored by the
+        first task that lacks them (start, a join) and carried by reference after.
+        """
+        values = {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
+        for name in flow_constants(type(self)):
+            if name not in self._df_refs:
+                values[name] = getattr(type(self), name)
+        return values
 
 
 def _step_name(target: Any) -> str:

@@ -181,6 +181,15 @@ class FlowGraph:
             return stack
 
         if node.is_join:
+            for source, _ in arrived:
+                if self.nodes[source].transition == SWITCH:
+                    # Metaflow's check refuses it too; refusing it here keeps a flow that
+                    # passes `check` runnable on both.
+                    raise self._error(
+                        f"Step '{source}' chooses with condition= and one of its choices "
+                        f"goes straight to the join '{node.name}'; a conditional path cannot "
+                        f"lead directly to a join. Add a plain step on that path before "
+                        f"'{node.name}'.", source, at_next=True)
             tops = {strip_switches(stack) for _, stack in arrived}
             if len(tops) != 1 or not next(iter(tops)):
                 raise self._error(
@@ -190,11 +199,10 @@ class FlowGraph:
                     f"self.next() calls.", node.name)
             stack = next(iter(tops))
             split = self.nodes[stack[-1]]
+            # A foreach join may be reached from several steps: their stacks agree once
+            # switches are stripped, so a switch chose between them and each split of
+            # the foreach still arrives exactly once.
             node.matching_split = split.name
-            if split.transition == FOREACH and len(arrived) != 1:
-                raise self._error(
-                    f"Join '{node.name}' closes foreach '{split.name}' but is reached from "
-                    f"{sorted(node.in_funcs)}; a foreach body must end in one step.", node.name)
             return stack[:-1]
         if len(arrived) == 1:
             return arrived[0][1]

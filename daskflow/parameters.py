@@ -2,8 +2,9 @@
 
 A parameter is declared as a class attribute of the flow and read as an
 artifact in every step; it is read-only.  Values come from the command line
-(``--alpha 0.5``) or from ``MyFlow.run(alpha=0.5)`` and are checked before any
-task starts.
+(``--alpha 0.5``) or from ``MyFlow.run(alpha=0.5)``, else from the environment
+variable Metaflow reads (``METAFLOW_RUN_ALPHA``), else from the default, and are
+checked before any task starts.
 """
 
 from __future__ import annotations
@@ -59,14 +60,21 @@ class Parameter:
     help : str, optional
     required : bool
         The run refuses to start without it.
+    separator : str, optional
+        Split a string value at this separator into a list of strings.
+
+    When the option is not given, the environment variable ``METAFLOW_RUN_<NAME>``
+    (the name upper-cased, dashes as underscores) gives the value, as in Metaflow.
 
     >>> class Train(FlowSpec):                              # doctest: +SKIP
     ...     alpha = Parameter("alpha", default=0.01, help="learning rate")
+    ...     tags = Parameter("tags", default="a,b", separator=",")   # ["a", "b"]
     """
 
     def __init__(self, name: str, default: Any = None, type: Any = None,
                  help: str | None = None, required: bool = False,
-                 show_default: bool = True, **kwargs: Any) -> None:
+                 show_default: bool = True, separator: str | None = None,
+                 **kwargs: Any) -> None:
         if not isinstance(name, str) or not name:
             raise ParameterError(f"Parameter name must be a non-empty string, got {name!r}.")
         self.name = name
@@ -81,6 +89,17 @@ class Parameter:
             raise ParameterError(
                 f"Parameter '{name}': type must be str, int, float, bool or JSONType, got {type!r}.")
         self.type = type
+        if separator and type is not str:
+            raise ParameterError(
+                f"Parameter '{name}': separator= splits a string into a list, so the "
+                f"parameter must be a string, but its type is {self.type_name}. Drop "
+                f"separator= or use type=str with a string default.")
+        self.separator = separator
+
+    @property
+    def envvar(self) -> str:
+        """The environment variable read when the option is not given (Metaflow's name)."""
+        return "METAFLOW_RUN_" + self.name.replace("-", "_").upper()
 
     def __set_name__(self, owner: type, attr: str) -> None:
         self.attr_name = attr
@@ -93,8 +112,9 @@ class Parameter:
 
     def __set__(self, obj: Any, value: Any) -> None:
         raise AttributeError(
-            f"Parameter '{self.name}' is read-only: it cannot be assigned in a step. "
-            f"Store the changed value under another name (self.{self.attr_name}_used = ...).")
+            f"Flow level attributes and Parameters are not modifiable: parameter "
+            f"'{self.name}' cannot be assigned in a step. Store the changed value under "
+            f"another name (self.{self.attr_name}_used = ...).")
 
     @property
     def type_name(self) -> str:
@@ -118,13 +138,27 @@ class Parameter:
                 f"({exc}).") from exc
 
     def resolve(self, given: dict[str, Any]) -> Any:
-        """Pick this parameter's value from ``given`` (by name) or its default."""
+        """Pick this parameter's value: from ``given`` (by name), else from its
+        environment variable, else its default; split at ``separator`` if it has one."""
         if self.name in given and given[self.name] is not None:
-            return self.convert(given[self.name])
-        if self.required and self.default is None:
+            value = given[self.name]
+            if self.separator and isinstance(value, (list, tuple)):
+                return [str(v) for v in value]  # MyFlow.run(tags=["a", "b"])
+            value = self.convert(value)
+        elif self.envvar in os.environ:  # set, even empty: click's rule in Metaflow
+            try:
+                value = self.convert(os.environ[self.envvar])
+            except ParameterError as exc:
+                raise ParameterError(f"{exc} It came from ${self.envvar}.") from exc
+        elif self.required and self.default is None:
             raise ParameterError(
-                f"Missing required parameter '{self.name}': pass --{self.name} VALUE.")
-        return None if self.default is None else self.convert(self.default)
+                f"Missing required parameter '{self.name}': pass --{self.name} VALUE "
+                f"(or set {self.envvar}).")
+        else:
+            value = None if self.default is None else self.convert(self.default)
+        if self.separator and value:
+            return value.split(self.separator)
+        return value
 
 
 def _infer_type(default: Any) -> Any:
