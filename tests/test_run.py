@@ -261,3 +261,18 @@ def test_dump_skips_big_values_without_loading_them(run_flow, workdir):
     assert "small (list): [1, 2, 3]" in out
     peak_mib = int(out.split("peak-kib")[1]) / 1024
     assert peak_mib < 200, f"dump used {peak_mib:.0f} MiB: it loaded the big value"
+
+
+def test_a_run_sweeps_old_orphaned_temp_files(run_flow, workdir):
+    import os
+    import time
+    first = run_flow("linear_params.py", "run")
+    assert first.returncode == 0, first.stderr
+    data = workdir / ".daskflow" / "LinearFlow" / "_data"
+    old, new = data / ".tmp-killed-writer", data / ".tmp-writing-now"
+    old.write_bytes(b"half a blob")
+    new.write_bytes(b"being written")
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    second = run_flow("linear_params.py", "run")
+    assert second.returncode == 0, second.stderr
+    assert not old.exists() and new.exists()

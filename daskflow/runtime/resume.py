@@ -58,14 +58,13 @@ class ResumePlan:
             return None
         origin_task, origin_attempt, record = hit
         store = self.store
-        src = store.task_path(self.origin_run_id, step, origin_task)
-        dst = store.task_path(self.run_id, step, task_id)
         for suffix in ("stdout", "stderr", "foreach"):
             try:
-                data = store._read(f"{src}/{origin_attempt}.{suffix}")
+                data = store.read_task_file(self.origin_run_id, step, origin_task,
+                                            f"{origin_attempt}.{suffix}")
             except FileNotFoundError:
                 continue
-            store._write(f"{dst}/0.{suffix}", data)
+            store.write_task_file(self.run_id, step, task_id, f"0.{suffix}", data)
         origin = f"{store.flow_name}/{self.origin_run_id}/{step}/{origin_task}"
         clone = dict(record, attempt=0, frames=[list(f) for f in frames], clone_of=origin)
         store.claim_attempt(self.run_id, step, task_id,

@@ -195,6 +195,9 @@ class Runner:
             with open(self.run_id_file, "w") as f:
                 f.write(run_id)
         origin_run_id = plan.origin_run_id if plan else None
+        # temp files of writers killed mid-write (older than datastore.orphan-age) go
+        threading.Thread(target=_sweep_orphans, args=(store,), daemon=True,
+                         name="daskflow-sweep").start()
         code = store_code(self.code, store) if self.code is not None else None
         life = RunLifecycle(store, run_id, graph=self.graph, observer=self.observer,
                             tags=self.tags, parameters=shown, parameter_refs=refs,
@@ -293,6 +296,13 @@ class Runner:
             return
         prepare_cluster(client, self.code, cluster=cluster, step=step,
                         datastore_root=self.datastore_root)
+
+
+def _sweep_orphans(store: ArtifactStore) -> None:
+    try:
+        store.remove_orphaned_temp_files()
+    except Exception:  # noqa: BLE001  housekeeping never fails a run
+        pass
 
 
 def _release_idle_workers(backend: ClusterBackend, cluster: Any, request: Any) -> None:
