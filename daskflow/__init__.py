@@ -13,6 +13,7 @@ from .current import current  # noqa: E402
 from .exceptions import DaskflowException  # noqa: E402
 from .flowspec import FlowSpec, step  # noqa: E402
 from .parameters import IncludeFile, JSONType, Parameter  # noqa: E402
+from .project import project  # noqa: E402
 from .runtime import Runner  # noqa: E402
 from .steps import catch, environment, resources, retry, timeout  # noqa: E402
 
@@ -37,6 +38,7 @@ __all__ = [
     "namespace",
     "parallel_imap_unordered",
     "parallel_map",
+    "project",
     "resources",
     "retry",
     "step",

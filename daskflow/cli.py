@@ -19,6 +19,7 @@ import click
 from .exceptions import DaskflowException, RunFailed
 from .graph import FOREACH, SPLIT, SWITCH, FlowGraph, check_main_guard
 from .parameters import Parameter, flow_parameters
+from .project import has_project
 
 
 def main(flow_cls: type, argv: list[str] | None = None) -> None:
@@ -83,8 +84,18 @@ def build_cli(flow_cls: type, graph: FlowGraph) -> click.Group:
                   help="Where runs are stored (default: .daskflow, or "
                        "daskflow.datastore.root in dask config).")
     @click.pass_context
-    def cli(ctx: click.Context, debug: bool, quiet: bool, datastore_root: str | None) -> None:
-        ctx.obj = {"debug": debug, "quiet": quiet, "root": datastore_root}
+    def cli(ctx: click.Context, debug: bool, quiet: bool, datastore_root: str | None,
+            **project: Any) -> None:
+        ctx.obj = {"debug": debug, "quiet": quiet, "root": datastore_root,
+                   "project": project}
+
+    if has_project(flow_cls):  # as Metaflow: @project adds these options to the flow
+        cli.params += [
+            click.Option(["--branch"], default=None,
+                         help="Run on the @project branch test.BRANCH (prod.BRANCH with "
+                              "--production); default: user.<your name>."),
+            click.Option(["--production"], is_flag=True, default=False,
+                         help="Run on the @project's production branch.")]
 
     @cli.command(help="Run the flow on a Dask cluster.")
     @run_options
@@ -231,7 +242,8 @@ def _runner(flow_cls: type, ctx: click.Context, options: dict[str, Any]) -> Any:
     if port is not None:  # this process runs one command: set it for the process
         import dask.config
         dask.config.set({"daskflow.local.dashboard-address": f"127.0.0.1:{port}"})
-    return Runner(flow_cls, datastore_root=ctx.obj["root"], quiet=ctx.obj["quiet"], **options)
+    return Runner(flow_cls, datastore_root=ctx.obj["root"], quiet=ctx.obj["quiet"],
+                  **ctx.obj["project"], **options)
 
 
 def _stop_on_sigterm() -> None:

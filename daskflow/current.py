@@ -72,6 +72,29 @@ class Current:
         return self._get("origin_run_id")
 
     @property
+    def project_name(self) -> str | None:
+        """The flow's ``@project`` name (None without one)."""
+        return self._get("project_name")
+
+    @property
+    def branch_name(self) -> str | None:
+        """``user.<name>``, ``test.<branch>``, ``prod`` or ``prod.<branch>``."""
+        return self._get("branch_name")
+
+    @property
+    def project_flow_name(self) -> str | None:
+        """``<project>.<branch>.<FlowName>``."""
+        return self._get("project_flow_name")
+
+    @property
+    def is_production(self) -> bool | None:
+        return self._get("is_production")
+
+    @property
+    def is_user_branch(self) -> bool | None:
+        return self._get("is_user_branch")
+
+    @property
     def parameter_names(self) -> list[str] | None:
         """The attribute names of the flow's parameters, sorted (as in Metaflow)."""
         names = self._get("parameter_names")

@@ -217,8 +217,10 @@ class FlowSpec(_ArtifactSource):
     def _flow_graph(cls) -> FlowGraph:
         cached = cls.__dict__.get("_df_graph_cache")
         if cached is None:
+            from .project import flow_project
             from .steps import check_step_decorators
             check_step_decorators(cls)  # a refused @decorator(...) option, with file:line
+            flow_project(cls)           # a bad @project name
             cached = FlowGraph.from_class(cls)
             type.__setattr__(cls, "_df_graph_cache", cached)
         return cached

@@ -27,6 +27,7 @@ class RunContext:
     max_num_splits: int = 100
     stream_output: bool = True
     origin_run_id: str | None = None
+    project: dict[str, Any] | None = None   # @project: what current says of it
     plans: dict[str, StepPlan] = field(default_factory=dict)
     slots: Any = None                # a distributed.Semaphore bounding tasks at once, or None
     announce_starts: bool = True     # send a "started" event per attempt (a live view shows it)

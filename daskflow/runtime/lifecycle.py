@@ -42,7 +42,8 @@ class RunLifecycle:
                  observer: RunObserver, tags: list[str], parameters: dict[str, str],
                  parameter_refs: dict[str, ArtifactRef], max_workers: int,
                  max_num_splits: int, origin_run_id: str | None,
-                 code: dict[str, Any] | None = None) -> None:
+                 code: dict[str, Any] | None = None,
+                 extra_system_tags: list[str] = ()) -> None:
         self.store = store
         self.run_id = run_id
         self.graph = graph
@@ -54,7 +55,8 @@ class RunLifecycle:
             "started_at": time.time(), "finished_at": None, "user": self.user,
             "tags": list(tags),
             "system_tags": [f"user:{self.user}", f"daskflow_version:{__version__}",
-                            f"python_version:{platform.python_version()}"],
+                            f"python_version:{platform.python_version()}",
+                            *extra_system_tags],
             "parameters": parameters,
             "parameter_refs": {k: list(v) for k, v in parameter_refs.items()},
             "max_workers": max_workers, "max_num_splits": max_num_splits,

@@ -23,7 +23,9 @@ from ..clusters.forkserver import is_warm
 from ..datastore import ArtifactRef, ArtifactStore, resolve_root
 from ..exceptions import ClusterError, ConfigurationError, FlowDefinitionError, ResumeError, \
     RunFailed, StepError
+from ..current import username
 from ..parameters import resolve_parameters
+from ..project import project_facts, project_tags
 from ..remote import build_code_package, prepare_cluster, store_code
 from .context import RunContext
 from .driver import RunDriver
@@ -60,6 +62,10 @@ class Runner:
     observer : RunObserver, optional
         Receives the run's events (default: :class:`PlainLog` lines on stdout;
         ``quiet=True`` keeps only the tasks' output).
+    branch, production : optional
+        For a flow with ``@project``: run on ``test.<branch>``, ``prod`` or
+        ``prod.<branch>`` instead of ``user.<username>`` (Metaflow's ``--branch`` and
+        ``--production``).
 
     >>> run = Runner(HelloFlow, max_workers=4).run(alpha=0.5)    # doctest: +SKIP
     >>> run.data.result
@@ -71,7 +77,8 @@ class Runner:
                  datastore_root: str | None = None, quiet: bool = False,
                  stream_output: bool | None = None,
                  with_decorators: Sequence[str] = (), cluster: str | None = None,
-                 observer: RunObserver | None = None) -> None:
+                 observer: RunObserver | None = None, branch: str | None = None,
+                 production: bool = False) -> None:
         self.flow_cls = load_flow(flow) if isinstance(flow, (str, os.PathLike)) else flow
         self.graph = self.flow_cls._flow_graph()
         self.max_workers = int(config.get("run.max-workers", override_with=max_workers))
@@ -82,6 +89,9 @@ class Runner:
             if value < 1:
                 raise FlowDefinitionError(f"{name} must be at least 1, got {value}.")
         self.tags = list(tags)
+        # @project: the branch this run is on (a bad name or a stray --branch fails now)
+        self.project = project_facts(self.flow_cls, branch=branch, production=production,
+                                     user=username())
         self.cluster = cluster
         self.run_id_file = run_id_file
         self.scheduler_address = scheduler_address
@@ -203,11 +213,12 @@ class Runner:
                             tags=self.tags, parameters=shown, parameter_refs=refs,
                             max_workers=self.max_workers,
                             max_num_splits=self.max_num_splits, origin_run_id=origin_run_id,
-                            code=code)
+                            code=code, extra_system_tags=project_tags(self.project))
         ctx = RunContext(self.flow_cls, self.graph, self.datastore_root, run_id, refs,
                          tags=self.tags, username=life.user,
                          max_num_splits=self.max_num_splits,
                          stream_output=self.stream_output, origin_run_id=origin_run_id,
+                         project=self.project,
                          plans=self.plans,
                          announce_starts=self.observer.wants_task_started())
         outcome = RunOutcome(False)
