@@ -132,9 +132,12 @@ class ClusterBackend:
       the workers will never come (a refused submission, a job that died);
     - ``snapshot`` / ``leftovers`` / ``force_teardown``: what to look for after
       ``close()`` to be sure nothing of the cluster runs any more, and how to
-      kill what does;
+      kill what does (:class:`~daskflow.clusters.processes.LocalProcessTeardown`
+      does it for worker processes on this machine);
     - ``explain_worker_death(cluster, worker)``: the backend's own account of why
-      a worker died (SLURM's job log, ...), used by :meth:`diagnose`.
+      a worker died (SLURM's job log, ...), used by :meth:`diagnose`;
+    - ``worker_memory(request)``: bytes per worker, the request's or the
+      backend's ``memory`` setting.
 
     ``open(request)`` is the one entry point a runtime needs: a context manager
     that yields a started cluster with all its workers, closes it on success,
@@ -170,6 +173,18 @@ class ClusterBackend:
         if self.config_section is None:
             return override
         return config.get(f"{self.config_section}.{key}", override_with=override)
+
+    def worker_memory(self, request: ResourceRequest) -> int:
+        """Bytes per worker: the request's, else the backend's ``memory`` setting."""
+        if request.memory is not None:
+            return request.memory
+        from dask.utils import parse_bytes
+        setting = self.option("memory")
+        if not setting:
+            raise ConfigurationError(
+                f"daskflow.{self.config_section}.memory is {setting!r}: give the {self.name} "
+                f"workers' default memory (e.g. 4GiB), or ask with @resources(memory=...).")
+        return int(parse_bytes(setting))
 
     # -- the contract -----------------------------------------------------------------
     def cluster_kwargs(self, request: ResourceRequest, *,

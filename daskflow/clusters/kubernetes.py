@@ -26,7 +26,8 @@ from typing import Any
 import dask_kubernetes  # missing: the registry says "pip install 'daskflow[kubernetes]'"
 
 from .. import config
-from .base import ClusterBackend, ResourceRequest, format_bytes
+from .base import ResourceRequest, format_bytes
+from .containers import ContainerBackend
 from .errors import (
     BackendUnavailableError,
     ClusterStartTimeoutError,
@@ -158,7 +159,7 @@ def _unknown_fields(value: Any, schema: dict[str, Any], path: str) -> list[str]:
     return found
 
 
-class KubernetesBackend(ClusterBackend):
+class KubernetesBackend(ContainerBackend):
     """Workers as pods of a DaskCluster, each sized by the request (requests = limits).
 
     >>> spec = KubernetesBackend(namespace="ml").cluster_spec(
@@ -173,19 +174,6 @@ class KubernetesBackend(ClusterBackend):
     config_section = "cluster.kubernetes"
 
     # -- translation (pure) ------------------------------------------------------------
-    def image(self) -> str:
-        image = self.option("image")
-        if image:
-            return str(image)
-        import dask
-        return f"ghcr.io/dask/dask:{dask.__version__}"
-
-    def worker_memory(self, request: ResourceRequest) -> int:
-        if request.memory is not None:
-            return request.memory
-        from dask.utils import parse_bytes
-        return parse_bytes(self.option("memory"))
-
     def worker_resources(self, request: ResourceRequest) -> dict[str, dict[str, str]]:
         """Requests and limits of a worker container: equal, so the pod is Guaranteed QoS."""
         amounts = {"cpu": cpu_quantity(request.cpu),
@@ -210,8 +198,7 @@ class KubernetesBackend(ClusterBackend):
     def cluster_spec(self, request: ResourceRequest, name: str) -> dict[str, Any]:
         """The ``kubernetes.dask.org/v1`` DaskCluster for ``request`` (nothing is contacted)."""
         from dask_kubernetes.operator import make_cluster_spec
-        env = [{"name": str(k), "value": str(v)} for k, v in
-               (self.option("env") or {}).items()]
+        env = _env_list(self.option("env") or {})
         worker_command = [*self.option("worker-command"),
                           "--nthreads", str(request.threads),
                           "--memory-limit", str(self.worker_memory(request))]
@@ -442,11 +429,13 @@ class KubernetesBackend(ClusterBackend):
     # -- start ----------------------------------------------------------------------------
     def make_cluster(self, request: ResourceRequest, *, name: str) -> Any:
         from dask.utils import parse_timedelta
+
+        from .kubernetes_cluster import DaskflowKubeCluster  # imports dask-kubernetes' operator
         kwargs = self.cluster_kwargs(request, name=name)
         timeout = parse_timedelta(config.get("cluster.start-timeout"))
-        cls = _bounded_kube_cluster()
         try:
-            cluster = cls(daskflow_start_timeout=timeout, daskflow_request=request, **kwargs)
+            cluster = DaskflowKubeCluster(daskflow_start_timeout=timeout,
+                                          daskflow_request=request, **kwargs)
         except ClusterStartTimeoutError:
             raise
         except Exception as exc:
@@ -564,53 +553,6 @@ class KubernetesBackend(ClusterBackend):
 
 
 # -- helpers -----------------------------------------------------------------------------------
-def _bounded_kube_cluster() -> type:
-    """KubeCluster whose whole start (operator, scheduler pod, service) has our time bound."""
-    global _BOUNDED
-    if _BOUNDED is None:
-        from dask_kubernetes.operator import KubeCluster
-
-        class DaskflowKubeCluster(KubeCluster):
-            def __init__(self, *, daskflow_start_timeout: float,
-                         daskflow_request: ResourceRequest, **kwargs: Any) -> None:
-                self._daskflow_start_timeout = daskflow_start_timeout
-                self._daskflow_request = daskflow_request
-                try:
-                    super().__init__(**kwargs)
-                except BaseException:
-                    # not closed: dask-kubernetes' atexit reaper would try, on a dead loop
-                    type(self)._instances.discard(self)
-                    runner = getattr(self, "_loop_runner", None)
-                    if runner is not None:  # a failed start leaves its loop thread running
-                        try:
-                            runner.stop()
-                        except Exception:
-                            pass
-                    raise
-
-            async def _start(self) -> None:
-                timeout = self._daskflow_start_timeout
-                try:
-                    await asyncio.wait_for(super()._start(), timeout)
-                except asyncio.TimeoutError as exc:
-                    if "actioned" in str(exc):  # KubeCluster's own: no operator controller
-                        raise
-                    raise ClusterStartTimeoutError(
-                        f"The Kubernetes cluster {self.name} of "
-                        f"{self._daskflow_request.describe()} did not start within the start "
-                        f"timeout of {timeout:g}s (scheduler pod and service not ready). "
-                        f"kubectl describe daskcluster {self.name} says why; raise "
-                        f"daskflow.cluster.start-timeout if it is only slow.",
-                        expected=self._daskflow_request.workers, available=0,
-                        timeout=timeout) from exc
-
-        _BOUNDED = DaskflowKubeCluster
-    return _BOUNDED
-
-
-_BOUNDED: type | None = None
-
-
 async def _api(timeout: float) -> Any:
     import os
 
@@ -665,6 +607,11 @@ def _server(exc: BaseException | None, where: str) -> str:
             pass
         exc = exc.__cause__ or exc.__context__
     return f"of {where}"
+
+
+def _env_list(env: dict[str, Any]) -> list[dict[str, str]]:
+    """A container's ``env``: ``[{"name": ..., "value": ...}]``, values as strings."""
+    return [{"name": str(k), "value": str(v)} for k, v in env.items()]
 
 
 def _json(value: Any) -> str:

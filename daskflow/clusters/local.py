@@ -21,6 +21,7 @@ from .base import ClusterBackend, ResourceRequest, format_bytes
 from ..exceptions import ConfigurationError
 from .errors import BackendNotInstalledError, ResourceRequestError
 from .forkserver import forked_worker_kwargs, worker_start_method
+from .processes import LocalProcessTeardown
 
 
 def machine_memory() -> int:
@@ -59,7 +60,7 @@ def default_request(max_workers: int | None = None) -> ResourceRequest:
                            workers=min(int(workers), cap))
 
 
-class LocalBackend(ClusterBackend):
+class LocalBackend(LocalProcessTeardown, ClusterBackend):
     """Worker processes on this machine, sized by the request.
 
     Settings: ``daskflow.local.memory-limit`` (per worker when the request
@@ -182,16 +183,6 @@ class LocalBackend(ClusterBackend):
         timer.start()
         return cluster
 
-    # -- teardown: every worker process of this cluster must be gone ---------------
-    def snapshot(self, cluster: Any, name: str) -> Any:
-        return worker_pids(cluster)
-
-    def leftovers(self, snapshot: Any) -> list[str]:
-        return [f"worker process {pid}" for pid in alive(snapshot or ())]
-
-    def force_teardown(self, snapshot: Any) -> None:
-        kill(snapshot or ())
-
 
 STARTING_PAGE = """<!doctype html><html><head><meta charset="utf-8">
 <meta http-equiv="refresh" content="1"><title>Dask dashboard</title></head>
@@ -244,50 +235,3 @@ def _add_dashboard(cluster: Any) -> None:
 def config_local_directory() -> str:
     import dask.config
     return dask.config.get("temporary-directory", None) or tempfile.gettempdir()
-
-
-def worker_pids(cluster: Any) -> set[int]:
-    """Pids of the cluster's worker processes, from its in-process scheduler and nannies."""
-    if cluster is None:
-        return set()
-    pids: set[int] = set()
-    scheduler = getattr(cluster, "scheduler", None)
-    if scheduler is not None and hasattr(scheduler, "workers"):
-
-        async def from_scheduler() -> list[int]:  # on the cluster's loop: thread-safe
-            return [ws.pid for ws in scheduler.workers.values() if ws.pid]
-
-        try:
-            pids.update(int(pid) for pid in cluster.sync(from_scheduler))
-        except Exception:  # a closed loop: the nannies below still know
-            pass
-    for nanny in list(getattr(cluster, "workers", {}).values()):  # restarted, not registered
-        process = getattr(getattr(nanny, "process", None), "process", None)
-        pid = getattr(process, "pid", None)
-        if pid:
-            pids.add(int(pid))
-    pids.discard(os.getpid())
-    return pids
-
-
-def alive(pids: Any) -> list[int]:
-    """The pids that still run (a zombie waiting to be reaped has stopped running)."""
-    import psutil
-    found = []
-    for pid in pids:
-        try:
-            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
-                found.append(pid)
-        except psutil.Error:
-            pass
-    return sorted(found)
-
-
-def kill(pids: Any) -> None:
-    """SIGKILL the pids that still run."""
-    import psutil
-    for pid in alive(pids):
-        try:
-            psutil.Process(pid).kill()
-        except psutil.Error:
-            pass

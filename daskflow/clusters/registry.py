@@ -23,6 +23,7 @@ from typing import Any
 from .. import config
 from .base import ClusterBackend, ResourceRequest
 from .errors import BackendNotInstalledError, UnknownBackendError
+from .processes import LocalProcessTeardown
 
 ENTRY_POINT_GROUP = "daskflow.backends"
 
@@ -140,7 +141,7 @@ def get_backend(name: str | None = None, **options: Any) -> ClusterBackend:
     return DaskClusterBackend(target, **options)
 
 
-class DaskClusterBackend(ClusterBackend):
+class DaskClusterBackend(LocalProcessTeardown, ClusterBackend):
     """Any Dask cluster class, named by dotted path: the escape hatch.
 
     The request becomes the keyword arguments the class's signature takes
@@ -217,18 +218,6 @@ class DaskClusterBackend(ClusterBackend):
         if "n_workers" not in kwargs:
             cluster.scale(request.workers)
         return cluster
-
-    def snapshot(self, cluster: Any, name: str) -> Any:
-        from .local import worker_pids
-        return worker_pids(cluster)  # only those on this machine can be checked
-
-    def leftovers(self, snapshot: Any) -> list[str]:
-        from .local import alive
-        return [f"worker process {pid}" for pid in alive(snapshot or ())]
-
-    def force_teardown(self, snapshot: Any) -> None:
-        from .local import kill
-        kill(snapshot or ())
 
     def __repr__(self) -> str:
         options = "".join(f", {k}={v!r}" for k, v in self.options.items())

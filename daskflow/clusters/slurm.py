@@ -75,12 +75,6 @@ class SLURMBackend(ClusterBackend):
     config_section = "cluster.slurm"
 
     # -- translation -----------------------------------------------------------------
-    def worker_memory(self, request: ResourceRequest) -> int:
-        if request.memory is not None:
-            return request.memory
-        from dask.utils import parse_bytes
-        return parse_bytes(self.option("memory"))
-
     def cluster_kwargs(self, request: ResourceRequest, *,
                        name: str | None = None) -> dict[str, Any]:
         from dask.utils import parse_timedelta

@@ -19,10 +19,11 @@ import asyncssh  # noqa: F401  (missing: the registry says "pip install 'daskflo
 from .. import config
 from .base import ClusterBackend, ResourceRequest, format_bytes
 from .errors import ResourceRequestError
-from .local import alive, kill, machine_cores, machine_memory
+from .local import machine_cores, machine_memory
+from .processes import LocalProcessTeardown
 
 
-class SSHBackend(ClusterBackend):
+class SSHBackend(LocalProcessTeardown, ClusterBackend):
     """Workers started over SSH, each of the requested size.
 
     >>> SSHBackend(hosts=["a", "b", "c"]).cluster_kwargs(ResourceRequest(workers=3))["hosts"]
@@ -31,6 +32,7 @@ class SSHBackend(ClusterBackend):
 
     name = "ssh"
     config_section = "cluster.ssh"
+    process_label = "process"  # the scheduler's, when it runs here, too
 
     def cluster_kwargs(self, request: ResourceRequest, *,
                        name: str | None = None) -> dict[str, Any]:
@@ -107,11 +109,6 @@ class SSHBackend(ClusterBackend):
         pids.discard(os.getpid())
         return sorted(pids)
 
-    def leftovers(self, snapshot: Any) -> list[str]:
-        return [f"process {pid}" for pid in alive(snapshot or ())]
-
-    def force_teardown(self, snapshot: Any) -> None:
-        kill(snapshot or ())
 
 
 def _pids() -> list[int]:

@@ -39,7 +39,9 @@ def test_import_daskflow_imports_no_optional_backend() -> None:
             "'dask_cloudprovider', 'kr8s', 'kubernetes', 'jsonschema', 'boto3', "
             "'botocore', 'aiobotocore', 'moto') "
             "or m in ('daskflow.clusters.slurm', 'daskflow.clusters.ssh', "
-            "'daskflow.clusters.kubernetes', 'daskflow.clusters.aws', "
+            "'daskflow.clusters.kubernetes', 'daskflow.clusters.kubernetes_cluster', "
+            "'daskflow.clusters.aws', 'daskflow.clusters.aws_api', "
+            "'daskflow.clusters.aws_resources', 'daskflow.clusters.aws_cluster', "
             "'daskflow.clusters.aws_instances')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
