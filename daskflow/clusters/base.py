@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -135,7 +136,17 @@ class ClusterBackend:
       kill what does (:class:`~daskflow.clusters.processes.LocalProcessTeardown`
       does it for worker processes on this machine);
     - ``explain_worker_death(cluster, worker)``: the backend's own account of why
-      a worker died (SLURM's job log, ...), used by :meth:`diagnose`;
+      a worker died (SLURM's job log, ...), used by :meth:`diagnose`.
+
+    What a runtime asks of every backend, with defaults a subclass may change:
+
+    - ``default_request(max_workers)``: the size of a run's default cluster on
+      this backend (no step asked for one);
+    - ``prepare()``: called once on the driver when a run that uses this backend
+      starts, before anything is stored (the local backend starts its fork server);
+    - ``shares_filesystem``: whether the workers see the driver's files (a local
+      datastore folder works there): True, False, or None for "unknown". A
+      backend whose section has a ``shares-filesystem`` setting takes it from there.
     - ``worker_memory(request)``: bytes per worker, the request's or the
       backend's ``memory`` setting.
 
@@ -148,6 +159,8 @@ class ClusterBackend:
 
     name: ClassVar[str] = "base"
     config_section: ClassVar[str | None] = None
+    #: whether workers see the driver's files; None: unknown (a runtime may probe)
+    shares_filesystem: bool | None = None
 
     def __init__(self, **options: Any) -> None:
         self.options = {key.replace("-", "_"): value for key, value in options.items()}
@@ -158,6 +171,10 @@ class ClusterBackend:
                     raise ConfigurationError(
                         f"The {self.name} backend got an unknown option '{key}'."
                         f"{did_you_mean(key, allowed)} Allowed: {', '.join(sorted(allowed))}.")
+        if allowed is not None and "shares_filesystem" in allowed:
+            setting = self.option("shares-filesystem")
+            if setting is not None:
+                self.shares_filesystem = bool(setting)
 
     # -- settings ---------------------------------------------------------------------
     def option_names(self) -> list[str] | None:
@@ -185,6 +202,15 @@ class ClusterBackend:
                 f"daskflow.{self.config_section}.memory is {setting!r}: give the {self.name} "
                 f"workers' default memory (e.g. 4GiB), or ask with @resources(memory=...).")
         return int(parse_bytes(setting))
+
+    # -- what a runtime asks of every backend -------------------------------------------
+    def default_request(self, max_workers: int) -> ResourceRequest:
+        """The size of a run's default cluster here: one core per worker, one worker per
+        core of this machine, at most ``max_workers``."""
+        return ResourceRequest(cpu=1, workers=max(1, min(os.cpu_count() or 1, max_workers)))
+
+    def prepare(self) -> None:
+        """Called once on the driver when a run using this backend starts; nothing by default."""
 
     # -- the contract -----------------------------------------------------------------
     def cluster_kwargs(self, request: ResourceRequest, *,

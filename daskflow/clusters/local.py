@@ -20,7 +20,7 @@ from typing import Any
 from .base import ClusterBackend, ResourceRequest, format_bytes
 from ..exceptions import ConfigurationError
 from .errors import BackendNotInstalledError, ResourceRequestError
-from .forkserver import forked_worker_kwargs, worker_start_method
+from .forkserver import forked_worker_kwargs, warm_up, worker_start_method
 from .processes import LocalProcessTeardown
 
 
@@ -73,6 +73,14 @@ class LocalBackend(LocalProcessTeardown, ClusterBackend):
 
     name = "local"
     config_section = "local"
+    shares_filesystem = True
+
+    def default_request(self, max_workers: int) -> ResourceRequest:
+        return default_request(max_workers)
+
+    def prepare(self) -> None:
+        """Start the fork server now, so it imports what workers need while the run sets up."""
+        warm_up()
 
     def cluster_class(self, request: ResourceRequest) -> str:
         """``module:Class`` of the cluster this request gets."""

@@ -73,6 +73,7 @@ class SLURMBackend(ClusterBackend):
 
     name = "slurm"
     config_section = "cluster.slurm"
+    shares_filesystem = True  # daskflow.cluster.slurm.shares-filesystem says otherwise
 
     # -- translation -----------------------------------------------------------------
     def cluster_kwargs(self, request: ResourceRequest, *,

@@ -32,6 +32,7 @@ class SSHBackend(LocalProcessTeardown, ClusterBackend):
 
     name = "ssh"
     config_section = "cluster.ssh"
+    shares_filesystem = True  # daskflow.cluster.ssh.shares-filesystem says otherwise
     process_label = "process"  # the scheduler's, when it runs here, too
 
     def cluster_kwargs(self, request: ResourceRequest, *,
