@@ -85,6 +85,10 @@ class AWSBackend(AWSResources):
                 f"a type with daskflow.cluster.aws.instance-type.")
         return chosen
 
+    def environment(self, request: ResourceRequest) -> dict[str, str]:
+        """The variables scheduler and workers start with: the settings', then the step's."""
+        return {**(self.option("environment") or {}), **request.env_dict}
+
     def _common(self, name: str) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"name": name}
         for key, kwarg in (("region", "region_name"), ("vpc", "vpc"), ("subnets", "subnets"),
@@ -118,7 +122,7 @@ class AWSBackend(AWSResources):
             "scheduler_mem": int(self.option("scheduler-memory")),
             "scheduler_timeout": idle or "1 day",
             "image": self.image(),
-            "environment": dict(self.option("environment") or {}),
+            "environment": self.environment(request),
             "tags": {**(self.option("tags") or {}), CLUSTER_TAG: name},
             "task_role_policies": list(self.option("task-role-policies") or []),
             "fargate_use_private_ip": bool(self.option("use-private-ip")),
@@ -152,7 +156,7 @@ class AWSBackend(AWSResources):
             "worker_options": {"nthreads": request.threads,
                                "memory_limit": self.worker_memory(request)},
             "docker_image": self.image(),
-            "env_vars": dict(self.option("environment") or {}),
+            "env_vars": self.environment(request),
             "instance_tags": {**(self.option("tags") or {}), CLUSTER_TAG: name},
             "volume_tags": {**(self.option("tags") or {}), CLUSTER_TAG: name},
             "filesystem_size": filesystem,

@@ -209,6 +209,9 @@ class KubernetesBackend(ContainerBackend):
         spec["metadata"]["labels"] = {"app.kubernetes.io/managed-by": "daskflow"}
         worker_pod = spec["spec"]["worker"]["spec"]
         scheduler_pod = spec["spec"]["scheduler"]["spec"]
+        if request.env:  # the step's variables, over the settings', on the workers only
+            worker_pod["containers"][0]["env"] = _env_list(
+                {**(self.option("env") or {}), **request.env_dict})
         scheduler = scheduler_pod["containers"][0]
         # distributed 2026.6 removed the dask-scheduler script make_cluster_spec still uses
         scheduler["args"] = [*self.option("scheduler-command"), "--host", "0.0.0.0"]
@@ -411,7 +414,7 @@ class KubernetesBackend(ContainerBackend):
             short.append(f"at most {int(max(n.get(gpu_key, 0) for n in nodes))} {gpu_key}")
         raise ResourceRequestError(
             f"No node of the Kubernetes cluster can hold a worker pod of "
-            f"{request.describe().split(' x ', 1)[-1].strip('()')} (memory "
+            f"{request.describe_worker()} (memory "
             f"{memory_quantity(memory)}): its {len(nodes)} schedulable node(s) have "
             f"{'; '.join(short) or 'no single node with all of it'} allocatable (largest: "
             f"{biggest['name']}: {biggest.get('cpu', 0):g} CPUs, "

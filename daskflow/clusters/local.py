@@ -97,6 +97,8 @@ class LocalBackend(LocalProcessTeardown, ClusterBackend):
             "dashboard_address": self.option("dashboard-address") or None,  # "": none
             "silence_logs": logging.CRITICAL,  # task errors are reported by daskflow
         }
+        if request.env:
+            kwargs["env"] = request.env_dict  # each nanny sets them in its worker process
         if name is not None:
             kwargs["name"] = name
         if request.gpu:
@@ -175,7 +177,9 @@ class LocalBackend(LocalProcessTeardown, ClusterBackend):
         if request.gpu:
             from dask_cuda import LocalCUDACluster  # type: ignore[import-not-found]
             return LocalCUDACluster(**kwargs)
-        kwargs.update(forked_worker_kwargs())
+        forked = forked_worker_kwargs()  # the driver's environment, under the request's
+        if forked:
+            kwargs["env"] = {**forked["env"], **kwargs.get("env", {})}
         from distributed import LocalCluster
         if kwargs["dashboard_address"] is None:
             return LocalCluster(**kwargs)

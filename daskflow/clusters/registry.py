@@ -21,8 +21,8 @@ import inspect
 from typing import Any
 
 from .. import config
-from .base import ClusterBackend, ResourceRequest
-from .errors import BackendNotInstalledError, UnknownBackendError
+from .base import ClusterBackend, ResourceRequest, export_lines
+from .errors import BackendNotInstalledError, ResourceRequestError, UnknownBackendError
 from .processes import LocalProcessTeardown
 
 ENTRY_POINT_GROUP = "daskflow.backends"
@@ -183,8 +183,8 @@ class DaskClusterBackend(LocalProcessTeardown, ClusterBackend):
                 names |= {p.name for p in params
                           if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
                 if any(p.kind == p.VAR_KEYWORD and p.name == "worker_kwargs"
-                       for p in params) and _worker_class() not in classes:
-                    classes.append(_worker_class())  # LocalCluster passes them on
+                       for p in params):  # LocalCluster passes them on to its workers
+                    classes += [c for c in _worker_classes() if c not in classes]
         names.discard("self")
         return names
 
@@ -210,7 +210,20 @@ class DaskClusterBackend(LocalProcessTeardown, ClusterBackend):
         offer("dashboard_address", config.get("cluster.dashboard-address"))
         if name is not None:
             offer("name", name)
-        return {**translated, **(config.get("cluster.cluster-kwargs") or {}), **self.options}
+        kwargs = {**translated, **(config.get("cluster.cluster-kwargs") or {}), **self.options}
+        if request.env and "job_script_prologue" in accepted:  # dask-jobqueue: after the user's
+            kwargs["job_script_prologue"] = [*(kwargs.get("job_script_prologue") or []),
+                                             *export_lines(request.env)]
+        elif request.env and "env" in accepted:  # LocalCluster's nannies: over the user's
+            kwargs["env"] = {**(kwargs.get("env") or {}), **request.env_dict}
+        return kwargs
+
+    def check(self, request: ResourceRequest) -> None:
+        if request.env and not {"job_script_prologue", "env"} & self.accepted():
+            raise ResourceRequestError(
+                f"{self.path} takes no worker environment (no env= or job_script_prologue= "
+                f"argument), so it cannot start workers with {', '.join(request.env_dict)}. "
+                f"Use a daskflow backend (local, slurm, kubernetes, ...) for this step.")
 
     def make_cluster(self, request: ResourceRequest, *, name: str) -> Any:
         kwargs = self.cluster_kwargs(request, name=name)
@@ -251,9 +264,10 @@ def _import(path: str, *, hint: str | None, what: str) -> Any:
             from exc
 
 
-def _worker_class() -> type:
-    from distributed import Worker
-    return Worker
+def _worker_classes() -> tuple[type, ...]:
+    """What LocalCluster starts: a Nanny (its default, with processes) or a Worker."""
+    from distributed import Nanny, Worker
+    return Worker, Nanny
 
 
 def _entry_points() -> dict[str, Any]:

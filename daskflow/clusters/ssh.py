@@ -51,7 +51,9 @@ class SSHBackend(LocalProcessTeardown, ClusterBackend):
             "hosts": [scheduler] + [workers[i % len(workers)] for i in range(request.workers)],
             "connect_options": dict(self.option("connect-options") or {}),
             "worker_options": {"nthreads": request.threads, "memory_limit": memory,
-                               "death_timeout": parse_timedelta(self.option("death-timeout"))},
+                               "death_timeout": parse_timedelta(self.option("death-timeout")),
+                               # the remote nanny sets them in its worker process
+                               **({"env": request.env_dict} if request.env else {})},
             "scheduler_options": scheduler_options,
             "worker_class": "distributed.Nanny",
         }
@@ -69,6 +71,13 @@ class SSHBackend(LocalProcessTeardown, ClusterBackend):
             raise ResourceRequestError(
                 f"The ssh backend does not assign GPUs (asked for {request.gpu}): use the "
                 f"slurm backend, or a GPU machine's local backend.")
+        quoted = [name for name, value in request.env if "'" in value]
+        if quoted:  # SSHCluster puts the workers' options, as JSON, in '...' unescaped
+            raise ResourceRequestError(
+                f"The ssh backend cannot give workers an environment value with a single "
+                f"quote (' in {', '.join(quoted)}): distributed's SSHCluster passes it in "
+                f"single quotes on the remote command line. Use another quote character, "
+                f"or another backend.")
         worker_hosts = self.cluster_kwargs(request)["hosts"][1:]
         local = [h for h in worker_hosts if _is_this_machine(h)]
         if local and request.memory is not None \

@@ -128,6 +128,17 @@ def test_fargate_kwargs() -> None:
     assert kwargs["image"] == f"ghcr.io/dask/dask:{dask.__version__}"
 
 
+def test_the_requests_environment_goes_to_ecs_tasks_and_ec2_instances() -> None:
+    request = ResourceRequest(env={"MODE": "fast", "LEVEL": 2})
+    with dask.config.set({"daskflow.cluster.aws.environment": {"EXTRA": "1", "MODE": "slow"}}):
+        fargate = get_backend("aws-fargate").cluster_kwargs(request, name="daskflow-e")
+        ec2 = get_backend("aws-ec2").cluster_kwargs(request, name="daskflow-e")
+        plain = get_backend("aws-fargate").cluster_kwargs(ResourceRequest(), name="daskflow-p")
+    assert fargate["environment"] == {"EXTRA": "1", "MODE": "fast", "LEVEL": "2"}
+    assert ec2["env_vars"] == {"EXTRA": "1", "MODE": "fast", "LEVEL": "2"}
+    assert plain["environment"] == {"EXTRA": "1", "MODE": "slow"}
+
+
 def test_fargate_refuses_gpus_and_big_disks_before_contacting_aws() -> None:
     with pytest.raises(ResourceRequestError, match=r"Fargate has no GPUs.*aws-ec2"):
         get_backend("aws-fargate").check(ResourceRequest(gpu=1))
