@@ -257,13 +257,40 @@ def _class_source(klass: type) -> tuple[str, ast.ClassDef, int]:
         file = inspect.getsourcefile(klass) or "<unknown>"
         lines, start = inspect.getsourcelines(klass)
     except (OSError, TypeError) as exc:
-        raise FlowDefinitionError(
-            f"Cannot read the source of flow class {klass.__name__} ({exc}); daskflow reads "
-            f"each step's self.next() from the source, so define the flow in a file or "
-            f"notebook cell.") from exc
+        found = _cell_source(klass)  # a notebook cell: its methods know where they are
+        if found is None:
+            raise FlowDefinitionError(
+                f"Cannot read the source of flow class {klass.__name__} ({exc}); daskflow "
+                f"reads each step's self.next() from the source, so define the flow in a "
+                f"file or notebook cell.") from exc
+        return found
     tree = ast.parse(textwrap.dedent("".join(lines)))
     class_def = next(n for n in tree.body if isinstance(n, ast.ClassDef))
     return file, class_def, max(start, 1) - 1
+
+
+def _cell_source(klass: type) -> tuple[str, ast.ClassDef, int] | None:
+    """The class in the source its methods were compiled from, as IPython keeps each cell
+    in ``linecache`` (a class of ``__main__`` has no file ``inspect`` can read)."""
+    import linecache
+
+    for value in vars(klass).values():
+        code = getattr(value, "__code__", None)
+        if code is None:
+            continue
+        lines = linecache.getlines(code.co_filename)
+        if not lines:
+            continue
+        try:
+            tree = ast.parse("".join(lines))
+        except SyntaxError:
+            return None
+        defs = [n for n in ast.walk(tree) if isinstance(n, ast.ClassDef)
+                and n.name == klass.__name__ and n.lineno <= code.co_firstlineno
+                <= (n.end_lineno or n.lineno)]
+        if defs:
+            return code.co_filename, defs[-1], 0
+    return None
 
 
 def _parse_step(name: str, func, node_def: ast.FunctionDef, file: str, offset: int) -> StepNode:

@@ -7,6 +7,9 @@
 
 Backends other than ``local`` are imported only when asked for, so that
 ``import daskflow`` does not import dask_jobqueue, asyncssh, ...
+
+Adding a backend needs no file outside this package and its block in
+``daskflow.yaml``: the steps are in this package's README.md.
 """
 
 from .base import ClusterBackend, ResourceRequest

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+import re
+import shlex
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -52,19 +55,29 @@ def format_bytes(n: int) -> str:
     return dask_format_bytes(n)
 
 
-@dataclass(frozen=True)
+#: what an environment variable's name may be: a shell word (it becomes ``export NAME=...``)
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+@dataclass(frozen=True, repr=False)
 class ResourceRequest:
-    """The size of one worker and how many of them.
+    """The size of one worker, how many of them, and the environment they start with.
 
     ``cpu`` may be fractional (Metaflow allows it); a worker gets
     ``ceil(cpu)`` threads. ``memory`` and ``disk`` are bytes per worker,
-    None for the backend's default. Equal requests compare and hash equal,
-    so a runtime can tell when two adjacent steps could share a cluster.
+    None for the backend's default. ``env`` holds the environment variables
+    every worker of the cluster is started with (``@environment``): given as a
+    mapping or pairs, kept as sorted ``(name, value)`` pairs, read back with
+    :attr:`env_dict`. Equal requests compare and hash equal, so a runtime can
+    tell when two adjacent steps could share a cluster.
 
     >>> ResourceRequest(cpu=4, memory=16 * 2**30, workers=2).total_cpu
     8
     >>> ResourceRequest(cpu=4, memory=16 * 2**30, gpu=1, workers=2).describe()
     '2 workers x (4 cores, 16 GiB, 1 GPU)'
+    >>> request = ResourceRequest(env={"MODE": "fast", "LEVEL": 3})
+    >>> request.env, request.describe()
+    ((('LEVEL', '3'), ('MODE', 'fast')), '1 worker x (1 core), env LEVEL, MODE')
     """
 
     cpu: float = 1
@@ -72,6 +85,7 @@ class ResourceRequest:
     gpu: int = 0
     disk: int | None = None     # bytes per worker
     workers: int = 1
+    env: tuple[tuple[str, str], ...] = ()   # the workers' environment variables, sorted
 
     def __post_init__(self) -> None:
         problems = []
@@ -88,8 +102,18 @@ class ResourceRequest:
         if not isinstance(self.workers, int) or isinstance(self.workers, bool) \
                 or self.workers < 1:
             problems.append(f"workers={self.workers!r} (a whole number >= 1)")
+        env, env_problem = _normalize_env(self.env)
+        object.__setattr__(self, "env", env)  # frozen: the one normalization it gets
+        if env_problem:
+            problems.append(env_problem)
         if problems:
             raise ResourceRequestError("Invalid resource request: " + "; ".join(problems) + ".")
+
+    def __repr__(self) -> str:
+        # env by name only: a request gets logged, and a value may be a secret
+        env = f", env=<{', '.join(name for name, _ in self.env)}>" if self.env else ""
+        return (f"ResourceRequest(cpu={self.cpu!r}, memory={self.memory!r}, gpu={self.gpu!r}, "
+                f"disk={self.disk!r}, workers={self.workers!r}{env})")
 
     @property
     def threads(self) -> int:
@@ -100,8 +124,13 @@ class ResourceRequest:
     def total_cpu(self) -> int:
         return self.threads * self.workers
 
-    def describe(self) -> str:
-        """``2 workers x (4 cores, 16 GiB, 1 GPU)``: for the terminal and error messages."""
+    @property
+    def env_dict(self) -> dict[str, str]:
+        """``env`` as a new dict, for the keyword argument of a cluster class."""
+        return dict(self.env)
+
+    def describe_worker(self) -> str:
+        """``4 cores, 16 GiB, 1 GPU``: one worker's size."""
         parts = [f"{self.threads} core{'s' if self.threads != 1 else ''}"]
         if self.memory is not None:
             parts.append(format_bytes(self.memory))
@@ -109,8 +138,48 @@ class ResourceRequest:
             parts.append(f"{self.gpu} GPU{'s' if self.gpu != 1 else ''}")
         if self.disk is not None:
             parts.append(f"{format_bytes(self.disk)} disk")
+        return ", ".join(parts)
+
+    def describe(self) -> str:
+        """``2 workers x (4 cores, 16 GiB, 1 GPU)``: for the terminal and error messages.
+
+        Environment variables are named, never shown with their values (they may be secret).
+        """
         workers = f"{self.workers} worker{'s' if self.workers != 1 else ''}"
-        return f"{workers} x ({', '.join(parts)})"
+        env = f", env {', '.join(name for name, _ in self.env)}" if self.env else ""
+        return f"{workers} x ({self.describe_worker()}){env}"
+
+
+def _normalize_env(env: Any) -> tuple[tuple[tuple[str, str], ...], str | None]:
+    """``env`` as sorted (name, value) string pairs, and what is wrong with it (or None)."""
+    try:
+        pairs = list(env.items()) if isinstance(env, Mapping) else [tuple(p) for p in env]
+        if any(len(pair) != 2 for pair in pairs):
+            raise ValueError
+    except (TypeError, ValueError):
+        return (), f"env={env!r} (a mapping of variable names to values)"
+    bad_names = [name for name, _ in pairs
+                 if not isinstance(name, str) or not ENV_NAME.fullmatch(name)]
+    if bad_names:
+        return (), (f"env names {', '.join(repr(n) for n in bad_names)} (letters, digits and "
+                    f"underscores, not starting with a digit)")
+    bad_values = [name for name, value in pairs
+                  if not isinstance(value, (str, int, float)) or isinstance(value, bool)]
+    if bad_values:
+        return (), (f"env values of {', '.join(bad_values)} (a string or a number each; "
+                    f"values are not shown)")
+    if len({name for name, _ in pairs}) != len(pairs):
+        return (), "env names given twice"
+    return tuple(sorted((name, str(value)) for name, value in pairs)), None
+
+
+def export_lines(env: tuple[tuple[str, str], ...]) -> list[str]:
+    """Shell lines that set ``env`` (a request's) in a job script, each value quoted.
+
+    >>> export_lines((("MODE", "fast run"),))
+    ["export MODE='fast run'"]
+    """
+    return [f"export {name}={shlex.quote(value)}" for name, value in env]
 
 
 class ClusterBackend:
@@ -122,7 +191,8 @@ class ClusterBackend:
       where its settings live under ``daskflow`` (``cluster.slurm``); its
       keyword arguments override those settings (``queue="gpu"``);
     - ``cluster_kwargs(request, name=...)``: pure translation into the wrapped
-      class's keyword arguments;
+      class's keyword arguments, ``request.env`` included: every worker must
+      start with those environment variables;
     - ``check(request)``: raise :class:`ResourceRequestError` before anything
       starts when the request can never be met (say what was asked, what
       exists, and what could serve it);
@@ -132,9 +202,24 @@ class ClusterBackend:
       the workers will never come (a refused submission, a job that died);
     - ``snapshot`` / ``leftovers`` / ``force_teardown``: what to look for after
       ``close()`` to be sure nothing of the cluster runs any more, and how to
-      kill what does;
+      kill what does (:class:`~daskflow.clusters.processes.LocalProcessTeardown`
+      does it for worker processes on this machine);
     - ``explain_worker_death(cluster, worker)``: the backend's own account of why
       a worker died (SLURM's job log, ...), used by :meth:`diagnose`.
+
+    What a runtime asks of every backend, with defaults a subclass may change:
+
+    - ``default_request(max_workers)``: the size of a run's default cluster on
+      this backend (no step asked for one);
+    - ``prepare()``: called once on the driver when a run that uses this backend
+      starts, before anything is stored (the local backend starts its fork server);
+    - ``shares_filesystem``: whether the workers see the driver's files (a local
+      datastore folder works there): True, False, or None for "unknown". A
+      backend whose section has a ``shares-filesystem`` setting takes it from there.
+    - ``local_machine``: whether the workers run on this machine from this Python
+      (the runtime then ships no code and retries without waiting).
+    - ``worker_memory(request)``: bytes per worker, the request's or the
+      backend's ``memory`` setting.
 
     ``open(request)`` is the one entry point a runtime needs: a context manager
     that yields a started cluster with all its workers, closes it on success,
@@ -145,6 +230,10 @@ class ClusterBackend:
 
     name: ClassVar[str] = "base"
     config_section: ClassVar[str | None] = None
+    #: whether workers see the driver's files; None: unknown (a runtime may probe)
+    shares_filesystem: bool | None = None
+    #: whether the workers run on this machine, from this interpreter
+    local_machine: ClassVar[bool] = False
 
     def __init__(self, **options: Any) -> None:
         self.options = {key.replace("-", "_"): value for key, value in options.items()}
@@ -155,15 +244,12 @@ class ClusterBackend:
                     raise ConfigurationError(
                         f"The {self.name} backend got an unknown option '{key}'."
                         f"{did_you_mean(key, allowed)} Allowed: {', '.join(sorted(allowed))}.")
+        if allowed is not None and "shares_filesystem" in allowed:
+            setting = self.option("shares-filesystem")
+            if setting is not None:
+                self.shares_filesystem = bool(setting)
 
     # -- settings ---------------------------------------------------------------------
-    def default_request(self, max_workers: int) -> ResourceRequest:  # TEMP until merge
-        import os
-        return ResourceRequest(cpu=1, workers=min(os.cpu_count() or 1, max_workers))
-
-    def prepare(self) -> None:  # TEMP until merge
-        """"""
-
     def option_names(self) -> list[str] | None:
         """The options this backend takes (its config section's keys); None: any."""
         if self.config_section is None:
@@ -177,6 +263,27 @@ class ClusterBackend:
         if self.config_section is None:
             return override
         return config.get(f"{self.config_section}.{key}", override_with=override)
+
+    def worker_memory(self, request: ResourceRequest) -> int:
+        """Bytes per worker: the request's, else the backend's ``memory`` setting."""
+        if request.memory is not None:
+            return request.memory
+        from dask.utils import parse_bytes
+        setting = self.option("memory")
+        if not setting:
+            raise ConfigurationError(
+                f"daskflow.{self.config_section}.memory is {setting!r}: give the {self.name} "
+                f"workers' default memory (e.g. 4GiB), or ask with @resources(memory=...).")
+        return int(parse_bytes(setting))
+
+    # -- what a runtime asks of every backend -------------------------------------------
+    def default_request(self, max_workers: int) -> ResourceRequest:
+        """The size of a run's default cluster here: one core per worker, one worker per
+        core of this machine, at most ``max_workers``."""
+        return ResourceRequest(cpu=1, workers=max(1, min(os.cpu_count() or 1, max_workers)))
+
+    def prepare(self) -> None:
+        """Called once on the driver when a run using this backend starts; nothing by default."""
 
     # -- the contract -----------------------------------------------------------------
     def cluster_kwargs(self, request: ResourceRequest, *,

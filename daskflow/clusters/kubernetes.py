@@ -12,30 +12,37 @@ answers, whether the Dask operator's CRDs are installed and whether this user
 may create DaskClusters in the namespace; each failure has its own error that
 says what to do. Teardown deletes the DaskCluster (its pods go with it) and
 checks that neither it nor any of its pods is left.
+
+The pure parts, Kubernetes quantities and the CRD schema check, are in
+:mod:`.kubernetes_spec`; the ``KubeCluster`` subclass with a bounded start in
+:mod:`.kubernetes_cluster`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
-import math
 import threading
 import time
 from typing import Any
 
-import dask_kubernetes  # missing: the registry says "pip install 'daskflow[kubernetes]'"
+# missing: the registry says "pip install 'daskflow[kubernetes]'"
+import dask_kubernetes  # noqa: F401
 
 from .. import config
-from .base import ClusterBackend, ResourceRequest, format_bytes
+from .base import ResourceRequest, format_bytes
+from .containers import ContainerBackend
 from .errors import (
     BackendUnavailableError,
     ClusterStartTimeoutError,
     ResourceRequestError,
 )
+from .kubernetes_spec import (
+    cpu_quantity,
+    memory_quantity,
+    parse_quantity,
+    validate_cluster_spec,
+)
 
-#: Where the DaskCluster CRD (with its openAPIV3Schema) ships inside dask-kubernetes.
-CRD_PATH = ("operator", "deployment", "helm", "dask-kubernetes-operator", "crds",
-            "daskcluster.yaml")
 GROUP_VERSION = "kubernetes.dask.org/v1"
 CLUSTER_LABEL = "dask.org/cluster-name"
 
@@ -65,100 +72,7 @@ class DaskOperatorMissingError(BackendUnavailableError):
     headline = "Dask Kubernetes operator missing"
 
 
-# -- Kubernetes quantities ---------------------------------------------------------------------
-_BINARY = (("Ei", 2**60), ("Pi", 2**50), ("Ti", 2**40), ("Gi", 2**30), ("Mi", 2**20), ("Ki", 2**10))
-_DECIMAL = (("E", 10**18), ("P", 10**15), ("T", 10**12), ("G", 10**9), ("M", 10**6), ("k", 10**3))
-
-
-def memory_quantity(n: int) -> str:
-    """Bytes as the shortest exact Kubernetes quantity: ``8Gi``, ``1500M``, ``512Mi``.
-
-    >>> memory_quantity(8 * 2**30), memory_quantity(1500 * 10**6), memory_quantity(2**29)
-    ('8Gi', '1500M', '512Mi')
-    """
-    for suffix, size in _BINARY + _DECIMAL:
-        if n % size == 0 and n >= size:
-            return f"{n // size}{suffix}"
-    return str(n)
-
-
-def cpu_quantity(cpu: float) -> str:
-    """Cores as a Kubernetes quantity: ``2``, ``500m`` (millicores, rounded up).
-
-    >>> cpu_quantity(2), cpu_quantity(0.5), cpu_quantity(1.25), cpu_quantity(0.0001)
-    ('2', '500m', '1250m', '1m')
-    """
-    if float(cpu).is_integer():
-        return str(int(cpu))
-    return f"{max(1, math.ceil(cpu * 1000 - 1e-9))}m"
-
-
-def parse_quantity(text: Any) -> float:
-    """A Kubernetes quantity (``3920m``, ``16318056Ki``, ``1.5Gi``, ``2``) as a number.
-
-    >>> parse_quantity("3920m"), parse_quantity("16Gi") == 16 * 2**30, parse_quantity("2")
-    (3.92, True, 2.0)
-    """
-    text = str(text).strip()
-    for suffix, size in _BINARY + _DECIMAL:
-        if text.endswith(suffix):
-            return float(text[:-len(suffix)]) * size
-    if text.endswith("m"):
-        return float(text[:-1]) / 1000
-    return float(text)
-
-
-@functools.lru_cache(maxsize=1)
-def crd_schema() -> dict[str, Any]:
-    """The DaskCluster ``openAPIV3Schema`` of the installed dask-kubernetes."""
-    import os
-
-    import yaml
-    path = os.path.join(os.path.dirname(dask_kubernetes.__file__), *CRD_PATH)
-    with open(path) as f:
-        crd = yaml.load(f, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    version = next(v for v in crd["spec"]["versions"] if v["name"] == "v1")
-    return version["schema"]["openAPIV3Schema"]
-
-
-def validate_cluster_spec(spec: dict[str, Any]) -> list[str]:
-    """What the API server would refuse or silently drop in ``spec``; [] when it is all fine.
-
-    Checks the DaskCluster against its CRD's schema with jsonschema, and also
-    lists fields the schema does not know: a structural schema makes the API
-    server prune them without a word, so a typo (``nodeselector``) would be lost.
-    """
-    import jsonschema
-    schema = crd_schema()
-    validator = jsonschema.Draft7Validator(schema)
-    problems = [f"{'.'.join(str(p) for p in error.absolute_path) or '<root>'}: {error.message}"
-                for error in sorted(validator.iter_errors(spec), key=lambda e: list(e.path))]
-    problems += [f"{path}: unknown field (the API server would drop it)"
-                 for path in _unknown_fields(spec, schema, "")]
-    return problems
-
-
-def _unknown_fields(value: Any, schema: dict[str, Any], path: str) -> list[str]:
-    if schema.get("x-kubernetes-preserve-unknown-fields") or not isinstance(schema, dict):
-        return []
-    found: list[str] = []
-    if isinstance(value, dict) and "properties" in schema:
-        for key, item in value.items():
-            if path == "" and key in ("apiVersion", "kind", "metadata"):
-                continue
-            sub = schema["properties"].get(key)
-            where = f"{path}.{key}" if path else key
-            if sub is None:
-                found.append(where)
-            else:
-                found += _unknown_fields(item, sub, where)
-    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
-        for i, item in enumerate(value):
-            found += _unknown_fields(item, schema["items"], f"{path}[{i}]")
-    return found
-
-
-class KubernetesBackend(ClusterBackend):
+class KubernetesBackend(ContainerBackend):
     """Workers as pods of a DaskCluster, each sized by the request (requests = limits).
 
     >>> spec = KubernetesBackend(namespace="ml").cluster_spec(
@@ -173,19 +87,6 @@ class KubernetesBackend(ClusterBackend):
     config_section = "cluster.kubernetes"
 
     # -- translation (pure) ------------------------------------------------------------
-    def image(self) -> str:
-        image = self.option("image")
-        if image:
-            return str(image)
-        import dask
-        return f"ghcr.io/dask/dask:{dask.__version__}"
-
-    def worker_memory(self, request: ResourceRequest) -> int:
-        if request.memory is not None:
-            return request.memory
-        from dask.utils import parse_bytes
-        return parse_bytes(self.option("memory"))
-
     def worker_resources(self, request: ResourceRequest) -> dict[str, dict[str, str]]:
         """Requests and limits of a worker container: equal, so the pod is Guaranteed QoS."""
         amounts = {"cpu": cpu_quantity(request.cpu),
@@ -210,8 +111,7 @@ class KubernetesBackend(ClusterBackend):
     def cluster_spec(self, request: ResourceRequest, name: str) -> dict[str, Any]:
         """The ``kubernetes.dask.org/v1`` DaskCluster for ``request`` (nothing is contacted)."""
         from dask_kubernetes.operator import make_cluster_spec
-        env = [{"name": str(k), "value": str(v)} for k, v in
-               (self.option("env") or {}).items()]
+        env = _env_list(self.option("env") or {})
         worker_command = [*self.option("worker-command"),
                           "--nthreads", str(request.threads),
                           "--memory-limit", str(self.worker_memory(request))]
@@ -222,6 +122,9 @@ class KubernetesBackend(ClusterBackend):
         spec["metadata"]["labels"] = {"app.kubernetes.io/managed-by": "daskflow"}
         worker_pod = spec["spec"]["worker"]["spec"]
         scheduler_pod = spec["spec"]["scheduler"]["spec"]
+        if request.env:  # the step's variables, over the settings', on the workers only
+            worker_pod["containers"][0]["env"] = _env_list(
+                {**(self.option("env") or {}), **request.env_dict})
         scheduler = scheduler_pod["containers"][0]
         # distributed 2026.6 removed the dask-scheduler script make_cluster_spec still uses
         scheduler["args"] = [*self.option("scheduler-command"), "--host", "0.0.0.0"]
@@ -424,7 +327,7 @@ class KubernetesBackend(ClusterBackend):
             short.append(f"at most {int(max(n.get(gpu_key, 0) for n in nodes))} {gpu_key}")
         raise ResourceRequestError(
             f"No node of the Kubernetes cluster can hold a worker pod of "
-            f"{request.describe().split(' x ', 1)[-1].strip('()')} (memory "
+            f"{request.describe_worker()} (memory "
             f"{memory_quantity(memory)}): its {len(nodes)} schedulable node(s) have "
             f"{'; '.join(short) or 'no single node with all of it'} allocatable (largest: "
             f"{biggest['name']}: {biggest.get('cpu', 0):g} CPUs, "
@@ -442,11 +345,13 @@ class KubernetesBackend(ClusterBackend):
     # -- start ----------------------------------------------------------------------------
     def make_cluster(self, request: ResourceRequest, *, name: str) -> Any:
         from dask.utils import parse_timedelta
+
+        from .kubernetes_cluster import DaskflowKubeCluster  # imports dask-kubernetes' operator
         kwargs = self.cluster_kwargs(request, name=name)
         timeout = parse_timedelta(config.get("cluster.start-timeout"))
-        cls = _bounded_kube_cluster()
         try:
-            cluster = cls(daskflow_start_timeout=timeout, daskflow_request=request, **kwargs)
+            cluster = DaskflowKubeCluster(daskflow_start_timeout=timeout,
+                                          daskflow_request=request, **kwargs)
         except ClusterStartTimeoutError:
             raise
         except Exception as exc:
@@ -564,53 +469,6 @@ class KubernetesBackend(ClusterBackend):
 
 
 # -- helpers -----------------------------------------------------------------------------------
-def _bounded_kube_cluster() -> type:
-    """KubeCluster whose whole start (operator, scheduler pod, service) has our time bound."""
-    global _BOUNDED
-    if _BOUNDED is None:
-        from dask_kubernetes.operator import KubeCluster
-
-        class DaskflowKubeCluster(KubeCluster):
-            def __init__(self, *, daskflow_start_timeout: float,
-                         daskflow_request: ResourceRequest, **kwargs: Any) -> None:
-                self._daskflow_start_timeout = daskflow_start_timeout
-                self._daskflow_request = daskflow_request
-                try:
-                    super().__init__(**kwargs)
-                except BaseException:
-                    # not closed: dask-kubernetes' atexit reaper would try, on a dead loop
-                    type(self)._instances.discard(self)
-                    runner = getattr(self, "_loop_runner", None)
-                    if runner is not None:  # a failed start leaves its loop thread running
-                        try:
-                            runner.stop()
-                        except Exception:
-                            pass
-                    raise
-
-            async def _start(self) -> None:
-                timeout = self._daskflow_start_timeout
-                try:
-                    await asyncio.wait_for(super()._start(), timeout)
-                except asyncio.TimeoutError as exc:
-                    if "actioned" in str(exc):  # KubeCluster's own: no operator controller
-                        raise
-                    raise ClusterStartTimeoutError(
-                        f"The Kubernetes cluster {self.name} of "
-                        f"{self._daskflow_request.describe()} did not start within the start "
-                        f"timeout of {timeout:g}s (scheduler pod and service not ready). "
-                        f"kubectl describe daskcluster {self.name} says why; raise "
-                        f"daskflow.cluster.start-timeout if it is only slow.",
-                        expected=self._daskflow_request.workers, available=0,
-                        timeout=timeout) from exc
-
-        _BOUNDED = DaskflowKubeCluster
-    return _BOUNDED
-
-
-_BOUNDED: type | None = None
-
-
 async def _api(timeout: float) -> Any:
     import os
 
@@ -665,6 +523,11 @@ def _server(exc: BaseException | None, where: str) -> str:
             pass
         exc = exc.__cause__ or exc.__context__
     return f"of {where}"
+
+
+def _env_list(env: dict[str, Any]) -> list[dict[str, str]]:
+    """A container's ``env``: ``[{"name": ..., "value": ...}]``, values as strings."""
+    return [{"name": str(k), "value": str(v)} for k, v in env.items()]
 
 
 def _json(value: Any) -> str:

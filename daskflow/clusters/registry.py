@@ -21,8 +21,9 @@ import inspect
 from typing import Any
 
 from .. import config
-from .base import ClusterBackend, ResourceRequest
-from .errors import BackendNotInstalledError, UnknownBackendError
+from .base import ClusterBackend, ResourceRequest, export_lines
+from .errors import BackendNotInstalledError, ResourceRequestError, UnknownBackendError
+from .processes import LocalProcessTeardown
 
 ENTRY_POINT_GROUP = "daskflow.backends"
 
@@ -140,7 +141,7 @@ def get_backend(name: str | None = None, **options: Any) -> ClusterBackend:
     return DaskClusterBackend(target, **options)
 
 
-class DaskClusterBackend(ClusterBackend):
+class DaskClusterBackend(LocalProcessTeardown, ClusterBackend):
     """Any Dask cluster class, named by dotted path: the escape hatch.
 
     The request becomes the keyword arguments the class's signature takes
@@ -182,8 +183,8 @@ class DaskClusterBackend(ClusterBackend):
                 names |= {p.name for p in params
                           if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
                 if any(p.kind == p.VAR_KEYWORD and p.name == "worker_kwargs"
-                       for p in params) and _worker_class() not in classes:
-                    classes.append(_worker_class())  # LocalCluster passes them on
+                       for p in params):  # LocalCluster passes them on to its workers
+                    classes += [c for c in _worker_classes() if c not in classes]
         names.discard("self")
         return names
 
@@ -209,7 +210,20 @@ class DaskClusterBackend(ClusterBackend):
         offer("dashboard_address", config.get("cluster.dashboard-address"))
         if name is not None:
             offer("name", name)
-        return {**translated, **(config.get("cluster.cluster-kwargs") or {}), **self.options}
+        kwargs = {**translated, **(config.get("cluster.cluster-kwargs") or {}), **self.options}
+        if request.env and "job_script_prologue" in accepted:  # dask-jobqueue: after the user's
+            kwargs["job_script_prologue"] = [*(kwargs.get("job_script_prologue") or []),
+                                             *export_lines(request.env)]
+        elif request.env and "env" in accepted:  # LocalCluster's nannies: over the user's
+            kwargs["env"] = {**(kwargs.get("env") or {}), **request.env_dict}
+        return kwargs
+
+    def check(self, request: ResourceRequest) -> None:
+        if request.env and not {"job_script_prologue", "env"} & self.accepted():
+            raise ResourceRequestError(
+                f"{self.path} takes no worker environment (no env= or job_script_prologue= "
+                f"argument), so it cannot start workers with {', '.join(request.env_dict)}. "
+                f"Use a daskflow backend (local, slurm, kubernetes, ...) for this step.")
 
     def make_cluster(self, request: ResourceRequest, *, name: str) -> Any:
         kwargs = self.cluster_kwargs(request, name=name)
@@ -217,18 +231,6 @@ class DaskClusterBackend(ClusterBackend):
         if "n_workers" not in kwargs:
             cluster.scale(request.workers)
         return cluster
-
-    def snapshot(self, cluster: Any, name: str) -> Any:
-        from .local import worker_pids
-        return worker_pids(cluster)  # only those on this machine can be checked
-
-    def leftovers(self, snapshot: Any) -> list[str]:
-        from .local import alive
-        return [f"worker process {pid}" for pid in alive(snapshot or ())]
-
-    def force_teardown(self, snapshot: Any) -> None:
-        from .local import kill
-        kill(snapshot or ())
 
     def __repr__(self) -> str:
         options = "".join(f", {k}={v!r}" for k, v in self.options.items())
@@ -262,9 +264,10 @@ def _import(path: str, *, hint: str | None, what: str) -> Any:
             from exc
 
 
-def _worker_class() -> type:
-    from distributed import Worker
-    return Worker
+def _worker_classes() -> tuple[type, ...]:
+    """What LocalCluster starts: a Nanny (its default, with processes) or a Worker."""
+    from distributed import Nanny, Worker
+    return Worker, Nanny
 
 
 def _entry_points() -> dict[str, Any]:

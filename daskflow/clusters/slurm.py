@@ -23,7 +23,7 @@ from typing import Any
 import dask_jobqueue  # noqa: F401  (missing: the registry says "pip install 'daskflow[slurm]'")
 
 from .. import config
-from .base import ClusterBackend, MiB, ResourceRequest, format_bytes
+from .base import ClusterBackend, MiB, ResourceRequest, export_lines, format_bytes
 from .errors import BackendUnavailableError, ResourceRequestError, WorkerKilledError
 
 # squeue reasons that no amount of waiting fixes (SLURM's "Job Reason Codes").
@@ -73,14 +73,9 @@ class SLURMBackend(ClusterBackend):
 
     name = "slurm"
     config_section = "cluster.slurm"
+    shares_filesystem = True  # daskflow.cluster.slurm.shares-filesystem says otherwise
 
     # -- translation -----------------------------------------------------------------
-    def worker_memory(self, request: ResourceRequest) -> int:
-        if request.memory is not None:
-            return request.memory
-        from dask.utils import parse_bytes
-        return parse_bytes(self.option("memory"))
-
     def cluster_kwargs(self, request: ResourceRequest, *,
                        name: str | None = None) -> dict[str, Any]:
         from dask.utils import parse_timedelta
@@ -111,7 +106,9 @@ class SLURMBackend(ClusterBackend):
             "job_name": job_name,
             "name": job_name,
             "job_extra_directives": directives,
-            "job_script_prologue": list(self.option("job-script-prologue") or []),
+            # the step's variables last: they win over what a "module load" set
+            "job_script_prologue": [*(self.option("job-script-prologue") or []),
+                                    *export_lines(request.env)],
             "worker_extra_args": list(self.option("worker-extra-args") or []),
             "log_directory": os.path.abspath(log_directory) if log_directory else None,
             "death_timeout": parse_timedelta(self.option("death-timeout")),

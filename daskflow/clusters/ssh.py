@@ -19,10 +19,11 @@ import asyncssh  # noqa: F401  (missing: the registry says "pip install 'daskflo
 from .. import config
 from .base import ClusterBackend, ResourceRequest, format_bytes
 from .errors import ResourceRequestError
-from .local import alive, kill, machine_cores, machine_memory
+from .local import machine_cores, machine_memory
+from .processes import LocalProcessTeardown
 
 
-class SSHBackend(ClusterBackend):
+class SSHBackend(LocalProcessTeardown, ClusterBackend):
     """Workers started over SSH, each of the requested size.
 
     >>> SSHBackend(hosts=["a", "b", "c"]).cluster_kwargs(ResourceRequest(workers=3))["hosts"]
@@ -31,6 +32,8 @@ class SSHBackend(ClusterBackend):
 
     name = "ssh"
     config_section = "cluster.ssh"
+    shares_filesystem = True  # daskflow.cluster.ssh.shares-filesystem says otherwise
+    process_label = "process"  # the scheduler's, when it runs here, too
 
     def cluster_kwargs(self, request: ResourceRequest, *,
                        name: str | None = None) -> dict[str, Any]:
@@ -48,7 +51,9 @@ class SSHBackend(ClusterBackend):
             "hosts": [scheduler] + [workers[i % len(workers)] for i in range(request.workers)],
             "connect_options": dict(self.option("connect-options") or {}),
             "worker_options": {"nthreads": request.threads, "memory_limit": memory,
-                               "death_timeout": parse_timedelta(self.option("death-timeout"))},
+                               "death_timeout": parse_timedelta(self.option("death-timeout")),
+                               # the remote nanny sets them in its worker process
+                               **({"env": request.env_dict} if request.env else {})},
             "scheduler_options": scheduler_options,
             "worker_class": "distributed.Nanny",
         }
@@ -66,6 +71,13 @@ class SSHBackend(ClusterBackend):
             raise ResourceRequestError(
                 f"The ssh backend does not assign GPUs (asked for {request.gpu}): use the "
                 f"slurm backend, or a GPU machine's local backend.")
+        quoted = [name for name, value in request.env if "'" in value]
+        if quoted:  # SSHCluster puts the workers' options, as JSON, in '...' unescaped
+            raise ResourceRequestError(
+                f"The ssh backend cannot give workers an environment value with a single "
+                f"quote (' in {', '.join(quoted)}): distributed's SSHCluster passes it in "
+                f"single quotes on the remote command line. Use another quote character, "
+                f"or another backend.")
         worker_hosts = self.cluster_kwargs(request)["hosts"][1:]
         local = [h for h in worker_hosts if _is_this_machine(h)]
         if local and request.memory is not None \
@@ -107,11 +119,6 @@ class SSHBackend(ClusterBackend):
         pids.discard(os.getpid())
         return sorted(pids)
 
-    def leftovers(self, snapshot: Any) -> list[str]:
-        return [f"process {pid}" for pid in alive(snapshot or ())]
-
-    def force_teardown(self, snapshot: Any) -> None:
-        kill(snapshot or ())
 
 
 def _pids() -> list[int]:

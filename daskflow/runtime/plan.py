@@ -71,7 +71,7 @@ def drop_local_retry_delays(plans: dict[str, StepPlan], default_backend: str | N
         if not plan.retry_delay:
             continue
         if plan.own_cluster:
-            here = getattr(get_backend(plan.backend), "local_machine", False)
+            here = get_backend(plan.backend).local_machine
         else:
             here = not shared_scheduler and getattr(get_backend(default_backend),
                                                     "local_machine", False)

@@ -171,7 +171,7 @@ class Runner:
         for backend in backends:
             backend.prepare()
         self.code = None
-        if self.scheduler_address or not all(getattr(b, "local_machine", False)
+        if self.scheduler_address or not all(b.local_machine
                                              for b in backends):
             # Workers elsewhere get the flow's folder and daskflow from the run itself;
             # too big a package is refused here, before anything is stored.
@@ -303,7 +303,7 @@ class Runner:
         install the run's code package there (workers that join later get it too).
         Clusters on this machine run our own interpreter and files: nothing to do."""
         if self.code is None or (backend is not None and
-                                 getattr(backend, "local_machine", False)):
+                                 backend.local_machine):
             return
         prepare_cluster(client, self.code, cluster=cluster, step=step,
                         datastore_root=self.datastore_root)
@@ -323,7 +323,7 @@ def _release_idle_workers(backend: ClusterBackend, cluster: Any, request: Any) -
     idle cost nothing, and starting workers again would)."""
     setting = config.get("cluster.release-idle-workers")
     if setting == "auto":
-        setting = not getattr(backend, "local_machine", False)
+        setting = not backend.local_machine
     if not setting or not hasattr(cluster, "adapt"):
         return
     cluster.adapt(minimum=0, maximum=request.workers,

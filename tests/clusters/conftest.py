@@ -329,7 +329,12 @@ class ECSContainers:
             argv = [python, "-m", "distributed.cli.dask_scheduler", *command[2:]]
         else:  # dask-cuda-worker and the like: not something this machine can run
             return
-        env = dict(os.environ, **{e["name"]: e["value"] for e in override.get("environment", [])})
+        # as ECS does: the task definition's environment, then the task's overrides
+        definition = self.ecs.describe_task_definition(
+            taskDefinition=task["taskDefinitionArn"])["taskDefinition"]
+        env = dict(os.environ)
+        for source in (definition["containerDefinitions"][0], override):
+            env.update({e["name"]: e["value"] for e in source.get("environment", [])})
         with self.lock:
             self.clusters[task["taskArn"]] = cluster
             self.processes[task["taskArn"]] = subprocess.Popen(  # its own group: a container

@@ -3,13 +3,15 @@
 A backend's test class subclasses :class:`ClusterContract`, names the backend
 and its options, and says how to find what of a cluster might be left
 (``remaining``). The tests start a real cluster with ``backend.open(request)``,
-run a real task on it, check that the workers have the requested size, and
+run a real task on it, check that the workers have the requested size and
+environment (``request.env``), and
 check that nothing is left after success, an exception, Ctrl-C, a close with a
 task still running (what ``@timeout`` does), and a SIGKILLed driver.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -30,6 +32,9 @@ from daskflow.clusters import (
 
 MiB = 2**20
 DRIVER = Path(__file__).with_name("sigkill_driver.py")
+#: what every worker must start with; the quote, the "$" and the space test the quoting
+#: of backends that write the variables into a shell script (SLURM's job script)
+ENV = {"DASKFLOW_TEST_MODE": "it's $HOME; not expanded", "DASKFLOW_TEST_LEVEL": "2"}
 
 
 def evidence(cluster: Any, client: Any) -> dict[str, Any]:
@@ -71,6 +76,8 @@ class ClusterContract:
     memory_tolerance: ClassVar[float] = 0.0
     #: how long after a SIGKILLed driver its workers may linger
     sigkill_grace: ClassVar[float] = 30.0
+    #: the environment every worker must start with
+    env: ClassVar[dict[str, str]] = ENV
 
     def backend(self) -> ClusterBackend:
         return get_backend(self.backend_name, **self.backend_options)
@@ -83,11 +90,16 @@ class ClusterContract:
         """Backend-specific checks of a running worker (its environment, its job)."""
 
     # -- the contract ----------------------------------------------------------------
-    def test_runs_a_task_on_workers_of_the_requested_size(self) -> None:
+    def test_runs_a_task_on_workers_of_the_requested_size_and_environment(self) -> None:
         from distributed import Client
-        request = self.request
+        request = dataclasses.replace(self.request, env=self.env)
         with self.backend().open(request) as cluster, Client(cluster) as client:
             assert client.submit(lambda x: x + 1, 41).result(timeout=60) == 42
+            # a lambda, run there: os.environ.get itself would pickle the driver's environ
+            names = list(self.env)
+            seen = client.run(lambda: {name: os.environ.get(name) for name in names})
+            assert len(seen) == request.workers
+            assert all(env == self.env for env in seen.values()), seen
             workers = client.scheduler_info(n_workers=-1)["workers"]
             assert len(workers) == request.workers
             for info in workers.values():

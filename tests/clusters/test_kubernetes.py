@@ -112,6 +112,23 @@ def test_scheduler_is_sized_apart_and_settings_reach_the_pods() -> None:
         assert pod["containers"][0]["env"] == [{"name": "EXTRA", "value": "1"}]
 
 
+def test_the_requests_environment_reaches_the_worker_containers_only() -> None:
+    with dask.config.set({"daskflow.cluster.kubernetes.env": {"EXTRA": "1", "MODE": "slow"}}):
+        spec = KubernetesBackend().cluster_spec(
+            ResourceRequest(env={"MODE": "it's fast", "LEVEL": 2}), "daskflow-env")
+    assert validate_cluster_spec(spec) == []  # the CRD's schema for a container's env
+    worker = spec["spec"]["worker"]["spec"]["containers"][0]
+    scheduler = spec["spec"]["scheduler"]["spec"]["containers"][0]
+    assert worker["env"] == [{"name": "EXTRA", "value": "1"},
+                             {"name": "MODE", "value": "it's fast"},  # the step's wins
+                             {"name": "LEVEL", "value": "2"}]
+    assert scheduler["env"] == [{"name": "EXTRA", "value": "1"},
+                                {"name": "MODE", "value": "slow"}]
+    plain = KubernetesBackend().cluster_spec(ResourceRequest(), "daskflow-plain")
+    assert validate_cluster_spec(plain) == []
+    assert plain["spec"]["worker"]["spec"]["containers"][0]["env"] == []
+
+
 def test_default_image_is_the_installed_dask() -> None:
     spec = KubernetesBackend().cluster_spec(ResourceRequest(), "daskflow-x")
     assert spec["spec"]["worker"]["spec"]["containers"][0]["image"] == \

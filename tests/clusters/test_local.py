@@ -64,6 +64,12 @@ def test_kwargs_round_fractional_cpu_up_and_default_memory_from_config() -> None
         ResourceRequest())["memory_limit"] == "2GiB"
 
 
+def test_kwargs_give_every_nanny_the_requests_environment() -> None:
+    request = ResourceRequest(workers=2, env={"MODE": "fast", "LEVEL": 2})
+    assert LocalBackend().cluster_kwargs(request)["env"] == {"LEVEL": "2", "MODE": "fast"}
+    assert "env" not in LocalBackend().cluster_kwargs(ResourceRequest())
+
+
 def test_kwargs_for_gpus_pin_one_device_per_worker(monkeypatch) -> None:
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,3,5")
     backend = LocalBackend()

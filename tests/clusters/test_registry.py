@@ -16,6 +16,7 @@ from daskflow.clusters import (
     DaskClusterBackend,
     LocalBackend,
     ResourceRequest,
+    ResourceRequestError,
     UnknownBackendError,
     available_backends,
     get_backend,
@@ -39,7 +40,9 @@ def test_import_daskflow_imports_no_optional_backend() -> None:
             "'dask_cloudprovider', 'kr8s', 'kubernetes', 'jsonschema', 'boto3', "
             "'botocore', 'aiobotocore', 'moto') "
             "or m in ('daskflow.clusters.slurm', 'daskflow.clusters.ssh', "
-            "'daskflow.clusters.kubernetes', 'daskflow.clusters.aws', "
+            "'daskflow.clusters.kubernetes', 'daskflow.clusters.kubernetes_cluster', "
+            "'daskflow.clusters.aws', 'daskflow.clusters.aws_api', "
+            "'daskflow.clusters.aws_resources', 'daskflow.clusters.aws_cluster', "
             "'daskflow.clusters.aws_instances')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
@@ -91,6 +94,20 @@ def test_dotted_path_to_a_jobqueue_class_gets_cores_and_memory() -> None:
     assert kwargs["cores"] == 4 and kwargs["memory"] == 2**33 and kwargs["processes"] == 1
     assert kwargs["n_workers"] == 2 and kwargs["queue"] == "short"
     assert "memory_limit" not in kwargs
+
+
+def test_dotted_path_passes_the_environment_where_the_class_takes_one() -> None:
+    request = ResourceRequest(env={"MODE": "fast"})
+    user_kwargs = {"env": {"MODE": "slow", "X": "1"}}
+    with dask.config.set({"daskflow.cluster.cluster-kwargs": user_kwargs}):
+        kwargs = get_backend("distributed.LocalCluster").cluster_kwargs(request)
+    assert kwargs["env"] == {"MODE": "fast", "X": "1"}  # the step's value wins
+    kwargs = DaskClusterBackend("dask_jobqueue.PBSCluster", job_script_prologue=[
+        "module load x"]).cluster_kwargs(request)
+    assert kwargs["job_script_prologue"] == ["module load x", "export MODE=fast"]
+    with pytest.raises(ResourceRequestError, match="SSHCluster takes no worker environment"):
+        get_backend("distributed.SSHCluster").check(request)
+    get_backend("distributed.SSHCluster").check(ResourceRequest())  # no env: nothing to refuse
 
 
 def test_dotted_path_errors_name_the_problem() -> None:

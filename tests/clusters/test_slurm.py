@@ -74,6 +74,19 @@ def test_job_script_has_the_directives() -> None:
     assert "--nthreads 2" in script and "--memory-limit 1.00GiB" in script
 
 
+def test_job_script_exports_the_environment_after_the_configured_prologue() -> None:
+    from daskflow.clusters.slurm import SLURMBackend
+    backend = SLURMBackend(job_script_prologue=["module load cuda"])
+    request = ResourceRequest(env={"MODE": "it's fast", "LEVEL": 2})
+    assert backend.cluster_kwargs(request)["job_script_prologue"] == [
+        "module load cuda", "export LEVEL=2", "export MODE='it'\"'\"'s fast'"]
+    script = backend.job_script(request, name="daskflow-x")
+    lines = script.splitlines()
+    worker = next(i for i, line in enumerate(lines) if "distributed.cli.dask_worker" in line)
+    assert lines.index("module load cuda") < lines.index("export LEVEL=2") < worker
+    assert "\nexport " not in backend.job_script(ResourceRequest(), name="daskflow-x")
+
+
 def test_unknown_option_is_refused_with_the_allowed_ones() -> None:
     with pytest.raises(ConfigurationError, match="unknown option 'partition'.*queue"):
         get_backend("slurm", partition="debug")

@@ -9,7 +9,7 @@ import pytest
 
 from daskflow.clusters import ResourceRequest, ResourceRequestError
 
-from .contract import ClusterContract, MiB
+from .contract import ENV, ClusterContract, MiB
 
 
 def test_kwargs_put_the_scheduler_on_the_first_host_and_workers_round_robin() -> None:
@@ -25,11 +25,28 @@ def test_kwargs_put_the_scheduler_on_the_first_host_and_workers_round_robin() ->
     assert single["hosts"] == ["only", "only", "only"]
 
 
+def test_kwargs_give_the_remote_nannies_the_environment() -> None:
+    pytest.importorskip("asyncssh")
+    from daskflow.clusters.ssh import SSHBackend
+    kwargs = SSHBackend(hosts=["s"]).cluster_kwargs(ResourceRequest(env={"MODE": "fast"}))
+    assert kwargs["worker_options"]["env"] == {"MODE": "fast"}
+    assert "env" not in SSHBackend(hosts=["s"]).cluster_kwargs(
+        ResourceRequest())["worker_options"]
+
+
 def test_gpus_are_refused() -> None:
     pytest.importorskip("asyncssh")
     from daskflow.clusters.ssh import SSHBackend
     with pytest.raises(ResourceRequestError, match="does not assign GPUs"):
         SSHBackend(hosts=["localhost"]).check(ResourceRequest(gpu=1))
+
+
+def test_an_environment_value_with_a_single_quote_is_refused() -> None:
+    """SSHCluster writes the workers' options as JSON in '...' on the remote command line."""
+    pytest.importorskip("asyncssh")
+    from daskflow.clusters.ssh import SSHBackend
+    with pytest.raises(ResourceRequestError, match=r"single quote \(' in MODE\)"):
+        SSHBackend(hosts=["localhost"]).check(ResourceRequest(env={"MODE": "it's"}))
 
 
 GiB = 2**30
@@ -40,6 +57,7 @@ class TestSSHContract(ClusterContract):
     backend_name = "ssh"
     request = ResourceRequest(cpu=1, memory=300 * MiB, workers=2)
     sigkill_grace = 90.0  # 15 s idle timeout, then the workers' death timeout
+    env = {**ENV, "DASKFLOW_TEST_MODE": "no single quote; $HOME not expanded"}  # see below
 
     @pytest.fixture(autouse=True)
     def _connect(self, sshd: dict[str, Any]):
