@@ -73,7 +73,6 @@ def drop_local_retry_delays(plans: dict[str, StepPlan], default_backend: str | N
         if plan.own_cluster:
             here = get_backend(plan.backend).local_machine
         else:
-            here = not shared_scheduler and getattr(get_backend(default_backend),
-                                                    "local_machine", False)
+            here = not shared_scheduler and get_backend(default_backend).local_machine
         if here:
             plan.retry_delay = 0.0
