@@ -15,9 +15,6 @@ from typing import Any
 
 _STATE: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
     "daskflow_current", default=None)
-# Facts known where a task's flow object is made, taken by the bind() that follows.
-_STAGED: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
-    "daskflow_current_staged", default=None)
 
 
 def username() -> str:
@@ -134,18 +131,9 @@ class Current:
 current = Current()
 
 
-def stage(**facts: Any) -> None:
-    """Hand ``facts`` to the next :func:`bind` in this thread (its own arguments win)."""
-    _STAGED.set(facts)
-
-
 @contextmanager
 def bind(**state: Any) -> Iterator[None]:
     """Make ``current`` describe one task while the block runs."""
-    staged = _STAGED.get()
-    if staged is not None:
-        _STAGED.set(None)
-        state = {**staged, **state}
     token = _STATE.set(state)
     try:
         yield

@@ -12,7 +12,6 @@ from collections.abc import Callable, Iterator
 from types import FunctionType, MethodType, ModuleType
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from .current import stage as stage_current
 from .exceptions import (
     MergeArtifactsError,
     UnhandledTransitionError,
@@ -254,8 +253,6 @@ class FlowSpec(_ArtifactSource):
         state["_df_param_values"] = {}
         state["_df_frames"] = frames
         state["_df_transition"] = None
-        # current.parameter_names: handed to the task's current.bind(), which follows.
-        stage_current(parameter_names=sorted(params))
         return flow
 
     @property

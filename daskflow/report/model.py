@@ -100,6 +100,8 @@ class ClusterSpan:
     step: str | None = None
     workers: Any = None
     recorded: bool = True     # False: made up from the run record's single cluster
+    held: float | None = None   # worker-seconds the cluster held its workers
+    used: float | None = None   # worker-seconds its workers had a task
 
 
 @dataclass
@@ -290,7 +292,8 @@ def _clusters(record: dict[str, Any]) -> list[ClusterSpan]:
             name=str(c.get("name", "cluster")), description=str(c.get("description", "")),
             started_at=c.get("started_at"), stopped_at=c.get("stopped_at"),
             dashboard=c.get("dashboard"), step=c.get("step"),
-            workers=c.get("workers")))
+            workers=c.get("workers"), held=c.get("worker_seconds_held"),
+            used=c.get("worker_seconds_used")))
     if not spans and (record.get("cluster") or record.get("dashboard")):
         spans.append(ClusterSpan(
             name="default", description=str(record.get("cluster") or ""),

@@ -181,6 +181,13 @@ def _tags(run: RunData) -> str:
             f'<div class="tags">{system}</div>')
 
 
+def _usage(c: Any) -> str:
+    if c.held is None:
+        return "—"
+    share = f" ({100 * c.used / c.held:.0f}% used)" if c.held and c.used is not None else ""
+    return f"{c.held:.1f}{share}"
+
+
 def _clusters(run: RunData) -> str:
     if not run.clusters:
         return '<p class="empty">No cluster was recorded for this run.</p>'
@@ -198,9 +205,13 @@ def _clusters(run: RunData) -> str:
             + (f" · {escape(str(c.workers))} worker(s)"
                if c.workers and "worker" not in c.description else "") + "</td>"
             f"<td>{escape(started)}</td><td>{escape(stopped)}</td>"
-            f"<td>{escape(life if c.recorded else '—')}</td><td>{dash}</td></tr>")
+            f"<td>{escape(life if c.recorded else '—')}</td>"
+            f"<td class=\"df-usage\">{escape(_usage(c))}</td><td>{dash}</td></tr>")
     return ("<table><thead><tr><th>cluster</th><th>for</th><th>size</th><th>started</th>"
-            "<th>stopped</th><th>lifetime</th><th>dashboard</th></tr></thead><tbody>"
+            "<th>stopped</th><th>lifetime</th>"
+            "<th title=\"worker-seconds the cluster held its workers, and the share of "
+            "them its workers had a task\">worker-seconds held (used)</th>"
+            "<th>dashboard</th></tr></thead><tbody>"
             + "".join(rows) + "</tbody></table>")
 
 

@@ -181,7 +181,7 @@ class RunDriver:
         task_id = str(self.next_task_id)
         self.next_task_id += 1
         if self.resume is not None and self._reusable(parents):
-            ref = self.resume.clone(step, frames, task_id)
+            ref = self.resume.clone(step, frames, task_id, parents)
             if ref is not None:
                 self.cloned.add((step, task_id))
                 self.observer.task_finished(step=step, task_id=task_id, ok=True,

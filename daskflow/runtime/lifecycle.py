@@ -23,6 +23,7 @@ from ..exceptions import TaskFailed
 from ..graph import FlowGraph
 from ..liveness import HEARTBEAT, heartbeat_interval
 from .events import RunObserver
+from .meter import WorkerMeter
 
 
 @dataclass
@@ -98,6 +99,7 @@ class RunLifecycle:
         workers = len(client.scheduler_info().get("workers", {}))
         self.record.update(scheduler=client.scheduler.address, dashboard=link,
                            cluster=description)
+        self.default_meter = WorkerMeter(client)
         self.cluster_changed({
             "name": "default", "backend": backend, "description": description, "step": None,
             "workers": workers, "started_at": self.record["started_at"],
@@ -108,6 +110,7 @@ class RunLifecycle:
     def default_cluster_down(self) -> None:
         for cluster in reversed(self.record["clusters"]):
             if cluster["name"] == "default" and cluster["stopped_at"] is None:
+                cluster.update(self.default_meter.stop())
                 cluster["stopped_at"] = time.time()
                 self.observer.cluster_stopped(name="default",
                                               seconds=cluster["stopped_at"] -

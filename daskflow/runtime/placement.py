@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..clusters import ResourceRequest, get_backend
+from .meter import WorkerMeter
 from .plan import Placement
 
 
@@ -33,6 +34,7 @@ class StepCluster:
     backend: Any
     cluster: Any
     info: dict[str, Any] = field(default_factory=dict)
+    meter: WorkerMeter | None = None
 
 
 @dataclass(frozen=True)
@@ -103,7 +105,7 @@ class ClusterPool:
                     "ready_at": time.time(), "stopped_at": None,
                     "dashboard": client.dashboard_link, "workers": request.workers}
             step_cluster = StepCluster(key, placement, client, ctx_future, stack, backend,
-                                       cluster, info)
+                                       cluster, info, WorkerMeter(client))
         except BaseException as exc:  # reported to the driver, which fails the run
             stack.close()
             with self.lock:
@@ -139,6 +141,8 @@ class ClusterPool:
 
     def _close(self, step_cluster: StepCluster) -> None:
         try:
+            if step_cluster.meter is not None:
+                step_cluster.info.update(step_cluster.meter.stop())
             step_cluster.stack.close()
         finally:
             step_cluster.info["stopped_at"] = time.time()

@@ -49,7 +49,8 @@ class ResumePlan:
                         break
         return found
 
-    def clone(self, step: str, frames: tuple[ForeachFrame, ...], task_id: str) -> TaskRef | None:
+    def clone(self, step: str, frames: tuple[ForeachFrame, ...], task_id: str,
+              parents: list[TaskRef] = ()) -> TaskRef | None:
         """Copy the origin's task at this place into the new run; None if there is none."""
         if step in self.excluded:
             return None
@@ -67,6 +68,8 @@ class ResumePlan:
             store.write_task_file(self.run_id, step, task_id, f"0.{suffix}", data)
         origin = f"{store.flow_name}/{self.origin_run_id}/{step}/{origin_task}"
         clone = dict(record, attempt=0, frames=[list(f) for f in frames], clone_of=origin)
+        if parents:  # the new run's own parent tasks, not the origin's
+            clone["parents"] = [f"{p.step}/{p.task_id}" for p in parents]
         store.claim_attempt(self.run_id, step, task_id,
                             {"started_at": record.get("started_at"), "clone_of": origin})
         store.write_done(self.run_id, step, task_id, 0, clone)

@@ -320,7 +320,7 @@ def _run_body(ctx: RunContext, store: ArtifactStore, flow: FlowSpec, spec: TaskS
             flow_name=ctx.flow_name, run_id=ctx.run_id, step_name=spec.step,
             task_id=spec.task_id, retry_count=attempt, tags=ctx.tags,
             username=ctx.username, origin_run_id=ctx.origin_run_id,
-            **(ctx.project or {})):
+            parameter_names=sorted(ctx.params), **(ctx.project or {})):
         if on_own_cluster:
             stack.enter_context(_performance_report(store, ctx, spec, attempt, record))
         for hook in iter_hooks(plan.decorators, "around_task"):
