@@ -15,7 +15,7 @@ from .flowspec import FlowSpec, step  # noqa: E402
 from .parameters import IncludeFile, JSONType, Parameter  # noqa: E402
 from .project import project  # noqa: E402
 from .runtime import Runner  # noqa: E402
-from .steps import catch, environment, resources, retry, timeout  # noqa: E402
+from .steps import catch, environment, parallel, resources, retry, timeout  # noqa: E402
 
 __all__ = [
     "DaskflowException",
@@ -36,6 +36,7 @@ __all__ = [
     "environment",
     "get_namespace",
     "namespace",
+    "parallel",
     "parallel_imap_unordered",
     "parallel_map",
     "project",

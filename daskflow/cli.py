@@ -347,7 +347,9 @@ def render_graph(flow_cls: type, graph: FlowGraph,
         if node.doc:
             lines += ["    " + line for line in node.doc.splitlines()]
         if node.transition == FOREACH:
-            lines.append(f"    => {node.out_funcs[0]}  (foreach over self.{node.foreach_var})")
+            lines.append(f"    => {node.out_funcs[0]}  " + (
+                "(num_parallel: a gang of tasks at once)" if node.parallel else
+                f"(foreach over self.{node.foreach_var})"))
         elif node.transition == SWITCH:
             cases = ", ".join(f"{k!r}: {v}" for k, v in node.switch_cases.items())
             lines.append(f"    => one of {{{cases}}}  (switch on self.{node.condition_var})")

@@ -69,6 +69,18 @@ class Current:
         return self._get("origin_run_id")
 
     @property
+    def parallel(self) -> Any:
+        """In a ``num_parallel`` gang: ``num_nodes``, ``node_index``, ``main_ip`` (node 0's
+        host, reachable by the others), ``main_port`` (free there, for a framework's
+        rendezvous) and ``control_task_id``; outside one, a gang of one."""
+        info = self._get("parallel")
+        if info is not None:
+            return info
+        from types import SimpleNamespace
+        return SimpleNamespace(main_ip="127.0.0.1", num_nodes=1, node_index=0,
+                               control_task_id=self.task_id, main_port=None)
+
+    @property
     def project_name(self) -> str | None:
         """The flow's ``@project`` name (None without one)."""
         return self._get("project_name")

@@ -308,9 +308,20 @@ class FlowSpec(_ArtifactSource):
         return value
 
     def next(self, *steps: Any, foreach: str | None = None,
-             condition: str | None = None) -> None:
-        """Say which step(s) run after this one; call it once, at the end of the step."""
+             condition: str | None = None, num_parallel: int | None = None) -> None:
+        """Say which step(s) run after this one; call it once, at the end of the step.
+
+        ``num_parallel=N`` runs the next step as a gang of N tasks at once, one per
+        worker of a cluster of N workers (``current.parallel`` tells each its place).
+        """
         node: StepNode = self._df_node
+        if node.parallel:
+            if isinstance(num_parallel, bool) or not isinstance(num_parallel, int) \
+                    or num_parallel < 1:
+                raise UnhandledTransitionError(
+                    f"Step '{node.name}': num_parallel must be a whole number >= 1, got "
+                    f"{num_parallel!r}.")
+            self.__dict__["_df_num_parallel"] = num_parallel
         if self._df_transition is not None:
             raise UnhandledTransitionError(
                 f"Step '{node.name}' called self.next() more than once.")

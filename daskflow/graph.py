@@ -31,6 +31,7 @@ class StepNode:
     transition: str = LINEAR
     out_funcs: list[str] = field(default_factory=list)
     foreach_var: str | None = None
+    parallel: bool = False           # self.next(..., num_parallel=N): a gang of N tasks
     condition_var: str | None = None
     switch_cases: dict[str, str] = field(default_factory=dict)
     decorators: list[str] = field(default_factory=list)
@@ -319,10 +320,13 @@ def _parse_step(name: str, func, node_def: ast.FunctionDef, file: str, offset: i
     where = {"step": name, "file": file, "lineno": node.next_lineno}
     kwargs = {}
     for kw in call.keywords:
+        if kw.arg == "num_parallel":  # any expression: its value is known at run time
+            kwargs["num_parallel"] = ""
+            continue
         if kw.arg not in ("foreach", "condition"):
             raise FlowDefinitionError(
                 f"Step '{name}': self.next() got an unsupported argument '{kw.arg}' "
-                f"(daskflow supports foreach= and condition=).", **where)
+                f"(daskflow supports foreach=, condition= and num_parallel=).", **where)
         if not (isinstance(kw.value, ast.Constant) and isinstance(kw.value.value, str)):
             raise FlowDefinitionError(
                 f"Step '{name}': {kw.arg}= must be the name of an attribute as a string, "
@@ -347,13 +351,15 @@ def _parse_step(name: str, func, node_def: ast.FunctionDef, file: str, offset: i
             f"Step '{name}': self.next() needs at least one step, e.g. self.next(self.end).",
             **where)
     node.out_funcs = [_target_name(arg, name, where) for arg in call.args]
-    if "foreach" in kwargs:
-        if len(node.out_funcs) != 1:
+    if "foreach" in kwargs or "num_parallel" in kwargs:
+        kind = "foreach=" if "foreach" in kwargs else "num_parallel="
+        if len(node.out_funcs) != 1 or len(kwargs) > 1:
             raise FlowDefinitionError(
-                f"Step '{name}': foreach= fans out to exactly one step, got "
-                f"{len(node.out_funcs)}.", **where)
+                f"Step '{name}': {kind} fans out to exactly one step (and goes with no "
+                f"other foreach=, condition= or num_parallel=).", **where)
         node.transition = FOREACH
-        node.foreach_var = kwargs["foreach"]
+        node.foreach_var = kwargs.get("foreach")
+        node.parallel = "num_parallel" in kwargs
     elif len(node.out_funcs) > 1:
         node.transition = SPLIT
     return node

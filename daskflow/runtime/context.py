@@ -77,12 +77,31 @@ class TaskKey(NamedTuple):
         return cls(step, task_id, run_id)
 
 
+class ParallelInfo(NamedTuple):
+    """A task's place in a gang (``num_parallel``), as ``current.parallel`` gives it."""
+
+    main_ip: str
+    num_nodes: int
+    node_index: int
+    control_task_id: str
+    main_port: int
+
+    def environ(self) -> dict[str, str]:
+        """The variables Metaflow sets for a gang's tasks (frameworks read them)."""
+        return {"MF_PARALLEL_MAIN_IP": self.main_ip,
+                "MF_PARALLEL_NUM_NODES": str(self.num_nodes),
+                "MF_PARALLEL_NODE_INDEX": str(self.node_index),
+                "MF_PARALLEL_CONTROL_TASK_ID": self.control_task_id,
+                "MF_PARALLEL_MAIN_PORT": str(self.main_port)}
+
+
 class TaskSpec(NamedTuple):
     """Which task to run: its step, id and the foreach splits it sits in."""
 
     step: str
     task_id: str
     frames: tuple[ForeachFrame, ...] = ()
+    parallel: ParallelInfo | None = None   # its place in a num_parallel gang
 
 
 class TaskRef(NamedTuple):

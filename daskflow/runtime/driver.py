@@ -26,7 +26,7 @@ from ..exceptions import TaskFailed
 from ..flowspec import ForeachFrame
 from ..graph import FOREACH, SWITCH, FlowGraph
 from .capture import OUTPUT_TOPIC, TASK_TOPIC
-from .context import RunContext, TaskKey, TaskRef, TaskSpec, submit_context
+from .context import ParallelInfo, RunContext, TaskKey, TaskRef, TaskSpec, submit_context
 from .events import RunObserver
 from .lifecycle import RunOutcome
 from .placement import ClusterFailed, ClusterPool, ClusterReady, StepCluster
@@ -213,6 +213,8 @@ class RunDriver:
         # A foreach step's splits share one cluster, one worker per split at most.
         workers = placement.request.workers if len(specs) == 1 else \
             min(len(specs), self.max_workers)
+        if self._gang(step):  # all nodes at once: one worker each
+            workers = len(specs)
         waiting = _Waiting(step, specs, parents, self._cluster_key(step, placement), workers)
         for spec in specs:
             self.unfinished[(step, spec.task_id)] = step
@@ -257,7 +259,9 @@ class RunDriver:
     def _send(self, client: Any, ctx_future: Any, step: str, specs: list[TaskSpec],
               parents: list[list[Parent]], cluster: str) -> None:
         keys = [str(TaskKey(step, spec.task_id, self.ctx.run_id)) for spec in specs]
-        if len(specs) == 1:
+        if self._gang(step):
+            futures = self._send_gang(client, ctx_future, specs, parents, keys)
+        elif len(specs) == 1:
             futures = [client.submit(execute_task, ctx_future, specs[0], *parents[0],
                                      key=keys[0], pure=False)]
         else:
@@ -279,6 +283,29 @@ class RunDriver:
         if not dynamic and cluster == DEFAULT:
             for spec, future in zip(specs, futures):
                 self._follow(step, spec.frames, future, None)
+
+    def _gang(self, step: str) -> bool:
+        """Whether ``step`` runs as a num_parallel gang."""
+        return any(self.graph[p].parallel for p in self.graph[step].in_funcs)
+
+    def _send_gang(self, client: Any, ctx_future: Any, specs: list[TaskSpec],
+                   parents: list[list[Parent]], keys: list[str]) -> list[Any]:
+        """One node per worker of the gang's cluster, all at once; node 0's host and a
+        port free there are where the others meet it."""
+        from .task import free_port
+
+        workers = sorted(client.scheduler_info(n_workers=-1)["workers"])[:len(specs)]
+        main = workers[0]
+        main_ip = main.split("://")[-1].rsplit(":", 1)[0].strip("[]")
+        port = client.run(free_port, workers=[main])[main]
+        futures = []
+        for index, (spec, plist, key, worker) in enumerate(zip(specs, parents, keys,
+                                                               workers)):
+            info = ParallelInfo(main_ip, len(specs), index, specs[0].task_id, port)
+            futures.append(client.submit(execute_task, ctx_future, spec._replace(parallel=info),
+                                         *plist, key=key, pure=False, workers=[worker],
+                                         allow_other_workers=False))
+        return futures
 
     def _reusable(self, parents: list[Parent]) -> bool:
         return all(isinstance(p, TaskRef) and (p.step, p.task_id) in self.cloned
@@ -333,6 +360,8 @@ class RunDriver:
     # -- cluster lifetimes ----------------------------------------------------------
 
     def _cluster_key(self, step: str, placement: Placement) -> str:
+        if self._gang(step):  # sized by the gang, never shared
+            return f"gang:{step}"
         return repr(placement) if self.reuse else f"{step}:{placement!r}"
 
     def _finished(self, task: TaskKey) -> None:

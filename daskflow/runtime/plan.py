@@ -47,6 +47,8 @@ def plan_steps(flow_cls: type, graph: FlowGraph, extra: Sequence[StepDecorator] 
                         decorators_for(getattr(flow_cls, node.name), extra))
         for hook in iter_hooks(plan.decorators, "plan"):
             hook(step=plan)
+        if plan.request is None and any(graph[p].parallel for p in node.in_funcs):
+            plan.request = ResourceRequest()  # a gang gets a cluster: one worker per node
         if plan.request is not None and plan.backend is None:
             plan.backend = backend
         plans[node.name] = plan

@@ -99,7 +99,8 @@ def _attempt(ctx: RunContext, store: ArtifactStore, spec: TaskSpec,
             ctx, store, spec, attempt, record, out, plan.timeout or 0)) \
             if plan.timeout else None
         try:
-            with task_environment(plan.env):
+            env = {**plan.env, **spec.parallel.environ()} if spec.parallel else plan.env
+            with task_environment(env):
                 ref = _run_step(ctx, store, node, spec, attempt, parents, plan, record)
             record.update(status="ok", artifacts=_index_record({**ref.artifacts, **ctx.params}),
                           num_splits=ref.num_splits, next_step=ref.next_step)
@@ -320,7 +321,8 @@ def _run_body(ctx: RunContext, store: ArtifactStore, flow: FlowSpec, spec: TaskS
             flow_name=ctx.flow_name, run_id=ctx.run_id, step_name=spec.step,
             task_id=spec.task_id, retry_count=attempt, tags=ctx.tags,
             username=ctx.username, origin_run_id=ctx.origin_run_id,
-            parameter_names=sorted(ctx.params), **(ctx.project or {})):
+            parameter_names=sorted(ctx.params), parallel=spec.parallel,
+            **(ctx.project or {})):
         if on_own_cluster:
             stack.enter_context(_performance_report(store, ctx, spec, attempt, record))
         for hook in iter_hooks(plan.decorators, "around_task"):
@@ -356,6 +358,8 @@ def _store_artifacts(store: ArtifactStore, flow: FlowSpec,
 
 
 def _foreach_items(flow: FlowSpec, node: StepNode, max_num_splits: int) -> list[Any]:
+    if node.parallel:  # a gang: its nodes' indices
+        return list(range(flow.__dict__["_df_num_parallel"]))
     var = node.foreach_var or ""
     try:
         value = getattr(flow, var)
@@ -379,6 +383,13 @@ def _foreach_items(flow: FlowSpec, node: StepNode, max_num_splits: int) -> list[
             f"than --max-num-splits {max_num_splits}. Raise it (run --max-num-splits "
             f"{len(items)}) or fan out over fewer items.")
     return items
+
+
+def free_port() -> int:
+    """A TCP port free on this worker's host, for a gang's rendezvous."""
+    with socket.socket() as sock:
+        sock.bind(("", 0))
+        return sock.getsockname()[1]
 
 
 def _switch_choice(flow: FlowSpec, node: StepNode) -> str:

@@ -21,12 +21,14 @@ from .base import (
 )
 from .environment import Environment, environment
 from .failure import Catch, CaughtException, Retry, Timeout, catch, retry, timeout
+from .parallel import Parallel, parallel
 from .resources import Resources, parse_size, resources
 
 __all__ = [
     "Catch",
     "CaughtException",
     "Environment",
+    "Parallel",
     "Resources",
     "Retry",
     "StepDecorator",
@@ -43,6 +45,7 @@ __all__ = [
     "iter_hooks",
     "known_step_decorators",
     "parse_decospec",
+    "parallel",
     "parse_size",
     "register_step_decorator",
     "resources",

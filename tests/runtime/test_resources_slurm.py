@@ -61,3 +61,25 @@ def test_a_step_over_its_memory_is_killed_and_reported(run_flow, workdir):
     assert "memory" in result.stderr.lower()
     assert "on_slurm" in result.stderr
     assert our_jobs() == []
+
+
+def test_the_whole_flow_on_slurm_lets_idle_workers_go(run_flow, workdir):
+    # The run's default cluster is on SLURM too: on this 2-core node it must give its
+    # jobs back while the @resources step's own jobs need the cores.
+    result = run_flow("slurm_flow.py", "run", "--cluster", "slurm", timeout=400)
+    assert result.returncode == 0, result.stderr
+    run = Flow("SlurmFlow").latest_run
+    assert run.successful and run.data.end_scheduler != run["on_slurm"].task.data.scheduler
+    clusters = run._record["clusters"]
+    assert {c["backend"] for c in clusters} == {"slurm"}
+    assert all(c["worker_seconds_held"] >= c["worker_seconds_used"] >= 0 for c in clusters)
+    assert our_jobs() == []
+
+
+def test_a_gang_meets_and_joins_on_slurm(run_flow, workdir):
+    from .test_gang import check_gang
+    result = run_flow("gang_flow.py", "run", "--nodes", "2", env={"GANG_BACKEND": "slurm"},
+                      timeout=400)
+    assert result.returncode == 0, result.stderr
+    check_gang(Flow("GangFlow").latest_run, 2)
+    assert our_jobs() == []
