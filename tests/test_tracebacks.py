@@ -64,14 +64,6 @@ def test_without_a_flow_file_the_frames_stay_dynamic(tmp_path: Path) -> None:
     assert '  File "<dynamic-code>", line 6, in body\n' in text
 
 
-def test_the_same_as_the_runtimes_own(tmp_path: Path) -> None:
-    from daskflow.runtime.task import format_user_traceback as runtime_format
-
-    path, body = _by_value(tmp_path)
-    exc = _raised(body)
-    assert format_user_traceback(exc, str(path)) == runtime_format(exc, str(path))
-
-
 def test_the_callers_frames_at_the_top_are_skipped(tmp_path: Path) -> None:
     _, body = _by_value(tmp_path)
     exc = _raised(body)

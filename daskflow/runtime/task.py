@@ -20,12 +20,13 @@ import socket
 import tempfile
 import threading
 import time
-import traceback
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any
 
 from .. import config
+from ..dask_client import current_worker
+from ..tracebacks import format_user_traceback
 from ..current import bind as bind_current
 from ..datastore import ArtifactRef, ArtifactStore
 from ..exceptions import ForeachError, TaskFailed, UnhandledTransitionError
@@ -231,7 +232,7 @@ class _Watchdog:
         self.fired = False
         self.finished = False
         self.thread_id = threading.get_ident()
-        self.worker = _current_worker()  # get_worker() only works in the task's thread
+        self.worker = current_worker()  # get_worker() only works in the task's thread
         self.on_fire = on_fire
         self.timer = threading.Timer(seconds or 0, self._fire)
         self.timer.daemon = True
@@ -316,7 +317,7 @@ def _run_body(ctx: RunContext, store: ArtifactStore, flow: FlowSpec, spec: TaskS
               record: dict[str, Any]) -> None:
     """The step's body, inside its decorators' ``around_task`` hooks."""
     task = TaskContext(flow, spec.step, spec.task_id, attempt, _pathspec(ctx, spec), plan)
-    on_own_cluster = plan.own_cluster and _current_worker() is not None
+    on_own_cluster = plan.own_cluster and current_worker() is not None
     with ExitStack() as stack, bind_current(
             flow_name=ctx.flow_name, run_id=ctx.run_id, step_name=spec.step,
             task_id=spec.task_id, retry_count=attempt, tags=ctx.tags,
@@ -408,36 +409,10 @@ def _switch_choice(flow: FlowSpec, node: StepNode) -> str:
         f"choices {sorted(node.switch_cases)}.")
 
 
-def format_user_traceback(exc: BaseException, flow_file: str) -> str:
-    """The traceback from the step body down, with the flow file's real name.
-
-    The flow class travels to workers by value (cloudpickle), which names its
-    code ``<dynamic-code>``; the line numbers are right, so the file name is
-    put back and the source lines read from it where it exists.
-    """
-    summary = traceback.TracebackException.from_exception(exc)
-    frames = list(summary.stack)
-    internal = os.path.dirname(os.path.abspath(__file__))
-    while len(frames) > 1 and frames[0].filename.startswith(internal):
-        frames.pop(0)
-    fixed = [traceback.FrameSummary(flow_file, f.lineno, f.name) if f.filename ==
-             "<dynamic-code>" else f for f in frames]
-    summary.stack = traceback.StackSummary.from_list(fixed)
-    return "".join(summary.format())
-
-
 def _index_record(refs: dict[str, ArtifactRef]) -> dict[str, list[Any]]:
     return {name: list(ref) for name, ref in refs.items()}
 
 
-def _current_worker() -> Any:
-    try:
-        from distributed import get_worker
-        return get_worker()
-    except (ImportError, ValueError):
-        return None  # not on a Dask worker
-
-
 def _worker_address() -> str | None:
-    worker = _current_worker()
+    worker = current_worker()
     return worker.address if worker is not None else None
