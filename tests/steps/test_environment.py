@@ -9,10 +9,10 @@ from daskflow.steps import StepDecoratorError, environment, parse_decospec
 
 
 def test_two_concurrent_branches_hold_their_own_values(run_flow, workdir):
-    # One worker process with three threads: the branches run as threads of one process,
+    # One worker process with two threads: the branches run as threads of one process,
     # where os.environ is shared, so only the runtime's isolation keeps them apart.
     result = run_flow("environment_flow.py", "run", env={
-        "DASK_DASKFLOW__LOCAL__N_WORKERS": "1", "DASK_DASKFLOW__LOCAL__THREADS_PER_WORKER": "3"})
+        "DASK_DASKFLOW__LOCAL__N_WORKERS": "1", "DASK_DASKFLOW__LOCAL__THREADS_PER_WORKER": "2"})
     assert result.returncode == 0, result.stderr
     run = Flow("EnvironmentFlow").latest_run
     join = run["join"].task.data
