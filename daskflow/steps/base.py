@@ -236,6 +236,7 @@ BUILTIN: dict[str, str] = {
     "timeout": "daskflow.steps.failure:Timeout",
     "resources": "daskflow.steps.resources:Resources",
     "environment": "daskflow.steps.environment:Environment",
+    "card": "daskflow.cards.decorator:Card",
 }
 ENTRY_POINT_GROUP = "daskflow.step_decorators"
 _registered: dict[str, type[StepDecorator] | str] = {}
