@@ -1,6 +1,7 @@
 """A flow with cards, written as a Metaflow user writes it (only the imports changed)."""
 
 from daskflow import FlowSpec, card, current, step
+from daskflow.cards import get_cards
 from daskflow.cards import Artifact, Image, Markdown, ProgressBar, Table, VegaChart
 
 # A 1x1 red PNG.
@@ -38,6 +39,9 @@ class CardFlow(FlowSpec):
         for i in range(10):
             pb.update(i + 1)
             current.card["plots"].refresh()
+        # refresh() wrote the card while the step ran: a live view shows progress.
+        live = get_cards(current.pathspec, id="plots")[0].html
+        self.live_progress = "10/10" in live and "in progress" in live
         self.loss = 0.25
         self.next(self.end)
 
