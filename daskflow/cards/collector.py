@@ -90,7 +90,7 @@ class CardSlot:
     id: str | None
     refresh_interval: float
     components: ComponentStore = field(default_factory=ComponentStore)
-    last_refresh: float = 0.0
+    last_refresh: float | None = None   # time.monotonic() of the last write
 
 
 class CardComponentManager:
@@ -116,7 +116,8 @@ class CardComponentManager:
     def refresh(self, data: Any = None, force: bool = False) -> None:
         """Write the card as it is now; at most once per ``refresh_interval`` seconds."""
         now = time.monotonic()
-        if not force and now - self._slot.last_refresh < self._slot.refresh_interval:
+        last = self._slot.last_refresh
+        if not force and last is not None and now - last < self._slot.refresh_interval:
             return
         self._slot.last_refresh = now
         self._write(self._slot, False)
