@@ -13,7 +13,8 @@
 ...         pass
 
 ``type="default"`` shows the task's artifacts (and any components appended);
-``type="blank"`` only the components.  A step may carry several ``@card`` with
+``type="blank"`` only the components; ``type="html"`` is the page held in the
+artifact ``options["attribute"]`` (default ``self.html``), as it is.  A step may carry several ``@card`` with
 different ids.  Each card is written when the attempt ends, whether the body
 succeeded or failed, and at ``current.card.refresh()`` while it runs (at most
 once per ``refresh_interval`` seconds).  A card that cannot be written never
@@ -25,7 +26,7 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,7 +36,7 @@ from . import storage
 from .collector import CardComponentCollector, CardSlot
 from .page import artifact_components, card_page
 
-CARD_TYPES = ("default", "blank")
+CARD_TYPES = ("default", "blank", "html")
 _ID = re.compile(r"^[A-Za-z0-9_]+$")
 SMALL_ARTIFACT = 100_000   # the default card loads inherited artifacts up to this size
 
@@ -93,16 +94,11 @@ class Card(StepDecorator):
         slot = CardSlot(position, self.options.type, self.options.id,
                         float(self.options.refresh_interval))
         cards.collector._add(slot)
-        with bind_card(cards.collector) if owner else _nothing():
+        with bind_card(cards.collector) if owner else nullcontext():
             try:
                 yield
             finally:
                 cards.write(slot, final=True)
-
-
-@contextmanager
-def _nothing() -> Iterator[None]:
-    yield
 
 
 class _TaskCards:
@@ -122,18 +118,29 @@ class _TaskCards:
             return cards
         return None
 
+    def _page(self, slot: CardSlot, final: bool) -> str:
+        flow = self.task.flow
+        if slot.type == "html":  # the user's own page, on purpose not escaped
+            attribute = self.options_of(slot).get("attribute", "html")
+            return str(flow._df_artifacts().get(attribute, getattr(flow, attribute, "")))
+        components = list(slot.components)
+        if slot.type == "default":
+            components = artifact_components(_artifacts(flow)) + components
+        facts = [("card", slot.type + (f" · id {slot.id}" if slot.id else "")),
+                 ("attempt", str(self.task.attempt))]
+        return card_page(title=self.task.pathspec, facts=facts, components=components,
+                         live=not final)
+
+    def options_of(self, slot: CardSlot) -> dict[str, Any]:
+        cards = [d for d in self.task.plan.decorators if d.name == "card"]
+        return dict(cards[slot.position].options.options or {})
+
     def write(self, slot: CardSlot, final: bool) -> None:
         task, flow = self.task, self.task.flow
         store = flow._df_store
         name = storage.card_file(task.attempt, slot.position)
         try:
-            components = list(slot.components)
-            if slot.type == "default":
-                components = artifact_components(_artifacts(flow)) + components
-            facts = [("card", slot.type + (f" · id {slot.id}" if slot.id else "")),
-                     ("attempt", str(task.attempt))]
-            html = card_page(title=task.pathspec, facts=facts, components=components,
-                             live=not final)
+            html = self._page(slot, final)
             storage.write_task_file(store, flow._df_run_id, task.step, task.task_id, name,
                                     html.encode("utf-8"))
             self.index[slot.position] = {"id": slot.id, "type": slot.type, "file": name,

@@ -97,9 +97,16 @@ def test_card_cli_errors_are_one_line(card_run):
     assert missing.stderr.strip().splitlines() == [
         f"Not found: Task {card_run.task('train').pathspec} has no card with id=nope (its "
         f"cards: plots, summary). Add @card to the step, or pick one with --id."]
-    none = card_run.cli("card", "get", "end")
-    assert none.returncode == 1 and "has no card" in none.stderr
+    none = card_run.cli("card", "get", "end", "--type", "blank")
+    assert none.returncode == 1 and "has no card with type=blank (its cards: html)" in \
+        none.stderr
     assert "Traceback" not in none.stderr
+
+
+def test_html_card_is_the_artifact_page(card_run):
+    cards = get_cards(card_run.task("end"))
+    assert [c.type for c in cards] == ["html"]
+    assert cards[0].html == card_run.task("end").data.html
 
 
 def test_with_card_adds_a_default_card_to_every_step(run_flow):
@@ -119,5 +126,5 @@ def test_unknown_card_type_is_refused_before_running(run_flow):
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 1
     assert "@card(type='fancy') is not a card type daskflow has; use one of: default, " \
-           "blank." in result.stderr
+           "blank, html." in result.stderr
     assert "card_bad_type.py" in result.stderr and "Traceback" not in result.stderr

@@ -45,9 +45,10 @@ class CardFlow(FlowSpec):
         self.loss = 0.25
         self.next(self.end)
 
+    @card(type="html")
     @step
     def end(self):
-        pass
+        self.html = "<!DOCTYPE html><html><body><h2>My own page</h2></body></html>"
 
 
 if __name__ == "__main__":
