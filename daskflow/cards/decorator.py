@@ -14,8 +14,8 @@
 
 ``type="default"`` shows the task's artifacts (and any components appended);
 ``type="blank"`` only the components; ``type="html"`` is the page held in the
-artifact ``options["attribute"]`` (default ``self.html``), as it is.  A step may carry several ``@card`` with
-different ids.  Each card is written when the attempt ends, whether the body
+artifact ``options["attribute"]`` (default ``self.html``), as it is.  A step may
+carry several ``@card`` with different ids.  Each card is written when the attempt ends, whether the body
 succeeded or failed, and at ``current.card.refresh()`` while it runs (at most
 once per ``refresh_interval`` seconds).  A card that cannot be written never
 fails the task: the reason goes to its stderr.
@@ -71,13 +71,14 @@ class Card(StepDecorator):
                 f"seconds >= 0.")
 
     def __call__(self, func: Callable) -> Callable:
-        # Several @card on one step are allowed, as in Metaflow, when their ids differ.
+        # Several @card on one step are allowed, as in Metaflow; an id names one card.
         decorators = func.__dict__.setdefault("decorators", [])
-        same = [d for d in decorators if d.name == self.name and d.options.id == self.options.id]
-        if same:
+        ident = self.options.id
+        if ident is not None and any(d.name == self.name and d.options.id == ident
+                                     for d in decorators):
             raise StepDecoratorError(
-                f"@card{'' if self.options.id is None else f'(id={self.options.id!r})'} is "
-                f"applied twice to step '{func.__name__}'; give each @card its own id.")
+                f"@card(id={ident!r}) is applied twice to step '{func.__name__}'; give each "
+                f"@card its own id.")
         decorators.append(self)
         return func
 

@@ -43,7 +43,8 @@ def test_two_cards_with_ids_on_one_step(card_run, monkeypatch):
     assert "Training" in summary and "Training" not in plots
     assert "red pixel" in plots and "red pixel" not in summary
     # In a notebook a card shows as a frame holding the (escaped) page.
-    assert get_cards(task, id="summary")[0]._repr_html_().startswith('<iframe srcdoc="&lt;!DOCTYPE')
+    frame = get_cards(task, id="summary")[0]._repr_html_()
+    assert frame.startswith('<iframe srcdoc="&lt;!DOCTYPE')
 
 
 def test_components_render(card_run):

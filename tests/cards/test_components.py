@@ -142,6 +142,8 @@ def test_card_options_are_checked():
         pass
 
     card(type="blank", id="one")(card(type="blank", id="two")(step_fn))
+    card(type="blank")(card(type="default")(step_fn))  # without ids: allowed, as in Metaflow
+    assert len(step_fn.decorators) == 4
     with pytest.raises(StepDecoratorError, match="applied twice to step 'step_fn'; give each"):
         card(type="blank", id="one")(step_fn)
     with pytest.raises(StepDecoratorError, match="an id is letters, digits and underscores"):
