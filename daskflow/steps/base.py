@@ -231,12 +231,12 @@ def decorators_for(func: Callable, extra: Sequence[StepDecorator]) -> tuple[Step
 
 #: Built-in decorators, imported only when named (``--with NAME``).
 BUILTIN: dict[str, str] = {
+    "card": "daskflow.cards.decorator:Card",
     "retry": "daskflow.steps.failure:Retry",
     "catch": "daskflow.steps.failure:Catch",
     "timeout": "daskflow.steps.failure:Timeout",
     "resources": "daskflow.steps.resources:Resources",
     "environment": "daskflow.steps.environment:Environment",
-    "card": "daskflow.cards.decorator:Card",
 }
 ENTRY_POINT_GROUP = "daskflow.step_decorators"
 _registered: dict[str, type[StepDecorator] | str] = {}
