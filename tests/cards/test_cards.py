@@ -129,3 +129,15 @@ def test_unknown_card_type_is_refused_before_running(run_flow):
     assert "@card(type='fancy') is not a card type daskflow has; use one of: default, " \
            "blank, html." in result.stderr
     assert "card_bad_type.py" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_failed_task_keeps_its_card(run_flow):
+    result = run_flow("failing.py", "run", "--with", "card")
+    assert result.returncode == 1
+    from daskflow import Flow, namespace
+    namespace(None)
+    task = Flow("FailingFlow").latest_run["explode"].task
+    assert not task.successful
+    html = get_cards(task)[0].html
+    # What the step had when it raised: the inherited artifact and the one it assigned.
+    assert "<td>before</td>" in html and "<td>partial</td>" in html
