@@ -9,6 +9,7 @@ __version__ = "0.1.0"
 from . import config  # noqa: E402  (loads the defaults into dask.config)
 from .collections import parallel_imap_unordered, parallel_map  # noqa: E402
 from .client import DataArtifact, Flow, Run, Step, Task, default_namespace, get_namespace, namespace  # noqa: E402
+from .cards import card  # noqa: E402
 from .current import current  # noqa: E402
 from .exceptions import DaskflowException  # noqa: E402
 from .flowspec import FlowSpec, step  # noqa: E402
@@ -29,6 +30,7 @@ __all__ = [
     "Runner",
     "Step",
     "Task",
+    "card",
     "catch",
     "config",
     "current",

@@ -203,6 +203,7 @@ def build_cli(flow_cls: type, graph: FlowGraph) -> click.Group:
             if show_err and task.stderr:
                 click.echo(task.stderr, nl=False, err=True)
 
+    add_card_commands(cli, flow_cls)
     return cli
 
 
@@ -326,6 +327,106 @@ def _tasks(flow_cls: type, pathspec: str, root: str | None) -> list[Any]:
             raise DataNotFoundError(f"Task {name}/{pathspec} does not exist.")
         return [task]
     raise click.BadParameter(f"expected RUN_ID/STEP or RUN_ID/STEP/TASK_ID, got '{pathspec}'")
+
+
+def add_card_commands(cli: click.Group, flow_cls: type) -> None:
+    """``card view | get | list PATHSPEC``: the cards of a task, as Metaflow's ``card``."""
+    where = ("PATHSPEC is RUN_ID/STEP/TASK_ID, RUN_ID/STEP (a step of one task) or STEP "
+             "(in your latest run).")
+    pick = [click.option("--id", "card_id", default=None, help="Only the card with this id."),
+            click.option("--type", "card_type", default=None,
+                         help="Only cards of this type (default, blank).")]
+
+    def with_pick(func: Any) -> Any:
+        for option in reversed(pick):
+            func = option(func)
+        return func
+
+    @cli.group(help="Read the cards that @card steps made.")
+    def card() -> None:
+        pass
+
+    @card.command(name="list", help="List the cards of a task. " + where)
+    @click.argument("pathspec")
+    @click.pass_context
+    def list_cards(ctx: click.Context, pathspec: str) -> None:
+        from .cards import get_cards
+        for task in _card_tasks(flow_cls, pathspec, ctx.obj["root"]):
+            for c in get_cards(task):
+                click.echo(f"{task.pathspec}  id={c.id or '-'}  type={c.type}  {c.path}")
+
+    @card.command(help="Print the HTML of a task's card, or save it to FILENAME. " + where)
+    @click.argument("pathspec")
+    @click.argument("filename", required=False, type=click.Path(dir_okay=False))
+    @with_pick
+    @click.pass_context
+    def get(ctx: click.Context, pathspec: str, filename: str | None, card_id: str | None,
+            card_type: str | None) -> None:
+        found = _one_card(flow_cls, pathspec, ctx.obj["root"], card_id, card_type)
+        if filename is None:
+            click.echo(found.html, nl=False)
+            return
+        with open(filename, "w", encoding="utf-8") as f:
+            f.write(found.html)
+        click.echo(f"Wrote card {found.id or found.type} of {found._task.pathspec} to "
+                   f"{filename}.", err=True)
+
+    @card.command(help="Open a task's card in a web browser. " + where)
+    @click.argument("pathspec")
+    @with_pick
+    @click.option("--output", "-o", default=None, type=click.Path(dir_okay=False),
+                  help="Write the page here first (default: open it where it is stored).")
+    @click.pass_context
+    def view(ctx: click.Context, pathspec: str, card_id: str | None, card_type: str | None,
+             output: str | None) -> None:
+        import pathlib
+        import tempfile
+        import webbrowser
+        found = _one_card(flow_cls, pathspec, ctx.obj["root"], card_id, card_type)
+        path = found.path
+        if output is not None or "://" in path:
+            if output is None:
+                output = tempfile.NamedTemporaryFile(suffix=".html", delete=False).name
+            with open(output, "w", encoding="utf-8") as f:
+                f.write(found.html)
+            path = output
+        click.echo(f"Card {found.id or found.type} of {found._task.pathspec}: {path}")
+        webbrowser.open(pathlib.Path(path).resolve().as_uri())
+
+
+def _card_tasks(flow_cls: type, pathspec: str, root: str | None) -> list[Any]:
+    if "/" not in pathspec.strip("/"):  # STEP: in the latest run, as Metaflow reads it
+        from .client import Flow
+        from .exceptions import DataNotFoundError
+        run = Flow(flow_cls.__name__, _root=root).latest_run
+        if run is None:
+            raise DataNotFoundError(f"{flow_cls.__name__} has no runs; run it first, or give "
+                                    f"RUN_ID/STEP/TASK_ID.")
+        pathspec = f"{run.id}/{pathspec.strip('/')}"
+    return _tasks(flow_cls, pathspec, root)
+
+
+def _one_card(flow_cls: type, pathspec: str, root: str | None, card_id: str | None,
+              card_type: str | None) -> Any:
+    from .cards import get_cards
+    from .exceptions import DataNotFoundError
+    tasks = _card_tasks(flow_cls, pathspec, root)
+    if len(tasks) > 1:
+        raise DataNotFoundError(
+            f"{pathspec} has {len(tasks)} tasks; name one: RUN_ID/STEP/TASK_ID "
+            f"(e.g. {tasks[0].pathspec.split('/', 1)[1]}).")
+    cards = get_cards(tasks[0], id=card_id, type=card_type)
+    if not len(cards):
+        what = " ".join(f"{k}={v}" for k, v in (("id", card_id), ("type", card_type)) if v)
+        others = ", ".join(c.id or c.type for c in get_cards(tasks[0])) or "none"
+        raise DataNotFoundError(
+            f"Task {tasks[0].pathspec} has no card{' with ' + what if what else ''} "
+            f"(its cards: {others}). Add @card to the step, or pick one with --id.")
+    if len(cards) > 1:
+        ids = ", ".join(c.id or "-" for c in cards)
+        click.echo(f"{len(cards)} cards match; showing the first "
+                   f"({cards[0].id or cards[0].type}). Pick one with --id: {ids}.", err=True)
+    return cards[0]
 
 
 def render_graph(flow_cls: type, graph: FlowGraph,

@@ -15,6 +15,7 @@ from typing import Any
 
 _STATE: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
     "daskflow_current", default=None)
+_CARD: contextvars.ContextVar[Any] = contextvars.ContextVar("daskflow_card", default=None)
 
 
 def username() -> str:
@@ -136,6 +137,11 @@ class Current:
         from distributed import get_client
         return get_client()
 
+    @property
+    def card(self) -> Any:
+        """The step's cards (``current.card.append(Markdown(...))``); None without ``@card``."""
+        return _CARD.get()
+
     def __repr__(self) -> str:
         return f"<current {self.pathspec or 'outside a running flow'}>"
 
@@ -151,3 +157,13 @@ def bind(**state: Any) -> Iterator[None]:
         yield
     finally:
         _STATE.reset(token)
+
+
+@contextmanager
+def bind_card(collector: Any) -> Iterator[None]:
+    """Make ``current.card`` the running task's cards while the block runs (``@card``)."""
+    token = _CARD.set(collector)
+    try:
+        yield
+    finally:
+        _CARD.reset(token)

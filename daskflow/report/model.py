@@ -17,6 +17,7 @@ from typing import Any
 from .layout import FOREACH, LINEAR, SPLIT, SWITCH, GraphNode, graph_nodes
 
 OK, FAILED, RETRIED, UNFINISHED = "ok", "failed", "retried", "unfinished"
+MAX_EMBEDDED_CARD = 2_000_000   # bytes; a bigger card page is linked, not put in the report
 
 
 @dataclass
@@ -38,6 +39,7 @@ class Attempt:
     next_step: str | None = None       # a switch: the step it chose
     num_splits: int | None = None      # a foreach: how many splits it made
     clone_of: str | None = None        # resumed: the task of the origin run it reuses
+    cards: list[dict[str, Any]] = field(default_factory=list)  # @card pages: id, type, file, html
 
     @property
     def seconds(self) -> float | None:
@@ -234,10 +236,25 @@ def _read_task(task: Any) -> tuple[list[Attempt], set[str]]:
             cluster=record.get("cluster"), worker=record.get("worker") or record.get("host"),
             performance_report=record.get("performance_report"),
             next_step=record.get("next_step"), num_splits=record.get("num_splits"),
-            clone_of=record.get("clone_of"))
+            clone_of=record.get("clone_of"), cards=_cards(view, number))
         parents.update(p.split("/", 1)[0] for p in record.get("parents") or [])
         out.append(attempt)
     return out, parents
+
+
+def _cards(task: Any, attempt: int) -> list[dict[str, Any]]:
+    """The cards an attempt made (``@card``), each with its page, or [] (none, unreadable)."""
+    from ..cards.storage import read_index, read_task_file
+
+    try:
+        cards = read_index(task._store, *task._ids(), attempt)
+        for card in cards:
+            data = read_task_file(task._store, *task._ids(), card["file"])
+            card["html"] = data.decode("utf-8", "replace") \
+                if len(data) <= MAX_EMBEDDED_CARD else None
+    except Exception:  # noqa: BLE001  a broken card never keeps the report from being drawn
+        return []
+    return cards
 
 
 def infer_graph(steps: dict[str, StepSummary],

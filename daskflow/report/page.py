@@ -322,6 +322,16 @@ def _anchor(a: Attempt) -> str:
                                                            str(a.attempt)))
 
 
+def _card_json(a: Attempt, card: dict[str, Any], run_dir: str | None,
+               report_dir: str | None) -> dict[str, Any]:
+    """A card for the task panel: its page inline (shown in a sandboxed frame), or a link."""
+    item = {"id": card.get("id") or "", "y": card.get("type") or "",
+            "u": _href(f"{a.step}/{a.task_id}/{card['file']}", run_dir, report_dir)}
+    if card.get("html") is not None:
+        item["h"] = card["html"]
+    return item
+
+
 def _attempt_json(a: Attempt, run_dir: str | None, report_dir: str | None) -> dict[str, Any]:
     err = a.error or {}
     item: dict[str, Any] = {
@@ -334,6 +344,7 @@ def _attempt_json(a: Attempt, run_dir: str | None, report_dir: str | None) -> di
                 else None,
                 "e": f"{err.get('type', 'Error')}: {err.get('message', '')}" if a.error
                 else None,
-                "f": _anchor(a) if a.error else None}
+                "f": _anchor(a) if a.error else None,
+                "cd": [_card_json(a, c, run_dir, report_dir) for c in a.cards] or None}
     item.update({k: v for k, v in optional.items() if v is not None})
     return item

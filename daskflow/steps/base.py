@@ -231,6 +231,7 @@ def decorators_for(func: Callable, extra: Sequence[StepDecorator]) -> tuple[Step
 
 #: Built-in decorators, imported only when named (``--with NAME``).
 BUILTIN: dict[str, str] = {
+    "card": "daskflow.cards.decorator:Card",
     "retry": "daskflow.steps.failure:Retry",
     "catch": "daskflow.steps.failure:Catch",
     "timeout": "daskflow.steps.failure:Timeout",

@@ -74,6 +74,25 @@
       dl.appendChild(dd2);
     }
     detail.appendChild(dl);
+    (d.cd || []).forEach(function (c) {
+      // A card is a whole page of its own: shown in a frame that may run nothing.
+      var box = document.createElement("div");
+      box.className = "df-card";
+      var head = text("h4", "card " + (c.id || c.y) + (c.id ? " (" + c.y + ")" : ""));
+      var open = text("a", "open");
+      open.href = c.u;
+      head.appendChild(document.createTextNode(" "));
+      head.appendChild(open);
+      box.appendChild(head);
+      if (c.h !== undefined) {
+        var frame = document.createElement("iframe");
+        frame.setAttribute("sandbox", "");
+        frame.setAttribute("title", "card " + (c.id || c.y) + " of " + d.p);
+        frame.srcdoc = c.h;
+        box.appendChild(frame);
+      }
+      detail.appendChild(box);
+    });
     detail.hidden = false;
   }
 
