@@ -22,7 +22,8 @@ is that total / N; "marginal" (with two or more N) is the slope between the
 smallest and largest N, the cost of one more split without the run's fixed part.
 
 Usage:
-  python bench/remote_datastore.py                     # N=1000, 3 reps, a few minutes
+  python bench/remote_datastore.py                     # N=1000, 3 reps
+  python bench/remote_datastore.py --n 200 --reps 1     # a quick look
   python bench/remote_datastore.py --n 200 1000 --reps 3 --json out.json
 
 Needs moto[server] and s3fs (``pip install -e '.[test]'``). Not a pytest test.
@@ -167,11 +168,11 @@ def run_once(store: str, n: int, workers: int, moto: MotoServer, timeout: float,
     return result
 
 
-def summarize(results: list[dict], ns: list[int]) -> list[dict]:
+def summarize(results: list[dict], ns: list[int], stores: list[str]) -> list[dict]:
     rows = []
     for n in ns:
         group = {}
-        for store in STORES:
+        for store in stores:
             good = [r for r in results if r["store"] == store and r["n"] == n and r["ok"]]
             failed = sum(1 for r in results if r["store"] == store and r["n"] == n
                          and not r["ok"])
@@ -188,7 +189,7 @@ def summarize(results: list[dict], ns: list[int]) -> list[dict]:
                    if good and store == "s3" else None}
             group[store] = row
             rows.append(row)
-        base = group["local"]["median_s"]
+        base = group["local"]["median_s"] if "local" in group else None
         for row in group.values():
             m = row["median_s"]
             row["vs_local"] = m / base if m is not None and base else None
@@ -240,7 +241,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--reps", type=int, default=3, help="repetitions per store (default 3)")
     ap.add_argument("--workers", type=int, default=default_workers(),
                     help="W: --max-workers (default: cores, %(default)s)")
-    ap.add_argument("--timeout", type=float, default=600, help="per run, seconds")
+    ap.add_argument("--stores", nargs="+", choices=STORES, default=list(STORES),
+                    help="which datastores to run (default: both)")
+    ap.add_argument("--timeout", type=float, default=1800,
+                    help="per run, seconds (default 1800; a timed-out run counts as failed)")
     ap.add_argument("--wait-load", type=float, default=None,
                     help="before each run, wait for the 1-minute load to drop below this")
     ap.add_argument("--wait-max", type=float, default=300.0,
@@ -254,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             for n in args.n:
                 for rep in range(args.reps):
-                    order = STORES if rep % 2 == 0 else STORES[::-1]
+                    order = args.stores if rep % 2 == 0 else args.stores[::-1]
                     for store in order:
                         r = run_once(store, n, args.workers, moto, args.timeout,
                                      args.wait_load, args.wait_max)
@@ -269,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"remote_datastore: {time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores, "
           f"Python {sys.version.split()[0]}, dask {dask.__version__}, W={args.workers}, "
           f"reps {args.reps}")
-    print_table(summarize(results, args.n))
+    print_table(summarize(results, args.n, args.stores))
     loads = [r["load_before"] for r in results]
     print(f"1-min load average before runs: {min(loads):.2f}..{max(loads):.2f} on "
           f"{os.cpu_count()} cores (a shared machine: noisy)")
