@@ -8,12 +8,21 @@ step names: a SLURM login node, a kubeconfig for a cluster with the Dask
 operator, and AWS credentials, with one config block each (see the README,
 "Kubernetes and AWS"); install the extras:
 
-    pip install 'daskflow[slurm,kubernetes,aws]'
-    python examples/mixed_backends.py run --rows 10000000
+    pip install 'daskflow[slurm,kubernetes,aws,s3]'
+    python examples/mixed_backends.py --datastore-root s3://your-bucket/flows run --rows 10000000
 
 The steps pass small results only: data moves between clusters through the
-artifact store (set daskflow.datastore.root to s3://... when the steps run in
-different places, so that every cluster can read it).
+datastore, so it must be one that every cluster reaches, hence S3 here: with a
+local folder the run is refused before it starts, naming the Kubernetes and AWS
+steps, whose workers cannot see this disk. The workers need only the stock Dask image at the driver's
+versions (ghcr.io/dask/dask:<dask version>-py<major.minor>) and s3fs. The run
+ships this folder's Python files and daskflow to the SLURM, Kubernetes and AWS
+clusters, and checks their workers' versions before their first task. The driver
+reads S3 with the standard AWS credential chain. The workers use their own
+cluster's roles (service account, task role or instance profile): no credential
+is copied into a pod spec or task definition. See the README, "Running steps
+remotely". No Kubernetes or AWS cluster has run this flow in CI: the specs and
+API calls are tested against the CRD schema and moto's server.
 """
 from daskflow import FlowSpec, Parameter, current, resources, step
 

@@ -168,6 +168,11 @@ class Runner:
         loads in the background while the rest is checked).
         """
         backends = self._backends()
+        # where each step runs must reach the datastore: known from the backends alone
+        where = {} if self.scheduler_address else {"": get_backend(self.cluster)}
+        where.update({step: get_backend(p.backend) for step, p in self.placements.items()
+                      if p is not None})
+        refuse_unreachable_datastore(self.datastore_root, where)
         for backend in backends:
             backend.prepare()
         self.code = None
@@ -189,10 +194,6 @@ class Runner:
         for placement in self.placements.values():
             if placement is not None:
                 get_backend(placement.backend).check(placement.request)
-        where = {} if self.scheduler_address else {"": get_backend(self.cluster)}
-        where.update({step: get_backend(p.backend) for step, p in self.placements.items()
-                      if p is not None})
-        refuse_unreachable_datastore(self.datastore_root, where)
         if self.scheduler_address:
             probe_scheduler_sees(self.datastore_root, self.scheduler_address,
                                  config.get("run.scheduler-timeout"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import psutil
+import pytest
 
 from daskflow import Flow
 
@@ -64,3 +65,29 @@ def test_show_lists_resources_and_backends(run_flow, workdir):
     assert "Step big\n    @resources(memory='1GiB', workers=2)" in result.stdout
     assert "runs on: local, 2 workers x (1 core, 1 GiB)" in result.stdout
     assert "Step start\n    runs on: the run's default cluster" in result.stdout
+
+
+def test_a_step_whose_workers_cannot_see_a_local_datastore_is_refused(tmp_path, monkeypatch):
+    from daskflow import Runner
+    from daskflow.exceptions import ConfigurationError
+
+    flow = tmp_path / "k8s_flow.py"
+    flow.write_text(
+        "from daskflow import FlowSpec, resources, step\n\n\n"
+        "class K8sFlow(FlowSpec):\n"
+        "    @step\n"
+        "    def start(self):\n"
+        "        self.next(self.train)\n\n"
+        "    @resources(cpu=1, backend='kubernetes')\n"
+        "    @step\n"
+        "    def train(self):\n"
+        "        self.next(self.end)\n\n"
+        "    @step\n"
+        "    def end(self):\n"
+        "        pass\n")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigurationError, match="Step 'train' runs on the kubernetes backend, "
+                                                 "whose workers do not share this machine's "
+                                                 "disk.*daskflow.datastore.root: s3://"):
+        Runner(str(flow), quiet=True).run()
+    assert not (tmp_path / ".daskflow" / "K8sFlow").exists()  # nothing stored
