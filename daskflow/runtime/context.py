@@ -8,7 +8,7 @@ from typing import Any, NamedTuple
 import cloudpickle
 
 from ..datastore import ArtifactRef, ArtifactStore
-from ..flowspec import ForeachFrame
+from ..inputs import ForeachFrame
 from ..graph import FlowGraph
 from ..steps import StepPlan
 

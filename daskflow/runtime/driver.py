@@ -23,7 +23,7 @@ import cloudpickle
 
 from .. import config
 from ..exceptions import TaskFailed
-from ..flowspec import ForeachFrame
+from ..inputs import ForeachFrame
 from ..graph import FOREACH, SWITCH, FlowGraph
 from .capture import OUTPUT_TOPIC, TASK_TOPIC
 from .context import ParallelInfo, RunContext, TaskKey, TaskRef, TaskSpec, submit_context

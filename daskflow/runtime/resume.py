@@ -16,7 +16,7 @@ from typing import Any
 from ..datastore import ArtifactRef, ArtifactStore
 from ..exceptions import DataNotFoundError, FlowDefinitionError, ResumeError, did_you_mean
 from ..liveness import driver_alive
-from ..flowspec import ForeachFrame
+from ..inputs import ForeachFrame
 from ..graph import FlowGraph
 from .context import TaskRef
 

@@ -376,9 +376,9 @@ def load_flow(path: str | os.PathLike) -> type:
     sys.modules[name] = module
     spec.loader.exec_module(module)
     cloudpickle.register_pickle_by_value(module)  # workers need not import the file
-    from ..flowspec import FlowSpec
+    # flow classes defined in the file (the runtime never imports the flow layer above it)
     found = [v for v in vars(module).values()
-             if isinstance(v, type) and issubclass(v, FlowSpec) and v is not FlowSpec
+             if isinstance(v, type) and callable(getattr(v, "_flow_graph", None))
              and v.__module__ == name]
     if len(found) != 1:
         raise FlowDefinitionError(

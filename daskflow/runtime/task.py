@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import config
 from ..dask_client import current_worker
@@ -30,12 +30,15 @@ from ..tracebacks import format_user_traceback
 from ..current import bind as bind_current
 from ..datastore import ArtifactRef, ArtifactStore
 from ..exceptions import ForeachError, TaskFailed, UnhandledTransitionError
-from ..flowspec import FlowSpec, Inputs, InputView
+from ..inputs import Inputs, InputView
 from ..graph import FOREACH, SWITCH, StepNode
 from ..steps import StepPlan, TaskContext, TaskError, iter_hooks
 from .capture import announce, capture_output
 from .context import RunContext, TaskRef, TaskSpec
 from .environ import task_environment
+
+if TYPE_CHECKING:  # the flow class comes in the run's context; never imported here
+    from ..flowspec import FlowSpec
 
 
 def execute_task(ctx: RunContext, spec: TaskSpec, *parents: TaskRef) -> TaskRef:

@@ -1,0 +1,134 @@
+"""What a task reads: its foreach frames, and the artifacts of the tasks before it.
+
+Below both the user's flow class (:mod:`daskflow.flowspec`) and the runtime, which
+builds a join's :class:`Inputs` and passes :class:`ForeachFrame` values around.
+"""
+
+from __future__ import annotations
+
+import reprlib
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from .exceptions import did_you_mean
+
+if TYPE_CHECKING:
+    from .datastore import ArtifactRef, ArtifactStore
+
+_FRAME_VALUE_CHARS = 30  # Metaflow's MAXIMUM_FOREACH_VALUE_CHARS
+
+
+class ForeachFrame(NamedTuple):
+    """One open foreach around a task: which split of which fan-out it is."""
+
+    step: str
+    task_id: str
+    attempt: int
+    index: int
+    num_splits: int
+
+
+class ForeachStackFrame(NamedTuple):
+    """One entry of ``self._foreach_stack``, shaped as Metaflow's ``ForeachFrame``.
+
+    ``step`` is the step the foreach fans out to, ``var`` the foreach attribute, and
+    ``value`` the item as short text (at most 30 characters), as Metaflow keeps it.
+    """
+
+    step: str
+    var: str
+    num_splits: int
+    index: int
+    value: str
+
+
+def frame_text(item: Any) -> str:
+    """A foreach item as Metaflow shows it in a stack frame."""
+    if isinstance(item, (str, int, float, bool)):
+        return str(item)[:_FRAME_VALUE_CHARS]
+    return reprlib.Repr().repr(item)[:_FRAME_VALUE_CHARS]
+
+
+class ArtifactSource:
+    """Lazy artifact reading shared by a running flow and a join's input views."""
+
+    _df_store: ArtifactStore
+    _df_refs: dict[str, ArtifactRef]
+    _df_frames: tuple[ForeachFrame, ...]
+
+    def _load(self, name: str) -> Any:
+        return self._df_store.get_artifact(self._df_refs[name], name)
+
+    def _frame_value(self, frame: ForeachFrame) -> Any:
+        run_id = self._df_run_id  # type: ignore[attr-defined]
+        return self._df_store.read_foreach_item(run_id, frame.step, frame.task_id,
+                                                frame.attempt, frame.index)
+
+    @property
+    def index(self) -> int | None:
+        """The index of this foreach split in its list (innermost foreach)."""
+        return self._df_frames[-1].index if self._df_frames else None
+
+    @property
+    def input(self) -> Any:
+        """The item of the foreach list that this split works on (innermost foreach)."""
+        return self._frame_value(self._df_frames[-1]) if self._df_frames else None
+
+    def foreach_stack(self) -> list[tuple[int, int, Any]]:
+        """``[(index, num_splits, value), ...]`` for each enclosing foreach, outermost first."""
+        return [(f.index, f.num_splits, self._frame_value(f)) for f in self._df_frames]
+
+
+class InputView(ArtifactSource):
+    """One input of a join step: the artifacts of the task that led to it."""
+
+    def __init__(self, store: ArtifactStore, run_id: str, step: str, task_id: str,
+                 refs: dict[str, ArtifactRef], frames: tuple[ForeachFrame, ...]) -> None:
+        self._df_store = store
+        self._df_run_id = run_id
+        self._df_refs = refs
+        self._df_frames = frames
+        self._df_step = step
+        self._df_task_id = task_id
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        if name not in self._df_refs:
+            raise AttributeError(
+                f"Input from step '{self._df_step}' (task {self._df_task_id}) has no artifact "
+                f"'{name}'.{did_you_mean(name, self._df_refs)}")
+        value = self._load(name)
+        self.__dict__[name] = value
+        return value
+
+    def __repr__(self) -> str:
+        return f"<input {self._df_step}/{self._df_task_id}>"
+
+
+class Inputs:
+    """The ``inputs`` of a join: iterable in order, and by branch name (``inputs.a``)."""
+
+    def __init__(self, views: list[InputView]) -> None:
+        self._views = views
+        self._by_step = {v._df_step: v for v in views}
+
+    def __iter__(self) -> Iterator[InputView]:
+        return iter(self._views)
+
+    def __len__(self) -> int:
+        return len(self._views)
+
+    def __getitem__(self, index: int) -> InputView:
+        return self._views[index]
+
+    def __getattr__(self, name: str) -> InputView:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        try:
+            return self._by_step[name]
+        except KeyError:
+            raise AttributeError(
+                f"This join has no input from a step named '{name}'."
+                f"{did_you_mean(name, self._by_step)} Inputs come from: "
+                f"{', '.join(self._by_step)}.") from None
