@@ -46,6 +46,8 @@ class RemoteFlow(FlowSpec):
         self.values = sorted(i.value for i in inputs)
         self.frame = pd.concat([i.frame for i in inputs], ignore_index=True)
         self.cwds = sorted({{i.cwd for i in inputs}})
+        import dask.dataframe as dd
+        self.lazy = dd.from_pandas(self.frame, npartitions=2)  # the workers write it to S3
         self.next(self.end)
 
     @step
@@ -97,9 +99,16 @@ def test_a_flow_with_helpers_runs_fails_and_resumes_on_stock_workers(
         assert resumed["join"].task.data.cwds == [str(stock_cluster.workdir)]
         failed_task = next(t for t in first["scale"] if not t.successful)
         assert "scaling 2" in failed_task.stdout
+        lazy = resumed["join"].task.data.lazy
+        assert lazy.npartitions == 2 and sorted(lazy.compute()["x"]) == \
+            [1, 1, 1, 2, 2, 2, 3, 3, 3]
         code = resumed.code
         assert f"{helper}.py" in code.tarball.getnames()
         assert "class RemoteFlow" in code.flowspec
+    dumped = _run(flow, *where, "dump", f"{resumed.id}/join", env=env)
+    assert dumped.returncode == 0, dumped.stderr
+    assert "values (list): [3, 6, 9]" in dumped.stdout
+    assert "frame (DataFrame): 9 rows x 1 columns" in dumped.stdout
     logs = _run(flow, *where, "logs", f"{first.id}/scale", env=env)
     assert "scaling 2" in logs.stdout and "cannot scale 2" in logs.stderr
     assert os.listdir(stock_cluster.workdir) == []  # the workers' folder stays clean
