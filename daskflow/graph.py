@@ -318,20 +318,7 @@ def _parse_step(name: str, func, node_def: ast.FunctionDef, file: str, offset: i
     call = calls[0]
     node.next_lineno = call.lineno + offset
     where = {"step": name, "file": file, "lineno": node.next_lineno}
-    kwargs = {}
-    for kw in call.keywords:
-        if kw.arg == "num_parallel":  # any expression: its value is known at run time
-            kwargs["num_parallel"] = ""
-            continue
-        if kw.arg not in ("foreach", "condition"):
-            raise FlowDefinitionError(
-                f"Step '{name}': self.next() got an unsupported argument '{kw.arg}' "
-                f"(daskflow supports foreach=, condition= and num_parallel=).", **where)
-        if not (isinstance(kw.value, ast.Constant) and isinstance(kw.value.value, str)):
-            raise FlowDefinitionError(
-                f"Step '{name}': {kw.arg}= must be the name of an attribute as a string, "
-                f"e.g. {kw.arg}=\"items\".", **where)
-        kwargs[kw.arg] = kw.value.value
+    kwargs = _next_keywords(call, name, where)
     if "condition" in kwargs:
         if len(call.args) != 1 or not isinstance(call.args[0], ast.Dict):
             raise FlowDefinitionError(
@@ -363,6 +350,26 @@ def _parse_step(name: str, func, node_def: ast.FunctionDef, file: str, offset: i
     elif len(node.out_funcs) > 1:
         node.transition = SPLIT
     return node
+
+
+def _next_keywords(call: ast.Call, name: str, where: dict) -> dict[str, str]:
+    """``foreach=`` and ``condition=`` (attribute names) and ``num_parallel=`` (any
+    expression: its value is known at run time) of a ``self.next`` call."""
+    kwargs = {}
+    for kw in call.keywords:
+        if kw.arg == "num_parallel":
+            kwargs["num_parallel"] = ""
+            continue
+        if kw.arg not in ("foreach", "condition"):
+            raise FlowDefinitionError(
+                f"Step '{name}': self.next() got an unsupported argument '{kw.arg}' "
+                f"(daskflow supports foreach=, condition= and num_parallel=).", **where)
+        if not (isinstance(kw.value, ast.Constant) and isinstance(kw.value.value, str)):
+            raise FlowDefinitionError(
+                f"Step '{name}': {kw.arg}= must be the name of an attribute as a string, "
+                f"e.g. {kw.arg}=\"items\".", **where)
+        kwargs[kw.arg] = kw.value.value
+    return kwargs
 
 
 def _target_name(expr: ast.expr, step: str, where: dict) -> str:
