@@ -17,6 +17,12 @@ def sample(seconds=0.6):
     return sorted(seen, key=str)
 
 
+def worker_env(name):
+    """Read on the worker (``os.environ.get`` itself would carry this process's mapping)."""
+    import os
+    return os.environ.get(name)
+
+
 class EnvironmentFlow(FlowSpec):
     @step
     def start(self):
@@ -63,7 +69,7 @@ class EnvironmentFlow(FlowSpec):
         # the step cluster's workers were started with it (the other worker runs no
         # task of this step, so what it has came from its start)
         self.workers_started_with = sorted(set(
-            current.client.run(os.environ.get, "DF_MODE").values()))
+            current.client.run(worker_env, "DF_MODE").values()), key=str)
         self.next(self.end)
 
     @step
