@@ -20,10 +20,36 @@ def heartbeat_interval() -> float:
 
 
 def driver_lost(record: dict[str, Any], now: float | None = None) -> bool:
-    """True for a run recorded as running whose driver stopped beating."""
+    """True for a run recorded as running whose driver stopped beating, or whose driver
+    process on this host is gone."""
     if record.get("status", "running") != "running" or HEARTBEAT not in record:
         return False
+    if _gone_from_this_host(record.get("driver") or {}):
+        return True
     return (now or time.time()) - float(record[HEARTBEAT]) > _seconds("run.driver-lost-after")
+
+
+def _gone_from_this_host(driver: dict[str, Any]) -> bool:
+    """The driver ran on this host and its process no longer exists (``kill -9``)."""
+    import os
+    import socket
+
+    pid = driver.get("pid")
+    if driver.get("host") != socket.gethostname() or not isinstance(pid, int):
+        return False
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False
+    try:  # a zombie (killed, not yet reaped by its parent) is gone too
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] == "Z"
+    except OSError:
+        return False
 
 
 def driver_alive(record: dict[str, Any], now: float | None = None) -> bool:

@@ -32,15 +32,36 @@ _install_lock = threading.Lock()
 
 
 class _Capture:
-    def __init__(self, pathspec: str, forward: Any) -> None:
+    def __init__(self, pathspec: str, forward: Any, spool: str | None = None) -> None:
         self.pathspec = pathspec
         self.forward = forward
         self.buffers = {"stdout": io.StringIO(), "stderr": io.StringIO()}
         self.pending = {"stdout": "", "stderr": ""}
         self.streamed = 0
+        self.spool = spool
+        self.spooled: dict[str, Any] = {}
+
+    def _spool(self, stream: str, text: str) -> None:
+        """Also on disk as it comes, so a process that dies keeps its output so far."""
+        try:
+            f = self.spooled.get(stream)
+            if f is None:
+                f = self.spooled[stream] = open(f"{self.spool}.{stream}", "a",
+                                                encoding="utf-8", errors="replace")
+            f.write(text)
+            f.flush()
+        except OSError:
+            self.spool = None  # a full or read-only disk: the log still comes at the end
+
+    def close_spool(self) -> None:
+        for f in self.spooled.values():
+            f.close()
+        remove_spool(self.spool)
 
     def write(self, stream: str, text: str) -> None:
         self.buffers[stream].write(text)
+        if self.spool is not None:
+            self._spool(stream, text)
         if self.forward is None:
             return
         data = self.pending[stream] + text
@@ -154,22 +175,56 @@ def _forwarder() -> Any:
 
 
 @contextmanager
-def capture_output(pathspec: str, stream: bool) -> Iterator[_Capture]:
+def capture_output(pathspec: str, stream: bool,
+                   spool: str | None = None) -> Iterator[_Capture]:
     """Capture this thread's stdout/stderr while the block runs (and the process's
-    file descriptors 1 and 2 when this process runs only this task)."""
+    file descriptors 1 and 2 when this process runs only this task).
+
+    With ``spool`` (a path without suffix) the output is also written to
+    ``<spool>.stdout``, ``.stderr``, ``.fd1`` and ``.fd2`` as it comes, and those files
+    are removed at the end: after a crash they hold what the task printed
+    (:func:`read_spool`).
+    """
     _install()
-    cap = _Capture(pathspec, _forwarder() if stream else None)
+    cap = _Capture(pathspec, _forwarder() if stream else None, spool)
     previous = getattr(_local, "capture", None)
     _local.capture = cap
     try:
         if previous is None and _one_task_at_a_time():
-            with _capture_fds(cap):
+            with _capture_fds(cap, spool):
                 yield cap
         else:
             yield cap
     finally:
         _local.capture = previous
         cap.flush_pending()
+        cap.close_spool()
+
+
+_SPOOL_PARTS = (("stdout", "stdout"), ("fd1", "stdout"), ("stderr", "stderr"),
+                ("fd2", "stderr"))
+
+
+def read_spool(spool: str) -> dict[str, str]:
+    """What a dead attempt's process printed before it died, by stream."""
+    found = {"stdout": "", "stderr": ""}
+    for suffix, stream in _SPOOL_PARTS:
+        try:
+            with open(f"{spool}.{suffix}", "rb") as f:
+                found[stream] += f.read().decode("utf-8", "replace")
+        except OSError:
+            pass
+    return found
+
+
+def remove_spool(spool: str | None) -> None:
+    if spool is None:
+        return
+    for suffix, _ in _SPOOL_PARTS:
+        try:
+            os.remove(f"{spool}.{suffix}")
+        except OSError:
+            pass
 
 
 def _one_task_at_a_time() -> bool:
@@ -194,13 +249,14 @@ def _flush_c_streams() -> None:
 
 
 @contextmanager
-def _capture_fds(cap: _Capture) -> Iterator[None]:
-    """What reaches file descriptors 1 and 2 meanwhile goes into ``cap`` at the end."""
+def _capture_fds(cap: _Capture, spool: str | None = None) -> Iterator[None]:
+    """What reaches file descriptors 1 and 2 meanwhile goes into ``cap`` at the end
+    (into ``<spool>.fd1``/``.fd2`` on the way, when given)."""
     saved: dict[int, int] = {}
     files: dict[int, Any] = {}
     try:
         for fd in (1, 2):
-            files[fd] = tempfile.TemporaryFile()
+            files[fd] = open(f"{spool}.fd{fd}", "w+b") if spool else tempfile.TemporaryFile()
             saved[fd] = os.dup(fd)
             os.dup2(files[fd].fileno(), fd)
     except OSError:  # no such descriptor (closed): capture what Python writes only

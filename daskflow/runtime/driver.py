@@ -388,6 +388,8 @@ class RunDriver:
     def _failure(self, future: Any) -> TaskFailed:
         exc = future.exception() if future.status == "error" else None
         if isinstance(exc, TaskFailed):
+            if exc.type_name == "WorkerDied":
+                return self._how_it_died(future, exc)
             return exc
         task = TaskKey.parse(future.key)
         pathspec = f"{self.ctx.flow_name}/{self.ctx.run_id}/{task.step}/{task.task_id}"
@@ -403,6 +405,39 @@ class RunDriver:
                               "Dask gave up on it: the workers running it kept dying "
                               f"(killed, segfault, os.abort() or out of memory). {exc}")
         return TaskFailed(pathspec, name, str(exc))
+
+    def _how_it_died(self, future: Any, failure: TaskFailed) -> TaskFailed:
+        """Add the nanny's account (``killed by signal 9``) to a dead worker's failure."""
+        import re
+        import signal as signals
+
+        found = re.search(r"\(pid (\d+)\)", failure.message)
+        if found is None:
+            return failure
+        pid = found.group(1)
+        try:
+            logs = future.client.get_worker_logs(nanny=True)
+        except Exception:  # noqa: BLE001  no account: the failure as it is
+            return failure
+        pattern = re.compile(rf"Worker process {pid} (was killed by signal|exited with "
+                             rf"status) (-?\d+)")
+        for lines in logs.values():
+            for _, line in lines:
+                hit = pattern.search(line)
+                if hit is None:
+                    continue
+                number = int(hit.group(2))
+                if hit.group(1).startswith("was killed"):
+                    try:
+                        name = signals.Signals(number).name
+                    except ValueError:
+                        name = f"signal {number}"
+                    how = f"it was killed by signal {number} ({name})"
+                else:
+                    how = f"it exited with status {number}"
+                return TaskFailed(failure.pathspec, failure.type_name,
+                                  f"{failure.message}; {how}", failure.traceback_text)
+        return failure
 
     def _cancel_all(self) -> None:
         by_client: dict[int, tuple[Any, list[Any]]] = {}

@@ -20,6 +20,7 @@ import socket
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from typing import TYPE_CHECKING, Any
@@ -33,7 +34,7 @@ from ..exceptions import ForeachError, TaskFailed, UnhandledTransitionError
 from ..inputs import Inputs, InputView
 from ..graph import FOREACH, SWITCH, StepNode
 from ..steps import StepPlan, TaskContext, TaskError, iter_hooks
-from .capture import announce, capture_output
+from .capture import announce, capture_output, read_spool, remove_spool
 from .context import RunContext, TaskRef, TaskSpec
 from .environ import task_environment
 
@@ -46,6 +47,7 @@ def execute_task(ctx: RunContext, spec: TaskSpec, *parents: TaskRef) -> TaskRef:
     store = ctx.store()
     plan = ctx.plan(spec.step)
     history = _history(store, ctx, spec)
+    _keep_output_of_dead_attempts(store, ctx, spec, history)
     for _, record in reversed(history):
         if record is not None and record.get("status") == "ok":
             # Dask recomputes a finished task whose result was on a worker that died:
@@ -71,6 +73,51 @@ def execute_task(ctx: RunContext, spec: TaskSpec, *parents: TaskRef) -> TaskRef:
         history = _history(store, ctx, spec)
 
 
+def _spool_path() -> str | None:
+    """Where this attempt's output also goes as it comes: a private folder on this host
+    (not the worker's own folder, which Dask clears when a dead worker is replaced)."""
+    if current_worker() is None:
+        return None
+    folder = os.path.join(tempfile.gettempdir(), f"daskflow-spool-{os.getuid()}")
+    try:
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+    except OSError:
+        return None
+    return os.path.join(folder, uuid.uuid4().hex)
+
+
+def _keep_output_of_dead_attempts(store: ArtifactStore, ctx: RunContext, spec: TaskSpec,
+                                  history: list[tuple[int, dict[str, Any] | None]]) -> None:
+    """An attempt whose process died left its output in its spool on that host: store it
+    as the attempt's log (as Metaflow's logs keep a crashed task's output)."""
+    for attempt, record in history:
+        if record is not None:
+            continue
+        try:
+            claim = store.read_start(ctx.run_id, spec.step, spec.task_id, attempt)
+        except Exception:  # noqa: BLE001  no claim to read: nothing to keep
+            continue
+        spool = claim.get("spool")
+        if not spool or claim.get("host") != socket.gethostname() or \
+                not os.path.exists(os.path.dirname(spool)) or _alive(claim.get("pid")):
+            continue
+        for stream, text in read_spool(spool).items():
+            if text and not store.read_log(ctx.run_id, spec.step, spec.task_id, attempt,
+                                           stream):
+                store.write_log(ctx.run_id, spec.step, spec.task_id, attempt, stream, text)
+        remove_spool(spool)
+
+
+def _alive(pid: Any) -> bool:
+    if not isinstance(pid, int) or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    return True
+
+
 def _history(store: ArtifactStore, ctx: RunContext,
              spec: TaskSpec) -> list[tuple[int, dict[str, Any] | None]]:
     """Earlier attempts with their final record (None: the attempt's worker died)."""
@@ -90,15 +137,17 @@ def _attempt(ctx: RunContext, store: ArtifactStore, spec: TaskSpec,
     frames = [list(f) for f in spec.frames]
     parent_names = [f"{p.step}/{p.task_id}" for p in parents]
     started = time.time()
+    spool = _spool_path()
     attempt = store.claim_attempt(ctx.run_id, spec.step, spec.task_id, {
         "started_at": started, "host": socket.gethostname(), "pid": os.getpid(),
-        "worker": _worker_address(), "frames": frames, "parents": parent_names})
+        "worker": _worker_address(), "frames": frames, "parents": parent_names,
+        "spool": spool})
     record: dict[str, Any] = {"attempt": attempt, "started_at": started, "frames": frames,
                               "parents": parent_names, "worker": _worker_address()}
     if ctx.announce_starts:
         announce("started", spec.step, spec.task_id, attempt)
     ref: TaskRef | None = None
-    with capture_output(pathspec, ctx.stream_output) as out:
+    with capture_output(pathspec, ctx.stream_output, spool) as out:
         watchdog = _Watchdog(plan.timeout, lambda: _timed_out(
             ctx, store, spec, attempt, record, out, plan.timeout or 0)) \
             if plan.timeout else None
@@ -186,7 +235,7 @@ def _give_up(ctx: RunContext, store: ArtifactStore, spec: TaskSpec,
     """No attempts left: fail, unless a ``task_exception`` hook (``@catch``) handles it."""
     pathspec = _pathspec(ctx, spec)
     last_attempt, last = history[-1]
-    error = last["error"] if last is not None else _death(history)
+    error = last["error"] if last is not None else _death(store, ctx, spec, history)
     handlers = list(iter_hooks(plan.decorators, "task_exception"))
     if not handlers:
         raise TaskFailed(pathspec, error["type"], error["message"], error.get("traceback", ""))
@@ -219,10 +268,16 @@ def _give_up(ctx: RunContext, store: ArtifactStore, spec: TaskSpec,
     return TaskRef(spec.step, spec.task_id, attempt, artifacts, spec.frames)
 
 
-def _death(history: list[tuple[int, dict[str, Any] | None]]) -> dict[str, str]:
+def _death(store: ArtifactStore, ctx: RunContext, spec: TaskSpec,
+           history: list[tuple[int, dict[str, Any] | None]]) -> dict[str, str]:
     attempt = history[-1][0]
+    try:
+        pid = store.read_start(ctx.run_id, spec.step, spec.task_id, attempt).get("pid")
+    except Exception:  # noqa: BLE001
+        pid = None
+    process = f"the worker process (pid {pid})" if pid else "the worker process"
     return {"type": "WorkerDied", "qualified_type": "daskflow.WorkerDied", "traceback": "",
-            "message": f"the worker process running it died during attempt {attempt} "
+            "message": f"{process} running it died during attempt {attempt} "
                        f"(killed, crashed by a segfault or os._exit(), or out of memory) "
                        f"and left no result; @retry runs a task again after such a crash"}
 

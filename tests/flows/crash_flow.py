@@ -24,6 +24,8 @@ class CrashFlow(FlowSpec):
         if self.mode == "exit":
             sys.exit(3)
         elif self.mode == "abort":
+            print("printed before the crash", flush=True)
+            os.write(2, b"written to fd 2 before the crash\n")
             os.abort()
         elif self.mode == "bad_exception":
             raise Unpicklable()
