@@ -203,17 +203,26 @@ def _performance_report(store: ArtifactStore, ctx: RunContext, spec: TaskSpec,
                         attempt: int, record: dict[str, Any]) -> Iterator[None]:
     """Keep a Dask performance report (task stream, profile, bandwidth) with the task.
 
-    ``mode="inline"`` bundles BokehJS, so the page opens offline.
+    ``mode="inline"`` bundles BokehJS, so the page opens offline. The scheduler renders
+    it with bokeh: where its image has none, the task says so in its stderr and its
+    outcome stands.
     """
     from distributed import performance_report
 
     name = f"{attempt}.performance.html"
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, name)
+        report = performance_report(filename=path, mode="inline")
+        report.__enter__()
         try:
-            with performance_report(filename=path, mode="inline"):
-                yield
+            yield
         finally:
+            try:
+                report.__exit__(None, None, None)
+            except Exception as exc:  # noqa: BLE001  a report never fails the step
+                print(f"daskflow: no Dask performance report for {spec.step}: the cluster's "
+                      f"scheduler could not make one ({type(exc).__name__}: {exc}). Install "
+                      f"bokeh in its image to get one.", file=sys.stderr)
             if os.path.exists(path):
                 with open(path, "rb") as f:
                     store.write_task_file(ctx.run_id, spec.step, spec.task_id, name, f.read())

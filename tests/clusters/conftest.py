@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from typing import Any
 
 import dask.config
 import pytest
@@ -261,6 +262,8 @@ class ECSContainers:
         self.processes: dict[str, subprocess.Popen] = {}
         self.clusters: dict[str, str] = {}   # task ARN -> cluster ARN
         self.stopping: dict[str, float] = {}
+        self.commands: dict[str, list[str]] = {}  # task ARN -> the command it was started with
+        self.last_error: Exception | None = None  # what the last look at moto raised
         self.lock = threading.Lock()
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.run, daemon=True)
@@ -270,13 +273,12 @@ class ECSContainers:
         while not self.stop.is_set():
             try:
                 self.poll()
-            except Exception:  # a cluster deleted between two calls: look again
-                pass
+            except Exception as exc:  # a cluster deleted between two calls: look again
+                self.last_error = exc
             self.stop.wait(0.1)
 
     def poll(self) -> None:
         import signal
-        import sys
         import time
         listed = self.ecs.list_clusters()["clusterArns"][-100:]
         active = [c["clusterArn"] for c in (self.ecs.describe_clusters(clusters=listed)[
@@ -287,7 +289,7 @@ class ECSContainers:
             for task in (self.ecs.describe_tasks(cluster=cluster, tasks=arns)["tasks"]
                          if arns else []):
                 if task.get("lastStatus") == "RUNNING" and task.get("desiredStatus") == "RUNNING":
-                    self.start(cluster, task, sys.executable)
+                    self.start(cluster, task)
         by_cluster: dict[str, list[str]] = {}
         for arn, cluster in self.clusters.items():
             if arn not in self.stopping:
@@ -320,26 +322,50 @@ class ECSContainers:
             pass
         self.processes[arn].poll()
 
-    def start(self, cluster: str, task: dict, python: str) -> None:
-        [override] = task["overrides"]["containerOverrides"]
-        command = list(override["command"])
+    def argv(self, command: list[str]) -> list[str] | None:
+        """The process to run for a task's container command; None: not runnable here.
+
+        The image's ``dask`` script is not this Python's: run its module instead.
+        """
+        import sys
         if command[:2] == ["dask", "worker"]:
-            argv = [python, "-m", "distributed.cli.dask_worker", *command[2:]]
-        elif command[:2] == ["dask", "scheduler"]:
-            argv = [python, "-m", "distributed.cli.dask_scheduler", *command[2:]]
-        else:  # dask-cuda-worker and the like: not something this machine can run
+            return [sys.executable, "-m", "distributed.cli.dask_worker", *command[2:]]
+        if command[:2] == ["dask", "scheduler"]:
+            return [sys.executable, "-m", "distributed.cli.dask_scheduler", *command[2:]]
+        return None  # dask-cuda-worker and the like: not something this machine can run
+
+    def base_env(self) -> dict[str, str]:
+        """The container's environment before the task definition's and the task's own."""
+        return dict(os.environ)
+
+    #: the container's working directory (None: this process's)
+    cwd: str | None = None
+    #: a folder for each container's output, ``<task id>.log`` (None: discarded)
+    logs: str | None = None
+
+    def start(self, cluster: str, task: dict) -> None:
+        [override] = task["overrides"]["containerOverrides"]
+        argv = self.argv(list(override["command"]))
+        if argv is None:
             return
         # as ECS does: the task definition's environment, then the task's overrides
         definition = self.ecs.describe_task_definition(
             taskDefinition=task["taskDefinitionArn"])["taskDefinition"]
-        env = dict(os.environ)
+        env = self.base_env()
         for source in (definition["containerDefinitions"][0], override):
             env.update({e["name"]: e["value"] for e in source.get("environment", [])})
+        output: Any = subprocess.DEVNULL
+        if self.logs is not None:
+            output = open(os.path.join(self.logs, task["taskArn"].rsplit("/", 1)[1] + ".log"),
+                          "wb")
         with self.lock:
             self.clusters[task["taskArn"]] = cluster
+            self.commands[task["taskArn"]] = list(override["command"])
             self.processes[task["taskArn"]] = subprocess.Popen(  # its own group: a container
-                argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                argv, env=env, cwd=self.cwd, stdout=output, stderr=subprocess.STDOUT,
                 start_new_session=True)
+        if self.logs is not None:
+            output.close()  # the container holds its own copy
 
     def settle(self, timeout: float = 15) -> None:
         """Wait until the process of every stopped task has exited (ECS's meaning of STOPPED)."""
