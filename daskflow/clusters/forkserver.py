@@ -32,6 +32,7 @@ from ..exceptions import ConfigurationError
 
 PRELOAD_MODULE = "daskflow.clusters._worker_preload"
 MAIN_PATH_VARIABLE = "DASKFLOW_FORKSERVER_MAIN"
+MAIN_NAME_VARIABLE = "DASKFLOW_FORKSERVER_MAIN_NAME"
 METHODS = ("forkserver", "spawn")
 
 _lock = threading.Lock()
@@ -98,9 +99,11 @@ def warm_up() -> bool:
         env = {key: str(value) for key, value in pre_spawn_environ().items()
                if value is not None and key not in os.environ}
         env["PYTHONHASHSEED"] = os.environ.get("PYTHONHASHSEED", "6640")
-        main_path = spawn.get_preparation_data("daskflow").get("init_main_from_path")
-        if main_path:  # the flow file, imported once there rather than in each worker
-            env[MAIN_PATH_VARIABLE] = main_path
+        # The caller's script (or `-m` module) as workers will be told it: the server
+        # imports what it imports, never the script itself (_worker_preload.py).
+        main = spawn.get_preparation_data("daskflow")
+        env[MAIN_PATH_VARIABLE] = main.get("init_main_from_path") or ""
+        env[MAIN_NAME_VARIABLE] = main.get("init_main_from_name") or ""
         saved = {key: os.environ.get(key) for key in env}
         previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # inherited by the server
         try:
