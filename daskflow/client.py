@@ -91,6 +91,10 @@ class Flow:
     def latest_successful_run(self) -> Run | None:
         return next((r for r in self.runs() if r.successful), None)
 
+    def _repr_html_(self) -> str:
+        from .client_html import flow_html
+        return flow_html(self)
+
     def __repr__(self) -> str:
         return f"Flow('{self.name}')"
 
@@ -260,6 +264,10 @@ class Run:
     def __contains__(self, step: str) -> bool:
         return step in self._store.list_steps(self.id)
 
+    def _repr_html_(self) -> str:
+        from .client_html import run_html
+        return run_html(self)
+
     def __repr__(self) -> str:
         return f"Run('{self.pathspec}')"
 
@@ -300,6 +308,10 @@ class Step:
     def _first_started(self) -> float:
         ids = self._task_ids()
         return self[ids[0]].started_at or 0.0 if ids else 0.0
+
+    def _repr_html_(self) -> str:
+        from .client_html import step_html
+        return step_html(self)
 
     def __repr__(self) -> str:
         return f"Step('{self.pathspec}')"
@@ -518,6 +530,10 @@ class Task:
     def data(self) -> TaskData:
         """Artifacts as attributes: ``task.data.x`` loads ``x`` when read."""
         return TaskData(self)
+
+    def _repr_html_(self) -> str:
+        from .client_html import task_html
+        return task_html(self)
 
     def __repr__(self) -> str:
         return f"Task('{self.pathspec}')"

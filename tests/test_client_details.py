@@ -38,6 +38,15 @@ def test_run_details_tags_and_foreach_logs(workdir):
     with pytest.raises(TagError, match="non-empty string"):
         run.add_tag("")
 
+    run.add_tag("<b>bold</b>")
+    shown = run._repr_html_()
+    assert "&lt;b&gt;bold&lt;/b&gt;" in shown and "<b>bold" not in shown  # escaped
+    assert "success" in shown and "<code>n</code>=3" in shown
+    assert "&lt;b&gt;bold" in Flow("ForeachFlow")._repr_html_()
+    assert "3 (3 successful)" in run["work"]._repr_html_()
+    assert "foreach index" in run["work"].task._repr_html_().lower()
+    run.remove_tag("<b>bold</b>")
+
     listed = _cli(workdir, "foreach.py", "tag", "remove", "--run-id", run.id, "second")
     assert listed.returncode == 0, listed.stderr
     assert "user tags:   third" in listed.stdout
