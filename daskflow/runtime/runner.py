@@ -27,6 +27,7 @@ from ..current import username
 from ..parameters import resolve_parameters
 from ..project import project_facts, project_tags
 from ..remote import build_code_package, prepare_cluster, store_code
+from ..tracebacks import add_source_lines
 from .context import RunContext
 from .driver import RunDriver
 from .display import choose_observer
@@ -286,6 +287,9 @@ class Runner:
             message = (f"Run {life.pathspec} failed"
                        + (f": task {failure.pathspec} raised {failure.type_name}: "
                           f"{failure.message}" if failure else "."))
+            if failure is not None and failure.traceback_text:
+                # a notebook cell's lines: only this process's linecache has them
+                failure.traceback_text = add_source_lines(failure.traceback_text)
             exc = RunFailed(message, run_pathspec=life.pathspec, failure=failure)
             exc.run = run  # type: ignore[attr-defined]
             # the step's traceback as the cause: what a notebook or script shows first
