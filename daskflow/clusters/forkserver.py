@@ -8,6 +8,11 @@ server in the background as soon as a run begins; it imports all that once, whil
 the driver itself is still starting, and every local worker (also a replacement after
 a crash or a @timeout kill, and every local step cluster) is forked from it.
 
+The caller's script is never run there (nor in a worker): the server imports the
+modules the script imports at its top level, and puts a stand-in ``__main__`` in
+place, so a script without an ``if __name__ == "__main__":`` guard, one fed on stdin
+or a notebook can start runs and ``parallel_map`` (see ``_worker_preload``).
+
 The fork server is a single-threaded process that never runs a task, so forking it
 is safe, unlike forking the driver (which runs an event loop in threads). It takes
 Dask's ``distributed.nanny.pre-spawn-environ`` (OMP_NUM_THREADS=1 etc.) before it
