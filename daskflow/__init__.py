@@ -15,7 +15,7 @@ from .exceptions import DaskflowException  # noqa: E402
 from .flowspec import FlowSpec, step  # noqa: E402
 from .parameters import IncludeFile, JSONType, Parameter  # noqa: E402
 from .project import project  # noqa: E402
-from .runtime import Runner  # noqa: E402
+from .runtime import NBRunner, Runner  # noqa: E402
 from .steps import catch, environment, parallel, resources, retry, timeout  # noqa: E402
 
 __all__ = [
@@ -25,6 +25,7 @@ __all__ = [
     "FlowSpec",
     "IncludeFile",
     "JSONType",
+    "NBRunner",
     "Parameter",
     "Run",
     "Runner",

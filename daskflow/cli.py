@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import shlex
 import signal
 import sys
 import traceback
@@ -69,8 +70,9 @@ def _print_run_failure(exc: RunFailed, debug: bool) -> None:
     click.secho(str(exc), fg="red", err=True)
     if failure is not None:
         run_task = failure.pathspec.split("/", 1)[1]
-        click.echo(f"See its output with: {os.path.basename(sys.argv[0])} logs {run_task}",
-                   err=True)
+        command = " ".join(shlex.quote(part) for part in
+                           ("python", sys.argv[0], "logs", run_task))
+        click.echo(f"See its output with: {command}", err=True)
 
 
 def build_cli(flow_cls: type, graph: FlowGraph) -> click.Group:
@@ -195,13 +197,51 @@ def build_cli(flow_cls: type, graph: FlowGraph) -> click.Group:
     def logs(ctx: click.Context, pathspec: str, show_out: bool, show_err: bool,
              attempt: int | None) -> None:
         from .client import Task
-        for task in _tasks(flow_cls, pathspec, ctx.obj["root"]):
+        tasks = _tasks(flow_cls, pathspec, ctx.obj["root"])
+        for task in tasks:
             if attempt is not None:
                 task = Task(task.pathspec, attempt=attempt, _store=task._store)
-            if show_out and task.stdout:
-                click.echo(task.stdout, nl=False)
-            if show_err and task.stderr:
-                click.echo(task.stderr, nl=False, err=True)
+            out = task.stdout if show_out else ""
+            err = task.stderr if show_err else ""
+            if len(tasks) > 1:  # a foreach: say whose output follows
+                index = f" (foreach item {task.index})" if task.index is not None else ""
+                click.secho(f"--- {task.pathspec}{index} ---", bold=True)
+                if not out and not err:
+                    click.echo("(this task printed nothing)")
+            if out:
+                click.echo(out, nl=False)
+            if err:
+                click.echo(err, nl=False, err=True)
+
+    @cli.group(help="Add, remove, replace or list the user tags of a run (Metaflow's "
+                    "`tag` command).")
+    def tag() -> None:
+        pass
+
+    def _tag_command(name: str, help: str, nargs: int) -> Any:
+        @click.option("--run-id", default=None,
+                      help="The run (default: your latest run of this flow).")
+        @click.pass_context
+        def command(ctx: click.Context, run_id: str | None, tags: tuple[str, ...] = ()) -> None:
+            from .report import find_run
+            run = find_run(flow_cls.__name__, run_id, ctx.obj["root"])
+            if name == "add":
+                run.add_tags(tags)
+            elif name == "remove":
+                run.remove_tags(tags)
+            elif name == "replace":
+                run.replace_tag(*tags)
+            click.echo(f"Run {run.pathspec}")
+            click.echo(f"  user tags:   {', '.join(sorted(run.user_tags)) or '(none)'}")
+            click.echo(f"  system tags: {', '.join(sorted(run.system_tags)) or '(none)'}")
+        if nargs:
+            command = click.argument("tags", nargs=nargs, required=True)(command)
+        return tag.command(name=name, help=help)(command)
+
+    _tag_command("add", "Add TAGS to the run.", -1)
+    _tag_command("remove", "Remove TAGS from the run (user tags only).", -1)
+    _tag_command("replace", "Replace the tag OLD with NEW on the run: replace OLD NEW.", 2)
+    _tag_command("list", "List the run's user and system tags.", 0)
 
     add_card_commands(cli, flow_cls)
     return cli

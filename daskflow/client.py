@@ -9,14 +9,14 @@ Nothing here writes; artifacts load only when read.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime, timezone
 from typing import Any
 
 from .current import username
 from .datastore import ArtifactRef, ArtifactStore, resolve_root
 from .datastore.names import check_flow_name, check_run_id, check_step_name, check_task_id
-from .exceptions import DataNotFoundError, did_you_mean
+from .exceptions import DataNotFoundError, TagError, did_you_mean
 
 _UNSET = object()
 _namespace: Any = _UNSET
@@ -91,6 +91,10 @@ class Flow:
     def latest_successful_run(self) -> Run | None:
         return next((r for r in self.runs() if r.successful), None)
 
+    def _repr_html_(self) -> str:
+        from .client_html import flow_html
+        return flow_html(self)
+
     def __repr__(self) -> str:
         return f"Flow('{self.name}')"
 
@@ -162,16 +166,62 @@ class Run:
         return f"{self.flow_name}/{origin}" if origin else None
 
     @property
-    def parameters(self) -> dict[str, str]:
-        return dict(self._record.get("parameters", {}))
+    def parameters(self) -> dict[str, Any]:
+        """The run's parameters as the flow saw them, with their types (``{'alpha': 2.0}``)."""
+        refs = self._record.get("parameter_refs")
+        if refs is None:  # recorded before parameter values were kept: their text
+            return dict(self._record.get("parameters", {}))
+        return {name: self._store.get_artifact(ArtifactRef(*ref), name)
+                for name, ref in refs.items()}
 
     @property
-    def created_at(self) -> float | None:
-        return self._record.get("started_at")
+    def created_at(self) -> datetime | None:
+        """When the run started (a local time, as Metaflow gives it)."""
+        return _when(self._record.get("started_at"))
 
     @property
-    def finished_at(self) -> float | None:
-        return self._record.get("finished_at")
+    def finished_at(self) -> datetime | None:
+        """When the run ended; None while it runs."""
+        return _when(self._record.get("finished_at"))
+
+    # -- tags: Metaflow's mutable user tags ------------------------------------------------
+
+    def add_tag(self, tag: str) -> None:
+        """Add a user tag to the run (Metaflow's ``Run.add_tag``)."""
+        self.replace_tags([], [tag])
+
+    def add_tags(self, tags: Iterable[str]) -> None:
+        self.replace_tags([], tags)
+
+    def remove_tag(self, tag: str) -> None:
+        """Remove a user tag; system tags (``user:...``, ``project:...``) stay."""
+        self.replace_tags([tag], [])
+
+    def remove_tags(self, tags: Iterable[str]) -> None:
+        self.replace_tags(tags, [])
+
+    def replace_tag(self, tag_to_remove: str, tag_to_add: str) -> None:
+        """Remove one user tag and add another, in one write."""
+        self.replace_tags([tag_to_remove], [tag_to_add])
+
+    def replace_tags(self, tags_to_remove: Iterable[str], tags_to_add: Iterable[str]) -> None:
+        """Remove then add user tags, in one write of the run's record."""
+        remove, add = [_check_tag(t) for t in tags_to_remove], [_check_tag(t) for t in tags_to_add]
+        record = self._store.read_run(self.id)  # the latest, not what this object read
+        if record.get("status", "running") == "running" and not self.driver_lost:
+            raise TagError(
+                f"Run {self.pathspec} is still running; change its tags after it ends "
+                f"(its driver rewrites the run's record until then).")
+        system = set(record.get("system_tags", []))
+        for tag in remove:
+            if tag in system:
+                raise TagError(f"'{tag}' is a system tag of run {self.pathspec}; only user "
+                               f"tags can be removed.")
+        tags = [t for t in record.get("tags", []) if t not in remove]
+        tags += [t for t in add if t not in tags]
+        record["tags"] = tags
+        self._store.write_run(self.id, record)
+        self._record = record
 
     @property
     def end_task(self) -> Task | None:
@@ -214,6 +264,10 @@ class Run:
     def __contains__(self, step: str) -> bool:
         return step in self._store.list_steps(self.id)
 
+    def _repr_html_(self) -> str:
+        from .client_html import run_html
+        return run_html(self)
+
     def __repr__(self) -> str:
         return f"Run('{self.pathspec}')"
 
@@ -254,6 +308,10 @@ class Step:
     def _first_started(self) -> float:
         ids = self._task_ids()
         return self[ids[0]].started_at or 0.0 if ids else 0.0
+
+    def _repr_html_(self) -> str:
+        from .client_html import step_html
+        return step_html(self)
 
     def __repr__(self) -> str:
         return f"Step('{self.pathspec}')"
@@ -314,6 +372,11 @@ class Task:
     @property
     def finished_at(self) -> float | None:
         return self.record.get("finished_at") if self.record else None
+
+    @property
+    def created_at(self) -> datetime | None:
+        """When this attempt started (a local time, as Metaflow's ``Task.created_at``)."""
+        return _when(self.started_at)
 
     @property
     def exception(self) -> Any:
@@ -468,8 +531,23 @@ class Task:
         """Artifacts as attributes: ``task.data.x`` loads ``x`` when read."""
         return TaskData(self)
 
+    def _repr_html_(self) -> str:
+        from .client_html import task_html
+        return task_html(self)
+
     def __repr__(self) -> str:
         return f"Task('{self.pathspec}')"
+
+
+def _when(stamp: float | None) -> datetime | None:
+    return datetime.fromtimestamp(stamp) if stamp else None
+
+
+def _check_tag(tag: Any) -> str:
+    if not isinstance(tag, str) or not tag.strip() or len(tag) > 512:
+        raise TagError(f"A tag must be a non-empty string of at most 512 characters, got "
+                       f"{tag!r}.")
+    return tag
 
 
 def _latest_record(store: ArtifactStore, run_id: str, step: str,

@@ -90,6 +90,12 @@ class DataNotFoundError(DaskflowException, LookupError):
     headline = "Not found"
 
 
+class TagError(DaskflowException, ValueError):
+    """A tag that cannot be added or removed (empty, a system tag, a running run)."""
+
+    headline = "Tag error"
+
+
 class InvalidNameError(DaskflowException, ValueError):
     """A flow name, run id, step name or task id is not what daskflow makes.
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import os
 import textwrap
 from dataclasses import dataclass, field
 
@@ -263,7 +264,8 @@ def _class_source(klass: type) -> tuple[str, ast.ClassDef, int]:
             raise FlowDefinitionError(
                 f"Cannot read the source of flow class {klass.__name__} ({exc}); daskflow "
                 f"reads each step's self.next() from the source, so define the flow in a "
-                f"file or notebook cell.") from exc
+                f"file or notebook cell (a script piped to `python -` has no source: "
+                f"use `python - < script.py`).") from exc
         return found
     tree = ast.parse(textwrap.dedent("".join(lines)))
     class_def = next(n for n in tree.body if isinstance(n, ast.ClassDef))
@@ -279,7 +281,7 @@ def _cell_source(klass: type) -> tuple[str, ast.ClassDef, int] | None:
         code = getattr(value, "__code__", None)
         if code is None:
             continue
-        lines = linecache.getlines(code.co_filename)
+        lines = linecache.getlines(code.co_filename) or _stdin_lines(code.co_filename)
         if not lines:
             continue
         try:
@@ -292,6 +294,26 @@ def _cell_source(klass: type) -> tuple[str, ast.ClassDef, int] | None:
         if defs:
             return code.co_filename, defs[-1], 0
     return None
+
+
+def _stdin_lines(filename: str) -> list[str]:
+    """The script of ``python - < script.py``: stdin is then that file, read again from
+    its start (a pipe cannot be), and kept in ``linecache`` for tracebacks too."""
+    import linecache
+    import stat
+
+    if filename != "<stdin>":
+        return []
+    try:
+        info = os.fstat(0)
+        if not stat.S_ISREG(info.st_mode):
+            return []
+        text = os.pread(0, info.st_size, 0).decode()
+    except (OSError, UnicodeDecodeError):
+        return []
+    lines = text.splitlines(keepends=True)
+    linecache.cache[filename] = (len(text), None, lines, filename)
+    return lines
 
 
 def _parse_step(name: str, func, node_def: ast.FunctionDef, file: str, offset: int) -> StepNode:

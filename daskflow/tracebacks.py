@@ -21,7 +21,7 @@ import re
 import traceback
 from collections.abc import Sequence
 
-__all__ = ["format_user_traceback", "restore_dynamic_code"]
+__all__ = ["add_source_lines", "format_user_traceback", "restore_dynamic_code"]
 
 DYNAMIC_CODE = "<dynamic-code>"
 
@@ -29,6 +29,7 @@ DYNAMIC_CODE = "<dynamic-code>"
 _RUNTIME = os.path.join(os.path.dirname(os.path.abspath(__file__)), "runtime")
 
 # A frame's line; in an exception group's traceback it follows a "    | " margin.
+_FRAME = re.compile(r'(\s*(?:\|\s*)?)File "(.+)", line (\d+), in .*')
 _DYNAMIC_FRAME = re.compile(r'(\s*(?:\|\s*)?)File "<dynamic-code>", line (\d+), in (.*)')
 
 
@@ -83,3 +84,28 @@ def restore_dynamic_code(text: str, filename: str) -> str:
         if source:
             lines.append(f"{indent}  {source}\n")  # under the File line, as Python does
     return "".join(lines)
+
+
+def add_source_lines(text: str) -> str:
+    """Put each frame's source line under it where the process that formatted ``text``
+    could not read it and this one can: a notebook cell's code, which only the
+    kernel's ``linecache`` holds, shown in a traceback formatted on a worker.
+
+    >>> add_source_lines('  File "<nowhere>", line 1, in f\\n')
+    '  File "<nowhere>", line 1, in f\\n'
+    """
+    lines = text.splitlines(keepends=True)
+    out = []
+    for i, line in enumerate(lines):
+        out.append(line)
+        match = _FRAME.fullmatch(line.rstrip("\n"))
+        if match is None:
+            continue
+        following = lines[i + 1] if i + 1 < len(lines) else ""
+        if following.startswith(match.group(1) + "  ") and \
+                not _FRAME.fullmatch(following.rstrip("\n")):
+            continue  # it has its source line already
+        source = linecache.getline(match.group(2), int(match.group(3))).strip()
+        if source:
+            out.append(f"{match.group(1)}  {source}\n")
+    return "".join(out)

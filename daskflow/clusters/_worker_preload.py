@@ -1,12 +1,24 @@
 """Imported once by the fork server that local workers are forked from (forkserver.py).
 
-Importing this module is its whole job: it imports what every worker needs and the
-flow file, so a forked worker starts with all of it in memory. (Dask's pre-spawn
-variables are in the server's environment from its start: see ``warm_up``.) Nothing
-here runs a task or starts a thread.
+Importing this module is its whole job: it imports what every worker needs, and the
+modules the caller's main script imports at its top level, so a forked worker starts
+with all of it in memory. (Dask's pre-spawn variables are in the server's environment
+from its start: see ``warm_up``.) Nothing here runs a task or starts a thread.
+
+The caller's script itself is never run here, nor in a worker: it may start a flow
+or a ``parallel_map`` at its top level, with no ``if __name__ == "__main__":`` guard,
+or come from stdin or a notebook. A stand-in ``__main__`` carrying the script's name
+tells multiprocessing (``spawn.prepare`` in each forked worker) that it is loaded
+already. Nothing a worker runs needs it: cloudpickle ships ``__main__``'s functions
+and classes by value.
 """
 
+import ast
+import importlib
+import importlib.util
 import os
+import sys
+import types
 
 import cloudpickle  # noqa: F401
 import distributed  # noqa: F401
@@ -15,16 +27,60 @@ import distributed.worker  # noqa: F401
 
 import daskflow.runtime.task  # noqa: F401
 
-_main = os.environ.pop("DASKFLOW_FORKSERVER_MAIN", None)
-if _main:
-    from multiprocessing import process, spawn
 
-    # As multiprocessing does for a preloaded "__main__": each worker then finds the
-    # flow module loaded and does not run the file again.
-    process.current_process()._inheriting = True  # type: ignore[attr-defined]
+def top_level_imports(path: str) -> list[str]:
+    """The absolute modules a script imports at its top level (also in ``try``/``if``)."""
     try:
-        spawn.import_main_path(_main)
-    except BaseException:  # noqa: BLE001  each worker imports it then, and reports what fails
-        pass
-    finally:
-        del process.current_process()._inheriting  # type: ignore[attr-defined]
+        with open(path, "rb") as f:
+            tree = ast.parse(f.read())
+    except (OSError, SyntaxError, ValueError):
+        return []
+    names: list[str] = []
+    statements = list(tree.body)
+    while statements:
+        stmt = statements.pop(0)
+        if isinstance(stmt, ast.Import):
+            names += [alias.name for alias in stmt.names]
+        elif isinstance(stmt, ast.ImportFrom) and stmt.module and not stmt.level:
+            names.append(stmt.module)
+        elif isinstance(stmt, ast.Try) or isinstance(stmt, ast.If) and not _is_main_guard(stmt):
+            statements += stmt.body  # not the handlers: those run when an import fails
+    return names
+
+
+def _is_main_guard(stmt: ast.If) -> bool:
+    """``if __name__ == "__main__":``, whose imports serve the script's own run."""
+    return any(isinstance(node, ast.Name) and node.id == "__name__"
+               for node in ast.walk(stmt.test))
+
+
+def stand_in_main(path: str | None, name: str | None) -> types.ModuleType:
+    """A ``__main__`` that multiprocessing takes for the caller's, already loaded."""
+    import importlib.machinery
+
+    main = types.ModuleType("__mp_main__")
+    if path:
+        main.__file__ = path
+    if name:
+        main.__spec__ = importlib.machinery.ModuleSpec(name, None, origin=path)
+    return main
+
+
+_path = os.environ.pop("DASKFLOW_FORKSERVER_MAIN", None) or None
+_name = os.environ.pop("DASKFLOW_FORKSERVER_MAIN_NAME", None) or None
+if _path or _name:
+    sys.modules["__main__"] = sys.modules["__mp_main__"] = stand_in_main(_path, _name)
+    _source = _path
+    if _name and not _source:
+        try:
+            _spec = importlib.util.find_spec(_name)
+            _source = _spec.origin if _spec else None
+        except (ImportError, ValueError):
+            _source = None
+    if _source and os.path.isfile(_source):
+        sys.path.insert(0, os.path.dirname(_source))  # its own modules, as it finds them
+        for _module in top_level_imports(_source):
+            try:
+                importlib.import_module(_module)
+            except BaseException:  # noqa: BLE001  a worker imports it then, and reports what fails
+                pass

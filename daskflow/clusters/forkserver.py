@@ -8,6 +8,11 @@ server in the background as soon as a run begins; it imports all that once, whil
 the driver itself is still starting, and every local worker (also a replacement after
 a crash or a @timeout kill, and every local step cluster) is forked from it.
 
+The caller's script is never run there (nor in a worker): the server imports the
+modules the script imports at its top level, and puts a stand-in ``__main__`` in
+place, so a script without an ``if __name__ == "__main__":`` guard, one fed on stdin
+or a notebook can start runs and ``parallel_map`` (see ``_worker_preload``).
+
 The fork server is a single-threaded process that never runs a task, so forking it
 is safe, unlike forking the driver (which runs an event loop in threads). It takes
 Dask's ``distributed.nanny.pre-spawn-environ`` (OMP_NUM_THREADS=1 etc.) before it
@@ -32,6 +37,7 @@ from ..exceptions import ConfigurationError
 
 PRELOAD_MODULE = "daskflow.clusters._worker_preload"
 MAIN_PATH_VARIABLE = "DASKFLOW_FORKSERVER_MAIN"
+MAIN_NAME_VARIABLE = "DASKFLOW_FORKSERVER_MAIN_NAME"
 METHODS = ("forkserver", "spawn")
 
 _lock = threading.Lock()
@@ -98,9 +104,11 @@ def warm_up() -> bool:
         env = {key: str(value) for key, value in pre_spawn_environ().items()
                if value is not None and key not in os.environ}
         env["PYTHONHASHSEED"] = os.environ.get("PYTHONHASHSEED", "6640")
-        main_path = spawn.get_preparation_data("daskflow").get("init_main_from_path")
-        if main_path:  # the flow file, imported once there rather than in each worker
-            env[MAIN_PATH_VARIABLE] = main_path
+        # The caller's script (or `-m` module) as workers will be told it: the server
+        # imports what it imports, never the script itself (_worker_preload.py).
+        main = spawn.get_preparation_data("daskflow")
+        env[MAIN_PATH_VARIABLE] = main.get("init_main_from_path") or ""
+        env[MAIN_NAME_VARIABLE] = main.get("init_main_from_name") or ""
         saved = {key: os.environ.get(key) for key in env}
         previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # inherited by the server
         try:

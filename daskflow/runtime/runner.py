@@ -27,6 +27,7 @@ from ..current import username
 from ..parameters import resolve_parameters
 from ..project import project_facts, project_tags
 from ..remote import build_code_package, prepare_cluster, store_code
+from ..tracebacks import add_source_lines
 from .context import RunContext
 from .driver import RunDriver
 from .display import choose_observer
@@ -79,7 +80,18 @@ class Runner:
                  with_decorators: Sequence[str] = (), cluster: str | None = None,
                  observer: RunObserver | None = None, branch: str | None = None,
                  production: bool = False) -> None:
+        self.flow_file = os.fspath(flow) if isinstance(flow, (str, os.PathLike)) else None
         self.flow_cls = load_flow(flow) if isinstance(flow, (str, os.PathLike)) else flow
+        # the same options as a command line, for async_run's subprocess
+        self._group_args = [*(["--quiet"] if quiet else []),
+                            *(["--branch", branch] if branch else []),
+                            *(["--production"] if production else [])]
+        self._run_args = [*_flag("--max-workers", max_workers),
+                          *_flag("--max-num-splits", max_num_splits),
+                          *[a for t in tags for a in ("--tag", t)],
+                          *_flag("--scheduler-address", scheduler_address),
+                          *_flag("--cluster", cluster),
+                          *[a for d in with_decorators for a in ("--with", d)]]
         self.graph = self.flow_cls._flow_graph()
         self.max_workers = int(config.get("run.max-workers", override_with=max_workers))
         self.max_num_splits = int(config.get("run.max-num-splits",
@@ -148,6 +160,34 @@ class Runner:
         run_id = store.new_run_id()
         plan = ResumePlan(store, self.graph, origin_id, run_id, refs, step)
         return self._execute(store, run_id, refs, origin.get("parameters", {}), plan)
+
+    # -- in a subprocess, awaited (Metaflow's async runner API) ------------------------
+
+    async def async_run(self, **params: Any) -> Any:
+        """Start the run in a subprocess (``python FLOW_FILE run ...``) and return an
+        :class:`~daskflow.runtime.executing.ExecutingRun` once it has its id.
+
+        >>> executing = await Runner("flow.py").async_run(alpha=0.5)   # doctest: +SKIP
+        >>> await executing.wait()
+        """
+        from .executing import cli_value
+        resolve_parameters(self.flow_cls, params)  # a bad one fails here, as in run()
+        values = [a for name, value in params.items()
+                  for a in (f"--{name}", cli_value(value))]
+        return await self._start(["run", *self._run_args, *values])
+
+    async def async_resume(self, step: str | None = None,
+                           origin_run_id: str | None = None) -> Any:
+        """:meth:`resume` in a subprocess, as :meth:`async_run` starts a run."""
+        return await self._start(["resume", *([step] if step else []),
+                                  *_flag("--origin-run-id", origin_run_id), *self._run_args])
+
+    async def _start(self, command: list[str]) -> Any:
+        from .executing import start
+        flow_file = self.flow_file or flow_file_of(self.flow_cls, self.graph)
+        return await start([*self._group_args, "--datastore-root", self.datastore_root,
+                            *command], flow_file, self.flow_cls.__name__,
+                           self.datastore_root)
 
     # -- before anything is stored ------------------------------------------------------
 
@@ -248,6 +288,9 @@ class Runner:
             message = (f"Run {life.pathspec} failed"
                        + (f": task {failure.pathspec} raised {failure.type_name}: "
                           f"{failure.message}" if failure else "."))
+            if failure is not None and failure.traceback_text:
+                # a notebook cell's lines: only this process's linecache has them
+                failure.traceback_text = add_source_lines(failure.traceback_text)
             exc = RunFailed(message, run_pathspec=life.pathspec, failure=failure)
             exc.run = run  # type: ignore[attr-defined]
             # the step's traceback as the cause: what a notebook or script shows first
@@ -384,6 +427,33 @@ def load_flow(path: str | os.PathLike) -> type:
         raise FlowDefinitionError(
             f"{path} defines {len(found)} FlowSpec subclasses; expected exactly one.")
     return found[0]
+
+
+def _flag(name: str, value: Any) -> list[str]:
+    return [] if value is None else [name, str(value)]
+
+
+def flow_file_of(flow_cls: type, graph: Any) -> str:
+    """A file a subprocess can load ``flow_cls`` from: its module's file, or its notebook
+    cell written to a temporary file (the cell alone: what other cells define is not
+    there, as with Metaflow's NBRunner)."""
+    import linecache
+    import tempfile
+
+    module = sys.modules.get(flow_cls.__module__)
+    if flow_cls.__module__ != "__main__" and os.path.isfile(getattr(module, "__file__", "")
+                                                             or ""):
+        return str(module.__file__)  # type: ignore[union-attr]
+    lines = linecache.getlines(graph.file) if not os.path.isfile(graph.file) else []
+    if not lines:
+        raise FlowDefinitionError(
+            f"{flow_cls.__name__} is defined in the running script, which a subprocess "
+            f"would run again: give its file instead, Runner('flow.py').async_run(...).")
+    folder = tempfile.mkdtemp(prefix="daskflow-cell-")
+    path = os.path.join(folder, f"{flow_cls.__name__.lower()}.py")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("".join(lines))
+    return path
 
 
 def _short_repr(value: Any, limit: int = 200) -> str:

@@ -435,20 +435,40 @@ def _children() -> set[int]:
     return out
 
 
-def test_without_a_client_it_starts_and_closes_a_local_cluster() -> None:
+def test_without_a_client_it_keeps_one_local_cluster_for_the_process(capfd) -> None:
     from distributed import default_client
+
+    from daskflow.collections.parallel.session import close_session_cluster
 
     with pytest.raises(ValueError):
         default_client()  # no client around: parallel_map must make its own
+    import psutil
+
     before = _children()
     pids = set(parallel_map(lambda _: os.getpid(), range(20), batch_size=1))
     assert os.getpid() not in pids  # ran in worker processes
+    workers = set(_workers_now())
+    assert pids <= workers  # still up after the call
+    again = set(parallel_map(lambda _: os.getpid(), range(20), batch_size=1))
+    assert again <= workers == set(_workers_now())  # the same cluster
+    err = capfd.readouterr().err
+    assert err.count("dashboard: http://127.0.0.1:") == 1, err  # its link, shown once
+    assert "Warning" not in err
+    with pytest.raises(ValueError):
+        default_client()  # the user's default client is left alone
+    close_session_cluster()  # what happens at interpreter exit
     deadline = time.time() + 10
-    while _children() - before and time.time() < deadline:
+    while (_children() - before or any(map(psutil.pid_exists, pids))) \
+            and time.time() < deadline:
         time.sleep(0.1)
     assert _children() - before == set()  # and they are gone
-    with pytest.raises(ValueError):
-        default_client()
+    assert not any(map(psutil.pid_exists, pids))
+
+
+def _workers_now() -> list[int]:
+    from daskflow.collections.parallel import session
+
+    return list(session._client.run(os.getpid).values())
 
 
 # -- parallel_imap_unordered ------------------------------------------------------------------

@@ -3,8 +3,8 @@
 Inside a step they use the cluster the step runs on (through
 ``distributed.worker_client()``, so the step's own worker thread is handed
 back while the map runs and cannot deadlock the cluster); outside a flow
-they use the current Dask client, or start a ``LocalCluster`` for the call
-and close it afterwards.
+they use the caller's current Dask client, or one ``LocalCluster`` the
+process starts on first use and keeps until it exits (``session``).
 
 Items travel in partitions, never one task per item, and never as literals
 in the task graph (the scheduler walks every literal: ten million ints cost

@@ -48,8 +48,8 @@ def parallel_map(func: Callable[[Any], Any], iterable: Iterable[Any],
         its ``__cause__``.
 
     Inside a step this runs on the step's cluster; elsewhere on the current
-    Dask client, or on a ``LocalCluster`` started for the call and closed after
-    it (start a ``distributed.Client`` first to reuse one across calls).
+    Dask client, or on one ``LocalCluster`` the process starts on first use
+    (its dashboard link printed once) and closes when it exits.
 
     >>> from daskflow.collections import parallel_map
     >>> parallel_map(lambda x: x * x, range(10_000_000), batch_size=1_000_000)  # doctest: +SKIP

@@ -24,6 +24,7 @@ from ...dask_client import cluster_client
 from .errors import ParallelMapError
 from .partitions import Input, Partition
 from .pickling import pickle_func
+from .session import session_client
 from .transport import Transport
 from .worker import run_partition
 
@@ -58,26 +59,13 @@ def partitions_done(func: Callable[[Any], Any], data: Input, max_parallel: int |
 
 @contextmanager
 def _cluster_client() -> Iterator[Any]:
-    """The client to run on: the step's cluster, the current client, or a new local one."""
+    """The client to run on: the step's cluster, the caller's client, or the process's
+    own local cluster (session.py)."""
     with cluster_client() as client:
         if client is not None:
             yield client
             return
-    with _local_cluster() as client:
-        yield client
-
-
-@contextmanager
-def _local_cluster() -> Iterator[Any]:
-    """A local cluster for one call, sized and started as a run's default one (workers
-    forked from daskflow's fork server), with no dashboard: nobody would look."""
-    from distributed import Client
-
-    from ...clusters import get_backend
-    from ...clusters.local import default_request
-
-    with get_backend("local", dashboard_address="").open(default_request()) as cluster, \
-            Client(cluster, set_as_default=False) as client:
+    with session_client() as client:
         yield client
 
 

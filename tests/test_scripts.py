@@ -1,0 +1,44 @@
+"""Flows and parallel_map started at the top level of plain scripts: no ``__main__``
+guard, or the script fed on stdin. Local workers never import the calling script."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from .conftest import FLOWS, _env
+
+SCRIPTS = FLOWS / "scripts"
+
+
+def _check(proc: subprocess.CompletedProcess[str]) -> str:
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr and "Warning" not in proc.stderr, proc.stderr
+    assert proc.stdout.count("TOP LEVEL RAN") == 1  # no worker ran the script again
+    return proc.stdout
+
+
+@pytest.mark.parametrize("how", ["file", "stdin"])
+def test_unguarded_flow_script(workdir, how):
+    script = SCRIPTS / "unguarded_flow.py"
+    if how == "file":
+        proc = subprocess.run([sys.executable, str(script)], cwd=workdir, env=_env(),
+                              capture_output=True, text=True, timeout=240)
+    else:
+        with open(script) as stdin:
+            proc = subprocess.run([sys.executable, "-"], stdin=stdin, cwd=workdir,
+                                  env=_env(), capture_output=True, text=True, timeout=240)
+    out = _check(proc)
+    assert "FLOW [2.0, 4.0, 6.0]" in out
+    assert "MAP [0, 10, 20, 30, 40]" in out
+
+
+def test_unguarded_runner_script(workdir):
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPTS / "unguarded_runner.py"), str(FLOWS / "linear_params.py")],
+        cwd=workdir, env=_env(), capture_output=True, text=True, timeout=240)
+    out = _check(proc)
+    assert "FLOW [2.0, 4.0, 6.0]" in out
+    assert "MAP [2, 3, 4]" in out
