@@ -81,3 +81,41 @@ def test_a_runs_cluster_refuses_clients_without_its_credentials(workdir: Path):
     assert proc.returncode == 0, err
     run = Flow("TLSProbeFlow").latest_run
     assert run.successful and run["start"].task.data.released
+
+
+def _listening(pid: int | None = None) -> list[tuple[str, int]]:
+    import psutil
+    return [(c.laddr.ip, c.laddr.port) for c in psutil.Process(pid).net_connections()
+            if c.status == psutil.CONN_LISTEN]
+
+
+def _port(address: str) -> int:
+    return int(address.rsplit(":", 1)[1].split("/")[0])
+
+
+@pytest.mark.slurm
+@pytest.mark.usefixtures("require_slurm")
+def test_slurm_cluster_uses_tls_from_private_files_binds_narrowly_and_leaves_no_key(
+        slurm_logs_in_tmp: Path) -> None:
+    import urllib.request
+    request = ResourceRequest(memory=512 * 2**20)
+    with get_backend("slurm").open(request) as cluster:
+        address = cluster.scheduler_address
+        assert address.startswith("tls://127.0.0.1:")  # the single node is this machine
+        scheduler_port = _port(address)
+        bound = [ip for ip, port in _listening() if port == scheduler_port]
+        assert bound and all(ip not in ("0.0.0.0", "::") for ip in bound), bound
+        folders = list(slurm_logs_in_tmp.glob(".daskflow-tls-*"))
+        assert len(folders) == 1 and stat.S_IMODE(folders[0].stat().st_mode) == 0o700
+        script = cluster.job_script()
+        assert "--tls-key" in script and "PRIVATE KEY" not in script
+        with Client(cluster) as client:
+            assert client.submit(sum, [1, 2]).result() == 3
+        with pytest.raises(Exception):  # noqa: B017  (refused: no certificate)
+            Client(address, timeout=2)
+        link = cluster.dashboard_link
+        dashboard_port = _port(link.rsplit("/", 1)[0])
+        assert (link.split("//")[1].rsplit(":", 1)[0], dashboard_port) in _listening()
+        with urllib.request.urlopen(link.replace("/status", "/health"), timeout=10) as answer:
+            assert answer.status == 200
+    assert not list(slurm_logs_in_tmp.glob(".daskflow-tls-*"))  # the key is gone
