@@ -119,3 +119,30 @@ def test_slurm_cluster_uses_tls_from_private_files_binds_narrowly_and_leaves_no_
         with urllib.request.urlopen(link.replace("/status", "/health"), timeout=10) as answer:
             assert answer.status == 200
     assert not list(slurm_logs_in_tmp.glob(".daskflow-tls-*"))  # the key is gone
+
+
+@pytest.mark.ssh
+def test_ssh_cluster_uses_tls_binds_narrowly_and_leaves_no_key(sshd, workdir: Path) -> None:
+    import urllib.request
+
+    import psutil
+    backend = get_backend("ssh", hosts=["127.0.0.1"], connect_options=sshd)
+    with backend.open(ResourceRequest(memory=300 * 2**20)) as cluster:
+        address = cluster.scheduler_address
+        assert address.startswith("tls://127.0.0.1:")
+        folders = list(workdir.glob(".daskflow-tls-*"))
+        assert len(folders) == 1 and stat.S_IMODE(folders[0].stat().st_mode) == 0o700
+        listeners = [c for c in psutil.net_connections("inet")
+                     if c.status == psutil.CONN_LISTEN and c.laddr.port == _port(address)]
+        assert listeners and all(c.laddr.ip == "127.0.0.1" for c in listeners), listeners
+        remote = [" ".join(p.info["cmdline"] or ()) for p in psutil.process_iter(["cmdline"])
+                  if "distributed.cli.dask_spec" in " ".join(p.info["cmdline"] or ())]
+        assert remote and not any("PRIVATE KEY" in line for line in remote)
+        with Client(cluster) as client:
+            assert client.submit(sum, [1, 2]).result() == 3
+            assert all(w.startswith("tls://") for w in client.scheduler_info()["workers"])
+        with pytest.raises(Exception):  # noqa: B017  (refused: no certificate)
+            Client(address, timeout=2)
+        with urllib.request.urlopen(cluster.dashboard_link, timeout=10) as answer:
+            assert answer.status == 200
+    assert not list(workdir.glob(".daskflow-tls-*"))
