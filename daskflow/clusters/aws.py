@@ -47,6 +47,7 @@ from .aws_sizing import (
 )
 from .base import MiB, ResourceRequest, format_bytes
 from .errors import ResourceRequestError
+from .security import cluster_security
 
 __all__ = ["CLUSTER_TAG", "FARGATE_SIZES", "AWSBackend", "AWSCredentialsError",
            "AWSEC2Backend", "AWSECSBackend", "AWSFargateBackend", "AWSRegionError",
@@ -241,6 +242,10 @@ class AWSBackend(AWSResources):
         kwargs = self.cluster_kwargs(request, name=name)
         timeout = parse_timedelta(config.get("cluster.start-timeout"))
         cls = CLUSTER_CLASSES[self.launch_type]
+        if self.launch_type == "ec2":
+            # the run's credentials (not an RSA key of its own per cluster); False: plain
+            # tcp when daskflow.cluster.tls is off. ECS and Fargate take no security.
+            kwargs["security"] = cluster_security() or False
         # EC2Cluster's TLS set-up writes temporary certificates into the global dask
         # config; they belong to that cluster's Security object, not to this process
         saved = copy.deepcopy(dask.config.get("distributed.comm"))

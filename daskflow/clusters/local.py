@@ -22,6 +22,7 @@ from ..exceptions import ConfigurationError
 from .errors import BackendNotInstalledError, ResourceRequestError
 from .forkserver import forked_worker_kwargs, warm_up, worker_start_method
 from .processes import LocalProcessTeardown
+from .security import cluster_security, start as start_credentials
 
 
 def machine_memory() -> int:
@@ -80,7 +81,9 @@ class LocalBackend(LocalProcessTeardown, ClusterBackend):
         return default_request(max_workers)
 
     def prepare(self) -> None:
-        """Start the fork server now, so it imports what workers need while the run sets up."""
+        """Start the fork server now, so it imports what workers need while the run sets up,
+        and the run's TLS credentials."""
+        start_credentials()
         warm_up()
 
     def cluster_class(self, request: ResourceRequest) -> str:
@@ -175,6 +178,9 @@ class LocalBackend(LocalProcessTeardown, ClusterBackend):
 
     def make_cluster(self, request: ResourceRequest, *, name: str) -> Any:
         kwargs = self.cluster_kwargs(request, name=name)
+        security = cluster_security()  # the run's credentials: not a translation of request
+        if security is not None:
+            kwargs["security"] = security
         if request.gpu:
             from dask_cuda import LocalCUDACluster  # type: ignore[import-not-found]
             return LocalCUDACluster(**kwargs)

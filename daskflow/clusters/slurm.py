@@ -23,8 +23,10 @@ from typing import Any
 import dask_jobqueue  # noqa: F401  (missing: the registry says "pip install 'daskflow[slurm]'")
 
 from .. import config
-from .base import ClusterBackend, MiB, ResourceRequest, export_lines, format_bytes
+from .base import ClusterBackend, MiB, ResourceRequest, export_lines, format_bytes, logger
 from .errors import BackendUnavailableError, ResourceRequestError, WorkerKilledError
+from .listen import DashboardLinkWhereItListens, bind_address
+from .security import CredentialFiles, cluster_security
 
 # squeue reasons that no amount of waiting fixes (SLURM's "Job Reason Codes").
 HOPELESS_REASONS = {
@@ -61,6 +63,7 @@ class SlurmNode:
     gpus: int
     tmp_mb: int
     state: str
+    address: str = ""  # NodeAddr: where the node is reached
 
 
 class SLURMBackend(ClusterBackend):
@@ -158,16 +161,16 @@ class SLURMBackend(ClusterBackend):
 
     def nodes(self) -> list[SlurmNode]:
         """The nodes of the partition jobs go to (``queue``, else the default partition)."""
-        out = self.command("sinfo", "-h", "-N", "-o", "%N|%P|%c|%m|%G|%d|%t",
+        out = self.command("sinfo", "-h", "-N", "-o", "%N|%P|%c|%m|%G|%d|%t|%o",
                            check=True).stdout
         nodes = []
         for line in out.splitlines():
             parts = line.strip().split("|")
-            if len(parts) != 7:
+            if len(parts) != 8:
                 continue
-            name, partition, cpus, memory, gres, tmp, state = parts
+            name, partition, cpus, memory, gres, tmp, state, address = parts
             nodes.append(SlurmNode(name, partition, _int(cpus), _int(memory), _gpus(gres),
-                                   _int(tmp), state))
+                                   _int(tmp), state, address))
         queue = self.option("queue")
         if queue:
             chosen = [n for n in nodes if n.partition.rstrip("*") == queue]
@@ -225,13 +228,42 @@ class SLURMBackend(ClusterBackend):
 
     # -- start -----------------------------------------------------------------------
     def make_cluster(self, request: ResourceRequest, *, name: str) -> Any:
-        from dask_jobqueue import SLURMCluster
         _submit_errors.pop(name, None)
         job_cls: Any = _job_class()
-        cluster = SLURMCluster(job_cls=job_cls, **self.cluster_kwargs(request, name=name))
+        kwargs = self.cluster_kwargs(request, name=name)
+        if "interface" not in kwargs:  # an interface names where to listen already
+            host = self.scheduler_host()
+            if host:
+                kwargs["scheduler_options"]["host"] = host
+        if cluster_security() is not None:
+            # the jobs read the run's credentials from files (a job script holds no key):
+            # a private folder beside their logs, removed at teardown
+            files = _credential_files[name] = CredentialFiles(self.log_folder())
+            kwargs["security"] = files.security
+        cluster = _cluster_class()(job_cls=job_cls, **kwargs)
         cluster._daskflow_name = name  # type: ignore[attr-defined]  # finds its job logs
         cluster.scale(jobs=request.workers)
         return cluster
+
+    def scheduler_host(self) -> str | None:
+        """Where the scheduler listens: ``scheduler-host``, else the one local address that
+        reaches the partition's nodes (127.0.0.1 when they are this machine)."""
+        host = self.option("scheduler-host")
+        if host:
+            return str(host)
+        nodes = self.nodes()
+        host = bind_address(node.address or node.name for node in nodes)
+        if host is None:
+            logger.warning(
+                "The SLURM nodes (%s) are not all reached from one local address: the "
+                "scheduler listens on every interface (TLS still applies). Set "
+                "daskflow.cluster.slurm.scheduler-host or .interface to narrow it.",
+                ", ".join(n.name for n in nodes[:5]))
+        return host
+
+    def log_folder(self) -> str:
+        """The jobs' log directory (absolute): a filesystem the compute nodes share."""
+        return os.path.abspath(self.option("log-directory") or ".")
 
     def jobs(self, name: str) -> list[tuple[str, str, str]]:
         """``(job id, state, reason)`` of each job named ``name`` that squeue still lists."""
@@ -283,6 +315,9 @@ class SLURMBackend(ClusterBackend):
     def cleanup(self, snapshot: Any, *, failing: bool) -> None:
         """Remove the cluster's job logs after a clean run (they explain failures: kept then)."""
         _submit_errors.pop(snapshot, None)
+        files = _credential_files.pop(snapshot, None)
+        if files is not None:
+            files.remove()
         if failing or self.option("keep-logs") or not self.option("log-directory"):
             return
         folder = os.path.abspath(self.option("log-directory"))
@@ -369,6 +404,22 @@ def _job_class() -> type:
 
 
 _JOB_CLASS: type | None = None
+_CLUSTER_CLASS: type | None = None
+# The credential files of each open cluster, by name, until its teardown removes them.
+_credential_files: dict[str, CredentialFiles] = {}
+
+
+def _cluster_class() -> type:
+    """SLURMCluster whose dashboard link names where the dashboard listens."""
+    global _CLUSTER_CLASS
+    if _CLUSTER_CLASS is None:
+        from dask_jobqueue import SLURMCluster
+
+        class DaskflowSLURMCluster(DashboardLinkWhereItListens, SLURMCluster):
+            pass
+
+        _CLUSTER_CLASS = DaskflowSLURMCluster
+    return _CLUSTER_CLASS
 
 
 def _classify(signs: list[str]) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import pickle
 import socket
+import threading
 from typing import Any
 
 import asyncssh  # noqa: F401  (missing: the registry says "pip install 'daskflow[ssh]'")
@@ -21,6 +22,13 @@ from .base import ClusterBackend, ResourceRequest, format_bytes
 from .errors import ResourceRequestError
 from .local import machine_cores, machine_memory
 from .processes import LocalProcessTeardown
+from .security import CredentialFiles, cluster_security
+
+# SSHCluster hands the remote scheduler and workers this process's whole dask config
+# (DASK_INTERNAL_INHERIT_CONFIG): the TLS settings are set there while a cluster starts.
+_config_lock = threading.Lock()
+# The credential files of each open cluster, by name, until its teardown removes them.
+_credential_files: dict[str, CredentialFiles] = {}
 
 
 class SSHBackend(LocalProcessTeardown, ClusterBackend):
@@ -42,8 +50,14 @@ class SSHBackend(LocalProcessTeardown, ClusterBackend):
         scheduler, workers = hosts[0], (hosts[1:] or hosts[:1])
         memory = request.memory if request.memory is not None else \
             (self.option("memory") or "auto")
+        # The scheduler listens where the driver and the workers reach it, no wider, and
+        # its dashboard there too (so that the link, made from the scheduler's host, is
+        # where it listens): the loopback when every host is this machine.
+        host = self.option("scheduler-host") or \
+            ("127.0.0.1" if all(_is_loopback(h) for h in hosts) else scheduler)
+        dashboard_port = str(config.get("cluster.dashboard-address") or ":0").rsplit(":", 1)[-1]
         scheduler_options: dict[str, Any] = {
-            "port": 0, "dashboard_address": config.get("cluster.dashboard-address")}
+            "host": host, "port": 0, "dashboard_address": f"{host}:{dashboard_port or 0}"}
         idle = config.get("cluster.idle-timeout")
         if idle:
             scheduler_options["idle_timeout"] = idle
@@ -61,7 +75,7 @@ class SSHBackend(LocalProcessTeardown, ClusterBackend):
             kwargs["remote_python"] = self.option("remote-python")
         return kwargs  # no name: SSHCluster names its SpecCluster itself
 
-    def check(self, request: ResourceRequest) -> None:
+    def _check(self, request: ResourceRequest) -> None:
         hosts = list(self.option("hosts") or [])
         if not hosts:
             raise ResourceRequestError(
@@ -92,11 +106,53 @@ class SSHBackend(LocalProcessTeardown, ClusterBackend):
                 f"machine: it has {machine_cores()}. Ask for fewer, or add hosts.")
 
     def make_cluster(self, request: ResourceRequest, *, name: str) -> Any:
+        import dask.config
         from distributed import SSHCluster
-        return SSHCluster(**self.cluster_kwargs(request, name=name))
+        kwargs = self.cluster_kwargs(request, name=name)
+        if cluster_security() is None:
+            return SSHCluster(**kwargs)
+        # The remote processes read the run's credentials from files in a private folder
+        # of the shared working directory (a command line holds paths, never a key).
+        files = _credential_files[name] = CredentialFiles(os.path.abspath("."))
+        kwargs["security"] = files.security  # the driver's side
+        kwargs["scheduler_options"]["protocol"] = "tls"
+        kwargs["worker_options"]["protocol"] = "tls"
+        security = files.security
+        settings = {
+            "distributed.comm.require-encryption": True,
+            "distributed.comm.tls.ca-file": security.tls_ca_file,
+            **{f"distributed.comm.tls.{role}.{part}": getattr(security, f"tls_{role}_{part}")
+               for role in ("scheduler", "worker", "client") for part in ("cert", "key")}}
+        with _config_lock, dask.config.set(settings):
+            return SSHCluster(**kwargs)
+
+    def check(self, request: ResourceRequest) -> None:
+        if cluster_security() is not None and self.shares_filesystem is False:
+            raise ResourceRequestError(
+                "The ssh backend gives its hosts the run's TLS credentials as files in the "
+                "working directory, which they do not share (daskflow.cluster.ssh."
+                "shares-filesystem: false). Share it, or set daskflow.cluster.tls: false "
+                "for hosts with their own security.")
+        self._check(request)
+
 
     # -- teardown: processes on this machine can be checked; remote ones are trusted -----
+    # A snapshot is (cluster name, pids here): the name finds the credential files.
     def snapshot(self, cluster: Any, name: str) -> Any:
+        return name, self._local_pids(cluster)
+
+    def leftovers(self, snapshot: Any) -> list[str]:
+        return super().leftovers(snapshot[1] if snapshot else ())
+
+    def force_teardown(self, snapshot: Any) -> None:
+        super().force_teardown(snapshot[1] if snapshot else ())
+
+    def cleanup(self, snapshot: Any, *, failing: bool) -> None:
+        files = _credential_files.pop(snapshot[0], None) if snapshot else None
+        if files is not None:
+            files.remove()
+
+    def _local_pids(self, cluster: Any) -> list[int]:
         if cluster is None:
             return []
         pids: set[int] = set()
@@ -126,6 +182,13 @@ def _pids() -> list[int]:
     import psutil
     me = psutil.Process()
     return [me.pid] + ([me.ppid()] if me.ppid() > 1 else [])
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return socket.gethostbyname(host).startswith("127.")
+    except OSError:
+        return False
 
 
 def _host(address: str) -> str:

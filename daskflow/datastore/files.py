@@ -100,11 +100,13 @@ class LocalFiles:
     def url(self, path: str) -> str:
         return path
 
-    def write(self, path: str, data: bytes) -> None:
+    def write(self, path: str, data: bytes, *, private: bool = False) -> None:
+        """``private``: readable by the owner only (0600), from its first byte."""
         tmp = f"{path}{TEMP_MARK}{uuid.uuid4().hex[:8]}"
         with writing(path, tmp):
             os.makedirs(os.path.dirname(path), exist_ok=True)
-            with open(tmp, "wb") as f:
+            flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+            with os.fdopen(os.open(tmp, flags, 0o600 if private else 0o666), "wb") as f:
                 f.write(data)
             os.replace(tmp, path)
 
@@ -233,7 +235,8 @@ class FsspecFiles:
         """``path`` as a URL that another process (a Dask worker) can open."""
         return self.fs.unstrip_protocol(path)
 
-    def write(self, path: str, data: bytes) -> None:
+    def write(self, path: str, data: bytes, *, private: bool = False) -> None:
+        # private: an object store's access is its bucket's policy, not a file mode
         with writing(path):
             self.fs.pipe_file(path, data)  # object stores write whole objects
 

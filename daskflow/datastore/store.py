@@ -111,8 +111,8 @@ class ArtifactStore:
 
     # -- records --------------------------------------------------------------------
 
-    def _write_json(self, path: str, record: dict[str, Any]) -> None:
-        self.files.write(path, json.dumps(record, default=str).encode())
+    def _write_json(self, path: str, record: dict[str, Any], *, private: bool = False) -> None:
+        self.files.write(path, json.dumps(record, default=str).encode(), private=private)
 
     def _read_json(self, path: str) -> dict[str, Any]:
         return json.loads(self.files.read(path))
@@ -292,7 +292,8 @@ class ArtifactStore:
                 return run_id
 
     def write_run(self, run_id: str, record: dict[str, Any]) -> None:
-        self._write_json(f"{self.run_path(run_id)}/_run.json", record)
+        # private: it holds the run's scheduler and dashboard addresses
+        self._write_json(f"{self.run_path(run_id)}/_run.json", record, private=True)
 
     def read_run(self, run_id: str) -> dict[str, Any]:
         path = f"{self.run_path(run_id)}/_run.json"

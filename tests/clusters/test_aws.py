@@ -13,6 +13,8 @@ is checked up to its bounded wait for the scheduler and the verified teardown.
 
 from __future__ import annotations
 
+import base64
+import re
 import time
 from typing import Any
 
@@ -373,6 +375,14 @@ def test_ec2_start_is_bounded_and_its_instances_are_terminated(aws, monkeypatch)
     assert [i["InstanceType"] for i in instances] == ["t3.medium"]  # the scheduler's
     assert {i["State"]["Name"] for i in instances} == {"terminated"}
     assert dask.config.get("distributed.comm.require-encryption") == config_before
+    # the scheduler VM was given the run's (EC) credentials, not an RSA key of its own
+    from daskflow.clusters.security import credentials
+    user_data = base64.b64decode(ec2.describe_instance_attribute(
+        InstanceId=instances[0]["InstanceId"], Attribute="userData")["UserData"]["Value"])
+    inherited = re.search(rb'DASK_INTERNAL_INHERIT_CONFIG="([^"]+)"', user_data)
+    assert inherited is not None
+    tls = dask.config.deserialize(inherited.group(1).decode())["distributed"]["comm"]["tls"]
+    assert tls["ca-file"] == credentials()[0]
 
 
 # -- the shared contract ----------------------------------------------------------------------
