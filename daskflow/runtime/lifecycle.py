@@ -37,7 +37,14 @@ class RunOutcome:
 
 
 class RunLifecycle:
-    """The record of one run, from its claimed id to its final status and report."""
+    """The record of one run, from its claimed id to its final status and report.
+
+    >>> life = RunLifecycle(store, run_id, ...)           # doctest: +SKIP
+    >>> try:
+    ...     life.begin(); ...                              # run it
+    ... finally:
+    ...     life.finish(outcome, interrupted=False)
+    """
 
     def __init__(self, store: ArtifactStore, run_id: str, *, graph: FlowGraph,
                  observer: RunObserver, tags: list[str], parameters: dict[str, str],
@@ -65,13 +72,19 @@ class RunLifecycle:
             "driver": {"host": socket.gethostname(), "pid": os.getpid()},
             HEARTBEAT: time.time(),
         }
-        self._write()
         self._stopped = threading.Event()
+        self._beat: threading.Thread | None = None
+
+    def begin(self) -> None:
+        """Write the record and start the heartbeat; :meth:`finish` must follow whatever
+        happens from here (call both in one try/finally, so a Ctrl-C that lands in
+        between still leaves a final status)."""
+        self._write()
         self._beat = threading.Thread(target=self._heartbeat, daemon=True,
-                                      name=f"daskflow-heartbeat-{run_id}")
+                                      name=f"daskflow-heartbeat-{self.run_id}")
         self._beat.start()
-        observer.run_started(flow_name=store.flow_name, run_id=run_id,
-                             datastore=store.flow_root, graph=graph)
+        self.observer.run_started(flow_name=self.store.flow_name, run_id=self.run_id,
+                                  datastore=self.store.flow_root, graph=self.graph)
 
     @property
     def pathspec(self) -> str:
@@ -133,7 +146,8 @@ class RunLifecycle:
         """Write the final status and the run report, and tell the observer; never raises
         past the record, so the run's real outcome is what the caller sees."""
         self._stopped.set()
-        self._beat.join()
+        if self._beat is not None:
+            self._beat.join()
         self.record.update(status="success" if outcome.successful else "failed",
                            finished_at=time.time(), interrupted=interrupted)
         if outcome.failure is not None:

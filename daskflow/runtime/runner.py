@@ -265,6 +265,7 @@ class Runner:
         outcome = RunOutcome(False)
         interrupted = False
         try:
+            life.begin()
             with self._default_cluster(life) as client:
                 if self.scheduler_address:
                     # The local cluster is sized to --max-workers; a cluster we did not

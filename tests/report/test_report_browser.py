@@ -119,7 +119,7 @@ def test_failed_foreach_split(tab, demo_failed, tmp_path):
     detail.get_by_text("show").click()
     traceback = page.locator("details.failure pre")
     assert traceback.is_visible()
-    assert 'raise ValueError(f"split {self.input} cannot be trained")' in \
+    assert 'raise ValueError(self.message or f"split {self.input} cannot be trained")' in \
         traceback.inner_text()
     assert "report_demo.py" in traceback.inner_text()
     assert tab.errors == [] and tab.warnings == []
