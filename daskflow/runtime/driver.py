@@ -77,7 +77,7 @@ class RunDriver:
                  resume: ResumePlan | None = None,
                  placements: dict[str, Placement | None] | None = None,
                  on_cluster: Any = None, max_workers: int = 16,
-                 setup: Any = None) -> None:
+                 setup: Any = None, idle: Any = None) -> None:
         # on_cluster(info) hears of every step cluster that starts or stops; setup
         # prepares each step cluster before its first task (code, environment check)
         self.ctx = ctx
@@ -89,6 +89,7 @@ class RunDriver:
         self.max_workers = max_workers
         self.reuse = bool(config.get("cluster.reuse-adjacent"))
         self.events: queue.Queue[Event] = queue.Queue()
+        self.idle = idle  # the default cluster's IdleRelease, or None
         self.pool = ClusterPool(cloudpickle.dumps(ctx), ctx.run_id, self.events,
                                 on_cluster or (lambda info: None), setup)
         self.futures: dict[str, Any] = {}
@@ -139,6 +140,8 @@ class RunDriver:
             return None
         future, task = event.future, event.key
         key = future.key
+        if self.idle is not None and key not in self.on_cluster:
+            self.idle.task_done()
         depth = self.graph.foreach_depth(task.step)
         if future.status != "finished":
             self.observer.task_finished(step=task.step, task_id=task.task_id, ok=False,
@@ -259,6 +262,8 @@ class RunDriver:
     def _send(self, client: Any, ctx_future: Any, step: str, specs: list[TaskSpec],
               parents: list[list[Parent]], cluster: str) -> None:
         keys = [str(TaskKey(step, spec.task_id, self.ctx.run_id)) for spec in specs]
+        if self.idle is not None and cluster == DEFAULT:
+            self.idle.task_sent(len(specs))
         if self._gang(step):
             futures = self._send_gang(client, ctx_future, specs, parents, keys)
         elif len(specs) == 1:

@@ -32,6 +32,7 @@ from .context import RunContext
 from .driver import RunDriver
 from .display import choose_observer
 from .events import RunObserver
+from .idle import idle_release_for
 from .lifecycle import RunLifecycle, RunOutcome
 from .plan import drop_local_retry_delays, parse_with, placement_of, plan_steps
 from .preflight import probe_scheduler_sees, refuse_unreachable_datastore
@@ -264,6 +265,7 @@ class Runner:
                          announce_starts=self.observer.wants_task_started())
         outcome = RunOutcome(False)
         interrupted = False
+        self.idle = None
         try:
             life.begin()
             with self._default_cluster(life) as client:
@@ -275,7 +277,7 @@ class Runner:
                                           name=f"daskflow-{life.pathspec}")
                 outcome = RunDriver(ctx, client, self.observer, plan, self.placements,
                                     life.cluster_changed, self.max_workers,
-                                    self._setup_cluster).execute()
+                                    self._setup_cluster, self.idle).execute()
         except KeyboardInterrupt:
             interrupted = True
             raise
@@ -335,10 +337,12 @@ class Runner:
             self._setup_cluster(client, backend, cluster="default", step="start")
             life.default_cluster_up(client, backend=backend.name,
                                     description=backend.describe(request))
-            _release_idle_workers(backend, cluster, request)
+            self.idle = idle_release_for(backend, cluster, request.workers)
             try:
                 yield client
             finally:
+                if self.idle is not None:
+                    self.idle.close()
                 life.default_cluster_down()
 
 
@@ -359,21 +363,6 @@ def _sweep_orphans(store: ArtifactStore) -> None:
         store.remove_orphaned_temp_files()
     except Exception:  # noqa: BLE001  housekeeping never fails a run
         pass
-
-
-def _release_idle_workers(backend: ClusterBackend, cluster: Any, request: Any) -> None:
-    """Let the run's default cluster give its workers back while no ready task needs
-    them (Dask's adaptive scaling), so step clusters on the same capacity (a SLURM
-    partition, a cloud account) can start; on this machine it keeps them (cores held
-    idle cost nothing, and starting workers again would)."""
-    setting = config.get("cluster.release-idle-workers")
-    if setting == "auto":
-        setting = not backend.local_machine
-    if not setting or not hasattr(cluster, "adapt"):
-        return
-    cluster.adapt(minimum=0, maximum=request.workers,
-                  interval=config.get("cluster.release-interval"),
-                  wait_count=int(config.get("cluster.release-wait-count")))
 
 
 @contextmanager
