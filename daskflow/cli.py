@@ -76,6 +76,7 @@ def _print_run_failure(exc: RunFailed, debug: bool) -> None:
 
 
 def build_cli(flow_cls: type, graph: FlowGraph) -> click.Group:
+    """The command line of ``flow_cls``: its options, then each family of commands."""
     params = flow_parameters(flow_cls)
 
     @click.group(help=(flow_cls.__doc__ or f"Flow {flow_cls.__name__}").strip(),
@@ -99,6 +100,15 @@ def build_cli(flow_cls: type, graph: FlowGraph) -> click.Group:
             click.Option(["--production"], is_flag=True, default=False,
                          help="Run on the @project's production branch.")]
 
+    _add_run_commands(cli, flow_cls, params)
+    _add_graph_commands(cli, flow_cls, graph, params)
+    _add_read_commands(cli, flow_cls)
+    add_card_commands(cli, flow_cls)
+    return cli
+
+
+def _add_run_commands(cli: click.Group, flow_cls: type, params: dict[str, Any]) -> None:
+    """``run`` (with the flow's parameters as options) and ``resume``."""
     @cli.command(help="Run the flow on a Dask cluster.")
     @run_options
     @click.pass_context
@@ -120,6 +130,10 @@ def build_cli(flow_cls: type, graph: FlowGraph) -> click.Group:
                **options: Any) -> None:
         _runner(flow_cls, ctx, options).resume(step, origin_run_id)
 
+
+def _add_graph_commands(cli: click.Group, flow_cls: type, graph: FlowGraph,
+                        params: dict[str, Any]) -> None:
+    """``show``, ``report`` and ``check``: what the flow is, and what a run did."""
     @cli.command(help="Show the steps of the flow, how they connect and where they run: as "
                       "text, or as a page (html), an image (svg) or Graphviz (dot).")
     @click.option("--format", "fmt", type=click.Choice(["text", "html", "svg", "dot"]),
@@ -172,6 +186,9 @@ def build_cli(flow_cls: type, graph: FlowGraph) -> click.Group:
                    f"{len(params)} parameter(s).")
         click.echo("The graph looks good!")
 
+
+def _add_read_commands(cli: click.Group, flow_cls: type) -> None:
+    """``dump``, ``logs`` and ``tag``: what a run stored."""
     @cli.command(help="Print the artifacts of RUN_ID/STEP or RUN_ID/STEP/TASK_ID.")
     @click.argument("pathspec")
     @click.option("--max-value-size", default=1000, show_default=True, type=int,
@@ -212,7 +229,11 @@ def build_cli(flow_cls: type, graph: FlowGraph) -> click.Group:
                 click.echo(out, nl=False)
             if err:
                 click.echo(err, nl=False, err=True)
+    _add_tag_commands(cli, flow_cls)
 
+
+def _add_tag_commands(cli: click.Group, flow_cls: type) -> None:
+    """``tag add|remove|replace|list``, as Metaflow's ``tag`` command."""
     @cli.group(help="Add, remove, replace or list the user tags of a run (Metaflow's "
                     "`tag` command).")
     def tag() -> None:
@@ -242,9 +263,6 @@ def build_cli(flow_cls: type, graph: FlowGraph) -> click.Group:
     _tag_command("remove", "Remove TAGS from the run (user tags only).", -1)
     _tag_command("replace", "Replace the tag OLD with NEW on the run: replace OLD NEW.", 2)
     _tag_command("list", "List the run's user and system tags.", 0)
-
-    add_card_commands(cli, flow_cls)
-    return cli
 
 
 def run_options(func: Any) -> Any:
