@@ -85,6 +85,7 @@ class ParallelInfo(NamedTuple):
     node_index: int
     control_task_id: str
     main_port: int
+    round: int = 0          # the gang's attempt: @retry reruns the whole gang
 
     def environ(self) -> dict[str, str]:
         """The variables Metaflow sets for a gang's tasks (frameworks read them)."""

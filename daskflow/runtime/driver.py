@@ -70,6 +70,18 @@ class TaskDone:
 Event = TaskDone | ClusterReady | ClusterFailed
 
 
+@dataclass
+class _Gang:
+    """A num_parallel gang sent to its cluster: what it takes to send it again."""
+
+    step: str
+    specs: list[TaskSpec]
+    parents: list[list[Any]]
+    cluster: str
+    round: int
+    keys: list[str]
+
+
 class RunDriver:
     """Submits the tasks of one run and watches them until ``end`` or a failure."""
 
@@ -90,6 +102,8 @@ class RunDriver:
         self.reuse = bool(config.get("cluster.reuse-adjacent"))
         self.events: queue.Queue[Event] = queue.Queue()
         self.idle = idle  # the default cluster's IdleRelease, or None
+        self.gangs: dict[str, _Gang] = {}   # a gang node's future key -> its gang
+        self.superseded: set[str] = set()   # keys of a gang round that was replaced
         self.pool = ClusterPool(cloudpickle.dumps(ctx), ctx.run_id, self.events,
                                 on_cluster or (lambda info: None), setup)
         self.futures: dict[str, Any] = {}
@@ -140,10 +154,14 @@ class RunDriver:
             return None
         future, task = event.future, event.key
         key = future.key
+        if key in self.superseded:  # a node of a gang round that was sent again
+            return None
         if self.idle is not None and key not in self.on_cluster:
             self.idle.task_done()
         depth = self.graph.foreach_depth(task.step)
         if future.status != "finished":
+            if key in self.gangs and self._retry_gang(self.gangs[key], task):
+                return None
             self.observer.task_finished(step=task.step, task_id=task.task_id, ok=False,
                                         foreach_depth=depth)
             failure = self._failure(future)
@@ -265,7 +283,8 @@ class RunDriver:
         if self.idle is not None and cluster == DEFAULT:
             self.idle.task_sent(len(specs))
         if self._gang(step):
-            futures = self._send_gang(client, ctx_future, specs, parents, keys)
+            gang = _Gang(step, specs, parents, cluster, 0, keys)
+            futures = self._send_gang(client, ctx_future, gang)
         elif len(specs) == 1:
             futures = [client.submit(execute_task, ctx_future, specs[0], *parents[0],
                                      key=keys[0], pure=False)]
@@ -293,24 +312,53 @@ class RunDriver:
         """Whether ``step`` runs as a num_parallel gang."""
         return any(self.graph[p].parallel for p in self.graph[step].in_funcs)
 
-    def _send_gang(self, client: Any, ctx_future: Any, specs: list[TaskSpec],
-                   parents: list[list[Parent]], keys: list[str]) -> list[Any]:
+    def _send_gang(self, client: Any, ctx_future: Any, gang: _Gang) -> list[Any]:
         """One node per worker of the gang's cluster, all at once; node 0's host and a
         port free there are where the others meet it."""
         from .task import free_port
 
+        specs = gang.specs
         workers = sorted(client.scheduler_info(n_workers=-1)["workers"])[:len(specs)]
         main = workers[0]
         main_ip = main.split("://")[-1].rsplit(":", 1)[0].strip("[]")
         port = client.run(free_port, workers=[main])[main]
         futures = []
-        for index, (spec, plist, key, worker) in enumerate(zip(specs, parents, keys,
-                                                               workers)):
-            info = ParallelInfo(main_ip, len(specs), index, specs[0].task_id, port)
+        for index, (spec, plist, key, worker) in enumerate(zip(specs, gang.parents,
+                                                               gang.keys, workers)):
+            info = ParallelInfo(main_ip, len(specs), index, specs[0].task_id, port,
+                                gang.round)
             futures.append(client.submit(execute_task, ctx_future, spec._replace(parallel=info),
                                          *plist, key=key, pure=False, workers=[worker],
                                          allow_other_workers=False))
+            self.gangs[key] = gang
         return futures
+
+    def _retry_gang(self, gang: _Gang, failed: TaskKey) -> bool:
+        """A node failed: with @retry attempts left, the whole gang runs again (a
+        framework's rendezvous needs every node), on its cluster's restarted workers."""
+        if gang.round >= self.ctx.plan(gang.step).retries:
+            return False
+        cluster = self.pool.ready.get(gang.cluster)
+        if cluster is None:
+            return False
+        self.superseded.update(gang.keys)
+        self.observer.task_finished(step=failed.step, task_id=failed.task_id, ok=False,
+                                    foreach_depth=self.graph.foreach_depth(failed.step),
+                                    retrying=True)
+        client = cluster.client
+        client.cancel([self.futures[k] for k in gang.keys if k in self.futures])
+        client.restart(wait_for_workers=True)  # stops the other nodes where they are
+        cluster.ctx_future = submit_context(client, self.pool.ctx_bytes,
+                                            f"context-{self.ctx.run_id}")
+        gang.round += 1
+        gang.keys = [f"{key.rsplit('-r', 1)[0] if gang.round > 1 else key}-r{gang.round}"
+                     for key in gang.keys]
+        for spec, future in zip(gang.specs, self._send_gang(client, cluster.ctx_future,
+                                                            gang)):
+            self.futures[future.key] = future
+            self.on_cluster[future.key] = gang.cluster
+            future.add_done_callback(lambda f: self.events.put(TaskDone(f)))
+        return True
 
     def _reusable(self, parents: list[Parent]) -> bool:
         return all(isinstance(p, TaskRef) and (p.step, p.task_id) in self.cloned

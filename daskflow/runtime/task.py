@@ -48,6 +48,8 @@ def execute_task(ctx: RunContext, spec: TaskSpec, *parents: TaskRef) -> TaskRef:
     plan = ctx.plan(spec.step)
     history = _history(store, ctx, spec)
     _keep_output_of_dead_attempts(store, ctx, spec, history)
+    if spec.parallel is not None:  # a gang node: its round is its attempt (see driver)
+        return _gang_node(ctx, store, spec, parents, plan, history)
     for _, record in reversed(history):
         if record is not None and record.get("status") == "ok":
             # Dask recomputes a finished task whose result was on a worker that died:
@@ -71,6 +73,30 @@ def execute_task(ctx: RunContext, spec: TaskSpec, *parents: TaskRef) -> TaskRef:
         if ref is not None:
             return ref
         history = _history(store, ctx, spec)
+
+
+def _gang_node(ctx: RunContext, store: ArtifactStore, spec: TaskSpec,
+               parents: tuple[TaskRef, ...], plan: StepPlan,
+               history: list[tuple[int, dict[str, Any] | None]]) -> TaskRef:
+    """One attempt per gang round: @retry reruns the whole gang (the driver does), never
+    one node alone, since a framework's rendezvous needs them all."""
+    gang_round = spec.parallel.round if spec.parallel else 0
+    this_round = []
+    for attempt, record in history:
+        claim = store.read_start(ctx.run_id, spec.step, spec.task_id, attempt)
+        if claim.get("gang_round", 0) == gang_round:
+            this_round.append((attempt, record))
+    for _, record in reversed(this_round):
+        if record is not None and record.get("status") == "ok":
+            return TaskRef.from_record(spec.step, spec.task_id, record, ctx.params)
+    if not this_round:
+        ref = _attempt(ctx, store, spec, parents, plan)
+        if ref is not None:
+            return ref
+        history = _history(store, ctx, spec)
+    once = StepPlan(plan.name, plan.node, plan.graph, plan.decorators, plan.request,
+                    plan.backend, plan.env, 0, 0.0, plan.timeout)
+    return _give_up(ctx, store, spec, parents, once, history)
 
 
 def _spool_path() -> str | None:
@@ -141,7 +167,7 @@ def _attempt(ctx: RunContext, store: ArtifactStore, spec: TaskSpec,
     attempt = store.claim_attempt(ctx.run_id, spec.step, spec.task_id, {
         "started_at": started, "host": socket.gethostname(), "pid": os.getpid(),
         "worker": _worker_address(), "frames": frames, "parents": parent_names,
-        "spool": spool})
+        "spool": spool, "gang_round": spec.parallel.round if spec.parallel else 0})
     record: dict[str, Any] = {"attempt": attempt, "started_at": started, "frames": frames,
                               "parents": parent_names, "worker": _worker_address()}
     if ctx.announce_starts:

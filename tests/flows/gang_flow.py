@@ -4,7 +4,7 @@ import os
 import socket
 import time
 
-from daskflow import FlowSpec, Parameter, current, parallel, resources, step
+from daskflow import FlowSpec, Parameter, current, parallel, resources, retry, step
 
 BACKEND = os.environ.get("GANG_BACKEND", "local")  # the gang's cluster: local or slurm
 
@@ -39,16 +39,21 @@ def rendezvous(index, nodes, host, port):
 
 class GangFlow(FlowSpec):
     nodes = Parameter("nodes", default=3)
+    fail_once = Parameter("fail_once", default=-1, help="this node fails the first round")
 
     @step
     def start(self):
         self.next(self.train, num_parallel=self.nodes)
 
+    @retry(times=1)
     @parallel
     @resources(backend=BACKEND, memory="400MiB")
     @step
     def train(self):
         p = current.parallel
+        if p.node_index == self.fail_once and current.retry_count == 0:
+            raise RuntimeError(f"node {p.node_index} fails the first round")
+        self.round = current.retry_count
         self.place = (p.node_index, p.num_nodes, p.control_task_id)
         self.total = rendezvous(p.node_index, p.num_nodes, p.main_ip, p.main_port)
         self.env_index = os.environ["MF_PARALLEL_NODE_INDEX"]
@@ -60,6 +65,7 @@ class GangFlow(FlowSpec):
         self.places = sorted(i.place for i in inputs)
         self.totals = sorted({i.total for i in inputs})
         self.env_indices = sorted(i.env_index for i in inputs)
+        self.rounds = sorted(i.round for i in inputs)
         self.next(self.end)
 
     @step

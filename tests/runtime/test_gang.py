@@ -21,3 +21,16 @@ def test_a_gang_meets_and_joins_on_the_local_backend(run_flow, workdir):
     result = run_flow("gang_flow.py", "run", "--nodes", "3")
     assert result.returncode == 0, result.stderr
     check_gang(Flow("GangFlow").latest_run, 3)
+
+
+def test_retry_reruns_the_whole_gang(run_flow, workdir):
+    # node 1 fails the first round while node 0 waits for it at the rendezvous: the
+    # whole gang runs again (a lone node could never meet the others)
+    result = run_flow("gang_flow.py", "run", "--nodes", "3", "--fail_once", "1")
+    assert result.returncode == 0, result.stderr
+    run = Flow("GangFlow").latest_run
+    check_gang(run, 3)
+    assert run["join"].task.data.rounds == [1, 1, 1]
+    failed = next(t for t in run["train"] if t.index == 1)
+    from daskflow import Task
+    assert "fails the first round" in Task(failed.pathspec, attempt=0).exception.exception
