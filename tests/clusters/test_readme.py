@@ -31,6 +31,7 @@ def test_the_readme_backend_example_runs_as_written(monkeypatch) -> None:
     monkeypatch.setitem(__import__("sys").modules, "daskflow.clusters.pbs", module)
     table = eval(f"{{{textwrap.dedent(entry).strip().rstrip(',')}}}")
     monkeypatch.setattr(registry, "known_backends", {**registry.known_backends, **table})
+    monkeypatch.setattr(registry, "_registry", dict(registry._registry))  # its cache too
     block = yaml.safe_load(textwrap.dedent(settings))["cluster"]
     with dask.config.set({"daskflow.cluster.pbs": block["pbs"]}):
         backend = get_backend("pbs", queue="short")
