@@ -95,7 +95,6 @@ def run_script(source: str, *args: str) -> dict[str, float]:
 def run_kernel(source: str, *args: str) -> dict[str, float]:
     """The same code in a Jupyter kernel (nbclient): the notebook case."""
     import nbclient
-    import nbformat
     from nbformat.v4 import new_code_cell, new_notebook
     code = f"import sys\nsys.argv = ['notebook', *{list(args)!r}]\n" + source
     notebook = new_notebook(cells=[new_code_cell(code)])
@@ -168,7 +167,7 @@ def main() -> None:
         results.setdefault("flow", {})[key] = values
 
     print(f"\nmedians of {args.repeat}, {args.items} items for the maps")
-    print(f"| where | what | median s |\n|---|---|---|")
+    print("| where | what | median s |\n|---|---|---|")
     for where, rows in results.items():
         for key, values in rows.items():
             print(f"| {where} | {key} | {statistics.median(values):.3f} |")
