@@ -42,3 +42,21 @@ def test_unguarded_runner_script(workdir):
     out = _check(proc)
     assert "FLOW [2.0, 4.0, 6.0]" in out
     assert "MAP [2, 3, 4]" in out
+
+
+def test_a_forkserver_pool_beside_daskflow_still_finds_main(workdir):
+    """multiprocessing's forkserver Pool shares daskflow's fork server: its workers
+    load the caller's script (guarded) when they look up a function of it by name."""
+    script = workdir / "pool_after_map.py"
+    script.write_text(
+        "import multiprocessing\nfrom daskflow import parallel_map\n\n"
+        "def square(x):\n    return x * x\n\n"
+        "if __name__ == '__main__':\n"
+        "    print('TOP LEVEL RAN')\n"
+        "    print('MAP', parallel_map(square, range(4)))\n"
+        "    with multiprocessing.get_context('forkserver').Pool(2) as pool:\n"
+        "        print('POOL', pool.map(square, range(4)))\n")
+    proc = subprocess.run([sys.executable, str(script)], cwd=workdir, env=_env(),
+                          capture_output=True, text=True, timeout=240)
+    out = _check(proc)
+    assert "MAP [0, 1, 4, 9]" in out and "POOL [0, 1, 4, 9]" in out

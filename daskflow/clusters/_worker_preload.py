@@ -9,8 +9,9 @@ The caller's script itself is never run here, nor in a worker: it may start a fl
 or a ``parallel_map`` at its top level, with no ``if __name__ == "__main__":`` guard,
 or come from stdin or a notebook. A stand-in ``__main__`` carrying the script's name
 tells multiprocessing (``spawn.prepare`` in each forked worker) that it is loaded
-already. Nothing a worker runs needs it: cloudpickle ships ``__main__``'s functions
-and classes by value.
+already. Nothing a daskflow worker runs needs it (cloudpickle ships ``__main__``'s
+functions and classes by value); it runs the script only when asked for a name,
+as a ``multiprocessing`` Pool's worker does (``_StandInMain``).
 """
 
 import ast
@@ -54,11 +55,45 @@ def _is_main_guard(stmt: ast.If) -> bool:
                for node in ast.walk(stmt.test))
 
 
+class _StandInMain(types.ModuleType):
+    """The caller's ``__main__``, run only if something asks it for a name it lacks.
+
+    daskflow's workers never do (cloudpickle ships ``__main__``'s code by value), so
+    for them the script never runs. A ``multiprocessing`` forkserver Pool of the same
+    process shares this server; its workers unpickle the caller's functions by
+    reference, and the first such lookup runs the script as ``__mp_main__``, as
+    multiprocessing itself would have.
+    """
+
+    def __getattr__(self, name: str) -> object:
+        if name.startswith("__") or self.__dict__.get("_daskflow_loaded"):
+            raise AttributeError(name)
+        self.__dict__["_daskflow_loaded"] = True
+        import runpy
+        from multiprocessing import process
+
+        process.current_process()._inheriting = True  # type: ignore[attr-defined]
+        try:
+            spec = self.__dict__.get("__spec__")
+            if spec is not None:
+                found = runpy.run_module(spec.name, run_name="__mp_main__", alter_sys=False)
+            else:
+                found = runpy.run_path(self.__dict__["__file__"], run_name="__mp_main__")
+        finally:
+            del process.current_process()._inheriting  # type: ignore[attr-defined]
+        for key, value in found.items():
+            self.__dict__.setdefault(key, value)
+        try:
+            return self.__dict__[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
 def stand_in_main(path: str | None, name: str | None) -> types.ModuleType:
     """A ``__main__`` that multiprocessing takes for the caller's, already loaded."""
     import importlib.machinery
 
-    main = types.ModuleType("__mp_main__")
+    main = _StandInMain("__mp_main__")
     if path:
         main.__file__ = path
     if name:

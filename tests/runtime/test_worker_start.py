@@ -19,13 +19,14 @@ def run_and_read(run_flow, workdir, *args, **env):
     return join, importers
 
 
-def test_workers_fork_from_a_server_that_imported_the_flow_once(run_flow, workdir):
+def test_workers_fork_from_a_server_that_never_runs_the_flow_file(run_flow, workdir):
     # --pre: the splits come after Dask's memory manager had time to drop copies
     join, importers = run_and_read(run_flow, workdir, "--pre", "2.5")
-    driver, server = importers  # the driver, then the fork server: never a worker
+    [driver] = importers  # only the driver: neither the fork server nor a worker
     assert len(join.pids) == 2
-    assert not set(join.pids) & set(importers)
-    assert join.ppids == [server]
+    assert driver not in join.pids
+    [server] = join.ppids  # one parent for all workers: the fork server
+    assert server != driver
     assert join.parent_threads == 1  # forking it is safe: it runs no other thread
     # what a spawned worker would have: Dask's pre-spawn variables and the driver's
     for env in join.envs:
