@@ -73,3 +73,15 @@ def test_a_failed_run_raised_in_process_shows_the_steps_traceback(workdir):
     assert cause is not None and 'failing.py", line 15, in explode' in str(cause)
     shown = "".join(traceback.format_exception(info.value))
     assert shown.index("in explode") < shown.index("RunFailed")  # the step's code first
+
+
+def test_import_daskflow_stays_light():
+    # a notebook, `show` and `check` import daskflow: distributed and rich come only when
+    # a run or a display needs them
+    import subprocess
+    import sys
+    code = ("import sys, daskflow; print(sorted(m for m in sys.modules "
+            "if m.split('.')[0] in ('distributed', 'bokeh', 'rich', 's3fs', 'IPython')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr

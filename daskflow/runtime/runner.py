@@ -26,7 +26,6 @@ from ..exceptions import ClusterError, ConfigurationError, FlowDefinitionError, 
 from ..current import username
 from ..parameters import resolve_parameters
 from ..project import project_facts, project_tags
-from ..remote import build_code_package, prepare_cluster, store_code
 from ..tracebacks import add_source_lines
 from .context import RunContext
 from .driver import RunDriver
@@ -221,6 +220,7 @@ class Runner:
                                              for b in backends):
             # Workers elsewhere get the flow's folder and daskflow from the run itself;
             # too big a package is refused here, before anything is stored.
+            from ..remote import build_code_package  # distributed's plugins: only now
             self.code = build_code_package(
                 self.graph.file if os.path.isfile(self.graph.file) else None)
         if self.run_id_file:
@@ -250,7 +250,10 @@ class Runner:
         # temp files of writers killed mid-write (older than datastore.orphan-age) go
         threading.Thread(target=_sweep_orphans, args=(store,), daemon=True,
                          name="daskflow-sweep").start()
-        code = store_code(self.code, store) if self.code is not None else None
+        code = None
+        if self.code is not None:
+            from ..remote import store_code
+            code = store_code(self.code, store)
         life = RunLifecycle(store, run_id, graph=self.graph, observer=self.observer,
                             tags=self.tags, parameters=shown, parameter_refs=refs,
                             max_workers=self.max_workers,
@@ -354,6 +357,7 @@ class Runner:
         if self.code is None or (backend is not None and
                                  backend.local_machine):
             return
+        from ..remote import prepare_cluster
         prepare_cluster(client, self.code, cluster=cluster, step=step,
                         datastore_root=self.datastore_root)
 
