@@ -21,20 +21,6 @@ def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-@pytest.fixture(autouse=True)
-def dask_config_as_it_was():
-    """Each test leaves dask's global config as it found it: a Client that fails to
-    connect, or two closed out of order, leave ``scheduler: dask.distributed`` behind,
-    and a later test's ``compute()`` would ask for a client that does not exist."""
-    import copy
-
-    import dask.config
-    saved = copy.deepcopy(dask.config.config)
-    yield
-    dask.config.config.clear()
-    dask.config.config.update(saved)
-
-
 @pytest.fixture
 def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh working directory; the client reads `.daskflow/` from it."""
