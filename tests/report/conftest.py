@@ -61,7 +61,7 @@ def latest_run(cwd: Path, flow_name: str) -> Any:
     return run
 
 
-@pytest.fixture(scope="package")  # Playwright keeps a loop running: not past this folder
+@pytest.fixture(scope="session")
 def chromium() -> Iterator[Any]:
     """A headless Chromium (Debian's, through Playwright), shared by the session."""
     require("Chromium", os.path.exists(CHROMIUM),

@@ -12,6 +12,14 @@ from daskflow.exceptions import FlowDefinitionError
 from ..conftest import FLOWS
 
 
+def run_loop(coro):
+    """``asyncio.run`` in a thread of its own: the test process may already run an event
+    loop in its main thread (Playwright's, from the browser tests), as a notebook does."""
+    import concurrent.futures
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
 def test_two_runs_awaited_concurrently_from_one_event_loop(workdir):
     async def both():
         first = await Runner(str(FLOWS / "linear_params.py"), tags=["a"]).async_run(
@@ -22,7 +30,7 @@ def test_two_runs_awaited_concurrently_from_one_event_loop(workdir):
         await asyncio.gather(first.wait(), second.wait())
         return first, second, lines
 
-    first, second, lines = asyncio.run(both())
+    first, second, lines = run_loop(both())
     assert (first.status, first.returncode) == ("successful", 0)
     assert (second.status, second.returncode) == ("failed", 1)
     assert any("hello async" in line for line in lines)
@@ -44,11 +52,11 @@ def test_async_resume_and_bad_input(workdir):
         await again.wait()
         return failed, again
 
-    failed, again = asyncio.run(resumed())
+    failed, again = run_loop(resumed())
     assert again.run.origin_run_id == failed.run.id
     from daskflow.exceptions import ParameterError
     with pytest.raises(ParameterError):
-        asyncio.run(Runner(str(FLOWS / "linear_params.py")).async_run(nope=1))
+        run_loop(Runner(str(FLOWS / "linear_params.py")).async_run(nope=1))
 
 
 def test_nbrunner_refuses_what_is_not_a_flow_class():
