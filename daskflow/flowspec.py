@@ -152,7 +152,7 @@ class FlowSpec(ArtifactSource):
             node = graph[frame.step]
             stack.append(ForeachStackFrame(node.out_funcs[0], node.foreach_var or "",
                                            frame.num_splits, frame.index,
-                                           frame_text(self._frame_value(frame))))
+                                           frame_text(self._frame_item(frame))))
         return stack
 
     def __setattr__(self, name: str, value: Any) -> None:

@@ -42,9 +42,20 @@ class ForeachStackFrame(NamedTuple):
     value: str
 
 
+class ForeachPart:
+    """A foreach item that stands for a piece of a bigger value: one partition of a Dask
+    collection.  The split that works on it loads it (:meth:`load`) when it first reads
+    ``self.input``, so the piece is read where the split runs, never where it fanned out.
+    The pieces themselves live in :mod:`daskflow.collections.foreach`.
+    """
+
+    def load(self, store: ArtifactStore) -> Any:
+        raise NotImplementedError
+
+
 def frame_text(item: Any) -> str:
     """A foreach item as Metaflow shows it in a stack frame."""
-    if isinstance(item, (str, int, float, bool)):
+    if isinstance(item, (str, int, float, bool, ForeachPart)):
         return str(item)[:_FRAME_VALUE_CHARS]
     return reprlib.Repr().repr(item)[:_FRAME_VALUE_CHARS]
 
@@ -59,10 +70,21 @@ class ArtifactSource:
     def _load(self, name: str) -> Any:
         return self._df_store.get_artifact(self._df_refs[name], name)
 
-    def _frame_value(self, frame: ForeachFrame) -> Any:
+    def _frame_item(self, frame: ForeachFrame) -> Any:
+        """The foreach item as stored (a :class:`ForeachPart` not loaded)."""
         run_id = self._df_run_id  # type: ignore[attr-defined]
         return self._df_store.read_foreach_item(run_id, frame.step, frame.task_id,
                                                 frame.attempt, frame.index)
+
+    def _frame_value(self, frame: ForeachFrame) -> Any:
+        """The foreach item, a :class:`ForeachPart` loaded (once per task)."""
+        loaded = self.__dict__.setdefault("_df_loaded_parts", {})
+        if frame in loaded:
+            return loaded[frame]
+        item = self._frame_item(frame)
+        if isinstance(item, ForeachPart):
+            item = loaded[frame] = item.load(self._df_store)
+        return item
 
     @property
     def index(self) -> int | None:

@@ -26,6 +26,7 @@ from contextlib import ExitStack, contextmanager
 from typing import TYPE_CHECKING, Any
 
 from .. import config
+from ..collections.foreach import CollectionFanOut, fan_out_of
 from ..dask_client import current_worker
 from ..tracebacks import format_user_traceback
 from ..current import bind as bind_current
@@ -394,15 +395,21 @@ def _run_step(ctx: RunContext, store: ArtifactStore, node: StepNode, spec: TaskS
             record["partial_artifacts"] = _index_record(_store_artifacts(store, flow, True))
         raise
     num_splits = next_step = None
+    items: list[Any] | CollectionFanOut = []
     if node.transition == FOREACH:
         items = _foreach_items(flow, node, ctx.max_num_splits)
+    elif node.transition == SWITCH:
+        next_step = _switch_choice(flow, node)
+    artifacts = _store_artifacts(store, flow)
+    if node.transition == FOREACH:
+        if isinstance(items, CollectionFanOut):  # one item per partition, once it is stored
+            items = items.parts(store, artifacts.get(items.var))
+            _check_width(node, len(items), ctx.max_num_splits)
         store.write_foreach_items(ctx.run_id, node.name, spec.task_id, attempt, items,
                                   node.foreach_var or "")
         num_splits = len(items)
-    elif node.transition == SWITCH:
-        next_step = _switch_choice(flow, node)
-    return TaskRef(node.name, spec.task_id, attempt, _store_artifacts(store, flow),
-                   spec.frames, num_splits, next_step)
+    return TaskRef(node.name, spec.task_id, attempt, artifacts, spec.frames, num_splits,
+                   next_step)
 
 
 def _run_body(ctx: RunContext, store: ArtifactStore, flow: FlowSpec, spec: TaskSpec,
@@ -451,7 +458,9 @@ def _store_artifacts(store: ArtifactStore, flow: FlowSpec,
     return artifacts
 
 
-def _foreach_items(flow: FlowSpec, node: StepNode, max_num_splits: int) -> list[Any]:
+def _foreach_items(flow: FlowSpec, node: StepNode,
+                   max_num_splits: int) -> list[Any] | CollectionFanOut:
+    """The foreach list; for a Dask collection, its partitions (split once stored)."""
     if node.parallel:  # a gang: its nodes' indices
         return list(range(flow.__dict__["_df_num_parallel"]))
     var = node.foreach_var or ""
@@ -461,22 +470,28 @@ def _foreach_items(flow: FlowSpec, node: StepNode, max_num_splits: int) -> list[
         raise ForeachError(
             f"Step '{node.name}' fans out with foreach='{var}' but never sets self.{var}; "
             f"assign the list to self.{var} before self.next().") from None
-    try:
-        items = list(value)
-    except TypeError:
-        raise ForeachError(
-            f"Step '{node.name}': foreach='{var}' needs an iterable (list, range, ...), but "
-            f"self.{var} is a {type(value).__name__}.") from None
-    if not items:
+    items: list[Any] | CollectionFanOut | None = fan_out_of(value, var)
+    if items is None:
+        try:
+            items = list(value)
+        except TypeError:
+            raise ForeachError(
+                f"Step '{node.name}': foreach='{var}' needs an iterable (list, range, ...), "
+                f"but self.{var} is a {type(value).__name__}.") from None
+    if not len(items):
         raise ForeachError(
             f"Step '{node.name}': foreach list self.{var} is empty, so '{node.out_funcs[0]}' "
             f"would never run. Give it at least one item.")
-    if len(items) > max_num_splits:
-        raise ForeachError(
-            f"Step '{node.name}': foreach over self.{var} would start {len(items)} tasks, more "
-            f"than --max-num-splits {max_num_splits}. Raise it (run --max-num-splits "
-            f"{len(items)}) or fan out over fewer items.")
+    _check_width(node, len(items), max_num_splits)
     return items
+
+
+def _check_width(node: StepNode, count: int, max_num_splits: int) -> None:
+    if count > max_num_splits:
+        raise ForeachError(
+            f"Step '{node.name}': foreach over self.{node.foreach_var} would start {count} "
+            f"tasks, more than --max-num-splits {max_num_splits}. Raise it (run "
+            f"--max-num-splits {count}) or fan out over fewer items.")
 
 
 def free_port() -> int:

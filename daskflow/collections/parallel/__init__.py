@@ -22,6 +22,13 @@ seconds of graph handling before any work):
 - any other iterable (generators included) is read lazily, one partition at
   a time, with at most a few partitions in flight, so it is never held in
   memory whole.
+- a Dask collection (a bag, an array, a DataFrame with ``per="partition"``)
+  goes one partition per task: the partition's own tasks, cut from its graph
+  without computing anything, travel pickled like a list's slice, and the
+  worker computes the partition before mapping it.
+
+``lazy=True`` returns a ``dask.bag.Bag`` of the results, one partition per
+partition of the map, instead of running them (``lazy``).
 
 Results come back pickled as one ``bytes`` per partition.  The function is
 pickled once (cloudpickle: lambdas and closures work) and unpickled once per
@@ -29,9 +36,10 @@ worker, however many partitions there are.  The sizes and limits are
 settings under ``daskflow.parallel-map`` (see ``daskflow.yaml``).
 
 The modules, in the order a map goes through them: ``api`` (the public
-functions), ``partitions`` (cutting the input), ``pickling``, ``engine``
+functions), ``partitions`` (cutting the input; ``dask_input`` for a Dask
+collection), ``pickling``, ``engine``
 (futures on the cluster), ``transport`` (big partitions), ``worker`` (what
-runs on the workers), ``errors``, ``progress``.
+runs on the workers), ``errors``, ``progress``; ``lazy`` for ``lazy=True``.
 
 >>> from daskflow.collections import parallel_map
 >>> parallel_map(lambda x: x * x, range(5))                        # doctest: +SKIP

@@ -23,7 +23,7 @@ from ... import config
 from ...dask_client import cluster_client
 from .errors import ParallelMapError
 from .partitions import Input, Partition
-from .pickling import pickle_func
+from .pickling import dumps, pickle_func
 from .session import session_client
 from .transport import Transport
 from .worker import run_partition
@@ -85,13 +85,14 @@ class _MapRun:
         if max_parallel is not None:
             self.threads = min(self.threads, max_parallel)
         self.window = max_parallel
-        if self.window is None and data.length is None:  # keep a stream lazy
+        if self.window is None and data.length is None and data.kind != "dask":
+            # keep a stream lazy (a bag's partitions are known: they all go out)
             self.window = int(config.get("parallel-map.stream-window-per-thread")) * \
                 self.threads
         self.gather_at_end = ordered and self.window is None
-        self.func_arg: Any = pickled_func
-        if len(pickled_func) > parse_bytes(config.get("parallel-map.func-inline-limit")):
-            self.func_arg = client.scatter(pickled_func, hash=False)  # once, not per task
+        self.func_arg: Any = self._inline_or_scattered(pickled_func)
+        self.data = data
+        self.shared_arg: Any = None  # a collection's shared tasks, once they are known
         self.transport = Transport(client)
         self.running: dict[str, tuple[Partition, Any]] = {}
         self.done = as_completed(with_results=not self.gather_at_end, raise_errors=False,
@@ -112,15 +113,26 @@ class _MapRun:
             return (yield from self._gathered())
         return (yield from self._as_completed())
 
+    def _inline_or_scattered(self, blob: bytes) -> Any:
+        """``blob`` as it is, or scattered once when too big to go into every task."""
+        if len(blob) > parse_bytes(config.get("parallel-map.func-inline-limit")):
+            return self.client.scatter(blob, hash=False)
+        return blob
+
     def submit(self, count: int) -> int:
         """Send the next ``count`` partitions to the cluster as one graph."""
         group = list(itertools.islice(self.parts, count))
         if not group:
             return 0
         payloads, workers = self.transport.send([p.payload for p in group])
+        extra = {}
+        if self.data.shared:
+            if self.shared_arg is None:
+                self.shared_arg = self._inline_or_scattered(dumps(self.data.shared))
+            extra["shared"] = self.shared_arg
         futures = self.client.map(
             run_partition, [p.start for p in group], payloads, token=self.token,
-            pickled_func=self.func_arg, pure=False,
+            pickled_func=self.func_arg, pure=False, **extra,
             key=[f"parallel_map-{self.name}-{self.token}-{p.number}" for p in group],
             workers=workers, allow_other_workers=False)
         for part, future in zip(group, futures):
@@ -164,7 +176,7 @@ class _MapRun:
         self.parts.close()
         self.done.clear()
         self.running.clear()
-        self.func_arg = None
+        self.func_arg = self.shared_arg = None
         self.transport.close()  # a task still running has its file open already
 
 
@@ -180,7 +192,8 @@ def _failure(future: Any, result: Any, part: Partition) -> ParallelMapError:
     exc = result[1] if isinstance(result, tuple) and len(result) == 3 else result
     if isinstance(exc, ParallelMapError):
         return exc
-    where = f"items {part.start}..{part.start + part.count - 1}"
+    where = f"bag partition {part.number}" if part.start is None or part.count is None \
+        else f"items {part.start}..{part.start + part.count - 1}"
     if future.status == "cancelled" or exc is None:
         return ParallelMapError(None, "CancelledError", "cancelled",
                                 detail=f"the partition holding {where} was cancelled")

@@ -3,7 +3,8 @@
 A ``range`` is cut into ``range`` slices (a few bytes; the workers build the
 items); a list, tuple or array into slices pickled one at a time; a set, dict
 or other sized collection is read in slices; any other iterable (generators
-included) is read one partition at a time, its length unknown.
+included) is read one partition at a time, its length unknown; a Dask collection
+(``dask_input``) goes one partition per task, each computed on its worker.
 
 Sizes come from ``daskflow.parallel-map`` in dask.config: at least
 ``partitions-per-thread`` partitions per worker thread and ``min-partitions``
@@ -30,6 +31,8 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from ... import config
+from ..graph_parts import collection_kind
+from .dask_input import check_per, length_of, pieces
 from .errors import ParallelMapInputError
 from .pickling import pickle_items
 
@@ -37,22 +40,28 @@ from .pickling import pickle_items
 @dataclass(frozen=True)
 class Partition:
     number: int
-    start: int      # index of its first item in the input
-    count: int
-    payload: Any    # a range, or the pickled list of its items
+    start: int | None   # index of its first item in the input (None: a bag's, not known)
+    count: int | None   # None: a bag partition's, not known before it is computed
+    payload: Any        # a range, the pickled list of its items, or a pickled DaskPiece
 
 
 @dataclass
 class Input:
     """The iterable, and what is known of it before any work starts."""
 
-    length: int | None      # None: unknown (a generator longer than the lookahead)
-    kind: str               # "range" | "slice" | "iter" (known length) | "stream"
-    source: Any             # the range / sequence / iterator
+    length: int | None      # None: unknown (a generator longer than the lookahead, a bag)
+    kind: str               # "range" | "slice" | "iter" (known length) | "stream" | "dask"
+    source: Any             # the range / sequence / iterator / dask collection
     head: list[Any]         # items already read from a stream
+    per: str = "item"       # a dask collection's: "item", "partition" or "block"
+    shared: dict[Any, Any] | None = None  # tasks several partitions of a collection need
 
     @classmethod
-    def of(cls, iterable: Iterable[Any]) -> Input:
+    def of(cls, iterable: Iterable[Any], per: str | None = None) -> Input:
+        kind = collection_kind(iterable)
+        per = check_per(per, kind)
+        if kind is not None:
+            return cls(length_of(iterable, kind, per), "dask", iterable, [], per)
         if isinstance(iterable, range):
             return cls(len(iterable), "range", iterable, [])
         if isinstance(iterable, (list, tuple)) or _is_array(iterable):
@@ -75,6 +84,12 @@ class Input:
     def partitions(self, size: int | None,
                    threads: int) -> Generator[Partition, None, None]:
         """Partitions of ``size`` items (None: sized for ``threads`` worker threads)."""
+        if self.kind == "dask":  # its own partitions; the shared tasks are known after
+            each, self.shared = pieces(self.source, collection_kind(self.source) or "",
+                                       self.per)
+            for number, start, count, payload in each:
+                yield Partition(number, start, count, payload)
+            return
         if self.length is None:
             yield from self._stream(size, threads)
             return
