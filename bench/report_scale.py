@@ -72,7 +72,10 @@ def write_synthetic_run(root: str, n: int, *, workers: int = 8, retried: int = 1
     if ok:
         write(str(n + 2), "join", [(end, end + 0.4, "ok")], None, ["work/2"])
         write(str(n + 3), "end", [(end + 0.5, end + 0.6, "ok")], None, [f"join/{n + 2}"])
+    failure = None if ok else {"pathspec": f"{FLOW}/{run_id}/work/{retried + 2}",
+                               "type": "ValueError", "message": f"bad item {retried}"}
     store.write_run(run_id, {"flow_name": FLOW, "run_id": run_id, "user": "bench",
+                             "failure": failure,
                              "status": "success" if ok else "failed", "started_at": t0,
                              "finished_at": end + 1.0, "parameters": {"n": str(n)},
                              "tags": [], "system_tags": ["user:bench"]})

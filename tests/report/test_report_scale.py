@@ -117,3 +117,13 @@ def test_percentiles():
     assert percentiles(values) == pytest.approx({"p50": 50.5, "p90": 90.1, "p99": 99.01,
                                                  "max": 100.0})
     assert percentiles([0.5]) == {"p50": 0.5, "p90": 0.5, "p99": 0.5, "max": 0.5}
+
+
+def test_notebook_views_of_a_wide_run_read_listings_not_every_task(wide_run):
+    shown = wide_run._repr_html_()
+    assert re.search(r"<td>work</td><td>2500</td><td><span[^>]*>failed</span>", shown)
+    assert re.search(r"<td>start</td><td>1</td><td><span[^>]*>ok</span>", shown)
+    assert f"2 / {N + 1}" in shown  # steps / tasks (the run stopped after work)
+    step = wide_run["work"]._repr_html_()
+    assert "2500 (too many to read here" in step and ">failed<" in step
+    assert "1 (1 successful)" in wide_run["start"]._repr_html_()  # a narrow step is read
