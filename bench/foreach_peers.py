@@ -288,7 +288,7 @@ def run_once(peer: Peer, n: int, workers: int, timeout: float, keep: bool,
     expected = "total=%d" % (n * (n - 1))
     read_back = None
     if (peer.name == "daskflow" and shape in FOREACH_SHAPES and rc == 0
-            and not getattr(peer.args, "no_read_back", False)):
+            and not peer.args.no_read_back):
         read_back = read_back_seconds(peer, tmp, FLOW_CLASSES[shape], n, timeout)
     started = re.search(r"cluster_start=([\d.]+)", text)
     result = {
@@ -539,6 +539,9 @@ def main(argv=None):
     ap.add_argument("--no-install", action="store_true",
                     help="do not create bench/.venv-metaflow; skip Metaflow if it is missing")
     ap.add_argument("--keep", action="store_true", help="keep each run's temp working dir")
+    ap.add_argument("--no-read-back", action="store_true",
+                    help="skip timing the client's read of every split after daskflow's "
+                         "foreach and sleepy runs")
     ap.add_argument("--json", metavar="PATH",
                     help="also write every run and the summary as JSON ('-' for stdout)")
     args = ap.parse_args(argv)

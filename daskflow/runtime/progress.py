@@ -33,16 +33,16 @@ from rich.text import Text
 
 from .events import RunObserver
 
+MAX_LISTED = 5        # failed (or retried) attempts of a step printed one by one
+RATE_WINDOW = 10.0    # seconds of finished tasks the rate is measured over
+RATE_SAMPLES = 64
+
 WAITING, QUEUED, RUNNING, DONE, FAILED = "waiting", "queued", "running", "done", "failed"
 SKIPPED, NOT_RUN, CANCELLED = "skipped", "not run", "cancelled"
 
 _ICONS = {WAITING: ("·", "dim"), QUEUED: ("·", "dim"), DONE: ("✔", "green"),
           FAILED: ("✘", "bold red"), SKIPPED: ("–", "dim"), NOT_RUN: ("–", "dim"),
           CANCELLED: ("■", "yellow")}
-MAX_LISTED = 5        # failed (or retried) attempts of a step printed one by one
-RATE_WINDOW = 10.0    # seconds of finished tasks the rate is measured over
-RATE_SAMPLES = 64
-
 _STATE_STYLE = {WAITING: "dim", QUEUED: "dim", RUNNING: "cyan", DONE: "green",
                 FAILED: "bold red", SKIPPED: "dim", NOT_RUN: "dim", CANCELLED: "yellow"}
 
