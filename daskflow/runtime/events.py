@@ -161,7 +161,8 @@ class PlainLog(RunObserver):
         pathspec = f"{self.run_id}/{step}/{task_id}"
         if retrying or not ok:
             if self._named(step, retrying):
-                self.line(f"Task {pathspec} failed (attempt {attempt}); retrying."
+                which = f" (attempt {attempt})" if attempt is not None else ""
+                self.line(f"Task {pathspec} failed{which}; retrying."
                           if retrying else f"Task {pathspec} FAILED.")
             return
         if foreach_depth == 0:

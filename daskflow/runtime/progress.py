@@ -283,7 +283,7 @@ class RichProgress(RunObserver):
                 state.retries += 1
                 state.started -= self._started.discard(task_id)
                 listed = state.retries
-            self._say_failed(step, task_id, listed, attempt)
+            self._say_failed(step, task_id, listed, retrying=True, attempt=attempt)
             return
         if not ok:
             self.tasks_finished(step=step, task_ids=(task_id,), foreach_depth=foreach_depth,
@@ -313,26 +313,28 @@ class RichProgress(RunObserver):
                     state.first_failed.append(self._pathspec(step, task_id))
                 listed.append(state.failed)
         for task_id, count in zip(failed, listed):
-            self._say_failed(step, task_id, count, None)
+            self._say_failed(step, task_id, count, retrying=False)
 
     def _pathspec(self, step: str, task_id: str) -> str:
         return f"{self.flow_name}/{self.run_id}/{step}/{task_id}"
 
-    def _say_failed(self, step: str, task_id: str, count: int, attempt: int | None) -> None:
-        """Print the ``count``-th failed (``attempt`` given: retried) attempt of ``step``
-        above the rows; past ``MAX_LISTED`` of a kind only its row counts them."""
-        kind = "retried" if attempt is not None else "failed"
+    def _say_failed(self, step: str, task_id: str, count: int, *, retrying: bool,
+                    attempt: int | None = None) -> None:
+        """Print the ``count``-th failed (or ``retrying``) attempt of ``step`` above the
+        rows; past ``MAX_LISTED`` of a kind only the step's row counts them."""
+        kind = "retried" if retrying else "failed"
         if count > MAX_LISTED:
             if count == MAX_LISTED + 1:
                 self.console.print(Text(
                     f"… more {kind} tasks of {step}: counted in its row, not listed.",
-                    "yellow" if attempt is not None else "red"))
+                    "yellow" if retrying else "red"))
             return
         pathspec = self._pathspec(step, task_id)
-        if attempt is not None:
+        if retrying:
             self.console.print(Text.assemble(
                 ("↻ Task ", "yellow"), (pathspec, "bold yellow"),
-                (f" failed (attempt {attempt}); retrying.", "yellow")))
+                (" failed" + (f" (attempt {attempt})" if attempt is not None else "")
+                 + "; retrying.", "yellow")))
         else:
             self.console.print(Text.assemble(("✘ Task ", "bold red"),
                                              (pathspec, "bold red underline"),

@@ -7,6 +7,7 @@ import io
 import tracemalloc
 
 from rich.console import Console
+from rich.text import Text
 
 from daskflow.runtime.events import PlainLog, RunObserver
 from daskflow.runtime.progress import MAX_LISTED, RichProgress, TaskBits
@@ -177,3 +178,15 @@ def test_rate_and_time_left_come_from_the_last_seconds():
     assert step.rate(1020.0) == 100 / 18  # older than the window: only the last two count
     assert (_rate(250.0), _rate(2.5), _rate(0.1)) == ("250/s", "2.5/s", "6/min")
     assert _clock(99_400 / 250.0) == "0:06:37"
+
+
+def test_a_retried_gang_node_without_an_attempt_number_is_a_retry():
+    buffer = io.StringIO()
+    view = view_on(buffer)
+    view.run_started(flow_name="F", run_id="1", datastore="/d")
+    view.close()
+    view.task_submitted(step="train", task_id="3", foreach_depth=0)
+    view.task_finished(step="train", task_id="3", ok=False, foreach_depth=0, retrying=True)
+    out = Text.from_ansi(buffer.getvalue()).plain
+    assert "F/1/train/3 failed; retrying." in out and "failed." not in out
+    assert view.steps["train"].failed == 0 and view.steps["train"].pending == 1
