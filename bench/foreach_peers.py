@@ -231,7 +231,8 @@ class MetaflowPeer(Peer):
         return None
 
     def skip_for_n(self, n, shape="foreach"):
-        if shape in FOREACH_SHAPES and n > self.args.metaflow_max_n and not self.args.force_metaflow:
+        if (shape in FOREACH_SHAPES and n > self.args.metaflow_max_n
+                and not self.args.force_metaflow):
             return ("N=%d > --metaflow-max-n %d (about 0.13 s per task; "
                     "--force-metaflow to run it)" % (n, self.args.metaflow_max_n))
         return None
