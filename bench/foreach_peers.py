@@ -3,8 +3,17 @@
 
 Shapes (--shape, default foreach; several may be given):
   foreach  start -> foreach of N trivial tasks -> join -> end   (benchmark 1)
+  sleepy   the same, each split sleeping 50 ms; compared with the ideal
+           N x 50 ms / W + cluster start (raw Dask's LocalCluster start, measured)
   linear   start -> double -> add -> end, a list of N ints passed along   (benchmark 3)
   branch   start -> three branches a, b, c -> join -> end   (benchmark 3)
+
+For every run it also records the driver's peak RSS (the kernel's VmHWM of the
+process started, polled every 0.2 s) and the peak of its whole process tree
+(wait4's ru_maxrss); for daskflow's foreach and sleepy runs, the time the client
+takes to read every split's artifact back (`Flow(name).latest_run["work"]`, each
+task's `.data.out`, in a fresh process; --no-read-back skips it). Issue 18's
+targets are checked at the end for the shapes and N that ran.
 
 Every run is a whole process (subprocess.Popen), timed from launch to exit,
 in its own fresh temporary working directory holding a copy of the flow file.
@@ -27,6 +36,8 @@ Examples:
   python bench/foreach_peers.py --n 100 1000 --peer-reps metaflow=1 --json out.json
   python bench/foreach_peers.py --peers daskflow rawdask --n 1000 10000
   python bench/foreach_peers.py --shape linear branch --n 10 --reps 7
+  python bench/foreach_peers.py --peers daskflow rawdask --n 10000 100000 --reps 1
+  python bench/foreach_peers.py --shape sleepy --peers daskflow rawdask --n 1000
 
 Stdlib only (the rawdask peer needs dask/distributed in this interpreter).
 Not a pytest test: nothing here is collected (no test_* names).
@@ -39,6 +50,7 @@ import datetime
 import json
 import os
 import platform
+import re
 import shutil
 import signal
 import socket
@@ -55,8 +67,20 @@ FLOWS_DIR = BENCH_DIR / "flows"
 METAFLOW_VENV = BENCH_DIR / ".venv-metaflow"
 
 ALL_PEERS = ("daskflow", "metaflow", "rawdask")
-ALL_SHAPES = ("foreach", "linear", "branch")
+ALL_SHAPES = ("foreach", "sleepy", "linear", "branch")
+FOREACH_SHAPES = ("foreach", "sleepy")   # take --max-num-splits; read back per split
+SLEEP_S = 0.05                           # a sleepy split's sleep (the flows' default)
 BASELINE = "daskflow"
+READ_BACK = """
+import sys, time
+from daskflow import Flow, namespace
+namespace(None)
+t = time.perf_counter()
+run = Flow(sys.argv[1]).latest_run
+values = [task.data.out for task in run["work"]]
+print("read_back_s=%.3f count=%d" % (time.perf_counter() - t, len(values)))
+"""
+FLOW_CLASSES = {"foreach": "ForeachFlow", "sleepy": "SleepyFlow"}
 
 
 def default_workers() -> int:
@@ -111,7 +135,7 @@ class Peer:
     def flow_command(self, n: int, workers: int, shape: str) -> list[str]:
         """`run` of a flow file, as daskflow and Metaflow both take it."""
         cmd = [self.python, self.flow_file(shape), "run", "--n", str(n)]
-        if shape == "foreach":
+        if shape in FOREACH_SHAPES:
             cmd += ["--max-num-splits", str(n)]
         return cmd + ["--max-workers", str(workers)]
 
@@ -207,7 +231,8 @@ class MetaflowPeer(Peer):
         return None
 
     def skip_for_n(self, n, shape="foreach"):
-        if shape == "foreach" and n > self.args.metaflow_max_n and not self.args.force_metaflow:
+        if (shape in FOREACH_SHAPES and n > self.args.metaflow_max_n
+                and not self.args.force_metaflow):
             return ("N=%d > --metaflow-max-n %d (about 0.13 s per task; "
                     "--force-metaflow to run it)" % (n, self.args.metaflow_max_n))
         return None
@@ -253,13 +278,7 @@ def run_once(peer: Peer, n: int, workers: int, timeout: float, keep: bool,
         proc = subprocess.Popen(cmd, cwd=tmp, env=env, stdout=out,
                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True)
-        timed_out = False
-        try:
-            rc = proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-            os.killpg(proc.pid, signal.SIGKILL)
-            rc = proc.wait()
+        rc, timed_out, driver_kib, tree_kib = watch(proc, timeout)
         elapsed = time.perf_counter() - t0
     # Leftover children (dask workers, Metaflow tasks) must not bleed into the next run.
     try:
@@ -268,6 +287,11 @@ def run_once(peer: Peer, n: int, workers: int, timeout: float, keep: bool,
         pass
     text = log_path.read_text(errors="replace")
     expected = "total=%d" % (n * (n - 1))
+    read_back = None
+    if (peer.name == "daskflow" and shape in FOREACH_SHAPES and rc == 0
+            and not peer.args.no_read_back):
+        read_back = read_back_seconds(peer, tmp, FLOW_CLASSES[shape], n, timeout)
+    started = re.search(r"cluster_start=([\d.]+)", text)
     result = {
         "peer": peer.name,
         "shape": shape,
@@ -279,6 +303,10 @@ def run_once(peer: Peer, n: int, workers: int, timeout: float, keep: bool,
         "ok": rc == 0 and not timed_out,
         "verified": expected in text,
         "loadavg_1m_before": load_before,
+        "driver_peak_mib": driver_kib / 1024 if driver_kib else None,
+        "tree_peak_mib": tree_kib / 1024 if tree_kib else None,
+        "read_back_s": read_back,
+        "cluster_start_s": float(started.group(1)) if started else None,
         "cmd": cmd,
     }
     if not result["ok"]:
@@ -288,6 +316,51 @@ def run_once(peer: Peer, n: int, workers: int, timeout: float, keep: bool,
     else:
         shutil.rmtree(tmp, ignore_errors=True)
     return result
+
+
+def vm_hwm_kib(pid: int) -> int | None:
+    """The kernel's peak RSS of ``pid`` so far (VmHWM), in KiB; None once it is gone."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def watch(proc: subprocess.Popen, timeout: float) -> tuple[int, bool, int, int]:
+    """Wait for ``proc`` (killing its group after ``timeout`` s), polling its peak RSS.
+
+    Returns (exit code, timed out, the process's own peak RSS in KiB as last polled,
+    the peak RSS of it and its reaped descendants from wait4, in KiB)."""
+    deadline = time.perf_counter() + timeout
+    driver = 0
+    timed_out = False
+    while True:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            return proc.returncode, timed_out, driver, usage.ru_maxrss
+        driver = max(driver, vm_hwm_kib(proc.pid) or 0)
+        if not timed_out and time.perf_counter() > deadline:
+            timed_out = True
+            os.killpg(proc.pid, signal.SIGKILL)
+        time.sleep(0.2)
+
+
+def read_back_seconds(peer: Peer, workdir: Path, flow: str, n: int,
+                      timeout: float) -> float | None:
+    """Seconds a fresh process takes to read every split's ``out`` back with the client
+    (interpreter start and imports not counted); None if it failed."""
+    proc = subprocess.run([peer.python, "-c", READ_BACK, flow], cwd=workdir, env=peer.env(),
+                          capture_output=True, text=True, timeout=timeout)
+    found = re.search(r"read_back_s=([\d.]+) count=(\d+)", proc.stdout)
+    if proc.returncode != 0 or not found or int(found.group(2)) != n:
+        log("      read-back failed: %s" % (proc.stdout + proc.stderr)[-500:])
+        return None
+    return float(found.group(1))
 
 
 def parse_peer_reps(items, default):
@@ -319,6 +392,9 @@ def summarize(results, peers, ns, shapes=("foreach",)):
                 "max_s": max(good) if good else None,
                 "unverified": sum(1 for r in runs if r["ok"] and not r["verified"]),
             }
+            for key in ("driver_peak_mib", "tree_peak_mib", "read_back_s", "cluster_start_s"):
+                values = [r[key] for r in runs if r["ok"] and r.get(key) is not None]
+                row[key] = statistics.median(values) if values else None
             medians[name] = row["median_s"]
             group.append(row)
         rows.extend(group)
@@ -329,6 +405,14 @@ def summarize(results, peers, ns, shapes=("foreach",)):
             row["ratio_vs_daskflow"] = (m / base) if (m is not None and base) else None
             row["ratio_vs_rawdask"] = (m / floor) if (m is not None and floor) else None
             row["per_task_ms"] = (m / n * 1000.0) if (m is not None and n) else None
+            row["ideal_s"] = row["ratio_vs_ideal"] = None
+            if shape == "sleepy" and group:
+                start = next((r["cluster_start_s"] for r in group
+                              if r["peer"] == "rawdask" and r["cluster_start_s"]), None)
+                workers = results[0]["workers"] if results else 1
+                if start is not None:
+                    row["ideal_s"] = n * SLEEP_S / workers + start
+                    row["ratio_vs_ideal"] = m / row["ideal_s"] if m is not None else None
     return rows
 
 
@@ -337,7 +421,8 @@ def print_table(rows, skipped):
         return "-" if v is None else format(v, spec)
 
     header = ("shape", "peer", "N", "median s", "runs", "vs daskflow", "per-task ms",
-              "min..max s", "vs rawdask")
+              "min..max s", "vs rawdask", "driver MiB", "tree MiB", "read-back s",
+              "vs ideal")
     lines = [header]
     for r in rows:
         if r["runs"] == 0 and r["failed"] == 0:
@@ -349,8 +434,12 @@ def print_table(rows, skipped):
         floor = "-" if r["ratio_vs_rawdask"] is None else "%.2fx" % r["ratio_vs_rawdask"]
         span = ("-" if r["min_s"] is None
                 else "%.2f..%.2f" % (r["min_s"], r["max_s"]))
-        lines.append((r.get("shape", "foreach"), r["peer"], str(r["n"]), fmt(r["median_s"], ".2f"), runs, ratio,
-                      fmt(r["per_task_ms"], ".2f"), span, floor))
+        ideal = "-" if r.get("ratio_vs_ideal") is None else "%.2fx" % r["ratio_vs_ideal"]
+        lines.append((r.get("shape", "foreach"), r["peer"], str(r["n"]),
+                      fmt(r["median_s"], ".2f"), runs, ratio,
+                      fmt(r["per_task_ms"], ".2f"), span, floor,
+                      fmt(r.get("driver_peak_mib"), ".0f"), fmt(r.get("tree_peak_mib"), ".0f"),
+                      fmt(r.get("read_back_s"), ".2f"), ideal))
     widths = [max(len(l[i]) for l in lines) for i in range(len(header))]
     print()
     for i, l in enumerate(lines):
@@ -364,6 +453,45 @@ def print_table(rows, skipped):
         print("skipped %s%s: %s" % (peer, "" if where is None else " " + where, reason))
     print("vs X = peer median / X's median at the same shape and N; per-task ms = median / N "
           "(whole process, startup included; for linear/branch N is only the list size)")
+    print("driver MiB = peak RSS of the process started (VmHWM, polled every 0.2 s; for "
+          "daskflow and raw Dask it holds the scheduler too); tree MiB = the largest peak of "
+          "it and its reaped descendants (wait4); read-back s = the client reading every "
+          "split's artifact in a fresh process; vs ideal (sleepy) = median / "
+          "(N x %g s / W + raw Dask's cluster start)" % SLEEP_S)
+    print_targets(rows)
+
+
+def print_targets(rows):
+    """Issue 18's targets, for the shapes and N that ran."""
+    def verdict(ok):
+        return "met" if ok else "NOT met"
+
+    lines = []
+    for r in rows:
+        if r["peer"] != "daskflow" or r["median_s"] is None:
+            continue
+        shape, n = r.get("shape", "foreach"), r["n"]
+        if shape == "foreach" and r["ratio_vs_rawdask"] is not None and n >= 10000:
+            lines.append("foreach N=%d: daskflow / raw Dask %.2fx (target <= 0.5x): %s"
+                         % (n, r["ratio_vs_rawdask"], verdict(r["ratio_vs_rawdask"] <= 0.5)))
+        if shape == "foreach" and n >= 100000:
+            lines.append("foreach N=%d: %.1f s (target < 60 s): %s"
+                         % (n, r["median_s"], verdict(r["median_s"] < 60)))
+            if r["driver_peak_mib"] is not None:
+                lines.append("foreach N=%d: driver peak RSS %.0f MiB (target < 600): %s"
+                             % (n, r["driver_peak_mib"], verdict(r["driver_peak_mib"] < 600)))
+            if r["read_back_s"] is not None:
+                lines.append("foreach N=%d: client reads every split back in %.1f s "
+                             "(target < 15 s): %s"
+                             % (n, r["read_back_s"], verdict(r["read_back_s"] < 15)))
+        if shape == "sleepy" and r["ratio_vs_ideal"] is not None:
+            lines.append("sleepy N=%d: %.2f s vs ideal %.2f s = %.2fx (target <= 1.1x): %s"
+                         % (n, r["median_s"], r["ideal_s"], r["ratio_vs_ideal"],
+                            verdict(r["ratio_vs_ideal"] <= 1.1)))
+    if lines:
+        print("issue 18 targets:")
+        for line in lines:
+            print("  " + line)
 
 
 def print_header_and_table(args, ready, rows, skipped, results):
@@ -412,6 +540,9 @@ def main(argv=None):
     ap.add_argument("--no-install", action="store_true",
                     help="do not create bench/.venv-metaflow; skip Metaflow if it is missing")
     ap.add_argument("--keep", action="store_true", help="keep each run's temp working dir")
+    ap.add_argument("--no-read-back", action="store_true",
+                    help="skip timing the client's read of every split after daskflow's "
+                         "foreach and sleepy runs")
     ap.add_argument("--json", metavar="PATH",
                     help="also write every run and the summary as JSON ('-' for stdout)")
     args = ap.parse_args(argv)

@@ -202,17 +202,20 @@ def print_table(rows: list[dict]) -> None:
         return "-" if value is None else format(value, spec)
 
     header = ("store", "N", "median s", "runs", "vs local", "per-split ms", "min..max s",
-              "S3 requests", "per split", *OPERATIONS, "objects")
+              "S3 requests", "per split", "PUT per split", *OPERATIONS, "objects")
     lines = [header]
     for r in rows:
         runs = str(r["runs"]) + (f" (+{r['failed']} failed)" if r["failed"] else "")
         span = "-" if r["min_s"] is None else f"{r['min_s']:.2f}..{r['max_s']:.2f}"
         per_split = None if r["requests"] is None else r["requests"] / r["n"]
+        puts = r["by_operation"].get("PUT")
+        put_per_split = None if puts is None or r["store"] != "s3" else puts / r["n"]
         ops = [fmt(r["by_operation"].get(op), ".0f") for op in OPERATIONS]
         lines.append((r["store"], str(r["n"]), fmt(r["median_s"], ".2f"), runs,
                       fmt(r["vs_local"], ".2f") + ("x" if r["vs_local"] else ""),
                       fmt(r["per_split_ms"], ".1f"), span, fmt(r["requests"], ".0f"),
-                      fmt(per_split, ".2f"), *ops, fmt(r["objects"], ".0f")))
+                      fmt(per_split, ".2f"), fmt(put_per_split, ".3f"), *ops,
+                      fmt(r["objects"], ".0f")))
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     print()
     for i, line in enumerate(lines):
@@ -226,6 +229,10 @@ def print_table(rows: list[dict]) -> None:
         slope = (s3[-1]["requests"] - s3[0]["requests"]) / (s3[-1]["n"] - s3[0]["n"])
         print(f"\nmarginal S3 requests per split (N={s3[0]['n']} -> N={s3[-1]['n']}): "
               f"{slope:.2f}")
+    for r in s3:
+        puts = r["by_operation"].get("PUT", 0) / r["n"]
+        print(f"target (issue 18): at most 1 PUT per 10 trivial splits; N={r['n']}: "
+              f"{puts:.3f} PUT per split, {'met' if puts <= 0.1 else 'NOT met'}")
     print("vs local = median / the local folder's median at the same N; requests, by "
           "operation and objects are medians over runs; requests come from moto's access "
           "log (driver and workers together); the local runs make none, a check that "

@@ -2,7 +2,9 @@
 
 Small tables in the spirit of Dask's ``Client`` widget: status, times, steps and task
 counts, parameters, tags, and links to the run report and the Dask dashboard. Every
-string that comes from a run (names, tags, values) is escaped.
+string that comes from a run (names, tags, values) is escaped.  A view reads a task's
+record only for steps of at most ``MAX_READ`` tasks, so a run of 100,000 splits
+shows itself in a notebook from a few listings.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ REPORT_NAME = "_report.html"  # as daskflow.report writes it, in the run's folde
 COLORS = {"success": "#2e7d32", "successful": "#2e7d32", "ok": "#2e7d32",
           "failed": "#c62828", "running": "#1565c0"}
 MAX_VALUE = 80
+MAX_READ = 1000  # a step's tasks whose records a view reads for their states
 
 
 def _e(value: Any) -> str:
@@ -64,9 +67,12 @@ def _tags(tags: frozenset[str]) -> str:
 def run_html(run: Any) -> str:
     record = run.record
     steps = list(run.steps())[::-1]  # first step first
+    counts = [len(s) for s in steps]  # one listing per step, no task read
+    failed_step = _failed_step(record)
     step_rows = "".join(
-        f"<tr><td>{_e(s.id)}</td><td>{len(tasks)}</td><td>{_status(_step_status(tasks))}"
-        f"</td></tr>" for s in steps for tasks in [list(s)])
+        f"<tr><td>{_e(s.id)}</td><td>{count}</td>"
+        f"<td>{_status(_step_state(s, count, run.status, failed_step)[0])}</td></tr>"
+        for s, count in zip(steps, counts))
     step_table = (f'<table><tr><th style="text-align:left">step</th><th>tasks</th>'
                   f'<th style="text-align:left">status</th></tr>{step_rows}</table>'
                   if steps else "")
@@ -84,7 +90,7 @@ def run_html(run: Any) -> str:
             ("Started", _time(run.created_at)),
             ("Finished", _time(run.finished_at)),
             ("Duration", _duration(run.created_at, run.finished_at)),
-            ("Steps / tasks", f"{len(steps)} / {sum(len(s) for s in steps)}"),
+            ("Steps / tasks", f"{len(steps)} / {sum(counts)}"),
             ("Parameters", params),
             ("Tags", _tags(run.user_tags)),
             ("System tags", _tags(run.system_tags)),
@@ -101,11 +107,40 @@ def _step_status(tasks: list[Any]) -> str:
     return "ok" if tasks and all(t.successful for t in tasks) else "running"
 
 
+def _failed_step(record: dict[str, Any]) -> str | None:
+    """The step of the task that failed the run, from the run's record."""
+    pathspec = str((record.get("failure") or {}).get("pathspec") or "")
+    parts = pathspec.split("/")
+    return parts[-2] if len(parts) >= 2 else None
+
+
+def _step_state(step: Any, count: int, run_status: str,
+                failed_step: str | None) -> tuple[str, int | None]:
+    """A step's status and how many of its tasks succeeded (None: not read).
+
+    A successful run's tasks all succeeded, so nothing is read; otherwise the tasks'
+    records are read only for a step of at most ``MAX_READ`` tasks (a view in a
+    notebook must not read 100,000 records); a wider one is ``failed`` when it holds
+    the run's failure, else it shows the run's status."""
+    if run_status == "success":
+        return "ok", count
+    if count <= MAX_READ:
+        tasks = list(step)
+        return _step_status(tasks), sum(t.successful for t in tasks)
+    return ("failed" if step.id == failed_step else run_status), None
+
+
 def step_html(step: Any) -> str:
-    tasks = list(step)
-    done = sum(t.successful for t in tasks)
-    rows = [("Status", _status(_step_status(tasks))),
-            ("Tasks", f"{len(tasks)} ({done} successful)")]
+    count = len(step)
+    try:
+        record = step._store.read_run(step.run_id)
+    except Exception:  # noqa: BLE001  no run record (deleted): read the tasks
+        record = {}
+    run_status = record.get("status", "running")
+    status, done = _step_state(step, count, run_status, _failed_step(record))
+    tasks = (f"{count} ({done} successful)" if done is not None else
+             f"{count} (too many to read here; the run report has their states)")
+    rows = [("Status", _status(status)), ("Tasks", tasks)]
     return _table(f"Step <code>{_e(step.pathspec)}</code>", rows)
 
 

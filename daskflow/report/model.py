@@ -18,6 +18,9 @@ from .layout import FOREACH, LINEAR, SPLIT, SWITCH, GraphNode, graph_nodes
 
 OK, FAILED, RETRIED, UNFINISHED = "ok", "failed", "retried", "unfinished"
 MAX_EMBEDDED_CARD = 2_000_000   # bytes; a bigger card page is linked, not put in the report
+WIDE_STEP = 2000     # attempts of a step beyond which the page shows it in aggregate
+SLOWEST = 20         # of such a wide step: its slowest attempts, shown one by one
+MAX_NOTABLE = 100    # of a wide step: its failed/retried/unfinished attempts shown
 
 
 @dataclass
@@ -79,6 +82,28 @@ class StepSummary:
             return UNFINISHED
         return OK
 
+    @property
+    def wide(self) -> bool:
+        """Whether the page shows this step in aggregate (it ran over ``WIDE_STEP``)."""
+        return len(self.ran) > WIDE_STEP
+
+    def drawn(self) -> list[Attempt]:
+        """The attempts the timeline draws one by one: every one that ran here, or of
+        a wide step its failed, retried and unfinished ones (the first
+        ``MAX_NOTABLE``) and the ``SLOWEST`` slowest of the rest."""
+        ran = self.ran
+        if len(ran) <= WIDE_STEP:
+            return ran
+        notable = [a for a in ran if a.outcome != OK][:MAX_NOTABLE]
+        ok = [a for a in ran if a.outcome == OK and a.seconds is not None]
+        slowest = sorted(ok, key=lambda a: a.seconds or 0.0, reverse=True)[:SLOWEST]
+        return notable + slowest
+
+    def listed(self) -> list[Attempt]:
+        """The attempts the page knows one by one (its data, cards): all of a step,
+        or of a wide step only those it draws."""
+        return self.drawn() if self.wide else self.attempts
+
     def durations(self) -> list[float]:
         return [s for a in self.ran if (s := a.seconds) is not None]
 
@@ -88,8 +113,22 @@ class StepSummary:
             return ""
         if len(values) == 1:
             return format_seconds(values[0])
+        if self.wide:
+            return ", ".join(f"{k} {format_seconds(v)}" for k, v in percentiles(values).items())
         return (f"median {format_seconds(statistics.median(values))}, "
                 f"max {format_seconds(max(values))}")
+
+
+def percentiles(values: list[float]) -> dict[str, float]:
+    """p50, p90, p99 and max of ``values`` (at least one).
+
+    >>> percentiles([float(i) for i in range(1, 101)])
+    {'p50': 50.5, 'p90': 90.1, 'p99': 99.01, 'max': 100.0}
+    """
+    if len(values) == 1:
+        return dict.fromkeys(("p50", "p90", "p99", "max"), values[0])
+    cuts = statistics.quantiles(values, n=100, method="inclusive")
+    return {"p50": cuts[49], "p90": cuts[89], "p99": cuts[98], "max": max(values)}
 
 
 @dataclass
@@ -174,18 +213,23 @@ def collect_run(run: Any, graph: Any = None, threads: int = 16) -> RunData:
     record = dict(run.record)
     steps = list(run.steps())
     tasks = [task for step in steps for task in step.tasks()]
-    with ThreadPoolExecutor(max_workers=max(1, min(threads, len(tasks)))) as pool:
-        per_task = list(pool.map(_read_task, tasks))
     summaries: dict[str, StepSummary] = {}
     parents: dict[str, set[str]] = {}
-    for attempts, parent_steps in per_task:
-        for attempt in attempts:
-            summaries.setdefault(attempt.step, StepSummary(attempt.step)).attempts.append(
-                attempt)
-            parents.setdefault(attempt.step, set()).update(parent_steps)
-    for summary in summaries.values():
-        summary.attempts.sort(key=lambda a: (a.started_at or 0.0, int(a.task_id)
-                                             if a.task_id.isdigit() else 0, a.attempt))
+    with ThreadPoolExecutor(max_workers=max(1, min(threads, len(tasks)))) as pool:
+        for attempts, parent_steps in pool.map(_read_task, tasks):
+            for attempt in attempts:
+                summaries.setdefault(attempt.step, StepSummary(attempt.step)).attempts.append(
+                    attempt)
+                parents.setdefault(attempt.step, set()).update(parent_steps)
+        for summary in summaries.values():
+            summary.attempts.sort(key=lambda a: (a.started_at or 0.0, int(a.task_id)
+                                                 if a.task_id.isdigit() else 0, a.attempt))
+        # Cards only of the attempts the page lists: not 100,000 reads for a wide step.
+        store = getattr(run, "_store", None)
+        listed = [a for summary in summaries.values() for a in summary.listed()]
+        for a, cards in zip(listed, pool.map(lambda a: _cards(store, str(run.id), a),
+                                             listed)):
+            a.cards = cards
 
     nodes: dict[str, GraphNode] | None = None
     if graph is not None:
@@ -236,20 +280,23 @@ def _read_task(task: Any) -> tuple[list[Attempt], set[str]]:
             cluster=record.get("cluster"), worker=record.get("worker") or record.get("host"),
             performance_report=record.get("performance_report"),
             next_step=record.get("next_step"), num_splits=record.get("num_splits"),
-            clone_of=record.get("clone_of"), cards=_cards(view, number))
+            clone_of=record.get("clone_of"))
         parents.update(p.split("/", 1)[0] for p in record.get("parents") or [])
         out.append(attempt)
     return out, parents
 
 
-def _cards(task: Any, attempt: int) -> list[dict[str, Any]]:
+def _cards(store: Any, run_id: str, a: Attempt) -> list[dict[str, Any]]:
     """The cards an attempt made (``@card``), each with its page, or [] (none, unreadable)."""
     from ..cards.storage import read_index, read_task_file
 
+    if store is None:
+        return []
+    ids = (run_id, a.step, a.task_id)
     try:
-        cards = read_index(task._store, *task._ids(), attempt)
+        cards = read_index(store, *ids, a.attempt)
         for card in cards:
-            data = read_task_file(task._store, *task._ids(), card["file"])
+            data = read_task_file(store, *ids, card["file"])
             card["html"] = data.decode("utf-8", "replace") \
                 if len(data) <= MAX_EMBEDDED_CARD else None
     except Exception:  # noqa: BLE001  a broken card never keeps the report from being drawn

@@ -23,6 +23,7 @@ from .model import FAILED, OK, RETRIED, UNFINISHED, Attempt, RunData, format_sec
 from .timeline import render_timeline
 
 MAX_TRACEBACKS = 50   # a run with more failures lists the rest by type and message
+MAX_LINKS = 100       # performance reports linked one by one per step; the rest counted
 
 
 def asset(name: str) -> str:
@@ -32,8 +33,11 @@ def asset(name: str) -> str:
 def report_html(run: RunData, *, report_dir: str | None = None) -> str:
     """The whole page for ``run``; ``report_dir`` is where it will be saved."""
     attempts = run.attempts
-    ids = {id(a): i for i, a in enumerate(attempts)}
-    data = [_attempt_json(a, run.run_dir, report_dir) for a in attempts]
+    # Only the attempts the page can show one by one go into its data: all of a step,
+    # or of a wide step (100,000 splits) the few its timeline row draws.
+    listed = [a for s in run.steps.values() for a in s.listed()]
+    ids = {id(a): i for i, a in enumerate(listed)}
+    data = [_attempt_json(a, run.run_dir, report_dir) for a in listed]
     failed = [a for a in attempts if a.outcome in (FAILED, RETRIED)]
     title = f"{run.flow} run {run.run_id}"
     body = [
@@ -286,13 +290,18 @@ def _performance(run: RunData, report_dir: str | None) -> str:
                 "(they are kept for steps that run on a cluster of their own).</p>")
     blocks = []
     for step, items in by_step.items():
+        more = len(items) - MAX_LINKS
+        items = items[:MAX_LINKS]
         links = "".join(
             f'<li><a href="{escape(_href(a.performance_report or "", run.run_dir, report_dir))}"'
             ">"
             f"{escape(a.step)}/{escape(a.task_id)}"
             + (f" attempt {a.attempt}" if a.attempt else "") + "</a></li>" for a in items)
+        if more > 0:
+            links += (f"<li>and {more} more, kept in each task's folder of "
+                      f"<code>{escape(step)}</code></li>")
         blocks.append(f'<details {"open" if len(items) <= 10 else ""}><summary><code>'
-                      f"{escape(step)}</code> · {len(items)} report(s)</summary>"
+                      f"{escape(step)}</code> · {len(items) + max(more, 0)} report(s)</summary>"
                       f'<ul class="perf">{links}</ul></details>')
     return "".join(blocks)
 

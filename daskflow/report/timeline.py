@@ -4,6 +4,12 @@ Each step's attempts are packed into as few lanes as never overlap (a step of
 1,000 foreach tasks run 16 at a time takes 16 lanes, not 1,000 rows), so the
 picture stays readable at any width; positions are percentages of the run's
 span, so it scales with the page.  Clusters get lanes of their own on top.
+
+A step that ran more than ``model.WIDE_STEP`` attempts (a foreach of 100,000
+splits) is drawn in aggregate instead, so the page stays small: a band of how
+many of its tasks ran at each moment, its duration percentiles, and bars only
+for the attempts worth a look (``StepSummary.drawn``): the slowest, and the
+failed, retried and unfinished ones.
 """
 
 from __future__ import annotations
@@ -11,7 +17,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from html import escape
 
-from .model import Attempt, ClusterSpan, RunData, format_seconds
+from .model import OK, Attempt, ClusterSpan, RunData, StepSummary, format_seconds, \
+    percentiles
+
+BAND_BINS = 400      # time bins of an aggregated step's band
 
 TICKS = [0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600,
          7200, 14400, 28800, 86400]
@@ -46,6 +55,35 @@ def pack(attempts: list[Attempt], end: float) -> Lanes:
             lane_end.append(stop)
             lanes.append(len(lane_end) - 1)
     return Lanes(ordered, lanes, len(lane_end))
+
+
+def band(attempts: list[Attempt], t0: float, t1: float, end: float,
+         bins: int = BAND_BINS) -> list[float]:
+    """How many of ``attempts`` ran on average in each of ``bins`` slices of
+    [t0, t1] (one pass; an attempt without an end runs until ``end``)."""
+    width = max(t1 - t0, 1e-9) / bins
+    level = [0.0] * bins
+    steps = [0.0] * (bins + 1)    # +1/-1 where a run of whole bins starts/stops
+    for a in attempts:
+        if a.started_at is None:
+            continue
+        start = min(max(a.started_at, t0), t1) - t0
+        stop = min(max(a.finished_at if a.finished_at is not None else end, t0), t1) - t0
+        if stop <= start:
+            continue
+        first, last = min(int(start / width), bins - 1), min(int(stop / width), bins - 1)
+        if first == last:
+            level[first] += (stop - start) / width
+            continue
+        level[first] += (first + 1) - start / width
+        level[last] += stop / width - last
+        steps[first + 1] += 1
+        steps[last] -= 1
+    running = 0.0
+    for i in range(bins):
+        running += steps[i]
+        level[i] += running
+    return level
 
 
 def lane_height(count: int) -> float:
@@ -113,32 +151,95 @@ def render_timeline(run: RunData, ids: dict[int, int]) -> str:
                 f'</span></div><div class="tl-plot"><span class="tl-note">reused from run '
                 f"{escape('/'.join(origin.split('/')[:2]))}, not run again</span></div></div>")
             continue
+        if summary.wide:
+            rows.append(_wide_row(name, summary, count, ids, pct, t0, t1, grid))
+            continue
         lanes = pack(summary.ran, t1)
-        height = lane_height(lanes.count)
-        gap = 2.0 if height >= 8 else 1.0
-        bars = []
-        retried = {a.task_id for a in summary.ran if a.attempt > 0}
-        for a, lane in zip(lanes.attempts, lanes.lane, strict=True):
-            left = pct(a.started_at, t1)
-            right = pct(a.finished_at, t1)
-            label = f"#{a.attempt}" if a.task_id in retried else ""
-            tip = (f"{a.pathspec} · attempt {a.attempt} · {a.outcome} · "
-                   f"{format_seconds(a.seconds) if a.seconds is not None else 'no end'}"
-                   + (f" · cluster {a.cluster}" if a.cluster else ""))
-            bars.append(
-                f'<div class="tl-bar o-{a.outcome}" data-i="{ids[id(a)]}" '
-                f'data-step="{escape(a.step)}" style="left:{left:.3f}%;'
-                f'width:{max(right - left, 0.0):.3f}%;top:{lane * (height + gap):.1f}px;'
-                f'height:{height:.1f}px" title="{escape(tip)}">{label}</div>')
-        plot_height = lanes.count * (height + gap) - gap
+        plot_height = lanes.count * (lane_height(lanes.count) + _gap(lanes.count)) \
+            - _gap(lanes.count)
         rows.append(
             f'<div class="tl-row" data-step="{escape(name)}"><div class="tl-label">'
             f'<span class="tl-step">{escape(name)}</span><span class="tl-count">{count}'
             f"</span></div>"
             f'<div class="tl-plot" style="height:{plot_height:.1f}px">{grid}'
-            f'{"".join(bars)}</div></div>')
+            f'{_bars(summary, lanes, ids, pct, t1)}</div></div>')
     return (f'<div class="tl" style="--zoom:1"><div class="tl-inner">{"".join(rows)}</div>'
             f"</div>")
+
+
+def _gap(lanes: int) -> float:
+    return 2.0 if lane_height(lanes) >= 8 else 1.0
+
+
+def _bars(summary: StepSummary, lanes: Lanes, ids: dict[int, int], pct,
+          t1: float, top: float = 0.0) -> str:
+    height, gap = lane_height(lanes.count), _gap(lanes.count)
+    bars = []
+    retried = {a.task_id for a in summary.ran if a.attempt > 0}
+    for a, lane in zip(lanes.attempts, lanes.lane, strict=True):
+        left = pct(a.started_at, t1)
+        right = pct(a.finished_at, t1)
+        label = f"#{a.attempt}" if a.task_id in retried else ""
+        tip = (f"{a.pathspec} · attempt {a.attempt} · {a.outcome} · "
+               f"{format_seconds(a.seconds) if a.seconds is not None else 'no end'}"
+               + (f" · cluster {a.cluster}" if a.cluster else ""))
+        bars.append(
+            f'<div class="tl-bar o-{a.outcome}" data-i="{ids[id(a)]}" '
+            f'data-step="{escape(a.step)}" style="left:{left:.3f}%;'
+            f'width:{max(right - left, 0.0):.3f}%;top:{top + lane * (height + gap):.1f}px;'
+            f'height:{height:.1f}px" title="{escape(tip)}">{label}</div>')
+    return "".join(bars)
+
+
+BAND_HEIGHT = 40.0
+
+
+def _wide_row(name: str, summary: StepSummary, count: str, ids: dict[int, int], pct,
+              t0: float, t1: float, grid: str) -> str:
+    """A step of many attempts: a band of how many ran when, and bars for the few
+    worth a look (``StepSummary.drawn``)."""
+    ran = summary.ran
+    starts = [a.started_at for a in ran if a.started_at is not None]
+    lo = min(starts, default=t0)
+    hi = max([a.finished_at or t1 for a in ran] + [lo])
+    level = band(ran, lo, hi, t1)
+    failed = band([a for a in ran if a.outcome != OK], lo, hi, t1)
+    peak = max(level + [1e-9])
+    left, right = pct(lo, t0), pct(hi, t1)
+
+    def path(values: list[float]) -> str:
+        step = 1000.0 / len(values)
+        points = " ".join(f"L{i * step:.1f},{BAND_HEIGHT * (1 - v / peak):.1f} "
+                          f"L{(i + 1) * step:.1f},{BAND_HEIGHT * (1 - v / peak):.1f}"
+                          for i, v in enumerate(values))
+        return f"M0,{BAND_HEIGHT:.0f} {points} L1000,{BAND_HEIGHT:.0f} Z"
+
+    durations = summary.durations()
+    stats = percentiles(durations) if durations else None
+    shown = summary.drawn()
+    slow = sum(1 for a in shown if a.outcome == OK)
+    note = (f"{len(ran)} attempts drawn in aggregate: the band is how many ran at once "
+            f"(peak {peak:.0f}); bars are the {slow} slowest"
+            + (f" and {len(shown) - slow} failed, retried or unfinished" if len(shown) > slow
+               else "") + ".")
+    summary_text = f"up to {peak:.0f} at once" + ("; durations " + ", ".join(
+        f"{k} {format_seconds(v)}" for k, v in stats.items()) if stats else "")
+    lanes = pack(shown, t1)
+    bars_top = BAND_HEIGHT + 4
+    plot_height = bars_top + lanes.count * (lane_height(lanes.count) + _gap(lanes.count))
+    svg = (f'<svg class="tl-band" viewBox="0 0 1000 {BAND_HEIGHT:.0f}" '
+           f'preserveAspectRatio="none" style="left:{left:.3f}%;width:{right - left:.3f}%;'
+           f'height:{BAND_HEIGHT:.0f}px" role="img" aria-label="{escape(note)}">'
+           f"<title>{escape(note)}</title>"
+           f'<path class="tl-band-all" d="{path(level)}"/>'
+           + (f'<path class="tl-band-bad" d="{path(failed)}"/>' if any(failed) else "")
+           + "</svg>")
+    return (
+        f'<div class="tl-row tl-wide" data-step="{escape(name)}"><div class="tl-label">'
+        f'<span class="tl-step">{escape(name)}</span><span class="tl-count">{count}'
+        f'</span><span class="tl-count tl-stats">{escape(summary_text)}</span></div>'
+        f'<div class="tl-plot" style="height:{plot_height:.1f}px" title="{escape(note)}">'
+        f'{grid}{svg}{_bars(summary, lanes, ids, pct, t1, top=bars_top)}</div></div>')
 
 
 def _cluster_rows(clusters: list[ClusterSpan], pct, t0: float, t1: float) -> str:

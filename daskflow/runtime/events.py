@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Collection, Sequence
 from typing import Any
 
 
@@ -62,6 +63,36 @@ class RunObserver:
         """The task ended.  *optional*: its ``attempt``; ``retrying`` when it failed
         and another attempt follows (the task is not finished yet)."""
 
+    def tasks_submitted(self, *, step: str, task_ids: Sequence[str], foreach_depth: int,
+                        **extra: Any) -> None:
+        """Several tasks of ``step`` were handed to Dask at once (e.g. one batch of
+        foreach splits).  The default calls :meth:`task_submitted` for each; a display
+        that keeps counts overrides it to take the batch in one go."""
+        for task_id in task_ids:
+            self.task_submitted(step=step, task_id=task_id, foreach_depth=foreach_depth)
+
+    def tasks_finished(self, *, step: str, task_ids: Sequence[str], foreach_depth: int,
+                       failed: Collection[str] = (), **extra: Any) -> None:
+        """Several tasks of ``step`` ended at once (e.g. one batch of foreach splits):
+        ``task_ids`` all of them, ``failed`` those of them that failed for good (a
+        failed attempt that is retried is still sent alone, as :meth:`task_finished`
+        with ``retrying=True``).  The default calls :meth:`task_finished` for each.
+
+        >>> class Count(RunObserver):
+        ...     done = 0
+        ...     def task_finished(self, *, step, task_id, ok, foreach_depth, **extra):
+        ...         self.done += ok
+        >>> view = Count()
+        >>> view.tasks_finished(step="train", task_ids=["4", "5", "6"], foreach_depth=1,
+        ...                     failed=["6"])
+        >>> view.done
+        2
+        """
+        failed = failed if isinstance(failed, (set, frozenset)) else set(failed)
+        for task_id in task_ids:
+            self.task_finished(step=step, task_id=task_id, ok=task_id not in failed,
+                               foreach_depth=foreach_depth)
+
     def foreach_expanded(self, *, step: str, target: str, count: int, **extra: Any) -> None:
         """A foreach ``step`` fans out to ``count`` tasks of ``target``."""
 
@@ -80,8 +111,14 @@ class RunObserver:
 class PlainLog(RunObserver):
     """Timestamped lines on stdout; task output prefixed with its pathspec.
 
-    ``quiet`` keeps only the tasks' own output and errors.
+    ``quiet`` keeps only the tasks' own output and errors.  A wide step gets a few
+    progress lines, never one per task: a foreach target's count at every tenth of
+    its splits, another step inside a foreach at 1, 2, 5, 10, 20, 50, ... tasks, and
+    at most ``MAX_LISTED`` failed attempts of a step are named one by one (the rest
+    are counted, and the counts printed when the run ends).
     """
+
+    MAX_LISTED = 10
 
     def __init__(self, quiet: bool = False, stream_output: bool = True) -> None:
         self.quiet = quiet
@@ -89,6 +126,9 @@ class PlainLog(RunObserver):
         self.flow_name = ""
         self.run_id = ""
         self.foreach: dict[str, list[int]] = {}
+        self.finished: dict[str, int] = {}        # per step inside a foreach, no known total
+        self.listed: dict[str, int] = {}          # failed attempts named so far, per step
+        self.unlisted: dict[str, list[int]] = {}  # per step: [failed, retried] not named
 
     def line(self, text: str) -> None:
         if not self.quiet:
@@ -119,17 +159,38 @@ class PlainLog(RunObserver):
                       attempt: int | None = None, retrying: bool = False,
                       **extra: Any) -> None:
         pathspec = f"{self.run_id}/{step}/{task_id}"
-        if retrying:
-            self.line(f"Task {pathspec} failed (attempt {attempt}); retrying.")
+        if retrying or not ok:
+            if self._named(step, retrying):
+                which = f" (attempt {attempt})" if attempt is not None else ""
+                self.line(f"Task {pathspec} failed{which}; retrying."
+                          if retrying else f"Task {pathspec} FAILED.")
+            return
+        if foreach_depth == 0:
+            self.line(f"Task {pathspec} finished.")
             return
         progress = self.foreach.get(step)
-        if not ok or foreach_depth == 0 or progress is None:
-            self.line(f"Task {pathspec} {'finished' if ok else 'FAILED'}.")
+        if progress is None:
+            done = self.finished[step] = self.finished.get(step, 0) + 1
+            if _milestone(done):
+                self.line(f"Step '{step}': {done} tasks finished.")
             return
         progress[0] += 1
         done, total = progress
         if done == total or done % max(1, total // 10) == 0:
             self.line(f"Step '{step}': {done}/{total} tasks finished.")
+
+    def _named(self, step: str, retrying: bool) -> bool:
+        """Whether this failed attempt of ``step`` gets a line of its own."""
+        listed = self.listed.get(step, 0)
+        if listed < self.MAX_LISTED:
+            self.listed[step] = listed + 1
+            return True
+        counts = self.unlisted.setdefault(step, [0, 0])
+        if counts == [0, 0]:
+            self.line(f"Step '{step}': more failed attempts; they are counted, "
+                      f"not listed.")
+        counts[1 if retrying else 0] += 1
+        return False
 
     def task_output(self, *, pathspec: str, stream: str, text: str, **extra: Any) -> None:
         if not self.stream_output:
@@ -142,11 +203,20 @@ class PlainLog(RunObserver):
     def run_finished(self, *, flow_name: str, run_id: str, successful: bool, tasks: int,
                      seconds: float, failure: Any = None, report: str | None = None,
                      **extra: Any) -> None:
+        for step, (failed, retried) in self.unlisted.items():
+            self.line(f"Step '{step}': {failed} more task(s) failed and {retried} more "
+                      f"attempt(s) were retried than listed above.")
         if successful:
             self.line(f"Done! Run {flow_name}/{run_id} finished {tasks} tasks in "
                       f"{seconds:.1f}s.")
         if report:
             self.line(f"Run report: {report}")
+
+
+def _milestone(count: int) -> bool:
+    """1, 2, 5, 10, 20, 50, 100, ...: a few progress lines however wide a step is."""
+    digits = str(count)
+    return digits[0] in "125" and digits[1:].strip("0") == ""
 
 
 def interactive(stream: Any = None) -> bool:

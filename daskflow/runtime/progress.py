@@ -1,9 +1,12 @@
 """A live view of a run in an interactive terminal (rich).
 
-One row per step with its state, a done/total bar for steps inside a foreach,
-every cluster with its dashboard link, and the run's clock.  What tasks print,
-and each failure, is printed above the live rows, so it scrolls like ordinary
-output and stays readable.  :func:`~daskflow.runtime.display.choose_observer`
+One row per step with its state, a done/total bar, rate and time left for steps
+inside a foreach, every cluster with its dashboard link, and the run's clock.
+What tasks print, and the first failures of each step, are printed above the
+live rows, so they scroll like ordinary output and stay readable.  A step of
+100,000 splits is one row of counts: the view keeps no object per task (a few
+bits per task id, see :class:`TaskBits`), and each event costs the same however
+wide the run is.  :func:`~daskflow.runtime.display.choose_observer`
 picks this view when stdout is a terminal and :class:`PlainLog` otherwise.
 
 >>> from rich.console import Console                              # doctest: +SKIP
@@ -15,6 +18,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +33,10 @@ from rich.text import Text
 
 from .events import RunObserver
 
+MAX_LISTED = 5        # failed (or retried) attempts of a step printed one by one
+RATE_WINDOW = 10.0    # seconds of finished tasks the rate is measured over
+RATE_SAMPLES = 64
+
 WAITING, QUEUED, RUNNING, DONE, FAILED = "waiting", "queued", "running", "done", "failed"
 SKIPPED, NOT_RUN, CANCELLED = "skipped", "not run", "cancelled"
 
@@ -38,9 +47,66 @@ _STATE_STYLE = {WAITING: "dim", QUEUED: "dim", RUNNING: "cyan", DONE: "green",
                 FAILED: "bold red", SKIPPED: "dim", NOT_RUN: "dim", CANCELLED: "yellow"}
 
 
+class TaskBits:
+    """A set of task ids in one bit each (a run numbers its tasks 1, 2, 3, ...).
+
+    At 100,000 tasks that is 12.5 kB, where a ``set`` of their id strings is
+    several MB.  An id that is not a number (none today) goes to a small set.
+
+    >>> bits = TaskBits()
+    >>> bits.add("12"), bits.add("12"), "12" in bits, bits.discard("12"), "12" in bits
+    (True, False, True, True, False)
+    """
+
+    __slots__ = ("_bits", "_other")
+
+    def __init__(self) -> None:
+        self._bits = bytearray()
+        self._other: set[str] = set()
+
+    def add(self, task_id: str) -> bool:
+        """Add ``task_id``; True when it was not there yet."""
+        if not task_id.isdigit():
+            new = task_id not in self._other
+            self._other.add(task_id)
+            return new
+        n = int(task_id)
+        byte, bit = n >> 3, 1 << (n & 7)
+        if byte >= len(self._bits):
+            self._bits.extend(bytes(max(byte + 1 - len(self._bits), len(self._bits))))
+        if self._bits[byte] & bit:
+            return False
+        self._bits[byte] |= bit
+        return True
+
+    def discard(self, task_id: str) -> bool:
+        """Remove ``task_id``; True when it was there."""
+        if not task_id.isdigit():
+            if task_id in self._other:
+                self._other.discard(task_id)
+                return True
+            return False
+        n = int(task_id)
+        byte, bit = n >> 3, 1 << (n & 7)
+        if byte >= len(self._bits) or not self._bits[byte] & bit:
+            return False
+        self._bits[byte] &= ~bit & 0xFF
+        return True
+
+    def __contains__(self, task_id: str) -> bool:
+        if not task_id.isdigit():
+            return task_id in self._other
+        n = int(task_id)
+        return n >> 3 < len(self._bits) and bool(self._bits[n >> 3] & (1 << (n & 7)))
+
+    @property
+    def nbytes(self) -> int:
+        return len(self._bits)
+
+
 @dataclass
 class _Step:
-    """What the view knows of one step."""
+    """What the view knows of one step: counts, never one entry per task."""
 
     name: str
     kind: str = ""                 # foreach / split / switch / join, from the graph
@@ -48,16 +114,34 @@ class _Step:
     in_funcs: list[str] = field(default_factory=list)
     closes: str | None = None      # a join: the split it closes
     fans_out: int = 0              # a foreach target: splits announced so far
-    pending: set[str] = field(default_factory=set)    # submitted, not finished
-    started: set[str] = field(default_factory=set)    # began on a worker, not finished
+    pending: int = 0               # submitted, not finished
+    started: int = 0               # began on a worker, not finished
     ok: int = 0
-    failed: list[str] = field(default_factory=list)  # pathspecs
+    failed: int = 0
+    first_failed: list[str] = field(default_factory=list)  # pathspecs, MAX_LISTED at most
     retries: int = 0
     cluster: str | None = None
+    samples: deque[tuple[float, int]] = field(
+        default_factory=lambda: deque(maxlen=RATE_SAMPLES))  # (when, done), for the rate
 
     @property
     def submitted(self) -> int:
-        return len(self.pending) + self.ok + len(self.failed)
+        return self.pending + self.ok + self.failed
+
+    @property
+    def done(self) -> int:
+        return self.ok + self.failed
+
+    def rate(self, now: float) -> float | None:
+        """Tasks finished per second over the last ``RATE_WINDOW`` seconds, or None."""
+        if not self.samples or self.samples[-1][0] < now - 0.2:
+            self.samples.append((now, self.done))
+        while len(self.samples) > 2 and self.samples[0][0] < now - RATE_WINDOW:
+            self.samples.popleft()
+        (t0, d0), (t1, d1) = self.samples[0], self.samples[-1]
+        if t1 - t0 < 1.0 or d1 <= d0:
+            return None
+        return (d1 - d0) / (t1 - t0)
 
 
 @dataclass
@@ -102,6 +186,8 @@ class RichProgress(RunObserver):
         self._lock = threading.RLock()     # output arrives on the client's event-loop thread
         self._live: Live | None = None
         self._spinners: dict[str, Spinner] = {}
+        # Which tasks are submitted (not finished), running, finished: a bit per task id.
+        self._pending, self._started, self._ended = TaskBits(), TaskBits(), TaskBits()
         if graph is not None:
             self._read_graph(graph)
 
@@ -165,39 +251,91 @@ class RichProgress(RunObserver):
     def task_submitted(self, *, step: str, task_id: str, foreach_depth: int,
                        **extra: Any) -> None:
         with self._lock:
+            state = self.steps.get(step) or self._step(step)
+            if foreach_depth > state.depth:
+                state.depth = foreach_depth
+            state.pending += self._pending.add(task_id)
+
+    def tasks_submitted(self, *, step: str, task_ids: Sequence[str], foreach_depth: int,
+                        **extra: Any) -> None:
+        with self._lock:
             state = self._step(step)
             state.depth = max(state.depth, foreach_depth)
-            state.pending.add(task_id)
+            add = self._pending.add
+            state.pending += sum(1 for task_id in task_ids if add(task_id))
 
     def task_started(self, *, step: str, task_id: str, attempt: int = 0,
                      **extra: Any) -> None:
         with self._lock:
             self.saw_task_started = True
+            if task_id in self._ended:  # its "started" message came after its result
+                return
             state = self._step(step)
-            state.pending.add(task_id)
-            state.started.add(task_id)
+            state.pending += self._pending.add(task_id)
+            state.started += self._started.add(task_id)
 
     def task_finished(self, *, step: str, task_id: str, ok: bool, foreach_depth: int,
                       attempt: int | None = None, retrying: bool = False,
                       **extra: Any) -> None:
-        pathspec = f"{self.flow_name}/{self.run_id}/{step}/{task_id}"
+        if retrying:
+            with self._lock:
+                state = self._step(step)
+                state.retries += 1
+                state.started -= self._started.discard(task_id)
+                listed = state.retries
+            self._say_failed(step, task_id, listed, retrying=True, attempt=attempt)
+            return
+        if not ok:
+            self.tasks_finished(step=step, task_ids=(task_id,), foreach_depth=foreach_depth,
+                                failed=(task_id,))
+            return
+        with self._lock:  # the common case, without the batch's loops
+            state = self.steps.get(step) or self._step(step)
+            state.pending -= self._pending.discard(task_id)
+            state.started -= self._started.discard(task_id)
+            self._ended.add(task_id)
+            state.ok += 1
+
+    def tasks_finished(self, *, step: str, task_ids: Sequence[str], foreach_depth: int,
+                       failed: Collection[str] = (), **extra: Any) -> None:
         with self._lock:
             state = self._step(step)
-            if retrying:
-                state.retries += 1
-                state.started.discard(task_id)
-            else:
-                state.pending.discard(task_id)
-                state.started.discard(task_id)
-                if ok:
-                    state.ok += 1
-                else:
-                    state.failed.append(pathspec)
+            pending, started, ended = self._pending, self._started, self._ended
+            for task_id in task_ids:
+                state.pending -= pending.discard(task_id)
+                state.started -= started.discard(task_id)
+                ended.add(task_id)
+            state.ok += len(task_ids) - len(failed)
+            listed = []
+            for task_id in failed:
+                state.failed += 1
+                if len(state.first_failed) < MAX_LISTED:
+                    state.first_failed.append(self._pathspec(step, task_id))
+                listed.append(state.failed)
+        for task_id, count in zip(failed, listed):
+            self._say_failed(step, task_id, count, retrying=False)
+
+    def _pathspec(self, step: str, task_id: str) -> str:
+        return f"{self.flow_name}/{self.run_id}/{step}/{task_id}"
+
+    def _say_failed(self, step: str, task_id: str, count: int, *, retrying: bool,
+                    attempt: int | None = None) -> None:
+        """Print the ``count``-th failed (or ``retrying``) attempt of ``step`` above the
+        rows; past ``MAX_LISTED`` of a kind only the step's row counts them."""
+        kind = "retried" if retrying else "failed"
+        if count > MAX_LISTED:
+            if count == MAX_LISTED + 1:
+                self.console.print(Text(
+                    f"… more {kind} tasks of {step}: counted in its row, not listed.",
+                    "yellow" if retrying else "red"))
+            return
+        pathspec = self._pathspec(step, task_id)
         if retrying:
             self.console.print(Text.assemble(
                 ("↻ Task ", "yellow"), (pathspec, "bold yellow"),
-                (f" failed (attempt {attempt}); retrying.", "yellow")))
-        elif not ok:
+                (" failed" + (f" (attempt {attempt})" if attempt is not None else "")
+                 + "; retrying.", "yellow")))
+        else:
             self.console.print(Text.assemble(("✘ Task ", "bold red"),
                                              (pathspec, "bold red underline"),
                                              (" failed.", "bold red")))
@@ -333,11 +471,17 @@ class RichProgress(RunObserver):
         detail = Text("")
         if total is not None or step.submitted and step.depth > 0:
             total = max(total or 0, step.submitted, 1)
-            done = step.ok + len(step.failed)
+            done = step.done
             bar = ProgressBar(total=total, completed=done, width=24,
                               complete_style="red" if step.failed else "green",
                               finished_style="red" if step.failed else "green")
             detail.append(f"{done}/{total}", "bold" if done < total else "green")
+            if step.started and total > 1:
+                detail.append(f"  {step.started} running", "cyan")
+            rate = step.rate(time.monotonic()) if state == RUNNING else None
+            if rate is not None:
+                detail.append(f"  {_rate(rate)}", "dim")
+                detail.append(f"  ETA {_clock((total - done) / rate)}", "dim")
         if step.kind:
             detail.append(("  " if detail else "") + step.kind, "dim")
         if step.cluster:
@@ -345,18 +489,18 @@ class RichProgress(RunObserver):
         if step.retries:
             detail.append(f"  {step.retries} retried", "yellow")
         if self.finished is not None and step.pending:
-            detail.append(f"  {len(step.pending)} cancelled", "yellow")
+            detail.append(f"  {step.pending} cancelled", "yellow")
         if step.failed:
-            more = f" (+{len(step.failed) - 1} more)" if len(step.failed) > 1 else ""
-            detail.append(f"  {step.failed[0]}{more}", "bold red")
+            more = f" (+{step.failed - 1} more)" if step.failed > 1 else ""
+            detail.append(f"  {step.first_failed[0]}{more}", "bold red")
         return [icon, name, label, bar, detail]
 
     def _header(self) -> Text:
         elapsed = self.seconds if self.seconds is not None \
             else time.monotonic() - self.started_at
         done = sum(s.ok for s in self.steps.values())
-        failed = sum(len(s.failed) for s in self.steps.values())
-        running = sum(len(s.pending) for s in self.steps.values())
+        failed = sum(s.failed for s in self.steps.values())
+        running = sum(s.pending for s in self.steps.values())
         head = Text.assemble((self.flow_name, "bold"), ("/", "dim"),
                              (self.run_id, "bold cyan"), ("  ", ""),
                              (_clock(elapsed), "bold"),
@@ -386,6 +530,15 @@ class RichProgress(RunObserver):
             name = f"cluster {cluster.name}" + (f" ({cluster.step})" if cluster.step else "")
             table.add_row(icon, Text(name, "magenta"), text)
         return table
+
+
+def _rate(per_second: float) -> str:
+    """``850/s``, ``12/s``, ``1.5/s``, ``12/min``."""
+    if per_second >= 10:
+        return f"{per_second:,.0f}/s"
+    if per_second >= 1:
+        return f"{per_second:.1f}/s"
+    return f"{per_second * 60:.0f}/min"
 
 
 def _clock(seconds: float) -> str:
