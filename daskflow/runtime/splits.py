@@ -101,7 +101,7 @@ def placements_for(step: str, sizes: SplitSizes, placement: Placement) -> list[P
         except ResourceRequestError as exc:
             raise SplitResourcesError(
                 f"Step '{step}', split {index} (input {shown}) asks for "
-                f"{split.request.describe()}: {exc}") from None
+                f"{request.describe()}: {exc}") from None
         placements.append(split)
     return placements
 
