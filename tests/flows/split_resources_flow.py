@@ -1,6 +1,9 @@
 """Resources per foreach split: each split's memory comes from its input, so one foreach
 runs on two clusters of two sizes. ``--mode huge`` makes one split ask for more than any
-machine has; ``--mode raise`` gives one split an input the function cannot read."""
+machine has; ``--mode raise`` gives one split an input the function cannot read;
+``SPLIT_FAILS=i`` in the environment makes split i fail (then ``resume`` without it)."""
+import os
+
 from daskflow import FlowSpec, Parameter, resources, step
 
 
@@ -25,6 +28,8 @@ class SplitResourcesFlow(FlowSpec):
     def work(self):
         from distributed import get_worker
 
+        if self.input["i"] == int(os.environ.get("SPLIT_FAILS", -1)):
+            raise RuntimeError("this split fails while SPLIT_FAILS names it")
         worker = get_worker()
         self.limit = worker.memory_manager.memory_limit
         self.scheduler = worker.scheduler.address

@@ -172,3 +172,18 @@ def test_a_split_request_that_cannot_be_met_is_refused_before_any_split_runs(
     assert not run.successful and run.record["status"] == "failed"
     assert [s.id for s in run] == ["start"]  # no task of 'work' was stored
     assert [c["name"] for c in run.record["clusters"]] == ["default"]
+
+
+def test_resume_reruns_a_failed_split_on_a_cluster_of_its_size_only(run_flow, workdir):
+    failed = run_flow("split_resources_flow.py", "run", "--max-workers", "1",
+                      env={"SPLIT_FAILS": "2"})
+    assert failed.returncode == 1 and "this split fails" in failed.stderr
+    result = run_flow("split_resources_flow.py", "resume", "--max-workers", "1")
+    assert result.returncode == 0, result.stderr
+    run = Flow("SplitResourcesFlow").latest_run
+    assert run.data.limits == [GiB, 2 * GiB] * 3
+    rerun = [t for t in run["work"] if t.origin_pathspec is None]
+    assert [t.data.limit for t in rerun] == [GiB]
+    # the splits of the other size were all cloned: no cluster of that size started
+    assert [c["description"] for c in run.record["clusters"] if c["step"] == "work"] == \
+        ["local, 1 worker x (1 core, 1 GiB)"]
