@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .. import config
@@ -54,6 +54,8 @@ class ResourcesOptions:
 #: and a size class (``daskflow.resources.sizes``) sets any of them.
 SIZING = ("cpu", "memory", "gpu", "disk", "workers")
 _NO_INPUT = object()
+#: distinct values a SplitRequest remembers the request of
+MEMO_SIZE = 4096
 
 
 def parse_size(value: Any, *, what: str) -> int | None:
@@ -220,17 +222,23 @@ class Resources(StepDecorator):
         splits are known).  A function that raises, or returns a bad value, raises
         :class:`StepDecoratorError`.
         """
+        given = {} if split_input is _NO_INPUT else self.split_values(split_input)
+        return self.request_of(given)
+
+    def split_values(self, split_input: Any) -> dict[str, Any]:
+        """What the functions return for one split's input, by option name, unchecked."""
+        return {name: self._call(name, split_input) for name in self.per_split}
+
+    def request_of(self, given: dict[str, Any]) -> ResourceRequest:
+        """The request from the fixed options, the size class and ``given`` values."""
         values = dict(self.fixed)
-        size = self.options.size
-        if callable(size):
-            size = None if split_input is _NO_INPUT else self._call("size", split_input)
+        size = given.get("size") if callable(self.options.size) else self.options.size
         if size is not None:
             values.update({name: value for name, value in size_class(size).items()
                            if name not in self.explicit})
-        if split_input is not _NO_INPUT:
-            for name in self.per_split:
-                if name != "size":
-                    values[name] = parse_option(name, self._call(name, split_input))
+        for name, value in given.items():
+            if name != "size":
+                values[name] = parse_option(name, value)
         cpu = values["cpu"]
         cpu = int(cpu) if float(cpu).is_integer() else cpu
         return ResourceRequest(cpu=cpu, memory=values["memory"], gpu=values["gpu"],
@@ -287,9 +295,24 @@ class SplitRequest:
     """
 
     decorator: Resources
+    # requests by the functions' values: many splits share a few sizes, and checking a
+    # value costs more than most functions do
+    memo: dict[Any, ResourceRequest] = field(default_factory=dict, compare=False,
+                                             repr=False)
 
     def __call__(self, split_input: Any) -> ResourceRequest:
-        return self.decorator.request(split_input)
+        given = self.decorator.split_values(split_input)
+        key = tuple((type(value), value) for value in given.values())  # 1 and True differ
+        try:
+            return self.memo[key]
+        except KeyError:
+            pass
+        except TypeError:  # an unhashable value (a list...): checked every time
+            return self.decorator.request_of(given)
+        if len(self.memo) >= MEMO_SIZE:
+            self.memo.clear()
+        request = self.memo[key] = self.decorator.request_of(given)
+        return request
 
     def describe(self) -> str:
         names = ", ".join(self.decorator.per_split)

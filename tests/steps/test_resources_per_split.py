@@ -14,6 +14,7 @@ from daskflow.exceptions import FlowDefinitionError
 from daskflow.runtime.plan import Placement
 from daskflow.runtime.splits import SplitResourcesError, SplitSizes, placements_for
 from daskflow.steps import StepDecoratorError, parse_decospec, resources
+from daskflow.steps.resources import SplitRequest
 
 FLOWS = Path(__file__).parent.parent / "flows"
 MiB, GiB = 2**20, 2**30
@@ -77,6 +78,16 @@ def test_a_function_that_raises_or_returns_a_bad_value_is_said_in_one_line() -> 
         decorator.request({"memory": "lots"})
     with pytest.raises(StepDecoratorError, match=r"size=3\) must name a size class"):
         resources(size=3)
+
+
+def test_requests_are_remembered_by_value_and_type() -> None:
+    per_split = SplitRequest(resources(cpu=lambda item: item))
+    assert per_split(1).cpu == 1 and per_split(2).cpu == 2 and per_split(1).cpu == 1
+    assert len(per_split.memo) == 2
+    with pytest.raises(StepDecoratorError, match=r"cpu=True\) must be a number"):
+        per_split(True)  # equal to 1, but no number of cores
+    with pytest.raises(StepDecoratorError, match=r"cpu=\[1\]\) must be a number"):
+        per_split([1])   # unhashable: checked without the memo
 
 
 def test_show_says_the_step_is_sized_per_split(run_in_process) -> None:
