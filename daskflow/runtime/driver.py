@@ -32,7 +32,7 @@ from .lifecycle import RunOutcome
 from .placement import ClusterFailed, ClusterPool, ClusterReady, StepCluster
 from .plan import Placement
 from .resume import ResumePlan
-from .splits import SplitResourcesError, SplitsSized, placements_for, size_splits
+from .splits import SplitResourcesError, SplitsSized, size_splits, split_groups
 from .task import execute_task
 
 Parent = Any  # a distributed.Future of a TaskRef, or a TaskRef itself
@@ -477,15 +477,11 @@ class RunDriver:
             error = future.exception() if future.status == "error" else "it was cancelled"
             raise SplitResourcesError(
                 f"Step '{step}': the resources of its splits could not be computed: {error}")
-        sizes = future.result()
         static = self.placements.get(step)
         assert static is not None
-        placements = placements_for(step, sizes, static)
-        groups: dict[int, list[tuple[ForeachFrame, ...]]] = {}
-        for frames, position in zip(frames_list, sizes.of):
-            self.split_placements[(step, frames)] = placements[position]
-            groups.setdefault(position, []).append(frames)
-        for group in groups.values():
+        for placement, group in split_groups(step, frames_list, future.result(), static):
+            for frames in group:
+                self.split_placements[(step, frames)] = placement
             self._submit_many(step, group, parent)
 
     def _placement(self, step: str, specs: list[TaskSpec]) -> Placement | None:

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..clusters import ResourceRequest, ResourceRequestError, get_backend
+from ..inputs import ForeachFrame
 from .context import RunContext, TaskRef
 from .plan import Placement
 
@@ -104,6 +105,21 @@ def placements_for(step: str, sizes: SplitSizes, placement: Placement) -> list[P
                 f"{request.describe()}: {exc}") from None
         placements.append(split)
     return placements
+
+
+def split_groups(step: str, frames_list: list[tuple[ForeachFrame, ...]], sizes: SplitSizes,
+                 placement: Placement) -> list[tuple[Placement, list[tuple[ForeachFrame, ...]]]]:
+    """Each distinct size's placement with the frames of its splits, every size checked
+    by the backend first (see :func:`placements_for`)."""
+    if not sizes.refused and len(sizes.of) != len(frames_list):  # never leave a split out
+        raise SplitResourcesError(
+            f"Step '{step}': {len(sizes.of)} split sizes came back for {len(frames_list)} "
+            f"splits: its foreach list changed meanwhile. Run the flow again.")
+    groups: list[tuple[Placement, list[tuple[ForeachFrame, ...]]]] = [
+        (split, []) for split in placements_for(step, sizes, placement)]
+    for frames, position in zip(frames_list, sizes.of):
+        groups[position][1].append(frames)
+    return groups
 
 
 def short_repr(value: Any) -> str:

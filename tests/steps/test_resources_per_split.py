@@ -12,7 +12,12 @@ from daskflow import Flow, Runner
 from daskflow.clusters import ResourceRequest
 from daskflow.exceptions import FlowDefinitionError
 from daskflow.runtime.plan import Placement
-from daskflow.runtime.splits import SplitResourcesError, SplitSizes, placements_for
+from daskflow.runtime.splits import (
+    SplitResourcesError,
+    SplitSizes,
+    placements_for,
+    split_groups,
+)
 from daskflow.steps import StepDecoratorError, parse_decospec, resources
 from daskflow.steps.resources import SplitRequest
 
@@ -141,6 +146,18 @@ def test_each_distinct_size_is_checked_naming_the_first_split_that_asked() -> No
                                                   r"True\}\) asks for 1 worker x \(1 core, "
                                                   r"10 TiB\): The local backend cannot give"):
         placements_for("work", refused, static)
+
+
+def test_splits_are_grouped_by_size_and_none_is_left_out() -> None:
+    small, big = ResourceRequest(memory=GiB), ResourceRequest(memory=2 * GiB)
+    static = Placement("local", ResourceRequest(), "per foreach split")
+    frames = [("f", i) for i in range(5)]
+    sizes = SplitSizes((small, big), (0, 1, 0, 1, 0), ((0, "0"), (1, "1")))
+    assert split_groups("work", frames, sizes, static) == [
+        (Placement("local", small), [("f", 0), ("f", 2), ("f", 4)]),
+        (Placement("local", big), [("f", 1), ("f", 3)])]
+    with pytest.raises(SplitResourcesError, match="5 split sizes came back for 4 splits"):
+        split_groups("work", frames[:4], sizes, static)
 
 
 # -- flows, run as a user does ------------------------------------------------------------
