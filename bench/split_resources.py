@@ -9,7 +9,8 @@ Two measures, printed as tables:
                  ("per-split"): the same clusters start, so the difference is the
                  sizing (one task on the default cluster, the check of each size, the
                  grouping). "two sizes" adds a second cluster (split by parity).
-                 Repetitions are interleaved; medians of wall seconds.
+                 Repetitions are interleaved; medians of wall seconds and of the CPU
+                 seconds of the flow's process tree (less moved by a shared machine).
   sizing alone   :func:`daskflow.runtime.splits.size_splits` in this process, over a
                  stored foreach list of M items (read from the datastore, one function
                  call per item, the compact answer): seconds and the answer's pickled
@@ -27,6 +28,7 @@ from __future__ import annotations
 import argparse
 import os
 import pickle
+import resource
 import statistics
 import subprocess
 import sys
@@ -39,18 +41,27 @@ FLOW = HERE / "flows" / "split_resources_flow.py"
 MODES = {"fixed": "0", "per-split": "1", "two sizes": "2"}
 
 
-def run_once(mode: str, n: int, workers: int) -> float:
+def run_once(mode: str, n: int, workers: int) -> tuple[float, float]:
+    """Wall seconds and CPU seconds (the flow's whole process tree) of one run."""
     env = dict(os.environ, BENCH_PER_SPLIT=MODES[mode],
                PYTHONPATH=os.pathsep.join([str(HERE.parent), os.environ.get("PYTHONPATH", "")]))
     with tempfile.TemporaryDirectory() as folder:
+        cpu_before = _children_cpu()
         started = time.perf_counter()
         done = subprocess.run([sys.executable, str(FLOW), "--quiet", "run", "--n", str(n),
                                "--max-num-splits", str(n), "--max-workers", str(workers)],
                               cwd=folder, env=env, capture_output=True, text=True)
         seconds = time.perf_counter() - started
+        cpu = _children_cpu() - cpu_before
     if done.returncode != 0:
         raise SystemExit(f"{mode} run failed:\n{done.stderr[-2000:]}")
-    return seconds
+    return seconds, cpu
+
+
+def _children_cpu() -> float:
+    """User + system seconds of finished child processes (and the children they waited for)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def sizing_alone(items: int) -> tuple[float, int]:
@@ -83,19 +94,19 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=100_000, help="items for sizing alone")
     args = parser.parse_args()
     print(f"load average (1 min) before: {os.getloadavg()[0]:.2f}")
-    times: dict[str, list[float]] = {mode: [] for mode in MODES}
+    times: dict[str, list[tuple[float, float]]] = {mode: [] for mode in MODES}
     for rep in range(args.reps):
         order = list(MODES)[rep % len(MODES):] + list(MODES)[:rep % len(MODES)]
         for mode in order:
             times[mode].append(run_once(mode, args.n, args.workers))
-    fixed = statistics.median(times["fixed"])
+    fixed = [statistics.median(t[i] for t in times["fixed"]) for i in (0, 1)]
     print(f"\nwhole process, foreach of {args.n}, --max-workers {args.workers}, "
-          f"{args.reps} reps (median s)")
-    print(f"{'mode':<10} {'median':>8} {'vs fixed':>9}   all")
+          f"{args.reps} reps (medians; CPU: the flow's process tree)")
+    print(f"{'mode':<10} {'wall s':>7} {'vs fixed':>9} {'CPU s':>7} {'vs fixed':>9}   all wall")
     for mode, values in times.items():
-        median = statistics.median(values)
-        print(f"{mode:<10} {median:8.2f} {median - fixed:+9.2f}   "
-              + " ".join(f"{v:.2f}" for v in values))
+        wall, cpu = (statistics.median(t[i] for t in values) for i in (0, 1))
+        print(f"{mode:<10} {wall:7.2f} {wall - fixed[0]:+9.2f} {cpu:7.2f} "
+              f"{cpu - fixed[1]:+9.2f}   " + " ".join(f"{t[0]:.2f}" for t in values))
     seconds, size = sizing_alone(args.items)
     print(f"\nsizing alone: {args.items} items in {seconds:.3f} s "
           f"({seconds / args.items * 1e6:.1f} us per item); answer {size / 1024:.0f} KiB pickled")
