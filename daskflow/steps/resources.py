@@ -133,15 +133,17 @@ def parse_option(name: str, value: Any) -> Any:
     return _number(value, what=name, whole=True, at_least=0 if name == "gpu" else 1)
 
 
-def size_class(name: Any) -> dict[str, Any]:
-    """The checked options of size class ``name`` from ``daskflow.resources.sizes``.
+def size_class(name: Any, sizes: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The checked options of size class ``name`` from ``sizes`` (by default the
+    config's ``daskflow.resources.sizes``).
 
     >>> import dask.config
     >>> with dask.config.set({"daskflow.resources.sizes": {"small": {"memory": "2GiB"}}}):
     ...     size_class("small") == {"memory": 2 * 2**30}
     True
     """
-    sizes = config.get("resources.sizes") or {}
+    if sizes is None:
+        sizes = config.get("resources.sizes") or {}
     if not isinstance(name, str) or name not in sizes:
         known = ", ".join(sorted(sizes)) or "none is defined"
         hint = did_you_mean(name, sizes) if isinstance(name, str) else ""
@@ -229,12 +231,14 @@ class Resources(StepDecorator):
         """What the functions return for one split's input, by option name, unchecked."""
         return {name: self._call(name, split_input) for name in self.per_split}
 
-    def request_of(self, given: dict[str, Any]) -> ResourceRequest:
-        """The request from the fixed options, the size class and ``given`` values."""
+    def request_of(self, given: dict[str, Any],
+                   sizes: Mapping[str, Any] | None = None) -> ResourceRequest:
+        """The request from the fixed options, the size class (of ``sizes``, by default
+        the config's) and ``given`` values."""
         values = dict(self.fixed)
         size = given.get("size") if callable(self.options.size) else self.options.size
         if size is not None:
-            values.update({name: value for name, value in size_class(size).items()
+            values.update({name: value for name, value in size_class(size, sizes).items()
                            if name not in self.explicit})
         for name, value in given.items():
             if name != "size":
@@ -271,7 +275,10 @@ class Resources(StepDecorator):
                 f"@resources({first}={func}) is a function of a foreach split's input, but "
                 f"step '{step.name}' does not follow a foreach. Give a value, or put it on "
                 f"the step right after a self.next(..., foreach=...).", **where)
-        step.split_request = SplitRequest(self)
+        # the size classes as the driver sees them: the splits are sized on a worker,
+        # which may not have this machine's Dask config
+        sizes = (config.get("resources.sizes") or {}) if self.options.size is not None else {}
+        step.split_request = SplitRequest(self, dict(sizes))
 
     @property
     def backend(self) -> str | None:
@@ -295,6 +302,7 @@ class SplitRequest:
     """
 
     decorator: Resources
+    sizes: Mapping[str, Any] | None = None   # the size classes; None: the config's
     # requests by the functions' values: many splits share a few sizes, and checking a
     # value costs more than most functions do
     memo: dict[Any, ResourceRequest] = field(default_factory=dict, compare=False,
@@ -308,10 +316,10 @@ class SplitRequest:
         except KeyError:
             pass
         except TypeError:  # an unhashable value (a list...): checked every time
-            return self.decorator.request_of(given)
+            return self.decorator.request_of(given, self.sizes)
         if len(self.memo) >= MEMO_SIZE:
             self.memo.clear()
-        request = self.memo[key] = self.decorator.request_of(given)
+        request = self.memo[key] = self.decorator.request_of(given, self.sizes)
         return request
 
     def describe(self) -> str:

@@ -95,6 +95,36 @@ def test_requests_are_remembered_by_value_and_type() -> None:
         per_split([1])   # unhashable: checked without the memo
 
 
+def test_size_classes_travel_with_the_plan_to_workers_without_the_config(tmp_path) -> None:
+    flow = tmp_path / "sized_flow.py"
+    flow.write_text(
+        "from daskflow import FlowSpec, resources, step\n\n\n"
+        "class SizedFlow(FlowSpec):\n"
+        "    @step\n"
+        "    def start(self):\n"
+        "        self.sizes = ['small', 'big']\n"
+        "        self.next(self.work, foreach='sizes')\n\n"
+        "    @resources(size=lambda name: name, cpu=1)\n"
+        "    @step\n"
+        "    def work(self):\n"
+        "        self.next(self.join)\n\n"
+        "    @step\n"
+        "    def join(self, inputs):\n"
+        "        self.next(self.end)\n\n"
+        "    @step\n"
+        "    def end(self):\n"
+        "        pass\n\n\n"
+        "if __name__ == '__main__':\n"
+        "    SizedFlow()\n")
+    with dask.config.set({"daskflow.resources.sizes": SIZES}):
+        work = Runner(str(flow), quiet=True).plans["work"].split_request
+    assert work("big") == ResourceRequest(cpu=1, memory=2 * GiB, gpu=1)  # cpu: as written
+    assert work("small") == ResourceRequest(cpu=1, memory=GiB)
+    # a fixed class beside a function: the class as the plan saw it, the function wins
+    join_like = SplitRequest(resources(size="big", memory=lambda item: "4GiB"), SIZES)
+    assert join_like(None) == ResourceRequest(cpu=2, memory=4 * GiB, gpu=1)
+
+
 def test_show_says_the_step_is_sized_per_split(run_in_process) -> None:
     result = run_in_process("split_resources_flow.py", "show")
     assert result.returncode == 0, result.stderr
