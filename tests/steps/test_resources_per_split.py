@@ -245,3 +245,13 @@ def test_resume_reruns_a_failed_split_on_a_cluster_of_its_size_only(run_flow, wo
     # the splits of the other size were all cloned: no cluster of that size started
     assert [c["description"] for c in run.record["clusters"] if c["step"] == "work"] == \
         ["local, 1 worker x (1 core, 1 GiB)"]
+
+
+def test_the_sizing_task_reads_every_item_of_a_stored_foreach_list(tmp_path) -> None:
+    from daskflow.datastore import ArtifactStore
+
+    store = ArtifactStore(str(tmp_path), "SomeFlow")
+    items = [{"i": i, "memory": "1GiB"} for i in range(3)] + [None, "x" * 10_000]
+    store.write_foreach_items("1", "start", "1", 0, items, "items")
+    assert list(store.iter_foreach_items("1", "start", "1", 0)) == items
+    assert store.read_foreach_item("1", "start", "1", 0, 4) == items[4]
