@@ -430,6 +430,18 @@ class ArtifactStore:
             f.seek(8 + 8 * (count + 1) + start)
             return cloudpickle.loads(f.read(end - start))
 
+    def iter_foreach_items(self, run_id: str, step: str, task_id: str,
+                           attempt: int) -> Iterator[Any]:
+        """Every item of a foreach list in order, from one read of its file (for a pass
+        over all splits, such as their resources per split)."""
+        data = memoryview(self.files.read(
+            f"{self.task_path(run_id, step, task_id)}/{attempt}.foreach"))
+        (count,) = struct.unpack_from("<Q", data)
+        offsets = struct.unpack_from(f"<{count + 1}Q", data, 8)
+        base = 8 + 8 * (count + 1)
+        for start, end in zip(offsets, offsets[1:]):
+            yield cloudpickle.loads(data[base + start:base + end])
+
 
 class _HashingWriter:
     """A binary file that hashes what is written to it (sha1, the blob's name).

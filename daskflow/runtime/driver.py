@@ -32,6 +32,7 @@ from .lifecycle import RunOutcome
 from .placement import ClusterFailed, ClusterPool, ClusterReady, StepCluster
 from .plan import Placement
 from .resume import ResumePlan
+from .splits import SplitResourcesError, SplitsSized, size_splits, split_groups
 from .task import execute_task
 
 Parent = Any  # a distributed.Future of a TaskRef, or a TaskRef itself
@@ -54,6 +55,7 @@ class _Waiting:
     cluster: str
     workers: int = 1
     missing: set[str] = field(default_factory=set)   # keys of parents not finished yet
+    placement: Placement | None = None
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,7 @@ class TaskDone:
         return TaskKey.parse(self.future.key)
 
 
-Event = TaskDone | ClusterReady | ClusterFailed
+Event = TaskDone | ClusterReady | ClusterFailed | SplitsSized
 
 
 @dataclass
@@ -115,6 +117,12 @@ class RunDriver:
         self.on_cluster: dict[str, str] = {}      # future key -> cluster key
         self.unfinished: dict[tuple[str, str], str] = {}  # (step, task id) -> step
         self.next_task_id = 1
+        # resources per foreach split: sizing tasks in flight, each split's placement
+        # until it is submitted, and the unfinished splits of each such cluster
+        self.sizing: dict[str, tuple[str, list[tuple[ForeachFrame, ...]], TaskRef]] = {}
+        self.split_placements: dict[tuple[str, tuple[ForeachFrame, ...]], Placement] = {}
+        self.split_clusters: dict[tuple[str, str], str] = {}  # (step, task id) -> cluster
+        self.split_left: dict[str, int] = {}                  # cluster -> splits to run
         self.done = 0
         self.end_key: str | None = None
 
@@ -151,6 +159,9 @@ class RunDriver:
             return self._cluster_failed(event)
         if isinstance(event, ClusterReady):
             self._cluster_ready(event.key, event.cluster)
+            return None
+        if isinstance(event, SplitsSized):
+            self._splits_sized(event)
             return None
         future, task = event.future, event.key
         key = future.key
@@ -225,7 +236,7 @@ class RunDriver:
 
     def _submit_specs(self, step: str, specs: list[TaskSpec],
                       parents: list[list[Parent]]) -> None:
-        placement = self.placements.get(step)
+        placement = self._placement(step, specs)
         if placement is None:
             self._send(self.client, self.ctx_future, step, specs, parents, DEFAULT)
             return
@@ -236,9 +247,11 @@ class RunDriver:
             min(len(specs), self.max_workers)
         if self._gang(step):  # all nodes at once: one worker each
             workers = len(specs)
-        waiting = _Waiting(step, specs, parents, self._cluster_key(step, placement), workers)
+        waiting = _Waiting(step, specs, parents, self._cluster_key(step, placement), workers,
+                           placement=placement)
         for spec in specs:
             self.unfinished[(step, spec.task_id)] = step
+        self._count_splits(step, specs, waiting.cluster)
         for plist in parents:
             for parent in plist:
                 if not isinstance(parent, TaskRef) and parent.key not in waiting.missing:
@@ -252,9 +265,8 @@ class RunDriver:
                             for p in plist] for plist in waiting.parents]
         waiting.missing.discard(key)
         if not waiting.missing:
-            placement = self.placements[waiting.step]
-            assert placement is not None
-            self._wait_for_cluster(waiting, placement)
+            assert waiting.placement is not None
+            self._wait_for_cluster(waiting, waiting.placement)
 
     def _wait_for_cluster(self, waiting: _Waiting, placement: Placement) -> None:
         ready = self.pool.ready.get(waiting.cluster)
@@ -387,6 +399,9 @@ class RunDriver:
         self.observer.foreach_expanded(step=step, target=target, count=count)
         frames_list = [frames + (ForeachFrame(step, ref.task_id, ref.attempt, index, count),)
                        for index in range(count)]
+        if self.ctx.plan(target).split_request is not None:
+            self._size_splits(target, frames_list, ref)  # placed once their sizes are known
+            return
         # The splits get the finished parent's ref as a value, not its future: a
         # future would pin them all to the worker that holds it.
         self._submit_many(target, frames_list, ref)
@@ -420,9 +435,10 @@ class RunDriver:
     def _finished(self, task: TaskKey) -> None:
         """A task is done: close step clusters no unfinished task needs any more."""
         self.unfinished.pop((task.step, task.task_id), None)
+        self._split_done(task)
         if not self.pool.ready and not self.pool.starting:
             return
-        needed: set[str] = set()
+        needed: set[str] = set(self.split_left)  # clusters of splits sized per split
         for step in set(self.unfinished.values()):
             placement = self.placements.get(step)
             if placement is not None:
@@ -435,6 +451,61 @@ class RunDriver:
         for cluster in list(self.pool.ready):
             if cluster not in needed:
                 self.pool.close(cluster)
+
+    # -- resources per foreach split (see splits.py) --------------------------------
+
+    def _size_splits(self, step: str, frames_list: list[tuple[ForeachFrame, ...]],
+                     parent: TaskRef) -> None:
+        """Have a worker compute each split's request from its input (the driver never
+        loads the items); the splits are placed when it answers."""
+        if self.idle is not None:
+            self.idle.task_sent()
+        future = self.client.submit(size_splits, self.ctx_future, parent, step,
+                                    key=f"sizes-{step}-{parent.task_id}-{self.ctx.run_id}",
+                                    pure=False)
+        self.sizing[future.key] = (step, frames_list, parent)
+        future.add_done_callback(lambda f: self.events.put(SplitsSized(f)))
+
+    def _splits_sized(self, event: SplitsSized) -> None:
+        """Check every distinct size with the backend, then send each group of splits of
+        one size to its own cluster; a size that cannot be met refuses the run first."""
+        future = event.future
+        if self.idle is not None:
+            self.idle.task_done()
+        step, frames_list, parent = self.sizing.pop(future.key)
+        if future.status != "finished":
+            error = future.exception() if future.status == "error" else "it was cancelled"
+            raise SplitResourcesError(
+                f"Step '{step}': the resources of its splits could not be computed: {error}")
+        static = self.placements.get(step)
+        assert static is not None
+        for placement, group in split_groups(step, frames_list, future.result(), static):
+            for frames in group:
+                self.split_placements[(step, frames)] = placement
+            self._submit_many(step, group, parent)
+
+    def _placement(self, step: str, specs: list[TaskSpec]) -> Placement | None:
+        """Where ``specs`` (of one step, one size) run: their own size's placement when
+        the step is sized per split, else the step's."""
+        if not self.split_placements:
+            return self.placements.get(step)
+        found = [self.split_placements.pop((step, spec.frames), None) for spec in specs]
+        return found[0] or self.placements.get(step)
+
+    def _count_splits(self, step: str, specs: list[TaskSpec], cluster: str) -> None:
+        """Splits sized per split keep their cluster until its last one is done."""
+        if self.ctx.plan(step).split_request is None:
+            return
+        for spec in specs:
+            self.split_clusters[(step, spec.task_id)] = cluster
+        self.split_left[cluster] = self.split_left.get(cluster, 0) + len(specs)
+
+    def _split_done(self, task: TaskKey) -> None:
+        cluster = self.split_clusters.pop((task.step, task.task_id), None)
+        if cluster is not None:
+            self.split_left[cluster] -= 1
+            if not self.split_left[cluster]:
+                del self.split_left[cluster]
 
     # -- reporting ----------------------------------------------------------------
 

@@ -19,17 +19,31 @@ from ..steps import StepDecorator, StepPlan, decorators_for, iter_hooks, parse_d
 
 @dataclass(frozen=True)
 class Placement:
-    """A step's own cluster: which backend, and the size (and environment) of its workers."""
+    """A step's own cluster: which backend, and the size (and environment) of its workers.
+
+    ``per_split`` says how a foreach step's size comes from each split's input ("":
+    one size for every split); such a step's splits get :meth:`for_split` placements.
+    """
 
     backend: str
     request: ResourceRequest
+    per_split: str = ""
 
     def describe(self) -> str:
         """What the backend would start, concretely (instance types, pods, jobs...)."""
+        if self.per_split:
+            return f"{self.backend}, {self.per_split} (one cluster per size)"
         try:
             return get_backend(self.backend).describe(self.request)
         except DaskflowException as exc:  # e.g. the backend's extra is not installed
             return f"{self.backend}: {self.request.describe()} ({exc})"
+
+    def for_split(self, request: ResourceRequest) -> Placement:
+        """Where a split of this size goes: the step's backend, environment and any other
+        setting of its request, with the split's worker size and count."""
+        sized = replace(self.request, cpu=request.cpu, memory=request.memory,
+                        gpu=request.gpu, disk=request.disk, workers=request.workers)
+        return Placement(self.backend, sized)
 
 
 def parse_with(specs: Sequence[str]) -> list[StepDecorator]:
@@ -62,7 +76,11 @@ def placement_of(plan: StepPlan) -> Placement | None:
     request = plan.request
     if plan.env:
         request = replace(request, env=tuple(sorted(plan.env.items())))
-    return Placement(plan.backend or config.get("cluster.backend"), request)
+    per_split = ""
+    if plan.split_request is not None:
+        describe = getattr(plan.split_request, "describe", None)
+        per_split = describe() if describe is not None else "per foreach split"
+    return Placement(plan.backend or config.get("cluster.backend"), request, per_split)
 
 
 def drop_local_retry_delays(plans: dict[str, StepPlan], default_backend: str | None,

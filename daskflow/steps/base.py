@@ -7,7 +7,8 @@ time) and keyword-only hooks, each given one context object:
 - ``plan(step=StepPlan)`` runs on the driver before anything is stored. It may
   change what the step asks of the runtime: its own cluster (``step.request``,
   ``step.backend``), its environment (``step.env``), its attempts
-  (``step.retries``, ``step.retry_delay``) and its time limit (``step.timeout``).
+  (``step.retries``, ``step.retry_delay``), its time limit (``step.timeout``) and,
+  after a foreach, its request per split (``step.split_request``).
   Raising :class:`~daskflow.exceptions.FlowDefinitionError` refuses the flow.
 - ``around_task(task=TaskContext)`` runs on the worker around each attempt of the
   step's body; it returns a context manager, or None for nothing to wrap.
@@ -63,6 +64,10 @@ class StepPlan:
     retries: int = 0
     retry_delay: float = 0.0                   # seconds; local clusters retry at once
     timeout: float | None = None               # seconds per attempt
+    # a foreach step's request per split: called with a split's input, it returns that
+    # split's ResourceRequest (the runtime evaluates it before placing the split); None:
+    # every split gets ``request``
+    split_request: Callable[[Any], Any] | None = None
 
     @property
     def own_cluster(self) -> bool:
@@ -187,9 +192,17 @@ class StepDecorator:
         return getattr(cls, hook) is not getattr(StepDecorator, hook)
 
     def __repr__(self) -> str:
-        fields = ", ".join(f"{k}={v!r}" for k, v in dataclasses.asdict(self.options).items()
+        fields = ", ".join(f"{k}={_shown(v)}"
+                           for k, v in dataclasses.asdict(self.options).items()
                            if v != getattr(self.Options, k, None))
         return f"@{self.name}({fields})"
+
+
+def _shown(value: Any) -> str:
+    """An option as ``show`` prints it: a function by its name, not its address."""
+    if callable(value) and not isinstance(value, type):
+        return getattr(value, "__name__", None) or type(value).__name__
+    return repr(value)
 
 
 class _Refused:
