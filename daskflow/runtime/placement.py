@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..clusters import ResourceRequest, get_backend
+from ..secrets import parse_reference, resolve
 from .meter import WorkerMeter
 from .plan import Placement
 
@@ -99,6 +100,11 @@ class ClusterPool:
             client = stack.enter_context(Client(cluster, set_as_default=False))
             if self.setup is not None:  # before the context: its tasks need daskflow there
                 self.setup(client, backend, cluster=name, step=steps)
+            if request.secrets and not backend.secrets_by_reference:
+                from .worker_secrets import WorkerSecrets
+                client.register_plugin(WorkerSecrets(
+                    {var: resolve(parse_reference(ref, what=var), name=var)
+                     for var, ref in request.secrets}))
             ctx_future = submit_context(client, self.ctx_bytes, f"context-{self.run_id}")
             info = {"name": name, "backend": placement.backend, "step": steps,
                     "description": backend.describe(request), "started_at": started,

@@ -14,6 +14,7 @@ from .. import config
 from ..clusters import ResourceRequest, get_backend
 from ..exceptions import DaskflowException
 from ..graph import FlowGraph
+from ..secrets import SecretError, resolve
 from ..steps import StepDecorator, StepPlan, decorators_for, iter_hooks, parse_decospec
 
 
@@ -62,7 +63,25 @@ def placement_of(plan: StepPlan) -> Placement | None:
     request = plan.request
     if plan.env:
         request = replace(request, env=tuple(sorted(plan.env.items())))
+    if plan.secrets:  # references, not values
+        request = replace(request, secrets=tuple(sorted(
+            (name, str(ref)) for name, ref in plan.secrets.items())))
     return Placement(plan.backend or config.get("cluster.backend"), request)
+
+
+def resolve_secrets(plans: dict[str, StepPlan]) -> None:
+    """Read each step's secret values here, on the driver, for its tasks to set (a missing
+    one fails now); not for a step whose backend passes them by reference itself."""
+    for plan in plans.values():
+        if not plan.secrets:
+            continue
+        if plan.own_cluster and get_backend(plan.backend).secrets_by_reference:
+            continue
+        try:
+            plan.secret_env = {name: resolve(ref, name=name)
+                               for name, ref in plan.secrets.items()}
+        except SecretError as exc:
+            raise SecretError(f"{plan.where()}: {exc}") from None
 
 
 def drop_local_retry_delays(plans: dict[str, StepPlan], default_backend: str | None,

@@ -50,7 +50,10 @@ class StepPlan:
 
     ``request`` set means the step runs on a cluster of its own, from ``backend``
     (None: the run's default backend).  ``env`` is set for the step's tasks only:
-    concurrent tasks of other steps never see it.
+    concurrent tasks of other steps never see it.  ``secrets`` names secret variables
+    by reference (:mod:`daskflow.secrets`); the runtime puts the values that its tasks
+    must set themselves in ``secret_env`` (:class:`~daskflow.secrets.SecretValue`, never
+    shown).
     """
 
     name: str
@@ -63,6 +66,8 @@ class StepPlan:
     retries: int = 0
     retry_delay: float = 0.0                   # seconds; local clusters retry at once
     timeout: float | None = None               # seconds per attempt
+    secrets: dict[str, Any] = field(default_factory=dict)     # name: secrets.SecretRef
+    secret_env: dict[str, Any] = field(default_factory=dict)  # name: secrets.SecretValue
 
     @property
     def own_cluster(self) -> bool:
