@@ -36,6 +36,7 @@ import dask_cloudprovider.aws  # noqa: F401
 from .. import config
 from .aws_api import AWSCredentialsError, AWSRegionError, AWSUnreachableError
 from .aws_instances import INSTANCE_TYPES, InstanceType, by_name, largest, smallest_fitting
+from .aws_network import create_security_group, describe_exposure, exposure
 from .aws_resources import CLUSTER_TAG, AWSResources
 from .aws_sizing import (
     FARGATE_DISK,
@@ -178,10 +179,20 @@ class AWSBackend(AWSResources):
         return kwargs
 
     def describe(self, request: ResourceRequest) -> str:
-        """What would be asked, concretely; nothing is contacted.
+        """What would be asked, and what it exposes (:mod:`.aws_network`); nothing is contacted.
 
         ``aws-fargate: 2 tasks of 4 vCPU / 16 GiB (Fargate size 4096/16384), ...``
         """
+        text = self._describe_size(request)
+        if ": cannot serve" in text:
+            return text
+        return f"{text}; {describe_exposure(self.exposure(request))}"
+
+    def exposure(self, request: ResourceRequest) -> dict[str, Any]:
+        """Ports, sources, public IP, TLS of a cluster for ``request``; nothing is contacted."""
+        return exposure(self)
+
+    def _describe_size(self, request: ResourceRequest) -> str:
         memory = self.worker_memory(request)
         n = request.workers
         try:
@@ -242,6 +253,8 @@ class AWSBackend(AWSResources):
         kwargs = self.cluster_kwargs(request, name=name)
         timeout = parse_timedelta(config.get("cluster.start-timeout"))
         cls = CLUSTER_CLASSES[self.launch_type]
+        if self.launch_type != "ec2" and "security_groups" not in kwargs:
+            kwargs["security_groups"] = [create_security_group(self, name, kwargs)]
         if self.launch_type == "ec2":
             # the run's credentials (not an RSA key of its own per cluster); False: plain
             # tcp when daskflow.cluster.tls is off. ECS and Fargate take no security.
