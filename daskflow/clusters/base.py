@@ -358,6 +358,11 @@ class ClusterBackend:
         """``slurm, 2 workers x (4 cores, 16 GiB)``: what the terminal prints on start."""
         return f"{self.name}, {request.describe()}"
 
+    def exposure(self, request: ResourceRequest) -> dict[str, Any] | None:
+        """What a cluster for ``request`` exposes to the network, for ``show``: ``ports``,
+        ``sources`` (CIDRs), ``public_ip``, ``tls``; None when the backend does not say."""
+        return None
+
     # -- lifecycle --------------------------------------------------------------------
     def new_cluster_name(self) -> str:
         """A name unique to one cluster (SLURM job name, ...), so teardown can find it."""

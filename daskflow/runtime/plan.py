@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 from .. import config
 from ..clusters import ResourceRequest, get_backend
@@ -31,6 +32,14 @@ class Placement:
             return get_backend(self.backend).describe(self.request)
         except DaskflowException as exc:  # e.g. the backend's extra is not installed
             return f"{self.backend}: {self.request.describe()} ({exc})"
+
+    def exposure(self) -> dict[str, Any] | None:
+        """What the cluster exposes to the network (ports, sources, public IP, TLS); None:
+        the backend does not say."""
+        try:
+            return get_backend(self.backend).exposure(self.request)
+        except DaskflowException:
+            return None
 
 
 def parse_with(specs: Sequence[str]) -> list[StepDecorator]:

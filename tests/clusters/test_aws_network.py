@@ -86,3 +86,20 @@ def test_show_says_what_is_exposed():
 
 def test_the_route_to_a_local_endpoint_is_loopback():
     assert route_address("http://127.0.0.1:5000") == "127.0.0.1"
+
+
+def test_show_as_json_says_what_each_aws_step_exposes(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+    example = Path(__file__).parents[2] / "examples" / "mixed_backends.py"
+    result = subprocess.run([sys.executable, str(example), "show", "--format", "json"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    steps = json.loads(result.stdout)["steps"]
+    assert steps["start"]["runs_on"] is None and steps["simulate"]["runs_on"]["exposure"] is None
+    assert steps["score"]["runs_on"]["exposure"] == {
+        "ports": [8786, 8787], "public_ip": True, "tls": True,
+        "sources": ["this machine's address/32 (found at start)"]}
+    assert steps["end"]["runs_on"]["backend"] == "aws-ec2"
+    assert not (tmp_path / ".daskflow").exists()
