@@ -85,3 +85,30 @@ def test_config_env_entries_may_be_secret():
         split_env({"DB": {"value": VALUE}}, what="env")
     assert parse_secrets(["A"], what="x")["A"].target == "A"
     assert os.environ.get("A_NAME_NOBODY_SETS") is None
+
+
+def test_clusters_that_take_secrets_by_reference_get_a_context_without_values(monkeypatch):
+    import runpy
+
+    import cloudpickle
+
+    from daskflow.runtime.context import RunContext, without_secret_values
+    from daskflow.runtime.placement import ClusterPool
+    from daskflow.runtime.plan import plan_steps, resolve_secrets
+    flow_cls = runpy.run_path(str(Path(__file__).parent / "flows" / "secret_flow.py"),
+                              run_name="secret_flow")["SecretFlow"]
+    monkeypatch.setenv("DF_SECRET", VALUE)
+    plans = plan_steps(flow_cls, flow_cls._flow_graph())
+    resolve_secrets(plans)
+    assert plans["start"].secret_env["DF_SECRET"].reveal() == VALUE
+    ctx = RunContext(flow_cls, flow_cls._flow_graph(), "root", "1", {}, plans=plans)
+    full, plain = cloudpickle.dumps(ctx), cloudpickle.dumps(without_secret_values(ctx))
+    assert VALUE.encode() in full and VALUE.encode() not in plain
+    assert str(without_secret_values(ctx).plans["big"].secrets["DF_TOKEN"]) == "env:DF_SECRET"
+    assert "<secret>" in repr(plans["start"]) and VALUE not in repr(plans["start"])
+    pool = ClusterPool(full, "1", None, None, ctx_bytes_by_reference=plain)
+    from daskflow.clusters import get_backend
+    assert pool.context_bytes(get_backend("local")) == full
+    assert pool.context_bytes(get_backend("kubernetes")) == plain
+    assert pool.context_bytes(get_backend("aws-fargate")) == plain
+    assert pool.context_bytes(get_backend("aws-ec2")) == full  # TLS: values go to its tasks
