@@ -25,7 +25,7 @@ first revision, which holds no secret.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..secrets import SecretRef, resolve
@@ -99,9 +99,10 @@ class SecretTaskDefinitions:
     Takes ``daskflow_secrets`` (the entries of :func:`store_secrets`).
     """
 
-    def __init__(self, *, daskflow_secrets: list[dict[str, str]] = (),  # type: ignore[assignment]
+    def __init__(self, *, daskflow_secrets: Sequence[dict[str, str]] = (),
                  **kwargs: Any) -> None:
         self._daskflow_secrets = list(daskflow_secrets)
+        self._daskflow_granted = False
         super().__init__(**kwargs)
 
     def _check_scheduler_tls_config(self) -> None:
@@ -134,8 +135,8 @@ class SecretTaskDefinitions:
 
     async def _grant_execution_role(self) -> None:
         role = self._execution_role_arn.rsplit("/", 1)[-1]  # type: ignore[attr-defined]
-        if role != f"dask-{self.name}-execution-role" or getattr(self, "_daskflow_granted", 0):  # type: ignore[attr-defined]
-            return  # the user's own role: theirs to grant
+        if self._daskflow_granted or role != f"dask-{self.name}-execution-role":  # type: ignore[attr-defined]
+            return  # granted already (two task definitions); or the user's own role
         async with self._client("iam") as iam:  # type: ignore[attr-defined]
             await iam.put_role_policy(
                 RoleName=role, PolicyName=POLICY_NAME,

@@ -127,3 +127,18 @@ def check_tls_cluster(env, security, tmp_path):
             if process is not None:
                 process.terminate()
                 process.wait(10)
+
+
+def test_secret_settings_stay_out_of_kwargs_and_ec2_user_data():
+    from daskflow.exceptions import ConfigurationError
+    setting = {"PLAIN": "1", "API_TOKEN": {"secret": "env:DF_NOT_READ_HERE"}}
+    request = ResourceRequest(secrets={"DB_PASSWORD": "env:DF_NOT_READ_HERE"})
+    with dask.config.set({"daskflow.cluster.aws.environment": setting}):
+        fargate = get_backend("aws-fargate")
+        assert fargate.cluster_kwargs(request, name="daskflow-k")["environment"] == {"PLAIN": "1"}
+        assert {k: str(v) for k, v in fargate.secrets(request).items()} == {
+            "API_TOKEN": "env:DF_NOT_READ_HERE", "DB_PASSWORD": "env:DF_NOT_READ_HERE"}
+        with pytest.raises(ConfigurationError, match=r"secret entries \(API_TOKEN\) reach ECS "
+                                                     r"and Fargate tasks only"):
+            get_backend("aws-ec2").cluster_kwargs(request, name="daskflow-k")
+    assert fargate.secrets_by_reference and not get_backend("aws-ec2").secrets_by_reference
