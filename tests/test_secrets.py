@@ -112,3 +112,22 @@ def test_clusters_that_take_secrets_by_reference_get_a_context_without_values(mo
     assert pool.context_bytes(get_backend("kubernetes")) == plain
     assert pool.context_bytes(get_backend("aws-fargate")) == plain
     assert pool.context_bytes(get_backend("aws-ec2")) == full  # TLS: values go to its tasks
+
+
+def test_steps_on_backends_that_take_references_get_no_values(monkeypatch):
+    import runpy
+
+    import dask.config
+
+    from daskflow.runtime.plan import plan_steps, resolve_secrets
+    flow_cls = runpy.run_path(str(Path(__file__).parent / "flows" / "secret_flow.py"),
+                              run_name="secret_flow")["SecretFlow"]
+    monkeypatch.setenv("DF_SECRET", VALUE)
+    with dask.config.set({"daskflow.cluster.backend": "kubernetes"}):
+        plans = plan_steps(flow_cls, flow_cls._flow_graph())
+        resolve_secrets(plans)
+        assert plans["big"].backend == "kubernetes" and plans["big"].secret_env == {}
+        assert plans["start"].secret_env["DF_SECRET"].reveal() == VALUE  # the default cluster
+        monkeypatch.delenv("DF_SECRET")
+        with pytest.raises(SecretError, match="DF_SECRET, which is not set here"):
+            resolve_secrets(plans)  # checked before the run even when passed by reference

@@ -39,8 +39,8 @@ from ..secrets import SecretRef, parse_reference, split_env
 from .aws_api import AWSCredentialsError, AWSRegionError, AWSUnreachableError
 from .aws_instances import INSTANCE_TYPES, InstanceType, by_name, largest, smallest_fitting
 from .aws_network import create_security_group, describe_exposure, exposure
-from .aws_secrets import store_secrets, tls_environment
 from .aws_resources import CLUSTER_TAG, AWSResources
+from .aws_secrets import store_secrets, tls_environment
 from .aws_sizing import (
     FARGATE_DISK,
     FARGATE_SIZES,
@@ -294,12 +294,12 @@ class AWSBackend(AWSResources):
         kwargs = self.cluster_kwargs(request, name=name)
         timeout = parse_timedelta(config.get("cluster.start-timeout"))
         cls = CLUSTER_CLASSES[self.launch_type]
-        if self.launch_type != "ec2":
-            self.prepare_ecs(request, name, kwargs)
         if self.launch_type == "ec2":
             # the run's credentials (not an RSA key of its own per cluster); False: plain
-            # tcp when daskflow.cluster.tls is off. ECS and Fargate: prepare_ecs.
+            # tcp when daskflow.cluster.tls is off
             kwargs["security"] = cluster_security() or False
+        else:
+            self.prepare_ecs(request, name, kwargs)
         # EC2Cluster's TLS set-up writes temporary certificates into the global dask
         # config; they belong to that cluster's Security object, not to this process
         saved = copy.deepcopy(dask.config.get("distributed.comm"))

@@ -112,10 +112,11 @@ class RunDriver:
         self.idle = idle  # the default cluster's IdleRelease, or None
         self.gangs: dict[str, _Gang] = {}   # a gang node's future key -> its gang
         self.superseded: set[str] = set()   # keys of a gang round that was replaced
+        secret = any(plan.secret_env for plan in ctx.plans.values())
         self.pool = ClusterPool(cloudpickle.dumps(ctx), ctx.run_id, self.events,
                                 on_cluster or (lambda info: None), setup,
                                 ctx_bytes_by_reference=cloudpickle.dumps(
-                                    without_secret_values(ctx)))
+                                    without_secret_values(ctx)) if secret else None)
         self.futures: dict[str, Any] = {}
         self.dynamic: dict[str, tuple[str, tuple[ForeachFrame, ...]]] = {}
         self.joins: dict[tuple[str, tuple[ForeachFrame, ...]], _Join] = {}

@@ -84,13 +84,14 @@ def resolve_secrets(plans: dict[str, StepPlan]) -> None:
     for plan in plans.values():
         if not plan.secrets:
             continue
-        if plan.own_cluster and get_backend(plan.backend).secrets_by_reference:
-            continue
+        by_reference = plan.own_cluster and get_backend(plan.backend).secrets_by_reference
         try:
-            plan.secret_env = {name: resolve(ref, name=name)
-                               for name, ref in plan.secrets.items()}
+            values = {name: resolve(ref, name=name) for name, ref in plan.secrets.items()
+                      if not by_reference or ref.source == "env"}  # a missing one fails now
         except SecretError as exc:
             raise SecretError(f"{plan.where()}: {exc}") from None
+        if not by_reference:
+            plan.secret_env = values
 
 
 def drop_local_retry_delays(plans: dict[str, StepPlan], default_backend: str | None,
