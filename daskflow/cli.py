@@ -136,7 +136,7 @@ def _add_graph_commands(cli: click.Group, flow_cls: type, graph: FlowGraph,
     """``show``, ``report`` and ``check``: what the flow is, and what a run did."""
     @cli.command(help="Show the steps of the flow, how they connect and where they run: as "
                       "text, or as a page (html), an image (svg) or Graphviz (dot).")
-    @click.option("--format", "fmt", type=click.Choice(["text", "html", "svg", "dot"]),
+    @click.option("--format", "fmt", type=click.Choice(["text", "json", "html", "svg", "dot"]),
                   default=None, help="Default: from --output's extension, else text.")
     @click.option("--output", "-o", default=None, type=click.Path(dir_okay=False),
                   help="Write to this file instead of printing.")
@@ -146,11 +146,15 @@ def _add_graph_commands(cli: click.Group, flow_cls: type, graph: FlowGraph,
         from .report import graph_format_for, render_graph_as
         from .runtime.plan import placement_of, plan_steps
         fmt = fmt or graph_format_for(output)
-        if fmt == "text":
+        if fmt in ("text", "json"):
             placements = {name: placement_of(plan) for name, plan in
                           plan_steps(flow_cls, graph, (), cluster).items()}
+        if fmt == "text":
             where = {step: p.describe() if p else None for step, p in placements.items()}
             text = render_graph(flow_cls, graph, where) + "\n"
+        elif fmt == "json":
+            import json
+            text = json.dumps(graph_json(flow_cls, graph, placements), indent=2) + "\n"
         else:
             text = render_graph_as(graph, fmt, doc=(flow_cls.__doc__ or "").strip())
         if output is None:
@@ -485,6 +489,20 @@ def _one_card(flow_cls: type, pathspec: str, root: str | None, card_id: str | No
         click.echo(f"{len(cards)} cards match; showing the first "
                    f"({cards[0].id or cards[0].type}). Pick one with --id: {ids}.", err=True)
     return cards[0]
+
+
+def graph_json(flow_cls: type, graph: FlowGraph, placements: dict[str, Any]) -> dict[str, Any]:
+    """What ``show --format json`` prints: each step, where it runs, what that exposes."""
+    steps = {}
+    for node in graph:
+        placement = placements.get(node.name)
+        steps[node.name] = {
+            "decorators": list(node.decorators), "next": list(node.out_funcs),
+            "transition": node.transition,
+            "runs_on": None if placement is None else {
+                "backend": placement.backend, "request": placement.request.describe(),
+                "description": placement.describe(), "exposure": placement.exposure()}}
+    return {"flow": flow_cls.__name__, "steps": steps}
 
 
 def render_graph(flow_cls: type, graph: FlowGraph,

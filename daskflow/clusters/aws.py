@@ -34,9 +34,13 @@ from typing import Any
 import dask_cloudprovider.aws  # noqa: F401
 
 from .. import config
+from ..exceptions import ConfigurationError
+from ..secrets import SecretRef, parse_reference, split_env
 from .aws_api import AWSCredentialsError, AWSRegionError, AWSUnreachableError
 from .aws_instances import INSTANCE_TYPES, InstanceType, by_name, largest, smallest_fitting
+from .aws_network import create_security_group, describe_exposure, exposure
 from .aws_resources import CLUSTER_TAG, AWSResources
+from .aws_secrets import store_secrets, tls_environment
 from .aws_sizing import (
     FARGATE_DISK,
     FARGATE_SIZES,
@@ -47,7 +51,7 @@ from .aws_sizing import (
 )
 from .base import MiB, ResourceRequest, format_bytes
 from .errors import ResourceRequestError
-from .security import cluster_security
+from .security import cluster_security, credentials
 
 __all__ = ["CLUSTER_TAG", "FARGATE_SIZES", "AWSBackend", "AWSCredentialsError",
            "AWSEC2Backend", "AWSECSBackend", "AWSFargateBackend", "AWSRegionError",
@@ -86,9 +90,31 @@ class AWSBackend(AWSResources):
                 f"a type with daskflow.cluster.aws.instance-type.")
         return chosen
 
+    @property
+    def secrets_by_reference(self) -> bool:  # type: ignore[override]
+        """ECS and Fargate tasks get secrets from Secrets Manager (:mod:`.aws_secrets`)."""
+        return self.launch_type != "ec2"
+
     def environment(self, request: ResourceRequest) -> dict[str, str]:
-        """The variables scheduler and workers start with: the settings', then the step's."""
-        return {**(self.option("environment") or {}), **request.env_dict}
+        """The variables scheduler and workers start with: the settings', then the step's.
+
+        Secret entries of the ``environment`` setting are not among them (:meth:`secrets`).
+        """
+        plain, secret = split_env(self.option("environment"),
+                                  what="daskflow.cluster.aws.environment")
+        if secret and self.launch_type == "ec2":
+            raise ConfigurationError(
+                f"daskflow.cluster.aws.environment: secret entries ({', '.join(secret)}) "
+                f"reach ECS and Fargate tasks only; EC2 instances get their environment in "
+                f"their user data. Give them to the step: @environment(secrets=...).")
+        return {**plain, **request.env_dict}
+
+    def secrets(self, request: ResourceRequest) -> dict[str, SecretRef]:
+        """The secret variables of an ECS/Fargate cluster: the settings', then the step's."""
+        _, secret = split_env(self.option("environment"),
+                              what="daskflow.cluster.aws.environment")
+        return {**secret, **{name: parse_reference(ref, what=name)
+                             for name, ref in request.secrets}}
 
     def _common(self, name: str) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"name": name}
@@ -178,10 +204,20 @@ class AWSBackend(AWSResources):
         return kwargs
 
     def describe(self, request: ResourceRequest) -> str:
-        """What would be asked, concretely; nothing is contacted.
+        """What would be asked, and what it exposes (:mod:`.aws_network`); nothing is contacted.
 
         ``aws-fargate: 2 tasks of 4 vCPU / 16 GiB (Fargate size 4096/16384), ...``
         """
+        text = self._describe_size(request)
+        if ": cannot serve" in text:
+            return text
+        return f"{text}; {describe_exposure(self.exposure(request))}"
+
+    def exposure(self, request: ResourceRequest) -> dict[str, Any]:
+        """Ports, sources, public IP, TLS of a cluster for ``request``; nothing is contacted."""
+        return exposure(self)
+
+    def _describe_size(self, request: ResourceRequest) -> str:
         memory = self.worker_memory(request)
         n = request.workers
         try:
@@ -234,6 +270,22 @@ class AWSBackend(AWSResources):
                 "instances: set daskflow.cluster.aws.cluster-arn (or use aws-fargate).")
 
     # -- start ----------------------------------------------------------------------------
+    def prepare_ecs(self, request: ResourceRequest, name: str, kwargs: dict[str, Any]) -> None:
+        """What an ECS/Fargate cluster needs made first: its security group
+        (:mod:`.aws_network`), TLS and secrets in Secrets Manager (:mod:`.aws_secrets`)."""
+        if "security_groups" not in kwargs:
+            kwargs["security_groups"] = [create_security_group(self, name, kwargs)]
+        tls = None if self.option("scheduler-address") else cluster_security()
+        tls_key = None
+        if tls is not None:
+            cert, tls_key = credentials()
+            kwargs["environment"] = {**kwargs["environment"], **tls_environment(cert)}
+            kwargs["security"] = tls
+            kwargs["scheduler_extra_args"] = ["--protocol", "tls"]
+        refs = self.secrets(request)
+        if refs or tls_key:
+            kwargs["daskflow_secrets"] = store_secrets(self, name, refs, kwargs["tags"], tls_key)
+
     def make_cluster(self, request: ResourceRequest, *, name: str) -> Any:
         import dask
         from dask.utils import parse_timedelta
@@ -244,8 +296,10 @@ class AWSBackend(AWSResources):
         cls = CLUSTER_CLASSES[self.launch_type]
         if self.launch_type == "ec2":
             # the run's credentials (not an RSA key of its own per cluster); False: plain
-            # tcp when daskflow.cluster.tls is off. ECS and Fargate take no security.
+            # tcp when daskflow.cluster.tls is off
             kwargs["security"] = cluster_security() or False
+        else:
+            self.prepare_ecs(request, name, kwargs)
         # EC2Cluster's TLS set-up writes temporary certificates into the global dask
         # config; they belong to that cluster's Security object, not to this process
         saved = copy.deepcopy(dask.config.get("distributed.comm"))

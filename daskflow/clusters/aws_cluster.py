@@ -19,6 +19,7 @@ from dask_cloudprovider.generic.vmcluster import VMCluster
 from distributed.deploy.spec import SpecCluster
 
 from .aws_resources import detach_finalizers
+from .aws_secrets import SecretTaskDefinitions
 from .bounded_start import BoundedStart
 
 
@@ -100,11 +101,11 @@ class BoundedAWSStart(BoundedStart):
                 "subnets (the scheduler's port 8786 must be reachable from here). ")
 
 
-class DaskflowFargateCluster(BoundedAWSStart, FargateCluster, ECSCommands):
+class DaskflowFargateCluster(SecretTaskDefinitions, BoundedAWSStart, FargateCluster, ECSCommands):
     kind = "AWS Fargate"
 
 
-class DaskflowECSCluster(BoundedAWSStart, ECSCluster, ECSCommands):
+class DaskflowECSCluster(SecretTaskDefinitions, BoundedAWSStart, ECSCluster, ECSCommands):
     kind = "AWS ECS"
 
 

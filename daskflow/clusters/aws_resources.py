@@ -3,7 +3,8 @@
 Teardown is verified against the AWS API: no ECS task of the cluster may be
 left un-STOPPED, no EC2 instance un-terminated. Then daskflow deletes what
 dask-cloudprovider leaves behind after ``close()`` (ECS cluster, task
-definitions, IAM roles, security group), or logs what is left when it cannot.
+definitions, IAM roles, security group) and the secrets daskflow stored for it
+(:mod:`.aws_secrets`), or logs what is left when it cannot.
 """
 
 from __future__ import annotations
@@ -132,11 +133,21 @@ class AWSResources(AWSAPI):
         groups = ec2.describe_security_groups(Filters=[
             {"Name": "group-name", "Values": [f"dask-{name}-security-group"]}])
         left += [("security group", g["GroupId"]) for g in groups.get("SecurityGroups", [])]
+        left += [("secret", arn) for arn in self._secrets(snapshot)]
         if snapshot["own_cluster"]:
             clusters = ecs.describe_clusters(clusters=[snapshot["cluster_arn"]])
             left += [("ECS cluster", c["clusterArn"]) for c in clusters.get("clusters", [])
                      if c.get("status") == "ACTIVE"]
         return left
+
+    def _secrets(self, snapshot: Any) -> list[str]:
+        """The Secrets Manager secrets daskflow stored for the cluster (:mod:`.aws_secrets`)."""
+        from .aws_secrets import secret_name
+        prefix = secret_name(snapshot["name"], "")
+        sm = self._client_for(snapshot, "secretsmanager")
+        return [found["ARN"] for page in sm.get_paginator("list_secrets").paginate(
+                    Filters=[{"Key": "name", "Values": [prefix]}])
+                for found in page.get("SecretList", []) if found["Name"].startswith(prefix)]
 
     def _delete(self, snapshot: Any, kind: str, what: str) -> None:
         if kind == "task definition":
@@ -145,9 +156,14 @@ class AWSResources(AWSAPI):
             iam = self._client_for(snapshot, "iam")
             for policy in iam.list_attached_role_policies(RoleName=what)["AttachedPolicies"]:
                 iam.detach_role_policy(RoleName=what, PolicyArn=policy["PolicyArn"])
+            for inline in iam.list_role_policies(RoleName=what)["PolicyNames"]:
+                iam.delete_role_policy(RoleName=what, PolicyName=inline)
             iam.delete_role(RoleName=what)
         elif kind == "security group":
             self._client_for(snapshot, "ec2").delete_security_group(GroupId=what)
+        elif kind == "secret":  # at once: no recovery window holding the value
+            self._client_for(snapshot, "secretsmanager").delete_secret(
+                SecretId=what, ForceDeleteWithoutRecovery=True)
         elif kind == "ECS cluster":
             self._client_for(snapshot, "ecs").delete_cluster(cluster=what)
 

@@ -86,6 +86,7 @@ class ResourceRequest:
     disk: int | None = None     # bytes per worker
     workers: int = 1
     env: tuple[tuple[str, str], ...] = ()   # the workers' environment variables, sorted
+    secrets: tuple[tuple[str, str], ...] = ()   # secret variables: (name, reference), sorted
 
     def __post_init__(self) -> None:
         problems = []
@@ -106,12 +107,18 @@ class ResourceRequest:
         object.__setattr__(self, "env", env)  # frozen: the one normalization it gets
         if env_problem:
             problems.append(env_problem)
+        secrets, secrets_problem = _normalize_secrets(self.secrets, {n for n, _ in env})
+        object.__setattr__(self, "secrets", secrets)
+        if secrets_problem:
+            problems.append(secrets_problem)
         if problems:
             raise ResourceRequestError("Invalid resource request: " + "; ".join(problems) + ".")
 
     def __repr__(self) -> str:
         # env by name only: a request gets logged, and a value may be a secret
         env = f", env=<{', '.join(name for name, _ in self.env)}>" if self.env else ""
+        if self.secrets:
+            env += f", secrets={self.secrets!r}"  # references (env:NAME, an ARN), not values
         return (f"ResourceRequest(cpu={self.cpu!r}, memory={self.memory!r}, gpu={self.gpu!r}, "
                 f"disk={self.disk!r}, workers={self.workers!r}{env})")
 
@@ -147,6 +154,8 @@ class ResourceRequest:
         """
         workers = f"{self.workers} worker{'s' if self.workers != 1 else ''}"
         env = f", env {', '.join(name for name, _ in self.env)}" if self.env else ""
+        if self.secrets:
+            env += f", secrets {', '.join(name for name, _ in self.secrets)}"
         return f"{workers} x ({self.describe_worker()}){env}"
 
 
@@ -171,6 +180,22 @@ def _normalize_env(env: Any) -> tuple[tuple[tuple[str, str], ...], str | None]:
     if len({name for name, _ in pairs}) != len(pairs):
         return (), "env names given twice"
     return tuple(sorted((name, str(value)) for name, value in pairs)), None
+
+
+def _normalize_secrets(secrets: Any, env_names: set[str]
+                       ) -> tuple[tuple[tuple[str, str], ...], str | None]:
+    """``secrets`` as sorted (name, reference) pairs, and what is wrong with it (or None)."""
+    from ..secrets import SecretError, parse_secrets
+    try:
+        pairs = dict(secrets.items() if isinstance(secrets, Mapping) else secrets)
+        refs = parse_secrets({name: str(ref) for name, ref in pairs.items()}, what="secrets")
+    except SecretError as exc:
+        return (), str(exc)
+    except (TypeError, ValueError):
+        return (), "secrets (a mapping of variable names to references such as env:NAME)"
+    if set(refs) & env_names:
+        return (), f"secrets {', '.join(sorted(set(refs) & env_names))} also given in env"
+    return tuple(sorted((name, str(ref)) for name, ref in refs.items())), None
 
 
 def export_lines(env: tuple[tuple[str, str], ...]) -> list[str]:
@@ -218,6 +243,11 @@ class ClusterBackend:
       backend whose section has a ``shares-filesystem`` setting takes it from there.
     - ``local_machine``: whether the workers run on this machine from this Python
       (the runtime then ships no code and retries without waiting).
+    - ``secrets_by_reference``: whether the backend starts workers with the
+      request's ``secrets`` itself, by reference (an ECS task definition's
+      ``secrets``, a Kubernetes Secret): then the runtime does not send the
+      values with the tasks. Otherwise it does, and a backend must keep
+      ``request.secrets`` out of scripts and command lines.
     - ``worker_memory(request)``: bytes per worker, the request's or the
       backend's ``memory`` setting.
 
@@ -234,6 +264,8 @@ class ClusterBackend:
     shares_filesystem: bool | None = None
     #: whether the workers run on this machine, from this interpreter
     local_machine: ClassVar[bool] = False
+    #: whether workers get request.secrets from the platform (see the contract)
+    secrets_by_reference: bool = False
 
     def __init__(self, **options: Any) -> None:
         self.options = {key.replace("-", "_"): value for key, value in options.items()}
@@ -325,6 +357,11 @@ class ClusterBackend:
     def describe(self, request: ResourceRequest) -> str:
         """``slurm, 2 workers x (4 cores, 16 GiB)``: what the terminal prints on start."""
         return f"{self.name}, {request.describe()}"
+
+    def exposure(self, request: ResourceRequest) -> dict[str, Any] | None:
+        """What a cluster for ``request`` exposes to the network, for ``show``: ``ports``,
+        ``sources`` (CIDRs), ``public_ip``, ``tls``; None when the backend does not say."""
+        return None
 
     # -- lifecycle --------------------------------------------------------------------
     def new_cluster_name(self) -> str:

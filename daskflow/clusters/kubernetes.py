@@ -29,12 +29,21 @@ from typing import Any
 import dask_kubernetes  # noqa: F401
 
 from .. import config
-from .base import ResourceRequest, format_bytes
+from ..secrets import resolve
+from .base import ResourceRequest, format_bytes, logger
 from .containers import ContainerBackend
 from .errors import (
     BackendUnavailableError,
     ClusterStartTimeoutError,
     ResourceRequestError,
+)
+from .kubernetes_secrets import (
+    container_envs,
+    create_secret,
+    delete_secret,
+    secret_name,
+    secret_object,
+    secret_refs,
 )
 from .kubernetes_spec import (
     cpu_quantity,
@@ -85,6 +94,12 @@ class KubernetesBackend(ContainerBackend):
 
     name = "kubernetes"
     config_section = "cluster.kubernetes"
+    #: secret variables come from a Secret the pods refer to (:mod:`.kubernetes_secrets`)
+    secrets_by_reference = True
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self._secrets_made: set[str] = set()  # clusters whose Secret this backend created
 
     # -- translation (pure) ------------------------------------------------------------
     def worker_resources(self, request: ResourceRequest) -> dict[str, dict[str, str]]:
@@ -111,7 +126,7 @@ class KubernetesBackend(ContainerBackend):
     def cluster_spec(self, request: ResourceRequest, name: str) -> dict[str, Any]:
         """The ``kubernetes.dask.org/v1`` DaskCluster for ``request`` (nothing is contacted)."""
         from dask_kubernetes.operator import make_cluster_spec
-        env = _env_list(self.option("env") or {})
+        env, worker_env = container_envs(self.option("env"), request, name)
         worker_command = [*self.option("worker-command"),
                           "--nthreads", str(request.threads),
                           "--memory-limit", str(self.worker_memory(request))]
@@ -122,9 +137,8 @@ class KubernetesBackend(ContainerBackend):
         spec["metadata"]["labels"] = {"app.kubernetes.io/managed-by": "daskflow"}
         worker_pod = spec["spec"]["worker"]["spec"]
         scheduler_pod = spec["spec"]["scheduler"]["spec"]
-        if request.env:  # the step's variables, over the settings', on the workers only
-            worker_pod["containers"][0]["env"] = _env_list(
-                {**(self.option("env") or {}), **request.env_dict})
+        # the step's variables, over the settings', on the workers only; secrets by reference
+        worker_pod["containers"][0]["env"] = worker_env
         scheduler = scheduler_pod["containers"][0]
         # distributed 2026.6 removed the dask-scheduler script make_cluster_spec still uses
         scheduler["args"] = [*self.option("scheduler-command"), "--host", "0.0.0.0"]
@@ -349,6 +363,7 @@ class KubernetesBackend(ContainerBackend):
         from .kubernetes_cluster import DaskflowKubeCluster  # imports dask-kubernetes' operator
         kwargs = self.cluster_kwargs(request, name=name)
         timeout = parse_timedelta(config.get("cluster.start-timeout"))
+        self.create_secret(request, name)
         try:
             cluster = DaskflowKubeCluster(daskflow_start_timeout=timeout,
                                           daskflow_request=request, **kwargs)
@@ -359,6 +374,40 @@ class KubernetesBackend(ContainerBackend):
         cluster._daskflow_namespace = cluster.namespace  # type: ignore[attr-defined]
         cluster.job_name = name  # type: ignore[attr-defined]  # as dask-jobqueue's: to find it
         return cluster
+
+    def create_secret(self, request: ResourceRequest, name: str) -> None:
+        """The cluster's Secret (:mod:`.kubernetes_secrets`), when it has secret variables."""
+        refs = secret_refs(self.option("env"), request)
+        if not refs:
+            return
+        values = {var: resolve(ref, name=var) for var, ref in refs.items()}
+        secret = secret_object(name, values, {"app.kubernetes.io/managed-by": "daskflow",
+                                              CLUSTER_LABEL: name})
+
+        async def create() -> None:
+            api = await _api(self.api_timeout())
+            await create_secret(api, self.option("namespace") or api.namespace, secret)
+
+        _run_bounded(create(), self.api_timeout() + 2, what="creating the cluster's Secret")
+        self._secrets_made.add(name)
+
+    def cleanup(self, snapshot: Any, *, failing: bool) -> None:
+        """Delete the cluster's Secret (if it has one); say so if that fails."""
+        if snapshot["name"] not in self._secrets_made:
+            return
+
+        async def delete() -> None:
+            api = await _api(self.api_timeout())
+            await delete_secret(api, snapshot["namespace"] or api.namespace, snapshot["name"])
+
+        try:
+            _run_bounded(delete(), self.api_timeout() + 2, what="deleting the cluster's Secret")
+            self._secrets_made.discard(snapshot["name"])
+        except Exception as exc:
+            logger.warning("Could not delete the Secret %s of cluster %s (%s: %s): delete it "
+                           "by hand (kubectl delete secret %s).", secret_name(snapshot["name"]),
+                           snapshot["name"], type(exc).__name__, exc,
+                           secret_name(snapshot["name"]))
 
     def _start_error(self, exc: Exception, request: ResourceRequest,
                      kwargs: dict[str, Any]) -> Exception:
@@ -523,11 +572,6 @@ def _server(exc: BaseException | None, where: str) -> str:
             pass
         exc = exc.__cause__ or exc.__context__
     return f"of {where}"
-
-
-def _env_list(env: dict[str, Any]) -> list[dict[str, str]]:
-    """A container's ``env``: ``[{"name": ..., "value": ...}]``, values as strings."""
-    return [{"name": str(k), "value": str(v)} for k, v in env.items()]
 
 
 def _json(value: Any) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
 import cloudpickle
@@ -130,6 +130,12 @@ class TaskRef(NamedTuple):
 def load_context(data: bytes) -> RunContext:
     """Rebuild the run's context on a worker (a task, so Dask can recompute it if lost)."""
     return cloudpickle.loads(data)
+
+
+def without_secret_values(ctx: RunContext) -> RunContext:
+    """``ctx`` with no step's secret values (their references stay)."""
+    return replace(ctx, plans={name: replace(plan, secret_env={})
+                               for name, plan in ctx.plans.items()})
 
 
 def submit_context(client: Any, data: bytes, key: str) -> Any:

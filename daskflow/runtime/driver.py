@@ -26,7 +26,15 @@ from ..exceptions import TaskFailed
 from ..inputs import ForeachFrame
 from ..graph import FOREACH, SWITCH, FlowGraph
 from .capture import OUTPUT_TOPIC, TASK_TOPIC
-from .context import ParallelInfo, RunContext, TaskKey, TaskRef, TaskSpec, submit_context
+from .context import (
+    ParallelInfo,
+    RunContext,
+    TaskKey,
+    TaskRef,
+    TaskSpec,
+    submit_context,
+    without_secret_values,
+)
 from .events import RunObserver
 from .lifecycle import RunOutcome
 from .placement import ClusterFailed, ClusterPool, ClusterReady, StepCluster
@@ -106,8 +114,11 @@ class RunDriver:
         self.idle = idle  # the default cluster's IdleRelease, or None
         self.gangs: dict[str, _Gang] = {}   # a gang node's future key -> its gang
         self.superseded: set[str] = set()   # keys of a gang round that was replaced
+        secret = any(plan.secret_env for plan in ctx.plans.values())
         self.pool = ClusterPool(cloudpickle.dumps(ctx), ctx.run_id, self.events,
-                                on_cluster or (lambda info: None), setup)
+                                on_cluster or (lambda info: None), setup,
+                                ctx_bytes_by_reference=cloudpickle.dumps(
+                                    without_secret_values(ctx)) if secret else None)
         self.futures: dict[str, Any] = {}
         self.dynamic: dict[str, tuple[str, tuple[ForeachFrame, ...]]] = {}
         self.joins: dict[tuple[str, tuple[ForeachFrame, ...]], _Join] = {}
@@ -360,7 +371,7 @@ class RunDriver:
         client = cluster.client
         client.cancel([self.futures[k] for k in gang.keys if k in self.futures])
         client.restart(wait_for_workers=True)  # stops the other nodes where they are
-        cluster.ctx_future = submit_context(client, self.pool.ctx_bytes,
+        cluster.ctx_future = submit_context(client, self.pool.context_bytes(cluster.backend),
                                             f"context-{self.ctx.run_id}")
         gang.round += 1
         gang.keys = [f"{key.rsplit('-r', 1)[0] if gang.round > 1 else key}-r{gang.round}"

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..clusters import ResourceRequest, get_backend
+from ..secrets import parse_reference, resolve
 from .meter import WorkerMeter
 from .plan import Placement
 
@@ -57,8 +58,12 @@ class ClusterPool:
     """Starts and closes the step clusters of one run, off the driver's thread."""
 
     def __init__(self, ctx_bytes: bytes, run_id: str, events: queue.Queue,
-                 on_change: Any, setup: Any = None) -> None:
+                 on_change: Any, setup: Any = None, *,
+                 ctx_bytes_by_reference: bytes | None = None) -> None:
         self.ctx_bytes = ctx_bytes
+        # the context without any step's secret values, for clusters whose backend gives
+        # their workers the secrets itself (and whose connection may be plain tcp)
+        self.ctx_bytes_by_reference = ctx_bytes_by_reference or ctx_bytes
         # setup(client, backend, cluster=, step=): ship the run's code, check the workers
         self.setup = setup
         self.run_id = run_id
@@ -99,7 +104,13 @@ class ClusterPool:
             client = stack.enter_context(Client(cluster, set_as_default=False))
             if self.setup is not None:  # before the context: its tasks need daskflow there
                 self.setup(client, backend, cluster=name, step=steps)
-            ctx_future = submit_context(client, self.ctx_bytes, f"context-{self.run_id}")
+            if request.secrets and not backend.secrets_by_reference:
+                from .worker_secrets import WorkerSecrets
+                client.register_plugin(WorkerSecrets(
+                    {var: resolve(parse_reference(ref, what=var), name=var)
+                     for var, ref in request.secrets}))
+            ctx_future = submit_context(client, self.context_bytes(backend),
+                                        f"context-{self.run_id}")
             info = {"name": name, "backend": placement.backend, "step": steps,
                     "description": backend.describe(request), "started_at": started,
                     "ready_at": time.time(), "stopped_at": None,
@@ -117,6 +128,10 @@ class ClusterPool:
             self.ready[key] = step_cluster
         self.on_change(info)
         self.events.put(ClusterReady(key, step_cluster))
+
+    def context_bytes(self, backend: Any) -> bytes:
+        """The run's context as sent to a cluster of ``backend``."""
+        return self.ctx_bytes_by_reference if backend.secrets_by_reference else self.ctx_bytes
 
     def diagnose(self, key: str, exc: BaseException) -> BaseException | None:
         """The backend's account of a worker death on cluster ``key`` (SLURM's memory kill...)."""

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 from .. import config
 from ..clusters import ResourceRequest, get_backend
 from ..exceptions import DaskflowException
 from ..graph import FlowGraph
+from ..secrets import SecretError, resolve
 from ..steps import StepDecorator, StepPlan, decorators_for, iter_hooks, parse_decospec
 
 
@@ -44,6 +46,14 @@ class Placement:
         sized = replace(self.request, cpu=request.cpu, memory=request.memory,
                         gpu=request.gpu, disk=request.disk, workers=request.workers)
         return Placement(self.backend, sized)
+
+    def exposure(self) -> dict[str, Any] | None:
+        """What the cluster exposes to the network (ports, sources, public IP, TLS); None:
+        the backend does not say."""
+        try:
+            return get_backend(self.backend).exposure(self.request)
+        except DaskflowException:
+            return None
 
 
 def parse_with(specs: Sequence[str]) -> list[StepDecorator]:
@@ -76,11 +86,30 @@ def placement_of(plan: StepPlan) -> Placement | None:
     request = plan.request
     if plan.env:
         request = replace(request, env=tuple(sorted(plan.env.items())))
+    if plan.secrets:  # references, not values
+        request = replace(request, secrets=tuple(sorted(
+            (name, str(ref)) for name, ref in plan.secrets.items())))
     per_split = ""
     if plan.split_request is not None:
         describe = getattr(plan.split_request, "describe", None)
         per_split = describe() if describe is not None else "per foreach split"
     return Placement(plan.backend or config.get("cluster.backend"), request, per_split)
+
+
+def resolve_secrets(plans: dict[str, StepPlan]) -> None:
+    """Read each step's secret values here, on the driver, for its tasks to set (a missing
+    one fails now); not for a step whose backend passes them by reference itself."""
+    for plan in plans.values():
+        if not plan.secrets:
+            continue
+        by_reference = plan.own_cluster and get_backend(plan.backend).secrets_by_reference
+        try:
+            values = {name: resolve(ref, name=name) for name, ref in plan.secrets.items()
+                      if not by_reference or ref.source == "env"}  # a missing one fails now
+        except SecretError as exc:
+            raise SecretError(f"{plan.where()}: {exc}") from None
+        if not by_reference:
+            plan.secret_env = values
 
 
 def drop_local_retry_delays(plans: dict[str, StepPlan], default_backend: str | None,

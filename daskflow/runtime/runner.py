@@ -33,7 +33,13 @@ from .display import choose_observer
 from .events import RunObserver
 from .idle import idle_release_for
 from .lifecycle import RunLifecycle, RunOutcome
-from .plan import drop_local_retry_delays, parse_with, placement_of, plan_steps
+from .plan import (
+    drop_local_retry_delays,
+    parse_with,
+    placement_of,
+    plan_steps,
+    resolve_secrets,
+)
 from .preflight import probe_scheduler_sees, refuse_unreachable_datastore
 from .resume import ResumePlan, descendants, pick_origin
 
@@ -112,6 +118,7 @@ class Runner:
         self.plans = plan_steps(self.flow_cls, self.graph, parse_with(with_decorators),
                                 cluster)
         drop_local_retry_delays(self.plans, cluster, bool(scheduler_address))
+        resolve_secrets(self.plans)  # a secret that cannot be read fails before anything runs
         self.placements = {name: placement_of(plan) for name, plan in self.plans.items()}
         for placement in self.placements.values():
             if placement is not None:

@@ -23,6 +23,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from .. import config
@@ -32,6 +33,7 @@ from ..tracebacks import format_user_traceback
 from ..current import bind as bind_current
 from ..datastore import ArtifactRef, ArtifactStore
 from ..exceptions import ForeachError, TaskFailed, UnhandledTransitionError
+from ..secrets import reveal
 from ..inputs import Inputs, InputView
 from ..graph import FOREACH, SWITCH, StepNode
 from ..steps import StepPlan, TaskContext, TaskError, iter_hooks
@@ -95,8 +97,7 @@ def _gang_node(ctx: RunContext, store: ArtifactStore, spec: TaskSpec,
         if ref is not None:
             return ref
         history = _history(store, ctx, spec)
-    once = StepPlan(plan.name, plan.node, plan.graph, plan.decorators, plan.request,
-                    plan.backend, plan.env, 0, 0.0, plan.timeout)
+    once = replace(plan, retries=0, retry_delay=0.0)
     return _give_up(ctx, store, spec, parents, once, history)
 
 
@@ -179,7 +180,9 @@ def _attempt(ctx: RunContext, store: ArtifactStore, spec: TaskSpec,
             ctx, store, spec, attempt, record, out, plan.timeout or 0)) \
             if plan.timeout else None
         try:
-            env = {**plan.env, **spec.parallel.environ()} if spec.parallel else plan.env
+            env = {**plan.env, **reveal(plan.secret_env)}
+            if spec.parallel:
+                env.update(spec.parallel.environ())
             with task_environment(env):
                 ref = _run_step(ctx, store, node, spec, attempt, parents, plan, record)
             record.update(status="ok", artifacts=_index_record({**ref.artifacts, **ctx.params}),

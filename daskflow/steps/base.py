@@ -51,7 +51,10 @@ class StepPlan:
 
     ``request`` set means the step runs on a cluster of its own, from ``backend``
     (None: the run's default backend).  ``env`` is set for the step's tasks only:
-    concurrent tasks of other steps never see it.
+    concurrent tasks of other steps never see it.  ``secrets`` names secret variables
+    by reference (:mod:`daskflow.secrets`); the runtime puts the values that its tasks
+    must set themselves in ``secret_env`` (:class:`~daskflow.secrets.SecretValue`, never
+    shown).
     """
 
     name: str
@@ -68,6 +71,8 @@ class StepPlan:
     # split's ResourceRequest (the runtime evaluates it before placing the split); None:
     # every split gets ``request``
     split_request: Callable[[Any], Any] | None = None
+    secrets: dict[str, Any] = field(default_factory=dict)     # name: secrets.SecretRef
+    secret_env: dict[str, Any] = field(default_factory=dict)  # name: secrets.SecretValue
 
     @property
     def own_cluster(self) -> bool:

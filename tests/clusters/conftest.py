@@ -354,6 +354,7 @@ class ECSContainers:
         env = self.base_env()
         for source in (definition["containerDefinitions"][0], override):
             env.update({e["name"]: e["value"] for e in source.get("environment", [])})
+        env.update(container_secrets(definition["containerDefinitions"][0]))
         output: Any = subprocess.DEVNULL
         if self.logs is not None:
             output = open(os.path.join(self.logs, task["taskArn"].rsplit("/", 1)[1] + ".log"),
@@ -384,6 +385,14 @@ class ECSContainers:
         for arn, process in self.processes.items():
             self.kill_group(arn)
             process.wait(10)
+
+
+def container_secrets(container: dict) -> dict[str, str]:
+    """As the ECS agent does: each ``secrets`` entry's value, read from Secrets Manager."""
+    import boto3
+    sm = boto3.client("secretsmanager")
+    return {e["name"]: sm.get_secret_value(SecretId=e["valueFrom"])["SecretString"]
+            for e in container.get("secrets", [])}
 
 
 @pytest.fixture

@@ -83,3 +83,17 @@ def test_a_gang_meets_and_joins_on_slurm(run_flow, workdir):
     assert result.returncode == 0, result.stderr
     check_gang(Flow("GangFlow").latest_run, 2)
     assert our_jobs() == []
+
+
+def test_a_secret_reaches_slurm_workers_but_no_job_script_or_command_line(run_flow, workdir):
+    value = "slurm-Pq4-secret-value"
+    result = run_flow("slurm_secret_flow.py", "run",
+                      env={"DF_SECRET": value, "DF_EXPECTED": value})
+    assert result.returncode == 0, result.stderr
+    data = Flow("SlurmSecretFlow").latest_run["on_slurm"].task.data
+    assert data.task_has_it and data.workers_have_it   # the worker plugin set it
+    assert len(data.scripts) == 2 and all("export DF_PLAIN=plain" in s for s in data.scripts)
+    assert not any(value in s for s in data.scripts) and value not in data.ps
+    assert value not in result.stdout + result.stderr
+    assert not [p for p in workdir.rglob("*") if p.is_file() and value.encode() in p.read_bytes()]
+    assert our_jobs() == []
