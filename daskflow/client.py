@@ -264,6 +264,11 @@ class Run:
     def __contains__(self, step: str) -> bool:
         return step in self._store.list_steps(self.id)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # By its pathspec and datastore: a run computed on a worker (MyFlow.delayed)
+        # reaches the caller small, and reads its record afresh there.
+        return (Run, (self.pathspec, False, self._root))
+
     def _repr_html_(self) -> str:
         from .client_html import run_html
         return run_html(self)
