@@ -137,7 +137,7 @@ def test_join_memory_stays_bounded_while_loading_would_not(run_flow):
     control, loading every input whole, grows it by more than all of it."""
     splits, rows = 50, 200_000
     result = run_flow("join_frames.py", "run", "--splits", str(splits), "--rows", str(rows),
-                      "--measure", "true", "--max-num-splits", str(splits))
+                      "--measure", "true", "--max-num-splits", str(splits), timeout=480)
     assert result.returncode == 0, result.stderr
     data = Flow("JoinFramesFlow").latest_run.data
     assert data.rows_total == splits * rows
