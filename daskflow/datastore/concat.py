@@ -16,6 +16,8 @@ dtypes.  Rows are read by the workers that compute the result.
 from __future__ import annotations
 
 import json
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -69,9 +71,9 @@ def concat_frames(store: ArtifactStore, sources: Sequence[tuple[str, ArtifactRef
         except ArtifactError as exc:
             raise ArtifactError(f"{where}('{name}'), {label}: {exc}") from exc
         if first is None:
-            first = (label, meta)
-        else:
-            _refuse_other_schema(where, name, first, (label, meta))
+            first, described = (label, meta), _describe(meta)
+        elif meta is not first[1]:  # the same footer schema gives the very same meta
+            _refuse_other_schema(where, name, first, described, (label, meta))
         pieces.extend(urls)
         labels.extend([label] * len(urls))
     assert first is not None
@@ -138,9 +140,9 @@ def _dtype_text(dtype: Any) -> str:
 
 
 def _refuse_other_schema(where: str, name: str, first: tuple[str, Any],
-                         other: tuple[str, Any]) -> None:
-    (label0, meta0), (label, meta) = first, other
-    want, got = _describe(meta0), _describe(meta)
+                         want: dict[str, str], other: tuple[str, Any]) -> None:
+    label0, (label, meta) = first[0], other
+    got = _describe(meta)
     if want == got:
         return
     missing = [k for k in want if k not in got]
@@ -167,12 +169,45 @@ def read_manifest_meta(manifest: dict[str, Any]) -> Any:
     return meta
 
 
+# Empty metas by footer schema: the tasks of a foreach mostly store the same one, and
+# rebuilding it costs milliseconds, a second for a thousand inputs.
+_METAS: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+_METAS_MAX = 64
+_METAS_LOCK = threading.Lock()
+
+
 def read_footer_meta(source: Any) -> Any:
-    """The empty DataFrame or Series a pandas artifact's file holds, from its footer."""
+    """The empty DataFrame or Series a pandas artifact's file holds, from its footer.
+
+    Files whose schemas differ only in their row count give the same (shared) object.
+    """
     import pyarrow.parquet as pq
 
     schema = pq.read_schema(source)
     metadata = schema.metadata or {}
+    key = (schema.remove_metadata(), metadata.get(dataframes.METADATA_KEY),
+           _without_row_count(metadata.get(b"pandas")))
+    with _METAS_LOCK:
+        if key in _METAS:
+            _METAS.move_to_end(key)
+            return _METAS[key]
     info = json.loads(metadata[dataframes.METADATA_KEY]) \
         if dataframes.METADATA_KEY in metadata else {}
-    return dataframes._restore(schema.empty_table(), info)
+    meta = dataframes._restore(schema.empty_table(), info)
+    with _METAS_LOCK:
+        _METAS[key] = meta
+        while len(_METAS) > _METAS_MAX:
+            _METAS.popitem(last=False)
+    return meta
+
+
+def _without_row_count(pandas_metadata: bytes | None) -> str | None:
+    """pandas' schema metadata less a RangeIndex's bounds, which vary with the rows."""
+    if pandas_metadata is None:
+        return None
+    info = json.loads(pandas_metadata)
+    for index in info.get("index_columns") or []:
+        if isinstance(index, dict):
+            index.pop("start", None)
+            index.pop("stop", None)
+    return json.dumps(info, sort_keys=True)
