@@ -65,7 +65,7 @@ def concat_frames(store: ArtifactStore, sources: Sequence[tuple[str, ArtifactRef
             raise ArtifactError(
                 f"{where}('{name}'): the artifact '{name}' of {label} is a {ref.type_name}"
                 f"{pickled}, not a pandas or dask DataFrame stored as Parquet; "
-                f"{where}() combines DataFrame artifacts only (read it as inputs[i].{name}).")
+                f"{where}() combines DataFrame artifacts only.")
         try:
             urls, meta = store.frame_files(ref, name)
         except ArtifactError as exc:
