@@ -264,6 +264,11 @@ class Run:
     def __contains__(self, step: str) -> bool:
         return step in self._store.list_steps(self.id)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # By its pathspec and datastore: a run computed on a worker (MyFlow.delayed)
+        # reaches the caller small, and reads its record afresh there.
+        return (Run, (self.pathspec, False, self._root))
+
     def _repr_html_(self) -> str:
         from .client_html import run_html
         return run_html(self)
@@ -304,6 +309,33 @@ class Step:
 
     def __getitem__(self, task_id: str) -> Task:
         return Task(f"{self.pathspec}/{task_id}", _root=self._root, _store=self._store)
+
+    def frame(self, name: str) -> Any:
+        """The DataFrame artifact ``name`` of every task of this step as one lazy dask
+        DataFrame (as ``inputs.frame`` gives it in a join), in task order; rows are read
+        only when it is computed.
+
+        >>> run["train"].frame("result").groupby("k").x.mean().compute()  # doctest: +SKIP
+        """
+        from .datastore.concat import concat_frames
+
+        sources = []
+        for task in self.tasks():
+            label = f"task {task.pathspec}"
+            if not task.successful:
+                raise DataNotFoundError(
+                    f"{self.pathspec}.frame('{name}'): {label} did not finish successfully, "
+                    f"so it has no stored '{name}'. Resume the run, or read the tasks that "
+                    f"did (task.data.{name}).")
+            refs = task._refs()
+            if name not in refs:
+                raise DataNotFoundError(
+                    f"{self.pathspec}.frame('{name}'): {label} has no artifact '{name}'."
+                    f"{did_you_mean(name, refs)}")
+            sources.append((label, refs[name]))
+        if not sources:
+            raise DataNotFoundError(f"Step {self.pathspec} has no tasks.")
+        return concat_frames(self._store, sources, name, where=f"{self.pathspec}.frame")
 
     def _first_started(self) -> float:
         ids = self._task_ids()

@@ -120,6 +120,21 @@ class FlowSpec(ArtifactSource):
         from .runtime import Runner  # in-process entry point, like __init__'s CLI
         return Runner(cls).run(**params)
 
+    @classmethod
+    def delayed(cls, **params: Any) -> Any:
+        """This flow's run as a ``dask.delayed`` value: computing it runs the flow on the
+        cluster that computes it and gives its ``Run``.
+
+        Parameters are checked now, as in :meth:`run` (one given as a delayed value
+        when it is known). Run options go through ``Runner(cls, ...).delayed(...)``.
+
+        >>> runs = dask.compute(*[TrainFlow.delayed(alpha=a) for a in (0.1, 0.5)])
+        ... # doctest: +SKIP
+        >>> [run.data.score for run in runs]                 # doctest: +SKIP
+        """
+        from .runtime import Runner
+        return Runner(cls).delayed(**params)
+
     # -- running inside a task ----------------------------------------------------------
 
     @classmethod

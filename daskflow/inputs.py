@@ -144,6 +144,32 @@ class Inputs:
     def __getitem__(self, index: int) -> InputView:
         return self._views[index]
 
+    def frame(self, name: str) -> Any:
+        """Every input's DataFrame artifact ``name`` as one lazy dask DataFrame.
+
+        One partition per stored Parquet file (a pandas artifact is one file, a
+        dask one a file per partition), in input order; only footers and
+        manifests are read here, rows when the result is computed, by the
+        cluster's workers. Raises :class:`~daskflow.exceptions.ArtifactError`
+        naming the input whose ``name`` is missing, not a DataFrame, or has other
+        columns or dtypes than the first input's.
+
+        >>> frame = inputs.frame("result")                     # doctest: +SKIP
+        >>> self.totals = frame.groupby("k").x.sum().compute()
+        """
+        from .datastore.concat import concat_frames
+        from .exceptions import ArtifactError
+
+        sources = []
+        for view in self._views:
+            label = f"input {view._df_step}/{view._df_task_id}"
+            if name not in view._df_refs:
+                raise ArtifactError(
+                    f"inputs.frame('{name}'): {label} has no artifact '{name}'."
+                    f"{did_you_mean(name, view._df_refs)}")
+            sources.append((label, view._df_refs[name]))
+        return concat_frames(self._views[0]._df_store, sources, name, where="inputs.frame")
+
     def __getattr__(self, name: str) -> InputView:
         if name.startswith("_"):
             raise AttributeError(name)

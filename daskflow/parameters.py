@@ -221,10 +221,13 @@ def flow_parameters(flow_cls: type) -> dict[str, Parameter]:
     return found
 
 
-def resolve_parameters(flow_cls: type, given: dict[str, Any]) -> dict[str, Any]:
+def resolve_parameters(flow_cls: type, given: dict[str, Any],
+                       pending: frozenset[str] = frozenset()) -> dict[str, Any]:
     """Check ``given`` (by parameter name) against the flow and return values by attribute.
 
     Raises :class:`ParameterError` naming the first unknown, missing or bad parameter.
+    Names in ``pending`` get their values later (a ``dask.delayed``): only their names
+    are checked, and they are left out of the result.
     """
     params = flow_parameters(flow_cls)
     known = {p.name: p for p in params.values()}
@@ -235,4 +238,4 @@ def resolve_parameters(flow_cls: type, given: dict[str, Any]) -> dict[str, Any]:
             raise ParameterError(
                 f"Unknown parameter '{name}' for flow {flow_cls.__name__}."
                 f"{did_you_mean(name, known)} Known parameters: {listed}.")
-    return {attr: p.resolve(given) for attr, p in params.items()}
+    return {attr: p.resolve(given) for attr, p in params.items() if p.name not in pending}

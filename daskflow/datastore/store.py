@@ -275,6 +275,44 @@ class ArtifactStore:
                                          dict(self.fs.storage_options), manifest))
         return ddf
 
+    def frame_files(self, ref: ArtifactRef, name: str = "?") -> tuple[list[str], Any]:
+        """A DataFrame artifact's Parquet files, as URLs a worker can open, and its
+        empty meta (a pandas DataFrame or Series with the stored dtypes).
+
+        Reads the file's footer (a pandas artifact) or the folder's manifest (a dask
+        one), never rows; used by :func:`~daskflow.datastore.concat.concat_frames`.
+        """
+        from .concat import read_footer_meta, read_manifest_meta
+
+        if ref.fmt == serializers.DASK_PARQUET:
+            folder = self.blob_path(ref.sha)
+            try:
+                manifest = self._read_json(f"{folder}/{dataframes.MANIFEST}")
+                meta = read_manifest_meta(manifest)
+            except FileNotFoundError as exc:
+                raise ArtifactError(
+                    f"Artifact '{name}' (dask {ref.type_name}) is missing or incomplete: "
+                    f"{folder} has no manifest. Rerun the step that made it.") from exc
+            except Exception as exc:
+                raise ArtifactError(
+                    f"Artifact '{name}' (dask {ref.type_name}): the manifest in {folder} is "
+                    f"corrupt ({type(exc).__name__}: {exc}). Rerun the step that made it.") \
+                    from exc
+            return [self.url(f"{folder}/{f}") for f in manifest["files"]], meta
+        path = self.blob_path(ref.sha)
+        try:
+            with self.files.source(path) as source:
+                meta = read_footer_meta(source)
+        except FileNotFoundError as exc:
+            raise ArtifactError(
+                f"Artifact '{name}' is missing from the datastore: {path} does not exist. "
+                f"Rerun the step that made it.") from exc
+        except Exception as exc:
+            raise ArtifactError(
+                f"Artifact '{name}' at {path} is not a readable Parquet file "
+                f"({type(exc).__name__}: {exc}). Rerun the step that made it.") from exc
+        return [self.url(path)], meta
+
     def _remove_tree(self, path: str) -> None:
         """Best-effort removal of a partial write (a straggling task may still add a file)."""
         try:

@@ -38,9 +38,10 @@ def refuse_unreachable_datastore(root: str, where: dict[str, Any]) -> None:
                 f"--datastore-root s3://... (pip install 'daskflow[s3]').")
 
 
-def probe_scheduler_sees(root: str, address: str, timeout: str) -> None:
+def probe_scheduler_sees(root: str, address: str, timeout: str, client: Any = None) -> None:
     """For an existing scheduler with a local-folder datastore: refuse when its workers
-    do not see a file written here (they run elsewhere, or in containers)."""
+    do not see a file written here (they run elsewhere, or in containers).  ``client``:
+    ask through it rather than through a new connection."""
     if not is_local_root(root):
         return
     from distributed import Client
@@ -50,8 +51,11 @@ def probe_scheduler_sees(root: str, address: str, timeout: str) -> None:
     with open(marker, "w") as f:
         f.write("daskflow")
     try:
-        with Client(address, timeout=timeout) as client:
+        if client is not None:
             seen = client.run(os.path.exists, marker)
+        else:
+            with Client(address, timeout=timeout) as client:
+                seen = client.run(os.path.exists, marker)
     except OSError:
         return  # unreachable: the run's own connection says so, with the address
     finally:

@@ -73,6 +73,9 @@ class Runner:
         For a flow with ``@project``: run on ``test.<branch>``, ``prod`` or
         ``prod.<branch>`` instead of ``user.<username>`` (Metaflow's ``--branch`` and
         ``--production``).
+    client : distributed.Client, optional
+        Run on the cluster of this client, which stays open (as ``scheduler_address``
+        does, without connecting again).
 
     >>> run = Runner(HelloFlow, max_workers=4).run(alpha=0.5)    # doctest: +SKIP
     >>> run.data.result
@@ -85,7 +88,16 @@ class Runner:
                  stream_output: bool | None = None,
                  with_decorators: Sequence[str] = (), cluster: str | None = None,
                  observer: RunObserver | None = None, branch: str | None = None,
-                 production: bool = False) -> None:
+                 production: bool = False, client: Any = None) -> None:
+        # what delayed() needs to make this runner again where the flow is computed
+        self._options = dict(max_workers=max_workers, max_num_splits=max_num_splits,
+                             tags=tuple(tags), datastore_root=datastore_root, quiet=quiet,
+                             stream_output=stream_output,
+                             with_decorators=tuple(with_decorators), cluster=cluster,
+                             observer=observer, branch=branch, production=production)
+        self.client = client
+        if client is not None:
+            scheduler_address = client.scheduler.address
         self.flow_file = os.fspath(flow) if isinstance(flow, (str, os.PathLike)) else None
         self.flow_cls = load_flow(flow) if isinstance(flow, (str, os.PathLike)) else flow
         # the same options as a command line, for async_run's subprocess
@@ -129,6 +141,20 @@ class Runner:
         # A live view on a terminal, plain lines in CI and pipes.
         self.observer = observer or choose_observer(quiet=quiet,
                                                     stream_output=self.stream_output)
+
+    def delayed(self, **params: Any) -> Any:
+        """The run as a ``dask.delayed`` value: computing it runs the flow on the
+        cluster that computes it and gives its :class:`~daskflow.client.Run`.
+
+        A parameter may be another delayed value (checked when it is known); the
+        others are checked now, as :meth:`run` checks them. See
+        :mod:`daskflow.runtime.delayed`.
+
+        >>> runs = dask.compute(*[Runner(Train).delayed(alpha=a) for a in (0.1, 0.5)])
+        ... # doctest: +SKIP
+        """
+        from .delayed import flow_delayed
+        return flow_delayed(self.flow_cls, self._options, params)
 
     def run(self, **params: Any) -> Any:
         """Start the run with ``params`` (by parameter name) and wait for it to end.
@@ -244,7 +270,7 @@ class Runner:
                 get_backend(placement.backend).check(placement.request)
         if self.scheduler_address:
             probe_scheduler_sees(self.datastore_root, self.scheduler_address,
-                                 config.get("run.scheduler-timeout"))
+                                 config.get("run.scheduler-timeout"), client=self.client)
 
     # -- the run ------------------------------------------------------------------------
 
@@ -315,6 +341,15 @@ class Runner:
         """The run's default cluster: an existing scheduler, or one started for the run."""
         from distributed import Client
 
+        if self.client is not None:  # the caller's: used, not closed
+            self._setup_cluster(self.client, None, cluster="default", step="start")
+            life.default_cluster_up(self.client, backend=self.scheduler_address,
+                                    description="existing scheduler")
+            try:
+                yield self.client
+            finally:
+                life.default_cluster_down()
+            return
         if self.scheduler_address:
             timeout = config.get("run.scheduler-timeout")
             try:
