@@ -26,7 +26,7 @@ from rich.spinner import Spinner
 from rich.table import Table
 from rich.text import Text
 
-from .events import RunObserver
+from .events import RunObserver, cluster_usage_lines
 
 WAITING, QUEUED, RUNNING, DONE, FAILED = "waiting", "queued", "running", "done", "failed"
 SKIPPED, NOT_RUN, CANCELLED = "skipped", "not run", "cancelled"
@@ -233,6 +233,8 @@ class RichProgress(RunObserver):
                 ("Run failed: ", "bold red"), "task ",
                 (str(getattr(failure, "pathspec", "?")), "bold red"),
                 f" raised {getattr(failure, 'type_name', 'an error')}."))
+        for line in cluster_usage_lines(extra.get("clusters") or []):
+            self.console.print(Text(line), highlight=False)
         if report:
             self.console.print(Text.assemble("Run report: ",
                                              (report, f"cyan link file://{report}")))
