@@ -4,7 +4,9 @@ Metaflow's meaning: ``cpu`` cores and ``memory`` per worker (a bare number is
 megabytes, as in Metaflow; a string is read as Dask reads sizes: "16GiB",
 "500MB"), ``gpu`` GPUs per worker. daskflow adds ``workers`` (how many such
 workers the step's cluster has), ``disk`` (per worker, like memory) and
-``backend`` (which cluster backend; None: the run's default).
+``backend`` (which cluster backend; None: the run's default) and ``max_lifetime``
+(the cluster's scheduler closes it after this long, "2h"; None:
+``daskflow.cluster.max-lifetime``).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ class ResourcesOptions:
     disk: int | float | str | None = None
     workers: int | str = 1
     backend: str | None = None
+    max_lifetime: str | int | float | None = None   # "2h", seconds; None: config's
 
 
 def parse_size(value: Any, *, what: str) -> int | None:
@@ -97,6 +100,26 @@ def _number(value: Any, *, what: str, whole: bool, above: float | None = None,
     return int(value) if whole else value
 
 
+def parse_lifetime(value: Any) -> float | None:
+    """Seconds from ``"2h"``, ``"90 minutes"`` or a number of seconds; None stays None.
+
+    >>> parse_lifetime("2h"), parse_lifetime(600), parse_lifetime(None)
+    (7200.0, 600.0, None)
+    """
+    if value is None:
+        return None
+    from dask.utils import parse_timedelta
+    try:
+        seconds = float(parse_timedelta(value, default="s"))
+    except (ValueError, KeyError, TypeError, AttributeError):
+        seconds = -1.0
+    if isinstance(value, bool) or not 0 < seconds < math.inf:
+        raise StepDecoratorError(
+            f"@resources(max_lifetime={value!r}) is not a duration: give one such as '2h', "
+            f"'90 minutes' or a number of seconds (more than zero).")
+    return seconds
+
+
 class Resources(StepDecorator):
     """Run the step on its own cluster of ``workers`` workers, each this big.
 
@@ -118,6 +141,7 @@ class Resources(StepDecorator):
         self.workers = _number(o.workers, what="workers", whole=True, at_least=1)
         self.memory = parse_size(o.memory, what="memory")
         self.disk = parse_size(o.disk, what="disk")
+        self.max_lifetime = parse_lifetime(o.max_lifetime)
         if o.backend is not None and (not isinstance(o.backend, str) or not o.backend):
             raise StepDecoratorError(
                 f"@resources(backend={o.backend!r}) must be a backend name such as 'local' or "
@@ -127,7 +151,7 @@ class Resources(StepDecorator):
         """The :class:`~daskflow.clusters.ResourceRequest` this step's cluster must meet."""
         cpu = int(self.cpu) if float(self.cpu).is_integer() else self.cpu
         return ResourceRequest(cpu=cpu, memory=self.memory, gpu=self.gpu, disk=self.disk,
-                               workers=self.workers)
+                               workers=self.workers, max_lifetime=self.max_lifetime)
 
     def plan(self, *, step: StepPlan) -> None:
         step.request = self.request()
