@@ -506,10 +506,11 @@ class ClusterBackend:
 
 def _close(cluster: Any, timeout: float) -> None:
     scheduler = getattr(cluster, "scheduler", None)  # in this process (local, SLURM)
-    if getattr(getattr(scheduler, "status", None), "name", "") == "closed":
-        # it ended itself (its max lifetime): close() would wait out its timeout on the
-        # dead scheduler; its workers went with it, which the teardown then checks
-        timeout = min(timeout, 1.0)
+    if getattr(getattr(scheduler, "status", None), "name", "") == "closed" and \
+            hasattr(cluster, "shutdown_scheduler"):
+        # it ended itself (its max lifetime): asking it to shut down would wait out the
+        # connect timeout; its workers went with it, which the teardown then checks
+        cluster.shutdown_scheduler = False
     try:
         cluster.close(timeout=timeout)
     except TypeError:  # a cluster class (given by dotted path) whose close() takes no timeout
