@@ -38,6 +38,7 @@ def hourly_price(backend: Any, request: ResourceRequest) -> float | None:
     table = config.get(f"cluster.prices.{name}", None)
     if not isinstance(table, dict):
         return None
+    table = {str(k).replace("_", "-"): v for k, v in table.items()}  # as from env variables
     if name == "aws-ec2":
         price = table.get(backend.instance_type(request).name)
         return None if price is None else float(price)
