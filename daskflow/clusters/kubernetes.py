@@ -36,14 +36,14 @@ from .errors import (
     ClusterStartTimeoutError,
     ResourceRequestError,
 )
-from .labels import current_labels
-from .lifetime import scheduler_args
 from .kubernetes_spec import (
     cpu_quantity,
     memory_quantity,
     parse_quantity,
     validate_cluster_spec,
 )
+from .labels import current_labels
+from .lifetime import scheduler_args
 
 GROUP_VERSION = "kubernetes.dask.org/v1"
 CLUSTER_LABEL = "dask.org/cluster-name"
