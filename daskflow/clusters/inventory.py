@@ -90,7 +90,8 @@ def chosen_backends(names: list[str] | tuple[str, ...] | None = None) -> list[st
         setting = [setting]
     chosen = []
     for name in setting:
-        source = "local" if name in RECORDED else "aws" if name.startswith("aws") else name
+        source = "local" if name in RECORDED or "." in name else \
+            "aws" if name.startswith("aws") else name  # a dotted-path class: recorded
         if source not in SOURCES:
             raise ConfigurationError(
                 f"Cannot list clusters of backend '{name}': known are "

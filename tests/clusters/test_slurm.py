@@ -59,7 +59,9 @@ def test_kwargs_take_settings_from_config_and_options_over_config() -> None:
         kwargs = SLURMBackend(queue="debug").cluster_kwargs(ResourceRequest(gpu=1))
     assert kwargs["queue"] == "debug" and kwargs["account"] == "lab"
     assert kwargs["walltime"] == "02:00:00" and kwargs["python"] == "/opt/py/bin/python"
-    assert kwargs["job_extra_directives"] == ["--qos=short", "--gres=gpu:1"]
+    # then the labels' --comment (test_labels.py)
+    assert kwargs["job_extra_directives"][:2] == ["--qos=short", "--gres=gpu:1"]
+    assert kwargs["job_extra_directives"][2].startswith("--comment=daskflow;")
     assert kwargs["memory"] == 8 * GiB and kwargs["job_mem"] == "8192M"
     assert "idle_timeout" not in kwargs["scheduler_options"]
 
