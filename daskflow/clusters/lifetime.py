@@ -19,24 +19,20 @@ from typing import Any
 from .. import config
 
 #: the preload's source; ``{seconds}`` is filled in. It must contain a space (that is
-#: how distributed tells source text from a module name) and no ``.py`` ending.
+#: how distributed tells source text from a module name), no ``.py`` ending, and no
+#: blank line: schedulers log it line by line, and SSHCluster takes a blank line in its
+#: scheduler's output for a failed start.
 PRELOAD = '''# daskflow: close this scheduler at its maximum lifetime
 import asyncio
 import logging
-
 MAX_LIFETIME = {seconds!r}
-
-
 def dask_setup(scheduler):
     async def end():
         await asyncio.sleep(MAX_LIFETIME)
         logging.getLogger("distributed.scheduler").warning(
             "daskflow: closing the scheduler at its maximum lifetime of %ss", MAX_LIFETIME)
         await scheduler.close(reason="daskflow-max-lifetime")
-
     scheduler._daskflow_max_lifetime = asyncio.get_running_loop().create_task(end())
-
-
 def dask_teardown(scheduler):
     task = getattr(scheduler, "_daskflow_max_lifetime", None)
     if task is not None and task is not asyncio.current_task():
@@ -62,7 +58,7 @@ def preload(request: Any) -> list[str]:
     True
     """
     limit = seconds(request)
-    return [PRELOAD.format(seconds=limit)] if limit else []
+    return [PRELOAD.format(seconds=limit).rstrip("\n")] if limit else []
 
 
 def scheduler_args(request: Any) -> list[str]:

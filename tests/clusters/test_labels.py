@@ -145,7 +145,9 @@ def test_every_scheduler_gets_the_max_lifetime(backend: str) -> None:
                          "kubernetes": "dask_kubernetes",
                          "aws-fargate": "dask_cloudprovider"}.get(backend, "distributed"))
     [own] = _preloads(backend, ResourceRequest(max_lifetime=7200))
-    assert own == PRELOAD.format(seconds=7200.0) and " " in own and not own.endswith(".py")
+    assert own == PRELOAD.format(seconds=7200.0).rstrip() and " " in own
+    assert all(line.strip() for line in f"{own}\n".split("\n")[:-1])  # see lifetime.py
+    assert not own.endswith((".py", "\n"))
     with dask.config.set({"daskflow.cluster.max-lifetime": "90 minutes"}):
         assert "MAX_LIFETIME = 5400.0" in _preloads(backend, ResourceRequest())[0]
     with dask.config.set({"daskflow.cluster.max-lifetime": None}):

@@ -41,6 +41,7 @@ def test_kwargs_size_one_job_per_worker() -> None:
     assert "--tmp=10240M" in kwargs["job_extra_directives"]
     assert kwargs["job_name"] == kwargs["name"] == "daskflow-abc"
     assert kwargs["walltime"] == "01:00:00"
+    assert kwargs["scheduler_options"].pop("preload")  # the max lifetime: test_labels.py
     assert kwargs["scheduler_options"] == {"dashboard_address": "127.0.0.1:0",
                                            "allowed_failures": 0,
                                            "idle_timeout": "20 minutes"}
