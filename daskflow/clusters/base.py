@@ -476,10 +476,10 @@ class ClusterBackend:
                 interrupted = True
             except Exception as exc:  # close() of a half-dead cluster may raise: verify anyway
                 logger.debug("Cluster %s: teardown stage %s raised %r", name, stage, exc)
-        if not left:
-            from . import records
-            records.remove(name)  # kept otherwise: `daskflow clusters gc` finds what is left
-        if left:
+        from . import records
+        if not left:  # kept otherwise: `daskflow clusters gc` finds what is left
+            records.remove(name)
+        else:
             message = (f"The {self.name} cluster {name} left things running after close and "
                        f"a forced kill: {'; '.join(left)}. Stop them by hand.")
             if failing or interrupted:
