@@ -26,7 +26,7 @@ import shutil
 import socket
 import subprocess
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .. import config
@@ -113,7 +113,12 @@ def live_clusters(backends: list[str] | tuple[str, ...] | None = None,
         except Exception as exc:  # noqa: BLE001  one backend down: the others still list
             notes.append(f"{source}: not listed: {type(exc).__name__}: {exc}")
     roots = _datastore_roots(datastore_root)
+    from . import records
+    noted = records.by_name()  # a record made here knows the run's datastore root
     for cluster in found:
+        record = noted.get(cluster.name)
+        if cluster.labels.datastore is None and record is not None:
+            cluster.labels = replace(cluster.labels, datastore=record["labels"].datastore)
         cluster.run_alive, cluster.why = judge(cluster, roots)
     return found, notes
 
