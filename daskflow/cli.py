@@ -536,3 +536,108 @@ def render_graph(flow_cls: type, graph: FlowGraph,
             lines.append(f"    => {node.out_funcs[0]}")
         lines.append("")
     return "\n".join(lines).rstrip()
+
+
+# -- the `daskflow` console command (also `python -m daskflow`) ---------------------------------
+@click.group(name="daskflow", help="daskflow's own commands; a flow file has its own "
+                                   "(python flow.py run | show | ...).")
+def daskflow_command() -> None:
+    pass
+
+
+@daskflow_command.group(help="The clusters daskflow started that still run, on every "
+                             "configured backend.")
+def clusters() -> None:
+    pass
+
+
+_backend_option = click.option(
+    "--backend", "backends", multiple=True, metavar="NAME",
+    help="Ask only this backend (local, ssh, slurm, aws, kubernetes); repeatable. Default: "
+         "daskflow.cluster.list-backends.")
+_root_option = click.option(
+    "--datastore-root", default=None,
+    help="Where to read the runs' records (whether a run is alive); default: "
+         "daskflow.datastore.root.")
+
+
+@clusters.command(name="list", help="List live clusters: backend, name, run/step, age, "
+                                    "workers, state, and whether their run is alive.")
+@_backend_option
+@_root_option
+@click.option("--json", "as_json", is_flag=True, help="One JSON document instead of a table.")
+def list_clusters(backends: tuple[str, ...], datastore_root: str | None,
+                  as_json: bool) -> None:
+    from .clusters.inventory import as_rows, live_clusters
+    found, notes = live_clusters(backends, datastore_root)
+    if as_json:
+        import json
+        click.echo(json.dumps({"clusters": [c.as_json() for c in found], "notes": notes},
+                              indent=2))
+        return
+    rows = as_rows(found)
+    if rows:
+        click.echo(_table(rows))
+    else:
+        click.echo("No live clusters.")
+    for note in notes:
+        click.echo(f"note: {note}", err=True)
+
+
+@clusters.command(help="Close the clusters whose run has finished or whose driver is gone, "
+                       "and say what was closed.")
+@_backend_option
+@_root_option
+@click.option("--dry-run", is_flag=True, help="Only say what would be closed.")
+def gc(backends: tuple[str, ...], datastore_root: str | None, dry_run: bool) -> None:
+    from .clusters.inventory import end, live_clusters
+    found, notes = live_clusters(backends, datastore_root)
+    for note in notes:
+        click.echo(f"note: {note}", err=True)
+    closed = 0
+    for cluster in found:
+        what = (f"{cluster.backend} cluster {cluster.name} (run {cluster.labels.run or '-'}, "
+                f"step {cluster.labels.step or '-'}; {cluster.why})")
+        if cluster.run_alive is not False:
+            click.echo(f"kept {what}")
+            continue
+        if dry_run:
+            click.echo(f"would close {what}")
+            continue
+        try:
+            done = end(cluster)
+        except Exception as exc:  # noqa: BLE001  the others are still closed
+            click.secho(f"could not close {what}: {type(exc).__name__}: {exc}", fg="red",
+                        err=True)
+            continue
+        closed += 1
+        click.echo(f"closed {what}: {done}")
+    if not dry_run:
+        click.echo(f"{closed} cluster(s) closed.")
+
+
+def _table(rows: list[dict[str, str]]) -> str:
+    columns = list(rows[0])
+    widths = {c: max(len(c), *(len(r[c]) for r in rows)) for c in columns}
+    lines = ["  ".join(c.ljust(widths[c]) for c in columns)]
+    lines += ["  ".join(r[c].ljust(widths[c]) for c in columns) for r in rows]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def console_main(argv: list[str] | None = None) -> None:
+    """``daskflow ...`` and ``python -m daskflow ...``: daskflow's errors as one line."""
+    try:
+        daskflow_command.main(args=argv, prog_name="daskflow", standalone_mode=False)
+    except click.exceptions.Abort:
+        sys.exit(130)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except DaskflowException as exc:
+        if os.environ.get("DASKFLOW_DEBUG"):
+            traceback.print_exc()
+        click.secho(f"{exc.headline}: {exc}", fg="red", err=True)
+        sys.exit(1)
+    sys.exit(0)

@@ -10,6 +10,7 @@ Nothing here writes; artifacts load only when read.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -99,6 +100,46 @@ class Flow:
         return f"Flow('{self.name}')"
 
 
+@dataclass(frozen=True)
+class ClusterUse:
+    """One cluster of a run, as its record keeps it (:attr:`Run.clusters`).
+
+    ``held_seconds``: worker-seconds the cluster held its workers; ``used_seconds``:
+    those its workers had a task; ``cost``: ``held_seconds`` at the configured price of
+    a worker-hour (None: no price for it), in ``currency``.
+    """
+
+    name: str
+    backend: str | None
+    step: str | None
+    description: str
+    started_at: datetime | None
+    stopped_at: datetime | None
+    workers: int | None
+    held_seconds: float | None
+    used_seconds: float | None
+    price_per_worker_hour: float | None
+    cost: float | None
+    currency: str | None
+
+    @property
+    def seconds(self) -> float | None:
+        """How long the cluster lived."""
+        if self.started_at is None or self.stopped_at is None:
+            return None
+        return (self.stopped_at - self.started_at).total_seconds()
+
+    @classmethod
+    def from_record(cls, c: dict[str, Any]) -> ClusterUse:
+        return cls(name=str(c.get("name")), backend=c.get("backend"), step=c.get("step"),
+                   description=str(c.get("description") or ""),
+                   started_at=_when(c.get("started_at")), stopped_at=_when(c.get("stopped_at")),
+                   workers=c.get("workers"), held_seconds=c.get("worker_seconds_held"),
+                   used_seconds=c.get("worker_seconds_used"),
+                   price_per_worker_hour=c.get("price_per_worker_hour"), cost=c.get("cost"),
+                   currency=c.get("currency"))
+
+
 class Run:
     """One run of a flow: its steps, tags, status and the ``end`` step's artifacts."""
 
@@ -153,6 +194,17 @@ class Run:
         that ran only on this machine."""
         from .remote import run_code
         return run_code(self._store, self._record)
+
+    @property
+    def clusters(self) -> list[ClusterUse]:
+        """The clusters the run started, in order: when, how many workers, the
+        worker-seconds they held and used, and the estimated cost (``daskflow.cluster.prices``).
+
+        >>> [(c.name, c.held_seconds, c.cost) for c in run.clusters]  # doctest: +SKIP
+        [('default', 8.02, 0.0), ('step-1', 12.5, 0.0035)]
+        """
+        return [ClusterUse.from_record(c) for c in self._record.get("clusters") or []
+                if isinstance(c, dict)]
 
     @property
     def origin_run_id(self) -> str | None:

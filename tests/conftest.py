@@ -21,6 +21,17 @@ def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+@pytest.fixture(scope="session", autouse=True)
+def cluster_records(tmp_path_factory: pytest.TempPathFactory):
+    """The records of live clusters (daskflow.cluster.records-folder) go to a folder of
+    the test session, here and in the flows it runs, not to ~/.daskflow."""
+    import dask.config
+    folder = str(tmp_path_factory.mktemp("cluster-records"))
+    os.environ["DASK_DASKFLOW__CLUSTER__RECORDS_FOLDER"] = folder
+    with dask.config.set({"daskflow.cluster.records-folder": folder}):
+        yield folder
+
+
 @pytest.fixture
 def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh working directory; the client reads `.daskflow/` from it."""

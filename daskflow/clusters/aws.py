@@ -51,6 +51,8 @@ from .aws_sizing import (
 )
 from .base import MiB, ResourceRequest, format_bytes
 from .errors import ResourceRequestError
+from .labels import current_labels
+from .lifetime import scheduler_args
 from .security import cluster_security, credentials
 
 __all__ = ["CLUSTER_TAG", "FARGATE_SIZES", "AWSBackend", "AWSCredentialsError",
@@ -150,7 +152,7 @@ class AWSBackend(AWSResources):
             "scheduler_timeout": idle or "1 day",
             "image": self.image(),
             "environment": self.environment(request),
-            "tags": {**(self.option("tags") or {}), CLUSTER_TAG: name},
+            "tags": self.tags(name),
             "task_role_policies": list(self.option("task-role-policies") or []),
             "fargate_use_private_ip": bool(self.option("use-private-ip")),
             # its stale-resource sweep deletes any idle dask-cloudprovider cluster in the
@@ -167,7 +169,13 @@ class AWSBackend(AWSResources):
         if self.option("scheduler-address"):
             kwargs["scheduler_address"] = self.option("scheduler-address")
             kwargs["shutdown_scheduler"] = False  # not ours to stop
+        elif scheduler_args(request):  # ours: it ends itself at its max lifetime
+            kwargs["scheduler_extra_args"] = scheduler_args(request)
         return kwargs
+
+    def tags(self, name: str) -> dict[str, str]:
+        """The settings' tags, the run's labels (run, step, user, ...) and the cluster's name."""
+        return {**(self.option("tags") or {}), **current_labels().aws_tags(), CLUSTER_TAG: name}
 
     def _ec2_kwargs(self, request: ResourceRequest, name: str) -> dict[str, Any]:
         instance = self.instance_type(request)
@@ -184,8 +192,8 @@ class AWSBackend(AWSResources):
                                "memory_limit": self.worker_memory(request)},
             "docker_image": self.image(),
             "env_vars": self.environment(request),
-            "instance_tags": {**(self.option("tags") or {}), CLUSTER_TAG: name},
-            "volume_tags": {**(self.option("tags") or {}), CLUSTER_TAG: name},
+            "instance_tags": self.tags(name),
+            "volume_tags": self.tags(name),
             "filesystem_size": filesystem,
             "bootstrap": bool(self.option("bootstrap")),
             "use_private_ip": bool(self.option("use-private-ip")),

@@ -87,6 +87,7 @@ class ResourceRequest:
     workers: int = 1
     env: tuple[tuple[str, str], ...] = ()   # the workers' environment variables, sorted
     secrets: tuple[tuple[str, str], ...] = ()   # secret variables: (name, reference), sorted
+    max_lifetime: float | None = None   # seconds; None: daskflow.cluster.max-lifetime
 
     def __post_init__(self) -> None:
         problems = []
@@ -103,6 +104,10 @@ class ResourceRequest:
         if not isinstance(self.workers, int) or isinstance(self.workers, bool) \
                 or self.workers < 1:
             problems.append(f"workers={self.workers!r} (a whole number >= 1)")
+        if self.max_lifetime is not None and (
+                not isinstance(self.max_lifetime, (int, float)) or isinstance(
+                    self.max_lifetime, bool) or not 0 < self.max_lifetime < math.inf):
+            problems.append(f"max_lifetime={self.max_lifetime!r} (positive seconds or None)")
         env, env_problem = _normalize_env(self.env)
         object.__setattr__(self, "env", env)  # frozen: the one normalization it gets
         if env_problem:
@@ -119,8 +124,9 @@ class ResourceRequest:
         env = f", env=<{', '.join(name for name, _ in self.env)}>" if self.env else ""
         if self.secrets:
             env += f", secrets={self.secrets!r}"  # references (env:NAME, an ARN), not values
+        life = f", max_lifetime={self.max_lifetime!r}" if self.max_lifetime else ""
         return (f"ResourceRequest(cpu={self.cpu!r}, memory={self.memory!r}, gpu={self.gpu!r}, "
-                f"disk={self.disk!r}, workers={self.workers!r}{env})")
+                f"disk={self.disk!r}, workers={self.workers!r}{env}{life})")
 
     @property
     def threads(self) -> int:
@@ -382,9 +388,11 @@ class ClusterBackend:
         self.check(request)
         name = self.new_cluster_name()
         cluster = None
+        started = time.time()
         try:
             cluster = self.make_cluster(request, name=name)
             self.wait_for_workers(cluster, request, name=name)
+            self._write_record(cluster, name, request, started)
         except BaseException as exc:
             self._teardown(cluster, name, failing=True)
             if isinstance(exc, DaskflowException) or not isinstance(exc, Exception):
@@ -452,6 +460,31 @@ class ClusterBackend:
             f"out of memory, are the usual causes: ask for more memory with "
             f"@resources(memory=...).", reason="unknown", worker=worker.name)
 
+    def _write_record(self, cluster: Any, name: str, request: ResourceRequest,
+                      started: float) -> None:
+        """Note the live cluster for ``daskflow clusters list`` (:mod:`.records`)."""
+        from . import records
+        from .labels import current_labels
+        try:
+            pids = self.worker_processes(cluster)
+        except Exception:  # noqa: BLE001  a record without pids still lists the cluster
+            pids = []
+        records.write(name, backend=self.name, labels=current_labels(),
+                      scheduler=getattr(cluster, "scheduler_address", None), pids=pids,
+                      workers=request.workers, started_at=started)
+
+    def worker_processes(self, cluster: Any) -> list[int]:
+        """Pids of the cluster's workers on this machine (none for a remote backend)."""
+        return []
+
+    def hourly_price(self, request: ResourceRequest) -> float | None:
+        """Estimated price of one worker-hour of ``request`` here (:mod:`.pricing`)."""
+        from .pricing import hourly_price
+        try:
+            return hourly_price(self, request)
+        except Exception:  # noqa: BLE001  a price never fails a run: no estimate then
+            return None
+
     def _teardown(self, cluster: Any, name: str, *, failing: bool) -> None:
         """Close, verify nothing is left, kill what is. Ctrl-C does not cut it short."""
         from dask.utils import parse_timedelta
@@ -480,7 +513,10 @@ class ClusterBackend:
                 interrupted = True
             except Exception as exc:  # close() of a half-dead cluster may raise: verify anyway
                 logger.debug("Cluster %s: teardown stage %s raised %r", name, stage, exc)
-        if left:
+        from . import records
+        if not left:  # kept otherwise: `daskflow clusters gc` finds what is left
+            records.remove(name)
+        else:
             message = (f"The {self.name} cluster {name} left things running after close and "
                        f"a forced kill: {'; '.join(left)}. Stop them by hand.")
             if failing or interrupted:
@@ -506,6 +542,12 @@ class ClusterBackend:
 
 
 def _close(cluster: Any, timeout: float) -> None:
+    scheduler = getattr(cluster, "scheduler", None)  # in this process (local, SLURM)
+    if getattr(getattr(scheduler, "status", None), "name", "") == "closed" and \
+            hasattr(cluster, "shutdown_scheduler"):
+        # it ended itself (its max lifetime): asking it to shut down would wait out the
+        # connect timeout; its workers went with it, which the teardown then checks
+        cluster.shutdown_scheduler = False
     try:
         cluster.close(timeout=timeout)
     except TypeError:  # a cluster class (given by dotted path) whose close() takes no timeout

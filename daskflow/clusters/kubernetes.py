@@ -51,6 +51,8 @@ from .kubernetes_spec import (
     parse_quantity,
     validate_cluster_spec,
 )
+from .labels import current_labels
+from .lifetime import scheduler_args
 
 GROUP_VERSION = "kubernetes.dask.org/v1"
 CLUSTER_LABEL = "dask.org/cluster-name"
@@ -134,14 +136,17 @@ class KubernetesBackend(ContainerBackend):
                                  resources=self.worker_resources(request), env=env,
                                  worker_command=worker_command,
                                  idle_timeout=self.idle_timeout())
-        spec["metadata"]["labels"] = {"app.kubernetes.io/managed-by": "daskflow"}
+        labels = current_labels()  # run, step, user, version: for `daskflow clusters list`
+        spec["metadata"]["labels"] = labels.kubernetes_labels()
+        spec["metadata"]["annotations"] = labels.kubernetes_annotations()
         worker_pod = spec["spec"]["worker"]["spec"]
         scheduler_pod = spec["spec"]["scheduler"]["spec"]
         # the step's variables, over the settings', on the workers only; secrets by reference
         worker_pod["containers"][0]["env"] = worker_env
         scheduler = scheduler_pod["containers"][0]
         # distributed 2026.6 removed the dask-scheduler script make_cluster_spec still uses
-        scheduler["args"] = [*self.option("scheduler-command"), "--host", "0.0.0.0"]
+        scheduler["args"] = [*self.option("scheduler-command"), "--host", "0.0.0.0",
+                             *scheduler_args(request)]  # its max lifetime, enforced there
         scheduler["resources"] = self.scheduler_resources()
         node_selector = dict(self.option("node-selector") or {})
         tolerations = list(self.option("tolerations") or [])

@@ -21,6 +21,7 @@ from .base import ClusterBackend, ResourceRequest, format_bytes
 from ..exceptions import ConfigurationError
 from .errors import BackendNotInstalledError, ResourceRequestError
 from .forkserver import forked_worker_kwargs, warm_up, worker_start_method
+from .lifetime import preload
 from .processes import LocalProcessTeardown
 from .security import cluster_security, start as start_credentials
 
@@ -103,6 +104,8 @@ class LocalBackend(LocalProcessTeardown, ClusterBackend):
         }
         if request.env:
             kwargs["env"] = request.env_dict  # each nanny sets them in its worker process
+        if preload(request):  # the scheduler itself ends the cluster at its max lifetime
+            kwargs["scheduler_kwargs"] = {"preload": preload(request)}
         if name is not None:
             kwargs["name"] = name
         if request.gpu:
@@ -195,7 +198,8 @@ class LocalBackend(LocalProcessTeardown, ClusterBackend):
         # once, and the pages are added to it after local.dashboard-delay, from a
         # thread, if the cluster still runs then.
         delay = self.dashboard_delay()
-        cluster = LocalCluster(**kwargs, scheduler_kwargs={"dashboard": False})
+        kwargs["scheduler_kwargs"] = {**kwargs.get("scheduler_kwargs", {}), "dashboard": False}
+        cluster = LocalCluster(**kwargs)
         cluster.loop.add_callback(_serve_starting_page, cluster.scheduler)
         timer = threading.Timer(delay, _add_dashboard, args=(cluster,))
         timer.name, timer.daemon = "daskflow-dashboard", True

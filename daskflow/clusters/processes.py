@@ -31,6 +31,9 @@ class LocalProcessTeardown:
     def force_teardown(self, snapshot: Any) -> None:
         kill(snapshot or ())
 
+    def worker_processes(self, cluster: Any) -> list[int]:
+        return sorted(worker_pids(cluster))
+
 
 def worker_pids(cluster: Any) -> set[int]:
     """Pids of the cluster's worker processes, from its in-process scheduler and nannies."""

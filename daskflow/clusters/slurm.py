@@ -25,6 +25,8 @@ import dask_jobqueue  # noqa: F401  (missing: the registry says "pip install 'da
 from .. import config
 from .base import ClusterBackend, MiB, ResourceRequest, export_lines, format_bytes, logger
 from .errors import BackendUnavailableError, ResourceRequestError, WorkerKilledError
+from .labels import current_labels
+from .lifetime import preload
 from .listen import DashboardLinkWhereItListens, bind_address
 from .security import CredentialFiles, cluster_security
 
@@ -95,6 +97,10 @@ class SLURMBackend(ClusterBackend):
         idle = config.get("cluster.idle-timeout")
         if idle:
             scheduler_options["idle_timeout"] = idle
+        if preload(request):  # the scheduler itself ends the cluster at its max lifetime
+            scheduler_options["preload"] = preload(request)
+        # who the jobs belong to, for squeue and `daskflow clusters list`
+        directives.append(f"--comment={current_labels().slurm_comment()}")
         log_directory = self.option("log-directory")
         job_name = name or self.option("job-name")
         kwargs: dict[str, Any] = {

@@ -20,6 +20,7 @@ import asyncssh  # noqa: F401  (missing: the registry says "pip install 'daskflo
 from .. import config
 from .base import ClusterBackend, ResourceRequest, format_bytes
 from .errors import ResourceRequestError
+from .lifetime import preload
 from .local import machine_cores, machine_memory
 from .processes import LocalProcessTeardown
 from .security import CredentialFiles, cluster_security
@@ -61,6 +62,8 @@ class SSHBackend(LocalProcessTeardown, ClusterBackend):
         idle = config.get("cluster.idle-timeout")
         if idle:
             scheduler_options["idle_timeout"] = idle
+        if preload(request):  # the scheduler itself ends the cluster at its max lifetime
+            scheduler_options["preload"] = preload(request)
         kwargs: dict[str, Any] = {
             "hosts": [scheduler] + [workers[i % len(workers)] for i in range(request.workers)],
             "connect_options": dict(self.option("connect-options") or {}),
@@ -151,6 +154,9 @@ class SSHBackend(LocalProcessTeardown, ClusterBackend):
         files = _credential_files.pop(snapshot[0], None) if snapshot else None
         if files is not None:
             files.remove()
+
+    def worker_processes(self, cluster: Any) -> list[int]:
+        return self._local_pids(cluster)
 
     def _local_pids(self, cluster: Any) -> list[int]:
         if cluster is None:

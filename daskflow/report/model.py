@@ -143,6 +143,8 @@ class ClusterSpan:
     recorded: bool = True     # False: made up from the run record's single cluster
     held: float | None = None   # worker-seconds the cluster held its workers
     used: float | None = None   # worker-seconds its workers had a task
+    cost: float | None = None   # estimated, from daskflow.cluster.prices
+    currency: str | None = None
 
 
 @dataclass
@@ -357,7 +359,8 @@ def _clusters(record: dict[str, Any]) -> list[ClusterSpan]:
             started_at=c.get("started_at"), stopped_at=c.get("stopped_at"),
             dashboard=c.get("dashboard"), step=c.get("step"),
             workers=c.get("workers"), held=c.get("worker_seconds_held"),
-            used=c.get("worker_seconds_used")))
+            used=c.get("worker_seconds_used"), cost=c.get("cost"),
+            currency=c.get("currency")))
     if not spans and (record.get("cluster") or record.get("dashboard")):
         spans.append(ClusterSpan(
             name="default", description=str(record.get("cluster") or ""),

@@ -192,6 +192,12 @@ def _usage(c: Any) -> str:
     return f"{c.held:.1f}{share}"
 
 
+def _cost(c: Any) -> str:
+    if c.cost is None:
+        return "—"
+    return f"{c.cost:.4f} {c.currency or ''}".rstrip()
+
+
 def _clusters(run: RunData) -> str:
     if not run.clusters:
         return '<p class="empty">No cluster was recorded for this run.</p>'
@@ -210,11 +216,14 @@ def _clusters(run: RunData) -> str:
                if c.workers and "worker" not in c.description else "") + "</td>"
             f"<td>{escape(started)}</td><td>{escape(stopped)}</td>"
             f"<td>{escape(life if c.recorded else '—')}</td>"
-            f"<td class=\"df-usage\">{escape(_usage(c))}</td><td>{dash}</td></tr>")
+            f"<td class=\"df-usage\">{escape(_usage(c))}</td>"
+            f"<td class=\"df-cost\">{escape(_cost(c))}</td><td>{dash}</td></tr>")
     return ("<table><thead><tr><th>cluster</th><th>for</th><th>size</th><th>started</th>"
             "<th>stopped</th><th>lifetime</th>"
             "<th title=\"worker-seconds the cluster held its workers, and the share of "
             "them its workers had a task\">worker-seconds held (used)</th>"
+            "<th title=\"worker-seconds held at the price of a worker-hour in "
+            "daskflow.cluster.prices\">est. cost</th>"
             "<th>dashboard</th></tr></thead><tbody>"
             + "".join(rows) + "</tbody></table>")
 

@@ -209,6 +209,8 @@ class PlainLog(RunObserver):
         if successful:
             self.line(f"Done! Run {flow_name}/{run_id} finished {tasks} tasks in "
                       f"{seconds:.1f}s.")
+        for text in cluster_usage_lines(extra.get("clusters") or []):
+            self.line(text)
         if report:
             self.line(f"Run report: {report}")
 
@@ -217,6 +219,29 @@ def _milestone(count: int) -> bool:
     """1, 2, 5, 10, 20, 50, 100, ...: a few progress lines however wide a step is."""
     digits = str(count)
     return digits[0] in "125" and digits[1:].strip("0") == ""
+
+
+def cluster_usage_lines(clusters: list[dict[str, Any]]) -> list[str]:
+    """The end-of-run summary of each cluster: worker-seconds held and used, estimated cost.
+
+    >>> cluster_usage_lines([{"name": "step-1", "backend": "slurm", "step": "train",
+    ...     "worker_seconds_held": 20.0, "worker_seconds_used": 5.0, "cost": 0.0111,
+    ...     "currency": "USD"}])
+    ['Cluster step-1 (slurm, train): 20.0 worker-s held, 5.0 used (25%), est. cost 0.0111 USD']
+    """
+    lines = []
+    for c in clusters:
+        held, used = c.get("worker_seconds_held"), c.get("worker_seconds_used")
+        if held is None:
+            continue
+        share = f" ({100 * used / held:.0f}%)" if held and used is not None else ""
+        cost = c.get("cost")
+        money = f"est. cost {cost:.4f} {c.get('currency') or ''}".rstrip() \
+            if cost is not None else "no price configured"
+        where = ", ".join(str(x) for x in (c.get("backend"), c.get("step")) if x)
+        lines.append(f"Cluster {c.get('name')} ({where}): {held:.1f} worker-s held, "
+                     f"{used if used is not None else 0:.1f} used{share}, {money}")
+    return lines
 
 
 def interactive(stream: Any = None) -> bool:

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import __version__
+from ..clusters.labels import run_finished, run_started
+from ..clusters.pricing import cost, currency
 from ..current import username
 from ..datastore import ArtifactRef, ArtifactStore
 from ..exceptions import TaskFailed
@@ -79,6 +81,7 @@ class RunLifecycle:
         """Write the record and start the heartbeat; :meth:`finish` must follow whatever
         happens from here (call both in one try/finally, so a Ctrl-C that lands in
         between still leaves a final status)."""
+        run_started(self.run_id, self.pathspec, self.store.root_url)  # clusters' labels
         self._write()
         self._beat = threading.Thread(target=self._heartbeat, daemon=True,
                                       name=f"daskflow-heartbeat-{self.run_id}")
@@ -106,8 +109,10 @@ class RunLifecycle:
 
     # -- clusters ---------------------------------------------------------------------
 
-    def default_cluster_up(self, client: Any, *, backend: str, description: str) -> None:
-        """The run's default cluster is up: keep its scheduler, dashboard and size."""
+    def default_cluster_up(self, client: Any, *, backend: str, description: str,
+                           price: float | None = None) -> None:
+        """The run's default cluster is up: keep its scheduler, dashboard and size
+        (``price``: of one worker-hour, for its estimated cost)."""
         link = client.dashboard_link
         workers = len(client.scheduler_info().get("workers", {}))
         self.record.update(scheduler=client.scheduler.address, dashboard=link,
@@ -116,7 +121,8 @@ class RunLifecycle:
         self.cluster_changed({
             "name": "default", "backend": backend, "description": description, "step": None,
             "workers": workers, "started_at": self.record["started_at"],
-            "ready_at": time.time(), "stopped_at": None, "dashboard": link})
+            "ready_at": time.time(), "stopped_at": None, "dashboard": link,
+            "price_per_worker_hour": price})
         self.observer.cluster_started(name="default", description=description,
                                       dashboard=link, workers=workers)
 
@@ -125,20 +131,24 @@ class RunLifecycle:
             if cluster["name"] == "default" and cluster["stopped_at"] is None:
                 cluster.update(self.default_meter.stop())
                 cluster["stopped_at"] = time.time()
+                _add_cost(cluster)
                 self.observer.cluster_stopped(name="default",
                                               seconds=cluster["stopped_at"] -
-                                              cluster["started_at"])
+                                              cluster["started_at"], **_usage(cluster))
                 return
 
     def cluster_changed(self, info: dict[str, Any]) -> None:
         """A cluster started or stopped (``info["stopped_at"]`` set): record it."""
+        if info.get("stopped_at"):
+            _add_cost(info)
         with self.lock:
             if not any(c is info for c in self.record["clusters"]):
                 self.record["clusters"].append(info)
         self._write()
         if info.get("stopped_at") and info["name"] != "default":
             self.observer.cluster_stopped(name=info["name"],
-                                          seconds=info["stopped_at"] - info["started_at"])
+                                          seconds=info["stopped_at"] - info["started_at"],
+                                          **_usage(info))
 
     # -- the end ----------------------------------------------------------------------
 
@@ -148,6 +158,7 @@ class RunLifecycle:
         self._stopped.set()
         if self._beat is not None:
             self._beat.join()
+        run_finished(self.run_id)
         self.record.update(status="success" if outcome.successful else "failed",
                            finished_at=time.time(), interrupted=interrupted)
         if outcome.failure is not None:
@@ -163,5 +174,17 @@ class RunLifecycle:
             self.observer.run_finished(flow_name=self.store.flow_name, run_id=self.run_id,
                                        successful=outcome.successful, tasks=outcome.tasks,
                                        seconds=outcome.seconds, failure=outcome.failure,
-                                       report=report)
+                                       report=report, clusters=list(self.record["clusters"]))
             self.observer.close()
+
+
+def _add_cost(info: dict[str, Any]) -> None:
+    """A stopped cluster's estimated cost, from its worker-seconds held and its price."""
+    info["cost"] = cost(info.get("worker_seconds_held"), info.get("price_per_worker_hour"))
+    info["currency"] = currency()
+
+
+def _usage(info: dict[str, Any]) -> dict[str, Any]:
+    """What an observer hears of a stopped cluster's use: held/used seconds, cost."""
+    return {"held": info.get("worker_seconds_held"), "used": info.get("worker_seconds_used"),
+            "cost": info.get("cost"), "currency": info.get("currency")}

@@ -19,6 +19,7 @@ from typing import Any
 
 from ..clusters import ResourceRequest, get_backend
 from ..secrets import parse_reference, resolve
+from ..clusters.labels import labelled_step
 from .meter import WorkerMeter
 from .plan import Placement
 
@@ -100,7 +101,8 @@ class ClusterPool:
         started = time.time()
         try:
             backend = get_backend(placement.backend)
-            cluster = stack.enter_context(backend.open(request))
+            with labelled_step(self.run_id, steps):  # run, step, user: on the cluster
+                cluster = stack.enter_context(backend.open(request))
             client = stack.enter_context(Client(cluster, set_as_default=False))
             if self.setup is not None:  # before the context: its tasks need daskflow there
                 self.setup(client, backend, cluster=name, step=steps)
@@ -114,7 +116,8 @@ class ClusterPool:
             info = {"name": name, "backend": placement.backend, "step": steps,
                     "description": backend.describe(request), "started_at": started,
                     "ready_at": time.time(), "stopped_at": None,
-                    "dashboard": client.dashboard_link, "workers": request.workers}
+                    "dashboard": client.dashboard_link, "workers": request.workers,
+                    "price_per_worker_hour": backend.hourly_price(request)}
             step_cluster = StepCluster(key, placement, client, ctx_future, stack, backend,
                                        cluster, info, WorkerMeter(client))
         except BaseException as exc:  # reported to the driver, which fails the run

@@ -31,7 +31,7 @@ from rich.spinner import Spinner
 from rich.table import Table
 from rich.text import Text
 
-from .events import RunObserver
+from .events import RunObserver, cluster_usage_lines
 
 MAX_LISTED = 5        # failed (or retried) attempts of a step printed one by one
 RATE_WINDOW = 10.0    # seconds of finished tasks the rate is measured over
@@ -371,6 +371,8 @@ class RichProgress(RunObserver):
                 ("Run failed: ", "bold red"), "task ",
                 (str(getattr(failure, "pathspec", "?")), "bold red"),
                 f" raised {getattr(failure, 'type_name', 'an error')}."))
+        for line in cluster_usage_lines(extra.get("clusters") or []):
+            self.console.print(Text(line), highlight=False)
         if report:
             self.console.print(Text.assemble("Run report: ",
                                              (report, f"cyan link file://{report}")))

@@ -20,6 +20,7 @@ import dask.config
 from .. import config
 from ..clusters import ClusterBackend, get_backend
 from ..clusters.forkserver import is_warm
+from ..clusters.labels import labelled_step
 from ..datastore import ArtifactRef, ArtifactStore, resolve_root
 from ..exceptions import ClusterError, ConfigurationError, FlowDefinitionError, ResumeError, \
     RunFailed, StepError
@@ -377,11 +378,13 @@ class Runner:
         # free: Dask's active memory manager would drop those copies after 2 s.
         with dask.config.set({"distributed.scheduler.allowed-failures": 50,
                               "distributed.scheduler.active-memory-manager.start": False}), \
+                labelled_step(life.run_id, None), \
                 _workers_ignore_ctrl_c(backend.open(request)) as cluster, \
                 Client(cluster) as client:
             self._setup_cluster(client, backend, cluster="default", step="start")
             life.default_cluster_up(client, backend=backend.name,
-                                    description=backend.describe(request))
+                                    description=backend.describe(request),
+                                    price=backend.hourly_price(request))
             self.idle = idle_release_for(backend, cluster, request.workers)
             try:
                 yield client

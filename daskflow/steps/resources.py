@@ -3,8 +3,10 @@
 Metaflow's meaning: ``cpu`` cores and ``memory`` per worker (a bare number is
 megabytes, as in Metaflow; a string is read as Dask reads sizes: "16GiB",
 "500MB"), ``gpu`` GPUs per worker. daskflow adds ``workers`` (how many such
-workers the step's cluster has), ``disk`` (per worker, like memory) and
-``backend`` (which cluster backend; None: the run's default).
+workers the step's cluster has), ``disk`` (per worker, like memory),
+``backend`` (which cluster backend; None: the run's default) and ``max_lifetime``
+(the cluster's scheduler closes it after this long, "2h"; None:
+``daskflow.cluster.max-lifetime``).
 
 Resources per foreach split: in the step that follows a ``foreach``, any of
 ``cpu``, ``memory``, ``gpu``, ``disk`` and ``workers`` may be a function of the
@@ -47,6 +49,7 @@ class ResourcesOptions:
     disk: int | float | str | PerSplit | None = None
     workers: int | str | PerSplit = 1
     backend: str | None = None
+    max_lifetime: str | int | float | None = None   # "2h", seconds; None: config's
     size: str | PerSplit | None = None
 
 
@@ -172,6 +175,26 @@ def _function_name(func: Callable) -> str:
     return getattr(func, "__name__", None) or type(func).__name__
 
 
+def parse_lifetime(value: Any) -> float | None:
+    """Seconds from ``"2h"``, ``"90 minutes"`` or a number of seconds; None stays None.
+
+    >>> parse_lifetime("2h"), parse_lifetime(600), parse_lifetime(None)
+    (7200.0, 600.0, None)
+    """
+    if value is None:
+        return None
+    from dask.utils import parse_timedelta
+    try:
+        seconds = float(parse_timedelta(value, default="s"))
+    except (ValueError, KeyError, TypeError, AttributeError):
+        seconds = -1.0
+    if isinstance(value, bool) or not 0 < seconds < math.inf:
+        raise StepDecoratorError(
+            f"@resources(max_lifetime={value!r}) is not a duration: give one such as '2h', "
+            f"'90 minutes' or a number of seconds (more than zero).")
+    return seconds
+
+
 class Resources(StepDecorator):
     """Run the step on its own cluster of ``workers`` workers, each this big.
 
@@ -211,6 +234,7 @@ class Resources(StepDecorator):
                 f"@resources(size={o.size!r}) must name a size class of "
                 f"daskflow.resources.sizes, or be a function of the split's input that "
                 f"returns one.")
+        self.max_lifetime = parse_lifetime(o.max_lifetime)
         if o.backend is not None and (not isinstance(o.backend, str) or not o.backend):
             raise StepDecoratorError(
                 f"@resources(backend={o.backend!r}) must be a backend name such as 'local' or "
@@ -246,7 +270,8 @@ class Resources(StepDecorator):
         cpu = values["cpu"]
         cpu = int(cpu) if float(cpu).is_integer() else cpu
         return ResourceRequest(cpu=cpu, memory=values["memory"], gpu=values["gpu"],
-                               disk=values["disk"], workers=values["workers"])
+                               disk=values["disk"], workers=values["workers"],
+                               max_lifetime=self.max_lifetime)
 
     def _call(self, name: str, split_input: Any) -> Any:
         func = getattr(self.options, name)

@@ -146,6 +146,21 @@ class ClusterContract:
                 future.result(timeout=0.2)
         assert self.remaining(found) == []
 
+    def test_listed_with_its_labels_while_it_runs(self) -> None:
+        """``daskflow clusters list`` finds it from the backend, labelled; not after close."""
+        from daskflow.clusters.inventory import live_clusters
+        from daskflow.clusters.labels import ClusterLabels, labelled, this_driver
+        labels = ClusterLabels(run="ListedFlow/1", step="train", user="ana",
+                               version="0.1.0", driver=this_driver())
+        with labelled(labels), self.backend().open(self.request):
+            found, notes = live_clusters([self.backend_name])
+            assert notes == []
+            [mine] = [c for c in found if c.labels.run == "ListedFlow/1"]
+            assert (mine.labels.step, mine.labels.user) == ("train", "ana")
+            assert mine.run_alive is True  # no run record here: its driver (this process)
+        assert [c.name for c in live_clusters([self.backend_name])[0]
+                if c.name == mine.name] == []
+
     def test_refuses_a_request_too_big_before_starting(self) -> None:
         with pytest.raises(ResourceRequestError) as info:
             with self.backend().open(self.too_big):

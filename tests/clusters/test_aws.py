@@ -124,7 +124,9 @@ def test_fargate_kwargs() -> None:
     assert (kwargs["worker_cpu"], kwargs["worker_mem"]) == (2048, 4096)
     assert kwargs["worker_nthreads"] == 2 and kwargs["n_workers"] == 3
     assert kwargs["worker_extra_args"] == ["--memory-limit", str(3000 * MiB)]
-    assert kwargs["tags"] == {"team": "ml", CLUSTER_TAG: "daskflow-f"}
+    # the settings' tags, the cluster's name, and the labels (daskflow-user, ...: test_labels)
+    assert {k: kwargs["tags"][k] for k in ("team", CLUSTER_TAG)} == \
+        {"team": "ml", CLUSTER_TAG: "daskflow-f"}
     assert kwargs["skip_cleanup"] and "fargate_workers" not in kwargs  # FargateCluster's own
     assert kwargs["scheduler_timeout"] == "20 minutes"
     assert kwargs["image"] == f"ghcr.io/dask/dask:{dask.__version__}"

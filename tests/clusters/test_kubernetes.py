@@ -98,7 +98,8 @@ def test_scheduler_is_sized_apart_and_settings_reach_the_pods() -> None:
     worker_pod = spec["spec"]["worker"]["spec"]
     scheduler_pod = spec["spec"]["scheduler"]["spec"]
     scheduler = scheduler_pod["containers"][0]
-    assert scheduler["args"] == ["dask", "scheduler", "--host", "0.0.0.0"]
+    # then its max lifetime's --preload (test_labels.py, test_lifetime.py)
+    assert scheduler["args"][:4] == ["dask", "scheduler", "--host", "0.0.0.0"]
     assert scheduler["resources"]["limits"] == {"cpu": "500m", "memory": "1Gi"}
     assert worker_pod["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "2"
     assert worker_pod["nodeSelector"] == {"pool": "batch",

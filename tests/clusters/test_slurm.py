@@ -41,6 +41,7 @@ def test_kwargs_size_one_job_per_worker() -> None:
     assert "--tmp=10240M" in kwargs["job_extra_directives"]
     assert kwargs["job_name"] == kwargs["name"] == "daskflow-abc"
     assert kwargs["walltime"] == "01:00:00"
+    assert kwargs["scheduler_options"].pop("preload")  # the max lifetime: test_labels.py
     assert kwargs["scheduler_options"] == {"dashboard_address": "127.0.0.1:0",
                                            "allowed_failures": 0,
                                            "idle_timeout": "20 minutes"}
@@ -59,7 +60,9 @@ def test_kwargs_take_settings_from_config_and_options_over_config() -> None:
         kwargs = SLURMBackend(queue="debug").cluster_kwargs(ResourceRequest(gpu=1))
     assert kwargs["queue"] == "debug" and kwargs["account"] == "lab"
     assert kwargs["walltime"] == "02:00:00" and kwargs["python"] == "/opt/py/bin/python"
-    assert kwargs["job_extra_directives"] == ["--qos=short", "--gres=gpu:1"]
+    # then the labels' --comment (test_labels.py)
+    assert kwargs["job_extra_directives"][:2] == ["--qos=short", "--gres=gpu:1"]
+    assert kwargs["job_extra_directives"][2].startswith("--comment=daskflow;")
     assert kwargs["memory"] == 8 * GiB and kwargs["job_mem"] == "8192M"
     assert "idle_timeout" not in kwargs["scheduler_options"]
 
