@@ -1,0 +1,127 @@
+"""The records of many small tasks, written together: one object per batch of splits.
+
+A foreach of short splits runs several splits in one Dask task (``runtime/batch.py``).
+Their records go to the step's folder as one object, written whole (atomically)
+once the batch ends::
+
+    <run>/<step>/_batches/<first>-<last>.<uid>.json
+        {"version": 1, "entries": [
+            {"task_id": "7", "attempt": 0, "start": {...}, "done": {...},
+             "stdout": "...", "stderr": "..."}, ...]}
+
+``first`` and ``last`` are the lowest and highest task id in it, so a reader that
+wants one task reads only the objects whose range holds it.  An entry always has
+its ``done`` record (the batch is written when its splits have ended), so "a task
+counts as finished only when its record is complete" holds per split.  Objects
+never change once written: a reader indexes each once and keeps it.
+
+>>> index = StepBatches(files, "<run>/<step>/_batches")   # doctest: +SKIP
+>>> index.entry("7", 0)["done"]["status"]
+'ok'
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+FOLDER = "_batches"
+VERSION = 1
+
+Entry = dict[str, Any]
+
+
+def object_name(task_ids: list[str]) -> str:
+    """A new batch object's name: the range of task ids it holds, and a unique suffix."""
+    ids = sorted(int(t) for t in task_ids)
+    return f"{ids[0]}-{ids[-1]}.{uuid.uuid4().hex[:8]}.json"
+
+
+def encode(entries: list[Entry]) -> bytes:
+    return json.dumps({"version": VERSION, "entries": entries}, default=str).encode()
+
+
+def _range(name: str) -> tuple[int, int] | None:
+    """``(first, last)`` of an object's name; None for a name that is not one of ours."""
+    if not name.endswith(".json") or "-" not in name:
+        return None
+    first, _, rest = name.partition("-")
+    last = rest.split(".", 1)[0]
+    if not (first.isdigit() and last.isdigit()):
+        return None
+    return int(first), int(last)
+
+
+class StepBatches:
+    """The batch objects of one step, indexed by task id and attempt.
+
+    ``refresh`` lists the folder (one request); objects are read only when a
+    lookup needs them (:meth:`entries_of`: those whose range holds the task) or all
+    at once (:meth:`task_ids`), and each is read once.
+    """
+
+    def __init__(self, files: Any, folder: str) -> None:
+        self.files = files
+        self.folder = folder
+        self.ranges: dict[str, tuple[int, int]] = {}   # object name -> task id range
+        self.read: set[str] = set()
+        self.by_task: dict[str, dict[int, Entry]] = {}
+
+    def refresh(self) -> None:
+        """Learn of objects written since the last look (by other processes)."""
+        self.files.refresh(self.folder)
+        for name in self.files.listdir(self.folder):
+            if name not in self.ranges:
+                found = _range(name)
+                if found is not None:
+                    self.ranges[name] = found
+
+    def _load(self, name: str) -> None:
+        try:
+            data = json.loads(self.files.read(f"{self.folder}/{name}"))
+        except FileNotFoundError:
+            return
+        self.read.add(name)
+        for entry in data.get("entries", []):
+            self.by_task.setdefault(str(entry["task_id"]), {})[int(entry["attempt"])] = entry
+
+    def _load_overlapping(self, low: int, high: int) -> None:
+        for name, (first, last) in list(self.ranges.items()):
+            if first <= high and low <= last and name not in self.read:
+                self._load(name)
+
+    def prefetch(self, task_ids: list[str]) -> None:
+        """Read, in one look, what is stored of these tasks (a batch about to run them)."""
+        numbers = [int(t) for t in task_ids if t.isdigit()]
+        if numbers:
+            self.refresh()
+            self._load_overlapping(min(numbers), max(numbers))
+
+    def entries_of(self, task_id: str, fresh: bool = True) -> dict[int, Entry]:
+        """The attempts of ``task_id`` stored in batch objects (``{}`` if none).
+
+        An unknown task looks at the folder again (``fresh``): another process may
+        have written its batch since.
+        """
+        found = self.by_task.get(task_id)
+        if found is None and task_id.isdigit():
+            number = int(task_id)
+            self._load_overlapping(number, number)
+            found = self.by_task.get(task_id)
+            if found is None and fresh:
+                self.refresh()
+                self._load_overlapping(number, number)
+                found = self.by_task.get(task_id)
+        return found or {}
+
+    def entry(self, task_id: str, attempt: int) -> Entry | None:
+        return self.entries_of(task_id).get(attempt)
+
+    def task_ids(self) -> set[str]:
+        """Every task id held by a batch object (reads them all, once)."""
+        self.refresh()
+        for name in list(self.ranges):
+            if name not in self.read:
+                self._load(name)
+        return set(self.by_task)
