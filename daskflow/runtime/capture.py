@@ -156,8 +156,9 @@ def _install() -> None:
             sys.stderr = _Router("stderr", sys.stderr)
 
 
-def announce(event: str, step: str, task_id: str, attempt: int) -> None:
-    """Tell the driver an attempt started or failed (no-op off a Dask worker)."""
+def announce(event: str, step: str, task_id: str | list[str], attempt: int) -> None:
+    """Tell the driver an attempt started or failed (no-op off a Dask worker); a batch
+    of splits announces all its task ids in one event."""
     forward = _forwarder()
     if forward is not None:
         try:
