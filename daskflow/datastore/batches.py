@@ -22,6 +22,7 @@ never change once written: a reader indexes each once and keeps it.
 
 from __future__ import annotations
 
+import bisect
 import json
 import uuid
 from typing import Any
@@ -65,6 +66,8 @@ class StepBatches:
         self.files = files
         self.folder = folder
         self.ranges: dict[str, tuple[int, int]] = {}   # object name -> task id range
+        self.starts: list[tuple[int, int, str]] = []   # (first, last, name), sorted
+        self.widest = 0                                # the largest last - first
         self.read: set[str] = set()
         self.by_task: dict[str, dict[int, Entry]] = {}
 
@@ -76,6 +79,8 @@ class StepBatches:
                 found = _range(name)
                 if found is not None:
                     self.ranges[name] = found
+                    bisect.insort(self.starts, (*found, name))
+                    self.widest = max(self.widest, found[1] - found[0])
 
     def _load(self, name: str) -> None:
         try:
@@ -87,8 +92,15 @@ class StepBatches:
             self.by_task.setdefault(str(entry["task_id"]), {})[int(entry["attempt"])] = entry
 
     def _load_overlapping(self, low: int, high: int) -> None:
-        for name, (first, last) in list(self.ranges.items()):
-            if first <= high and low <= last and name not in self.read:
+        # objects starting after ``high`` cannot hold it; those starting before
+        # ``low - widest`` cannot reach it
+        position = bisect.bisect_right(self.starts, (high, float("inf"), ""))
+        while position > 0:
+            position -= 1
+            first, last, name = self.starts[position]
+            if first < low - self.widest:
+                break
+            if last >= low and name not in self.read:
                 self._load(name)
 
     def prefetch(self, task_ids: list[str]) -> None:

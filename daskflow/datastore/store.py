@@ -42,6 +42,7 @@ the datastore's (a stray ``.DS_Store``).
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import os
@@ -107,8 +108,11 @@ class ArtifactStore:
     def run_path(self, run_id: str) -> str:
         return f"{self.flow_root}/{check_run_id(run_id)}"
 
+    def step_path(self, run_id: str, step: str) -> str:
+        return f"{self.run_path(run_id)}/{check_step_name(step)}"
+
     def task_path(self, run_id: str, step: str, task_id: str) -> str:
-        return f"{self.run_path(run_id)}/{check_step_name(step)}/{check_task_id(task_id)}"
+        return f"{self.step_path(run_id, step)}/{check_task_id(task_id)}"
 
     def blob_path(self, sha: str) -> str:
         """Where an artifact lives: a blob, or a folder for a key like ``dd/<uuid>``."""
@@ -354,7 +358,7 @@ class ArtifactStore:
         key = (run_id, step)
         found = self._batches.get(key)
         if found is None:
-            folder = f"{self.run_path(run_id)}/{check_step_name(step)}/{batches.FOLDER}"
+            folder = f"{self.step_path(run_id, step)}/{batches.FOLDER}"
             found = self._batches[key] = batches.StepBatches(self.files, folder)
         return found
 
@@ -363,7 +367,7 @@ class ArtifactStore:
         if not entries:
             return
         name = batches.object_name([e["task_id"] for e in entries])
-        folder = f"{self.run_path(run_id)}/{check_step_name(step)}/{batches.FOLDER}"
+        folder = f"{self.step_path(run_id, step)}/{batches.FOLDER}"
         self.files.write(f"{folder}/{name}", batches.encode(entries))
 
     def remove_orphaned_temp_files(self, older_than: float | str | None = None) -> list[str]:
@@ -510,7 +514,7 @@ def _inline_ref(value: Any) -> ArtifactRef | None:
     """
     from .. import config
 
-    limit = int(parse_bytes_setting(config.get("datastore.inline-limit")))
+    limit = _byte_limit(config.get("datastore.inline-limit"))
     kind = type(value)
     if kind in (str, bytes):
         small = len(value) < limit
@@ -533,9 +537,16 @@ def _inline_ref(value: Any) -> ArtifactRef | None:
                        base64.b64encode(data).decode("ascii"))
 
 
-def parse_bytes_setting(value: Any) -> int:
+@functools.lru_cache(maxsize=8)
+def _byte_limit(value: Any) -> int:
+    """A size setting (``"1KiB"``, a number of bytes) in bytes."""
     from dask.utils import parse_bytes
-    return parse_bytes(value) if isinstance(value, str) else int(value or 0)
+    try:
+        return parse_bytes(value) if isinstance(value, str) else int(value or 0)
+    except (ValueError, TypeError) as exc:
+        raise ConfigurationError(
+            f"daskflow.datastore.inline-limit is {value!r}: give a size such as '1KiB' or a "
+            f"number of bytes (0: keep every artifact as a blob).") from exc
 
 
 class _HashingWriter:

@@ -6,15 +6,19 @@ costs well under one.  So the driver sends the splits of a foreach step in batch
 took so far: one split per batch at first, growing while a batch stays under
 ``daskflow.run.batch-target``, and never so big that a worker waits at the end.
 
-Inside a batch each split runs exactly as an unbatched task does
+A batch of one split is exactly an unbatched task (splits that take long, and
+the first few of each step, while their duration is not known yet).  Inside a
+bigger batch each split runs as an unbatched task does
 (:func:`~daskflow.runtime.task.run_task`): its own task id, ``current`` values,
 captured output, artifacts, and its own ``@retry`` attempts and ``@catch``.  A
 failing split is retried alone; the splits before it are not run again.  Only
 where its records go differs: :class:`BatchRecords` holds them and the batch
 commits them all as one object at its end (``datastore/batches.py``), small
-artifacts inline.  Steps whose splits may have to be stopped by killing their
-process (``@timeout``), gangs and steps on clusters of their own are never
-batched (the driver decides, see ``RunDriver._batchable``).
+artifacts inline.  A worker that dies in a batch leaves no record of it: Dask
+runs the batch again, and the driver sends its splits one per Dask task if it
+keeps failing, where a dead attempt counts for ``@retry`` as usual.  Steps whose
+splits may have to be stopped by killing their process (``@timeout``), gangs and
+steps on clusters of their own are never batched (``RunDriver._batchable``).
 """
 
 from __future__ import annotations
@@ -39,6 +43,9 @@ def execute_batch(ctx: RunContext, specs: list[TaskSpec], *parents: TaskRef) -> 
     began = time.perf_counter()
     store = ctx.store()
     step = specs[0].step
+    if len(specs) == 1:  # alone: exactly an unbatched task (its claim first, a spool, ...)
+        ref = run_task(ctx, store, specs[0], parents)
+        return SplitBatch(step, (ref.task_id,), (ref.attempt,), time.perf_counter() - began)
     records = BatchRecords(store, ctx.run_id, step, [s.task_id for s in specs])
     if ctx.announce_starts:
         announce("started", step, [s.task_id for s in specs], 0)
@@ -70,7 +77,10 @@ class BatchRecords:
         self._step = step
         self._index = store.step_batches(run_id, step)
         self._index.prefetch(task_ids)  # one look for what earlier runs of it stored
+        # attempts that ran alone have a folder of files: one look for which do
+        self._folders = set(store.files.folders(store.step_path(run_id, step)))
         self._entries: dict[tuple[str, int], dict[str, Any]] = {}
+        self._pending: dict[str, set[int]] = {}
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._store, name)
@@ -78,23 +88,21 @@ class BatchRecords:
     def commit(self) -> None:
         self._store.write_batch(self._run_id, self._step, list(self._entries.values()))
         self._entries.clear()
+        self._pending.clear()
 
     def _mine(self, run_id: str, step: str) -> bool:
         return run_id == self._run_id and step == self._step
 
     def _stored_attempts(self, task_id: str) -> set[int]:
-        # batch objects were prefetched; per-task files exist only for attempts that
-        # ran unbatched, which leave the task's folder (not there: no look at all)
         found = set(self._index.entries_of(task_id, fresh=False))
-        if self._store.files.local or found:
+        if task_id in self._folders:
             found |= self._store.file_attempts(self._run_id, self._step, task_id)
         return found
 
     def list_attempts(self, run_id: str, step: str, task_id: str) -> list[int]:
         if not self._mine(run_id, step):
             return self._store.list_attempts(run_id, step, task_id)
-        pending = {a for (t, a) in self._entries if t == task_id}
-        return sorted(self._stored_attempts(task_id) | pending)
+        return sorted(self._stored_attempts(task_id) | self._pending.get(task_id, set()))
 
     def claim_attempt(self, run_id: str, step: str, task_id: str,
                       record: dict[str, Any]) -> int:
@@ -102,6 +110,7 @@ class BatchRecords:
             return self._store.claim_attempt(run_id, step, task_id, record)
         attempt = max(self.list_attempts(run_id, step, task_id), default=-1) + 1
         record["attempt"] = attempt
+        self._pending.setdefault(task_id, set()).add(attempt)
         self._entries[(task_id, attempt)] = {"task_id": task_id, "attempt": attempt,
                                              "start": dict(record)}
         return attempt
