@@ -40,7 +40,48 @@ def object_name(task_ids: list[str]) -> str:
 
 
 def encode(entries: list[Entry]) -> bytes:
-    return json.dumps({"version": VERSION, "entries": entries}, default=str).encode()
+    """The object's bytes.  What every split of the batch has alike (its host, its
+    parents, the artifacts it passes on) is written once, under ``common``."""
+    common: dict[str, Any] = {}
+    if len(entries) > 1:
+        for part in ("start", "done"):
+            shared = _shared([e.get(part) or {} for e in entries])
+            if shared:
+                common[part] = shared
+                entries = [{**e, part: _without(e.get(part) or {}, shared)} for e in entries]
+    return json.dumps({"version": VERSION, "common": common, "entries": entries},
+                      default=str).encode()
+
+
+def _shared(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """The keys (and artifacts) with one value in every record."""
+    first, rest = records[0], records[1:]
+    shared = {k: v for k, v in first.items() if k != "artifacts"
+              and all(k in r and r[k] == v for r in rest)}
+    artifacts = first.get("artifacts")
+    if isinstance(artifacts, dict):
+        same = {n: ref for n, ref in artifacts.items()
+                if all((r.get("artifacts") or {}).get(n) == ref for r in rest)}
+        if same:
+            shared["artifacts"] = same
+    return shared
+
+
+def _without(record: dict[str, Any], shared: dict[str, Any]) -> dict[str, Any]:
+    kept = {k: v for k, v in record.items() if k not in shared or k == "artifacts"}
+    if "artifacts" in shared and "artifacts" in kept:
+        kept["artifacts"] = {n: ref for n, ref in kept["artifacts"].items()
+                             if n not in shared["artifacts"]}
+    return kept
+
+
+def _with(record: dict[str, Any] | None, shared: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not shared or record is None:
+        return record
+    whole = {**shared, **record}
+    if "artifacts" in shared:
+        whole["artifacts"] = {**shared["artifacts"], **record.get("artifacts", {})}
+    return whole
 
 
 def _range(name: str) -> tuple[int, int] | None:
@@ -69,11 +110,13 @@ class StepBatches:
         self.starts: list[tuple[int, int, str]] = []   # (first, last, name), sorted
         self.widest = 0                                # the largest last - first
         self.read: set[str] = set()
+        self.folders: set[str] | None = None   # the step's task folders, when last listed
         self.by_task: dict[str, dict[int, Entry]] = {}
 
     def refresh(self) -> None:
         """Learn of objects written since the last look (by other processes)."""
         self.files.refresh(self.folder)
+        self.folders = None  # tasks may have folders of their own by now
         for name in self.files.listdir(self.folder):
             if name not in self.ranges:
                 found = _range(name)
@@ -88,7 +131,10 @@ class StepBatches:
         except FileNotFoundError:
             return
         self.read.add(name)
+        common = data.get("common") or {}
         for entry in data.get("entries", []):
+            for part in ("start", "done"):
+                entry[part] = _with(entry.get(part), common.get(part))
             self.by_task.setdefault(str(entry["task_id"]), {})[int(entry["attempt"])] = entry
 
     def _load_overlapping(self, low: int, high: int) -> None:

@@ -349,7 +349,9 @@ class ArtifactStore:
     def list_tasks(self, run_id: str, step: str) -> list[str]:
         folder = f"{self.run_path(run_id)}/{check_step_name(step)}"
         own = [name for name in self.files.folders(folder) if is_id(name)]
-        batched = self.step_batches(run_id, step).task_ids() - set(own)
+        index = self.step_batches(run_id, step)
+        batched = index.task_ids() - set(own)
+        index.folders = set(own)  # until the next look at the batches
         return own + sorted(batched, key=int)
 
     def step_batches(self, run_id: str, step: str) -> batches.StepBatches:
@@ -406,6 +408,9 @@ class ArtifactStore:
             record["attempt"] = attempt
             if self.files.create_exclusive(f"{base}/{attempt}.start.json",
                                       json.dumps(record).encode()):
+                folders = self.step_batches(run_id, step).folders
+                if folders is not None:
+                    folders.add(task_id)
                 return attempt
             attempt += 1
 
@@ -414,7 +419,10 @@ class ArtifactStore:
         self._write_json(f"{self.task_path(run_id, step, task_id)}/{attempt}.done.json", record)
 
     def list_attempts(self, run_id: str, step: str, task_id: str) -> list[int]:
-        batched = self.step_batches(run_id, step).entries_of(task_id)
+        index = self.step_batches(run_id, step)
+        batched = index.entries_of(task_id)
+        if batched and index.folders is not None and task_id not in index.folders:
+            return sorted(batched)  # a batched task with no folder of its own (listed)
         return sorted(self.file_attempts(run_id, step, task_id) | set(batched))
 
     def file_attempts(self, run_id: str, step: str, task_id: str) -> set[int]:
