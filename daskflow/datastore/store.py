@@ -97,6 +97,7 @@ class ArtifactStore:
         self.fs = self.files.fs
         self.flow_root = f"{self.files.base.rstrip('/')}/{flow_name}"
         self._batches: dict[tuple[str, str], batches.StepBatches] = {}
+        self._foreach_files: dict[str, bytes] = {}   # small foreach files, read whole
 
     @property
     def local(self) -> bool:
@@ -480,6 +481,21 @@ class ArtifactStore:
 
     # -- foreach items: one file, each split reads only its own slice ----------------
 
+    def _read_small_foreach(self, path: str) -> bytes | None:
+        """A foreach file of an object store, whole, when it is small (kept: written once,
+        it never changes), so the splits of a batch cost one request, not two each."""
+        with self.files.open(path) as f:
+            (count,) = struct.unpack("<Q", f.read(8))
+            f.seek(8 + 8 * count)
+            (size,) = struct.unpack("<Q", f.read(8))
+            if size + 8 * (count + 2) > FOREACH_CACHE_BYTES:
+                return None
+        whole = self.files.read(path)
+        if len(self._foreach_files) >= 4:
+            self._foreach_files.pop(next(iter(self._foreach_files)))
+        self._foreach_files[path] = whole
+        return whole
+
     def write_foreach_items(self, run_id: str, step: str, task_id: str, attempt: int,
                             items: list[Any], var: str) -> None:
         parts = []
@@ -500,6 +516,16 @@ class ArtifactStore:
     def read_foreach_item(self, run_id: str, step: str, task_id: str, attempt: int,
                           index: int) -> Any:
         path = f"{self.task_path(run_id, step, task_id)}/{attempt}.foreach"
+        whole = self._foreach_files.get(path)
+        if whole is None and not self.files.local:
+            whole = self._read_small_foreach(path)
+        if whole is not None:  # a batch of splits reads its items from one read
+            (count,) = struct.unpack_from("<Q", whole)
+            if not 0 <= index < count:
+                raise IndexError(f"foreach index {index} out of range 0..{count - 1}")
+            start, end = struct.unpack_from("<QQ", whole, 8 + 8 * index)
+            base = 8 + 8 * (count + 1)
+            return cloudpickle.loads(whole[base + start:base + end])
         with self.files.open(path) as f:
             (count,) = struct.unpack("<Q", f.read(8))
             if not 0 <= index < count:
@@ -555,6 +581,9 @@ def _byte_limit(value: Any) -> int:
         raise ConfigurationError(
             f"daskflow.datastore.inline-limit is {value!r}: give a size such as '1KiB' or a "
             f"number of bytes (0: keep every artifact as a blob).") from exc
+
+
+FOREACH_CACHE_BYTES = 16 * 2**20  # an object store's foreach file up to this is read whole
 
 
 class _HashingWriter:

@@ -3,11 +3,11 @@
 A Dask task costs a few milliseconds of scheduler and worker time; a trivial split
 costs well under one.  So the driver sends the splits of a foreach step in batches
 (:func:`execute_batch`), sized by :class:`BatchSizer` from how long the splits
-took so far: one split per batch at first, growing while a batch stays under
+took so far: two splits per batch at first, growing while a batch stays under
 ``daskflow.run.batch-target``, and never so big that a worker waits at the end.
 
 A batch of one split is exactly an unbatched task (splits that take long, and
-the first few of each step, while their duration is not known yet).  Inside a
+the last few of a step when fewer are left than workers to share them).  Inside a
 bigger batch each split runs as an unbatched task does
 (:func:`~daskflow.runtime.task.run_task`): its own task id, ``current`` values,
 captured output, artifacts, and its own ``@retry`` attempts and ``@catch``.  A
@@ -159,16 +159,17 @@ class BatchRecords:
 class BatchSizer:
     """How many splits of one step the next batch gets.
 
-    One split per batch at first; then as many as fit the target by the splits
+    Two splits per batch at first (what a split costs in a batch, where its records
+    cost a share of one write, is what counts); then as many as fit the target by the splits
     measured so far, growing at most fourfold per batch, and at the end no more
     than an even share of what is left per worker, so no worker idles while
     another works through a long batch.  Splits as long as the target run alone.
 
     >>> sizer = BatchSizer(target=0.15, workers=2, most=1000)
     >>> sizer.next_size(remaining=10_000)
-    1
-    >>> sizer.measured(splits=1, seconds=0.001); sizer.next_size(remaining=10_000)
-    4
+    2
+    >>> sizer.measured(splits=2, seconds=0.002); sizer.next_size(remaining=10_000)
+    8
     """
 
     def __init__(self, target: float, workers: int, most: int) -> None:
@@ -176,7 +177,7 @@ class BatchSizer:
         self.workers = max(1, workers)
         self.most = max(1, most)
         self.per_split: float | None = None
-        self.size = 1
+        self.size = 2
 
     def measured(self, splits: int, seconds: float) -> None:
         each = seconds / max(1, splits)
