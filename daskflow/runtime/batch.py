@@ -51,17 +51,21 @@ def execute_batch(ctx: RunContext, specs: list[TaskSpec], *parents: TaskRef) -> 
         announce("started", step, [s.task_id for s in specs], 0)
     done: list[TaskRef] = []
     failure: TaskFailed | None = None
+    # the splits' own time sizes the batches: a batch's fixed cost (its listing and its
+    # one write, slow on an object store) shrinks per split as batches grow
+    began = time.perf_counter()
     for spec in specs:
         try:
             done.append(run_task(ctx, records, spec, parents))
         except TaskFailed as exc:
             failure = exc
             break
+    seconds = time.perf_counter() - began
     records.commit()
     if failure is not None:
         raise failure
     return SplitBatch(step, tuple(r.task_id for r in done), tuple(r.attempt for r in done),
-                      time.perf_counter() - began)
+                      seconds)
 
 
 class BatchRecords:

@@ -134,7 +134,7 @@ class SplitBatch(NamedTuple):
     step: str
     task_ids: tuple[str, ...]
     attempts: tuple[int, ...]      # each task's finished attempt
-    seconds: float                 # the batch's wall time on its worker, for sizing
+    seconds: float                 # its splits' wall time on the worker, for sizing
 
     @property
     def names(self) -> list[str]:
