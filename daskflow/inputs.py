@@ -7,7 +7,7 @@ builds a join's :class:`Inputs` and passes :class:`ForeachFrame` values around.
 from __future__ import annotations
 
 import reprlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .exceptions import did_you_mean
@@ -131,9 +131,15 @@ class InputView(ArtifactSource):
 class Inputs:
     """The ``inputs`` of a join: iterable in order, and by branch name (``inputs.a``)."""
 
-    def __init__(self, views: list[InputView]) -> None:
-        self._views = views
-        self._by_step = {v._df_step: v for v in views}
+    def __init__(self, views: Sequence[InputView]) -> None:
+        self._views = views   # may be lazy: a wide foreach's inputs are read when reached
+        self._steps: dict[str, InputView] | None = None
+
+    @property
+    def _by_step(self) -> dict[str, InputView]:
+        if self._steps is None:
+            self._steps = {v._df_step: v for v in self._views}
+        return self._steps
 
     def __iter__(self) -> Iterator[InputView]:
         return iter(self._views)

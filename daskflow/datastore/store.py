@@ -12,10 +12,18 @@ Layout under the root (a local folder by default, any fsspec URL by config)::
         <attempt>.stdout, <attempt>.stderr            captured output (when not empty)
         <attempt>.foreach                             a foreach step's items, one slice each
         <attempt>.done.json                           written last: status and artifact index
+    <root>/<Flow>/<run_id>/<step>/_batches/<first>-<last>.<uid>.json
+                                                  the same records of a batch of short
+                                                  splits, all in one object (batches.py)
 
 Every file is written atomically (a temporary name, then a rename; object
 stores write whole objects), and a task counts as finished only once its
 ``done.json`` exists, so a killed task never leaves anything that looks complete.
+A batch of splits that ran in one Dask task writes all its
+records (claims, logs, done records) as one object once its splits have ended;
+every reader here sees them exactly as the per-task files above, and artifacts
+smaller than ``daskflow.datastore.inline-limit`` that such splits make travel
+inside their records (:attr:`ArtifactRef.inline`) instead of as blobs.
 Blobs are content-addressed: an artifact that a step leaves unchanged is
 stored once however many tasks carry it.  A dask DataFrame is written by the
 cluster's workers into a folder of its own (a temporary name renamed into
@@ -33,6 +41,8 @@ the datastore's (a stray ``.DS_Store``).
 
 from __future__ import annotations
 
+import base64
+import functools
 import hashlib
 import json
 import os
@@ -48,7 +58,7 @@ from dask.utils import parse_timedelta
 
 from ..exceptions import ArtifactError, ConfigurationError, DataNotFoundError, \
     DatastoreWriteError
-from . import dataframes, serializers
+from . import batches, dataframes, serializers
 from .files import discard, files_for, is_disk_full, write_error, writing
 from .names import check_flow_name, check_run_id, check_step_name, check_task_id, is_id, \
     is_step_name
@@ -61,6 +71,11 @@ class ArtifactRef(NamedTuple):
     fmt: str
     type_name: str
     size: int
+    inline: str | None = None   # a small value's bytes (base64), kept in the record
+
+    def as_record(self) -> list[Any]:
+        """The ref as a task record keeps it (``[sha, fmt, type, size(, inline)]``)."""
+        return list(self) if self.inline is not None else list(self[:4])
 
 
 class ArtifactStore:
@@ -81,6 +96,8 @@ class ArtifactStore:
         self.files = files_for(root)
         self.fs = self.files.fs
         self.flow_root = f"{self.files.base.rstrip('/')}/{flow_name}"
+        self._batches: dict[tuple[str, str], batches.StepBatches] = {}
+        self._foreach_files: dict[str, bytes] = {}   # small foreach files, read whole
 
     @property
     def local(self) -> bool:
@@ -92,8 +109,11 @@ class ArtifactStore:
     def run_path(self, run_id: str) -> str:
         return f"{self.flow_root}/{check_run_id(run_id)}"
 
+    def step_path(self, run_id: str, step: str) -> str:
+        return f"{self.run_path(run_id)}/{check_step_name(step)}"
+
     def task_path(self, run_id: str, step: str, task_id: str) -> str:
-        return f"{self.run_path(run_id)}/{check_step_name(step)}/{check_task_id(task_id)}"
+        return f"{self.step_path(run_id, step)}/{check_task_id(task_id)}"
 
     def blob_path(self, sha: str) -> str:
         """Where an artifact lives: a blob, or a folder for a key like ``dd/<uuid>``."""
@@ -127,14 +147,20 @@ class ArtifactStore:
 
     # -- artifacts ------------------------------------------------------------------
 
-    def put_artifact(self, value: Any, name: str = "?") -> ArtifactRef:
+    def put_artifact(self, value: Any, name: str = "?", inline: bool = False) -> ArtifactRef:
         """Store ``value`` once (by content) and return its reference.
 
         A dask DataFrame or Series is written as Parquet by the cluster's workers
-        into a folder of its own (see :meth:`_put_dask`).
+        into a folder of its own (see :meth:`_put_dask`).  With ``inline``, a value
+        smaller than ``daskflow.datastore.inline-limit`` is not written at all: its
+        bytes travel in the reference, which the task's record keeps.
         """
         if dataframes.is_dask_frame(value):
             return self._put_dask(value, name)
+        if inline:
+            ref = _inline_ref(value)
+            if ref is not None:
+                return ref
         try:
             with self._blob_writer(name) as blob:
                 fmt = serializers.dump(value, blob)
@@ -151,6 +177,14 @@ class ArtifactStore:
         """Load an artifact: a dask DataFrame comes back lazy, everything else whole."""
         if ref.fmt == serializers.DASK_PARQUET:
             return self._get_dask(ref, name)
+        if ref.inline is not None:
+            try:
+                return serializers.loads(ref.fmt, base64.b64decode(ref.inline))
+            except Exception as exc:
+                raise ArtifactError(
+                    f"Artifact '{name}' (kept in its task's record) cannot be loaded as "
+                    f"{ref.fmt}: {type(exc).__name__}: {exc}. The record is corrupt or was "
+                    f"written by an incompatible version.") from exc
         path = self.blob_path(ref.sha)
         try:
             with self.files.source(path) as source:
@@ -353,7 +387,29 @@ class ArtifactStore:
 
     def list_tasks(self, run_id: str, step: str) -> list[str]:
         folder = f"{self.run_path(run_id)}/{check_step_name(step)}"
-        return [name for name in self.files.folders(folder) if is_id(name)]
+        own = [name for name in self.files.folders(folder) if is_id(name)]
+        index = self.step_batches(run_id, step)
+        batched = index.task_ids() - set(own)
+        index.folders = set(own)  # until the next look at the batches
+        return own + sorted(batched, key=int)
+
+    def step_batches(self, run_id: str, step: str) -> batches.StepBatches:
+        """The index of a step's batch objects, kept for this store's life (they never
+        change once written; new ones are found when a lookup misses)."""
+        key = (run_id, step)
+        found = self._batches.get(key)
+        if found is None:
+            folder = f"{self.step_path(run_id, step)}/{batches.FOLDER}"
+            found = self._batches[key] = batches.StepBatches(self.files, folder)
+        return found
+
+    def write_batch(self, run_id: str, step: str, entries: list[dict[str, Any]]) -> None:
+        """Commit the records of a batch of splits, all at once (one object, atomic)."""
+        if not entries:
+            return
+        name = batches.object_name([e["task_id"] for e in entries])
+        folder = f"{self.step_path(run_id, step)}/{batches.FOLDER}"
+        self.files.write(f"{folder}/{name}", batches.encode(entries))
 
     def remove_orphaned_temp_files(self, older_than: float | str | None = None) -> list[str]:
         """Remove the temporary files that writers killed mid-write left in this flow's
@@ -386,11 +442,14 @@ class ArtifactStore:
                       record: dict[str, Any]) -> int:
         """Claim the next attempt number of a task (attempts that died keep theirs)."""
         base = self.task_path(run_id, step, task_id)
-        attempt = 0
+        attempt = max(self.step_batches(run_id, step).entries_of(task_id), default=-1) + 1
         while True:
             record["attempt"] = attempt
             if self.files.create_exclusive(f"{base}/{attempt}.start.json",
                                       json.dumps(record).encode()):
+                folders = self.step_batches(run_id, step).folders
+                if folders is not None:
+                    folders.add(task_id)
                 return attempt
             attempt += 1
 
@@ -399,15 +458,33 @@ class ArtifactStore:
         self._write_json(f"{self.task_path(run_id, step, task_id)}/{attempt}.done.json", record)
 
     def list_attempts(self, run_id: str, step: str, task_id: str) -> list[int]:
+        index = self.step_batches(run_id, step)
+        batched = index.entries_of(task_id)
+        if batched and index.folders is not None and task_id not in index.folders:
+            return sorted(batched)  # a batched task with no folder of its own (listed)
+        return sorted(self.file_attempts(run_id, step, task_id) | set(batched))
+
+    def file_attempts(self, run_id: str, step: str, task_id: str) -> set[int]:
+        """The attempts of a task claimed in its own folder (not in a batch object)."""
         names = self.files.listdir(self.task_path(run_id, step, task_id))
-        return sorted({int(n.split(".", 1)[0]) for n in names
-                       if n.endswith(".start.json") and n.split(".", 1)[0].isdigit()})
+        return {int(n.split(".", 1)[0]) for n in names
+                if n.endswith(".start.json") and n.split(".", 1)[0].isdigit()}
+
+    def _batched(self, run_id: str, step: str, task_id: str,
+                 attempt: int) -> dict[str, Any] | None:
+        return self.step_batches(run_id, step).entries_of(task_id).get(attempt)
 
     def read_start(self, run_id: str, step: str, task_id: str, attempt: int) -> dict[str, Any]:
+        entry = self._batched(run_id, step, task_id, attempt)
+        if entry is not None:
+            return entry["start"]
         return self._read_json(f"{self.task_path(run_id, step, task_id)}/{attempt}.start.json")
 
     def read_done(self, run_id: str, step: str, task_id: str,
                   attempt: int) -> dict[str, Any] | None:
+        entry = self._batched(run_id, step, task_id, attempt)
+        if entry is not None:
+            return entry.get("done")
         try:
             return self._read_json(
                 f"{self.task_path(run_id, step, task_id)}/{attempt}.done.json")
@@ -421,6 +498,9 @@ class ArtifactStore:
                              text.encode("utf-8", "replace"))
 
     def read_log(self, run_id: str, step: str, task_id: str, attempt: int, stream: str) -> str:
+        entry = self._batched(run_id, step, task_id, attempt)
+        if entry is not None:
+            return entry.get(stream, "")
         try:
             data = self.files.read(
                 f"{self.task_path(run_id, step, task_id)}/{attempt}.{stream}")
@@ -438,6 +518,21 @@ class ArtifactStore:
         return self.files.read(f"{self.task_path(run_id, step, task_id)}/{name}")
 
     # -- foreach items: one file, each split reads only its own slice ----------------
+
+    def _read_small_foreach(self, path: str) -> bytes | None:
+        """A foreach file of an object store, whole, when it is small (kept: written once,
+        it never changes), so the splits of a batch cost one request, not two each."""
+        with self.files.open(path) as f:
+            (count,) = struct.unpack("<Q", f.read(8))
+            f.seek(8 + 8 * count)
+            (size,) = struct.unpack("<Q", f.read(8))
+            if size + 8 * (count + 2) > FOREACH_CACHE_BYTES:
+                return None
+        whole = self.files.read(path)
+        if len(self._foreach_files) >= 4:
+            self._foreach_files.pop(next(iter(self._foreach_files)))
+        self._foreach_files[path] = whole
+        return whole
 
     def write_foreach_items(self, run_id: str, step: str, task_id: str, attempt: int,
                             items: list[Any], var: str) -> None:
@@ -459,6 +554,16 @@ class ArtifactStore:
     def read_foreach_item(self, run_id: str, step: str, task_id: str, attempt: int,
                           index: int) -> Any:
         path = f"{self.task_path(run_id, step, task_id)}/{attempt}.foreach"
+        whole = self._foreach_files.get(path)
+        if whole is None and not self.files.local:
+            whole = self._read_small_foreach(path)
+        if whole is not None:  # a batch of splits reads its items from one read
+            (count,) = struct.unpack_from("<Q", whole)
+            if not 0 <= index < count:
+                raise IndexError(f"foreach index {index} out of range 0..{count - 1}")
+            start, end = struct.unpack_from("<QQ", whole, 8 + 8 * index)
+            base = 8 + 8 * (count + 1)
+            return cloudpickle.loads(whole[base + start:base + end])
         with self.files.open(path) as f:
             (count,) = struct.unpack("<Q", f.read(8))
             if not 0 <= index < count:
@@ -479,6 +584,56 @@ class ArtifactStore:
         base = 8 + 8 * (count + 1)
         for start, end in zip(offsets, offsets[1:]):
             yield cloudpickle.loads(data[base + start:base + end])
+
+
+_INLINE_TYPES = (type(None), bool, int, float, complex, str, bytes)
+_INLINE_CONTAINERS = (list, tuple, dict, set, frozenset)
+
+
+def _inline_ref(value: Any) -> ArtifactRef | None:
+    """The reference of a value small enough to keep in its record, else None.
+
+    Only values whose pickled size is cheap to find out are tried (scalars, short
+    strings and containers, small numpy values): a big value is never pickled twice.
+    """
+    from .. import config
+
+    limit = _byte_limit(config.get("datastore.inline-limit"))
+    kind = type(value)
+    if kind in (str, bytes):
+        small = len(value) < limit
+    elif kind in _INLINE_TYPES:
+        small = True
+    elif kind in _INLINE_CONTAINERS:
+        small = len(value) <= 64
+    else:
+        nbytes = getattr(value, "nbytes", None)
+        small = isinstance(nbytes, int) and nbytes < limit and not dataframes.pandas_kind(value)
+    if not small or limit <= 0:
+        return None
+    try:
+        fmt, data = serializers.dumps(value)
+    except Exception:  # noqa: BLE001  put_artifact says what is wrong with it
+        return None
+    if len(data) >= limit:
+        return None
+    return ArtifactRef(hashlib.sha1(data).hexdigest(), fmt, kind.__name__, len(data),
+                       base64.b64encode(data).decode("ascii"))
+
+
+@functools.lru_cache(maxsize=8)
+def _byte_limit(value: Any) -> int:
+    """A size setting (``"1KiB"``, a number of bytes) in bytes."""
+    from dask.utils import parse_bytes
+    try:
+        return parse_bytes(value) if isinstance(value, str) else int(value or 0)
+    except (ValueError, TypeError) as exc:
+        raise ConfigurationError(
+            f"daskflow.datastore.inline-limit is {value!r}: give a size such as '1KiB' or a "
+            f"number of bytes (0: keep every artifact as a blob).") from exc
+
+
+FOREACH_CACHE_BYTES = 16 * 2**20  # an object store's foreach file up to this is read whole
 
 
 class _HashingWriter:

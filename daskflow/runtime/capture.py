@@ -156,8 +156,9 @@ def _install() -> None:
             sys.stderr = _Router("stderr", sys.stderr)
 
 
-def announce(event: str, step: str, task_id: str, attempt: int) -> None:
-    """Tell the driver an attempt started or failed (no-op off a Dask worker)."""
+def announce(event: str, step: str, task_id: str | list[str], attempt: int) -> None:
+    """Tell the driver an attempt started or failed (no-op off a Dask worker); a batch
+    of splits announces all its task ids in one event."""
     forward = _forwarder()
     if forward is not None:
         try:
@@ -256,7 +257,7 @@ def _capture_fds(cap: _Capture, spool: str | None = None) -> Iterator[None]:
     files: dict[int, Any] = {}
     try:
         for fd in (1, 2):
-            files[fd] = open(f"{spool}.fd{fd}", "w+b") if spool else tempfile.TemporaryFile()
+            files[fd] = open(f"{spool}.fd{fd}", "w+b") if spool else _scratch_file(fd)
             saved[fd] = os.dup(fd)
             os.dup2(files[fd].fileno(), fd)
     except OSError:  # no such descriptor (closed): capture what Python writes only
@@ -271,9 +272,33 @@ def _capture_fds(cap: _Capture, spool: str | None = None) -> Iterator[None]:
         for fd, name in ((1, "stdout"), (2, "stderr")):
             files[fd].seek(0)
             text = files[fd].read().decode("utf-8", "replace")
-            files[fd].close()
+            _done_with(files[fd], spool)
             if text:
                 cap.write(name, text)
+
+
+_scratch = threading.local()
+
+
+def _scratch_file(fd: int) -> Any:
+    """An empty temporary file to catch descriptor ``fd``, kept for the next task of this
+    thread: a batch of short splits captures each split's descriptors, and making two
+    files each time would cost more than a trivial split."""
+    f = getattr(_scratch, f"fd{fd}", None)
+    if f is None or f.closed:
+        f = tempfile.TemporaryFile()
+        setattr(_scratch, f"fd{fd}", f)
+    f.seek(0)
+    f.truncate()
+    return f
+
+
+def _done_with(f: Any, spool: str | None) -> None:
+    if spool:
+        f.close()
+    else:  # a scratch file: emptied for the next task
+        f.seek(0)
+        f.truncate()
 
 
 def _restore(saved: dict[int, int], files: dict[int, Any]) -> None:
@@ -282,4 +307,4 @@ def _restore(saved: dict[int, int], files: dict[int, Any]) -> None:
         os.close(copy)
     for fd, f in files.items():
         if fd not in saved:
-            f.close()
+            f.close()  # a scratch file closed here is made again next time

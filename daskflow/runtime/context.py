@@ -127,6 +127,32 @@ class TaskRef(NamedTuple):
                    record.get("num_splits"), record.get("next_step"))
 
 
+class SplitBatch(NamedTuple):
+    """What a batch of foreach splits returns (``runtime/batch.py``): which tasks it
+    finished, never their refs; a join reads their records from the batch objects."""
+
+    step: str
+    task_ids: tuple[str, ...]
+    attempts: tuple[int, ...]      # each task's finished attempt
+    seconds: float                 # its splits' wall time on the worker, for sizing
+
+    @property
+    def names(self) -> list[str]:
+        """``step/task_id`` of each split, as a join's record names its parents."""
+        return [f"{self.step}/{t}" for t in self.task_ids]
+
+
+def parent_names(parents: tuple[Any, ...] | list[Any]) -> list[str]:
+    """``step/task_id`` of each parent task, the splits of a batch one by one."""
+    names: list[str] = []
+    for parent in parents:
+        if isinstance(parent, SplitBatch):
+            names.extend(parent.names)
+        else:
+            names.append(f"{parent.step}/{parent.task_id}")
+    return names
+
+
 def load_context(data: bytes) -> RunContext:
     """Rebuild the run's context on a worker (a task, so Dask can recompute it if lost)."""
     return cloudpickle.loads(data)

@@ -10,25 +10,33 @@ fetched and handed over as values.  On resume, tasks the origin run already
 finished are cloned instead of run and join the graph as values too.  The
 driver only ever holds small :class:`TaskRef` results, and learns of every
 finished task, started cluster and failure through one event queue.
+The splits of a foreach whose tasks are short run several to a Dask task
+(``batch.py``): the driver sends such batches a few at a time, sized from the
+splits' measured durations, and holds per batch only what it takes to send it
+again; the join gets each batch's :class:`SplitBatch` as a value.
 """
 
 from __future__ import annotations
 
 import queue
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
 import cloudpickle
+from dask.utils import parse_timedelta
 
 from .. import config
 from ..exceptions import TaskFailed
 from ..inputs import ForeachFrame
 from ..graph import FOREACH, SWITCH, FlowGraph
+from .batch import BatchSizer, execute_batch
 from .capture import OUTPUT_TOPIC, TASK_TOPIC
 from .context import (
     ParallelInfo,
     RunContext,
+    SplitBatch,
     TaskKey,
     TaskRef,
     TaskSpec,
@@ -51,6 +59,7 @@ DEFAULT = "default"
 class _Join:
     expected: int
     arrivals: dict[tuple[int, ...], Parent] = field(default_factory=dict)
+    count: int = 0    # inputs arrived (a batch of splits brings many)
 
 
 @dataclass
@@ -77,7 +86,28 @@ class TaskDone:
         return TaskKey.parse(self.future.key)
 
 
-Event = TaskDone | ClusterReady | ClusterFailed | SplitsSized
+@dataclass
+class _Fanout:
+    """The splits of one foreach step, sent to the default cluster in batches."""
+
+    step: str
+    parent: TaskRef
+    pending: deque[TaskSpec]
+    sizer: BatchSizer
+    first: str             # the first split's task id: names the fan-out
+    in_flight: int = 0
+
+
+@dataclass(frozen=True)
+class BatchDone:
+    """A batch of splits finished or failed."""
+
+    future: Any
+    fanout: _Fanout
+    specs: list[TaskSpec]
+
+
+Event = TaskDone | BatchDone | ClusterReady | ClusterFailed | SplitsSized
 
 
 @dataclass
@@ -174,6 +204,8 @@ class RunDriver:
         if isinstance(event, SplitsSized):
             self._splits_sized(event)
             return None
+        if isinstance(event, BatchDone):
+            return self._batch_done(event)
         future, task = event.future, event.key
         key = future.key
         if key in self.superseded:  # a node of a gang round that was sent again
@@ -223,27 +255,124 @@ class RunDriver:
                 parents: list[Parent]) -> None:
         task_id = str(self.next_task_id)
         self.next_task_id += 1
-        if self.resume is not None and self._reusable(parents):
-            ref = self.resume.clone(step, frames, task_id, parents)
-            if ref is not None:
-                self.cloned.add((step, task_id))
-                self.observer.task_finished(step=step, task_id=task_id, ok=True,
-                                            foreach_depth=self.graph.foreach_depth(step))
-                self._follow(step, frames, ref, ref)
-                return
+        if self._cloned(step, frames, task_id, parents):
+            return
         self._submit_specs(step, [TaskSpec(step, task_id, frames)], [parents])
+
+    def _cloned(self, step: str, frames: tuple[ForeachFrame, ...], task_id: str,
+                parents: list[Parent]) -> bool:
+        """On resume: copy the origin's task at this place, if it may be reused."""
+        if self.resume is None or not self._reusable(parents):
+            return False
+        ref = self.resume.clone(step, frames, task_id, parents)
+        if ref is None:
+            return False
+        self.cloned.add((step, task_id))
+        self.observer.task_finished(step=step, task_id=task_id, ok=True,
+                                    foreach_depth=self.graph.foreach_depth(step))
+        self._follow(step, frames, ref, ref)
+        return True
 
     def _submit_many(self, step: str, frames_list: list[tuple[ForeachFrame, ...]],
                      parent: Parent) -> None:
-        """Submit the splits of a foreach as one batch: one message to the scheduler."""
-        if self.resume is not None and self._reusable([parent]):
-            for frames in frames_list:
-                self._submit(step, frames, [parent])
-            return
+        """Submit the splits of a foreach: in batches when they qualify, else all in one
+        message to the scheduler."""
         first = self.next_task_id
         self.next_task_id += len(frames_list)
         specs = [TaskSpec(step, str(first + i), frames) for i, frames in enumerate(frames_list)]
+        if self.resume is not None and self._reusable([parent]):
+            specs = [s for s in specs if not self._cloned(step, s.frames, s.task_id, [parent])]
+            if not specs:
+                return
+        if self._batchable(step, parent):
+            sizer = BatchSizer(float(parse_timedelta(config.get("run.batch-target"))),
+                               self._threads(), int(config.get("run.batch-max")))
+            fanout = _Fanout(step, parent, deque(specs), sizer, specs[0].task_id)
+            self.unfinished[(step, f"fanout-{fanout.first}")] = step
+            self._send_batches(fanout)
+            return
         self._submit_specs(step, specs, [[parent]] * len(specs))
+
+    # -- batches of short splits (batch.py) -------------------------------------------
+
+    def _batchable(self, step: str, parent: Parent) -> bool:
+        """Whether the splits of ``step`` may share Dask tasks: on the default cluster,
+        not a gang, no @timeout (stopping one kills its process), and going straight
+        to the join (which takes a batch's result as a value)."""
+        if not config.get("run.batching") or not isinstance(parent, TaskRef) \
+                or self.placements.get(step) is not None or self._gang(step) \
+                or self.ctx.plan(step).timeout:
+            return False
+        node = self.graph[step]
+        if node.transition in (FOREACH, SWITCH) or len(node.out_funcs) != 1:
+            return False
+        join = self.graph[node.out_funcs[0]]
+        split = self.graph[join.matching_split] if join.matching_split else None
+        return join.is_join and split is not None and split.transition == FOREACH
+
+    def _threads(self) -> int:
+        try:
+            threads = sum(self.client.nthreads().values())
+        except Exception:  # noqa: BLE001  sizing only
+            threads = 0
+        return min(threads, self.max_workers) if threads else self.max_workers
+
+    def _send_batches(self, fanout: _Fanout) -> None:
+        """Keep enough batches of ``fanout`` sent that no worker waits for the next."""
+        depth = self.graph.foreach_depth(fanout.step)
+        while fanout.pending and fanout.in_flight < fanout.sizer.in_flight():
+            size = fanout.sizer.next_size(len(fanout.pending))
+            batch = [fanout.pending.popleft()]
+            # consecutive splits only: the join orders a batch by its first index
+            while len(batch) < size and fanout.pending and \
+                    fanout.pending[0].frames[-1].index == batch[-1].frames[-1].index + 1:
+                batch.append(fanout.pending.popleft())
+            key = f"{fanout.step}-{batch[0].task_id}x{len(batch)}-{self.ctx.run_id}"
+            future = self.client.submit(execute_batch, self.ctx_future, batch, fanout.parent,
+                                        key=key, pure=False)
+            if self.idle is not None:
+                self.idle.task_sent(1)
+            self.futures[key] = future
+            fanout.in_flight += 1
+            self.observer.tasks_submitted(step=fanout.step, foreach_depth=depth,
+                                          task_ids=[spec.task_id for spec in batch])
+            future.add_done_callback(
+                lambda f, b=batch: self.events.put(BatchDone(f, fanout, b)))
+
+    def _batch_done(self, event: BatchDone) -> RunOutcome | None:
+        future, fanout, specs = event.future, event.fanout, event.specs
+        step = fanout.step
+        depth = self.graph.foreach_depth(step)
+        fanout.in_flight -= 1
+        self.futures.pop(future.key, None)
+        if self.idle is not None:
+            self.idle.task_done()
+        if future.status == "finished":
+            result: SplitBatch = future.result()
+            self.done += len(result.task_ids)
+            self.observer.tasks_finished(step=step, task_ids=result.task_ids,
+                                         foreach_depth=depth)
+            fanout.sizer.measured(len(result.task_ids), result.seconds)
+            self._arrive(self.graph[step].out_funcs[0], specs[0].frames, result, step,
+                         len(result.task_ids))
+        else:
+            exc = future.exception() if future.status == "error" else None
+            if not isinstance(exc, TaskFailed) and exc is not None:
+                # Not a split's failure (its worker died, ...): its splits go again one
+                # per Dask task, each with the dead-attempt accounting of a task alone.
+                self._send(self.client, self.ctx_future, step, specs,
+                           [[fanout.parent]] * len(specs), DEFAULT, resent=True)
+            else:
+                failure = exc if isinstance(exc, TaskFailed) else self._failure(future)
+                self.observer.task_finished(step=step,
+                                            task_id=failure.pathspec.rsplit("/", 1)[-1],
+                                            ok=False, foreach_depth=depth)
+                self._cancel_all()
+                return RunOutcome(False, failure)
+        self._send_batches(fanout)
+        if not fanout.pending and fanout.in_flight == 0:
+            self._finished(TaskKey(step, f"fanout-{fanout.first}", self.ctx.run_id))
+        return None
 
     def _submit_specs(self, step: str, specs: list[TaskSpec],
                       parents: list[list[Parent]]) -> None:
@@ -301,7 +430,7 @@ class RunDriver:
                        waiting.parents, key)
 
     def _send(self, client: Any, ctx_future: Any, step: str, specs: list[TaskSpec],
-              parents: list[list[Parent]], cluster: str) -> None:
+              parents: list[list[Parent]], cluster: str, resent: bool = False) -> None:
         keys = [str(TaskKey(step, spec.task_id, self.ctx.run_id)) for spec in specs]
         if self.idle is not None and cluster == DEFAULT:
             self.idle.task_sent(len(specs))
@@ -321,7 +450,9 @@ class RunDriver:
             self.unfinished[(step, spec.task_id)] = step
             if cluster != DEFAULT:
                 self.on_cluster[future.key] = cluster
-            self.observer.task_submitted(step=step, task_id=spec.task_id, foreach_depth=depth)
+            if not resent:
+                self.observer.task_submitted(step=step, task_id=spec.task_id,
+                                             foreach_depth=depth)
             if step == "end":
                 self.end_key = future.key
             if dynamic:
@@ -418,7 +549,9 @@ class RunDriver:
         self._submit_many(target, frames_list, ref)
 
     def _arrive(self, target: str, frames: tuple[ForeachFrame, ...], parent: Parent,
-                source: str) -> None:
+                source: str, count: int = 1) -> None:
+        """``parent`` reached ``target``; ``count`` inputs at once for a batch of splits,
+        its slot being its first split's."""
         node = self.graph[target]
         if not node.is_join:
             self._submit(target, frames, [parent])
@@ -431,7 +564,8 @@ class RunDriver:
             slot = (node.in_funcs.index(source),)
         pending = self.joins.setdefault((target, join_frames), _Join(expected))
         pending.arrivals[slot] = parent
-        if len(pending.arrivals) == pending.expected:
+        pending.count += count
+        if pending.count == pending.expected:
             del self.joins[(target, join_frames)]
             ordered = [pending.arrivals[k] for k in sorted(pending.arrivals)]
             self._submit(target, join_frames, ordered)
@@ -592,8 +726,9 @@ class RunDriver:
 
     def _task_event(self, event: Any) -> None:
         _, msg = event
-        if msg["e"] == "started":
-            self.observer.task_started(step=msg["s"], task_id=msg["t"], attempt=msg["a"])
+        if msg["e"] == "started":  # a batch of splits sends all its task ids at once
+            for task_id in msg["t"] if isinstance(msg["t"], list) else [msg["t"]]:
+                self.observer.task_started(step=msg["s"], task_id=task_id, attempt=msg["a"])
         else:  # an attempt failed and another follows
             self.observer.task_finished(step=msg["s"], task_id=msg["t"], ok=False,
                                         foreach_depth=self.graph.foreach_depth(msg["s"]),

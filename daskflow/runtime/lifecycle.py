@@ -68,7 +68,7 @@ class RunLifecycle:
                             f"python_version:{platform.python_version()}",
                             *extra_system_tags],
             "parameters": parameters,
-            "parameter_refs": {k: list(v) for k, v in parameter_refs.items()},
+            "parameter_refs": {k: v.as_record() for k, v in parameter_refs.items()},
             "max_workers": max_workers, "max_num_splits": max_num_splits,
             "origin_run_id": origin_run_id, "clusters": [], "code": code,
             "driver": {"host": socket.gethostname(), "pid": os.getpid()},

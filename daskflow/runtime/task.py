@@ -34,12 +34,13 @@ from ..current import bind as bind_current
 from ..datastore import ArtifactRef, ArtifactStore
 from ..exceptions import ForeachError, TaskFailed, UnhandledTransitionError
 from ..secrets import reveal
-from ..inputs import Inputs, InputView
+from ..inputs import Inputs
 from ..graph import FOREACH, SWITCH, StepNode
 from ..steps import StepPlan, TaskContext, TaskError, iter_hooks
 from .capture import announce, capture_output, read_spool, remove_spool
-from .context import RunContext, TaskRef, TaskSpec
+from .context import RunContext, TaskRef, TaskSpec, parent_names
 from .environ import task_environment
+from .join_inputs import JoinInputs
 
 if TYPE_CHECKING:  # the flow class comes in the run's context; never imported here
     from ..flowspec import FlowSpec
@@ -47,7 +48,13 @@ if TYPE_CHECKING:  # the flow class comes in the run's context; never imported h
 
 def execute_task(ctx: RunContext, spec: TaskSpec, *parents: TaskRef) -> TaskRef:
     """Run one step as one task; raises :class:`TaskFailed` (plain text) on failure."""
-    store = ctx.store()
+    return run_task(ctx, ctx.store(), spec, parents)
+
+
+def run_task(ctx: RunContext, store: ArtifactStore, spec: TaskSpec,
+             parents: tuple[Any, ...]) -> TaskRef:
+    """One task with its attempts, its records going to ``store`` (a batch of splits
+    passes one that holds them until the batch commits)."""
     plan = ctx.plan(spec.step)
     history = _history(store, ctx, spec)
     _keep_output_of_dead_attempts(store, ctx, spec, history)
@@ -101,11 +108,16 @@ def _gang_node(ctx: RunContext, store: ArtifactStore, spec: TaskSpec,
     return _give_up(ctx, store, spec, parents, once, history)
 
 
-def _spool_path() -> str | None:
+def _batched(store: Any) -> bool:
+    """Whether the task runs in a batch of splits (its records held until the batch ends)."""
+    return bool(getattr(store, "defers_records", False))
+
+
+def _spool_path(store: Any) -> str | None:
     """Where this attempt's output also goes as it comes: a private folder on this host
     (not the worker's own folder, which Dask clears when a dead worker is replaced)."""
-    if current_worker() is None:
-        return None
+    if current_worker() is None or _batched(store):
+        return None  # a batch of splits keeps its output in memory until it commits
     folder = os.path.join(tempfile.gettempdir(), f"daskflow-spool-{os.getuid()}")
     try:
         os.makedirs(folder, mode=0o700, exist_ok=True)
@@ -163,16 +175,16 @@ def _attempt(ctx: RunContext, store: ArtifactStore, spec: TaskSpec,
     node = ctx.graph[spec.step]
     pathspec = _pathspec(ctx, spec)
     frames = [list(f) for f in spec.frames]
-    parent_names = [f"{p.step}/{p.task_id}" for p in parents]
+    parents_named = parent_names(parents)
     started = time.time()
-    spool = _spool_path()
+    spool = _spool_path(store)
     attempt = store.claim_attempt(ctx.run_id, spec.step, spec.task_id, {
         "started_at": started, "host": socket.gethostname(), "pid": os.getpid(),
-        "worker": _worker_address(), "frames": frames, "parents": parent_names,
+        "worker": _worker_address(), "frames": frames, "parents": parents_named,
         "spool": spool, "gang_round": spec.parallel.round if spec.parallel else 0})
     record: dict[str, Any] = {"attempt": attempt, "started_at": started, "frames": frames,
-                              "parents": parent_names, "worker": _worker_address()}
-    if ctx.announce_starts:
+                              "parents": parents_named, "worker": _worker_address()}
+    if ctx.announce_starts and not _batched(store):  # a batch announces its splits at once
         announce("started", spec.step, spec.task_id, attempt)
     ref: TaskRef | None = None
     with capture_output(pathspec, ctx.stream_output, spool) as out:
@@ -301,7 +313,7 @@ def _give_up(ctx: RunContext, store: ArtifactStore, spec: TaskSpec,
                                   {"started_at": now, "caught": True})
     record = {"attempt": attempt, "started_at": now, "status": "ok",
               "caught": error, "frames": [list(f) for f in spec.frames],
-              "parents": [f"{p.step}/{p.task_id}" for p in parents],
+              "parents": parent_names(parents),
               "artifacts": _index_record({**artifacts, **ctx.params})}
     _write_attempt(store, ctx, spec, attempt, record, out)
     return TaskRef(spec.step, spec.task_id, attempt, artifacts, spec.frames)
@@ -380,8 +392,7 @@ def _run_step(ctx: RunContext, store: ArtifactStore, node: StepNode, spec: TaskS
     inputs = None
     refs: dict[str, ArtifactRef] = {}
     if node.is_join:
-        inputs = Inputs([InputView(store, ctx.run_id, p.step, p.task_id, p.artifacts, p.frames)
-                         for p in parents])
+        inputs = Inputs(JoinInputs(store, ctx.run_id, ctx.params, parents))
     elif parents:
         refs = parents[0].artifacts
     flow: FlowSpec = ctx.flow_cls._for_task(store, ctx.run_id, node, refs, ctx.params,
@@ -521,7 +532,7 @@ def _switch_choice(flow: FlowSpec, node: StepNode) -> str:
 
 
 def _index_record(refs: dict[str, ArtifactRef]) -> dict[str, list[Any]]:
-    return {name: list(ref) for name, ref in refs.items()}
+    return {name: ref.as_record() for name, ref in refs.items()}
 
 
 def _worker_address() -> str | None:

@@ -1,0 +1,185 @@
+"""The records of many small tasks, written together: one object per batch of splits.
+
+A foreach of short splits runs several splits in one Dask task (``runtime/batch.py``).
+Their records go to the step's folder as one object, written whole (atomically)
+once the batch ends::
+
+    <run>/<step>/_batches/<first>-<last>.<uid>.json
+        {"version": 1, "entries": [
+            {"task_id": "7", "attempt": 0, "start": {...}, "done": {...},
+             "stdout": "...", "stderr": "..."}, ...]}
+
+``first`` and ``last`` are the lowest and highest task id in it, so a reader that
+wants one task reads only the objects whose range holds it.  An entry always has
+its ``done`` record (the batch is written when its splits have ended), so "a task
+counts as finished only when its record is complete" holds per split.  Objects
+never change once written: a reader indexes each once and keeps it.
+
+>>> index = StepBatches(files, "<run>/<step>/_batches")   # doctest: +SKIP
+>>> index.entry("7", 0)["done"]["status"]
+'ok'
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import uuid
+from typing import Any
+
+FOLDER = "_batches"
+VERSION = 1
+
+Entry = dict[str, Any]
+
+
+def object_name(task_ids: list[str]) -> str:
+    """A new batch object's name: the range of task ids it holds, and a unique suffix."""
+    ids = sorted(int(t) for t in task_ids)
+    return f"{ids[0]}-{ids[-1]}.{uuid.uuid4().hex[:8]}.json"
+
+
+def encode(entries: list[Entry]) -> bytes:
+    """The object's bytes.  What every split of the batch has alike (its host, its
+    parents, the artifacts it passes on) is written once, under ``common``."""
+    common: dict[str, Any] = {}
+    if len(entries) > 1:
+        for part in ("start", "done"):
+            shared = _shared([e.get(part) or {} for e in entries])
+            if shared:
+                common[part] = shared
+                entries = [{**e, part: _without(e.get(part) or {}, shared)} for e in entries]
+    return json.dumps({"version": VERSION, "common": common, "entries": entries},
+                      default=str).encode()
+
+
+def _shared(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """The keys (and artifacts) with one value in every record."""
+    first, rest = records[0], records[1:]
+    shared = {k: v for k, v in first.items() if k != "artifacts"
+              and all(k in r and r[k] == v for r in rest)}
+    artifacts = first.get("artifacts")
+    if isinstance(artifacts, dict):
+        same = {n: ref for n, ref in artifacts.items()
+                if all((r.get("artifacts") or {}).get(n) == ref for r in rest)}
+        if same:
+            shared["artifacts"] = same
+    return shared
+
+
+def _without(record: dict[str, Any], shared: dict[str, Any]) -> dict[str, Any]:
+    kept = {k: v for k, v in record.items() if k not in shared or k == "artifacts"}
+    if "artifacts" in shared and "artifacts" in kept:
+        kept["artifacts"] = {n: ref for n, ref in kept["artifacts"].items()
+                             if n not in shared["artifacts"]}
+    return kept
+
+
+def _with(record: dict[str, Any] | None, shared: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not shared or record is None:
+        return record
+    whole = {**shared, **record}
+    if "artifacts" in shared:
+        whole["artifacts"] = {**shared["artifacts"], **record.get("artifacts", {})}
+    return whole
+
+
+def _range(name: str) -> tuple[int, int] | None:
+    """``(first, last)`` of an object's name; None for a name that is not one of ours."""
+    if not name.endswith(".json") or "-" not in name:
+        return None
+    first, _, rest = name.partition("-")
+    last = rest.split(".", 1)[0]
+    if not (first.isdigit() and last.isdigit()):
+        return None
+    return int(first), int(last)
+
+
+class StepBatches:
+    """The batch objects of one step, indexed by task id and attempt.
+
+    ``refresh`` lists the folder (one request); objects are read only when a
+    lookup needs them (:meth:`entries_of`: those whose range holds the task) or all
+    at once (:meth:`task_ids`), and each is read once.
+    """
+
+    def __init__(self, files: Any, folder: str) -> None:
+        self.files = files
+        self.folder = folder
+        self.ranges: dict[str, tuple[int, int]] = {}   # object name -> task id range
+        self.starts: list[tuple[int, int, str]] = []   # (first, last, name), sorted
+        self.widest = 0                                # the largest last - first
+        self.read: set[str] = set()
+        self.folders: set[str] | None = None   # the step's task folders, when last listed
+        self.by_task: dict[str, dict[int, Entry]] = {}
+
+    def refresh(self) -> None:
+        """Learn of objects written since the last look (by other processes)."""
+        self.files.refresh(self.folder)
+        self.folders = None  # tasks may have folders of their own by now
+        for name in self.files.listdir(self.folder):
+            if name not in self.ranges:
+                found = _range(name)
+                if found is not None:
+                    self.ranges[name] = found
+                    bisect.insort(self.starts, (*found, name))
+                    self.widest = max(self.widest, found[1] - found[0])
+
+    def _load(self, name: str) -> None:
+        try:
+            data = json.loads(self.files.read(f"{self.folder}/{name}"))
+        except FileNotFoundError:
+            return
+        self.read.add(name)
+        common = data.get("common") or {}
+        for entry in data.get("entries", []):
+            for part in ("start", "done"):
+                entry[part] = _with(entry.get(part), common.get(part))
+            self.by_task.setdefault(str(entry["task_id"]), {})[int(entry["attempt"])] = entry
+
+    def _load_overlapping(self, low: int, high: int) -> None:
+        # objects starting after ``high`` cannot hold it; those starting before
+        # ``low - widest`` cannot reach it
+        position = bisect.bisect_right(self.starts, (high, float("inf"), ""))
+        while position > 0:
+            position -= 1
+            first, last, name = self.starts[position]
+            if first < low - self.widest:
+                break
+            if last >= low and name not in self.read:
+                self._load(name)
+
+    def prefetch(self, task_ids: list[str]) -> None:
+        """Read, in one look, what is stored of these tasks (a batch about to run them)."""
+        numbers = [int(t) for t in task_ids if t.isdigit()]
+        if numbers:
+            self.refresh()
+            self._load_overlapping(min(numbers), max(numbers))
+
+    def entries_of(self, task_id: str, fresh: bool = True) -> dict[int, Entry]:
+        """The attempts of ``task_id`` stored in batch objects (``{}`` if none).
+
+        An unknown task looks at the folder again (``fresh``): another process may
+        have written its batch since.
+        """
+        found = self.by_task.get(task_id)
+        if found is None and task_id.isdigit():
+            number = int(task_id)
+            self._load_overlapping(number, number)
+            found = self.by_task.get(task_id)
+            if found is None and fresh:
+                self.refresh()
+                self._load_overlapping(number, number)
+                found = self.by_task.get(task_id)
+        return found or {}
+
+    def entry(self, task_id: str, attempt: int) -> Entry | None:
+        return self.entries_of(task_id).get(attempt)
+
+    def task_ids(self) -> set[str]:
+        """Every task id held by a batch object (reads them all, once)."""
+        self.refresh()
+        for name in list(self.ranges):
+            if name not in self.read:
+                self._load(name)
+        return set(self.by_task)

@@ -1,0 +1,97 @@
+"""Batch objects: the records of many splits in one object, read as per-task files."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from daskflow.datastore import ArtifactStore
+from daskflow.runtime.batch import BatchRecords
+from daskflow.runtime.context import SplitBatch
+from daskflow.runtime.join_inputs import JoinInputs
+
+
+@pytest.fixture
+def store(tmp_path):
+    return ArtifactStore(str(tmp_path / "root"), "SomeFlow")
+
+
+def blobs(tmp_path):
+    return [f for _, _, files in os.walk(tmp_path / "root" / "SomeFlow" / "_data")
+            for f in files]
+
+
+def write_batch(store, task_ids, step="work", run="1"):
+    """Commit records the way a batch of splits does."""
+    records = BatchRecords(store, run, step, task_ids)
+    for task_id in task_ids:
+        attempt = records.claim_attempt(run, step, task_id, {"started_at": 1.0})
+        ref = records.put_artifact(int(task_id) * 2, "out")
+        records.write_log(run, step, task_id, attempt, "stdout", f"hello {task_id}\n")
+        records.write_done(run, step, task_id, attempt, {
+            "attempt": attempt, "status": "ok", "frames": [["start", "1", 0, int(task_id), 9]],
+            "artifacts": {"out": ref.as_record()}})
+    records.commit()
+
+
+def test_batched_tasks_read_as_per_task_files(store, tmp_path):
+    write_batch(store, ["2", "3", "4"])
+    assert not blobs(tmp_path)  # small values travel inline in the records
+    assert sorted(store.list_tasks("1", "work"), key=int) == ["2", "3", "4"]
+    assert store.list_attempts("1", "work", "3") == [0]
+    assert store.read_log("1", "work", "3", 0, "stdout") == "hello 3\n"
+    assert store.read_log("1", "work", "3", 0, "stderr") == ""
+    assert store.read_start("1", "work", "3", 0)["started_at"] == 1.0
+    done = store.read_done("1", "work", "3", 0)
+    assert done["status"] == "ok"
+    from daskflow.datastore import ArtifactRef
+    assert store.get_artifact(ArtifactRef(*done["artifacts"]["out"])) == 6
+    assert store.read_done("1", "work", "3", 1) is None
+    # a later attempt that ran alone is a per-task file, numbered after the batch's
+    assert store.claim_attempt("1", "work", "3", {}) == 1
+    assert store.list_attempts("1", "work", "3") == [0, 1]
+    # a reader that indexed the step before another batch was written still finds it
+    reader = ArtifactStore(str(tmp_path / "root"), "SomeFlow")
+    assert reader.list_attempts("1", "work", "2") == [0]
+    write_batch(store, ["5", "6"])
+    assert reader.read_log("1", "work", "6", 0, "stdout") == "hello 6\n"
+
+
+def test_old_layout_runs_still_read(store):
+    """Runs stored before batches: one folder of files per task."""
+    attempt = store.claim_attempt("1", "work", "7", {"started_at": 2.0})
+    store.write_log("1", "work", "7", attempt, "stdout", "old\n")
+    ref = store.put_artifact(5, "out")
+    store.write_done("1", "work", "7", attempt, {"status": "ok",
+                                                 "artifacts": {"out": ref.as_record()}})
+    assert store.list_tasks("1", "work") == ["7"]
+    assert store.list_attempts("1", "work", "7") == [0]
+    assert store.read_log("1", "work", "7", 0, "stdout") == "old\n"
+    assert store.read_done("1", "work", "7", 0)["artifacts"]["out"] == ref.as_record()
+    assert len(ref.as_record()) == 4  # blob refs keep today's record shape
+
+
+def test_inline_only_below_the_limit(store, tmp_path):
+    small = store.put_artifact({"a": 1}, "small", inline=True)
+    big = store.put_artifact("x" * 5000, "big", inline=True)
+    assert small.inline is not None and big.inline is None
+    assert blobs(tmp_path) == [big.sha]
+    assert store.get_artifact(small) == {"a": 1}
+    assert store.put_artifact({"a": 1}, "plain").inline is None  # only when asked
+
+
+def test_a_join_reads_batched_inputs_in_bulk(store):
+    for first in range(0, 1000, 100):
+        write_batch(store, [str(i) for i in range(first + 1, first + 101)])
+    reader = ArtifactStore(store.root_url, "SomeFlow")
+    reads = []
+    original = reader.files.read
+    reader.files.read = lambda path: reads.append(path) or original(path)
+    parents = [SplitBatch("work", tuple(str(i) for i in range(f + 1, f + 101)),
+                          (0,) * 100, 0.0) for f in range(0, 1000, 100)]
+    inputs = JoinInputs(reader, "1", {}, parents)
+    assert len(inputs) == 1000 and not reads  # nothing read until used
+    assert sum(view.out for view in inputs) == sum(2 * i for i in range(1, 1001))
+    assert len(reads) == 10  # one read per batch object, not one per split
+    assert inputs[-1].out == 2000 and inputs[0]._df_task_id == "1"
