@@ -214,10 +214,12 @@ def collect_run(run: Any, graph: Any = None, threads: int = 16) -> RunData:
     """
     record = dict(run.record)
     steps = list(run.steps())
-    tasks = [task for step in steps for task in step.tasks()]
+    # A generator: each task (and the record it caches) is dropped once it is read, so a
+    # step of 100,000 tasks is never held whole.
+    tasks = (task for step in steps for task in step.tasks())
     summaries: dict[str, StepSummary] = {}
     parents: dict[str, set[str]] = {}
-    with ThreadPoolExecutor(max_workers=max(1, min(threads, len(tasks)))) as pool:
+    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
         for attempts, parent_steps in pool.map(_read_task, tasks):
             for attempt in attempts:
                 summaries.setdefault(attempt.step, StepSummary(attempt.step)).attempts.append(
