@@ -80,7 +80,9 @@ def credentials() -> tuple[str, str]:
 def start() -> None:
     """Begin making this process's credentials in the background (when TLS is on)."""
     if enabled() and _credentials is None:
-        threading.Thread(target=credentials, name="daskflow-tls", daemon=True).start()
+        # Not a daemon: a process that exits early (a refused option) waits the few
+        # milliseconds left, instead of killing the thread inside OpenSSL, which aborts.
+        threading.Thread(target=credentials, name="daskflow-tls").start()
 
 
 def cluster_security() -> Any:
