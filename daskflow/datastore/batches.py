@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import bisect
 import json
+import sys
 import uuid
 from typing import Any
 
@@ -84,6 +85,51 @@ def _with(record: dict[str, Any] | None, shared: dict[str, Any] | None) -> dict[
     return whole
 
 
+def _interned(value: Any) -> Any:
+    """``value`` with its short strings interned (step names, task ids, "pickle"...):
+    JSON gives every occurrence its own copy, 100,000 of them in a wide step."""
+    if isinstance(value, str):
+        return sys.intern(value) if len(value) <= 24 else value
+    if isinstance(value, list):
+        return [_interned(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _interned(v) for k, v in value.items()}
+    return value
+
+
+def _compact(entry: Entry) -> Entry:
+    """An entry as read, kept small: short strings shared, and what its start record
+    repeats of its done record (start time, frames) held once."""
+    start, done = entry.get("start"), entry.get("done")
+    if isinstance(done, dict):
+        entry["done"] = done = _interned(done)
+        if isinstance(start, dict):
+            entry["start"] = {k: done[k] if k in done and done[k] == v else _interned(v)
+                              for k, v in start.items()}
+    elif isinstance(start, dict):
+        entry["start"] = _interned(start)
+    return entry
+
+
+class _Entry(dict):
+    """One split's entry of a batch object: its ``start`` and ``done`` records take what
+    the batch's splits share (``common``) when they are read, so a step of 100,000
+    splits holds one copy of the shared part per batch, not one per split."""
+
+    __slots__ = ("common",)
+
+    def __init__(self, raw: Entry, common: dict[str, Any]) -> None:
+        super().__init__(raw)
+        self.common = common
+
+    def __getitem__(self, key: str) -> Any:
+        value = super().__getitem__(key)
+        return _with(value, self.common.get(key)) if key in ("start", "done") else value
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self[key] if key in self else default
+
+
 def _range(name: str) -> tuple[int, int] | None:
     """``(first, last)`` of an object's name; None for a name that is not one of ours."""
     if not name.endswith(".json") or "-" not in name:
@@ -132,9 +178,8 @@ class StepBatches:
             return
         self.read.add(name)
         common = data.get("common") or {}
-        for entry in data.get("entries", []):
-            for part in ("start", "done"):
-                entry[part] = _with(entry.get(part), common.get(part))
+        for raw in data.get("entries", []):
+            entry = _Entry(_compact(raw), common)
             self.by_task.setdefault(str(entry["task_id"]), {})[int(entry["attempt"])] = entry
 
     def _load_overlapping(self, low: int, high: int) -> None:

@@ -23,7 +23,7 @@ SLOWEST = 20         # of such a wide step: its slowest attempts, shown one by o
 MAX_NOTABLE = 100    # of a wide step: its failed/retried/unfinished attempts shown
 
 
-@dataclass
+@dataclass(slots=True)
 class Attempt:
     """One attempt of one task, as the timeline draws it."""
 
