@@ -236,11 +236,15 @@ def cluster_usage_lines(clusters: list[dict[str, Any]]) -> list[str]:
             continue
         share = f" ({100 * used / held:.0f}%)" if held and used is not None else ""
         cost = c.get("cost")
-        money = f"est. cost {cost:.4f} {c.get('currency') or ''}".rstrip() \
-            if cost is not None else "no price configured"
+        if cost is None:
+            money = ", no price configured"
+        elif cost == 0:  # a free backend (local by default): nothing to say
+            money = ""
+        else:
+            money = f", est. cost {cost:.4f} {c.get('currency') or ''}".rstrip()
         where = ", ".join(str(x) for x in (c.get("backend"), c.get("step")) if x)
         lines.append(f"Cluster {c.get('name')} ({where}): {held:.1f} worker-s held, "
-                     f"{used if used is not None else 0:.1f} used{share}, {money}")
+                     f"{used if used is not None else 0:.1f} used{share}{money}")
     return lines
 
 
