@@ -3,7 +3,7 @@
 
 Writes a synthetic run into a temporary datastore through the real store API
 (``ArtifactStore.new_run_id``, ``write_run``, ``claim_attempt``, ``write_done``):
-``start`` -> ``work`` (N foreach splits, durations spread like real short tasks run
+``start`` -> ``fan`` (N foreach splits, durations spread like real short tasks run
 on --workers lanes, a few retried, optionally a few failed for good) -> ``join`` ->
 ``end``; then times ``collect_run`` (reads every task through the client API) and
 ``report_html`` (draws the page), and prints the page's size.
@@ -28,8 +28,8 @@ FLOW = "WideFlow"
 
 def write_synthetic_run(root: str, n: int, *, workers: int = 8, retried: int = 10,
                         failed: int = 0, seed: int = 0, threads: int = 8) -> str:
-    """Store a finished run of ``start`` -> ``work`` x ``n`` -> ``join`` -> ``end``
-    under ``root``; return its run id.  Split ``i`` of ``work`` is task ``i + 2``;
+    """Store a finished run of ``start`` -> ``fan`` x ``n`` -> ``join`` -> ``end``
+    under ``root``; return its run id.  Split ``i`` of ``fan`` is task ``i + 2``;
     the first ``retried`` splits fail once and succeed on attempt 1, the next
     ``failed`` fail for good (the run is then recorded as failed)."""
     from daskflow.datastore.store import ArtifactStore
@@ -67,12 +67,12 @@ def write_synthetic_run(root: str, n: int, *, workers: int = 8, retried: int = 1
 
     write("1", "start", [(t0, t0 + 0.5, "ok")], None, [], {"num_splits": n})
     with ThreadPoolExecutor(threads) as pool:
-        list(pool.map(lambda p: write(p[0], "work", p[1], p[2], ["start/1"]), plans))
+        list(pool.map(lambda p: write(p[0], "fan", p[1], p[2], ["start/1"]), plans))
     ok = failed == 0
     if ok:
-        write(str(n + 2), "join", [(end, end + 0.4, "ok")], None, ["work/2"])
+        write(str(n + 2), "join", [(end, end + 0.4, "ok")], None, ["fan/2"])
         write(str(n + 3), "end", [(end + 0.5, end + 0.6, "ok")], None, [f"join/{n + 2}"])
-    failure = None if ok else {"pathspec": f"{FLOW}/{run_id}/work/{retried + 2}",
+    failure = None if ok else {"pathspec": f"{FLOW}/{run_id}/fan/{retried + 2}",
                                "type": "ValueError", "message": f"bad item {retried}"}
     store.write_run(run_id, {"flow_name": FLOW, "run_id": run_id, "user": "bench",
                              "failure": failure,
@@ -105,7 +105,7 @@ def main(argv=None) -> int:
         t = time.perf_counter()
         html = report_html(data, report_dir=root)
         drawn = time.perf_counter() - t
-        work = data.steps["work"]
+        work = data.steps["fan"]
         bars = html.count('class="tl-bar')
         print(f"report_scale: N={args.n} splits ({len(work.attempts)} attempts of work), "
               f"{args.retried} retried, {args.failed} failed")

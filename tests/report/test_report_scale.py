@@ -42,10 +42,10 @@ def wide_run(tmp_path_factory):
 def test_a_wide_step_is_drawn_in_aggregate(wide_run):
     assert N > WIDE_STEP
     data = collect_run(wide_run)
-    work = data.steps["work"]
+    work = data.steps["fan"]
     assert work.tasks == N and len(work.attempts) == N + 10 and work.wide
     html = render_run_report(wide_run)
-    row = re.search(r'<div class="tl-row tl-wide" data-step="work">.*?</div></div>', html,
+    row = re.search(r'<div class="tl-row tl-wide" data-step="fan">.*?</div></div>', html,
                     re.S)
     assert row is not None
     # Bars for the 10 retried and 3 failed attempts and the slowest, not one per attempt.
@@ -61,10 +61,10 @@ def test_a_wide_step_is_drawn_in_aggregate(wide_run):
     indices = sorted(int(i) for i in re.findall(r'data-i="(\d+)"', html))
     assert indices == list(range(len(data_json)))
     slowest = sorted((a for a in work.ran if a.outcome == "ok"), key=lambda a: -a.seconds)
-    listed = {d["t"] for d in data_json if d["o"] == "ok" and d["s"] == "work"}
+    listed = {d["t"] for d in data_json if d["o"] == "ok" and d["s"] == "fan"}
     assert listed == {a.task_id for a in slowest[:SLOWEST]}
     # The steps table gives percentiles; the failures section the three tracebacks.
-    assert re.search(r"<code>work</code></td><td>2500</td><td>2497</td>.*?p50 .*?p99 .*?max",
+    assert re.search(r"<code>fan</code></td><td>2500</td><td>2497</td>.*?p50 .*?p99 .*?max",
                      html)
     assert html.count('class="failure"') == 13
     assert len(html.encode()) < 200_000
@@ -75,13 +75,13 @@ def test_the_page_stays_the_same_size_however_wide_the_step():
         from daskflow.report.layout import GraphNode
         from daskflow.report.model import RunData
 
-        attempts = [Attempt("work", str(i), 0, f"F/1/work/{i}", 100.0 + i * 0.01,
+        attempts = [Attempt("fan", str(i), 0, f"F/1/fan/{i}", 100.0 + i * 0.01,
                             100.0 + i * 0.01 + 0.02, "ok") for i in range(n)]
         return RunData(flow="F", run_id="1", status="success", started_at=100.0,
                        finished_at=100.0 + n * 0.01 + 1, user=None, parameters={}, tags=[],
                        system_tags=[], dashboard=None, failure=None, clusters=[],
-                       steps={"work": StepSummary("work", attempts)},
-                       graph={"work": GraphNode("work", "end")}, graph_inferred=False,
+                       steps={"fan": StepSummary("fan", attempts)},
+                       graph={"fan": GraphNode("fan", "end")}, graph_inferred=False,
                        record={})
 
     from daskflow.report.page import report_html
@@ -121,9 +121,9 @@ def test_percentiles():
 
 def test_notebook_views_of_a_wide_run_read_listings_not_every_task(wide_run):
     shown = wide_run._repr_html_()
-    assert re.search(r"<td>work</td><td>2500</td><td><span[^>]*>failed</span>", shown)
+    assert re.search(r"<td>fan</td><td>2500</td><td><span[^>]*>failed</span>", shown)
     assert re.search(r"<td>start</td><td>1</td><td><span[^>]*>ok</span>", shown)
     assert f"2 / {N + 1}" in shown  # steps / tasks (the run stopped after work)
-    step = wide_run["work"]._repr_html_()
+    step = wide_run["fan"]._repr_html_()
     assert "2500 (too many to read here" in step and ">failed<" in step
     assert "1 (1 successful)" in wide_run["start"]._repr_html_()  # a narrow step is read

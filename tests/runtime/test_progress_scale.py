@@ -49,17 +49,17 @@ def test_a_wide_foreach_is_one_row_of_counts_and_keeps_no_object_per_task():
     view.close()  # no live refresh thread: frames are drawn by hand below
     view.task_submitted(step="start", task_id="1", foreach_depth=0)
     view.task_finished(step="start", task_id="1", ok=True, foreach_depth=0)
-    view.foreach_expanded(step="start", target="work", count=N)
+    view.foreach_expanded(step="start", target="fan", count=N)
     ids = [str(i) for i in range(2, N + 2)]
     tracemalloc.start()
     before = tracemalloc.take_snapshot()
     for task_id in ids:
-        view.task_submitted(step="work", task_id=task_id, foreach_depth=1)
+        view.task_submitted(step="fan", task_id=task_id, foreach_depth=1)
     for task_id in ids[:N // 2]:
-        view.task_started(step="work", task_id=task_id)
-        view.task_finished(step="work", task_id=task_id, ok=True, foreach_depth=1)
+        view.task_started(step="fan", task_id=task_id)
+        view.task_finished(step="fan", task_id=task_id, ok=True, foreach_depth=1)
     for task_id in ids[N // 2:N // 2 + 4]:
-        view.task_started(step="work", task_id=task_id)
+        view.task_started(step="fan", task_id=task_id)
     grown = sum(s.size_diff for s in tracemalloc.take_snapshot().compare_to(before, "filename"))
     tracemalloc.stop()
     # Three bits per task id (submitted, running, ended), well under 100 kB for 100,000
@@ -67,7 +67,7 @@ def test_a_wide_foreach_is_one_row_of_counts_and_keeps_no_object_per_task():
     assert grown < 200_000, grown
     text = frame(view)
     assert len(text.splitlines()) < 10  # header, two rows: never one per task
-    work = row(view, "work")
+    work = row(view, "fan")
     assert f"{N // 2}/{N}" in work and "4 running" in work
     assert "50000 in flight" in text
 
@@ -77,20 +77,20 @@ def test_batched_events_give_the_same_counts_as_single_ones():
     ids = [str(i) for i in range(1, 1001)]
     failed = ids[10:20]
     for view in (one, many):
-        view.foreach_expanded(step="start", target="work", count=1000)
+        view.foreach_expanded(step="start", target="fan", count=1000)
     for task_id in ids:
-        one.task_submitted(step="work", task_id=task_id, foreach_depth=1)
-        one.task_finished(step="work", task_id=task_id, ok=task_id not in failed,
+        one.task_submitted(step="fan", task_id=task_id, foreach_depth=1)
+        one.task_finished(step="fan", task_id=task_id, ok=task_id not in failed,
                           foreach_depth=1)
     for start in range(0, 1000, 50):  # batches of 50, as a batching driver sends them
         batch = ids[start:start + 50]
-        many.tasks_submitted(step="work", task_ids=batch, foreach_depth=1)
-        many.tasks_finished(step="work", task_ids=batch, foreach_depth=1,
+        many.tasks_submitted(step="fan", task_ids=batch, foreach_depth=1)
+        many.tasks_finished(step="fan", task_ids=batch, foreach_depth=1,
                             failed=[t for t in batch if t in failed])
-    a, b = one.steps["work"], many.steps["work"]
+    a, b = one.steps["fan"], many.steps["fan"]
     assert (a.ok, a.failed, a.pending, a.first_failed) == \
            (b.ok, b.failed, b.pending, b.first_failed) == \
-           (990, 10, 0, [f"//work/{t}" for t in failed[:MAX_LISTED]])  # no run_started: no names
+           (990, 10, 0, [f"//fan/{t}" for t in failed[:MAX_LISTED]])  # no run_started: no names
 
 
 def test_the_default_batched_entry_calls_the_single_one():
@@ -116,16 +116,16 @@ def test_failures_and_retries_are_listed_up_to_a_few_then_counted():
     view.run_started(flow_name="F", run_id="1", datastore="/d")
     view.close()
     ids = [str(i) for i in range(1, 1001)]
-    view.tasks_submitted(step="work", task_ids=ids, foreach_depth=1)
+    view.tasks_submitted(step="fan", task_ids=ids, foreach_depth=1)
     for task_id in ids:
-        view.task_finished(step="work", task_id=task_id, ok=False, foreach_depth=1,
+        view.task_finished(step="fan", task_id=task_id, ok=False, foreach_depth=1,
                            attempt=0, retrying=True)
-    view.tasks_finished(step="work", task_ids=ids, foreach_depth=1, failed=ids[:300])
+    view.tasks_finished(step="fan", task_ids=ids, foreach_depth=1, failed=ids[:300])
     out = buffer.getvalue()
     assert out.count("retrying.") == MAX_LISTED and out.count(" failed.") == MAX_LISTED
-    assert "more retried tasks of work" in out and "more failed tasks of work" in out
-    work = row(view, "work")
-    assert "1000 retried" in work and "F/1/work/1 (+299 more)" in work
+    assert "more retried tasks of fan" in out and "more failed tasks of fan" in out
+    work = row(view, "fan")
+    assert "1000 retried" in work and "F/1/fan/1 (+299 more)" in work
     assert "1000/1000" in work
 
 
@@ -139,27 +139,27 @@ def test_a_late_started_message_does_not_bring_a_finished_task_back():
 
 def test_a_reused_task_finishes_without_being_submitted():
     view = view_on(io.StringIO())
-    view.foreach_expanded(step="start", target="work", count=3)
-    view.task_finished(step="work", task_id="2", ok=True, foreach_depth=1)  # resume's clone
-    view.tasks_submitted(step="work", task_ids=["3", "4"], foreach_depth=1)
-    assert view.steps["work"].pending == 2 and "1/3" in row(view, "work")
+    view.foreach_expanded(step="start", target="fan", count=3)
+    view.task_finished(step="fan", task_id="2", ok=True, foreach_depth=1)  # resume's clone
+    view.tasks_submitted(step="fan", task_ids=["3", "4"], foreach_depth=1)
+    assert view.steps["fan"].pending == 2 and "1/3" in row(view, "fan")
 
 
 def test_plain_log_prints_a_few_lines_for_a_wide_step(capsys):
     log = PlainLog()
     log.run_started(flow_name="F", run_id="1", datastore="/d")
-    log.foreach_expanded(step="start", target="work", count=N)
+    log.foreach_expanded(step="start", target="fan", count=N)
     ids = [str(i) for i in range(2, N + 2)]
-    log.tasks_finished(step="work", task_ids=ids, foreach_depth=1)
+    log.tasks_finished(step="fan", task_ids=ids, foreach_depth=1)
     log.tasks_finished(step="inner", task_ids=ids, foreach_depth=1)  # no known total
     for task_id in ids[:1000]:
-        log.task_finished(step="work", task_id=task_id, ok=False, foreach_depth=1,
+        log.task_finished(step="fan", task_id=task_id, ok=False, foreach_depth=1,
                           attempt=0, retrying=True)
     log.run_finished(flow_name="F", run_id="1", successful=True, tasks=2 * N + 1,
                      seconds=1.0)
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) < 60, len(lines)
-    assert any(f"Step 'work': {N}/{N} tasks finished." in line for line in lines)
+    assert any(f"Step 'fan': {N}/{N} tasks finished." in line for line in lines)
     assert any(f"Step 'inner': {N} tasks finished." in line for line in lines)
     assert sum("retrying." in line for line in lines) == PlainLog.MAX_LISTED
     assert any("0 more task(s) failed and 990 more attempt(s) were retried" in line
@@ -169,7 +169,7 @@ def test_plain_log_prints_a_few_lines_for_a_wide_step(capsys):
 def test_rate_and_time_left_come_from_the_last_seconds():
     from daskflow.runtime.progress import _clock, _rate, _Step
 
-    step = _Step("work")
+    step = _Step("fan")
     step.ok = 100
     assert step.rate(1000.0) is None  # one sample: no rate yet
     step.ok = 600
