@@ -13,6 +13,7 @@ import math
 import os
 import re
 import shlex
+import threading
 import time
 import uuid
 from collections.abc import Iterator, Mapping
@@ -272,6 +273,8 @@ class ClusterBackend:
     local_machine: ClassVar[bool] = False
     #: whether workers get request.secrets from the platform (see the contract)
     secrets_by_reference: bool = False
+    #: whether the cluster's scheduler runs inside this process (LocalCluster, dask-jobqueue)
+    scheduler_in_process: ClassVar[bool] = False
 
     def __init__(self, **options: Any) -> None:
         self.options = {key.replace("-", "_"): value for key, value in options.items()}
@@ -390,7 +393,8 @@ class ClusterBackend:
         cluster = None
         started = time.time()
         try:
-            cluster = self.make_cluster(request, name=name)
+            with _preload_import(self, request):
+                cluster = self.make_cluster(request, name=name)
             self.wait_for_workers(cluster, request, name=name)
             self._write_record(cluster, name, request, started)
         except BaseException as exc:
@@ -539,6 +543,23 @@ class ClusterBackend:
     def __repr__(self) -> str:
         options = ", ".join(f"{k}={v!r}" for k, v in self.options.items())
         return f"{type(self).__name__}({options})"
+
+
+_PRELOAD_IMPORT = threading.Lock()
+
+
+@contextmanager
+def _preload_import(backend: ClusterBackend, request: ResourceRequest) -> Iterator[None]:
+    """Start schedulers of this process that get a preload (the max lifetime) one at a
+    time: distributed imports preload text from a temporary file by putting the temporary
+    folder on ``sys.path`` and taking it off again, so two step clusters starting at once
+    took it off under each other ("spec not found for the module 'tmp...'")."""
+    from .lifetime import preload
+    if backend.scheduler_in_process and preload(request):
+        with _PRELOAD_IMPORT:
+            yield
+    else:
+        yield
 
 
 def _close(cluster: Any, timeout: float) -> None:

@@ -76,6 +76,7 @@ class LocalBackend(LocalProcessTeardown, ClusterBackend):
     name = "local"
     config_section = "local"
     local_machine = True      # on this machine: a retry need not wait, nothing to ship
+    scheduler_in_process = True
     shares_filesystem = True
 
     def default_request(self, max_workers: int) -> ResourceRequest:

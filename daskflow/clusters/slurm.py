@@ -78,6 +78,7 @@ class SLURMBackend(ClusterBackend):
 
     name = "slurm"
     config_section = "cluster.slurm"
+    scheduler_in_process = True   # dask-jobqueue's scheduler runs in the driver
     shares_filesystem = True  # daskflow.cluster.slurm.shares-filesystem says otherwise
 
     # -- translation -----------------------------------------------------------------
