@@ -43,7 +43,8 @@ rm -rf "$venv"
 "$driver_python" -m venv "$venv"
 # shellcheck disable=SC2086  # $pins is a list of requirements
 "$venv/bin/python" -m pip install -q $pins
-if "$stock_python" -c "import daskflow" 2>/dev/null; then
+# From / : run from the repository root, `-c` would find its daskflow/ folder.
+if (cd / && "$stock_python" -c "import daskflow" 2>/dev/null); then
     echo "error: daskflow is importable in $venv; a stock worker must not have it" >&2
     exit 1
 fi

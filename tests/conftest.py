@@ -106,3 +106,37 @@ def scheduler(tmp_path_factory: pytest.TempPathFactory):
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+class _NotFast(RuntimeError):
+    """A test marked ``fast`` tried to start a process or a Dask cluster."""
+
+
+@pytest.fixture(autouse=True)
+def _fast_means_in_process(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch):
+    """A ``fast`` test may start no process and no Dask cluster: it tests the engine's
+    logic alone, so ``pytest -m fast`` stays under a minute. Starting one fails it."""
+    if request.node.get_closest_marker("fast") is None:
+        yield
+        return
+
+    def refuse(what: str):
+        def refused(*args, **kwargs):
+            raise _NotFast(f"a test marked fast started {what}; drop the marker or the {what}")
+        return refused
+
+    import distributed
+    import distributed.deploy.spec
+    monkeypatch.setattr(subprocess.Popen, "__init__", refuse("a process"))
+    # refused in __new__: no half-made object whose __del__ would fail later
+    patched = []
+    for cls, what in ((distributed.deploy.spec.SpecCluster, "a Dask cluster"),
+                      (distributed.Client, "a Dask client")):
+        if "__new__" not in vars(cls):
+            cls.__new__ = staticmethod(refuse(what))  # type: ignore[method-assign]
+            patched.append(cls)
+    try:
+        yield
+    finally:
+        for cls in patched:
+            del cls.__new__
