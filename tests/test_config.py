@@ -3,6 +3,7 @@ project does it, and overridden by a user's YAML file, the environment or a keyw
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import dask.config
@@ -12,6 +13,8 @@ from daskflow import config
 from daskflow.config import _DEFAULTS
 
 pytestmark = pytest.mark.fast
+
+CONFIG_PAGE = Path(__file__).parents[1] / "docs" / "configuration.md"
 
 def leaves(tree: dict, path: tuple[str, ...] = ()) -> dict[tuple[str, ...], object]:
     """Each setting by its path of keys (a key may hold a dot: an instance type, t3.micro)."""
@@ -73,3 +76,15 @@ def test_a_keyword_wins_over_the_setting_and_none_means_not_given() -> None:
         assert config.get("run.max-num-splits", override_with=3) == 3
         assert config.get("run.max-num-splits", override_with=None) == 7
 
+
+def test_the_configuration_page_lists_shipped_settings_with_their_defaults() -> None:
+    rows = re.findall(r"^\| `([a-z0-9.-]+)` \| ([^|]*) \|", CONFIG_PAGE.read_text(),
+                      re.MULTILINE)
+    assert len(rows) > 30
+    shipped = {".".join(path): value for path, value in leaves(_DEFAULTS["daskflow"]).items()}
+    for key, default in rows:
+        assert key in shipped, f"docs/configuration.md lists {key}, which daskflow.yaml lacks"
+        value = shipped[key]
+        if isinstance(value, (str, int, float)):  # a list or null is described in words
+            written = str(value).lower() if isinstance(value, bool) else str(value)
+            assert default.strip("` ") == written, (key, default, value)

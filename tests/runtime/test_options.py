@@ -143,3 +143,13 @@ def test_an_option_not_given_comes_from_its_setting() -> None:
             for part in row.config.split("."):
                 assert part in value, row.config
                 value = value[part]
+
+
+def test_the_running_page_lists_every_run_option() -> None:
+    page = (Path(__file__).parents[2] / "docs" / "running.md").read_text()
+    table = page[page.index("## Run options"):page.index("## How it runs")]
+    for row in RUN_OPTIONS:
+        if row.flag is not None:
+            assert f"`{row.flag}" in table, row.flag
+        if row.keyword:
+            assert f"`{row.name}`" in table, row.name
