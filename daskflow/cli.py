@@ -24,7 +24,7 @@ from .exceptions import DaskflowException, RunFailed
 from .graph import FOREACH, SPLIT, SWITCH, FlowGraph, check_main_guard
 from .parameters import Parameter, flow_parameters
 from .project import has_project
-from .runtime.options import RUN_OPTIONS, RunOption
+from .runtime.options import RUN_OPTIONS, RunOption, option_named
 
 
 def main(flow_cls: type, argv: list[str] | None = None) -> None:
@@ -149,8 +149,7 @@ def _add_graph_commands(cli: click.Group, flow_cls: type, graph: FlowGraph,
                   default=None, help="Default: from --output's extension, else text.")
     @click.option("--output", "-o", default=None, type=click.Path(dir_okay=False),
                   help="Write to this file instead of printing.")
-    @click.option("--cluster", default=None, metavar="BACKEND",
-                  help="The run's default backend to show (default: daskflow.cluster.backend).")
+    @click.option("--cluster", "cluster", **_click_kwargs(option_named("cluster")))
     def show(fmt: str | None, output: str | None, cluster: str | None) -> None:
         from .report import graph_format_for, render_graph_as
         from .runtime.plan import placement_of, plan_steps
@@ -285,10 +284,6 @@ def run_options(func: Any) -> Any:
     return func
 
 
-_CLICK_TYPES: dict[str, Any] = {"text": None, "many": None, "flag": None,
-                                "path": click.Path(dir_okay=False)}
-
-
 def _click_kwargs(option: RunOption) -> dict[str, Any]:
     """A row of the run-option table as click's keyword arguments for its option."""
     kwargs: dict[str, Any] = {"default": option.default, "metavar": option.metavar,
@@ -299,8 +294,8 @@ def _click_kwargs(option: RunOption) -> dict[str, Any]:
         kwargs["is_flag"] = True
     elif option.kind == "many":
         kwargs["multiple"] = True
-    else:
-        kwargs["type"] = _CLICK_TYPES[option.kind]
+    elif option.kind == "path":
+        kwargs["type"] = click.Path(dir_okay=False)
     return kwargs
 
 

@@ -32,9 +32,10 @@ class RunOption:
     text option; a sequence in Python), ``object`` (Python only). ``config`` is the key
     under ``daskflow`` that gives the value when none is given. ``place`` is where the
     flag goes on the command line: ``run`` (after ``run``/``resume``) or ``group``
-    (before the command); None for an option Python alone takes. ``keyword``: ``Runner`` takes it; ``forward``: ``async_run``
-    passes it to the subprocess; ``delayed``: it travels with ``MyFlow.delayed``;
-    ``project``: a command-line option only for a flow with ``@project``.
+    (before the command); None for an option Python alone takes. ``keyword``:
+    ``Runner`` takes it; ``forward``: ``async_run`` passes it to the subprocess;
+    ``delayed``: it travels with ``MyFlow.delayed``; ``project``: a command-line option
+    only for a flow with ``@project``.
     """
 
     name: str
@@ -108,7 +109,7 @@ RUN_OPTIONS: tuple[RunOption, ...] = (
 KEYWORDS: tuple[str, ...] = tuple(o.name for o in RUN_OPTIONS if o.keyword)
 
 
-def runner_options(given: dict[str, Any], *, who: str = "Runner") -> dict[str, Any]:
+def runner_options(given: dict[str, Any]) -> dict[str, Any]:
     """Every keyword option of ``Runner``, ``given`` over the defaults; an unknown one
     is refused in one line that lists the allowed ones.
 
@@ -118,7 +119,7 @@ def runner_options(given: dict[str, Any], *, who: str = "Runner") -> dict[str, A
     for name in given:
         if name not in KEYWORDS:
             raise RunOptionError(
-                f"{who}() got an unknown option '{name}'.{did_you_mean(name, KEYWORDS)} "
+                f"Runner() got an unknown option '{name}'.{did_you_mean(name, KEYWORDS)} "
                 f"Allowed: {', '.join(KEYWORDS)}.")
     values = {}
     for option in RUN_OPTIONS:
