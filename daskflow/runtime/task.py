@@ -42,8 +42,9 @@ from .context import RunContext, TaskRef, TaskSpec, parent_names
 from .environ import task_environment
 from .join_inputs import JoinInputs
 
-if TYPE_CHECKING:  # the flow class comes in the run's context; never imported here
-    from ..flowspec import FlowSpec
+if TYPE_CHECKING:  # the flow class comes in the run's context: typed by FlowSpec's base, as
+    # nothing under runtime/ imports flowspec (its entry points import the runtime)
+    from ..inputs import ArtifactSource as FlowSpec
 
 
 def execute_task(ctx: RunContext, spec: TaskSpec, *parents: TaskRef) -> TaskRef:

@@ -7,6 +7,8 @@ import pytest
 from daskflow.clusters import ResourceRequest
 from daskflow.steps import Resources, StepDecoratorError, resources, step_decorators
 
+pytestmark = pytest.mark.fast
+
 MiB, GiB = 2**20, 2**30
 
 
