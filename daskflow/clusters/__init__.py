@@ -12,7 +12,7 @@ Adding a backend needs no file outside this package and its block in
 ``daskflow.yaml``: the steps are in this package's README.md.
 """
 
-from .base import ClusterBackend, ResourceRequest
+from .base import ClusterBackend
 from .errors import (
                      BackendNotInstalledError,
                      BackendUnavailableError,
@@ -31,6 +31,7 @@ from .registry import (
                      known_backends,
                      register_backend,
 )
+from .request import ResourceRequest
 
 __all__ = [
     "BackendNotInstalledError",

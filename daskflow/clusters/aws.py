@@ -37,7 +37,13 @@ from .. import config
 from ..exceptions import ConfigurationError
 from ..secrets import SecretRef, parse_reference, split_env
 from .aws_api import AWSCredentialsError, AWSRegionError, AWSUnreachableError
-from .aws_instances import INSTANCE_TYPES, InstanceType, by_name, largest, smallest_fitting
+from .aws_instances import (
+    INSTANCE_TYPES,
+    InstanceType,
+    by_name,
+    largest,
+    smallest_fitting,
+)
 from .aws_network import create_security_group, describe_exposure, exposure
 from .aws_resources import CLUSTER_TAG, AWSResources
 from .aws_secrets import store_secrets, tls_environment
@@ -49,10 +55,10 @@ from .aws_sizing import (
     describe_type,
     fargate_size,
 )
-from .base import MiB, ResourceRequest, format_bytes
 from .errors import ResourceRequestError
 from .labels import current_labels
 from .lifetime import scheduler_args
+from .request import MiB, ResourceRequest, format_bytes
 from .security import cluster_security, credentials
 
 __all__ = ["CLUSTER_TAG", "FARGATE_SIZES", "AWSBackend", "AWSCredentialsError",

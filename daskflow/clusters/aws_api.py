@@ -11,9 +11,9 @@ from typing import Any, ClassVar
 
 from .aws_instances import smallest_fitting
 from .aws_sizing import cpu_units, describe_type
-from .base import MiB, ResourceRequest
 from .containers import ContainerBackend
 from .errors import BackendUnavailableError, ResourceRequestError
+from .request import MiB, ResourceRequest
 
 
 class AWSCredentialsError(BackendUnavailableError):

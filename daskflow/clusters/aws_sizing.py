@@ -8,8 +8,8 @@ from __future__ import annotations
 import math
 
 from .aws_instances import InstanceType
-from .base import GiB, MiB, ResourceRequest, format_bytes
 from .errors import ResourceRequestError
+from .request import GiB, MiB, ResourceRequest, format_bytes
 
 #: Valid Fargate (Linux) task sizes: CPU units -> the memory sizes in MiB it allows.
 #: Source: AWS ECS developer guide, "Task CPU and memory" (Fargate), as of 2025-09.

@@ -30,7 +30,7 @@ import dask_kubernetes  # noqa: F401
 
 from .. import config
 from ..secrets import resolve
-from .base import ResourceRequest, format_bytes, logger
+from .base import logger
 from .containers import ContainerBackend
 from .errors import (
     BackendUnavailableError,
@@ -53,6 +53,7 @@ from .kubernetes_spec import (
 )
 from .labels import current_labels
 from .lifetime import scheduler_args
+from .request import ResourceRequest, format_bytes
 
 GROUP_VERSION = "kubernetes.dask.org/v1"
 CLUSTER_LABEL = "dask.org/cluster-name"
@@ -365,7 +366,9 @@ class KubernetesBackend(ContainerBackend):
     def make_cluster(self, request: ResourceRequest, *, name: str) -> Any:
         from dask.utils import parse_timedelta
 
-        from .kubernetes_cluster import DaskflowKubeCluster  # imports dask-kubernetes' operator
+        from .kubernetes_cluster import (
+            DaskflowKubeCluster,  # imports dask-kubernetes' operator
+        )
         kwargs = self.cluster_kwargs(request, name=name)
         timeout = parse_timedelta(config.get("cluster.start-timeout"))
         self.create_secret(request, name)

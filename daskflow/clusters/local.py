@@ -17,13 +17,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from .base import ClusterBackend, ResourceRequest, format_bytes
 from ..exceptions import ConfigurationError
+from .base import ClusterBackend
 from .errors import BackendNotInstalledError, ResourceRequestError
 from .forkserver import forked_worker_kwargs, warm_up, worker_start_method
 from .lifetime import preload
 from .processes import LocalProcessTeardown
-from .security import cluster_security, start as start_credentials
+from .request import ResourceRequest, format_bytes
+from .security import cluster_security
+from .security import start as start_credentials
 
 
 def machine_memory() -> int:

@@ -19,7 +19,7 @@ import math
 from typing import Any
 
 from .. import config
-from .base import GiB, MiB, ResourceRequest
+from .request import GiB, MiB, ResourceRequest
 
 
 def hourly_price(backend: Any, request: ResourceRequest) -> float | None:

@@ -23,11 +23,12 @@ from typing import Any
 import dask_jobqueue  # noqa: F401  (missing: the registry says "pip install 'daskflow[slurm]'")
 
 from .. import config
-from .base import ClusterBackend, MiB, ResourceRequest, export_lines, format_bytes, logger
+from .base import ClusterBackend, logger
 from .errors import BackendUnavailableError, ResourceRequestError, WorkerKilledError
 from .labels import current_labels
 from .lifetime import preload
 from .listen import DashboardLinkWhereItListens, bind_address
+from .request import MiB, ResourceRequest, export_lines, format_bytes
 from .security import CredentialFiles, cluster_security
 
 # squeue reasons that no amount of waiting fixes (SLURM's "Job Reason Codes").

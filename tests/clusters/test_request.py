@@ -14,7 +14,7 @@ from daskflow.clusters import (
     ResourceRequestError,
     get_backend,
 )
-from daskflow.clusters.base import export_lines
+from daskflow.clusters.request import export_lines
 from daskflow.exceptions import ConfigurationError
 
 
@@ -87,6 +87,7 @@ def test_export_lines_quote_values_for_the_shell() -> None:
 # -- the hooks a runtime calls on every backend ---------------------------------------------
 def test_default_request_local_follows_its_settings_others_one_core_per_worker() -> None:
     import os
+
     from daskflow.clusters.local import default_request
     assert LocalBackend().default_request(3) == default_request(3)
     with dask.config.set({"daskflow.local.n-workers": 1, "daskflow.local.threads-per-worker": 2}):
