@@ -37,9 +37,9 @@ from .labels import ClusterLabels
 SOURCES: dict[str, tuple[str, str]] = {
     "local": ("daskflow.clusters.inventory:list_records", "daskflow.clusters.inventory:end_record"),
     "slurm": ("daskflow.clusters.inventory:list_slurm", "daskflow.clusters.inventory:end_slurm"),
-    "aws": ("daskflow.clusters.aws_inventory:list_aws", "daskflow.clusters.aws_inventory:end_aws"),
-    "kubernetes": ("daskflow.clusters.kubernetes_inventory:list_kubernetes",
-                   "daskflow.clusters.kubernetes_inventory:end_kubernetes"),
+    "aws": ("daskflow.clusters.aws.inventory:list_aws", "daskflow.clusters.aws.inventory:end_aws"),
+    "kubernetes": ("daskflow.clusters.kubernetes.inventory:list_kubernetes",
+                   "daskflow.clusters.kubernetes.inventory:end_kubernetes"),
 }
 #: backends whose clusters only their driver's machine knows of: listed from records
 RECORDED = ("local", "ssh")

@@ -44,7 +44,7 @@ def hourly_price(backend: Any, request: ResourceRequest) -> float | None:
         return None if price is None else float(price)
     cores, memory = float(request.threads), _memory(backend, request)
     if name == "aws-fargate":
-        from .aws_sizing import fargate_size
+        from .aws.sizing import fargate_size
         units, mib = fargate_size(request.cpu, math.ceil((memory or GiB) / MiB))
         cores, memory = units / 1024, mib * MiB
     return (float(table.get("worker-hour") or 0)

@@ -37,7 +37,7 @@ from daskflow.clusters.aws import (
     AWSRegionError,
     fargate_size,
 )
-from daskflow.clusters.aws_instances import INSTANCE_TYPES, smallest_fitting
+from daskflow.clusters.aws.instances import INSTANCE_TYPES, smallest_fitting
 from daskflow.exceptions import ClusterError
 
 from .contract import ClusterContract, MiB, alive_pids

@@ -1,4 +1,4 @@
-"""What an ECS/Fargate cluster exposes (daskflow.clusters.aws_network), against moto's server.
+"""What an ECS/Fargate cluster exposes (daskflow.clusters.aws.network), against moto's server.
 
 The security group is created for real in moto and read back with
 describe_security_groups: its ingress rules as AWS would hold them.
@@ -15,7 +15,7 @@ pytest.importorskip("dask_cloudprovider.aws")
 boto3 = pytest.importorskip("boto3")
 
 from daskflow.clusters import ResourceRequest, get_backend
-from daskflow.clusters.aws_network import create_security_group, route_address
+from daskflow.clusters.aws.network import create_security_group, route_address
 
 from .test_aws import fargate, moto_leftovers  # noqa: F401  (fargate: a fixture)
 

@@ -1,4 +1,4 @@
-"""Secrets and TLS of ECS/Fargate clusters (daskflow.clusters.aws_secrets), against moto.
+"""Secrets and TLS of ECS/Fargate clusters (daskflow.clusters.aws.secrets), against moto.
 
 The stand-in for the ECS agent (conftest's ECSContainers) reads each ``secrets``
 entry of a task definition from Secrets Manager into the container's environment,

@@ -1,4 +1,4 @@
-"""Secret variables on Kubernetes (daskflow.clusters.kubernetes_secrets).
+"""Secret variables on Kubernetes (daskflow.clusters.kubernetes.secrets).
 
 What is real: the DaskCluster checked against the CRD schema shipped in
 dask-kubernetes; the Secret checked against the core v1 model of the official
@@ -18,8 +18,8 @@ import pytest
 pytest.importorskip("dask_kubernetes")
 
 from daskflow.clusters import ResourceRequest, get_backend
-from daskflow.clusters.kubernetes_secrets import secret_object
-from daskflow.clusters.kubernetes_spec import validate_cluster_spec
+from daskflow.clusters.kubernetes.secrets import secret_object
+from daskflow.clusters.kubernetes.spec import validate_cluster_spec
 from daskflow.secrets import SecretValue
 
 from .test_kubernetes import FakeKubeAPI, _status, write_kubeconfig

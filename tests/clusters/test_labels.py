@@ -51,8 +51,11 @@ def test_labels_outside_a_run_name_the_user_version_and_driver() -> None:
 def test_kubernetes_labels_are_valid_and_the_resource_matches_the_crd() -> None:
     pytest.importorskip("dask_kubernetes")
     pytest.importorskip("jsonschema")
-    from daskflow.clusters.kubernetes_inventory import label_selector, parse_daskclusters
-    from daskflow.clusters.kubernetes_spec import validate_cluster_spec
+    from daskflow.clusters.kubernetes.inventory import (
+        label_selector,
+        parse_daskclusters,
+    )
+    from daskflow.clusters.kubernetes.spec import validate_cluster_spec
     long = ClusterLabels(**{**vars(LABELS), "step": "s" * 100 + "!"})
     for labels in (LABELS, long):
         with labelled(labels):
@@ -80,7 +83,7 @@ def test_the_list_query_is_what_kr8s_would_send() -> None:
     pytest.importorskip("kr8s")
     from kr8s._api import Api
 
-    from daskflow.clusters.kubernetes_inventory import delete_query, list_query
+    from daskflow.clusters.kubernetes.inventory import delete_query, list_query
     query = list_query("ml")
     assert query["url"] == ("/apis/kubernetes.dask.org/v1/namespaces/ml/daskclusters"
                             "?labelSelector=app.kubernetes.io%2Fmanaged-by%3Ddaskflow")

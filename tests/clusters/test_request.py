@@ -99,7 +99,7 @@ def test_default_request_local_follows_its_settings_others_one_core_per_worker()
 
 
 def test_prepare_starts_the_local_fork_server_and_is_a_no_op_elsewhere() -> None:
-    from daskflow.clusters import forkserver
+    from daskflow.clusters.local import forkserver
     ClusterBackend().prepare()
     get_backend("slurm").prepare()
     LocalBackend().prepare()

@@ -98,7 +98,7 @@ def test_unknown_option_is_refused_with_the_allowed_ones() -> None:
 @pytest.mark.parametrize("gres, gpus", [("gpu:2", 2), ("(null)", 0), ("gpu:a100:4(S:0-1)", 4),
                                         ("gpu:a100:2,mps:100", 2), ("gpu:v100:2,gpu:t4:1", 3)])
 def test_gpus_are_read_from_sinfo_gres(gres: str, gpus: int) -> None:
-    from daskflow.clusters.slurm import _gpus
+    from daskflow.clusters.slurm.backend import _gpus
     assert _gpus(gres) == gpus
 
 

@@ -22,14 +22,14 @@ from typing import Any
 
 import dask_jobqueue  # noqa: F401  (missing: the registry says "pip install 'daskflow[slurm]'")
 
-from .. import config
-from .base import ClusterBackend, logger
-from .errors import BackendUnavailableError, ResourceRequestError, WorkerKilledError
-from .labels import current_labels
-from .lifetime import preload
-from .listen import DashboardLinkWhereItListens, bind_address
-from .request import MiB, ResourceRequest, export_lines, format_bytes
-from .security import CredentialFiles, cluster_security
+from ... import config
+from ..base import ClusterBackend, logger
+from ..errors import BackendUnavailableError, ResourceRequestError, WorkerKilledError
+from ..labels import current_labels
+from ..lifetime import preload
+from ..listen import DashboardLinkWhereItListens, bind_address
+from ..request import MiB, ResourceRequest, export_lines, format_bytes
+from ..security import CredentialFiles, cluster_security
 
 # squeue reasons that no amount of waiting fixes (SLURM's "Job Reason Codes").
 HOPELESS_REASONS = {
@@ -184,7 +184,7 @@ class SLURMBackend(ClusterBackend):
             chosen = [n for n in nodes if n.partition.rstrip("*") == queue]
             if not chosen:
                 partitions = sorted({n.partition.rstrip("*") for n in nodes})
-                from ..exceptions import did_you_mean
+                from ...exceptions import did_you_mean
                 raise ResourceRequestError(
                     f"SLURM has no partition '{queue}' (daskflow.cluster.slurm.queue)."
                     f"{did_you_mean(queue, partitions)} Partitions (sinfo): "

@@ -14,8 +14,8 @@ says what to do. Teardown deletes the DaskCluster (its pods go with it) and
 checks that neither it nor any of its pods is left.
 
 The pure parts, Kubernetes quantities and the CRD schema check, are in
-:mod:`.kubernetes_spec`; the ``KubeCluster`` subclass with a bounded start in
-:mod:`.kubernetes_cluster`.
+:mod:`.spec`; the ``KubeCluster`` subclass with a bounded start in
+:mod:`.cluster`.
 """
 
 from __future__ import annotations
@@ -28,16 +28,19 @@ from typing import Any
 # missing: the registry says "pip install 'daskflow[kubernetes]'"
 import dask_kubernetes  # noqa: F401
 
-from .. import config
-from ..secrets import resolve
-from .base import logger
-from .containers import ContainerBackend
-from .errors import (
+from ... import config
+from ...secrets import resolve
+from ..base import logger
+from ..containers import ContainerBackend
+from ..errors import (
     BackendUnavailableError,
     ClusterStartTimeoutError,
     ResourceRequestError,
 )
-from .kubernetes_secrets import (
+from ..labels import current_labels
+from ..lifetime import scheduler_args
+from ..request import ResourceRequest, format_bytes
+from .secrets import (
     container_envs,
     create_secret,
     delete_secret,
@@ -45,15 +48,12 @@ from .kubernetes_secrets import (
     secret_object,
     secret_refs,
 )
-from .kubernetes_spec import (
+from .spec import (
     cpu_quantity,
     memory_quantity,
     parse_quantity,
     validate_cluster_spec,
 )
-from .labels import current_labels
-from .lifetime import scheduler_args
-from .request import ResourceRequest, format_bytes
 
 GROUP_VERSION = "kubernetes.dask.org/v1"
 CLUSTER_LABEL = "dask.org/cluster-name"
@@ -97,7 +97,7 @@ class KubernetesBackend(ContainerBackend):
 
     name = "kubernetes"
     config_section = "cluster.kubernetes"
-    #: secret variables come from a Secret the pods refer to (:mod:`.kubernetes_secrets`)
+    #: secret variables come from a Secret the pods refer to (:mod:`.secrets`)
     secrets_by_reference = True
 
     def __init__(self, **options: Any) -> None:
@@ -366,7 +366,7 @@ class KubernetesBackend(ContainerBackend):
     def make_cluster(self, request: ResourceRequest, *, name: str) -> Any:
         from dask.utils import parse_timedelta
 
-        from .kubernetes_cluster import (
+        from .cluster import (
             DaskflowKubeCluster,  # imports dask-kubernetes' operator
         )
         kwargs = self.cluster_kwargs(request, name=name)
@@ -384,7 +384,7 @@ class KubernetesBackend(ContainerBackend):
         return cluster
 
     def create_secret(self, request: ResourceRequest, name: str) -> None:
-        """The cluster's Secret (:mod:`.kubernetes_secrets`), when it has secret variables."""
+        """The cluster's Secret (:mod:`.secrets`), when it has secret variables."""
         refs = secret_refs(self.option("env"), request)
         if not refs:
             return

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from .aws_resources import CLUSTER_TAG
-from .inventory import LiveCluster
-from .labels import ClusterLabels
+from ..inventory import LiveCluster
+from ..labels import ClusterLabels
+from .resources import CLUSTER_TAG
 
 
 def _clients() -> tuple[Any, Any]:
-    from .registry import get_backend
+    from ..registry import get_backend
     backend: Any = get_backend("aws")
     return backend.client("ecs"), backend.client("ec2")
 

@@ -1,27 +1,16 @@
-"""The AWS backends: dask-cloudprovider's ``FargateCluster``, ``ECSCluster`` and ``EC2Cluster``.
-
-``aws`` launches what ``daskflow.cluster.aws.launch-type`` says; ``aws-fargate``,
-``aws-ecs`` and ``aws-ec2`` pin one, so that one flow can put a step on Fargate
-and another on a GPU instance with ``@resources(backend=...)``.
+"""The AWS backends' translation: a request as dask-cloudprovider's keyword arguments.
 
 - Fargate: the request is rounded up to the smallest valid Fargate task size
-  (:data:`FARGATE_SIZES`); what Fargate cannot give (a GPU, more than 16 vCPU or
-  120 GiB, more than 20 GiB of disk) is refused with the limits.
+  (:data:`~.sizing.FARGATE_SIZES`); what Fargate cannot give (a GPU, more than 16
+  vCPU or 120 GiB, more than 20 GiB of disk) is refused with the limits.
 - ECS on EC2: the task asks for exactly the request (CPU units, MiB, GPUs); the
   check refuses what no registered container instance can hold, naming the
   smallest instance type that would.
-- EC2: each worker gets the smallest instance type of :mod:`.aws_instances`
+- EC2: each worker gets the smallest instance type of :mod:`.instances`
   that fits (GPU requests get GPU types).
 
 Every wait has a bound (``daskflow.cluster.start-timeout``, and
-``api-timeout`` for each API call daskflow makes itself). This module
-translates requests; the rest is split by concern:
-
-- :mod:`.aws_sizing`: Fargate task sizes, sizes in words;
-- :mod:`.aws_instances`: the EC2 instance types daskflow chooses from;
-- :mod:`.aws_api`: credentials, region, bounded clients, the preflight check;
-- :mod:`.aws_resources`: teardown verified against the AWS API, leftovers deleted;
-- :mod:`.aws_cluster`: dask-cloudprovider's classes with a bounded start.
+``api-timeout`` for each API call daskflow makes itself).
 """
 
 from __future__ import annotations
@@ -33,37 +22,33 @@ from typing import Any
 # missing: the registry says "pip install 'daskflow[aws]'"
 import dask_cloudprovider.aws  # noqa: F401
 
-from .. import config
-from ..exceptions import ConfigurationError
-from ..secrets import SecretRef, parse_reference, split_env
-from .aws_api import AWSCredentialsError, AWSRegionError, AWSUnreachableError
-from .aws_instances import (
+from ... import config
+from ...exceptions import ConfigurationError
+from ...secrets import SecretRef, parse_reference, split_env
+from ..errors import ResourceRequestError
+from ..labels import current_labels
+from ..lifetime import scheduler_args
+from ..request import MiB, ResourceRequest, format_bytes
+from ..security import cluster_security, credentials
+from .instances import (
     INSTANCE_TYPES,
     InstanceType,
     by_name,
     largest,
     smallest_fitting,
 )
-from .aws_network import create_security_group, describe_exposure, exposure
-from .aws_resources import CLUSTER_TAG, AWSResources
-from .aws_secrets import store_secrets, tls_environment
-from .aws_sizing import (
+from .network import create_security_group, describe_exposure, exposure
+from .resources import CLUSTER_TAG, AWSResources
+from .secrets import store_secrets, tls_environment
+from .sizing import (
     FARGATE_DISK,
-    FARGATE_SIZES,
     cpu_units,
     describe_size,
     describe_type,
     fargate_size,
 )
-from .errors import ResourceRequestError
-from .labels import current_labels
-from .lifetime import scheduler_args
-from .request import MiB, ResourceRequest, format_bytes
-from .security import cluster_security, credentials
 
-__all__ = ["CLUSTER_TAG", "FARGATE_SIZES", "AWSBackend", "AWSCredentialsError",
-           "AWSEC2Backend", "AWSECSBackend", "AWSFargateBackend", "AWSRegionError",
-           "AWSUnreachableError", "fargate_size"]
+__all__ = ["AWSBackend", "AWSEC2Backend", "AWSECSBackend", "AWSFargateBackend"]
 
 
 class AWSBackend(AWSResources):
@@ -100,7 +85,7 @@ class AWSBackend(AWSResources):
 
     @property
     def secrets_by_reference(self) -> bool:  # type: ignore[override]
-        """ECS and Fargate tasks get secrets from Secrets Manager (:mod:`.aws_secrets`)."""
+        """ECS and Fargate tasks get secrets from Secrets Manager (:mod:`.secrets`)."""
         return self.launch_type != "ec2"
 
     def environment(self, request: ResourceRequest) -> dict[str, str]:
@@ -218,7 +203,7 @@ class AWSBackend(AWSResources):
         return kwargs
 
     def describe(self, request: ResourceRequest) -> str:
-        """What would be asked, and what it exposes (:mod:`.aws_network`); nothing is contacted.
+        """What would be asked, and what it exposes (:mod:`.network`); nothing is contacted.
 
         ``aws-fargate: 2 tasks of 4 vCPU / 16 GiB (Fargate size 4096/16384), ...``
         """
@@ -286,7 +271,7 @@ class AWSBackend(AWSResources):
     # -- start ----------------------------------------------------------------------------
     def prepare_ecs(self, request: ResourceRequest, name: str, kwargs: dict[str, Any]) -> None:
         """What an ECS/Fargate cluster needs made first: its security group
-        (:mod:`.aws_network`), TLS and secrets in Secrets Manager (:mod:`.aws_secrets`)."""
+        (:mod:`.network`), TLS and secrets in Secrets Manager (:mod:`.secrets`)."""
         if "security_groups" not in kwargs:
             kwargs["security_groups"] = [create_security_group(self, name, kwargs)]
         tls = None if self.option("scheduler-address") else cluster_security()
@@ -304,7 +289,7 @@ class AWSBackend(AWSResources):
         import dask
         from dask.utils import parse_timedelta
 
-        from .aws_cluster import CLUSTER_CLASSES  # imports dask-cloudprovider's classes
+        from .cluster import CLUSTER_CLASSES  # imports dask-cloudprovider's classes
         kwargs = self.cluster_kwargs(request, name=name)
         timeout = parse_timedelta(config.get("cluster.start-timeout"))
         cls = CLUSTER_CLASSES[self.launch_type]

@@ -19,8 +19,8 @@ import time
 from typing import Any
 from urllib.parse import urlencode
 
-from .inventory import LiveCluster
-from .labels import MANAGED_BY, ClusterLabels
+from ..inventory import LiveCluster
+from ..labels import MANAGED_BY, ClusterLabels
 
 GROUP, VERSION, PLURAL = "kubernetes.dask.org", "v1", "daskclusters"
 
@@ -31,7 +31,7 @@ def label_selector(**labels: str) -> str:
     >>> label_selector(user="ana")
     'app.kubernetes.io/managed-by=daskflow,daskflow.dev/user=ana'
     """
-    from .labels import K8S_PREFIX, label_value
+    from ..labels import K8S_PREFIX, label_value
     parts = [f"{MANAGED_BY[0]}={MANAGED_BY[1]}"]
     parts += [f"{K8S_PREFIX}{k.replace('_', '-')}={label_value(v)}" for k, v in labels.items()]
     return ",".join(parts)
@@ -85,8 +85,8 @@ def _timestamp(text: Any) -> float | None:
 
 
 def list_kubernetes() -> list[LiveCluster]:
-    from .kubernetes import _api, _run_bounded  # kr8s: only when asked
-    from .registry import get_backend
+    from ..registry import get_backend
+    from .backend import _api, _run_bounded  # kr8s: only when asked
     backend: Any = get_backend("kubernetes")
     namespace = backend.option("namespace")
     query = list_query(namespace)
@@ -101,8 +101,8 @@ def list_kubernetes() -> list[LiveCluster]:
 
 
 def end_kubernetes(cluster: LiveCluster) -> str:
-    from .kubernetes import _api, _run_bounded
-    from .registry import get_backend
+    from ..registry import get_backend
+    from .backend import _api, _run_bounded
     backend: Any = get_backend("kubernetes")
     timeout = backend.api_timeout()
     query = delete_query(cluster.name, cluster.handle.get("namespace") or "default")
