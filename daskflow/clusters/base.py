@@ -30,6 +30,7 @@ from .errors import (
     ClusterTeardownError,
     WorkerKilledError,
 )
+from .live import LiveCluster
 from .request import GiB, MiB, ResourceRequest, export_lines, format_bytes
 
 __all__ = ["TEARDOWN_GRACE", "ClusterBackend", "GiB", "MiB", "ResourceRequest",
@@ -85,6 +86,31 @@ class ClusterBackend:
     - ``worker_memory(request)``: bytes per worker, the request's or the
       backend's ``memory`` setting.
 
+    What ``daskflow clusters list`` / ``gc`` and the cost estimate ask of every
+    backend the registry knows (its own, registered, or from an entry point), with
+    defaults that serve a backend whose scheduler runs in the driver:
+
+    - ``listed_by``: the name of the backend whose ``live_clusters`` lists this
+      one's clusters. ``"local"`` (the default): the records on this machine,
+      which ``open`` writes for every cluster (:mod:`.records`). A backend whose
+      clusters live in a service that can outlive the driver (a batch queue, a
+      cloud API) gives its own name (``slurm``), and backends that share one
+      listing share it (``aws-fargate``, ``aws-ecs`` and ``aws-ec2`` say ``aws``);
+    - ``set_up_here()`` (a classmethod): whether ``list-backends: auto`` asks
+      this listing on this machine (``squeue`` on PATH, a kubeconfig, AWS
+      credentials); True by default;
+    - ``live_clusters()``: the :class:`~daskflow.clusters.live.LiveCluster` of
+      each of daskflow's clusters that still runs here, with the labels the
+      backend wrote on it (run, step, user, version, driver: its folder's
+      ``labels.py``); by default the records listed by this backend;
+    - ``end_cluster(cluster)``: end one of them with the backend's own means
+      (``scancel``, StopTask, a DELETE), and say what was done; by default
+      its recorded worker processes on this machine are killed;
+    - ``price(request)``: one worker-hour of ``request`` in
+      ``daskflow.cluster.prices.currency``, or None; by default from the table
+      ``daskflow.cluster.prices.<name>`` (:mod:`.pricing`). The runtime calls
+      ``hourly_price``, which never fails a run.
+
     ``open(request)`` is the one entry point a runtime needs: a context manager
     that yields a started cluster with all its workers, closes it on success,
     exception, Ctrl-C and generator close, verifies that nothing is left, and
@@ -102,6 +128,8 @@ class ClusterBackend:
     secrets_by_reference: bool = False
     #: whether the cluster's scheduler runs inside this process (LocalCluster, dask-jobqueue)
     scheduler_in_process: ClassVar[bool] = False
+    #: the backend whose live_clusters lists this one's clusters ("local": the records)
+    listed_by: ClassVar[str] = "local"
 
     def __init__(self, **options: Any) -> None:
         self.options = {key.replace("-", "_"): value for key, value in options.items()}
@@ -302,17 +330,49 @@ class ClusterBackend:
             pids = []
         records.write(name, backend=self.name, labels=current_labels(),
                       scheduler=getattr(cluster, "scheduler_address", None), pids=pids,
-                      workers=request.workers, started_at=started)
+                      workers=request.workers, started_at=started, listed_by=self.listed_by)
 
     def worker_processes(self, cluster: Any) -> list[int]:
         """Pids of the cluster's workers on this machine (none for a remote backend)."""
         return []
 
+    # -- `daskflow clusters list` / `gc`, and cost: asked through the registry ---------------
+    @classmethod
+    def set_up_here(cls) -> bool:
+        """Whether ``daskflow clusters list`` asks this listing when no backend is named."""
+        return True
+
+    def live_clusters(self) -> list[LiveCluster]:
+        """daskflow's clusters of this listing that still run; by default this machine's
+        records of the clusters listed by this backend, their worker processes checked."""
+        from . import records
+        return records.live_clusters(self.name)
+
+    def end_cluster(self, cluster: LiveCluster) -> str:
+        """End ``cluster`` (one of :meth:`live_clusters`); what was done, in words. By default
+        its recorded worker processes on this machine are killed and its record removed."""
+        from . import records
+        return records.end(cluster)
+
+    def price(self, request: ResourceRequest) -> float | None:
+        """One worker-hour of ``request`` here; None: no price (:mod:`.pricing`).
+
+        >>> import dask
+        >>> with dask.config.set({"daskflow.cluster.prices.base.cpu-hour": 0.5}):
+        ...     ClusterBackend().price(ResourceRequest(cpu=4))
+        2.0
+        """
+        from .pricing import price_table, priced_memory, table_price
+        table = price_table(self.name)
+        if table is None:
+            return None
+        return table_price(table, cores=float(request.threads),
+                           memory=priced_memory(self, request), gpus=request.gpu)
+
     def hourly_price(self, request: ResourceRequest) -> float | None:
-        """Estimated price of one worker-hour of ``request`` here (:mod:`.pricing`)."""
-        from .pricing import hourly_price
+        """:meth:`price`, for a run's cost estimate: None instead of an error."""
         try:
-            return hourly_price(self, request)
+            return self.price(request)
         except Exception:  # noqa: BLE001  a price never fails a run: no estimate then
             return None
 

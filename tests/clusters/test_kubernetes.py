@@ -405,6 +405,39 @@ def test_teardown_deletes_a_daskcluster_that_was_left(kube_api: FakeKubeAPI) -> 
     assert backend.leftovers(snapshot) == [] and kube_api.clusters == {}
 
 
+def test_clusters_list_and_gc_ask_the_api_server_through_the_registry(
+        kube_api: FakeKubeAPI) -> None:
+    """``daskflow clusters list`` finds daskflow's DaskClusters by label selector, with
+    their labels; ``gc`` deletes the one whose driver is gone, and nothing else."""
+    import socket
+    import subprocess
+
+    from daskflow.clusters import inventory
+    from daskflow.clusters.labels import ClusterLabels, labelled
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    labels = ClusterLabels(run="GoneFlow/3", step="fit, score", user="ana@example.org",
+                           version="0.1.0", driver=f"{socket.gethostname()}:{gone.pid}")
+    with labelled(labels):
+        spec = get_backend("kubernetes").cluster_spec(ResourceRequest(workers=2), "daskflow-k1")
+    spec["metadata"].update(namespace="default", creationTimestamp="2026-12-03T10:00:00Z")
+    kube_api.clusters[("default", "daskflow-k1")] = spec
+    kube_api.clusters[("default", "not-ours")] = {"metadata": {"name": "not-ours"}}
+    with dask.config.set({"daskflow.cluster.kubernetes.namespace": "default",
+                          "daskflow.cluster.list-backends": "auto"}):
+        assert "kubernetes" in inventory.chosen_listings()  # a kubeconfig is set up here
+        found, notes = inventory.live_clusters(["kubernetes"])
+        assert notes == []
+        [cluster] = found
+        assert (cluster.backend, cluster.name, cluster.labels, cluster.workers) == \
+            ("kubernetes", "daskflow-k1", labels, 2)
+        assert (cluster.run_alive, cluster.why) == (False, f"driver pid {gone.pid} gone")
+        assert inventory.end(cluster) == "deleted the DaskCluster (the operator removes its pods)"
+    assert ("DELETE", "/apis/kubernetes.dask.org/v1/namespaces/default/daskclusters/"
+                      "daskflow-k1") in kube_api.requests
+    assert list(kube_api.clusters) == [("default", "not-ours")]
+
+
 # -- the shared contract ----------------------------------------------------------------------
 NEEDS_CLUSTER = ("needs a Kubernetes cluster with the Dask operator that runs pods; none can "
                  "run here (no container runtime). Set DASKFLOW_TEST_KUBECONFIG to a "

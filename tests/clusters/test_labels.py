@@ -15,7 +15,6 @@ import pytest
 
 from daskflow.clusters import ResourceRequest, ResourceRequestError, get_backend
 from daskflow.clusters.labels import (
-    K8S_VALUE,
     ClusterLabels,
     current_labels,
     labelled,
@@ -51,6 +50,7 @@ def test_labels_outside_a_run_name_the_user_version_and_driver() -> None:
 def test_kubernetes_labels_are_valid_and_the_resource_matches_the_crd() -> None:
     pytest.importorskip("dask_kubernetes")
     pytest.importorskip("jsonschema")
+    from daskflow.clusters.kubernetes.labels import K8S_VALUE, from_kubernetes
     from daskflow.clusters.kubernetes.inventory import (
         label_selector,
         parse_daskclusters,
@@ -69,7 +69,7 @@ def test_kubernetes_labels_are_valid_and_the_resource_matches_the_crd() -> None:
         assert metadata["labels"]["daskflow.dev/flow"] == "TrainFlow"
         assert metadata["labels"]["daskflow.dev/run-id"] == "1796291234567890"
         # the exact values come back from the annotations
-        assert ClusterLabels.from_kubernetes(metadata) == labels
+        assert from_kubernetes(metadata) == labels
         # what `list` sends selects this resource
         for requirement in label_selector(user=labels.user).split(","):
             key, value = requirement.split("=")
@@ -96,14 +96,15 @@ def test_the_list_query_is_what_kr8s_would_send() -> None:
 
 def test_slurm_jobs_carry_the_labels_in_their_comment() -> None:
     pytest.importorskip("dask_jobqueue")
-    from daskflow.clusters.inventory import parse_squeue
+    from daskflow.clusters.slurm.inventory import parse_squeue
+    from daskflow.clusters.slurm.labels import from_slurm_comment
     with labelled(LABELS):
         script = get_backend("slurm").job_script(ResourceRequest(memory=2**30),
                                                  name="daskflow-abc")
     [line] = [x for x in script.splitlines() if "--comment" in x]
     comment = line.split("--comment=", 1)[1]
     assert " " not in comment  # one word in the #SBATCH line
-    labels = ClusterLabels.from_slurm_comment(comment)
+    labels = from_slurm_comment(comment)
     assert labels is not None
     assert (labels.run, labels.user, labels.driver) == (LABELS.run, LABELS.user, LABELS.driver)
     assert labels.step == "fit,_score__x_1"
@@ -118,6 +119,7 @@ def test_slurm_jobs_carry_the_labels_in_their_comment() -> None:
 
 def test_ecs_and_ec2_resources_are_tagged() -> None:
     pytest.importorskip("dask_cloudprovider")
+    from daskflow.clusters.aws.labels import from_aws_tags
     with labelled(LABELS):
         fargate = get_backend("aws-fargate").cluster_kwargs(ResourceRequest(), name="c1")
         ec2 = get_backend("aws-ec2").cluster_kwargs(ResourceRequest(), name="c1")
@@ -125,7 +127,7 @@ def test_ecs_and_ec2_resources_are_tagged() -> None:
         assert tags["daskflow-cluster"] == "c1"
         assert tags["daskflow-run"] == LABELS.run and tags["daskflow-user"] == LABELS.user
         assert tags["daskflow-step"] == "fit_ score_ x=1"  # AWS allows no ',' or ';'
-        assert ClusterLabels.from_aws_tags(tags).driver == LABELS.driver
+        assert from_aws_tags(tags).driver == LABELS.driver
 
 
 # -- the maximum lifetime, in each backend's scheduler options ---------------------------------

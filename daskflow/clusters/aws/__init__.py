@@ -14,7 +14,9 @@ Everything about AWS is in this folder, split by concern:
 - :mod:`.secrets`: secret variables and the TLS key in Secrets Manager;
 - :mod:`.resources`: teardown verified against the AWS API, leftovers deleted;
 - :mod:`.cluster`: dask-cloudprovider's classes with a bounded start;
-- :mod:`.inventory`: daskflow's live ECS tasks and EC2 instances, found by their tags.
+- :mod:`.labels`: a cluster's run, step, user, ... as tags;
+- :mod:`.inventory`: daskflow's live ECS tasks and EC2 instances, found by their tags;
+- :mod:`.pricing`: a worker-hour's price by Fargate task size or EC2 instance type.
 
 Importing this package imports dask-cloudprovider: the registry does it only
 when an aws backend is asked for.
@@ -22,7 +24,7 @@ when an aws backend is asked for.
 
 from .api import AWSCredentialsError, AWSRegionError, AWSUnreachableError
 from .backend import AWSBackend, AWSEC2Backend, AWSECSBackend, AWSFargateBackend
-from .resources import CLUSTER_TAG
+from .labels import CLUSTER_TAG
 from .sizing import FARGATE_SIZES, fargate_size
 
 __all__ = ["CLUSTER_TAG", "FARGATE_SIZES", "AWSBackend", "AWSCredentialsError",

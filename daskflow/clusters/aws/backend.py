@@ -28,8 +28,10 @@ from ...secrets import SecretRef, parse_reference, split_env
 from ..errors import ResourceRequestError
 from ..labels import current_labels
 from ..lifetime import scheduler_args
+from ..live import LiveCluster
 from ..request import MiB, ResourceRequest, format_bytes
 from ..security import cluster_security, credentials
+from . import inventory
 from .instances import (
     INSTANCE_TYPES,
     InstanceType,
@@ -37,8 +39,10 @@ from .instances import (
     largest,
     smallest_fitting,
 )
+from .labels import CLUSTER_TAG, aws_tags
 from .network import create_security_group, describe_exposure, exposure
-from .resources import CLUSTER_TAG, AWSResources
+from .pricing import worker_hour_price
+from .resources import AWSResources
 from .secrets import store_secrets, tls_environment
 from .sizing import (
     FARGATE_DISK,
@@ -59,6 +63,9 @@ class AWSBackend(AWSResources):
     >>> kwargs["worker_cpu"], kwargs["worker_mem"], kwargs["n_workers"]
     (2048, 5120, 2)
     """
+
+    #: `daskflow clusters list` asks ECS and EC2 once for all aws backends (:mod:`.inventory`)
+    listed_by = "aws"
 
     # -- translation (pure) ----------------------------------------------------------------
     def instance_type(self, request: ResourceRequest) -> InstanceType:
@@ -166,7 +173,8 @@ class AWSBackend(AWSResources):
 
     def tags(self, name: str) -> dict[str, str]:
         """The settings' tags, the run's labels (run, step, user, ...) and the cluster's name."""
-        return {**(self.option("tags") or {}), **current_labels().aws_tags(), CLUSTER_TAG: name}
+        return {**(self.option("tags") or {}), **aws_tags(current_labels()),
+                CLUSTER_TAG: name}
 
     def _ec2_kwargs(self, request: ResourceRequest, name: str) -> dict[str, Any]:
         instance = self.instance_type(request)
@@ -308,6 +316,20 @@ class AWSBackend(AWSResources):
             dask.config.set({"distributed.comm": saved})
         cluster.job_name = name  # type: ignore[attr-defined]  # as dask-jobqueue's: to find it
         return cluster
+
+    # -- `daskflow clusters list` / `gc` (:mod:`.inventory`), and cost (:mod:`.pricing`) -----
+    @classmethod
+    def set_up_here(cls) -> bool:
+        return inventory.configured()
+
+    def live_clusters(self) -> list[LiveCluster]:
+        return inventory.list_clusters(self.client("ecs"), self.client("ec2"))
+
+    def end_cluster(self, cluster: LiveCluster) -> str:
+        return inventory.end(self.client("ecs"), self.client("ec2"), cluster)
+
+    def price(self, request: ResourceRequest) -> float | None:
+        return worker_hour_price(self, request)
 
 
 class AWSFargateBackend(AWSBackend):

@@ -14,11 +14,9 @@ import weakref
 from typing import Any
 
 from .api import AWSAPI
+from .labels import CLUSTER_TAG
 
 logger = logging.getLogger("daskflow.clusters")
-
-#: Tag on every resource of a daskflow cluster: its unique name.
-CLUSTER_TAG = "daskflow-cluster"
 
 
 class AWSResources(AWSAPI):
