@@ -129,6 +129,7 @@ def check_tls_cluster(env, security, tmp_path):
                 process.wait(10)
 
 
+@pytest.mark.fast
 def test_secret_settings_stay_out_of_kwargs_and_ec2_user_data():
     from daskflow.exceptions import ConfigurationError
     setting = {"PLAIN": "1", "API_TOKEN": {"secret": "env:DF_NOT_READ_HERE"}}

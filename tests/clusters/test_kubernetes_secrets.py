@@ -36,6 +36,7 @@ def ref(key: str, cluster: str = "daskflow-s") -> dict:
     return {"secretKeyRef": {"name": f"{cluster}-secrets", "key": key}}
 
 
+@pytest.mark.fast
 def test_pods_refer_to_the_secret_and_never_hold_a_value(monkeypatch):
     monkeypatch.setenv("DF_DB", VALUE)
     setting = {"PLAIN": "1", "API_TOKEN": {"secret": "env:DF_DB"}}
@@ -51,6 +52,7 @@ def test_pods_refer_to_the_secret_and_never_hold_a_value(monkeypatch):
     assert env_of(plain, "worker") == env_of(plain, "scheduler") == env_of(spec, "scheduler")
 
 
+@pytest.mark.fast
 def test_the_secret_is_a_core_v1_secret():
     kubernetes = pytest.importorskip("kubernetes")
     secret = secret_object("daskflow-s", {"DB_PASSWORD": SecretValue(VALUE)},

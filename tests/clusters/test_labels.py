@@ -32,6 +32,7 @@ K8S_KEY = re.compile(r"([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9
                      r"[A-Za-z0-9])?")
 
 
+@pytest.mark.fast
 def test_labels_outside_a_run_name_the_user_version_and_driver() -> None:
     import os
     labels = current_labels()
@@ -47,6 +48,7 @@ def test_labels_outside_a_run_name_the_user_version_and_driver() -> None:
     assert current_labels().run is None
 
 
+@pytest.mark.fast
 def test_kubernetes_labels_are_valid_and_the_resource_matches_the_crd() -> None:
     pytest.importorskip("dask_kubernetes")
     pytest.importorskip("jsonschema")
@@ -79,6 +81,7 @@ def test_kubernetes_labels_are_valid_and_the_resource_matches_the_crd() -> None:
         assert (found.name, found.labels, found.workers) == ("daskflow-abc", labels, 2)
 
 
+@pytest.mark.fast
 def test_the_list_query_is_what_kr8s_would_send() -> None:
     pytest.importorskip("kr8s")
     from kr8s._api import Api
@@ -94,6 +97,7 @@ def test_the_list_query_is_what_kr8s_would_send() -> None:
         assert built == q["path"]
 
 
+@pytest.mark.fast
 def test_slurm_jobs_carry_the_labels_in_their_comment() -> None:
     pytest.importorskip("dask_jobqueue")
     from daskflow.clusters.slurm.inventory import parse_squeue
@@ -117,6 +121,7 @@ def test_slurm_jobs_carry_the_labels_in_their_comment() -> None:
     assert cluster.handle["jobs"] == ["11", "12"]
 
 
+@pytest.mark.fast
 def test_ecs_and_ec2_resources_are_tagged() -> None:
     pytest.importorskip("dask_cloudprovider")
     from daskflow.clusters.aws.labels import from_aws_tags
@@ -144,7 +149,9 @@ def _preloads(backend: str, request: ResourceRequest) -> list[str]:
     return [args[i + 1] for i, arg in enumerate(args) if arg == "--preload"]
 
 
-@pytest.mark.parametrize("backend", ["local", "slurm", "ssh", "kubernetes", "aws-fargate"])
+@pytest.mark.parametrize("backend", [  # ssh: importing asyncssh runs ldconfig, a process
+    *(pytest.param(b, marks=pytest.mark.fast)
+      for b in ("local", "slurm", "kubernetes", "aws-fargate")), "ssh"])
 def test_every_scheduler_gets_the_max_lifetime(backend: str) -> None:
     pytest.importorskip({"slurm": "dask_jobqueue", "ssh": "asyncssh",
                          "kubernetes": "dask_kubernetes",
@@ -159,6 +166,7 @@ def test_every_scheduler_gets_the_max_lifetime(backend: str) -> None:
         assert _preloads(backend, ResourceRequest()) == []
 
 
+@pytest.mark.fast
 def test_a_scheduler_we_did_not_start_gets_no_preload() -> None:
     pytest.importorskip("dask_cloudprovider")
     kwargs = get_backend("aws-fargate", scheduler_address="tcp://10.0.0.1:8786").cluster_kwargs(
@@ -166,6 +174,7 @@ def test_a_scheduler_we_did_not_start_gets_no_preload() -> None:
     assert "scheduler_extra_args" not in kwargs
 
 
+@pytest.mark.fast
 def test_max_lifetime_is_checked_where_it_is_given() -> None:
     from daskflow import resources
     from daskflow.steps.base import StepDecoratorError

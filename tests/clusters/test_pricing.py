@@ -12,6 +12,7 @@ from daskflow.runtime.events import cluster_usage_lines
 GiB = 2**30
 
 
+@pytest.mark.fast
 def test_a_rate_per_worker_core_memory_and_gpu() -> None:
     rates = {"worker-hour": 0.5, "cpu-hour": 0.25, "gib-hour": 0.01, "gpu-hour": 2.0}
     with dask.config.set({"daskflow.cluster.prices.local": rates}):
@@ -21,6 +22,7 @@ def test_a_rate_per_worker_core_memory_and_gpu() -> None:
     assert cost(7200, 1.5) == 3.0 and cost(None, 1.5) is None and cost(10, None) is None
 
 
+@pytest.mark.fast
 def test_aws_defaults_fargate_by_task_size_and_ec2_by_instance_type() -> None:
     pytest.importorskip("dask_cloudprovider")
     # 0.5 vCPU / 3000 MiB rounds up to Fargate's 512 / 3072
@@ -33,6 +35,7 @@ def test_aws_defaults_fargate_by_task_size_and_ec2_by_instance_type() -> None:
     assert unknown.hourly_price(ResourceRequest()) is None
 
 
+@pytest.mark.fast
 def test_the_summary_says_when_there_is_no_price() -> None:
     [line] = cluster_usage_lines([{"name": "step-1", "backend": "aws-ec2", "step": "fit",
                                    "worker_seconds_held": 10.0, "worker_seconds_used": 0.0,
