@@ -46,13 +46,13 @@ def chosen_listings(names: list[str] | tuple[str, ...] | None = None) -> list[st
         setting = [setting]
     chosen: list[str] = []
     for name in setting:
-        listing = listed_by(name)
+        listing = listing_of(name)
         if listing not in chosen:
             chosen.append(listing)
     return chosen
 
 
-def listed_by(name: str) -> str:
+def listing_of(name: str) -> str:
     """Which backend lists the clusters of backend ``name`` (a dotted-path class: the records).
 
     An installed backend's class says (``listed_by``); one that cannot be imported is
@@ -188,5 +188,5 @@ def _age(seconds: float | None) -> str:
     return f"{seconds / 3600:.1f}h"
 
 
-__all__ = ["LiveCluster", "as_rows", "chosen_listings", "end", "judge", "listed_by",
+__all__ = ["LiveCluster", "as_rows", "chosen_listings", "end", "judge", "listing_of",
            "live_clusters"]
