@@ -112,30 +112,6 @@ class _NotFast(RuntimeError):
     """A test marked ``fast`` tried to start a process or a Dask cluster."""
 
 
-_IN_FAST_TEST = [False]
-
-
-def _guard_new(cls: type, what: str) -> None:
-    """Make ``cls(...)`` fail while a fast test runs: refused in ``__new__``, so no
-    half-made object's ``__del__`` fails later. Installed once and left in place:
-    deleting a ``__new__`` set on a class does not give back ``object.__new__``'s slot
-    (CPython keeps the slot wrapper), and every later ``cls(args)`` would then raise
-    "object.__new__() takes exactly one argument"."""
-    if "_df_fast_guard" in vars(cls):
-        return
-    original = cls.__new__
-
-    def __new__(klass, *args, **kwargs):
-        if _IN_FAST_TEST[0]:
-            raise _NotFast(f"a test marked fast started {what}; drop the marker or the {what}")
-        if original is object.__new__:
-            return original(klass)
-        return original(klass, *args, **kwargs)
-
-    cls.__new__ = staticmethod(__new__)  # type: ignore[method-assign]
-    cls._df_fast_guard = True  # type: ignore[attr-defined]
-
-
 @pytest.fixture(autouse=True)
 def _fast_means_in_process(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch):
     """A ``fast`` test may start no process and no Dask cluster: it tests the engine's
@@ -149,13 +125,20 @@ def _fast_means_in_process(request: pytest.FixtureRequest, monkeypatch: pytest.M
             raise _NotFast(f"a test marked fast started {what}; drop the marker or the {what}")
         return refused
 
+    def refuse_dask(what: str):
+        def refused(self, *args, **kwargs):
+            from distributed.core import Status
+            self.status = Status.closed  # half-made: its __del__ finds nothing to close
+            refuse(what)()
+        return refused
+
     import distributed
     import distributed.deploy.spec
     monkeypatch.setattr(subprocess.Popen, "__init__", refuse("a process"))
-    _guard_new(distributed.deploy.spec.SpecCluster, "a Dask cluster")
-    _guard_new(distributed.Client, "a Dask client")
-    _IN_FAST_TEST[0] = True
-    try:
-        yield
-    finally:
-        _IN_FAST_TEST[0] = False
+    # refused in __init__, undone by monkeypatch: a __new__ set on the class and deleted
+    # again leaves CPython's tp_new slot broken for every later instance ("object.__new__()
+    # takes exactly one argument"), so no cluster could start after a fast test
+    monkeypatch.setattr(distributed.deploy.spec.SpecCluster, "__init__",
+                        refuse_dask("a Dask cluster"))
+    monkeypatch.setattr(distributed.Client, "__init__", refuse_dask("a Dask client"))
+    yield

@@ -19,17 +19,23 @@ import dask.config
 
 from .. import config
 from ..clusters import ClusterBackend, get_backend
-from ..clusters.forkserver import is_warm
 from ..clusters.labels import labelled_step
-from ..datastore import ArtifactRef, ArtifactStore, resolve_root
-from ..exceptions import ClusterError, ConfigurationError, ResumeError, RunFailed, StepError
+from ..clusters.local.forkserver import is_warm
 from ..current import username
+from ..datastore import ArtifactRef, ArtifactStore, resolve_root
+from ..exceptions import (
+    ClusterError,
+    ConfigurationError,
+    ResumeError,
+    RunFailed,
+    StepError,
+)
 from ..parameters import resolve_parameters
 from ..project import project_facts, project_tags
 from ..tracebacks import add_source_lines
 from .context import RunContext
-from .driver import RunDriver
 from .display import choose_observer
+from .driver import RunDriver
 from .flowfile import flow_file_of, load_flow
 from .idle import idle_release_for
 from .lifecycle import RunLifecycle, RunOutcome
