@@ -10,6 +10,8 @@ from daskflow.datastore import ArtifactStore
 from daskflow.runtime.context import SplitBatch
 from daskflow.runtime.join_inputs import JoinInputs
 
+pytestmark = pytest.mark.fast  # no process, no cluster: files in a temporary folder
+
 
 @pytest.fixture
 def store(tmp_path):

@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import doctest
 import hashlib
-import json
 import os
-import time
-import uuid
 
 import dask.config
 import pytest
@@ -266,18 +263,7 @@ def test_a_bad_inline_limit_is_a_clear_error():
         byte_limit("lots")
 
 
-# -- the orphan sweep ----------------------------------------------------------------------
-
-
-def _aged(path, age: float, folder: bool = False) -> str:
-    path = str(path)
-    os.makedirs(path if folder else os.path.dirname(path), exist_ok=True)
-    if not folder:
-        with open(path, "wb") as f:
-            f.write(b"partial")
-    then = time.time() - age
-    os.utime(path, (then, then))
-    return path
+# -- the orphan sweep (what it removes: tests/datastore/test_store_faults.py) --------------
 
 
 def test_the_orphan_age_setting():
@@ -287,28 +273,6 @@ def test_the_orphan_age_setting():
         assert orphan_age() is None
     with pytest.raises(ConfigurationError, match="orphan-age is 'soon': give a duration"):
         orphan_age("soon")
-
-
-def test_the_sweep_takes_old_temporaries_only(store):
-    store.write_run("1", {"status": "running"})
-    flow, mark = store.layout.flow, layout.TEMP_MARK
-    old_file = _aged(f"{store.layout.run_record('1')}{mark}1a2b3c4d", 7200)
-    old_blob = _aged(f"{store.layout.data}/{mark}{uuid.uuid4().hex}", 7200)
-    old_frame = f"{store.layout.data}/dd/{mark}{uuid.uuid4().hex}"
-    _aged(f"{old_frame}/part.000000.parquet", 7200)
-    _aged(old_frame, 7200, folder=True)
-    busy_frame = f"{store.layout.data}/dd/{mark}{uuid.uuid4().hex}"
-    _aged(f"{busy_frame}/part.000001.parquet", 60)  # a worker still writing into it
-    _aged(busy_frame, 7200, folder=True)
-    fresh = _aged(f"{flow}/1/start/1/0.stdout{mark}9c0d1e2f", 60)
-
-    removed = store.remove_orphaned_temp_files()
-
-    assert sorted(removed) == sorted([old_file, old_blob, old_frame])
-    assert os.path.exists(busy_frame) and os.path.exists(fresh)
-    with open(store.layout.run_record("1")) as f:
-        assert json.load(f) == {"status": "running"}
-    assert sorted(store.remove_orphaned_temp_files(older_than=10)) == sorted([busy_frame, fresh])
 
 
 def test_the_probe_is_there_only_while_it_is_looked_for(tmp_path):

@@ -9,6 +9,8 @@ import pytest
 from daskflow.datastore import ArtifactStore
 from daskflow.exceptions import ArtifactError
 
+pytestmark = pytest.mark.fast  # no process, no cluster: files in a temporary folder
+
 
 @pytest.fixture
 def store(tmp_path):

@@ -178,6 +178,7 @@ def test_a_full_disk_under_a_dask_dataframe_is_the_same_clear_error(tmp_path):
         assert os.listdir(f"{root}/SomeFlow/_data/dd") == []
 
 
+@pytest.mark.fast
 def test_a_claim_that_does_not_fit_is_no_claim(tmp_path, monkeypatch):
     root = str(tmp_path / "disk")
     store = ArtifactStore(root, "SomeFlow")
@@ -187,6 +188,7 @@ def test_a_claim_that_does_not_fit_is_no_claim(tmp_path, monkeypatch):
     assert store.list_attempts("1", "start", "1") == []
 
 
+@pytest.mark.fast
 def test_other_write_failures_name_the_path_and_the_cause(tmp_path):
     store = ArtifactStore(str(tmp_path / "root"), "SomeFlow")
     os.makedirs(store.flow_root)
@@ -210,6 +212,7 @@ def _touch(path: str, age: float, folder: bool = False) -> str:
     return path
 
 
+@pytest.mark.fast
 def test_orphaned_temporary_files_are_removed_once_old_enough(tmp_path):
     store = ArtifactStore(str(tmp_path / "root"), "SomeFlow")
     ref = store.put_artifact([1, 2, 3], "x")
@@ -240,6 +243,7 @@ def test_orphaned_temporary_files_are_removed_once_old_enough(tmp_path):
     assert _leftovers(str(tmp_path)) == []
 
 
+@pytest.mark.fast
 def test_the_orphan_age_is_a_setting(tmp_path):
     assert dask.config.get("daskflow.datastore.orphan-age") == "1 hour"
     store = ArtifactStore(str(tmp_path / "root"), "SomeFlow")
@@ -259,6 +263,7 @@ def test_the_orphan_age_is_a_setting(tmp_path):
 # -- stray files in the store's folders ------------------------------------------------------
 
 
+@pytest.mark.fast
 @pytest.mark.parametrize("root", ["local", "memory"])
 def test_listings_skip_what_is_not_the_stores(tmp_path, root):
     url = str(tmp_path / "root") if root == "local" else f"memory://df-{uuid.uuid4().hex}"
@@ -279,12 +284,14 @@ def test_listings_skip_what_is_not_the_stores(tmp_path, root):
 # -- names that would be paths outside the datastore ------------------------------------------
 
 
+@pytest.mark.fast
 @pytest.mark.parametrize("bad", ["../../tmp", "", "Some/Flow", "1Flow", "a-b"])
 def test_a_flow_name_is_a_python_identifier(tmp_path, bad):
     with pytest.raises(InvalidNameError, match="is not a Python identifier"):
         ArtifactStore(str(tmp_path / "root"), bad)
 
 
+@pytest.mark.fast
 @pytest.mark.parametrize("bad", ["../../../outside/123", "..", "12a", "", "-1", "1 2", "١٢"])
 def test_a_run_id_is_digits(tmp_path, bad):
     store = ArtifactStore(str(tmp_path / "root"), "SomeFlow")
@@ -295,6 +302,7 @@ def test_a_run_id_is_digits(tmp_path, bad):
     assert not os.path.exists(tmp_path / "root")  # nothing was written anywhere
 
 
+@pytest.mark.fast
 def test_step_names_and_task_ids_are_checked(tmp_path):
     store = ArtifactStore(str(tmp_path / "root"), "SomeFlow")
     with pytest.raises(InvalidNameError, match="Step name '..' is not a Python identifier"):
