@@ -358,8 +358,7 @@ def _frame_preview(artifact: Any) -> str:
             return (f"dask DataFrame, {frame.npartitions} partitions x {len(frame.columns)} "
                     f"columns\n{_indent(head.to_string())}")
         import pyarrow.parquet as pq
-        store = artifact.task._store
-        with store.fs.open(artifact.path, "rb") as f:
+        with artifact.task._store.blobs.open(artifact.sha) as f:
             parquet = pq.ParquetFile(f)
             rows, cols = parquet.metadata.num_rows, len(parquet.schema_arrow.names)
             head = next(parquet.iter_batches(batch_size=5), None)
