@@ -3,18 +3,19 @@
 The README's blocks become a real ``pbs/`` folder (written to a temporary folder
 that is put on ``daskflow.clusters``' package path, as if it were in the source
 tree), its YAML block the settings and price, its registry line an entry of the
-table. Then the new backend, with no file outside its folder, translates a request,
-prices it, and shows up in ``daskflow clusters list`` / ``gc``.
+table; the new backend, with no file outside its folder, translates a request and
+prices it. PBS cannot run here, so a second backend made by the same steps wraps this
+machine's real SLURM under a name of its own, and its cluster shows up in
+``daskflow clusters list``, is closed by ``gc`` and leaves no job behind.
 """
 
 from __future__ import annotations
 
-import os
 import re
 import socket
-import stat
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import dask.config
@@ -79,28 +80,59 @@ def test_the_readme_backend_translates_and_prices_a_request(pbs) -> None:
 
 
 @pytest.fixture
-def pbs_here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """``qsub`` and ``qdel`` on PATH. PBS cannot run here: this ``qsub`` runs the job
-    script on this machine at once, in a session of its own (what a one-node PBS with a
-    free slot does), and prints its id; ``qdel`` kills that session."""
-    bin_dir = tmp_path / "pbs-bin"
-    bin_dir.mkdir()
-    scripts = {
-        "qsub": '#!/bin/sh\nscript=$(cat "$1")\n'
-                'setsid sh -c "$script" </dev/null >/dev/null 2>&1 &\necho "$!.here"\n',
-        "qdel": '#!/bin/sh\nfor job in "$@"; do kill -KILL -- "-${job%%.*}" 2>/dev/null; done\n'
-                'exit 0\n',
-    }
-    for name, text in scripts.items():
-        (bin_dir / name).write_text(text)
-        (bin_dir / name).chmod(stat.S_IRWXU)
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
-    return bin_dir
+def lab(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, require_slurm):
+    """A backend written by the README's steps for a service that runs here: a lab's
+    SLURM queue through dask-jobqueue under a name of its own (``lab``), with nothing
+    but its folder, its settings and price, and its registry line (PBS cannot run here).
+    Its clusters are listed and ended the README's default way: this machine's records."""
+    folder = tmp_path / "clusters" / "lab"   # step 2: clusters/lab/
+    folder.mkdir(parents=True)
+    (folder / "__init__.py").write_text(
+        '"""A lab\'s SLURM queue."""\n\nfrom .backend import LabBackend\n')
+    (folder / "backend.py").write_text(textwrap.dedent("""
+        import dask_jobqueue  # noqa: F401
+
+        from ..base import ClusterBackend
+        from ..request import export_lines
+
+        class LabBackend(ClusterBackend):
+            name = "lab"
+            config_section = "cluster.lab"
+            shares_filesystem = True
+
+            def cluster_kwargs(self, request, *, name=None):
+                return {"cores": request.threads, "processes": 1,
+                        "memory": self.worker_memory(request),
+                        "queue": self.option("queue"), "walltime": self.option("walltime"),
+                        "job_name": name, "job_script_prologue": export_lines(request.env),
+                        "scheduler_options": {"host": "127.0.0.1",
+                                              "dashboard_address": "127.0.0.1:0"}}
+
+            def make_cluster(self, request, *, name):
+                from dask_jobqueue import SLURMCluster
+                cluster = SLURMCluster(**self.cluster_kwargs(request, name=name))
+                cluster.scale(jobs=request.workers)
+                return cluster
+        """))
+    monkeypatch.setattr(daskflow.clusters, "__path__",
+                        [*daskflow.clusters.__path__, str(folder.parent)])
+    monkeypatch.setattr(registry, "known_backends", {
+        **registry.known_backends,  # step 4
+        "lab": {"class": "daskflow.clusters.lab:LabBackend",
+                "err": "The lab backend needs dask-jobqueue: pip install 'daskflow[slurm]'"}})
+    monkeypatch.setattr(registry, "_registry", dict(registry._registry))
+    settings = {"queue": "debug", "walltime": "00:10:00", "memory": "1GiB"}  # step 1
+    with dask.config.set({"daskflow.cluster.lab": settings,
+                          "daskflow.cluster.prices.lab": {"worker-hour": 0.1}}):
+        yield
+    for module in [m for m in sys.modules if m.startswith("daskflow.clusters.lab")]:
+        del sys.modules[module]
 
 
-def test_the_readme_backend_shows_up_in_clusters_list_and_gc(pbs, pbs_here) -> None:
-    """A real cluster of the README's backend, whose driver counts as gone: listed with its
-    labels while it runs, closed by ``gc``, listed no more."""
+def test_a_backend_made_by_the_readme_shows_up_in_clusters_list_gc_and_cost(lab) -> None:
+    """A real cluster (SLURM jobs) of a backend made by the README's steps, whose driver
+    counts as gone: priced, listed with its labels while it runs, closed by ``gc``, listed
+    no more, and no job of it left in ``squeue``."""
     import json
     import subprocess
 
@@ -111,29 +143,35 @@ def test_the_readme_backend_shows_up_in_clusters_list_and_gc(pbs, pbs_here) -> N
     from daskflow.clusters.labels import ClusterLabels, labelled
 
     def clusters(*args: str) -> str:
-        done = CliRunner().invoke(daskflow_command, ["clusters", *args, "--backend", "pbs"])
+        done = CliRunner().invoke(daskflow_command, ["clusters", *args, "--backend", "lab"])
         assert done.exit_code == 0, done.output
         return done.output
 
     def listed() -> list[dict]:
         return [c for c in json.loads(clusters("list", "--json"))["clusters"]
-                if c["run"] == "PBSFlow/12"]
+                if c["run"] == "LabFlow/12"]
 
     gone = subprocess.Popen(["true"])
     gone.wait()  # its pid: a driver that died
-    labels = ClusterLabels(run="PBSFlow/12", step="train", user="ana", version="0.1.0",
+    labels = ClusterLabels(run="LabFlow/12", step="train", user="ana", version="0.1.0",
                            driver=f"{socket.gethostname()}:{gone.pid}")
-    with labelled(labels), get_backend("pbs").open(ResourceRequest(cpu=1, memory=GiB)) \
-            as cluster:
+    backend = get_backend("lab")
+    assert backend.hourly_price(ResourceRequest(cpu=1, memory=GiB)) == pytest.approx(0.1)
+    with labelled(labels), backend.open(ResourceRequest(cpu=1, memory=GiB)) as cluster:
         with Client(cluster) as client:
-            assert client.submit(sum, [1, 2]).result(timeout=30) == 3  # a worker of PBS's
+            assert client.submit(sum, [1, 2]).result(timeout=60) == 3  # a SLURM job's worker
         [found] = listed()
-        assert (found["backend"], found["step"], found["user"]) == ("pbs", "train", "ana")
+        assert (found["backend"], found["step"], found["user"]) == ("lab", "train", "ana")
         assert found["run_alive"] is False and found["why"] == f"driver pid {gone.pid} gone"
         name = found["name"]
-        assert f"would close pbs cluster {name} (run PBSFlow/12" in clusters("gc", "--dry-run")
+        assert f"would close lab cluster {name} (run LabFlow/12" in clusters("gc", "--dry-run")
         done = clusters("gc")
-        assert f"closed pbs cluster {name} (run PBSFlow/12, step train" in done
+        assert f"closed lab cluster {name} (run LabFlow/12, step train" in done
         assert "1 cluster(s) closed." in done
         assert listed() == []
     assert listed() == []
+    deadline = time.time() + 60  # a cancelled job leaves squeue a few seconds later
+    while (jobs := subprocess.run(["squeue", "-h", "-n", name, "-o", "%i %T"],
+                                  capture_output=True, text=True, timeout=30).stdout.split()):
+        assert time.time() < deadline, f"jobs of {name} left in squeue: {jobs}"
+        time.sleep(0.5)
