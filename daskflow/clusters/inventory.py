@@ -283,11 +283,12 @@ def _function(path: str) -> Any:
 
 def _aws_configured() -> bool:
     try:
-        import boto3
+        import botocore.session  # what the aws backends use (daskflow[aws] names it)
     except ImportError:
         return False
-    session = boto3.Session()
-    return session.get_credentials() is not None and bool(session.region_name)
+    session = botocore.session.get_session()
+    return session.get_credentials() is not None and \
+        bool(session.get_config_variable("region"))
 
 
 def as_rows(clusters: list[LiveCluster]) -> list[dict[str, str]]:

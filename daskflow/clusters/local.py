@@ -31,6 +31,17 @@ def machine_memory() -> int:
     return int(MEMORY_LIMIT)
 
 
+def _cuda_cluster_class(request: ResourceRequest) -> Any:
+    """dask-cuda's ``LocalCUDACluster``; a one-line error naming the extra without it."""
+    try:
+        from dask_cuda import LocalCUDACluster  # type: ignore[import-not-found]
+    except ImportError as exc:
+        raise BackendNotInstalledError(
+            f"@resources(gpu={request.gpu}) on the local backend needs dask-cuda: "
+            f"pip install 'daskflow[gpu]'.") from exc
+    return LocalCUDACluster
+
+
 def machine_cores() -> int:
     from dask.system import CPU_COUNT  # respects cgroup and affinity limits
     return int(CPU_COUNT)
@@ -156,12 +167,7 @@ class LocalBackend(LocalProcessTeardown, ClusterBackend):
                 f"machine has {len(devices)} NVIDIA GPU(s) visible"
                 f"{' (nvidia-smi not found)' if shutil.which('nvidia-smi') is None else ''}. "
                 f"Run the step on a GPU backend, e.g. @resources(gpu=1, backend='slurm').")
-        try:
-            import dask_cuda  # type: ignore[import-not-found]  # noqa: F401
-        except ImportError as exc:
-            raise BackendNotInstalledError(
-                f"@resources(gpu={request.gpu}) on the local backend needs dask-cuda: "
-                f"pip install dask-cuda (this machine has {len(devices)} GPU(s)).") from exc
+        _cuda_cluster_class(request)
 
     def dashboard_delay(self) -> float:
         """Seconds between the dashboard's link and its pages (``local.dashboard-delay``)."""
@@ -186,8 +192,7 @@ class LocalBackend(LocalProcessTeardown, ClusterBackend):
         if security is not None:
             kwargs["security"] = security
         if request.gpu:
-            from dask_cuda import LocalCUDACluster  # type: ignore[import-not-found]
-            return LocalCUDACluster(**kwargs)
+            return _cuda_cluster_class(request)(**kwargs)
         forked = forked_worker_kwargs()  # the driver's environment, under the request's
         if forked:
             kwargs["env"] = {**forked["env"], **kwargs.get("env", {})}
