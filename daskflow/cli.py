@@ -13,6 +13,7 @@ import shlex
 import signal
 import sys
 import traceback
+from dataclasses import replace
 from typing import Any
 
 import click
@@ -150,7 +151,7 @@ def _add_graph_commands(cli: click.Group, flow_cls: type, graph: FlowGraph,
             placements = {name: placement_of(plan) for name, plan in
                           plan_steps(flow_cls, graph, (), cluster).items()}
         if fmt == "text":
-            where = {step: p.describe() if p else None for step, p in placements.items()}
+            where = {step: _runs_on(graph, step, p) for step, p in placements.items()}
             text = render_graph(flow_cls, graph, where) + "\n"
         elif fmt == "json":
             import json
@@ -491,17 +492,43 @@ def _one_card(flow_cls: type, pathspec: str, root: str | None, card_id: str | No
     return cards[0]
 
 
+def _split_workers(graph: FlowGraph, step: str, placement: Any) -> int | None:
+    """At most how many workers the step's own cluster asks for, when a foreach's splits
+    decide it (None otherwise: the request says)."""
+    from . import config
+    from .runtime.plan import split_workers
+    if placement is None or placement.per_split:
+        return None
+    return split_workers(graph, step, int(config.get("run.max-workers")))
+
+
+def _runs_on(graph: FlowGraph, step: str, placement: Any) -> str | None:
+    """``show``'s 'runs on' text of a step with its own cluster; None: the default one."""
+    if placement is None:
+        return None
+    at_most = _split_workers(graph, step, placement)
+    if at_most is None:
+        return placement.describe()
+    return (f"{placement.describe(workers=at_most)}; one worker per foreach split, at most "
+            f"--max-workers ({at_most})")
+
+
 def graph_json(flow_cls: type, graph: FlowGraph, placements: dict[str, Any]) -> dict[str, Any]:
     """What ``show --format json`` prints: each step, where it runs, what that exposes."""
     steps = {}
     for node in graph:
         placement = placements.get(node.name)
+        at_most = _split_workers(graph, node.name, placement)
         steps[node.name] = {
             "decorators": list(node.decorators), "next": list(node.out_funcs),
             "transition": node.transition,
             "runs_on": None if placement is None else {
-                "backend": placement.backend, "request": placement.request.describe(),
-                "description": placement.describe(), "exposure": placement.exposure()}}
+                "backend": placement.backend,
+                "request": placement.request.describe() if at_most is None else
+                replace(placement.request, workers=at_most).describe(),
+                "workers_at_most": at_most or placement.request.workers,
+                "description": _runs_on(graph, node.name, placement),
+                "exposure": placement.exposure()}}
     return {"flow": flow_cls.__name__, "steps": steps}
 
 

@@ -181,9 +181,10 @@ class LocalBackend(LocalProcessTeardown, ClusterBackend):
                 f"1s, 500ms or 0.") from None
 
     @contextmanager
-    def open(self, request: ResourceRequest) -> Iterator[Any]:
+    def open(self, request: ResourceRequest, *,
+             min_workers: int | None = None) -> Iterator[Any]:
         # Workers fork from the warm fork server (forkserver.py) unless configured not to.
-        with worker_start_method(), super().open(request) as cluster:
+        with worker_start_method(), super().open(request, min_workers=min_workers) as cluster:
             yield cluster
 
     def make_cluster(self, request: ResourceRequest, *, name: str) -> Any:

@@ -415,7 +415,8 @@ class RunDriver:
                        waiting.parents, waiting.cluster)
             return
         self.waiting_for_cluster.setdefault(waiting.cluster, []).append(waiting)
-        self.pool.ensure(waiting.cluster, placement, waiting.workers, waiting.step)
+        self.pool.ensure(waiting.cluster, placement, waiting.workers, waiting.step,
+                         all_at_once=self._gang(waiting.step))  # a gang needs every node
 
     def _cluster_ready(self, key: str, cluster: StepCluster) -> None:
         self.observer.cluster_started(name=cluster.info["name"],
