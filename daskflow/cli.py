@@ -185,10 +185,21 @@ def _add_graph_commands(cli: click.Group, flow_cls: type, graph: FlowGraph,
             import webbrowser
             webbrowser.open(path if "://" in path else pathlib.Path(path).resolve().as_uri())
 
-    @cli.command(help="Check the flow for errors without running anything.")
-    def check() -> None:
+    @cli.command(help="Check the flow for errors without running anything: the graph, "
+                      "every decorator, and all that `run` refuses before it starts "
+                      "(backends and sizes, the datastore, secrets).")
+    @click.option("--cluster", default=None, metavar="BACKEND",
+                  help="The run's default backend to check (as `run --cluster`).")
+    @click.option("--with", "with_decorators", multiple=True, metavar="DECORATOR",
+                  help="Check with this decorator on every step (as `run --with`).")
+    @click.pass_context
+    def check(ctx: click.Context, cluster: str | None,
+              with_decorators: tuple[str, ...]) -> None:
+        from .runtime import Runner
         click.echo(f"Validating {flow_cls.__name__}: {len(graph.nodes)} steps, "
                    f"{len(params)} parameter(s).")
+        Runner(flow_cls, datastore_root=ctx.obj["root"], quiet=True, cluster=cluster,
+               with_decorators=with_decorators, **ctx.obj["project"]).check()
         click.echo("The graph looks good!")
 
 

@@ -235,6 +235,16 @@ class Runner:
             found.setdefault(backend.name, backend)
         return list(found.values())
 
+    def check(self) -> None:
+        """Refuse, as :meth:`run` would before it starts, without starting anything:
+        what ``python flow.py check`` does. The constructor has already checked the
+        options, every decorator's plan and the secrets; this adds the datastore, the
+        code package and every cluster request."""
+        backends = self._backends()
+        refuse_unreachable_datastore(self.datastore_root, self._where())
+        self._code_package(backends)
+        self._check_requests()
+
     def _preflight(self) -> None:
         """Every check that can refuse the run, before its id is claimed.
 
@@ -242,36 +252,46 @@ class Runner:
         loads in the background while the rest is checked).
         """
         backends = self._backends()
-        # where each step runs must reach the datastore: known from the backends alone
-        where = {} if self.scheduler_address else {"": get_backend(self.cluster)}
-        where.update({step: get_backend(p.backend) for step, p in self.placements.items()
-                      if p is not None})
-        refuse_unreachable_datastore(self.datastore_root, where)
+        refuse_unreachable_datastore(self.datastore_root, self._where())
         for backend in backends:
             backend.prepare()
-        self.code = None
-        if self.scheduler_address or not all(b.local_machine
-                                             for b in backends):
-            # Workers elsewhere get the flow's folder and daskflow from the run itself;
-            # too big a package is refused here, before anything is stored.
-            from ..remote import build_code_package  # distributed's plugins: only now
-            self.code = build_code_package(
-                self.graph.file if os.path.isfile(self.graph.file) else None)
+        self.code = self._code_package(backends)
         if self.run_id_file:
             folder = os.path.dirname(os.path.abspath(self.run_id_file))
             if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
                 raise ConfigurationError(
                     f"--run-id-file {self.run_id_file}: the folder {folder} does not exist "
                     f"or is not writable. Create it or give another path.")
+        self._check_requests()
+        if self.scheduler_address:
+            probe_scheduler_sees(self.datastore_root, self.scheduler_address,
+                                 config.get("run.scheduler-timeout"), client=self.client)
+
+    def _where(self) -> dict[str, ClusterBackend]:
+        """Where each step runs ("" for the default cluster), for the datastore's reach:
+        known from the backends alone."""
+        where = {} if self.scheduler_address else {"": get_backend(self.cluster)}
+        where.update({step: get_backend(p.backend) for step, p in self.placements.items()
+                      if p is not None})
+        return where
+
+    def _code_package(self, backends: list[ClusterBackend]) -> Any:
+        """The run's code for workers elsewhere (None when every worker is on this
+        machine); too big a package is refused here, before anything is stored."""
+        if not self.scheduler_address and all(b.local_machine for b in backends):
+            return None
+        from ..remote import build_code_package  # distributed's plugins: only now
+        return build_code_package(self.graph.file if os.path.isfile(self.graph.file) else None)
+
+    def _check_requests(self) -> None:
+        """Each backend refuses what it can never give: the default cluster and every
+        step's own."""
         if not self.scheduler_address:
             default = get_backend(self.cluster)
             default.check(default.default_request(self.max_workers))
         for placement in self.placements.values():
             if placement is not None:
                 get_backend(placement.backend).check(placement.request)
-        if self.scheduler_address:
-            probe_scheduler_sees(self.datastore_root, self.scheduler_address,
-                                 config.get("run.scheduler-timeout"), client=self.client)
 
     # -- the run ------------------------------------------------------------------------
 
