@@ -66,6 +66,10 @@ def _interrupted(exc: BaseException | None) -> None:
 
 def _print_run_failure(exc: RunFailed, debug: bool) -> None:
     failure = exc.failure
+    if failure is not None and failure.input_error and not debug:
+        # daskflow refused what the step did; its message says where and what to do
+        click.secho(str(exc), fg="red", err=True)
+        return
     if failure is not None and failure.traceback_text:
         click.echo(failure.traceback_text.rstrip(), err=True)
     click.secho(str(exc), fg="red", err=True)
