@@ -87,7 +87,8 @@ class RunLifecycle:
                                       name=f"daskflow-heartbeat-{self.run_id}")
         self._beat.start()
         self.observer.run_started(flow_name=self.store.flow_name, run_id=self.run_id,
-                                  datastore=self.store.flow_root, graph=self.graph)
+                                  datastore=self.store.url(self.store.flow_root),  # s3://...
+                                  graph=self.graph)
 
     @property
     def pathspec(self) -> str:

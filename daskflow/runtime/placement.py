@@ -101,6 +101,7 @@ class ClusterPool:
                steps: str, all_at_once: bool) -> None:
         from distributed import Client
 
+        from ..remote.environment import our_version_check
         from .context import submit_context
 
         stack = ExitStack()
@@ -110,7 +111,8 @@ class ClusterPool:
             with labelled_step(self.run_id, steps):  # run, step, user: on the cluster
                 cluster = stack.enter_context(backend.open(
                     request, min_workers=None if all_at_once else 1))
-            client = stack.enter_context(Client(cluster, set_as_default=False))
+            with our_version_check():  # said by setup's environment check instead
+                client = stack.enter_context(Client(cluster, set_as_default=False))
             if self.setup is not None:  # before the context: its tasks need daskflow there
                 self.setup(client, backend, cluster=name, step=steps)
             if request.secrets and not backend.secrets_by_reference:

@@ -46,6 +46,7 @@ def probe_scheduler_sees(root: str, address: str, timeout: str, client: Any = No
         return
     from distributed import Client
 
+    from ..remote.environment import our_version_check
     os.makedirs(root, exist_ok=True)
     marker = os.path.join(root, f".probe-{uuid.uuid4().hex}")
     with open(marker, "w") as f:
@@ -54,7 +55,9 @@ def probe_scheduler_sees(root: str, address: str, timeout: str, client: Any = No
         if client is not None:
             seen = client.run(os.path.exists, marker)
         else:
-            with Client(address, timeout=timeout) as client:
+            with our_version_check():  # the run's environment check says it
+                client = Client(address, timeout=timeout)
+            with client:
                 seen = client.run(os.path.exists, marker)
     except OSError:
         return  # unreachable: the run's own connection says so, with the address

@@ -362,6 +362,8 @@ class Runner:
         """The run's default cluster: an existing scheduler, or one started for the run."""
         from distributed import Client
 
+        from ..remote.environment import our_version_check
+
         if self.client is not None:  # the caller's: used, not closed
             self._setup_cluster(self.client, None, cluster="default", step="start")
             life.default_cluster_up(self.client, backend=self.scheduler_address,
@@ -374,7 +376,8 @@ class Runner:
         if self.scheduler_address:
             timeout = config.get("run.scheduler-timeout")
             try:
-                client = Client(self.scheduler_address, timeout=timeout)
+                with our_version_check():  # _setup_cluster's check says it instead
+                    client = Client(self.scheduler_address, timeout=timeout)
             except OSError as exc:
                 raise ClusterError(
                     f"Cannot reach the Dask scheduler at {self.scheduler_address} within "
@@ -400,7 +403,7 @@ class Runner:
                               "distributed.scheduler.active-memory-manager.start": False}), \
                 labelled_step(life.run_id, None), \
                 _workers_ignore_ctrl_c(backend.open(request)) as cluster, \
-                Client(cluster) as client:
+                _connected(cluster) as client:
             self._setup_cluster(client, backend, cluster="default", step="start")
             life.default_cluster_up(client, backend=backend.name,
                                     description=backend.describe(request),
@@ -425,6 +428,19 @@ class Runner:
         from ..remote import prepare_cluster
         prepare_cluster(client, self.code, cluster=cluster, step=step,
                         datastore_root=self.datastore_root)
+
+
+@contextmanager
+def _connected(cluster: Any) -> Iterator[Any]:
+    """A client of the run's default cluster; the workers' versions are compared by
+    :meth:`Runner._setup_cluster`, not by distributed's warning."""
+    from distributed import Client
+
+    from ..remote.environment import our_version_check
+    with our_version_check():
+        client = Client(cluster)
+    with client:
+        yield client
 
 
 def _sweep_orphans(store: ArtifactStore) -> None:
