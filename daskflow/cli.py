@@ -636,6 +636,9 @@ def gc(backends: tuple[str, ...], datastore_root: str | None, dry_run: bool) -> 
     found, notes = live_clusters(backends, datastore_root)
     for note in notes:
         click.echo(f"note: {note}", err=True)
+    if not found:
+        click.echo("No live clusters: nothing to close.")
+        return
     closed = 0
     for cluster in found:
         what = (f"{cluster.backend} cluster {cluster.name} (run {cluster.labels.run or '-'}, "
@@ -645,6 +648,7 @@ def gc(backends: tuple[str, ...], datastore_root: str | None, dry_run: bool) -> 
             continue
         if dry_run:
             click.echo(f"would close {what}")
+            closed += 1
             continue
         try:
             done = end(cluster)
@@ -654,8 +658,8 @@ def gc(backends: tuple[str, ...], datastore_root: str | None, dry_run: bool) -> 
             continue
         closed += 1
         click.echo(f"closed {what}: {done}")
-    if not dry_run:
-        click.echo(f"{closed} cluster(s) closed.")
+    click.echo(f"{closed} cluster(s) would be closed." if dry_run
+               else f"{closed} cluster(s) closed.")
 
 
 def _table(rows: list[dict[str, str]]) -> str:
