@@ -316,6 +316,7 @@ def _give_up(ctx: RunContext, store: ArtifactStore, spec: TaskSpec,
     if handled is None:
         raise TaskFailed(pathspec, error["type"], error["message"], error.get("traceback", ""),
                          bool(error.get("input_error")))
+    announce("caught", spec.step, spec.task_id, last_attempt)  # ahead of the task's result
     node = ctx.graph[spec.step]
     artifacts = {} if node.is_join or not parents else dict(parents[0].artifacts)
     # As Metaflow, what the step assigned before it failed is kept.
