@@ -129,11 +129,14 @@ def _add_run_commands(cli: click.Group, flow_cls: type, params: dict[str, Any]) 
                       "or from STEP, reusing everything finished before it.")
     @click.argument("step", required=False)
     @click.option("--origin-run-id", default=None, help="The run to resume (default: latest).")
+    @click.option("--caught", is_flag=True,
+                  help="Rerun the tasks whose failure @catch caught (and the steps after "
+                       "them), even in a run that succeeded; clone the other splits.")
     @run_options
     @click.pass_context
-    def resume(ctx: click.Context, step: str | None, origin_run_id: str | None,
+    def resume(ctx: click.Context, step: str | None, origin_run_id: str | None, caught: bool,
                **options: Any) -> None:
-        _runner(flow_cls, ctx, options).resume(step, origin_run_id)
+        _runner(flow_cls, ctx, options).resume(step, origin_run_id, caught=caught)
 
 
 def _add_graph_commands(cli: click.Group, flow_cls: type, graph: FlowGraph,

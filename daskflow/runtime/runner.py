@@ -171,18 +171,22 @@ class Runner:
         shown = {k: _short_repr(v) for k, v in values.items()}
         return self._execute(store, run_id, refs, shown)
 
-    def resume(self, step: str | None = None, origin_run_id: str | None = None) -> Any:
+    def resume(self, step: str | None = None, origin_run_id: str | None = None, *,
+               caught: bool = False) -> Any:
         """Rerun a run from the step that failed (or from ``step``), reusing the rest.
 
         The new run takes the origin's parameters; tasks before the resume point
         (and the successful splits of a partly failed foreach) are cloned, not rerun.
+        ``caught``: the tasks whose failure ``@catch`` caught rerun too (and what
+        follows them), the origin's other splits are cloned.
         """
         store = ArtifactStore(self.datastore_root, self.flow_cls.__name__)
         origin_id, origin = pick_origin(store, origin_run_id)
-        if step is None and origin.get("status") == "success":
+        if step is None and origin.get("status") == "success" and not caught:
             raise ResumeError(
                 f"Run {self.flow_cls.__name__}/{origin_id} succeeded: there is no failed "
-                f"step to resume from. Name a step to rerun from: resume STEP.")
+                f"step to resume from. Name a step to rerun from: resume STEP, or rerun "
+                f"the tasks @catch caught: resume --caught.")
         if step is not None:
             descendants(self.graph, step)  # a clear error for an unknown step
         if "parameter_refs" not in origin:
@@ -191,8 +195,12 @@ class Runner:
                 f"parameters, so it cannot be resumed.")
         refs = {k: ArtifactRef(*v) for k, v in origin["parameter_refs"].items()}
         self._preflight()
-        run_id = store.new_run_id()
-        plan = ResumePlan(store, self.graph, origin_id, run_id, refs, step)
+        plan = ResumePlan(store, self.graph, origin_id, None, refs, step, rerun_caught=caught)
+        if caught and not plan.caught and step is None and origin.get("status") == "success":
+            raise ResumeError(
+                f"Run {self.flow_cls.__name__}/{origin_id} has no task whose failure @catch "
+                f"caught: there is nothing to rerun. Name a step to rerun from: resume STEP.")
+        run_id = plan.run_id = store.new_run_id()
         return self._execute(store, run_id, refs, origin.get("parameters", {}), plan)
 
     # -- in a subprocess, awaited (Metaflow's async runner API) ------------------------
@@ -210,11 +218,12 @@ class Runner:
                   for a in (f"--{name}", cli_value(value))]
         return await self._start(["run", *self._run_args, *values])
 
-    async def async_resume(self, step: str | None = None,
-                           origin_run_id: str | None = None) -> Any:
+    async def async_resume(self, step: str | None = None, origin_run_id: str | None = None,
+                           *, caught: bool = False) -> Any:
         """:meth:`resume` in a subprocess, as :meth:`async_run` starts a run."""
         return await self._start(["resume", *([step] if step else []),
-                                  *_flag("--origin-run-id", origin_run_id), *self._run_args])
+                                  *_flag("--origin-run-id", origin_run_id),
+                                  *(["--caught"] if caught else []), *self._run_args])
 
     async def _start(self, command: list[str]) -> Any:
         from .executing import start
