@@ -12,8 +12,9 @@ in the background as soon as a run starts.
 ``daskflow.cluster.tls: false`` turns it off (Dask's plain tcp, for a setup with its own
 security). A failure to make the credentials in the background is not reported from that
 thread: the first cluster that needs them makes them again, and that failure is the run's
-one-line :class:`~daskflow.clusters.errors.TLSCredentialsError`. A run on ``--scheduler-address`` uses Dask's own ``distributed.comm``
-settings: an existing cluster's security is its own.
+one-line :class:`~daskflow.clusters.errors.TLSCredentialsError`. A run on
+``--scheduler-address`` uses Dask's own ``distributed.comm`` settings: an existing
+cluster's security is its own.
 """
 
 from __future__ import annotations
