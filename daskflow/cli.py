@@ -16,6 +16,7 @@ import shlex
 import signal
 import sys
 import traceback
+from dataclasses import replace
 from typing import Any
 
 import click
@@ -82,6 +83,10 @@ def _interrupted(exc: BaseException | None) -> None:
 
 def _print_run_failure(exc: RunFailed, debug: bool) -> None:
     failure = exc.failure
+    if failure is not None and failure.input_error and not debug:
+        # daskflow refused what the step did; its message says where and what to do
+        click.secho(str(exc), fg="red", err=True)
+        return
     if failure is not None and failure.traceback_text:
         click.echo(failure.traceback_text.rstrip(), err=True)
     click.secho(str(exc), fg="red", err=True)
@@ -133,11 +138,14 @@ def _add_run_commands(cli: click.Group, flow_cls: type, params: dict[str, Any]) 
                       "or from STEP, reusing everything finished before it.")
     @click.argument("step", required=False)
     @click.option("--origin-run-id", default=None, help="The run to resume (default: latest).")
+    @click.option("--caught", is_flag=True,
+                  help="Rerun the tasks whose failure @catch caught (and the steps after "
+                       "them), even in a run that succeeded; clone the other splits.")
     @run_options
     @click.pass_context
-    def resume(ctx: click.Context, step: str | None, origin_run_id: str | None,
+    def resume(ctx: click.Context, step: str | None, origin_run_id: str | None, caught: bool,
                **options: Any) -> None:
-        _runner(flow_cls, ctx, options).resume(step, origin_run_id)
+        _runner(flow_cls, ctx, options).resume(step, origin_run_id, caught=caught)
 
 
 def _add_graph_commands(cli: click.Group, flow_cls: type, graph: FlowGraph,
@@ -158,7 +166,7 @@ def _add_graph_commands(cli: click.Group, flow_cls: type, graph: FlowGraph,
             placements = {name: placement_of(plan) for name, plan in
                           plan_steps(flow_cls, graph, (), cluster).items()}
         if fmt == "text":
-            where = {step: p.describe() if p else None for step, p in placements.items()}
+            where = {step: _runs_on(graph, step, p) for step, p in placements.items()}
             text = render_graph(flow_cls, graph, where) + "\n"
         elif fmt == "json":
             import json
@@ -192,10 +200,21 @@ def _add_graph_commands(cli: click.Group, flow_cls: type, graph: FlowGraph,
             import webbrowser
             webbrowser.open(path if "://" in path else pathlib.Path(path).resolve().as_uri())
 
-    @cli.command(help="Check the flow for errors without running anything.")
-    def check() -> None:
+    @cli.command(help="Check the flow for errors without running anything: the graph, "
+                      "every decorator, and all that `run` refuses before it starts "
+                      "(backends and sizes, the datastore, secrets).")
+    @click.option("--cluster", default=None, metavar="BACKEND",
+                  help="The run's default backend to check (as `run --cluster`).")
+    @click.option("--with", "with_decorators", multiple=True, metavar="DECORATOR",
+                  help="Check with this decorator on every step (as `run --with`).")
+    @click.pass_context
+    def check(ctx: click.Context, cluster: str | None,
+              with_decorators: tuple[str, ...]) -> None:
+        from .runtime import Runner
         click.echo(f"Validating {flow_cls.__name__}: {len(graph.nodes)} steps, "
                    f"{len(params)} parameter(s).")
+        Runner(flow_cls, datastore_root=ctx.obj["root"], quiet=True, cluster=cluster,
+               with_decorators=with_decorators, **ctx.obj["project"]).check()
         click.echo("The graph looks good!")
 
 
@@ -491,17 +510,43 @@ def _one_card(flow_cls: type, pathspec: str, root: str | None, card_id: str | No
     return cards[0]
 
 
+def _split_workers(graph: FlowGraph, step: str, placement: Any) -> int | None:
+    """At most how many workers the step's own cluster asks for, when a foreach's splits
+    decide it (None otherwise: the request says)."""
+    from . import config
+    from .runtime.plan import split_workers
+    if placement is None or placement.per_split:
+        return None
+    return split_workers(graph, step, int(config.get("run.max-workers")))
+
+
+def _runs_on(graph: FlowGraph, step: str, placement: Any) -> str | None:
+    """``show``'s 'runs on' text of a step with its own cluster; None: the default one."""
+    if placement is None:
+        return None
+    at_most = _split_workers(graph, step, placement)
+    if at_most is None:
+        return placement.describe()
+    return (f"{placement.describe(workers=at_most)}; one worker per foreach split, at most "
+            f"--max-workers ({at_most})")
+
+
 def graph_json(flow_cls: type, graph: FlowGraph, placements: dict[str, Any]) -> dict[str, Any]:
     """What ``show --format json`` prints: each step, where it runs, what that exposes."""
     steps = {}
     for node in graph:
         placement = placements.get(node.name)
+        at_most = _split_workers(graph, node.name, placement)
         steps[node.name] = {
             "decorators": list(node.decorators), "next": list(node.out_funcs),
             "transition": node.transition,
             "runs_on": None if placement is None else {
-                "backend": placement.backend, "request": placement.request.describe(),
-                "description": placement.describe(), "exposure": placement.exposure()}}
+                "backend": placement.backend,
+                "request": placement.request.describe() if at_most is None else
+                replace(placement.request, workers=at_most).describe(),
+                "workers_at_most": at_most or placement.request.workers,
+                "description": _runs_on(graph, node.name, placement),
+                "exposure": placement.exposure()}}
     return {"flow": flow_cls.__name__, "steps": steps}
 
 
@@ -594,6 +639,9 @@ def gc(backends: tuple[str, ...], datastore_root: str | None, dry_run: bool) -> 
     found, notes = live_clusters(backends, datastore_root)
     for note in notes:
         click.echo(f"note: {note}", err=True)
+    if not found:
+        click.echo("No live clusters: nothing to close.")
+        return
     closed = 0
     for cluster in found:
         what = (f"{cluster.backend} cluster {cluster.name} (run {cluster.labels.run or '-'}, "
@@ -603,6 +651,7 @@ def gc(backends: tuple[str, ...], datastore_root: str | None, dry_run: bool) -> 
             continue
         if dry_run:
             click.echo(f"would close {what}")
+            closed += 1
             continue
         try:
             done = end(cluster)
@@ -612,8 +661,8 @@ def gc(backends: tuple[str, ...], datastore_root: str | None, dry_run: bool) -> 
             continue
         closed += 1
         click.echo(f"closed {what}: {done}")
-    if not dry_run:
-        click.echo(f"{closed} cluster(s) closed.")
+    click.echo(f"{closed} cluster(s) would be closed." if dry_run
+               else f"{closed} cluster(s) closed.")
 
 
 def _table(rows: list[dict[str, str]]) -> str:

@@ -60,6 +60,13 @@ class ForeachError(DaskflowException, ValueError):
     headline = "Foreach error"
 
 
+class ReservedNameError(DaskflowException, AttributeError):
+    """A step assigned a name that is not an artifact's: daskflow's own (``self.index``,
+    ``self.input``, ``self.next``...), a class constant or a Parameter."""
+
+    headline = "Reserved name"
+
+
 class MergeArtifactsError(DaskflowException, ValueError):
     """``merge_artifacts`` found conflicting values or was called wrongly."""
 
@@ -154,21 +161,25 @@ class TaskFailed(DaskflowException, RuntimeError):
 
     The original exception is never pickled (it may not unpickle on the
     driver): its type name, message and formatted traceback travel instead.
+    ``input_error``: daskflow refused what the step did (a foreach over no list, an
+    artifact it cannot store, ...) with a message that says where and what to do, so
+    the command line prints that line without the traceback.
     """
 
     headline = "Task failed"
 
     def __init__(self, pathspec: str, type_name: str, message: str,
-                 traceback_text: str = "") -> None:
+                 traceback_text: str = "", input_error: bool = False) -> None:
         self.pathspec = pathspec
         self.type_name = type_name
         self.message = message
         self.traceback_text = traceback_text
+        self.input_error = input_error
         super().__init__(f"Task {pathspec} failed: {type_name}: {message}")
 
     def __reduce__(self):  # keep it picklable whatever the original was
         return (type(self), (self.pathspec, self.type_name, self.message,
-                             self.traceback_text))
+                             self.traceback_text, self.input_error))
 
 
 class StepError(DaskflowException, RuntimeError):

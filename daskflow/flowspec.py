@@ -13,12 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 from .exceptions import (
     MergeArtifactsError,
+    ReservedNameError,
     UnhandledTransitionError,
     did_you_mean,
 )
 from .graph import FlowGraph, StepNode
 from .inputs import ArtifactSource, ForeachFrame, ForeachStackFrame, Inputs, frame_text
 from .parameters import Parameter, flow_parameters
+from .tracebacks import DYNAMIC_CODE
 
 if TYPE_CHECKING:
     from .datastore import ArtifactRef, ArtifactStore
@@ -65,6 +67,29 @@ def flow_constants(flow_cls: type) -> tuple[str, ...]:
         names.append(attr)
     type.__setattr__(flow_cls, "_df_constants", tuple(names))
     return flow_cls.__dict__["_df_constants"]
+
+
+#: what a step cannot assign because daskflow gives it (FlowSpec's public names)
+_RESERVED = {
+    "index": "the foreach split's index", "input": "the foreach split's item",
+    "foreach_stack": "the open foreach splits", "next": "a method of FlowSpec",
+    "merge_artifacts": "a method of FlowSpec", "run": "a method of FlowSpec",
+    "delayed": "a method of FlowSpec",
+}
+
+
+def _reserved_message(flow: Any, name: str) -> str:
+    """Where (file:line of the assignment, the step) and what to do instead."""
+    import sys
+    caller = sys._getframe(2)  # the step's line that assigned it
+    node = flow.__dict__.get("_df_node")
+    step = f"step '{node.name}'" if node is not None else "a step"
+    file = caller.f_code.co_filename
+    if file == DYNAMIC_CODE and node is not None:  # the flow file, pickled by value
+        file = node.file
+    return (f"{file}:{caller.f_lineno}: {step} assigns self.{name}, "
+            f"which daskflow gives every step ({_RESERVED[name]}), so it cannot be an "
+            f"artifact. Store the value under another name, e.g. self.{name}_value = ...")
 
 
 class FlowSpec(ArtifactSource):
@@ -174,8 +199,10 @@ class FlowSpec(ArtifactSource):
         return stack
 
     def __setattr__(self, name: str, value: Any) -> None:
+        if name in _RESERVED:
+            raise ReservedNameError(_reserved_message(self, name))
         if name in flow_constants(type(self)):
-            raise AttributeError(
+            raise ReservedNameError(
                 f"Flow level attributes and Parameters are not modifiable: '{name}' is a "
                 f"class constant of flow {type(self).__name__}. Store the changed value "
                 f"under another name (self.{name.lower()}_used = ...).")

@@ -326,6 +326,15 @@ def _parse_step(name: str, func, node_def: ast.FunctionDef, file: str, offset: i
         raise FlowDefinitionError(
             f"Step '{name}' takes {len(args)} arguments; a step takes only self, "
             f"or self and inputs for a join.", step=name, file=file, lineno=lineno)
+    yielded = _own_yield(node_def)
+    if yielded is not None:
+        word = "yield from" if isinstance(yielded, ast.YieldFrom) else "yield"
+        raise FlowDefinitionError(
+            f"Step '{name}' contains {word}, which makes it a generator: calling it would "
+            f"not run its body. A step "
+            f"returns nothing; keep values with self.<name> = ..., or move the generator "
+            f"into a helper function that the step calls.", step=name, file=file,
+            lineno=yielded.lineno + offset)
     calls = [c for c in ast.walk(node_def) if isinstance(c, ast.Call)
              and isinstance(c.func, ast.Attribute) and c.func.attr == "next"
              and isinstance(c.func.value, ast.Name) and c.func.value.id == "self"]
@@ -372,6 +381,20 @@ def _parse_step(name: str, func, node_def: ast.FunctionDef, file: str, offset: i
     elif len(node.out_funcs) > 1:
         node.transition = SPLIT
     return node
+
+
+def _own_yield(func: ast.FunctionDef) -> ast.Yield | ast.YieldFrom | None:
+    """The first ``yield`` of ``func`` itself, not of a function or lambda inside it."""
+    todo: list[ast.AST] = list(func.body)
+    found = []
+    while todo:
+        node = todo.pop()
+        if isinstance(node, (ast.Yield, ast.YieldFrom)):
+            found.append(node)
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda,
+                                 ast.ClassDef)):
+            todo.extend(ast.iter_child_nodes(node))
+    return min(found, key=lambda n: (n.lineno, n.col_offset)) if found else None
 
 
 def _next_keywords(call: ast.Call, name: str, where: dict) -> dict[str, str]:

@@ -13,7 +13,7 @@ import json
 import os
 from typing import Any
 
-from .exceptions import ParameterError
+from .exceptions import ParameterError, ReservedNameError
 
 
 class JSONTypeClass:
@@ -111,7 +111,7 @@ class Parameter:
         return obj._parameter_value(self.attr_name)
 
     def __set__(self, obj: Any, value: Any) -> None:
-        raise AttributeError(
+        raise ReservedNameError(
             f"Flow level attributes and Parameters are not modifiable: parameter "
             f"'{self.name}' cannot be assigned in a step. Store the changed value under "
             f"another name (self.{self.attr_name}_used = ...).")

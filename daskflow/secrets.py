@@ -144,8 +144,12 @@ def resolve(ref: SecretRef, *, name: str) -> SecretValue:
 
 
 def _secretsmanager_value(secret_id: str, name: str) -> str:
-    import botocore.exceptions as bx
-    import botocore.session
+    try:
+        import botocore.exceptions as bx
+        import botocore.session
+    except ImportError:
+        raise SecretError(f"The secret {name} refers to AWS Secrets Manager, which needs "
+                          f"botocore: pip install 'daskflow[aws]'.") from None
     session = botocore.session.get_session()
     region = secret_id.split(":")[3] if secret_id.startswith("arn:") else None
     try:

@@ -9,13 +9,10 @@ Read the result back afterwards:
     >>> from daskflow import Flow
     >>> Flow("GroupStatsFlow").latest_run.data.summary
 """
-import os
-import tempfile
-
 import numpy as np
 import pandas as pd
 
-from daskflow import FlowSpec, Parameter, current, step
+from daskflow import FlowSpec, Parameter, step
 
 
 class GroupStatsFlow(FlowSpec):
@@ -28,26 +25,27 @@ class GroupStatsFlow(FlowSpec):
     @step
     def start(self):
         """Read (or generate) the table and list the groups."""
-        path = self.csv or self.generate()
-        self.sales = pd.read_csv(path, dtype={"region": "category", "product": "category"})
+        categories = {"region": "category", "product": "category"}
+        if self.csv:
+            self.sales = pd.read_csv(self.csv, dtype=categories)
+        else:  # in memory: nothing left behind in a temp folder
+            self.sales = self.generate().astype(categories)
         self.sales["revenue"] = self.sales["units"] * self.sales["price"]
         self.regions = sorted(self.sales["region"].cat.categories)
-        print(f"{len(self.sales):,} rows, {len(self.regions)} regions from {path}")
+        print(f"{len(self.sales):,} rows, {len(self.regions)} regions from "
+              f"{self.csv or 'a generated table'}")
         self.next(self.stats, foreach="regions")
 
-    def generate(self) -> str:
+    def generate(self) -> pd.DataFrame:
         rng = np.random.default_rng(self.seed)
         regions = np.array(["north", "south", "east", "west", "central", "islands"])
         products = np.array([f"p{i:02d}" for i in range(20)])
-        table = pd.DataFrame({
+        return pd.DataFrame({
             "region": regions[rng.integers(0, len(regions), self.rows)],
             "product": products[rng.integers(0, len(products), self.rows)],
             "units": rng.poisson(3, self.rows) + 1,
             "price": rng.lognormal(3, 0.5, self.rows).round(2),
         })
-        path = os.path.join(tempfile.gettempdir(), f"daskflow-sales-{current.run_id}.csv")
-        table.to_csv(path, index=False)
-        return path
 
     @step
     def stats(self):

@@ -17,6 +17,14 @@ BAD_FLOWS = [
                          'if __name__ == "__main__":'], 14),
     ("bad/bad_decorator.py", ["@resources(memory='lots') is not a size",
                               "'16GiB'"], 9),
+    # refused by a decorator's plan: `check` as `run` (it used to say "looks good")
+    ("bad/catch_on_foreach.py", ["@catch cannot be used on step 'start'",
+                                 "Put @catch on the steps it leads to instead"], 7),
+    ("bad/split_resources_outside_foreach.py", [
+        "@resources(memory=<lambda>) is a function of a foreach split's input",
+        "step 'work' does not follow a foreach"], 11),
+    ("bad/generator_step.py", ["Step 'start' contains yield, which makes it a generator",
+                               "helper function"], 8),
 ]
 
 
@@ -100,3 +108,53 @@ def test_help_lists_parameters(run_flow):
                    "--max-workers", "--max-num-splits", "--tag", "--run-id-file",
                    "--scheduler-address"):
         assert option in result.stdout
+
+
+@pytest.mark.parametrize("flow", ["bad/catch_on_foreach.py", "bad/generator_step.py"])
+def test_show_refuses_what_check_and_run_refuse(run_in_process, workdir, flow):
+    result = run_in_process(flow, "show")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+
+
+def test_check_refuses_a_request_the_backend_cannot_meet_as_run_does(run_in_process,
+                                                                     workdir):
+    for command in ("check", "run"):
+        result = run_in_process("resources_flow.py", command, "--with",
+                                "resources:memory=10TiB")
+        assert result.returncode == 1, command
+        assert "Resource request cannot be met: The local backend cannot give 1 worker(s) " \
+            "of 10 TiB memory" in result.stderr, command
+        assert "looks good" not in result.stdout and "Traceback" not in result.stderr
+    assert not (workdir / ".daskflow").exists()
+
+
+MISTAKES_IN_A_STEP = [
+    (["bad/foreach_mistakes.py", "--mistake", "typo"],
+     ["ForeachError: Step 'start' fans out with foreach='items' but never sets self.items.",
+      "Did you mean 'itmes'?", "Assign the list to self.items"]),
+    (["bad/foreach_mistakes.py", "--mistake", "int"],
+     ["ForeachError: Step 'start': foreach='items' needs a list", "self.items is an int (3)",
+      "Assign the items to self.items"]),
+    (["bad/unpicklable_artifact.py"],
+     ["ArtifactError: Step 'start': Artifact 'lock'", "cannot pickle '_thread.lock' object",
+      "Keep only picklable values on self"]),
+    (["bad/reserved_names.py", "--name", "index"],
+     ["ReservedNameError: ", "reserved_names.py:10: step 'start' assigns self.index",
+      "the foreach split's index", "e.g. self.index_value = ..."]),
+    (["bad/reserved_names.py", "--name", "input"],
+     ["reserved_names.py:12: step 'start' assigns self.input", "self.input_value"]),
+]
+
+
+@pytest.mark.parametrize("args,expected", MISTAKES_IN_A_STEP,
+                         ids=[" ".join(m[0]) for m in MISTAKES_IN_A_STEP])
+def test_a_mistake_in_a_step_is_one_line_without_debug(run_flow, workdir, args, expected):
+    flow, *params = args
+    result = run_flow(flow, "run", *params)
+    assert result.returncode == 1, result.stdout + result.stderr
+    [line] = result.stderr.strip().splitlines()   # one line, no traceback
+    assert line.startswith("Run ") and " failed: task " in line
+    for text in expected:
+        assert text in line
+    debug = run_flow(flow, "--debug", "run", *params)   # the traceback with --debug
+    assert debug.returncode == 1 and "Traceback" in debug.stderr

@@ -57,7 +57,9 @@ class ClusterBackend:
       starts when the request can never be met (say what was asked, what
       exists, and what could serve it);
     - ``make_cluster(request, name=...)``: start the cluster and ask for
-      ``request.workers`` workers; ``open`` waits for them (bounded);
+      ``request.workers`` workers; ``open`` waits (bounded) for all of them, or for
+      ``min_workers`` of them (a step cluster starts with its first worker and takes
+      the others as they come; those never started are cancelled at teardown);
     - ``startup_problem(cluster, name)``: polled while waiting; a message when
       the workers will never come (a refused submission, a job that died);
     - ``snapshot`` / ``leftovers`` / ``force_teardown``: what to look for after
@@ -111,8 +113,9 @@ class ClusterBackend:
       ``daskflow.cluster.prices.<name>`` (:mod:`.pricing`). The runtime calls
       ``hourly_price``, which never fails a run.
 
-    ``open(request)`` is the one entry point a runtime needs: a context manager
-    that yields a started cluster with all its workers, closes it on success,
+    ``open(request, min_workers=None)`` is the one entry point a runtime needs: a
+    context manager that yields a started cluster with all its workers (or at least
+    ``min_workers``), closes it on success,
     exception, Ctrl-C and generator close, verifies that nothing is left, and
     turns a ``KilledWorker`` leaving the block into a :class:`WorkerKilledError`
     that says why the worker died.
@@ -233,8 +236,11 @@ class ClusterBackend:
         return f"daskflow-{uuid.uuid4().hex[:8]}"
 
     @contextmanager
-    def open(self, request: ResourceRequest) -> Iterator[Any]:
-        """Start a cluster for ``request``, yield it with all its workers, always tear it down.
+    def open(self, request: ResourceRequest, *,
+             min_workers: int | None = None) -> Iterator[Any]:
+        """Start a cluster for ``request``, yield it with all its workers (or once
+        ``min_workers`` of them are there, the others joining as they start), always
+        tear it down.
 
         >>> from daskflow.clusters import get_backend, ResourceRequest
         >>> with get_backend("local").open(ResourceRequest(cpu=1, workers=1)) as cluster:
@@ -250,7 +256,7 @@ class ClusterBackend:
         try:
             with _preload_import(self, request):
                 cluster = self.make_cluster(request, name=name)
-            self.wait_for_workers(cluster, request, name=name)
+            self.wait_for_workers(cluster, request, name=name, enough=min_workers)
             self._write_record(cluster, name, request, started)
         except BaseException as exc:
             self._teardown(cluster, name, failing=True)
@@ -269,15 +275,18 @@ class ClusterBackend:
             raise
         self._teardown(cluster, name, failing=False)
 
-    def wait_for_workers(self, cluster: Any, request: ResourceRequest, *, name: str) -> None:
-        """Wait (at most ``daskflow.cluster.start-timeout``) for ``request.workers`` workers."""
+    def wait_for_workers(self, cluster: Any, request: ResourceRequest, *, name: str,
+                         enough: int | None = None) -> None:
+        """Wait (at most ``daskflow.cluster.start-timeout``) for ``enough`` workers (all
+        ``request.workers`` by default)."""
         from dask.utils import parse_timedelta
         timeout = parse_timedelta(config.get("cluster.start-timeout"))
         deadline = time.monotonic() + timeout
+        needed = request.workers if enough is None else max(1, min(enough, request.workers))
         next_probe = 0.0
         while True:
             available = len(cluster.scheduler_info.get("workers", {}))
-            if available >= request.workers:
+            if available >= needed:
                 return
             now = time.monotonic()
             if now >= next_probe:  # the probe may run a command (squeue): not every tick
@@ -288,12 +297,14 @@ class ClusterBackend:
             if now >= deadline:
                 problem = self.startup_problem(cluster, name) or \
                     self.pending_reason(cluster, name) or ""
+                arrived = f"Only {available} of {needed}" if available else \
+                    f"None of the {request.workers}"
                 raise ClusterStartTimeoutError(
-                    f"Only {available} of {request.workers} {self.name} worker(s) of "
-                    f"{request.describe()} arrived within the start timeout of {timeout:g}s."
+                    f"{arrived} {self.name} worker(s) of {request.describe()} arrived "
+                    f"within the start timeout of {timeout:g}s."
                     f"{' ' + problem if problem else ''} Raise daskflow.cluster.start-timeout "
                     f"if the backend is just slow, or ask for less.",
-                    expected=request.workers, available=available, timeout=timeout)
+                    expected=needed, available=available, timeout=timeout)
             time.sleep(0.05)
 
     def diagnose(self, cluster: Any, exc: BaseException) -> WorkerKilledError | None:

@@ -29,6 +29,12 @@ class BackendUnavailableError(ClusterError):
     headline = "Cluster backend unavailable"
 
 
+class TLSCredentialsError(ClusterError):
+    """The run's TLS certificate and key could not be made (no ``cryptography``, ...)."""
+
+    headline = "TLS error"
+
+
 class ResourceRequestError(ClusterError, ValueError):
     """A request that this backend can never serve, found before anything starts."""
 

@@ -10,8 +10,11 @@ loaded machine); an EC P-256 key costs milliseconds, and :func:`start` begins ma
 in the background as soon as a run starts.
 
 ``daskflow.cluster.tls: false`` turns it off (Dask's plain tcp, for a setup with its own
-security). A run on ``--scheduler-address`` uses Dask's own ``distributed.comm``
-settings: an existing cluster's security is its own.
+security). A failure to make the credentials in the background is not reported from that
+thread: the first cluster that needs them makes them again, and that failure is the run's
+one-line :class:`~daskflow.clusters.errors.TLSCredentialsError`. A run on
+``--scheduler-address`` uses Dask's own ``distributed.comm`` settings: an existing
+cluster's security is its own.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import threading
 from typing import Any
 
 from .. import config
+from .errors import TLSCredentialsError
 
 #: the certificate's name, as Security.temporary() has it (Dask does not check host names)
 COMMON_NAME = "dask-internal"
@@ -69,12 +73,35 @@ def make_credentials() -> tuple[str, str]:
 
 
 def credentials() -> tuple[str, str]:
-    """This driver process's certificate and key (PEM), made on first use, then reused."""
+    """This driver process's certificate and key (PEM), made on first use, then reused.
+
+    Raises :class:`TLSCredentialsError` (what failed, and what to do) when they cannot
+    be made.
+    """
     global _credentials
     with _lock:
         if _credentials is None:
-            _credentials = make_credentials()
+            try:
+                _credentials = make_credentials()
+            except ImportError as exc:
+                raise TLSCredentialsError(
+                    f"The clusters daskflow starts use TLS, which needs the cryptography "
+                    f"package ({exc}). Install daskflow again with its dependencies "
+                    f"(pip install daskflow), or turn TLS off with "
+                    f"DASK_DASKFLOW__CLUSTER__TLS=false.") from exc
+            except Exception as exc:
+                raise TLSCredentialsError(
+                    f"Could not make the run's TLS credentials: {type(exc).__name__}: "
+                    f"{exc}. Turn TLS off with DASK_DASKFLOW__CLUSTER__TLS=false if this "
+                    f"machine cannot make them.") from exc
         return _credentials
+
+
+def _credentials_ahead() -> None:
+    try:
+        credentials()
+    except TLSCredentialsError:
+        pass  # the first cluster that needs them tries again and fails the run with this
 
 
 def start() -> None:
@@ -82,7 +109,7 @@ def start() -> None:
     if enabled() and _credentials is None:
         # Not a daemon: a process that exits early (a refused option) waits the few
         # milliseconds left, instead of killing the thread inside OpenSSL, which aborts.
-        threading.Thread(target=credentials, name="daskflow-tls").start()
+        threading.Thread(target=_credentials_ahead, name="daskflow-tls").start()
 
 
 def cluster_security() -> Any:

@@ -10,19 +10,29 @@ warning; Python patch releases are not mentioned at all.
 The versions come from distributed's own ``get_versions`` (a message, no pickled
 code), so the check works against a worker whose Python could not even load the
 code package's plugin: run it before :func:`~daskflow.remote.install_code`.
+
+It compares every package distributed's own check does too, so distributed's
+``VersionMismatchWarning`` (a table printed when a client connects) is left out while
+daskflow connects its clients (:func:`our_version_check`): each difference is said once,
+here, with the cluster and the step, as a warning or a refusal.
 """
 
 from __future__ import annotations
 
+import threading
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from distributed.versions import get_versions
+from distributed.versions import VersionMismatchWarning, get_versions
 
 from .errors import WorkerEnvironmentError, WorkerEnvironmentWarning
 
 PACKAGES = ["dask", "distributed", "cloudpickle", "pandas", "numpy", "pyarrow"]
+#: what distributed's own check compares besides: a difference is a warning, never fatal
+DISTRIBUTED_CHECKS = ["msgpack", "tornado", "toolz", "lz4"]
 STORAGE_PACKAGES = {"s3": "s3fs", "s3a": "s3fs", "gs": "gcsfs", "gcs": "gcsfs"}
 
 # How many leading parts of a version must be equal for pickles to load across
@@ -30,7 +40,19 @@ STORAGE_PACKAGES = {"s3": "s3fs", "s3a": "s3fs", "gs": "gcsfs", "gcs": "gcsfs"}
 MUST_MATCH: dict[str, int | None] = {
     "python": 2, "dask": None, "distributed": None, "cloudpickle": 1,
     "pandas": 1, "numpy": 1, "pyarrow": 0, "s3fs": 0, "gcsfs": 0,
+    **{package: 0 for package in DISTRIBUTED_CHECKS},
 }
+_CONNECTING = threading.Lock()
+
+
+@contextmanager
+def our_version_check() -> Iterator[None]:
+    """Connect a client of daskflow's in this block: distributed's version warning is
+    left out (warnings filters are global: one such block at a time), since
+    :func:`check_worker_environment` says the same, naming the cluster and step."""
+    with _CONNECTING, warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=VersionMismatchWarning)
+        yield
 _WHY = {None: "must match exactly", 1: "the major version must match",
         2: "the minor version must match"}
 
@@ -74,7 +96,7 @@ def packages_for(datastore_root: str | None) -> list[str]:
     scheme = datastore_root.split("://", 1)[0] if datastore_root and "://" in datastore_root \
         else None
     extra = STORAGE_PACKAGES.get(scheme or "")
-    return PACKAGES + ([extra] if extra else [])
+    return PACKAGES + ([extra] if extra else []) + DISTRIBUTED_CHECKS
 
 
 def check_worker_environment(client: Any, *, cluster: str, step: str,
@@ -133,7 +155,9 @@ def compare(driver: dict[str, str | None], reports: dict[str, dict[str, str | No
             theirs = report.get(package)
             if theirs != mine:
                 mismatch.workers.setdefault(theirs, []).append(address)
-                mismatch.fatal |= theirs is None or _breaks(package, mine, theirs)
+                # a package the tasks need must be there; distributed's others may not
+                mismatch.fatal |= package not in DISTRIBUTED_CHECKS if theirs is None \
+                    else _breaks(package, mine, theirs)
         if mismatch.workers and (mismatch.fatal or package != "python"):
             found.append(mismatch)
     return found

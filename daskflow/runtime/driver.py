@@ -415,7 +415,8 @@ class RunDriver:
                        waiting.parents, waiting.cluster)
             return
         self.waiting_for_cluster.setdefault(waiting.cluster, []).append(waiting)
-        self.pool.ensure(waiting.cluster, placement, waiting.workers, waiting.step)
+        self.pool.ensure(waiting.cluster, placement, waiting.workers, waiting.step,
+                         all_at_once=self._gang(waiting.step))  # a gang needs every node
 
     def _cluster_ready(self, key: str, cluster: StepCluster) -> None:
         self.observer.cluster_started(name=cluster.info["name"],
@@ -729,6 +730,8 @@ class RunDriver:
         if msg["e"] == "started":  # a batch of splits sends all its task ids at once
             for task_id in msg["t"] if isinstance(msg["t"], list) else [msg["t"]]:
                 self.observer.task_started(step=msg["s"], task_id=task_id, attempt=msg["a"])
+        elif msg["e"] == "caught":  # before its result: the task finishes as caught
+            self.observer.task_caught(step=msg["s"], task_id=msg["t"])
         else:  # an attempt failed and another follows
             self.observer.task_finished(step=msg["s"], task_id=msg["t"], ok=False,
                                         foreach_depth=self.graph.foreach_depth(msg["s"]),

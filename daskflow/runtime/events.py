@@ -63,6 +63,10 @@ class RunObserver:
         """The task ended.  *optional*: its ``attempt``; ``retrying`` when it failed
         and another attempt follows (the task is not finished yet)."""
 
+    def task_caught(self, *, step: str, task_id: str, **extra: Any) -> None:
+        """*optional event*: the task failed for good and ``@catch`` caught it; it is
+        then reported finished (``ok``) as the flow goes on. Sent before that."""
+
     def tasks_submitted(self, *, step: str, task_ids: Sequence[str], foreach_depth: int,
                         **extra: Any) -> None:
         """Several tasks of ``step`` were handed to Dask at once (e.g. one batch of
@@ -129,6 +133,8 @@ class PlainLog(RunObserver):
         self.finished: dict[str, int] = {}        # per step inside a foreach, no known total
         self.listed: dict[str, int] = {}          # failed attempts named so far, per step
         self.unlisted: dict[str, list[int]] = {}  # per step: [failed, retried] not named
+        self.caught: dict[str, set[str]] = {}     # per step: tasks @catch caught...
+        self.caught_done: dict[str, int] = {}     # ... and how many of them finished
 
     def line(self, text: str) -> None:
         if not self.quiet:
@@ -165,19 +171,28 @@ class PlainLog(RunObserver):
                 self.line(f"Task {pathspec} failed{which}; retrying."
                           if retrying else f"Task {pathspec} FAILED.")
             return
+        caught = task_id in self.caught.get(step, ())
+        if caught:
+            self.caught_done[step] = self.caught_done.get(step, 0) + 1
         if foreach_depth == 0:
-            self.line(f"Task {pathspec} finished.")
+            self.line(f"Task {pathspec} failed; @catch caught it and the flow goes on."
+                      if caught else f"Task {pathspec} finished.")
             return
+        count = self.caught_done.get(step, 0)
+        of_them = f" ({count} of them failed, caught by @catch)" if count else ""
         progress = self.foreach.get(step)
         if progress is None:
             done = self.finished[step] = self.finished.get(step, 0) + 1
             if _milestone(done):
-                self.line(f"Step '{step}': {done} tasks finished.")
+                self.line(f"Step '{step}': {done} tasks finished{of_them}.")
             return
         progress[0] += 1
         done, total = progress
         if done == total or done % max(1, total // 10) == 0:
-            self.line(f"Step '{step}': {done}/{total} tasks finished.")
+            self.line(f"Step '{step}': {done}/{total} tasks finished{of_them}.")
+
+    def task_caught(self, *, step: str, task_id: str, **extra: Any) -> None:
+        self.caught.setdefault(step, set()).add(task_id)
 
     def _named(self, step: str, retrying: bool) -> bool:
         """Whether this failed attempt of ``step`` gets a line of its own."""
@@ -207,9 +222,11 @@ class PlainLog(RunObserver):
             self.line(f"Step '{step}': {failed} more task(s) failed and {retried} more "
                       f"attempt(s) were retried than listed above.")
         if successful:
+            caught = sum(self.caught_done.values())
             self.line(f"Done! Run {flow_name}/{run_id} finished {tasks} tasks in "
-                      f"{seconds:.1f}s.")
-        for text in cluster_usage_lines(extra.get("clusters") or []):
+                      f"{seconds:.1f}s{caught_note(caught)}.")
+        for text in cluster_usage_lines(extra.get("clusters") or [],
+                                        priced_only=not successful):
             self.line(text)
         if report:
             self.line(f"Run report: {report}")
@@ -221,8 +238,18 @@ def _milestone(count: int) -> bool:
     return digits[0] in "125" and digits[1:].strip("0") == ""
 
 
-def cluster_usage_lines(clusters: list[dict[str, Any]]) -> list[str]:
+def caught_note(caught: int) -> str:
+    """``, 2 of them failed and were caught by @catch`` (nothing for 0)."""
+    if not caught:
+        return ""
+    return f", {caught} of them failed and {'was' if caught == 1 else 'were'} caught by @catch"
+
+
+def cluster_usage_lines(clusters: list[dict[str, Any]], *,
+                        priced_only: bool = False) -> list[str]:
     """The end-of-run summary of each cluster: worker-seconds held and used, estimated cost.
+    ``priced_only`` (after a failed run, where use says little): only clusters that cost
+    something.
 
     >>> cluster_usage_lines([{"name": "step-1", "backend": "slurm", "step": "train",
     ...     "worker_seconds_held": 20.0, "worker_seconds_used": 5.0, "cost": 0.0111,
@@ -236,6 +263,8 @@ def cluster_usage_lines(clusters: list[dict[str, Any]]) -> list[str]:
             continue
         share = f" ({100 * used / held:.0f}%)" if held and used is not None else ""
         cost = c.get("cost")
+        if priced_only and not cost:
+            continue
         if cost is None:
             money = ", no price configured"
         elif cost == 0:  # a free backend (local by default): nothing to say

@@ -88,7 +88,8 @@ class RunLifecycle:
         beat.start()
         self._beat = beat  # only once started: a Ctrl-C inside start() leaves none to join
         self.observer.run_started(flow_name=self.store.flow_name, run_id=self.run_id,
-                                  datastore=self.store.flow_root, graph=self.graph)
+                                  datastore=self.store.url(self.store.flow_root),  # s3://...
+                                  graph=self.graph)
 
     @property
     def pathspec(self) -> str:

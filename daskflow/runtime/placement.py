@@ -2,7 +2,10 @@
 
 A step with ``@resources`` gets a cluster of its own from the backend it names
 (or the run's default backend), started when its first task is ready and
-closed when no task needs it any more.  Adjacent steps that ask for the same
+closed when no task needs it any more.  It takes tasks as soon as its first worker
+is there, and the others as they start (a gang waits for all of its nodes); workers
+still queued when the step ends are cancelled with the cluster.  Adjacent steps that
+ask for the same
 size on the same backend share one (``daskflow.cluster.reuse-adjacent``).
 Clusters start and close in background threads so the rest of the run goes on
 meanwhile; each reports to the driver through its event queue.
@@ -76,9 +79,11 @@ class ClusterPool:
         self.lock = threading.Lock()
         self.counter = 0
 
-    def ensure(self, key: str, placement: Placement, workers: int, steps: str) -> None:
+    def ensure(self, key: str, placement: Placement, workers: int, steps: str, *,
+               all_at_once: bool = False) -> None:
         """Start the cluster for ``key`` unless it is ready or starting; the driver
-        hears :class:`ClusterReady` or :class:`ClusterFailed`."""
+        hears :class:`ClusterReady` (once its first worker is there, or all of them
+        when ``all_at_once``) or :class:`ClusterFailed`."""
         with self.lock:
             if key in self.ready or key in self.starting:
                 return
@@ -87,14 +92,16 @@ class ClusterPool:
             name = f"step-{self.counter}"
         request = replace(placement.request, workers=max(1, workers))
         thread = threading.Thread(target=self._start, name=f"daskflow-start-{key}",
-                                  args=(key, name, placement, request, steps), daemon=True)
+                                  args=(key, name, placement, request, steps, all_at_once),
+                                  daemon=True)
         self.threads.append(thread)
         thread.start()
 
     def _start(self, key: str, name: str, placement: Placement, request: ResourceRequest,
-               steps: str) -> None:
+               steps: str, all_at_once: bool) -> None:
         from distributed import Client
 
+        from ..remote.environment import our_version_check
         from .context import submit_context
 
         stack = ExitStack()
@@ -102,8 +109,10 @@ class ClusterPool:
         try:
             backend = get_backend(placement.backend)
             with labelled_step(self.run_id, steps):  # run, step, user: on the cluster
-                cluster = stack.enter_context(backend.open(request))
-            client = stack.enter_context(Client(cluster, set_as_default=False))
+                cluster = stack.enter_context(backend.open(
+                    request, min_workers=None if all_at_once else 1))
+            with our_version_check():  # said by setup's environment check instead
+                client = stack.enter_context(Client(cluster, set_as_default=False))
             if self.setup is not None:  # before the context: its tasks need daskflow there
                 self.setup(client, backend, cluster=name, step=steps)
             if request.secrets and not backend.secrets_by_reference:
@@ -114,7 +123,8 @@ class ClusterPool:
             ctx_future = submit_context(client, self.context_bytes(backend),
                                         f"context-{self.run_id}")
             info = {"name": name, "backend": placement.backend, "step": steps,
-                    "description": backend.describe(request), "started_at": started,
+                    "description": backend.describe(request) + _joining(client, request),
+                    "started_at": started,
                     "ready_at": time.time(), "stopped_at": None,
                     "dashboard": client.dashboard_link, "workers": request.workers,
                     "price_per_worker_hour": backend.hourly_price(request)}
@@ -177,3 +187,14 @@ class ClusterPool:
                 return
             for key in keys:
                 self.close(key)
+
+
+def _joining(client: Any, request: ResourceRequest) -> str:
+    """``; 2 of 6 workers up, the others join as they start`` while some are missing."""
+    try:
+        up = len(client.scheduler_info(n_workers=-1)["workers"])
+    except Exception:  # noqa: BLE001  a description only
+        return ""
+    if up >= request.workers:
+        return ""
+    return f"; {up} of {request.workers} workers up, the others join as they start"

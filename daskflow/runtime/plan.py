@@ -14,7 +14,7 @@ from typing import Any
 from .. import config
 from ..clusters import ResourceRequest, get_backend
 from ..exceptions import DaskflowException
-from ..graph import FlowGraph
+from ..graph import FOREACH, FlowGraph
 from ..secrets import SecretError, resolve
 from ..steps import StepDecorator, StepPlan, decorators_for, iter_hooks, parse_decospec
 
@@ -31,14 +31,16 @@ class Placement:
     request: ResourceRequest
     per_split: str = ""
 
-    def describe(self) -> str:
-        """What the backend would start, concretely (instance types, pods, jobs...)."""
+    def describe(self, workers: int | None = None) -> str:
+        """What the backend would start, concretely (instance types, pods, jobs...), with
+        ``workers`` workers instead of the request's when given."""
         if self.per_split:
             return f"{self.backend}, {self.per_split} (one cluster per size)"
+        request = self.request if workers is None else replace(self.request, workers=workers)
         try:
-            return get_backend(self.backend).describe(self.request)
+            return get_backend(self.backend).describe(request)
         except DaskflowException as exc:  # e.g. the backend's extra is not installed
-            return f"{self.backend}: {self.request.describe()} ({exc})"
+            return f"{self.backend}: {request.describe()} ({exc})"
 
     def for_split(self, request: ResourceRequest) -> Placement:
         """Where a split of this size goes: the step's backend, environment and any other
@@ -54,6 +56,16 @@ class Placement:
             return get_backend(self.backend).exposure(self.request)
         except DaskflowException:
             return None
+
+
+def split_workers(graph: FlowGraph, step: str, max_workers: int) -> int | None:
+    """The most workers the own cluster of ``step`` asks for when ``step`` is a foreach's
+    splits: one per split, at most ``max_workers`` (what the driver asks for once the
+    splits are known); None for any other step, whose request says how many."""
+    node = graph[step]
+    if any(graph[p].transition == FOREACH and not graph[p].parallel for p in node.in_funcs):
+        return max_workers
+    return None
 
 
 def parse_with(specs: Sequence[str]) -> list[StepDecorator]:

@@ -46,12 +46,15 @@ def probe_scheduler_sees(root: str, address: str, timeout: str, client: Any = No
         return
     from distributed import Client
 
+    from ..remote.environment import our_version_check
     with probe(root) as marker:
         try:
             if client is not None:
                 seen = client.run(os.path.exists, marker)
             else:
-                with Client(address, timeout=timeout) as client:
+                with our_version_check():  # the run's environment check says it
+                    client = Client(address, timeout=timeout)
+                with client:
                     seen = client.run(os.path.exists, marker)
         except OSError:
             return  # unreachable: the run's own connection says so, with the address

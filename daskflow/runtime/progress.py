@@ -31,7 +31,7 @@ from rich.spinner import Spinner
 from rich.table import Table
 from rich.text import Text
 
-from .events import RunObserver, cluster_usage_lines
+from .events import RunObserver, caught_note, cluster_usage_lines
 
 MAX_LISTED = 5        # failed (or retried) attempts of a step printed one by one
 RATE_WINDOW = 10.0    # seconds of finished tasks the rate is measured over
@@ -120,6 +120,7 @@ class _Step:
     failed: int = 0
     first_failed: list[str] = field(default_factory=list)  # pathspecs, MAX_LISTED at most
     retries: int = 0
+    caught: int = 0                # finished ok after @catch caught their failure
     cluster: str | None = None
     samples: deque[tuple[float, int]] = field(
         default_factory=lambda: deque(maxlen=RATE_SAMPLES))  # (when, done), for the rate
@@ -264,6 +265,10 @@ class RichProgress(RunObserver):
             add = self._pending.add
             state.pending += sum(1 for task_id in task_ids if add(task_id))
 
+    def task_caught(self, *, step: str, task_id: str, **extra: Any) -> None:
+        with self._lock:
+            self._step(step).caught += 1
+
     def task_started(self, *, step: str, task_id: str, attempt: int = 0,
                      **extra: Any) -> None:
         with self._lock:
@@ -363,15 +368,18 @@ class RichProgress(RunObserver):
             self.seconds = time.monotonic() - self.started_at  # the clock stops here
         self.close()  # draws the last frame, with the final states
         if successful:
+            caught = sum(s.caught for s in self.steps.values())
             self.console.print(Text.assemble(
                 ("Done! ", "bold green"),
-                f"Run {flow_name}/{run_id} finished {tasks} tasks in {seconds:.1f}s."))
+                f"Run {flow_name}/{run_id} finished {tasks} tasks in {seconds:.1f}s"
+                f"{caught_note(caught)}."))
         elif failure is not None:
             self.console.print(Text.assemble(
                 ("Run failed: ", "bold red"), "task ",
                 (str(getattr(failure, "pathspec", "?")), "bold red"),
                 f" raised {getattr(failure, 'type_name', 'an error')}."))
-        for line in cluster_usage_lines(extra.get("clusters") or []):
+        for line in cluster_usage_lines(extra.get("clusters") or [],
+                                        priced_only=not successful):
             self.console.print(Text(line), highlight=False)
         if report:
             self.console.print(Text.assemble("Run report: ",
@@ -490,6 +498,8 @@ class RichProgress(RunObserver):
             detail.append(f"  on {step.cluster}", "magenta")
         if step.retries:
             detail.append(f"  {step.retries} retried", "yellow")
+        if step.caught:
+            detail.append(f"  {step.caught} caught by @catch", "yellow")
         if self.finished is not None and step.pending:
             detail.append(f"  {step.pending} cancelled", "yellow")
         if step.failed:
@@ -503,12 +513,15 @@ class RichProgress(RunObserver):
         done = sum(s.ok for s in self.steps.values())
         failed = sum(s.failed for s in self.steps.values())
         running = sum(s.pending for s in self.steps.values())
+        caught = sum(s.caught for s in self.steps.values())
         head = Text.assemble((self.flow_name, "bold"), ("/", "dim"),
                              (self.run_id, "bold cyan"), ("  ", ""),
                              (_clock(elapsed), "bold"),
                              (f"  {done} tasks done", "green"))
         if running and self.finished is None:
             head.append(f", {running} in flight", "cyan")
+        if caught:
+            head.append(f", {caught} caught by @catch", "yellow")
         if failed:
             head.append(f", {failed} failed", "bold red")
         return head

@@ -5,6 +5,8 @@ origin has a successful task at the same place (same step, same foreach
 indices), all of its parents were cloned too, and its step is not the step
 the user resumes from or after it.  So successful splits of a foreach whose
 other splits failed are kept, and everything downstream of a failure reruns.
+With ``rerun_caught``, a task whose failure ``@catch`` caught counts as not
+finished: only those splits run again (and what follows them).
 Cloning copies the small records and logs; artifacts are content-addressed
 and shared, never copied or recomputed.
 """
@@ -27,13 +29,15 @@ class ResumePlan:
     """Which tasks of ``origin_run_id`` the new run reuses, and how to clone them."""
 
     def __init__(self, store: ArtifactStore, graph: FlowGraph, origin_run_id: str,
-                 run_id: str, params: dict[str, ArtifactRef],
-                 from_step: str | None = None) -> None:
+                 run_id: str | None, params: dict[str, ArtifactRef],
+                 from_step: str | None = None, *, rerun_caught: bool = False) -> None:
         self.store = store
         self.origin_run_id = origin_run_id
-        self.run_id = run_id
+        self.run_id = run_id  # may be claimed once the plan is known to be worth a run
         self.params = params
         self.excluded = descendants(graph, from_step) if from_step else set()
+        self.rerun_caught = rerun_caught
+        self.caught = 0  # tasks of the origin that @catch caught, rerun (rerun_caught)
         self.origin = self._index_origin()
 
     def _index_origin(self) -> dict[Position, tuple[str, int, dict[str, Any]]]:
@@ -44,6 +48,9 @@ class ResumePlan:
                 for attempt in reversed(store.list_attempts(run, step, task_id)):
                     record = store.read_done(run, step, task_id, attempt)
                     if record is not None and record.get("status") == "ok":
+                        if self.rerun_caught and record.get("caught"):
+                            self.caught += 1
+                            break
                         key = (step, tuple((f[0], f[3]) for f in record.get("frames", [])))
                         found[key] = (task_id, attempt, record)
                         break

@@ -132,18 +132,22 @@ class Runner:
         shown = {k: _short_repr(v) for k, v in values.items()}
         return self._execute(store, run_id, refs, shown)
 
-    def resume(self, step: str | None = None, origin_run_id: str | None = None) -> Any:
+    def resume(self, step: str | None = None, origin_run_id: str | None = None, *,
+               caught: bool = False) -> Any:
         """Rerun a run from the step that failed (or from ``step``), reusing the rest.
 
         The new run takes the origin's parameters; tasks before the resume point
         (and the successful splits of a partly failed foreach) are cloned, not rerun.
+        ``caught``: the tasks whose failure ``@catch`` caught rerun too (and what
+        follows them), the origin's other splits are cloned.
         """
         store = ArtifactStore(self.datastore_root, self.flow_cls.__name__)
         origin_id, origin = pick_origin(store, origin_run_id)
-        if step is None and origin.get("status") == "success":
+        if step is None and origin.get("status") == "success" and not caught:
             raise ResumeError(
                 f"Run {self.flow_cls.__name__}/{origin_id} succeeded: there is no failed "
-                f"step to resume from. Name a step to rerun from: resume STEP.")
+                f"step to resume from. Name a step to rerun from: resume STEP, or rerun "
+                f"the tasks @catch caught: resume --caught.")
         if step is not None:
             descendants(self.graph, step)  # a clear error for an unknown step
         if "parameter_refs" not in origin:
@@ -152,8 +156,12 @@ class Runner:
                 f"parameters, so it cannot be resumed.")
         refs = {k: ArtifactRef(*v) for k, v in origin["parameter_refs"].items()}
         self._preflight()
-        run_id = store.new_run_id()
-        plan = ResumePlan(store, self.graph, origin_id, run_id, refs, step)
+        plan = ResumePlan(store, self.graph, origin_id, None, refs, step, rerun_caught=caught)
+        if caught and not plan.caught and step is None and origin.get("status") == "success":
+            raise ResumeError(
+                f"Run {self.flow_cls.__name__}/{origin_id} has no task whose failure @catch "
+                f"caught: there is nothing to rerun. Name a step to rerun from: resume STEP.")
+        run_id = plan.run_id = store.new_run_id()
         return self._execute(store, run_id, refs, origin.get("parameters", {}), plan)
 
     # -- in a subprocess, awaited (Metaflow's async runner API) ------------------------
@@ -171,12 +179,13 @@ class Runner:
                   for a in (f"--{name}", cli_value(value))]
         return await self._start(["run", *command_line(self.options, "run"), *values])
 
-    async def async_resume(self, step: str | None = None,
-                           origin_run_id: str | None = None) -> Any:
+    async def async_resume(self, step: str | None = None, origin_run_id: str | None = None,
+                           *, caught: bool = False) -> Any:
         """:meth:`resume` in a subprocess, as :meth:`async_run` starts a run."""
         return await self._start(["resume", *([step] if step else []),
                                   *(["--origin-run-id", origin_run_id] if origin_run_id
-                                    else []), *command_line(self.options, "run")])
+                                    else []), *(["--caught"] if caught else []),
+                                  *command_line(self.options, "run")])
 
     async def _start(self, command: list[str]) -> Any:
         from .executing import start
@@ -198,6 +207,16 @@ class Runner:
             found.setdefault(backend.name, backend)
         return list(found.values())
 
+    def check(self) -> None:
+        """Refuse, as :meth:`run` would before it starts, without starting anything:
+        what ``python flow.py check`` does. The constructor has already checked the
+        options, every decorator's plan and the secrets; this adds the datastore, the
+        code package and every cluster request."""
+        backends = self._backends()
+        refuse_unreachable_datastore(self.datastore_root, self._where())
+        self._code_package(backends)
+        self._check_requests()
+
     def _preflight(self) -> None:
         """Every check that can refuse the run, before its id is claimed.
 
@@ -205,36 +224,46 @@ class Runner:
         loads in the background while the rest is checked).
         """
         backends = self._backends()
-        # where each step runs must reach the datastore: known from the backends alone
-        where = {} if self.scheduler_address else {"": get_backend(self.cluster)}
-        where.update({step: get_backend(p.backend) for step, p in self.placements.items()
-                      if p is not None})
-        refuse_unreachable_datastore(self.datastore_root, where)
+        refuse_unreachable_datastore(self.datastore_root, self._where())
         for backend in backends:
             backend.prepare()
-        self.code = None
-        if self.scheduler_address or not all(b.local_machine
-                                             for b in backends):
-            # Workers elsewhere get the flow's folder and daskflow from the run itself;
-            # too big a package is refused here, before anything is stored.
-            from ..remote import build_code_package  # distributed's plugins: only now
-            self.code = build_code_package(
-                self.graph.file if os.path.isfile(self.graph.file) else None)
+        self.code = self._code_package(backends)
         if self.run_id_file:
             folder = os.path.dirname(os.path.abspath(self.run_id_file))
             if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
                 raise ConfigurationError(
                     f"--run-id-file {self.run_id_file}: the folder {folder} does not exist "
                     f"or is not writable. Create it or give another path.")
+        self._check_requests()
+        if self.scheduler_address:
+            probe_scheduler_sees(self.datastore_root, self.scheduler_address,
+                                 config.get("run.scheduler-timeout"), client=self.client)
+
+    def _where(self) -> dict[str, ClusterBackend]:
+        """Where each step runs ("" for the default cluster), for the datastore's reach:
+        known from the backends alone."""
+        where = {} if self.scheduler_address else {"": get_backend(self.cluster)}
+        where.update({step: get_backend(p.backend) for step, p in self.placements.items()
+                      if p is not None})
+        return where
+
+    def _code_package(self, backends: list[ClusterBackend]) -> Any:
+        """The run's code for workers elsewhere (None when every worker is on this
+        machine); too big a package is refused here, before anything is stored."""
+        if not self.scheduler_address and all(b.local_machine for b in backends):
+            return None
+        from ..remote import build_code_package  # distributed's plugins: only now
+        return build_code_package(self.graph.file if os.path.isfile(self.graph.file) else None)
+
+    def _check_requests(self) -> None:
+        """Each backend refuses what it can never give: the default cluster and every
+        step's own."""
         if not self.scheduler_address:
             default = get_backend(self.cluster)
             default.check(default.default_request(self.max_workers))
         for placement in self.placements.values():
             if placement is not None:
                 get_backend(placement.backend).check(placement.request)
-        if self.scheduler_address:
-            probe_scheduler_sees(self.datastore_root, self.scheduler_address,
-                                 config.get("run.scheduler-timeout"), client=self.client)
 
     # -- the run ------------------------------------------------------------------------
 
@@ -305,6 +334,8 @@ class Runner:
         """The run's default cluster: an existing scheduler, or one started for the run."""
         from distributed import Client
 
+        from ..remote.environment import our_version_check
+
         if self.client is not None:  # the caller's: used, not closed
             self._setup_cluster(self.client, None, cluster="default", step="start")
             life.default_cluster_up(self.client, backend=self.scheduler_address,
@@ -317,7 +348,8 @@ class Runner:
         if self.scheduler_address:
             timeout = config.get("run.scheduler-timeout")
             try:
-                client = Client(self.scheduler_address, timeout=timeout)
+                with our_version_check():  # _setup_cluster's check says it instead
+                    client = Client(self.scheduler_address, timeout=timeout)
             except OSError as exc:
                 raise ClusterError(
                     f"Cannot reach the Dask scheduler at {self.scheduler_address} within "
@@ -343,7 +375,7 @@ class Runner:
                               "distributed.scheduler.active-memory-manager.start": False}), \
                 labelled_step(life.run_id, None), \
                 _workers_ignore_ctrl_c(backend.open(request)) as cluster, \
-                Client(cluster) as client:
+                _connected(cluster) as client:
             self._setup_cluster(client, backend, cluster="default", step="start")
             life.default_cluster_up(client, backend=backend.name,
                                     description=backend.describe(request),
@@ -368,6 +400,19 @@ class Runner:
         from ..remote import prepare_cluster
         prepare_cluster(client, self.code, cluster=cluster, step=step,
                         datastore_root=self.datastore_root)
+
+
+@contextmanager
+def _connected(cluster: Any) -> Iterator[Any]:
+    """A client of the run's default cluster; the workers' versions are compared by
+    :meth:`Runner._setup_cluster`, not by distributed's warning."""
+    from distributed import Client
+
+    from ..remote.environment import our_version_check
+    with our_version_check():
+        client = Client(cluster)
+    with client:
+        yield client
 
 
 def _signature_of_options() -> inspect.Signature:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import reprlib
 import sys
 import signal
 import socket
@@ -33,7 +34,16 @@ from ..tracebacks import format_user_traceback
 from ..current import bind as bind_current
 from ..datastore import ArtifactRef, ArtifactStore
 from ..datastore.layout import performance_file
-from ..exceptions import ForeachError, TaskFailed, UnhandledTransitionError
+from ..exceptions import (
+    ArtifactError,
+    DaskflowException,
+    ForeachError,
+    RunFailed,
+    StepError,
+    TaskFailed,
+    UnhandledTransitionError,
+    did_you_mean,
+)
 from ..secrets import reveal
 from ..inputs import Inputs
 from ..graph import FOREACH, SWITCH, StepNode
@@ -227,7 +237,10 @@ def error_record(exc: BaseException, flow_file: str) -> dict[str, str]:
     limit = int(config.get("run.max-error-chars"))
     return {"type": cls.__name__, "qualified_type": f"{module}.{cls.__qualname__}",
             "message": cap_text(message, limit),
-            "traceback": cap_text(format_user_traceback(exc, flow_file), limit)}
+            "traceback": cap_text(format_user_traceback(exc, flow_file), limit),
+            # daskflow's own refusal of what the step did: its message is the whole story
+            "input_error": isinstance(exc, DaskflowException)
+            and not isinstance(exc, (RunFailed, StepError, TaskFailed))}
 
 
 def cap_text(text: str, limit: int) -> str:
@@ -291,7 +304,8 @@ def _give_up(ctx: RunContext, store: ArtifactStore, spec: TaskSpec,
     error = last["error"] if last is not None else _death(store, ctx, spec, history)
     handlers = list(iter_hooks(plan.decorators, "task_exception"))
     if not handlers:
-        raise TaskFailed(pathspec, error["type"], error["message"], error.get("traceback", ""))
+        raise TaskFailed(pathspec, error["type"], error["message"], error.get("traceback", ""),
+                         bool(error.get("input_error")))
     task = TaskContext(None, spec.step, spec.task_id, last_attempt, pathspec, plan)
     failure = TaskError(error.get("qualified_type", error["type"]), error["message"],
                         error.get("traceback", ""))
@@ -302,7 +316,9 @@ def _give_up(ctx: RunContext, store: ArtifactStore, spec: TaskSpec,
             if result is not None:
                 handled = {**(handled or {}), **result}
     if handled is None:
-        raise TaskFailed(pathspec, error["type"], error["message"], error.get("traceback", ""))
+        raise TaskFailed(pathspec, error["type"], error["message"], error.get("traceback", ""),
+                         bool(error.get("input_error")))
+    announce("caught", spec.step, spec.task_id, last_attempt)  # ahead of the task's result
     node = ctx.graph[spec.step]
     artifacts = {} if node.is_join or not parents else dict(parents[0].artifacts)
     # As Metaflow, what the step assigned before it failed is kept.
@@ -466,6 +482,11 @@ def _store_artifacts(store: ArtifactStore, flow: FlowSpec,
     for name, value in flow._df_artifacts().items():
         try:
             artifacts[name] = store.put_artifact(value, name)
+        except ArtifactError as exc:
+            if not partial:  # say which step: the datastore knows only the name
+                raise ArtifactError(f"Step '{flow._df_node.name}': {exc}") from exc
+            print(f"artifact '{name}' of the failed attempt was not kept: {exc}",
+                  file=sys.stderr)
         except Exception as exc:
             if not partial:
                 raise
@@ -483,17 +504,23 @@ def _foreach_items(flow: FlowSpec, node: StepNode,
     try:
         value = getattr(flow, var)
     except AttributeError:
+        known = [*flow._df_artifacts(), *flow._df_refs]
         raise ForeachError(
-            f"Step '{node.name}' fans out with foreach='{var}' but never sets self.{var}; "
-            f"assign the list to self.{var} before self.next().") from None
+            f"Step '{node.name}' fans out with foreach='{var}' but never sets self.{var}."
+            f"{did_you_mean(var, known)} Assign the list to self.{var} before "
+            f"self.next().") from None
     items: list[Any] | CollectionFanOut | None = fan_out_of(value, var)
     if items is None:
         try:
             items = list(value)
         except TypeError:
+            kind = type(value).__name__
             raise ForeachError(
-                f"Step '{node.name}': foreach='{var}' needs an iterable (list, range, ...), "
-                f"but self.{var} is a {type(value).__name__}.") from None
+                f"Step '{node.name}': foreach='{var}' needs a list (or a range, or another "
+                f"iterable) to fan out over, but self.{var} is "
+                f"{'an' if kind[:1].lower() in 'aeiou' else 'a'} {kind} "
+                f"({reprlib.repr(value)}). Assign the items to self.{var}, e.g. "
+                f"self.{var} = list(range(...)).") from None
     if not len(items):
         raise ForeachError(
             f"Step '{node.name}': foreach list self.{var} is empty, so '{node.out_funcs[0]}' "

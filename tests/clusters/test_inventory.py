@@ -144,6 +144,7 @@ def test_gc_ends_a_recorded_cluster_whose_driver_is_gone(tmp_path: Path) -> None
         dry = daskflow_cli("clusters", "gc", "--dry-run", "--backend", "local", cwd=tmp_path)
         assert "would close local cluster daskflow-orphan1 (run GoneFlow/1, step train" in \
             dry.stdout
+        assert "1 cluster(s) would be closed." in dry.stdout
         assert orphan.poll() is None  # a dry run ends nothing
 
         done = daskflow_cli("clusters", "gc", "--backend", "local", cwd=tmp_path)
@@ -160,6 +161,13 @@ def test_gc_ends_a_recorded_cluster_whose_driver_is_gone(tmp_path: Path) -> None
             process.wait(10)
         records.remove("daskflow-alive1")
         records.remove("daskflow-orphan1")
+
+
+def test_gc_says_when_there_is_nothing_to_close(tmp_path: Path) -> None:
+    for dry in (["--dry-run"], []):
+        result = daskflow_cli("clusters", "gc", *dry, "--backend", "local", cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout == "No live clusters: nothing to close.\n"
 
 
 # -- AWS, under moto's server ------------------------------------------------------------------------

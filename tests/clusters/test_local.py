@@ -124,7 +124,7 @@ def test_gpus_without_dask_cuda_say_what_to_install(monkeypatch) -> None:
     import sys
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
     monkeypatch.setitem(sys.modules, "dask_cuda", None)  # as if not installed
-    with pytest.raises(BackendNotInstalledError, match="pip install dask-cuda"):
+    with pytest.raises(BackendNotInstalledError, match=r"pip install .daskflow\[gpu\]"):
         LocalBackend().check(ResourceRequest(gpu=1))
 
 

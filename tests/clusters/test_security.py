@@ -152,3 +152,22 @@ def test_ssh_cluster_uses_tls_binds_narrowly_and_leaves_no_key(sshd, workdir: Pa
         with urllib.request.urlopen(cluster.dashboard_link, timeout=10) as answer:
             assert answer.status == 200
     assert not list(workdir.glob(".daskflow-tls-*"))
+
+
+def test_credentials_that_cannot_be_made_are_the_runs_one_line_error(run_flow, workdir):
+    # cryptography missing (as on a clean install before it was declared): the background
+    # thread that makes the credentials must not print its own traceback; the run fails
+    # with one line that says what to do, and nothing of the run is lost
+    blocker = workdir / "no-cryptography"
+    blocker.mkdir()
+    (blocker / "cryptography.py").write_text(
+        "raise ModuleNotFoundError(\"No module named 'cryptography'\")\n")
+    path = os.pathsep.join([str(blocker), os.environ.get("PYTHONPATH", "")])
+    result = run_flow("linear_params.py", "run", env={"PYTHONPATH": path})
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr and "Exception in thread" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if "TLS" in line]
+    assert errors == ["TLS error: The clusters daskflow starts use TLS, which needs the "
+                      "cryptography package (No module named 'cryptography'). Install "
+                      "daskflow again with its dependencies (pip install daskflow), or "
+                      "turn TLS off with DASK_DASKFLOW__CLUSTER__TLS=false."]

@@ -184,7 +184,7 @@ class TestSLURMRequests:
         backend = get_backend("slurm")
         monkeypatch.setattr(backend, "new_cluster_name", lambda: "daskflow-ctrlc-test")
 
-        def interrupted(cluster, request, *, name):
+        def interrupted(cluster, request, *, name, enough=None):
             deadline = time.monotonic() + 30
             while not squeue(name):  # once SLURM has the job, before its worker is up
                 assert time.monotonic() < deadline, "no job was submitted"

@@ -66,6 +66,7 @@ class EnvironmentFlow(FlowSpec):
     def big(self):
         from daskflow import current
         self.big_seen = os.environ.get("DF_MODE")
+        current.client.wait_for_workers(2, timeout=60)  # the cluster starts with its first
         # the step cluster's workers were started with it (the other worker runs no
         # task of this step, so what it has came from its start)
         self.workers_started_with = sorted(set(

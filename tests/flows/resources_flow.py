@@ -5,8 +5,10 @@ import os
 from daskflow import FlowSpec, current, resources, step
 
 
-def cluster_facts():
+def cluster_facts(workers=None):
     client = current.client
+    if workers:  # a step cluster starts its tasks with its first worker
+        client.wait_for_workers(workers, timeout=60)
     workers = client.scheduler_info()["workers"].values()
     return {"scheduler": client.scheduler.address,
             "memory_limits": sorted(w["memory_limit"] for w in workers),
@@ -23,7 +25,7 @@ class ResourcesFlow(FlowSpec):
     @resources(cpu=1, memory="1GiB", workers=2)
     @step
     def big(self):
-        self.facts = cluster_facts()
+        self.facts = cluster_facts(2)
         futures = current.client.map(lambda x: x * x, range(100))
         self.squares = sum(current.client.gather(futures))
         self.next(self.big_again)
@@ -31,14 +33,14 @@ class ResourcesFlow(FlowSpec):
     @resources(cpu=1, memory="1GiB", workers=2)
     @step
     def big_again(self):
-        self.facts = cluster_facts()
+        self.facts = cluster_facts(2)
         self.items = ["a", "b", "c"]
         self.next(self.work, foreach="items")
 
     @resources(memory=768)
     @step
     def work(self):
-        self.facts = cluster_facts()
+        self.facts = cluster_facts(3)  # a worker per split
         self.next(self.join)
 
     @step

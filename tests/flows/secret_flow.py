@@ -24,6 +24,7 @@ class SecretFlow(FlowSpec):
         from daskflow import current
         expected = os.environ.get("DF_EXPECTED")
         self.big_seen = os.environ.get("DF_TOKEN") == expected
+        current.client.wait_for_workers(2, timeout=60)  # the cluster starts with its first
         self.workers_have_it = set(current.client.run(worker_env, "DF_TOKEN").values()) \
             == {expected}
         self.next(self.end)

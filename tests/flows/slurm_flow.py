@@ -16,6 +16,7 @@ class SlurmFlow(FlowSpec):
     @step
     def on_slurm(self):
         client = current.client
+        client.wait_for_workers(2, timeout=60)  # the cluster starts with its first
         self.job_ids = sorted(client.run(lambda: os.environ.get("SLURM_JOB_ID")).values())
         self.scheduler = client.scheduler.address
         self.total = client.submit(sum, range(1000)).result()

@@ -20,6 +20,7 @@ class SlurmSecretFlow(FlowSpec):
     @step
     def on_slurm(self):
         client = current.client
+        client.wait_for_workers(2, timeout=60)  # the cluster starts with its first
         expected = os.environ.get("DF_EXPECTED")
         self.task_has_it = os.environ.get("DF_TOKEN") == expected
         self.workers_have_it = set(client.run(worker_env, "DF_TOKEN").values()) == {expected}

@@ -89,14 +89,13 @@ class StockCluster:
             self.processes.remove(process)
 
 
-@pytest.fixture(scope="session")
-def stock_cluster(stock_python, moto_server, tmp_path_factory):  # noqa: F811
-    """``dask scheduler`` and 2 ``dask worker`` processes of the stock environment."""
-    workdir = tmp_path_factory.mktemp("stock-workdir")
-    files = tmp_path_factory.mktemp("stock-scheduler")
-    env = stock_env(aws_env(moto_server))
+def start_stock_cluster(python: Path, workdir: Path, files: Path, env: dict[str, str],
+                        workers: int = 2,
+                        worker_env: dict[str, str] | None = None) -> StockCluster:
+    """A stock ``dask scheduler`` and ``workers`` worker processes (with ``worker_env``
+    instead of ``env`` when given), all of them up."""
     scheduler_file = files / "scheduler.json"
-    dask = str(stock_python.parent / "dask")
+    dask = str(python.parent / "dask")
     scheduler = subprocess.Popen(
         [dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--dashboard-address",
          "127.0.0.1:0", "--scheduler-file", str(scheduler_file)],
@@ -109,11 +108,30 @@ def stock_cluster(stock_python, moto_server, tmp_path_factory):  # noqa: F811
         time.sleep(0.1)
     import json
     address = json.loads(scheduler_file.read_text())["address"]
-    cluster = StockCluster(address, stock_python, workdir, env, [scheduler])
-    cluster.start_worker(nworkers=2)
+    cluster = StockCluster(address, python, workdir, worker_env or env, [scheduler])
+    cluster.start_worker(nworkers=workers)
+    import warnings
+
     from distributed import Client
-    with Client(address, timeout=30) as client:
-        client.wait_for_workers(2, timeout=60)
+    from distributed.versions import VersionMismatchWarning
+    try:
+        with warnings.catch_warnings():  # a test may give its workers other versions
+            warnings.simplefilter("ignore", VersionMismatchWarning)
+            with Client(address, timeout=30) as client:
+                client.wait_for_workers(workers, timeout=60)
+    except BaseException:
+        for process in reversed(list(cluster.processes)):
+            cluster.stop(process)
+        raise
+    return cluster
+
+
+@pytest.fixture(scope="session")
+def stock_cluster(stock_python, moto_server, tmp_path_factory):  # noqa: F811
+    """``dask scheduler`` and 2 ``dask worker`` processes of the stock environment."""
+    cluster = start_stock_cluster(stock_python, tmp_path_factory.mktemp("stock-workdir"),
+                                  tmp_path_factory.mktemp("stock-scheduler"),
+                                  stock_env(aws_env(moto_server)))
     yield cluster
     for process in reversed(list(cluster.processes)):
         cluster.stop(process)

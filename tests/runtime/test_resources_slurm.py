@@ -46,6 +46,30 @@ def test_a_step_runs_on_its_own_slurm_jobs(run_flow, workdir):
     assert our_jobs() == []                                    # jobs cancelled after the step
 
 
+def test_a_foreach_wider_than_the_node_starts_with_the_workers_that_come(run_flow, workdir):
+    # 6 one-core jobs on a 2-core node: 2 run, 4 stay pending. The step starts with the
+    # first worker, the 2 that come run all 6 splits, and the pending jobs are cancelled
+    # when the step ends (it used to wait for all 6 and fail at the start timeout).
+    result = run_flow("slurm_foreach_flow.py", "run", timeout=400)
+    assert result.returncode == 0, result.stderr
+    run = Flow("SlurmForeachFlow").latest_run
+    assert run.data.squares == [0, 1, 4, 9, 16, 25]
+    [job_name] = run["join"].task.data.job_names   # one cluster: one job name
+    assert 1 <= len(run["join"].task.data.jobs) <= 2  # the node has 2 cores
+    assert "6 workers x (1 core, 1 GiB)" in result.stdout
+    assert job_name not in our_jobs() and our_jobs() == []   # pending jobs cancelled
+
+
+def test_show_says_how_many_workers_a_foreach_step_asks_for(run_flow, workdir):
+    result = run_flow("slurm_foreach_flow.py", "show")
+    assert result.returncode == 0, result.stderr
+    assert ("runs on: slurm, 16 workers x (1 core, 1 GiB); one worker per foreach split, "
+            "at most --max-workers (16)") in result.stdout
+    result = run_flow("slurm_foreach_flow.py", "show",
+                      env={"DASK_DASKFLOW__RUN__MAX_WORKERS": "4"})
+    assert "slurm, 4 workers x (1 core, 1 GiB)" in result.stdout
+
+
 def test_a_request_no_node_can_meet_is_refused_before_the_run(run_flow, workdir):
     result = run_flow("slurm_flow.py", "run", "--with", "resources:memory=30GiB,backend=slurm")
     assert result.returncode == 1

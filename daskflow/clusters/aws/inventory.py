@@ -18,13 +18,15 @@ from .labels import CLUSTER_TAG, from_aws_tags
 
 
 def configured() -> bool:
-    """Whether this machine has AWS credentials and a region (boto3's own lookup)."""
+    """Whether this machine has AWS credentials and a region (botocore's own lookup:
+    what the aws backends use, and what daskflow[aws] names)."""
     try:
-        import boto3
+        import botocore.session
     except ImportError:
         return False
-    session = boto3.Session()
-    return session.get_credentials() is not None and bool(session.region_name)
+    session = botocore.session.get_session()
+    return session.get_credentials() is not None and \
+        bool(session.get_config_variable("region"))
 
 
 def list_clusters(ecs: Any, ec2: Any) -> list[LiveCluster]:

@@ -33,6 +33,17 @@ def machine_memory() -> int:
     return int(MEMORY_LIMIT)
 
 
+def _cuda_cluster_class(request: ResourceRequest) -> Any:
+    """dask-cuda's ``LocalCUDACluster``; a one-line error naming the extra without it."""
+    try:
+        from dask_cuda import LocalCUDACluster  # type: ignore[import-not-found]
+    except ImportError as exc:
+        raise BackendNotInstalledError(
+            f"@resources(gpu={request.gpu}) on the local backend needs dask-cuda: "
+            f"pip install 'daskflow[gpu]'.") from exc
+    return LocalCUDACluster
+
+
 def machine_cores() -> int:
     from dask.system import CPU_COUNT  # respects cgroup and affinity limits
     return int(CPU_COUNT)
@@ -158,12 +169,7 @@ class LocalBackend(LocalProcessTeardown, ClusterBackend):
                 f"machine has {len(devices)} NVIDIA GPU(s) visible"
                 f"{' (nvidia-smi not found)' if shutil.which('nvidia-smi') is None else ''}. "
                 f"Run the step on a GPU backend, e.g. @resources(gpu=1, backend='slurm').")
-        try:
-            import dask_cuda  # type: ignore[import-not-found]  # noqa: F401
-        except ImportError as exc:
-            raise BackendNotInstalledError(
-                f"@resources(gpu={request.gpu}) on the local backend needs dask-cuda: "
-                f"pip install dask-cuda (this machine has {len(devices)} GPU(s)).") from exc
+        _cuda_cluster_class(request)
 
     def dashboard_delay(self) -> float:
         """Seconds between the dashboard's link and its pages (``local.dashboard-delay``)."""
@@ -177,9 +183,10 @@ class LocalBackend(LocalProcessTeardown, ClusterBackend):
                 f"1s, 500ms or 0.") from None
 
     @contextmanager
-    def open(self, request: ResourceRequest) -> Iterator[Any]:
+    def open(self, request: ResourceRequest, *,
+             min_workers: int | None = None) -> Iterator[Any]:
         # Workers fork from the warm fork server (forkserver.py) unless configured not to.
-        with worker_start_method(), super().open(request) as cluster:
+        with worker_start_method(), super().open(request, min_workers=min_workers) as cluster:
             yield cluster
 
     def make_cluster(self, request: ResourceRequest, *, name: str) -> Any:
@@ -188,8 +195,7 @@ class LocalBackend(LocalProcessTeardown, ClusterBackend):
         if security is not None:
             kwargs["security"] = security
         if request.gpu:
-            from dask_cuda import LocalCUDACluster  # type: ignore[import-not-found]
-            return LocalCUDACluster(**kwargs)
+            return _cuda_cluster_class(request)(**kwargs)
         forked = forked_worker_kwargs()  # the driver's environment, under the request's
         if forked:
             kwargs["env"] = {**forked["env"], **kwargs.get("env", {})}
