@@ -210,11 +210,10 @@ def _add_graph_commands(cli: click.Group, flow_cls: type, graph: FlowGraph,
     @click.pass_context
     def check(ctx: click.Context, cluster: str | None,
               with_decorators: tuple[str, ...]) -> None:
-        from .runtime import Runner
         click.echo(f"Validating {flow_cls.__name__}: {len(graph.nodes)} steps, "
                    f"{len(params)} parameter(s).")
-        Runner(flow_cls, datastore_root=ctx.obj["root"], quiet=True, cluster=cluster,
-               with_decorators=with_decorators, **ctx.obj["project"]).check()
+        _runner(flow_cls, ctx, {"quiet": True, "cluster": cluster,
+                                "with_decorators": with_decorators}).check()
         click.echo("The graph looks good!")
 
 
