@@ -24,7 +24,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .. import config
 from ..collections.foreach import CollectionFanOut, fan_out_of
@@ -42,8 +42,9 @@ from .context import RunContext, TaskRef, TaskSpec, parent_names
 from .environ import task_environment
 from .join_inputs import JoinInputs
 
-if TYPE_CHECKING:  # the flow class comes in the run's context; never imported here
-    from ..flowspec import FlowSpec
+#: an instance of the user's FlowSpec subclass: the class comes in the run's context, and
+#: this worker-side module imports nothing above it (flowspec leads up to the CLI)
+FlowSpec = Any
 
 
 def execute_task(ctx: RunContext, spec: TaskSpec, *parents: TaskRef) -> TaskRef:
