@@ -6,7 +6,6 @@ from __future__ import annotations
 import dask.config
 import pytest
 
-from daskflow import FlowSpec, step
 from daskflow.exceptions import TaskFailed
 from daskflow.graph import FlowGraph
 from daskflow.inputs import ForeachFrame
@@ -17,51 +16,28 @@ from daskflow.steps import StepPlan
 pytestmark = pytest.mark.fast
 
 
-class Fan(FlowSpec):
-    @step
-    def start(self):
-        self.items = [1, 2, 3]
-        self.next(self.work, foreach="items")
-
-    @step
-    def work(self):
-        self.next(self.join)
-
-    @step
-    def join(self, inputs):
-        self.next(self.chain, foreach="items")
-
-    @step
-    def chain(self):
-        self.next(self.more)
-
-    @step
-    def more(self):
-        self.next(self.join2)
-
-    @step
-    def join2(self, inputs):
-        self.next(self.end)
-
-    @step
-    def end(self):
-        pass
-
-
 def plan(graph: FlowGraph, name: str, **kwargs) -> StepPlan:
     return StepPlan(name, graph[name], graph, **kwargs)
 
 
-def test_only_splits_going_straight_to_their_join_on_the_default_cluster_are_batched():
-    graph = FlowGraph.from_class(Fan)
+def test_only_splits_going_straight_to_their_join_on_the_default_cluster_are_batched(
+        flow_graph):
+    graph = flow_graph("foreach.py")
     assert batchable(graph, plan(graph, "work"), own_cluster=False, gang=False)
-    assert not batchable(graph, plan(graph, "chain"), False, False)   # not straight to it
-    assert not batchable(graph, plan(graph, "more"), False, False)    # not a foreach's split
     assert not batchable(graph, plan(graph, "work"), own_cluster=True, gang=False)
     assert not batchable(graph, plan(graph, "work"), own_cluster=False, gang=True)
     assert not batchable(graph, plan(graph, "work", timeout=5.0), False, False)
     with dask.config.set({"daskflow.run.batching": False}):
         assert not batchable(graph, plan(graph, "work"), False, False)
+    nested = flow_graph("nested_foreach.py")
+    assert batchable(nested, plan(nested, "inner"), False, False)
+    assert not batchable(nested, plan(nested, "outer"), False, False)   # itself a foreach
+    switches = flow_graph("switch_in_foreach.py")
+    for name in ("classify", "halve", "big"):  # a switch; not to the join; not a split
+        assert not batchable(switches, plan(switches, name), False, False)
+    branches = flow_graph("lineage.py")
+    assert batchable(branches, plan(branches, "work"), False, False)
+    assert not batchable(branches, plan(branches, "other_more"), False, False)  # a branch
 
 
 def test_batches_grow_while_splits_are_short_and_shrink_to_a_share_at_the_end():

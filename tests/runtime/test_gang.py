@@ -42,24 +42,11 @@ def test_retry_reruns_the_whole_gang(run_flow, workdir):
 # -- the gang's state and retry policy, in-process -------------------------------------
 
 
-def gang_flow_graph():
-    import importlib.util
-    from pathlib import Path
-
-    from daskflow.graph import FlowGraph
-
-    path = Path(__file__).parent.parent / "flows" / "gang_flow.py"
-    spec = importlib.util.spec_from_file_location("gang_flow", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return FlowGraph.from_class(module.GangFlow)
-
-
 @pytest.mark.fast
-def test_the_step_after_num_parallel_is_a_gang():
+def test_the_step_after_num_parallel_is_a_gang(flow_graph):
     from daskflow.runtime.gang import is_gang
 
-    graph = gang_flow_graph()
+    graph = flow_graph("gang_flow.py")
     assert [n.name for n in graph if is_gang(graph, n.name)] == ["train"]
 
 

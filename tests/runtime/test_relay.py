@@ -4,31 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from daskflow import FlowSpec, step
-from daskflow.graph import FlowGraph
 from daskflow.runtime.events import RunObserver
 from daskflow.runtime.relay import TaskRelay
 
 pytestmark = pytest.mark.fast
-
-
-class Fan(FlowSpec):
-    @step
-    def start(self):
-        self.items = [1, 2]
-        self.next(self.work, foreach="items")
-
-    @step
-    def work(self):
-        self.next(self.join)
-
-    @step
-    def join(self, inputs):
-        self.next(self.end)
-
-    @step
-    def end(self):
-        pass
 
 
 class Heard(RunObserver):
@@ -45,15 +24,15 @@ class Heard(RunObserver):
         self.calls.append(("output", kwargs))
 
 
-def test_starts_failed_attempts_and_output_reach_the_observer():
+def test_starts_failed_attempts_and_output_reach_the_observer(flow_graph):
     heard = Heard()
-    relay = TaskRelay(heard, FlowGraph.from_class(Fan), stream_output=True)
+    relay = TaskRelay(heard, flow_graph("foreach.py"), stream_output=True)
     relay.task_event((1.0, {"e": "started", "s": "work", "t": ["6", "7"], "a": 0}))
     relay.task_event((2.0, {"e": "failed", "s": "work", "t": "7", "a": 0}))
-    relay.output((3.0, {"p": "Fan/7/work/6", "s": "stdout", "t": "hello\n"}))
+    relay.output((3.0, {"p": "ForeachFlow/7/work/6", "s": "stdout", "t": "hello\n"}))
     assert heard.calls == [
         ("started", {"step": "work", "task_id": "6", "attempt": 0}),
         ("started", {"step": "work", "task_id": "7", "attempt": 0}),
         ("finished", {"step": "work", "task_id": "7", "ok": False, "foreach_depth": 1,
                       "attempt": 0, "retrying": True}),
-        ("output", {"pathspec": "Fan/7/work/6", "stream": "stdout", "text": "hello\n"})]
+        ("output", {"pathspec": "ForeachFlow/7/work/6", "stream": "stdout", "text": "hello\n"})]
