@@ -102,13 +102,13 @@ def child_store(root: str, case: str, rows: int) -> dict[str, Any]:
     started = time.perf_counter()
     if case == "pickle-bytes":
         data = cloudpickle.dumps(df, protocol=5)
-        path = f"{store.flow_root}/_data/bench-{case}"
+        path = f"{store.layout.data}/bench-{case}"
         store.files.write(path, data)
         ref = {"sha": None, "path": path, "size": len(data), "fmt": "pickle"}
         del data
     else:
         found = store.put_artifact(df, "df")
-        ref = {"sha": found.sha, "path": store.blob_path(found.sha), "size": found.size,
+        ref = {"sha": found.sha, "path": store.blobs.path(found.sha), "size": found.size,
                "fmt": found.fmt}
     seconds = time.perf_counter() - started
     peak = peak_bytes()

@@ -70,7 +70,7 @@ def sizing_alone(items: int) -> tuple[float, int]:
     os.environ["BENCH_PER_SPLIT"] = "2"
     from daskflow.runtime.context import RunContext, TaskRef
     from daskflow.runtime.plan import plan_steps
-    from daskflow.runtime.runner import load_flow
+    from daskflow.runtime import load_flow
     from daskflow.runtime.splits import size_splits
 
     flow_cls = load_flow(str(FLOW))

@@ -2,7 +2,10 @@
 
 The only module that imports click.  It parses, calls the runtime or the
 client, prints, and turns daskflow's exceptions into one-line messages and
-exit codes (a traceback only with ``--debug``).
+exit codes (a traceback only with ``--debug``).  The run options are the rows of
+:data:`~daskflow.runtime.options.RUN_OPTIONS`, made into click options here.  It also
+holds the flow class's in-process entry points (``MyFlow.run``, ``MyFlow.delayed``), so
+that the flow layer reaches up through this one module.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from .exceptions import DaskflowException, RunFailed
 from .graph import FOREACH, SPLIT, SWITCH, FlowGraph, check_main_guard
 from .parameters import Parameter, flow_parameters
 from .project import has_project
+from .runtime.options import RUN_OPTIONS, RunOption, option_named
 
 
 def main(flow_cls: type, argv: list[str] | None = None) -> None:
@@ -57,6 +61,19 @@ def main(flow_cls: type, argv: list[str] | None = None) -> None:
     sys.exit(0)
 
 
+def run_in_process(flow_cls: type, params: dict[str, Any]) -> Any:
+    """``MyFlow.run(**params)``: ``run`` in this process with the default options,
+    returning the ``Run`` and raising what ``Runner.run`` raises."""
+    from .runtime import Runner
+    return Runner(flow_cls).run(**params)
+
+
+def delayed_run(flow_cls: type, params: dict[str, Any]) -> Any:
+    """``MyFlow.delayed(**params)``: the run as a ``dask.delayed`` value."""
+    from .runtime import Runner
+    return Runner(flow_cls).delayed(**params)
+
+
 def _interrupted(exc: BaseException | None) -> None:
     click.echo("Interrupted: running tasks were cancelled and the cluster closed; "
                "`resume` continues the run.", err=True)
@@ -82,23 +99,15 @@ def build_cli(flow_cls: type, graph: FlowGraph) -> click.Group:
     @click.group(help=(flow_cls.__doc__ or f"Flow {flow_cls.__name__}").strip(),
                  context_settings={"help_option_names": ["-h", "--help"]})
     @click.option("--debug", is_flag=True, help="Show full tracebacks of daskflow errors.")
-    @click.option("--quiet", is_flag=True, help="Print only task output and errors.")
-    @click.option("--datastore-root", default=None, metavar="PATH_OR_URL",
-                  help="Where runs are stored (default: .daskflow, or "
-                       "daskflow.datastore.root in dask config).")
     @click.pass_context
-    def cli(ctx: click.Context, debug: bool, quiet: bool, datastore_root: str | None,
-            **project: Any) -> None:
-        ctx.obj = {"debug": debug, "quiet": quiet, "root": datastore_root,
-                   "project": project}
+    def cli(ctx: click.Context, debug: bool, **options: Any) -> None:
+        # the run options given before the command, for run and resume
+        ctx.obj = {"debug": debug, "root": options["datastore_root"], "options": options}
 
-    if has_project(flow_cls):  # as Metaflow: @project adds these options to the flow
-        cli.params += [
-            click.Option(["--branch"], default=None,
-                         help="Run on the @project branch test.BRANCH (prod.BRANCH with "
-                              "--production); default: user.<your name>."),
-            click.Option(["--production"], is_flag=True, default=False,
-                         help="Run on the @project's production branch.")]
+    # as Metaflow: @project adds --branch and --production to the flow's command line
+    with_project = has_project(flow_cls)
+    cli.params += [click.Option([o.flag, o.name], **_click_kwargs(o)) for o in RUN_OPTIONS
+                   if o.place == "group" and (with_project or not o.project)]
 
     _add_run_commands(cli, flow_cls, params)
     _add_graph_commands(cli, flow_cls, graph, params)
@@ -140,8 +149,7 @@ def _add_graph_commands(cli: click.Group, flow_cls: type, graph: FlowGraph,
                   default=None, help="Default: from --output's extension, else text.")
     @click.option("--output", "-o", default=None, type=click.Path(dir_okay=False),
                   help="Write to this file instead of printing.")
-    @click.option("--cluster", default=None, metavar="BACKEND",
-                  help="The run's default backend to show (default: daskflow.cluster.backend).")
+    @click.option("--cluster", "cluster", **_click_kwargs(option_named("cluster")))
     def show(fmt: str | None, output: str | None, cluster: str | None) -> None:
         from .report import graph_format_for, render_graph_as
         from .runtime.plan import placement_of, plan_steps
@@ -270,43 +278,36 @@ def _add_tag_commands(cli: click.Group, flow_cls: type) -> None:
 
 
 def run_options(func: Any) -> Any:
-    """The options `run` and `resume` share (Metaflow's names)."""
-    options = [
-        click.option("--max-workers", type=click.IntRange(min=1), default=None,
-                     help="At most this many tasks at once (default 16)."),
-        click.option("--max-num-splits", type=click.IntRange(min=1), default=None,
-                     help="Refuse a foreach wider than this (default 100)."),
-        click.option("--tag", "tags", multiple=True, help="Tag the run (repeatable)."),
-        click.option("--run-id-file", default=None, type=click.Path(dir_okay=False),
-                     help="Write the run id to this file when the run starts."),
-        click.option("--scheduler-address", default=None, metavar="tcp://HOST:PORT",
-                     help="Run on this existing Dask scheduler instead of a local cluster."),
-        click.option("--cluster", default=None, metavar="BACKEND",
-                     help="The run's default cluster backend: local, slurm, ... or a dotted "
-                          "path to a Dask cluster class (default: daskflow.cluster.backend)."),
-        click.option("--dashboard-port", type=click.IntRange(0, 65535), default=None,
-                     help="Serve the local cluster's Dask dashboard on this port of "
-                          "127.0.0.1 (default: a free port; the link is printed at the "
-                          "start)."),
-        click.option("--with", "with_decorators", multiple=True, metavar="DECORATOR",
-                     help="Add a decorator to every step: --with retry, "
-                          "--with 'retry:times=2,minutes_between_retries=0', "
-                          "--with \"environment:vars={'A': '1', 'B': '2'}\"."),
-    ]
-    for option in reversed(options):
-        func = option(func)
+    """The options `run` and `resume` share (Metaflow's names), from ``RUN_OPTIONS``."""
+    for option in reversed([o for o in RUN_OPTIONS if o.place == "run"]):
+        func = click.option(option.flag, option.name, **_click_kwargs(option))(func)
     return func
+
+
+def _click_kwargs(option: RunOption) -> dict[str, Any]:
+    """A row of the run-option table as click's keyword arguments for its option."""
+    kwargs: dict[str, Any] = {"default": option.default, "metavar": option.metavar,
+                              "help": option.help + option.default_text()}
+    if option.kind == "int":
+        kwargs["type"] = click.IntRange(option.minimum, option.maximum)
+    elif option.kind == "flag":
+        kwargs["is_flag"] = True
+    elif option.kind == "many":
+        kwargs["multiple"] = True
+    elif option.kind == "path":
+        kwargs["type"] = click.Path(dir_okay=False)
+    return kwargs
 
 
 def _runner(flow_cls: type, ctx: click.Context, options: dict[str, Any]) -> Any:
     from .runtime import Runner
     _stop_on_sigterm()
-    port = options.pop("dashboard_port", None)
+    given = {**ctx.obj["options"], **options}
+    port = given.pop("dashboard_port", None)
     if port is not None:  # this process runs one command: set it for the process
         import dask.config
         dask.config.set({"daskflow.local.dashboard-address": f"127.0.0.1:{port}"})
-    return Runner(flow_cls, datastore_root=ctx.obj["root"], quiet=ctx.obj["quiet"],
-                  **ctx.obj["project"], **options)
+    return Runner(flow_cls, **given)
 
 
 def _stop_on_sigterm() -> None:
@@ -357,8 +358,7 @@ def _frame_preview(artifact: Any) -> str:
             return (f"dask DataFrame, {frame.npartitions} partitions x {len(frame.columns)} "
                     f"columns\n{_indent(head.to_string())}")
         import pyarrow.parquet as pq
-        store = artifact.task._store
-        with store.fs.open(artifact.path, "rb") as f:
+        with artifact.task._store.blobs.open(artifact.sha) as f:
             parquet = pq.ParquetFile(f)
             rows, cols = parquet.metadata.num_rows, len(parquet.schema_arrow.names)
             head = next(parquet.iter_batches(batch_size=5), None)

@@ -387,7 +387,7 @@ class Step:
             sources.append((label, refs[name]))
         if not sources:
             raise DataNotFoundError(f"Step {self.pathspec} has no tasks.")
-        return concat_frames(self._store, sources, name, where=f"{self.pathspec}.frame")
+        return concat_frames(self._store.artifacts, sources, name, where=f"{self.pathspec}.frame")
 
     def _first_started(self) -> float:
         ids = self._task_ids()
@@ -483,12 +483,12 @@ class Task:
 
     @property
     def performance_report(self) -> str | None:
-        """Path of the Dask performance report kept with a step that ran on its own
-        cluster (``@resources``), or None."""
+        """Path (a URL on an object store) of the Dask performance report kept with a
+        step that ran on its own cluster (``@resources``), or None."""
         relative = (self.record or {}).get("performance_report")
         if not relative:
             return None
-        return f"{self._store.run_path(self.run_id)}/{relative}"
+        return self._store.runs.file_location(self.run_id, relative)
 
     @property
     def origin_pathspec(self) -> str | None:
@@ -540,10 +540,8 @@ class Task:
             start = self._store.read_start(*self._ids(), attempt)
         except (FileNotFoundError, DataNotFoundError):
             start = {}
-        protocol = self._store.fs.protocol  # a name, or a tuple of its aliases
         meta = {"runtime": "daskflow", "user": run.get("user"),
-                "ds-type": "local" if self._store.local else
-                protocol if isinstance(protocol, str) else protocol[0],
+                "ds-type": self._store.files.kind,
                 "ds-root": self._store.root_url, "origin-run-id": run.get("origin_run_id"),
                 "attempt": attempt, "host": start.get("host"), "pid": start.get("pid"),
                 "worker": start.get("worker")}
@@ -678,7 +676,7 @@ class DataArtifact:
     @property
     def path(self) -> str:
         """Where the value is stored (Parquet for DataFrames, else cloudpickle)."""
-        return self.task._store.blob_path(self.sha)
+        return self.task._store.blobs.path(self.sha)
 
     @property
     def data(self) -> Any:

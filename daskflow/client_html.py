@@ -13,7 +13,6 @@ import html
 from datetime import datetime
 from typing import Any
 
-REPORT_NAME = "_report.html"  # as daskflow.report writes it, in the run's folder
 COLORS = {"success": "#2e7d32", "successful": "#2e7d32", "ok": "#2e7d32",
           "failed": "#c62828", "running": "#1565c0"}
 MAX_VALUE = 80
@@ -82,9 +81,7 @@ def run_html(run: Any) -> str:
         parameters = record.get("parameters", {})
     params = ", ".join(f"<code>{_e(k)}</code>={_value(v)}"
                        for k, v in sorted(parameters.items())) or "—"
-    store = run._store
-    report = f"{store.run_path(run.id)}/{REPORT_NAME}"
-    report_url = store.url(report) if store.fs.exists(report) else None
+    report_url = run._store.runs.stored_report(run.id)
     dashboard = record.get("dashboard") if run.status == "running" else None
     rows = [("Status", _status(run.status)),
             ("Started", _time(run.created_at)),

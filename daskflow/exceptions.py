@@ -130,6 +130,13 @@ class ConfigurationError(DaskflowException, ValueError):
     headline = "Configuration error"
 
 
+class RunOptionError(DaskflowException, TypeError, ValueError):
+    """A run option that ``Runner(...)`` does not take, or a value out of its bounds
+    (a ``TypeError`` as Python's own unknown keyword, a ``ValueError`` as a bad value)."""
+
+    headline = "Run option error"
+
+
 class ResumeError(DaskflowException, ValueError):
     """A run cannot be resumed as asked."""
 

@@ -86,10 +86,13 @@ class FlowSpec(ArtifactSource):
     ...     HelloFlow()
     """
 
+    # The flow class's entry points, MyFlow(), MyFlow.run(...) and MyFlow.delayed(...),
+    # are the one place this layer reaches up, and only through cli: Metaflow's MyFlow()
+    # hands the process to the command line, and run/delayed start a Runner the way the
+    # command line does. They import it when called; nothing under runtime/ imports this
+    # module (flow classes are known there by what they have), so no import circle closes.
     def __init__(self, use_cli: bool = True) -> None:
         if use_cli:
-            # The one call that points up the layers: Metaflow's `MyFlow()` entry point
-            # must hand the process to the command line.
             from .cli import main
             main(type(self))
 
@@ -117,8 +120,8 @@ class FlowSpec(ArtifactSource):
         >>> run.successful
         True
         """
-        from .runtime import Runner  # in-process entry point, like __init__'s CLI
-        return Runner(cls).run(**params)
+        from .cli import run_in_process
+        return run_in_process(cls, params)
 
     @classmethod
     def delayed(cls, **params: Any) -> Any:
@@ -132,8 +135,8 @@ class FlowSpec(ArtifactSource):
         ... # doctest: +SKIP
         >>> [run.data.score for run in runs]                 # doctest: +SKIP
         """
-        from .runtime import Runner
-        return Runner(cls).delayed(**params)
+        from .cli import delayed_run
+        return delayed_run(cls, params)
 
     # -- running inside a task ----------------------------------------------------------
 

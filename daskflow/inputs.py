@@ -174,7 +174,8 @@ class Inputs:
                     f"inputs.frame('{name}'): {label} has no artifact '{name}'."
                     f"{did_you_mean(name, view._df_refs)}")
             sources.append((label, view._df_refs[name]))
-        return concat_frames(self._views[0]._df_store, sources, name, where="inputs.frame")
+        return concat_frames(self._views[0]._df_store.artifacts, sources, name,
+                             where="inputs.frame")
 
     def __getattr__(self, name: str) -> InputView:
         if name.startswith("_"):

@@ -125,18 +125,20 @@ def _fast_means_in_process(request: pytest.FixtureRequest, monkeypatch: pytest.M
             raise _NotFast(f"a test marked fast started {what}; drop the marker or the {what}")
         return refused
 
+    def refuse_dask(what: str):
+        def refused(self, *args, **kwargs):
+            from distributed.core import Status
+            self.status = Status.closed  # half-made: its __del__ finds nothing to close
+            refuse(what)()
+        return refused
+
     import distributed
     import distributed.deploy.spec
     monkeypatch.setattr(subprocess.Popen, "__init__", refuse("a process"))
-    # refused in __new__: no half-made object whose __del__ would fail later
-    patched = []
-    for cls, what in ((distributed.deploy.spec.SpecCluster, "a Dask cluster"),
-                      (distributed.Client, "a Dask client")):
-        if "__new__" not in vars(cls):
-            cls.__new__ = staticmethod(refuse(what))  # type: ignore[method-assign]
-            patched.append(cls)
-    try:
-        yield
-    finally:
-        for cls in patched:
-            del cls.__new__
+    # refused in __init__, undone by monkeypatch: a __new__ set on the class and deleted
+    # again leaves CPython's tp_new slot broken for every later instance ("object.__new__()
+    # takes exactly one argument"), so no cluster could start after a fast test
+    monkeypatch.setattr(distributed.deploy.spec.SpecCluster, "__init__",
+                        refuse_dask("a Dask cluster"))
+    monkeypatch.setattr(distributed.Client, "__init__", refuse_dask("a Dask client"))
+    yield

@@ -20,6 +20,7 @@ BAD_FLOWS = [
 ]
 
 
+@pytest.mark.fast
 @pytest.mark.parametrize("flow,expected,line", BAD_FLOWS, ids=[b[0] for b in BAD_FLOWS])
 @pytest.mark.parametrize("command", ["check", "run"])
 def test_malformed_flow_is_refused_before_anything_runs(run_in_process, workdir, flow,

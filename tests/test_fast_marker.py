@@ -25,7 +25,11 @@ def test_a_fast_test_cannot_start_a_cluster_or_client() -> None:
 
 
 def test_the_guard_is_gone_after_a_fast_test() -> None:
-    from distributed import Client
+    from distributed import Client, LocalCluster
 
     assert "__new__" not in vars(Client)
     assert subprocess.run([sys.executable, "-c", "pass"]).returncode == 0
+    # a cluster and a client start again (a fast test ran just before this one)
+    with LocalCluster(n_workers=1, processes=False, dashboard_address=":0") as cluster, \
+            Client(cluster) as client:
+        assert client.submit(sum, [1, 2]).result() == 3

@@ -48,6 +48,7 @@ def test_a_missing_secret_fails_before_the_run_naming_it(run_flow, workdir):
     assert not (workdir / ".daskflow").exists() or not any((workdir / ".daskflow").rglob("_run.json"))
 
 
+@pytest.mark.fast
 @pytest.mark.parametrize("secrets, message", [
     ({"DB_PASSWORD": VALUE}, "a string of 22 characters without a known source"),
     ({"DB_PASSWORD": "vault:" + VALUE}, "without a known source"),
@@ -61,11 +62,13 @@ def test_a_value_given_instead_of_a_reference_is_refused_without_showing_it(secr
     assert VALUE not in str(info.value)
 
 
+@pytest.mark.fast
 def test_vars_and_secrets_of_one_name_are_refused():
     with pytest.raises(StepDecoratorError, match="A given in both vars and secrets"):
         environment(vars={"A": "1"}, secrets=["A"])
 
 
+@pytest.mark.fast
 def test_requests_and_values_never_show_a_value():
     request = ResourceRequest(env={"MODE": "x"}, secrets={"TOKEN": "env:SRC"})
     assert request.secrets == (("TOKEN", "env:SRC"),)
@@ -77,6 +80,7 @@ def test_requests_and_values_never_show_a_value():
         ResourceRequest(env={"TOKEN": "x"}, secrets={"TOKEN": "env:SRC"})
 
 
+@pytest.mark.fast
 def test_config_env_entries_may_be_secret():
     plain, secret = split_env({"MODE": 1, "DB": {"secret": "aws-secretsmanager:prod/db"}},
                               what="env")
@@ -87,6 +91,7 @@ def test_config_env_entries_may_be_secret():
     assert os.environ.get("A_NAME_NOBODY_SETS") is None
 
 
+@pytest.mark.fast
 def test_clusters_that_take_secrets_by_reference_get_a_context_without_values(monkeypatch):
     import runpy
 
@@ -114,6 +119,7 @@ def test_clusters_that_take_secrets_by_reference_get_a_context_without_values(mo
     assert pool.context_bytes(get_backend("aws-ec2")) == full  # TLS: values go to its tasks
 
 
+@pytest.mark.fast
 def test_steps_on_backends_that_take_references_get_no_values(monkeypatch):
     import runpy
 

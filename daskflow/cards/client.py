@@ -33,9 +33,7 @@ class StoredCard:
     @property
     def path(self) -> str:
         """Where the page is stored (a path, or a URL on an object store)."""
-        store = self._task._store
-        path = f"{store.task_path(*self._task._ids())}/{self.file}"
-        return store.url(path)
+        return self._task._store.stored.task_file_location(*self._task._ids(), self.file)
 
     @property
     def hash(self) -> str:
@@ -44,7 +42,7 @@ class StoredCard:
     @property
     def html(self) -> str:
         if self._html is None:
-            data = storage.read_task_file(self._task._store, *self._task._ids(), self.file)
+            data = self._task._store.read_task_file(*self._task._ids(), self.file)
             self._html = data.decode("utf-8")
         return self._html
 

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..current import bind_card, current
+from ..datastore.serializers import DASK_PARQUET
 from ..steps.base import StepDecorator, StepDecoratorError, TaskContext
 from . import storage
 from .collector import CardComponentCollector, CardSlot
@@ -139,11 +140,11 @@ class _TaskCards:
     def write(self, slot: CardSlot, final: bool) -> None:
         task, flow = self.task, self.task.flow
         store = flow._df_store
-        name = storage.card_file(task.attempt, slot.position)
+        name = storage.card_page_file(task.attempt, slot.position)
         try:
             html = self._page(slot, final)
-            storage.write_task_file(store, flow._df_run_id, task.step, task.task_id, name,
-                                    html.encode("utf-8"))
+            store.write_task_file(flow._df_run_id, task.step, task.task_id, name,
+                                  html.encode("utf-8"))
             self.index[slot.position] = {"id": slot.id, "type": slot.type, "file": name,
                                          "final": final}
             storage.write_index(store, flow._df_run_id, task.step, task.task_id,
@@ -158,7 +159,7 @@ def _artifacts(flow: Any) -> dict[str, Any]:
     values: dict[str, Any] = {}
     refs = {**getattr(flow, "_df_params", {}), **flow._df_refs}
     for name, ref in refs.items():
-        if ref.size <= SMALL_ARTIFACT and "/" not in ref.sha:
+        if ref.size <= SMALL_ARTIFACT and ref.fmt != DASK_PARQUET:
             try:
                 values[name] = flow._df_store.get_artifact(ref, name)
             except Exception:  # noqa: BLE001  shown by its type instead

@@ -8,11 +8,15 @@
 Backends other than ``local`` are imported only when asked for, so that
 ``import daskflow`` does not import dask_jobqueue, asyncssh, ...
 
-Adding a backend needs no file outside this package and its block in
-``daskflow.yaml``: the steps are in this package's README.md.
+Each backend is one folder (``local/``, ``slurm/``, ``kubernetes/``, ``aws/``; ``ssh.py``
+while it is small) holding everything about it: start, check, listing and ending its
+clusters, label encoding, price. ``daskflow clusters list`` / ``gc`` and the cost
+estimate ask each backend the registry knows, so adding one needs its folder, its
+block in ``daskflow.yaml`` and its registry line: the steps are in this package's
+README.md.
 """
 
-from .base import ClusterBackend, ResourceRequest
+from .base import ClusterBackend
 from .errors import (
                      BackendNotInstalledError,
                      BackendUnavailableError,
@@ -31,6 +35,7 @@ from .registry import (
                      known_backends,
                      register_backend,
 )
+from .request import ResourceRequest
 
 __all__ = [
     "BackendNotInstalledError",

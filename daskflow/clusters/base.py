@@ -1,24 +1,21 @@
-"""What a step asks for (:class:`ResourceRequest`) and who can give it (:class:`ClusterBackend`).
+"""Who can give a step what it asks for: :class:`ClusterBackend`, the contract every backend keeps.
 
-A backend turns a request into the keyword arguments of the Dask cluster class
-it wraps, with a pure function (``cluster_kwargs``) that a test can check
-without starting anything, and starts that cluster as a context manager that
-closes it in every outcome and then checks that nothing of it is left.
+A backend turns a :class:`~daskflow.clusters.request.ResourceRequest` into the
+keyword arguments of the Dask cluster class it wraps, with a pure function
+(``cluster_kwargs``) that a test can check without starting anything, and starts
+that cluster as a context manager that closes it in every outcome and then checks
+that nothing of it is left.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import os
-import re
-import shlex
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from .. import config
@@ -31,187 +28,18 @@ from ..exceptions import (
 from .errors import (
     ClusterStartTimeoutError,
     ClusterTeardownError,
-    ResourceRequestError,
     WorkerKilledError,
 )
+from .live import LiveCluster
+from .request import GiB, MiB, ResourceRequest, export_lines, format_bytes
+
+__all__ = ["TEARDOWN_GRACE", "ClusterBackend", "GiB", "MiB", "ResourceRequest",
+           "export_lines", "format_bytes", "logger"]
 
 logger = logging.getLogger("daskflow.clusters")
 
-MiB = 2**20
-GiB = 2**30
 #: seconds a closed cluster's workers get to exit on their own before they are killed
 TEARDOWN_GRACE = 5.0
-
-
-def format_bytes(n: int) -> str:
-    """Exact when short, rounded otherwise: ``16 GiB``, ``1536 MiB``, ``23.54 GiB``.
-
-    >>> format_bytes(1536 * 2**20), format_bytes(24684096 * 1024)
-    ('1536 MiB', '23.54 GiB')
-    """
-    for unit, size in (("TiB", 2**40), ("GiB", GiB), ("MiB", MiB), ("KiB", 2**10)):
-        if n % size == 0 and 0 < n // size < 10000:
-            return f"{n // size} {unit}"
-    from dask.utils import format_bytes as dask_format_bytes
-    return dask_format_bytes(n)
-
-
-#: what an environment variable's name may be: a shell word (it becomes ``export NAME=...``)
-ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
-
-@dataclass(frozen=True, repr=False)
-class ResourceRequest:
-    """The size of one worker, how many of them, and the environment they start with.
-
-    ``cpu`` may be fractional (Metaflow allows it); a worker gets
-    ``ceil(cpu)`` threads. ``memory`` and ``disk`` are bytes per worker,
-    None for the backend's default. ``env`` holds the environment variables
-    every worker of the cluster is started with (``@environment``): given as a
-    mapping or pairs, kept as sorted ``(name, value)`` pairs, read back with
-    :attr:`env_dict`. Equal requests compare and hash equal, so a runtime can
-    tell when two adjacent steps could share a cluster.
-
-    >>> ResourceRequest(cpu=4, memory=16 * 2**30, workers=2).total_cpu
-    8
-    >>> ResourceRequest(cpu=4, memory=16 * 2**30, gpu=1, workers=2).describe()
-    '2 workers x (4 cores, 16 GiB, 1 GPU)'
-    >>> request = ResourceRequest(env={"MODE": "fast", "LEVEL": 3})
-    >>> request.env, request.describe()
-    ((('LEVEL', '3'), ('MODE', 'fast')), '1 worker x (1 core), env LEVEL, MODE')
-    """
-
-    cpu: float = 1
-    memory: int | None = None   # bytes per worker; None: the backend's default
-    gpu: int = 0
-    disk: int | None = None     # bytes per worker
-    workers: int = 1
-    env: tuple[tuple[str, str], ...] = ()   # the workers' environment variables, sorted
-    secrets: tuple[tuple[str, str], ...] = ()   # secret variables: (name, reference), sorted
-    max_lifetime: float | None = None   # seconds; None: daskflow.cluster.max-lifetime
-
-    def __post_init__(self) -> None:
-        problems = []
-        if not isinstance(self.cpu, (int, float)) or isinstance(self.cpu, bool) \
-                or not self.cpu > 0:
-            problems.append(f"cpu={self.cpu!r} (a positive number)")
-        for field in ("memory", "disk"):
-            value = getattr(self, field)
-            if value is not None and (not isinstance(value, int) or isinstance(value, bool)
-                                      or value <= 0):
-                problems.append(f"{field}={value!r} (a positive number of bytes or None)")
-        if not isinstance(self.gpu, int) or isinstance(self.gpu, bool) or self.gpu < 0:
-            problems.append(f"gpu={self.gpu!r} (a whole number >= 0)")
-        if not isinstance(self.workers, int) or isinstance(self.workers, bool) \
-                or self.workers < 1:
-            problems.append(f"workers={self.workers!r} (a whole number >= 1)")
-        if self.max_lifetime is not None and (
-                not isinstance(self.max_lifetime, (int, float)) or isinstance(
-                    self.max_lifetime, bool) or not 0 < self.max_lifetime < math.inf):
-            problems.append(f"max_lifetime={self.max_lifetime!r} (positive seconds or None)")
-        env, env_problem = _normalize_env(self.env)
-        object.__setattr__(self, "env", env)  # frozen: the one normalization it gets
-        if env_problem:
-            problems.append(env_problem)
-        secrets, secrets_problem = _normalize_secrets(self.secrets, {n for n, _ in env})
-        object.__setattr__(self, "secrets", secrets)
-        if secrets_problem:
-            problems.append(secrets_problem)
-        if problems:
-            raise ResourceRequestError("Invalid resource request: " + "; ".join(problems) + ".")
-
-    def __repr__(self) -> str:
-        # env by name only: a request gets logged, and a value may be a secret
-        env = f", env=<{', '.join(name for name, _ in self.env)}>" if self.env else ""
-        if self.secrets:
-            env += f", secrets={self.secrets!r}"  # references (env:NAME, an ARN), not values
-        life = f", max_lifetime={self.max_lifetime!r}" if self.max_lifetime else ""
-        return (f"ResourceRequest(cpu={self.cpu!r}, memory={self.memory!r}, gpu={self.gpu!r}, "
-                f"disk={self.disk!r}, workers={self.workers!r}{env}{life})")
-
-    @property
-    def threads(self) -> int:
-        """Threads (and cores) per worker: ``cpu`` rounded up."""
-        return max(1, math.ceil(self.cpu))
-
-    @property
-    def total_cpu(self) -> int:
-        return self.threads * self.workers
-
-    @property
-    def env_dict(self) -> dict[str, str]:
-        """``env`` as a new dict, for the keyword argument of a cluster class."""
-        return dict(self.env)
-
-    def describe_worker(self) -> str:
-        """``4 cores, 16 GiB, 1 GPU``: one worker's size."""
-        parts = [f"{self.threads} core{'s' if self.threads != 1 else ''}"]
-        if self.memory is not None:
-            parts.append(format_bytes(self.memory))
-        if self.gpu:
-            parts.append(f"{self.gpu} GPU{'s' if self.gpu != 1 else ''}")
-        if self.disk is not None:
-            parts.append(f"{format_bytes(self.disk)} disk")
-        return ", ".join(parts)
-
-    def describe(self) -> str:
-        """``2 workers x (4 cores, 16 GiB, 1 GPU)``: for the terminal and error messages.
-
-        Environment variables are named, never shown with their values (they may be secret).
-        """
-        workers = f"{self.workers} worker{'s' if self.workers != 1 else ''}"
-        env = f", env {', '.join(name for name, _ in self.env)}" if self.env else ""
-        if self.secrets:
-            env += f", secrets {', '.join(name for name, _ in self.secrets)}"
-        return f"{workers} x ({self.describe_worker()}){env}"
-
-
-def _normalize_env(env: Any) -> tuple[tuple[tuple[str, str], ...], str | None]:
-    """``env`` as sorted (name, value) string pairs, and what is wrong with it (or None)."""
-    try:
-        pairs = list(env.items()) if isinstance(env, Mapping) else [tuple(p) for p in env]
-        if any(len(pair) != 2 for pair in pairs):
-            raise ValueError
-    except (TypeError, ValueError):
-        return (), f"env={env!r} (a mapping of variable names to values)"
-    bad_names = [name for name, _ in pairs
-                 if not isinstance(name, str) or not ENV_NAME.fullmatch(name)]
-    if bad_names:
-        return (), (f"env names {', '.join(repr(n) for n in bad_names)} (letters, digits and "
-                    f"underscores, not starting with a digit)")
-    bad_values = [name for name, value in pairs
-                  if not isinstance(value, (str, int, float)) or isinstance(value, bool)]
-    if bad_values:
-        return (), (f"env values of {', '.join(bad_values)} (a string or a number each; "
-                    f"values are not shown)")
-    if len({name for name, _ in pairs}) != len(pairs):
-        return (), "env names given twice"
-    return tuple(sorted((name, str(value)) for name, value in pairs)), None
-
-
-def _normalize_secrets(secrets: Any, env_names: set[str]
-                       ) -> tuple[tuple[tuple[str, str], ...], str | None]:
-    """``secrets`` as sorted (name, reference) pairs, and what is wrong with it (or None)."""
-    from ..secrets import SecretError, parse_secrets
-    try:
-        pairs = dict(secrets.items() if isinstance(secrets, Mapping) else secrets)
-        refs = parse_secrets({name: str(ref) for name, ref in pairs.items()}, what="secrets")
-    except SecretError as exc:
-        return (), str(exc)
-    except (TypeError, ValueError):
-        return (), "secrets (a mapping of variable names to references such as env:NAME)"
-    if set(refs) & env_names:
-        return (), f"secrets {', '.join(sorted(set(refs) & env_names))} also given in env"
-    return tuple(sorted((name, str(ref)) for name, ref in refs.items())), None
-
-
-def export_lines(env: tuple[tuple[str, str], ...]) -> list[str]:
-    """Shell lines that set ``env`` (a request's) in a job script, each value quoted.
-
-    >>> export_lines((("MODE", "fast run"),))
-    ["export MODE='fast run'"]
-    """
-    return [f"export {name}={shlex.quote(value)}" for name, value in env]
 
 
 class ClusterBackend:
@@ -258,6 +86,31 @@ class ClusterBackend:
     - ``worker_memory(request)``: bytes per worker, the request's or the
       backend's ``memory`` setting.
 
+    What ``daskflow clusters list`` / ``gc`` and the cost estimate ask of every
+    backend the registry knows (its own, registered, or from an entry point), with
+    defaults that serve a backend whose scheduler runs in the driver:
+
+    - ``listed_by``: the name of the backend whose ``live_clusters`` lists this
+      one's clusters. ``"local"`` (the default): the records on this machine,
+      which ``open`` writes for every cluster (:mod:`.records`). A backend whose
+      clusters live in a service that can outlive the driver (a batch queue, a
+      cloud API) gives its own name (``slurm``), and backends that share one
+      listing share it (``aws-fargate``, ``aws-ecs`` and ``aws-ec2`` say ``aws``);
+    - ``set_up_here()`` (a classmethod): whether ``list-backends: auto`` asks
+      this listing on this machine (``squeue`` on PATH, a kubeconfig, AWS
+      credentials); True by default;
+    - ``live_clusters()``: the :class:`~daskflow.clusters.live.LiveCluster` of
+      each of daskflow's clusters that still runs here, with the labels the
+      backend wrote on it (run, step, user, version, driver: its folder's
+      ``labels.py``); by default the records listed by this backend;
+    - ``end_cluster(cluster)``: end one of them with the backend's own means
+      (``scancel``, StopTask, a DELETE), and say what was done; by default
+      its recorded worker processes on this machine are killed;
+    - ``price(request)``: one worker-hour of ``request`` in
+      ``daskflow.cluster.prices.currency``, or None; by default from the table
+      ``daskflow.cluster.prices.<name>`` (:mod:`.pricing`). The runtime calls
+      ``hourly_price``, which never fails a run.
+
     ``open(request)`` is the one entry point a runtime needs: a context manager
     that yields a started cluster with all its workers, closes it on success,
     exception, Ctrl-C and generator close, verifies that nothing is left, and
@@ -275,6 +128,8 @@ class ClusterBackend:
     secrets_by_reference: bool = False
     #: whether the cluster's scheduler runs inside this process (LocalCluster, dask-jobqueue)
     scheduler_in_process: ClassVar[bool] = False
+    #: the backend whose live_clusters lists this one's clusters ("local": the records)
+    listed_by: ClassVar[str] = "local"
 
     def __init__(self, **options: Any) -> None:
         self.options = {key.replace("-", "_"): value for key, value in options.items()}
@@ -475,17 +330,49 @@ class ClusterBackend:
             pids = []
         records.write(name, backend=self.name, labels=current_labels(),
                       scheduler=getattr(cluster, "scheduler_address", None), pids=pids,
-                      workers=request.workers, started_at=started)
+                      workers=request.workers, started_at=started, listed_by=self.listed_by)
 
     def worker_processes(self, cluster: Any) -> list[int]:
         """Pids of the cluster's workers on this machine (none for a remote backend)."""
         return []
 
+    # -- `daskflow clusters list` / `gc`, and cost: asked through the registry ---------------
+    @classmethod
+    def set_up_here(cls) -> bool:
+        """Whether ``daskflow clusters list`` asks this listing when no backend is named."""
+        return True
+
+    def live_clusters(self) -> list[LiveCluster]:
+        """daskflow's clusters of this listing that still run; by default this machine's
+        records of the clusters listed by this backend, their worker processes checked."""
+        from . import records
+        return records.live_clusters(self.name)
+
+    def end_cluster(self, cluster: LiveCluster) -> str:
+        """End ``cluster`` (one of :meth:`live_clusters`); what was done, in words. By default
+        its recorded worker processes on this machine are killed and its record removed."""
+        from . import records
+        return records.end(cluster)
+
+    def price(self, request: ResourceRequest) -> float | None:
+        """One worker-hour of ``request`` here; None: no price (:mod:`.pricing`).
+
+        >>> import dask
+        >>> with dask.config.set({"daskflow.cluster.prices.base.cpu-hour": 0.5}):
+        ...     ClusterBackend().price(ResourceRequest(cpu=4))
+        2.0
+        """
+        from .pricing import price_table, priced_memory, table_price
+        table = price_table(self.name)
+        if table is None:
+            return None
+        return table_price(table, cores=float(request.threads),
+                           memory=priced_memory(self, request), gpus=request.gpu)
+
     def hourly_price(self, request: ResourceRequest) -> float | None:
-        """Estimated price of one worker-hour of ``request`` here (:mod:`.pricing`)."""
-        from .pricing import hourly_price
+        """:meth:`price`, for a run's cost estimate: None instead of an error."""
         try:
-            return hourly_price(self, request)
+            return self.price(request)
         except Exception:  # noqa: BLE001  a price never fails a run: no estimate then
             return None
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from .base import ResourceRequest
 from .errors import ClusterStartTimeoutError
+from .request import ResourceRequest
 
 
 class BoundedStart:

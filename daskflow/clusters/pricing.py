@@ -1,56 +1,54 @@
-"""What a worker-hour costs, from the price table in ``daskflow.cluster.prices``.
+"""What a worker-hour costs, from the price tables in ``daskflow.cluster.prices``.
 
 An estimate for the run record, the report, ``run.clusters`` and the end-of-run
 summary: the cluster's worker-seconds held (metered) times the price of one
 worker-hour of its size. Workers only: a remote scheduler (an ECS task, an EC2
 instance, a pod) is not counted.
 
-- ``aws-ec2``: the worker's instance type's on-demand price (a type not in the
-  table: no estimate);
-- ``aws-fargate``: per vCPU-hour and GiB-hour of the Fargate task size the
-  request is rounded up to;
-- any other backend: ``worker-hour + cpu-hour * cores + gib-hour * GiB +
-  gpu-hour * GPUs`` (memory: the request's, else the backend's default).
+The price of a worker-hour is each backend's own (``ClusterBackend.price``). The
+base class's is the table of the backend's name: ``worker-hour + cpu-hour * cores
++ gib-hour * GiB + gpu-hour * GPUs`` (memory: the request's, else the backend's
+default), :func:`table_price`. A backend priced another way says so in its own
+folder (EC2 instance types, Fargate task sizes: ``aws/pricing.py``).
 """
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from .. import config
-from .base import GiB, MiB, ResourceRequest
+from .request import GiB, ResourceRequest
 
 
-def hourly_price(backend: Any, request: ResourceRequest) -> float | None:
-    """One worker-hour of ``request`` on ``backend``; None when the table has no price.
-
-    >>> from daskflow.clusters import get_backend
-    >>> import dask
-    >>> with dask.config.set({"daskflow.cluster.prices.local.cpu-hour": 0.5}):
-    ...     hourly_price(get_backend("local"), ResourceRequest(cpu=4))
-    2.0
-    """
-    name = getattr(backend, "name", "")
-    launch = getattr(backend, "launch_type", None)
-    if name.startswith("aws") and launch:
-        name = f"aws-{launch}"
+def price_table(name: str) -> dict[str, Any] | None:
+    """``daskflow.cluster.prices.<name>``, its keys as in YAML; None: no table."""
     table = config.get(f"cluster.prices.{name}", None)
     if not isinstance(table, dict):
         return None
-    table = {str(k).replace("_", "-"): v for k, v in table.items()}  # as from env variables
-    if name == "aws-ec2":
-        price = table.get(backend.instance_type(request).name)
-        return None if price is None else float(price)
-    cores, memory = float(request.threads), _memory(backend, request)
-    if name == "aws-fargate":
-        from .aws_sizing import fargate_size
-        units, mib = fargate_size(request.cpu, math.ceil((memory or GiB) / MiB))
-        cores, memory = units / 1024, mib * MiB
+    return {str(k).replace("_", "-"): v for k, v in table.items()}  # as from env variables
+
+
+def table_price(table: dict[str, Any], *, cores: float, memory: int | None,
+                gpus: int) -> float:
+    """One worker-hour of a worker of this size at ``table``'s rates.
+
+    >>> table_price({"worker-hour": 0.5, "cpu-hour": 0.25}, cores=4, memory=None, gpus=0)
+    1.5
+    """
     return (float(table.get("worker-hour") or 0)
             + float(table.get("cpu-hour") or 0) * cores
             + float(table.get("gib-hour") or 0) * (memory or 0) / GiB
-            + float(table.get("gpu-hour") or 0) * request.gpu)
+            + float(table.get("gpu-hour") or 0) * gpus)
+
+
+def priced_memory(backend: Any, request: ResourceRequest) -> int | None:
+    """A worker's bytes: the request's, else the backend's default; None: neither."""
+    if request.memory is not None:
+        return request.memory
+    try:
+        return int(backend.worker_memory(request))
+    except Exception:  # noqa: BLE001  no default memory setting (local): price it as none
+        return None
 
 
 def cost(worker_seconds: float | None, price: float | None) -> float | None:
@@ -62,12 +60,3 @@ def cost(worker_seconds: float | None, price: float | None) -> float | None:
 
 def currency() -> str:
     return str(config.get("cluster.prices.currency", None) or "")
-
-
-def _memory(backend: Any, request: ResourceRequest) -> int | None:
-    if request.memory is not None:
-        return request.memory
-    try:
-        return int(backend.worker_memory(request))
-    except Exception:  # noqa: BLE001  no default memory setting (local): price it as none
-        return None

@@ -21,9 +21,10 @@ import inspect
 from typing import Any
 
 from .. import config
-from .base import ClusterBackend, ResourceRequest, export_lines
+from .base import ClusterBackend
 from .errors import BackendNotInstalledError, ResourceRequestError, UnknownBackendError
 from .processes import LocalProcessTeardown
+from .request import ResourceRequest, export_lines
 
 ENTRY_POINT_GROUP = "daskflow.backends"
 

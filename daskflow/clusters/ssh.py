@@ -18,11 +18,12 @@ from typing import Any
 import asyncssh  # noqa: F401  (missing: the registry says "pip install 'daskflow[ssh]'")
 
 from .. import config
-from .base import ClusterBackend, ResourceRequest, format_bytes
+from .base import ClusterBackend
 from .errors import ResourceRequestError
 from .lifetime import preload
 from .local import machine_cores, machine_memory
 from .processes import LocalProcessTeardown
+from .request import ResourceRequest, format_bytes
 from .security import CredentialFiles, cluster_security
 
 # SSHCluster hands the remote scheduler and workers this process's whole dask config

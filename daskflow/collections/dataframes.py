@@ -195,11 +195,9 @@ def partitions(source: Any, *, format: str | None = None, max_parts: int | None 
         stored = _stored.loaded_from(source)
         opened = _OPENED.get(source._name)
         if stored is not None:
-            _root, _ref, urls, options, _manifest = stored
-            files, fmt = list(urls), "parquet"  # its manifest's list, in partition order
-            storage_options = options
-            artifact = posixpath.join(posixpath.dirname(urls[0]), _stored.MANIFEST) if urls \
-                else None
+            files, fmt = list(stored.urls), "parquet"  # its manifest's list, in order
+            storage_options = stored.storage_options
+            artifact = stored.manifest_url if stored.urls else None
         elif opened is not None:
             fmt = opened.format
             storage_options = opened.storage_options
@@ -317,12 +315,8 @@ def _expand(paths: list[str], fmt: str, storage_options: dict[str, Any] | None) 
     for given in paths:
         fs, path = fsspec.core.url_to_fs(given, **(storage_options or {}))
         if fs.isdir(path):
-            manifest = posixpath.join(path, _stored.MANIFEST)
-            if fs.exists(manifest):  # a dask artifact's folder: its own list, in order
-                with fs.open(manifest, "rb") as f:
-                    names = json.load(f)["files"]
-                found = [posixpath.join(path, n) for n in names]
-            else:
+            found = _stored.folder_files(fs, path)  # a dask artifact's folder: in order
+            if found is None:
                 found = sorted((p for p in fs.find(path) if _is_data_file(p, fmt)), key=_natural)
         elif fs.exists(path):
             found = [path]

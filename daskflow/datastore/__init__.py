@@ -1,5 +1,10 @@
-"""fsspec storage of artifacts, logs and run/task records."""
+"""fsspec storage of artifacts, logs and run/task records; owns the whole layout.
 
-from .store import ArtifactRef, ArtifactStore, resolve_root
+See ``store.py`` for its layers and ``docs/storage.md`` for every kind of file.
+"""
 
-__all__ = ["ArtifactRef", "ArtifactStore", "resolve_root"]
+from .artifacts import ArtifactRef
+from .store import ArtifactStore, resolve_root
+from .tasks import TaskRecords
+
+__all__ = ["ArtifactRef", "ArtifactStore", "TaskRecords", "resolve_root"]

@@ -1,16 +1,17 @@
 """The records of many small tasks, written together: one object per batch of splits.
 
 A foreach of short splits runs several splits in one Dask task (``runtime/batch.py``).
-Their records go to the step's folder as one object, written whole (atomically)
-once the batch ends::
+Their records (``batch_records.py``) go to the step's folder as one object, written
+whole (atomically) once the batch ends::
 
     <run>/<step>/_batches/<first>-<last>.<uid>.json
         {"version": 1, "entries": [
             {"task_id": "7", "attempt": 0, "start": {...}, "done": {...},
              "stdout": "...", "stderr": "..."}, ...]}
 
-``first`` and ``last`` are the lowest and highest task id in it, so a reader that
-wants one task reads only the objects whose range holds it.  An entry always has
+``first`` and ``last`` are the lowest and highest task id in it
+(``layout.batch_object``), so a reader that wants one task reads only the objects
+whose range holds it.  An entry always has
 its ``done`` record (the batch is written when its splits have ended), so "a task
 counts as finished only when its record is complete" holds per split.  Objects
 never change once written: a reader indexes each once and keeps it.
@@ -25,19 +26,13 @@ from __future__ import annotations
 import bisect
 import json
 import sys
-import uuid
 from typing import Any
 
-FOLDER = "_batches"
+from .layout import batch_range
+
 VERSION = 1
 
 Entry = dict[str, Any]
-
-
-def object_name(task_ids: list[str]) -> str:
-    """A new batch object's name: the range of task ids it holds, and a unique suffix."""
-    ids = sorted(int(t) for t in task_ids)
-    return f"{ids[0]}-{ids[-1]}.{uuid.uuid4().hex[:8]}.json"
 
 
 def encode(entries: list[Entry]) -> bytes:
@@ -130,17 +125,6 @@ class _Entry(dict):
         return self[key] if key in self else default
 
 
-def _range(name: str) -> tuple[int, int] | None:
-    """``(first, last)`` of an object's name; None for a name that is not one of ours."""
-    if not name.endswith(".json") or "-" not in name:
-        return None
-    first, _, rest = name.partition("-")
-    last = rest.split(".", 1)[0]
-    if not (first.isdigit() and last.isdigit()):
-        return None
-    return int(first), int(last)
-
-
 class StepBatches:
     """The batch objects of one step, indexed by task id and attempt.
 
@@ -165,7 +149,7 @@ class StepBatches:
         self.folders = None  # tasks may have folders of their own by now
         for name in self.files.listdir(self.folder):
             if name not in self.ranges:
-                found = _range(name)
+                found = batch_range(name)
                 if found is not None:
                     self.ranges[name] = found
                     bisect.insort(self.starts, (*found, name))

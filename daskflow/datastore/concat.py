@@ -8,7 +8,7 @@ file of a dask artifact), one partition per file, and reads only the footers
 (pandas) or manifests (dask) to check that every input has the same columns and
 dtypes.  Rows are read by the workers that compute the result.
 
->>> frame = concat_frames(store, [("train/3", ref3), ("train/4", ref4)], "result")
+>>> frame = concat_frames(store.artifacts, [("train/3", ref3), ("train/4", ref4)], "result")
 ... # doctest: +SKIP
 >>> frame.groupby("k").x.sum().compute()                           # doctest: +SKIP
 """
@@ -19,26 +19,24 @@ import json
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..exceptions import ArtifactError
 from . import dataframes
+from .artifacts import ArtifactRef, Artifacts
 from .serializers import DASK_PARQUET, PARQUET, PARQUET_SERIES
-
-if TYPE_CHECKING:
-    from .store import ArtifactRef, ArtifactStore
 
 FRAME_FORMATS = (PARQUET, PARQUET_SERIES, DASK_PARQUET)
 
 
-def concat_frames(store: ArtifactStore, sources: Sequence[tuple[str, ArtifactRef]],
+def concat_frames(artifacts: Artifacts, sources: Sequence[tuple[str, ArtifactRef]],
                   name: str, *, where: str = "frame") -> Any:
     """One lazy dask DataFrame (or Series) over the artifacts ``sources`` point to.
 
     Parameters
     ----------
-    store : ArtifactStore
-        Where the artifacts are.
+    artifacts : Artifacts
+        Where the artifacts are (``ArtifactStore.artifacts``).
     sources : list of (label, ArtifactRef)
         One per task, in order; the label (``"train/12"``) names the task in errors.
     name : str
@@ -67,7 +65,7 @@ def concat_frames(store: ArtifactStore, sources: Sequence[tuple[str, ArtifactRef
                 f"{pickled}, not a pandas or dask DataFrame stored as Parquet; "
                 f"{where}() combines DataFrame artifacts only.")
         try:
-            urls, meta = store.frame_files(ref, name)
+            urls, meta = frame_files(artifacts, ref, name)
         except ArtifactError as exc:
             raise ArtifactError(f"{where}('{name}'), {label}: {exc}") from exc
         if first is None:
@@ -79,13 +77,51 @@ def concat_frames(store: ArtifactStore, sources: Sequence[tuple[str, ArtifactRef
     assert first is not None
     # Categories live in each file's data: declare them unknown, as dd.read_parquet does.
     meta = clear_known_categories(first[1])
-    reader = PieceReader(name, dict(store.fs.storage_options), series=meta.ndim == 1,
+    reader = PieceReader(name, dict(artifacts.files.storage_options), series=meta.ndim == 1,
                          series_name=meta.name if meta.ndim == 1 else None)
     # dask's string conversion would turn object columns (Decimals, bytes) into strings;
     # each file already holds the dtypes its task stored.
     with dask.config.set({"dataframe.convert-string": False}):
         return dd.from_map(reader, list(zip(pieces, labels)), meta=meta,
                            label=f"read-{name}", enforce_metadata=False)
+
+
+def frame_files(artifacts: Artifacts, ref: ArtifactRef, name: str = "?") -> tuple[list[str], Any]:
+    """A DataFrame artifact's Parquet files, as URLs a worker can open, and its
+    empty meta (a pandas DataFrame or Series with the stored dtypes).
+
+    Reads the file's footer (a pandas artifact) or the folder's manifest (a dask
+    one), never rows.
+    """
+    blobs = artifacts.blobs
+    if ref.fmt == DASK_PARQUET:
+        folder = blobs.path(ref.sha)
+        try:
+            manifest = artifacts.read_manifest(ref)
+            meta = read_manifest_meta(manifest)
+        except FileNotFoundError as exc:
+            raise ArtifactError(
+                f"Artifact '{name}' (dask {ref.type_name}) is missing or incomplete: "
+                f"{folder} has no manifest. Rerun the step that made it.") from exc
+        except Exception as exc:
+            raise ArtifactError(
+                f"Artifact '{name}' (dask {ref.type_name}): the manifest in {folder} is "
+                f"corrupt ({type(exc).__name__}: {exc}). Rerun the step that made it.") \
+                from exc
+        return artifacts.frame_urls(ref, manifest), meta
+    path = blobs.path(ref.sha)
+    try:
+        with blobs.source(ref.sha) as source:
+            meta = read_footer_meta(source)
+    except FileNotFoundError as exc:
+        raise ArtifactError(
+            f"Artifact '{name}' is missing from the datastore: {path} does not exist. "
+            f"Rerun the step that made it.") from exc
+    except Exception as exc:
+        raise ArtifactError(
+            f"Artifact '{name}' at {path} is not a readable Parquet file "
+            f"({type(exc).__name__}: {exc}). Rerun the step that made it.") from exc
+    return [blobs.url(ref.sha)], meta
 
 
 class PieceReader:

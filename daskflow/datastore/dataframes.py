@@ -39,6 +39,8 @@ import threading
 from collections import OrderedDict
 from typing import Any, NamedTuple
 
+from .layout import MANIFEST, partition_file
+
 logger = logging.getLogger(__name__)
 
 PARQUET = "parquet"                 # a pandas DataFrame, one Parquet file
@@ -47,7 +49,6 @@ DASK_PARQUET = "dask-parquet"       # a dask DataFrame or Series, a folder of Pa
 
 METADATA_KEY = b"daskflow"
 SERIES_COLUMN = "__daskflow_series__"
-MANIFEST = "_daskflow.json"
 CHUNK_BYTES = 64 * 2**20
 
 # Label types that Parquet's pandas metadata restores exactly (as pandas.infer_dtype names them).
@@ -522,7 +523,7 @@ def write_dask(plan: DaskWrite, url: str, storage_options: dict[str, Any]) -> li
     import dask
 
     writes = [dask.delayed(_write_partition, pure=False)(
-        part, f"{url}/{partition_file_name(i)}", storage_options)
+        part, f"{url}/{partition_file(i)}", storage_options)
         for i, part in enumerate(plan.frame.to_delayed())]
     return list(compute_on_cluster(dask.delayed(list, pure=False)(writes)))
 
@@ -542,9 +543,15 @@ def _write_partition(part: Any, url: str, storage_options: dict[str, Any]) -> di
     return {"rows": len(part), "bytes": int(size)}
 
 
-def partition_file_name(i: int) -> str:
-    """Zero-padded, so that the files' names sort in partition order."""
-    return f"part.{i:06d}.parquet"
+def folder_files(fs: Any, folder: str) -> list[str] | None:
+    """The Parquet files of a dask artifact's folder, in partition order, as its
+    manifest lists them; None when ``folder`` (on ``fs``) is no such folder."""
+    manifest = f"{folder.rstrip('/')}/{MANIFEST}"
+    if not fs.exists(manifest):
+        return None
+    with fs.open(manifest, "rb") as f:
+        names = json.load(f)["files"]
+    return [f"{folder.rstrip('/')}/{name}" for name in names]
 
 
 def _encode_divisions(divisions: tuple[Any, ...]) -> str | None:
@@ -568,7 +575,18 @@ def _decode_divisions(data: str | None) -> tuple[Any, ...] | None:
 # Collections loaded from the datastore, by their graph name: storing one unchanged
 # returns its existing reference instead of writing the data again, and
 # ``daskflow.collections.dataframes.partitions`` finds its files.
-_LOADED: OrderedDict[str, tuple[Any, ...]] = OrderedDict()
+class Loaded(NamedTuple):
+    """Where a collection loaded from the datastore came from."""
+
+    flow: str                        # its flow's folder, as the store's filesystem names it
+    ref: Any                         # its ArtifactRef
+    urls: list[str]                  # its Parquet files, in partition order
+    storage_options: dict[str, Any]
+    manifest: dict[str, Any]
+    manifest_url: str
+
+
+_LOADED: OrderedDict[str, Loaded] = OrderedDict()
 _LOADED_MAX = 1024
 _LOADED_LOCK = threading.Lock()
 
@@ -677,7 +695,7 @@ def read_pandas_file(url: str, *, columns: list[str] | None = None,
     return frame
 
 
-def remember_loaded(collection: Any, key: tuple[Any, ...]) -> None:
+def remember_loaded(collection: Any, key: Loaded) -> None:
     with _LOADED_LOCK:  # a worker runs several tasks in threads
         _LOADED[collection._name] = key
         _LOADED.move_to_end(collection._name)
@@ -685,7 +703,7 @@ def remember_loaded(collection: Any, key: tuple[Any, ...]) -> None:
             _LOADED.popitem(last=False)
 
 
-def loaded_from(collection: Any) -> tuple[Any, ...] | None:
+def loaded_from(collection: Any) -> Loaded | None:
     """What :func:`remember_loaded` recorded for this collection, if it is one loaded unchanged."""
     try:
         return _LOADED.get(collection._name)

@@ -1,8 +1,9 @@
-"""How the datastore's bytes reach storage: a local folder, or any other fsspec filesystem.
+"""Bytes in and out of storage: a local folder, or any other fsspec filesystem.
 
-:class:`ArtifactStore` (``store.py``) decides *what* goes where; one of these
-two strategies does the file operations, so the store never asks which kind
-of storage it has.
+The bottom layer of the datastore.  ``layout.py`` decides *what* goes where and
+the layers above (blobs, artifacts, run and task records) decide what to write;
+one of these two strategies does the file operations, so no layer asks which
+kind of storage it has.
 
 - :class:`LocalFiles`: a folder on this machine.  Every write goes to a
   temporary name beside its target and is renamed into place, so a reader
@@ -14,12 +15,13 @@ Either way a failed write removes what it left and raises
 :class:`~daskflow.exceptions.DatastoreWriteError` naming the path and the cause.
 
 >>> files = files_for(".daskflow")                               # doctest: +SKIP
->>> files.write(files.base + "/Flow/1/_run.json", b"{}")
+>>> files.write(Layout(files.base, "Flow").run_record("1"), b"{}")
 """
 
 from __future__ import annotations
 
 import errno
+import json
 import os
 import shutil
 import tempfile
@@ -33,8 +35,7 @@ import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
 from ..exceptions import DatastoreWriteError
-
-TEMP_MARK = ".tmp-"   # in the name of every temporary file or folder the datastore writes
+from .layout import TEMP_MARK, probe_file
 
 _FULL = {errno.ENOSPC, errno.EDQUOT}
 _READ_ONLY = {errno.EACCES, errno.EPERM, errno.EROFS}
@@ -88,7 +89,53 @@ def writing(path: str, *leftovers: str, what: str = "") -> Iterator[None]:
         raise
 
 
-class LocalFiles:
+@contextmanager
+def probe(root: str) -> Iterator[str]:
+    """A file in the local datastore folder ``root`` while the block runs (its path):
+    a worker that sees it shares this machine's disk."""
+    os.makedirs(root, exist_ok=True)
+    marker = os.path.join(root, probe_file())
+    with open(marker, "w") as f:
+        f.write("daskflow")
+    try:
+        yield marker
+    finally:
+        os.remove(marker)
+
+
+class _Files:
+    """What both strategies do alike: JSON records, and facts about the filesystem."""
+
+    fs: Any
+    local: bool
+
+    def write(self, path: str, data: bytes, *, private: bool = False) -> None:
+        raise NotImplementedError
+
+    def read(self, path: str) -> bytes:
+        raise NotImplementedError
+
+    def write_json(self, path: str, record: dict[str, Any], *, private: bool = False) -> None:
+        self.write(path, json.dumps(record, default=str).encode(), private=private)
+
+    def read_json(self, path: str) -> dict[str, Any]:
+        return json.loads(self.read(path))
+
+    @property
+    def kind(self) -> str:
+        """``local``, or the filesystem's protocol (``s3``, ``gs``, ``memory``...)."""
+        if self.local:
+            return "local"
+        protocol = self.fs.protocol  # a name, or a tuple of its aliases
+        return protocol if isinstance(protocol, str) else protocol[0]
+
+    @property
+    def storage_options(self) -> dict[str, Any]:
+        """What another process needs to open this filesystem's URLs (credentials...)."""
+        return self.fs.storage_options
+
+
+class LocalFiles(_Files):
     """A datastore in a local folder: temporary name, then rename."""
 
     local = True
@@ -222,7 +269,7 @@ def _newest_change(folder: str) -> float:
     return newest
 
 
-class FsspecFiles:
+class FsspecFiles(_Files):
     """A datastore on any fsspec filesystem (s3://, gs://, memory://): whole objects."""
 
     local = False

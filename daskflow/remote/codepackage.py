@@ -3,8 +3,8 @@
 At run start the driver packages the flow file's folder (the files matching
 ``daskflow.code.include`` and no ``daskflow.code.exclude`` pattern) and daskflow's
 own files into a gzipped tar whose bytes depend on the content only (sorted
-entries, fixed mtimes and owners), so its sha256 names it. The archive is stored
-once per flow under ``<root>/<Flow>/_code/<sha>.tar.gz``, the run's record keeps
+entries, fixed mtimes and owners), so its sha256 names it. The datastore keeps it
+once per flow, content-addressed (``datastore/blobs.py``), the run's record keeps
 :meth:`CodeArchive.record`, and :class:`RunCode` reads it back (Metaflow's ``Run.code``).
 
 Archive layout: the flow folder's files at the top (so ``import helpers`` works with
@@ -33,12 +33,12 @@ from dask.utils import format_bytes, parse_bytes
 
 from .. import config
 from ..datastore import ArtifactStore
+from ..datastore.layout import code_key
 from ..exceptions import ArtifactError, ConfigurationError, DataNotFoundError
 from ._on_cluster import unpack
 from .errors import CodePackageTooLargeError
 
 INFO = "INFO"               # the archive's description, a JSON file at its top
-STORE_FOLDER = "_code"      # under a flow's root in the datastore
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _PACKAGE_FILES = ["*.py", "*.yaml", "*.css", "*.js"]   # daskflow's code and package data
 
@@ -58,7 +58,7 @@ class CodeArchive:
 
     def record(self) -> dict[str, Any]:
         """What the run's record keeps, for :func:`run_code` and the worker plugin."""
-        return {"sha": self.sha, "key": f"{STORE_FOLDER}/{self.sha}.tar.gz",
+        return {"sha": self.sha, "key": code_key(self.sha),
                 "script": self.script, "size": self.size}
 
 
@@ -180,29 +180,16 @@ def _deterministic_tar_gz(contents: dict[str, bytes]) -> bytes:
 
 
 def store_code(archive: CodeArchive, store: ArtifactStore) -> dict[str, Any]:
-    """Write ``archive`` under its flow's root (once per content) and return its record.
-
-    Atomic on a local disk (a temporary name, then a rename); object stores
-    write whole objects.
-    """
+    """Keep ``archive`` in the datastore (once per content, atomically) and return
+    its record."""
     record = archive.record()
-    path = f"{store.flow_root}/{record['key']}"
-    fs = store.fs
-    if not fs.exists(path):
-        if store.local:
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
-            with os.fdopen(fd, "wb") as f:
-                f.write(archive.data)
-            os.replace(tmp, path)
-        else:
-            fs.pipe_file(path, archive.data)
+    store.blobs.put_code(archive.sha, archive.data)
     return record
 
 
 def code_url(store: ArtifactStore, record: dict[str, Any]) -> str:
     """Where a run's code package is, as a URL a worker can open with fsspec."""
-    return store.url(f"{store.flow_root}/{record['key']}")
+    return store.blobs.code_url(record["key"])
 
 
 class RunCode:
@@ -225,9 +212,8 @@ class RunCode:
 
     @cached_property
     def _data(self) -> bytes:
-        path = f"{self._store.flow_root}/{self._record['key']}"
         try:
-            data = self._store.fs.cat_file(path)
+            data = self._store.blobs.read_code(self._record["key"])
         except FileNotFoundError as exc:
             raise DataNotFoundError(
                 f"The code package of this run is missing: {self.path} does not exist. "

@@ -19,6 +19,7 @@ import os
 import uuid
 from typing import Any
 
+from ..datastore.layout import REPORT as REPORT_NAME  # in the run's folder
 from .layout import GraphNode, graph_nodes
 from .model import collect_run
 
@@ -26,8 +27,6 @@ __all__ = ["GRAPH_FORMATS", "REPORT_NAME", "collect_run", "default_report_path",
            "graph_format_for", "render_graph_as", "render_graph_dot", "render_graph_html",
            "render_graph_svg", "render_run_report", "write_report_after_run",
            "write_run_report"]
-
-REPORT_NAME = "_report.html"   # in the run's folder; "_" keeps it out of the step list
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +60,8 @@ def write_run_report(run: Any, path: str | os.PathLike | None = None, *,
     plain = target[len("file://"):] if target.startswith("file://") else target
     report_dir = os.path.dirname(os.path.abspath(plain)) if local else None
     text = render_run_report(run, graph=graph, report_dir=report_dir)
+    if path is None:  # kept with the run, where the datastore puts it
+        return run._store.runs.write_report(run.id, text)
     if local:  # write then rename: a reader never sees half a page
         os.makedirs(os.path.dirname(os.path.abspath(plain)), exist_ok=True)
         tmp = f"{plain}.tmp-{uuid.uuid4().hex[:8]}"
@@ -76,8 +77,7 @@ def write_run_report(run: Any, path: str | os.PathLike | None = None, *,
 
 def default_report_path(run: Any) -> str:
     """``<datastore>/<Flow>/<run_id>/_report.html``: the report is kept with the run."""
-    store = run._store
-    return store.url(f"{store.run_path(run.id)}/{REPORT_NAME}")  # s3://... stays a URL
+    return run._store.runs.report_location(run.id)  # s3://... stays a URL
 
 
 def write_report_after_run(root: str, flow_name: str, run_id: str, *,

@@ -38,7 +38,7 @@ class Attempt:
     index: int | None = None           # position in its foreach
     cluster: str | None = None
     worker: str | None = None
-    performance_report: str | None = None
+    performance_report: str | None = None   # where it is kept: a local path, or a URL
     next_step: str | None = None       # a switch: the step it chose
     num_splits: int | None = None      # a foreach: how many splits it made
     clone_of: str | None = None        # resumed: the task of the origin run it reuses
@@ -165,7 +165,6 @@ class RunData:
     graph: dict[str, GraphNode]
     graph_inferred: bool
     record: dict[str, Any]
-    run_dir: str | None = None         # the run's folder (or URL) in the datastore
 
     @property
     def attempts(self) -> list[Attempt]:
@@ -254,7 +253,7 @@ def collect_run(run: Any, graph: Any = None, threads: int = 16) -> RunData:
         tags=list(record.get("tags") or []), system_tags=list(record.get("system_tags") or []),
         dashboard=record.get("dashboard"), failure=record.get("failure"),
         clusters=_clusters(record), steps=ordered, graph=nodes, graph_inferred=inferred,
-        record=record, run_dir=_run_dir(run))
+        record=record)
 
 
 def _read_task(task: Any) -> tuple[list[Attempt], set[str]]:
@@ -282,7 +281,7 @@ def _read_task(task: Any) -> tuple[list[Attempt], set[str]]:
             started_at=started, finished_at=record.get("finished_at"), outcome=outcome,
             error=record.get("error"), index=frames[-1][3] if frames else None,
             cluster=record.get("cluster"), worker=record.get("worker") or record.get("host"),
-            performance_report=record.get("performance_report"),
+            performance_report=view.performance_report,
             next_step=record.get("next_step"), num_splits=record.get("num_splits"),
             clone_of=record.get("clone_of"))
         parents.update(p.split("/", 1)[0] for p in record.get("parents") or [])
@@ -292,7 +291,7 @@ def _read_task(task: Any) -> tuple[list[Attempt], set[str]]:
 
 def _cards(store: Any, run_id: str, a: Attempt) -> list[dict[str, Any]]:
     """The cards an attempt made (``@card``), each with its page, or [] (none, unreadable)."""
-    from ..cards.storage import read_index, read_task_file
+    from ..cards.storage import read_index
 
     if store is None:
         return []
@@ -300,9 +299,10 @@ def _cards(store: Any, run_id: str, a: Attempt) -> list[dict[str, Any]]:
     try:
         cards = read_index(store, *ids, a.attempt)
         for card in cards:
-            data = read_task_file(store, *ids, card["file"])
+            data = store.read_task_file(*ids, card["file"])
             card["html"] = data.decode("utf-8", "replace") \
                 if len(data) <= MAX_EMBEDDED_CARD else None
+            card["location"] = store.stored.task_file_location(*ids, card["file"])
     except Exception:  # noqa: BLE001  a broken card never keeps the report from being drawn
         return []
     return cards
@@ -341,14 +341,6 @@ def infer_graph(steps: dict[str, StepSummary],
                             len(steps.get(body, StepSummary(body)).attempts):
                         nodes[child].is_join = True
     return {name: nodes[name] for name in sorted(nodes, key=first_task)}
-
-
-def _run_dir(run: Any) -> str | None:
-    store = getattr(run, "_store", None)
-    if store is None:
-        return None
-    path = store.run_path(run.id)
-    return path if store.local else f"{store.root_url.rstrip('/')}/{run.flow_name}/{run.id}"
 
 
 def _clusters(record: dict[str, Any]) -> list[ClusterSpan]:

@@ -37,7 +37,7 @@ def report_html(run: RunData, *, report_dir: str | None = None) -> str:
     # or of a wide step (100,000 splits) the few its timeline row draws.
     listed = [a for s in run.steps.values() for a in s.listed()]
     ids = {id(a): i for i, a in enumerate(listed)}
-    data = [_attempt_json(a, run.run_dir, report_dir) for a in listed]
+    data = [_attempt_json(a, report_dir) for a in listed]
     failed = [a for a in attempts if a.outcome in (FAILED, RETRIED)]
     title = f"{run.flow} run {run.run_id}"
     body = [
@@ -302,7 +302,7 @@ def _performance(run: RunData, report_dir: str | None) -> str:
         more = len(items) - MAX_LINKS
         items = items[:MAX_LINKS]
         links = "".join(
-            f'<li><a href="{escape(_href(a.performance_report or "", run.run_dir, report_dir))}"'
+            f'<li><a href="{escape(_href(a.performance_report or "", report_dir))}"'
             ">"
             f"{escape(a.step)}/{escape(a.task_id)}"
             + (f" attempt {a.attempt}" if a.attempt else "") + "</a></li>" for a in items)
@@ -315,16 +315,12 @@ def _performance(run: RunData, report_dir: str | None) -> str:
     return "".join(blocks)
 
 
-def _href(path: str, run_dir: str | None, report_dir: str | None) -> str:
-    """A link from the page to ``path`` (absolute, a URL, or relative to the run's
-    folder, where the runtime keeps performance reports), relative when it can be."""
+def _href(path: str, report_dir: str | None) -> str:
+    """A link from the page to ``path`` (a local path, or a URL, as the datastore says
+    where a file is), relative to the page when it can be."""
     path = path.replace(os.sep, "/")
     if "://" in path:
         return path
-    if not os.path.isabs(path) and run_dir:
-        if "://" in run_dir:
-            return f"{run_dir.rstrip('/')}/{path}"
-        path = os.path.join(run_dir, path)
     if os.path.isabs(path) and report_dir and "://" not in report_dir:
         try:
             return os.path.relpath(path, report_dir).replace(os.sep, "/")
@@ -340,17 +336,16 @@ def _anchor(a: Attempt) -> str:
                                                            str(a.attempt)))
 
 
-def _card_json(a: Attempt, card: dict[str, Any], run_dir: str | None,
-               report_dir: str | None) -> dict[str, Any]:
+def _card_json(card: dict[str, Any], report_dir: str | None) -> dict[str, Any]:
     """A card for the task panel: its page inline (shown in a sandboxed frame), or a link."""
     item = {"id": card.get("id") or "", "y": card.get("type") or "",
-            "u": _href(f"{a.step}/{a.task_id}/{card['file']}", run_dir, report_dir)}
+            "u": _href(card["location"], report_dir)}
     if card.get("html") is not None:
         item["h"] = card["html"]
     return item
 
 
-def _attempt_json(a: Attempt, run_dir: str | None, report_dir: str | None) -> dict[str, Any]:
+def _attempt_json(a: Attempt, report_dir: str | None) -> dict[str, Any]:
     err = a.error or {}
     item: dict[str, Any] = {
         "p": a.pathspec, "s": a.step, "t": a.task_id, "a": a.attempt, "o": a.outcome,
@@ -358,11 +353,11 @@ def _attempt_json(a: Attempt, run_dir: str | None, report_dir: str | None) -> di
         "d": format_seconds(a.seconds) if a.seconds is not None else "did not finish"}
     optional = {"w": a.worker, "c": a.cluster, "i": a.index, "n": a.next_step,
                 "k": a.num_splits, "r": a.clone_of,
-                "pr": _href(a.performance_report, run_dir, report_dir) if a.performance_report
+                "pr": _href(a.performance_report, report_dir) if a.performance_report
                 else None,
                 "e": f"{err.get('type', 'Error')}: {err.get('message', '')}" if a.error
                 else None,
                 "f": _anchor(a) if a.error else None,
-                "cd": [_card_json(a, c, run_dir, report_dir) for c in a.cards] or None}
+                "cd": [_card_json(c, report_dir) for c in a.cards] or None}
     item.update({k: v for k, v in optional.items() if v is not None})
     return item

@@ -34,8 +34,14 @@ from ..datastore import resolve_root
 from ..parameters import resolve_parameters
 
 
-def flow_delayed(flow_cls: type, options: dict[str, Any], params: dict[str, Any]) -> Any:
-    """A ``dask.delayed`` run of ``flow_cls`` with ``params`` (Runner ``options``)."""
+def flow_delayed(runner_cls: type, flow_cls: type, options: dict[str, Any],
+                 params: dict[str, Any]) -> Any:
+    """A ``dask.delayed`` run of ``flow_cls`` with ``params``: ``runner_cls(flow_cls,
+    **options)`` runs it where it is computed.
+
+    The runner comes as an argument (the value carries it, by reference) so that this
+    module, which :class:`~daskflow.runtime.runner.Runner` imports, need not import it.
+    """
     import dask
     from dask.base import is_dask_collection
 
@@ -45,7 +51,7 @@ def flow_delayed(flow_cls: type, options: dict[str, Any], params: dict[str, Any]
     options = {**options, "datastore_root": resolve_root(options.get("datastore_root"))}
     # By cloudpickle, as the runtime ships it: plain pickle (what distributed tries
     # first) would name the flow's module, which a worker cannot import.
-    flow = cloudpickle.dumps((flow_cls, options))
+    flow = cloudpickle.dumps((runner_cls, flow_cls, options))
     return dask.delayed(run_where_computed, pure=False)(
         flow, params, dask_key_name=f"{flow_cls.__name__}-run-{uuid.uuid4().hex}")
 
@@ -54,15 +60,14 @@ def run_where_computed(flow: bytes, params: dict[str, Any]) -> Any:
     """Run the flow on the cluster computing this task (or a local one) and return its Run."""
     from ..dask_client import current_worker
     from .events import RunObserver
-    from .runner import Runner
 
-    flow_cls, options = cloudpickle.loads(flow)
+    runner_cls, flow_cls, options = cloudpickle.loads(flow)
 
     if options.get("observer") is None:  # quiet: nobody watches a worker's stdout
         options = {**options, "observer": RunObserver(), "stream_output": False}
     if current_worker() is None:
-        return Runner(flow_cls, **options).run(**params)
+        return runner_cls(flow_cls, **options).run(**params)
     from distributed import worker_client
 
     with worker_client() as client:  # secedes: the flow's tasks may use this thread
-        return Runner(flow_cls, client=client, **options).run(**params)
+        return runner_cls(flow_cls, client=client, **options).run(**params)

@@ -214,7 +214,7 @@ def cli_value(value: Any) -> str:
 def _main(argv: list[str]) -> None:
     """``python -m daskflow.runtime.executing FLOW_FILE ARGS...``: the flow file's command
     line, also for a file without a ``__main__`` guard (a notebook cell saved as one)."""
-    from .runner import load_flow
+    from .flowfile import load_flow
 
     flow_cls = load_flow(argv[0])
     sys.argv = argv

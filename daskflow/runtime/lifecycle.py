@@ -83,9 +83,10 @@ class RunLifecycle:
         between still leaves a final status)."""
         run_started(self.run_id, self.pathspec, self.store.root_url)  # clusters' labels
         self._write()
-        self._beat = threading.Thread(target=self._heartbeat, daemon=True,
-                                      name=f"daskflow-heartbeat-{self.run_id}")
-        self._beat.start()
+        beat = threading.Thread(target=self._heartbeat, daemon=True,
+                                name=f"daskflow-heartbeat-{self.run_id}")
+        beat.start()
+        self._beat = beat  # only once started: a Ctrl-C inside start() leaves none to join
         self.observer.run_started(flow_name=self.store.flow_name, run_id=self.run_id,
                                   datastore=self.store.flow_root, graph=self.graph)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .flowfile import is_flow_class
 from .runner import Runner
 
 
@@ -31,8 +32,7 @@ class NBRunner:
     """
 
     def __init__(self, flow: type, show_output: bool = True, **kwargs: Any) -> None:
-        from ..flowspec import FlowSpec
-        if not (isinstance(flow, type) and issubclass(flow, FlowSpec)):
+        if not is_flow_class(flow):
             raise TypeError(f"NBRunner takes a FlowSpec subclass, got {flow!r}: "
                             f"NBRunner(MyFlow).nbrun().")
         kwargs.setdefault("quiet", not show_output)

@@ -12,9 +12,9 @@ them.
 from __future__ import annotations
 
 import os
-import uuid
 from typing import Any
 
+from ..datastore.files import probe
 from ..exceptions import ConfigurationError
 
 
@@ -46,20 +46,15 @@ def probe_scheduler_sees(root: str, address: str, timeout: str, client: Any = No
         return
     from distributed import Client
 
-    os.makedirs(root, exist_ok=True)
-    marker = os.path.join(root, f".probe-{uuid.uuid4().hex}")
-    with open(marker, "w") as f:
-        f.write("daskflow")
-    try:
-        if client is not None:
-            seen = client.run(os.path.exists, marker)
-        else:
-            with Client(address, timeout=timeout) as client:
+    with probe(root) as marker:
+        try:
+            if client is not None:
                 seen = client.run(os.path.exists, marker)
-    except OSError:
-        return  # unreachable: the run's own connection says so, with the address
-    finally:
-        os.remove(marker)
+            else:
+                with Client(address, timeout=timeout) as client:
+                    seen = client.run(os.path.exists, marker)
+        except OSError:
+            return  # unreachable: the run's own connection says so, with the address
     blind = sorted(worker for worker, ok in seen.items() if not ok)
     if blind:
         raise ConfigurationError(

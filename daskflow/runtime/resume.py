@@ -74,13 +74,8 @@ class ResumePlan:
         for stream in ("stdout", "stderr"):  # from its files or its batch object
             text = store.read_log(self.origin_run_id, step, origin_task, origin_attempt, stream)
             store.write_log(self.run_id, step, task_id, 0, stream, text)
-        try:
-            data = store.read_task_file(self.origin_run_id, step, origin_task,
-                                        f"{origin_attempt}.foreach")
-        except FileNotFoundError:
-            pass
-        else:
-            store.write_task_file(self.run_id, step, task_id, "0.foreach", data)
+        store.foreach.copy(self.origin_run_id, step, origin_task, origin_attempt,  # if any
+                           self.run_id, task_id, 0)
         origin = f"{store.flow_name}/{self.origin_run_id}/{step}/{origin_task}"
         clone = dict(record, attempt=0, frames=[list(f) for f in frames], clone_of=origin)
         if parents:  # the new run's own parent tasks, not the origin's

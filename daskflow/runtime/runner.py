@@ -5,35 +5,42 @@
 
 from __future__ import annotations
 
-import importlib.util
+import inspect
 import os
 import signal
 import sys
+import textwrap
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import cloudpickle
 import dask.config
 
 from .. import config
 from ..clusters import ClusterBackend, get_backend
-from ..clusters.forkserver import is_warm
 from ..clusters.labels import labelled_step
-from ..datastore import ArtifactRef, ArtifactStore, resolve_root
-from ..exceptions import ClusterError, ConfigurationError, FlowDefinitionError, ResumeError, \
-    RunFailed, StepError
+from ..clusters.local.forkserver import is_warm
 from ..current import username
+from ..datastore import ArtifactRef, ArtifactStore, resolve_root
+from ..exceptions import (
+    ClusterError,
+    ConfigurationError,
+    ResumeError,
+    RunFailed,
+    StepError,
+)
 from ..parameters import resolve_parameters
 from ..project import project_facts, project_tags
 from ..tracebacks import add_source_lines
 from .context import RunContext
-from .driver import RunDriver
 from .display import choose_observer
-from .events import RunObserver
+from .driver import RunDriver
+from .flowfile import flow_file_of, load_flow
 from .idle import idle_release_for
 from .lifecycle import RunLifecycle, RunOutcome
+from .options import RUN_OPTIONS, checked_int, command_line, delayed_options, options_doc, \
+    runner_options
 from .plan import (
     drop_local_retry_delays,
     parse_with,
@@ -48,100 +55,54 @@ from .resume import ResumePlan, descendants, pick_origin
 class Runner:
     """Run a flow in this process and get its :class:`~daskflow.client.Run` back.
 
+    The options are the rows of :data:`~daskflow.runtime.options.RUN_OPTIONS`, as
+    keywords; the command line's ``run`` takes the same ones as flags.
+
     Parameters
     ----------
     flow : FlowSpec subclass or str
         The flow class, or the path of a flow file.
-    max_workers : int, optional
-        At most this many tasks at once (default ``daskflow.run.max-workers``, 16).
-    max_num_splits : int, optional
-        The widest foreach allowed (default 100).
-    tags : sequence of str
-        Tags recorded on the run.
-    scheduler_address : str, optional
-        Run on this existing Dask scheduler instead of a new local cluster.
-    datastore_root : str, optional
-        Folder or fsspec URL for runs (default ``.daskflow``).
-    cluster : str, optional
-        The run's default backend (``local``, ``slurm``, a dotted path...); steps with
-        ``@resources`` get their own cluster from it unless they name another.
-    with_decorators : sequence of str
-        Decorators for every step, as ``run --with`` takes them: ``"retry:times=2"``.
-    observer : RunObserver, optional
-        Receives the run's events (default: :class:`PlainLog` lines on stdout;
-        ``quiet=True`` keeps only the tasks' output).
-    branch, production : optional
-        For a flow with ``@project``: run on ``test.<branch>``, ``prod`` or
-        ``prod.<branch>`` instead of ``user.<username>`` (Metaflow's ``--branch`` and
-        ``--production``).
-    client : distributed.Client, optional
-        Run on the cluster of this client, which stays open (as ``scheduler_address``
-        does, without connecting again).
+    {options}
 
     >>> run = Runner(HelloFlow, max_workers=4).run(alpha=0.5)    # doctest: +SKIP
     >>> run.data.result
     """
 
-    def __init__(self, flow: Any, *, max_workers: int | None = None,
-                 max_num_splits: int | None = None, tags: Sequence[str] = (),
-                 run_id_file: str | None = None, scheduler_address: str | None = None,
-                 datastore_root: str | None = None, quiet: bool = False,
-                 stream_output: bool | None = None,
-                 with_decorators: Sequence[str] = (), cluster: str | None = None,
-                 observer: RunObserver | None = None, branch: str | None = None,
-                 production: bool = False, client: Any = None) -> None:
-        # what delayed() needs to make this runner again where the flow is computed
-        self._options = dict(max_workers=max_workers, max_num_splits=max_num_splits,
-                             tags=tuple(tags), datastore_root=datastore_root, quiet=quiet,
-                             stream_output=stream_output,
-                             with_decorators=tuple(with_decorators), cluster=cluster,
-                             observer=observer, branch=branch, production=production)
-        self.client = client
+    def __init__(self, flow: Any, **options: Any) -> None:
+        values = runner_options(options)
+        self.options = values  # as given: async_run's command line and delayed() read it
+        self.client = client = values["client"]
+        scheduler_address = values["scheduler_address"]
         if client is not None:
-            scheduler_address = client.scheduler.address
+            scheduler_address = values["scheduler_address"] = client.scheduler.address
         self.flow_file = os.fspath(flow) if isinstance(flow, (str, os.PathLike)) else None
         self.flow_cls = load_flow(flow) if isinstance(flow, (str, os.PathLike)) else flow
-        # the same options as a command line, for async_run's subprocess
-        self._group_args = [*(["--quiet"] if quiet else []),
-                            *(["--branch", branch] if branch else []),
-                            *(["--production"] if production else [])]
-        self._run_args = [*_flag("--max-workers", max_workers),
-                          *_flag("--max-num-splits", max_num_splits),
-                          *[a for t in tags for a in ("--tag", t)],
-                          *_flag("--scheduler-address", scheduler_address),
-                          *_flag("--cluster", cluster),
-                          *[a for d in with_decorators for a in ("--with", d)]]
         self.graph = self.flow_cls._flow_graph()
-        self.max_workers = int(config.get("run.max-workers", override_with=max_workers))
-        self.max_num_splits = int(config.get("run.max-num-splits",
-                                             override_with=max_num_splits))
-        for name, value in (("max_workers", self.max_workers),
-                            ("max_num_splits", self.max_num_splits)):
-            if value < 1:
-                raise FlowDefinitionError(f"{name} must be at least 1, got {value}.")
-        self.tags = list(tags)
+        self.max_workers = checked_int("max_workers", values["max_workers"])
+        self.max_num_splits = checked_int("max_num_splits", values["max_num_splits"])
+        self.tags = list(values["tags"])
         # @project: the branch this run is on (a bad name or a stray --branch fails now)
-        self.project = project_facts(self.flow_cls, branch=branch, production=production,
-                                     user=username())
-        self.cluster = cluster
-        self.run_id_file = run_id_file
+        self.project = project_facts(self.flow_cls, branch=values["branch"],
+                                     production=values["production"], user=username())
+        self.cluster = cluster = values["cluster"]
+        self.run_id_file = values["run_id_file"]
         self.scheduler_address = scheduler_address
         get_backend(cluster)  # an unknown backend or missing extra fails before anything runs
         # Every decorator's plan hook runs now: a bad one fails before anything is stored.
-        self.plans = plan_steps(self.flow_cls, self.graph, parse_with(with_decorators),
-                                cluster)
+        self.plans = plan_steps(self.flow_cls, self.graph,
+                                parse_with(values["with_decorators"]), cluster)
         drop_local_retry_delays(self.plans, cluster, bool(scheduler_address))
         resolve_secrets(self.plans)  # a secret that cannot be read fails before anything runs
         self.placements = {name: placement_of(plan) for name, plan in self.plans.items()}
         for placement in self.placements.values():
             if placement is not None:
                 get_backend(placement.backend)
-        self.datastore_root = resolve_root(datastore_root)
+        self.datastore_root = resolve_root(values["datastore_root"])
         self.stream_output = bool(config.get("output.stream-task-output",
-                                             override_with=stream_output))
+                                             override_with=values["stream_output"]))
         # A live view on a terminal, plain lines in CI and pipes.
-        self.observer = observer or choose_observer(quiet=quiet,
-                                                    stream_output=self.stream_output)
+        self.observer = values["observer"] or choose_observer(
+            quiet=values["quiet"], stream_output=self.stream_output)
 
     def delayed(self, **params: Any) -> Any:
         """The run as a ``dask.delayed`` value: computing it runs the flow on the
@@ -155,7 +116,7 @@ class Runner:
         ... # doctest: +SKIP
         """
         from .delayed import flow_delayed
-        return flow_delayed(self.flow_cls, self._options, params)
+        return flow_delayed(type(self), self.flow_cls, delayed_options(self.options), params)
 
     def run(self, **params: Any) -> Any:
         """Start the run with ``params`` (by parameter name) and wait for it to end.
@@ -208,19 +169,21 @@ class Runner:
         resolve_parameters(self.flow_cls, params)  # a bad one fails here, as in run()
         values = [a for name, value in params.items()
                   for a in (f"--{name}", cli_value(value))]
-        return await self._start(["run", *self._run_args, *values])
+        return await self._start(["run", *command_line(self.options, "run"), *values])
 
     async def async_resume(self, step: str | None = None,
                            origin_run_id: str | None = None) -> Any:
         """:meth:`resume` in a subprocess, as :meth:`async_run` starts a run."""
         return await self._start(["resume", *([step] if step else []),
-                                  *_flag("--origin-run-id", origin_run_id), *self._run_args])
+                                  *(["--origin-run-id", origin_run_id] if origin_run_id
+                                    else []), *command_line(self.options, "run")])
 
     async def _start(self, command: list[str]) -> Any:
         from .executing import start
         flow_file = self.flow_file or flow_file_of(self.flow_cls, self.graph)
-        return await start([*self._group_args, "--datastore-root", self.datastore_root,
-                            *command], flow_file, self.flow_cls.__name__,
+        # the root as this process resolved it: the run is stored where it looks
+        group = command_line({**self.options, "datastore_root": self.datastore_root}, "group")
+        return await start([*group, *command], flow_file, self.flow_cls.__name__,
                            self.datastore_root)
 
     # -- before anything is stored ------------------------------------------------------
@@ -407,6 +370,20 @@ class Runner:
                         datastore_root=self.datastore_root)
 
 
+def _signature_of_options() -> inspect.Signature:
+    """``Runner(flow, *, max_workers=None, ...)`` as ``help()`` and editors show it."""
+    keywords = [inspect.Parameter(o.name, inspect.Parameter.KEYWORD_ONLY, default=o.default)
+                for o in RUN_OPTIONS if o.keyword]
+    return inspect.Signature([inspect.Parameter("self", inspect.Parameter.POSITIONAL_ONLY),
+                              inspect.Parameter("flow", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+                              *keywords])
+
+
+Runner.__init__.__signature__ = _signature_of_options()  # type: ignore[attr-defined]
+Runner.__doc__ = (Runner.__doc__ or "").format(
+    options=textwrap.indent(options_doc(), "    ").lstrip())
+
+
 def _sweep_orphans(store: ArtifactStore) -> None:
     try:
         store.remove_orphaned_temp_files()
@@ -444,55 +421,6 @@ def _workers_ignore_ctrl_c(opening: Any) -> Iterator[Any]:
             raise
     else:
         opening.__exit__(None, None, None)
-
-
-def load_flow(path: str | os.PathLike) -> type:
-    """Import a flow file (its ``__main__`` guard keeps it from running) and return its class."""
-    path = os.path.abspath(os.fspath(path))
-    if not os.path.exists(path):
-        raise FlowDefinitionError(f"Flow file {path} does not exist.")
-    name = "daskflow_flow_" + os.path.splitext(os.path.basename(path))[0]
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    cloudpickle.register_pickle_by_value(module)  # workers need not import the file
-    # flow classes defined in the file (the runtime never imports the flow layer above it)
-    found = [v for v in vars(module).values()
-             if isinstance(v, type) and callable(getattr(v, "_flow_graph", None))
-             and v.__module__ == name]
-    if len(found) != 1:
-        raise FlowDefinitionError(
-            f"{path} defines {len(found)} FlowSpec subclasses; expected exactly one.")
-    return found[0]
-
-
-def _flag(name: str, value: Any) -> list[str]:
-    return [] if value is None else [name, str(value)]
-
-
-def flow_file_of(flow_cls: type, graph: Any) -> str:
-    """A file a subprocess can load ``flow_cls`` from: its module's file, or its notebook
-    cell written to a temporary file (the cell alone: what other cells define is not
-    there, as with Metaflow's NBRunner)."""
-    import linecache
-    import tempfile
-
-    module = sys.modules.get(flow_cls.__module__)
-    if flow_cls.__module__ != "__main__" and os.path.isfile(getattr(module, "__file__", "")
-                                                             or ""):
-        return str(module.__file__)  # type: ignore[union-attr]
-    lines = linecache.getlines(graph.file) if not os.path.isfile(graph.file) else []
-    if not lines:
-        raise FlowDefinitionError(
-            f"{flow_cls.__name__} is defined in the running script, which a subprocess "
-            f"would run again: give its file instead, Runner('flow.py').async_run(...).")
-    folder = tempfile.mkdtemp(prefix="daskflow-cell-")
-    path = os.path.join(folder, f"{flow_cls.__name__.lower()}.py")
-    with open(path, "w", encoding="utf-8") as f:
-        f.write("".join(lines))
-    return path
 
 
 def _short_repr(value: Any, limit: int = 200) -> str:

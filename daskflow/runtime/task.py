@@ -24,7 +24,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import config
 from ..collections.foreach import CollectionFanOut, fan_out_of
@@ -32,6 +32,7 @@ from ..dask_client import current_worker
 from ..tracebacks import format_user_traceback
 from ..current import bind as bind_current
 from ..datastore import ArtifactRef, ArtifactStore
+from ..datastore.layout import performance_file
 from ..exceptions import ForeachError, TaskFailed, UnhandledTransitionError
 from ..secrets import reveal
 from ..inputs import Inputs
@@ -42,9 +43,9 @@ from .context import RunContext, TaskRef, TaskSpec, parent_names
 from .environ import task_environment
 from .join_inputs import JoinInputs
 
-#: an instance of the user's FlowSpec subclass: the class comes in the run's context, and
-#: this worker-side module imports nothing above it (flowspec leads up to the CLI)
-FlowSpec = Any
+if TYPE_CHECKING:  # the flow class comes in the run's context: typed by FlowSpec's base, as
+    # nothing under runtime/ imports flowspec (its entry points import the runtime)
+    from ..inputs import ArtifactSource as FlowSpec
 
 
 def execute_task(ctx: RunContext, spec: TaskSpec, *parents: TaskRef) -> TaskRef:
@@ -109,12 +110,12 @@ def _gang_node(ctx: RunContext, store: ArtifactStore, spec: TaskSpec,
     return _give_up(ctx, store, spec, parents, once, history)
 
 
-def _batched(store: Any) -> bool:
+def _batched(store: ArtifactStore) -> bool:
     """Whether the task runs in a batch of splits (its records held until the batch ends)."""
-    return bool(getattr(store, "defers_records", False))
+    return store.defers_records
 
 
-def _spool_path(store: Any) -> str | None:
+def _spool_path(store: ArtifactStore) -> str | None:
     """Where this attempt's output also goes as it comes: a private folder on this host
     (not the worker's own folder, which Dask clears when a dead worker is replaced)."""
     if current_worker() is None or _batched(store):
@@ -252,7 +253,7 @@ def _performance_report(store: ArtifactStore, ctx: RunContext, spec: TaskSpec,
     """
     from distributed import performance_report
 
-    name = f"{attempt}.performance.html"
+    name = performance_file(attempt)
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, name)
         report = performance_report(filename=path, mode="inline")
@@ -268,8 +269,8 @@ def _performance_report(store: ArtifactStore, ctx: RunContext, spec: TaskSpec,
                       f"bokeh in its image to get one.", file=sys.stderr)
             if os.path.exists(path):
                 with open(path, "rb") as f:
-                    store.write_task_file(ctx.run_id, spec.step, spec.task_id, name, f.read())
-                record["performance_report"] = f"{spec.step}/{spec.task_id}/{name}"
+                    record["performance_report"] = store.write_task_file(  # run-relative
+                        ctx.run_id, spec.step, spec.task_id, name, f.read())
 
 
 def _write_attempt(store: ArtifactStore, ctx: RunContext, spec: TaskSpec, attempt: int,

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import config
-from ..clusters.base import ResourceRequest
+from ..clusters.request import ResourceRequest
 from ..exceptions import FlowDefinitionError, did_you_mean
 from ..graph import FOREACH
 from .base import StepDecorator, StepDecoratorError, StepPlan

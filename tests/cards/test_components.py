@@ -137,6 +137,7 @@ def test_component_ids():
     assert len(cards.components) == 0
 
 
+@pytest.mark.fast
 def test_card_options_are_checked():
     def step_fn(self):
         pass

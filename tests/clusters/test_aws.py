@@ -37,7 +37,7 @@ from daskflow.clusters.aws import (
     AWSRegionError,
     fargate_size,
 )
-from daskflow.clusters.aws_instances import INSTANCE_TYPES, smallest_fitting
+from daskflow.clusters.aws.instances import INSTANCE_TYPES, smallest_fitting
 from daskflow.exceptions import ClusterError
 
 from .contract import ClusterContract, MiB, alive_pids
@@ -63,6 +63,7 @@ FARGATE_TABLE = [
 ]
 
 
+@pytest.mark.fast
 @pytest.mark.parametrize("cpu, memory, expected", FARGATE_TABLE)
 def test_fargate_sizes_round_up_to_a_valid_combination(cpu, memory, expected) -> None:
     units, mib = fargate_size(cpu, memory)
@@ -70,6 +71,7 @@ def test_fargate_sizes_round_up_to_a_valid_combination(cpu, memory, expected) ->
     assert mib in FARGATE_SIZES[units]
 
 
+@pytest.mark.fast
 @pytest.mark.parametrize("cpu, memory", [(17, 4096), (4, 130000), (32, 256000)])
 def test_fargate_refuses_what_it_cannot_give_with_its_limits(cpu, memory) -> None:
     with pytest.raises(ResourceRequestError, match=r"largest task is 16 vCPU with 120 GiB.*"
@@ -94,6 +96,7 @@ EC2_TABLE = [
 ]
 
 
+@pytest.mark.fast
 @pytest.mark.parametrize("cpu, memory, gpu, expected", EC2_TABLE)
 def test_ec2_picks_the_smallest_instance_that_fits(cpu, memory, gpu, expected) -> None:
     backend = get_backend("aws-ec2")
@@ -108,6 +111,7 @@ def test_ec2_picks_the_smallest_instance_that_fits(cpu, memory, gpu, expected) -
     assert kwargs["worker_class"] == ("dask_cuda.CUDAWorker" if gpu else "distributed.Nanny")
 
 
+@pytest.mark.fast
 def test_ec2_families_and_refusal() -> None:
     assert smallest_fitting(4, 8192, 1, ["g5"]).name == "g5.xlarge"
     with dask.config.set({"daskflow.cluster.aws.instance-families": ["g5"]}):
@@ -118,6 +122,7 @@ def test_ec2_families_and_refusal() -> None:
     assert len(INSTANCE_TYPES) > 90
 
 
+@pytest.mark.fast
 def test_fargate_kwargs() -> None:
     kwargs = get_backend("aws-fargate", tags={"team": "ml"}).cluster_kwargs(
         ResourceRequest(cpu=1.5, memory=3000 * MiB, workers=3), name="daskflow-f")
@@ -132,6 +137,7 @@ def test_fargate_kwargs() -> None:
     assert kwargs["image"] == f"ghcr.io/dask/dask:{dask.__version__}"
 
 
+@pytest.mark.fast
 def test_the_requests_environment_goes_to_ecs_tasks_and_ec2_instances() -> None:
     request = ResourceRequest(env={"MODE": "fast", "LEVEL": 2})
     with dask.config.set({"daskflow.cluster.aws.environment": {"EXTRA": "1", "MODE": "slow"}}):
@@ -143,6 +149,7 @@ def test_the_requests_environment_goes_to_ecs_tasks_and_ec2_instances() -> None:
     assert plain["environment"] == {"EXTRA": "1", "MODE": "slow"}
 
 
+@pytest.mark.fast
 def test_fargate_refuses_gpus_and_big_disks_before_contacting_aws() -> None:
     with pytest.raises(ResourceRequestError, match=r"Fargate has no GPUs.*aws-ec2"):
         get_backend("aws-fargate").check(ResourceRequest(gpu=1))
@@ -150,6 +157,7 @@ def test_fargate_refuses_gpus_and_big_disks_before_contacting_aws() -> None:
         get_backend("aws-fargate").check(ResourceRequest(disk=50 * GiB))
 
 
+@pytest.mark.fast
 @pytest.mark.parametrize("backend, request_, text", [
     ("aws-fargate", ResourceRequest(cpu=4, memory=16 * GiB, workers=2),
      "aws-fargate: 2 tasks of 4 vCPU / 16 GiB (Fargate size 4096/16384)"),
@@ -161,6 +169,7 @@ def test_describe_says_what_would_be_asked(backend, request_, text) -> None:
     assert get_backend(backend).describe(request_).startswith(text)
 
 
+@pytest.mark.fast
 def test_launch_type_comes_from_config() -> None:
     with dask.config.set({"daskflow.cluster.aws.launch-type": "ec2"}):
         assert get_backend("aws").launch_type == "ec2"

@@ -1,4 +1,4 @@
-"""What an ECS/Fargate cluster exposes (daskflow.clusters.aws_network), against moto's server.
+"""What an ECS/Fargate cluster exposes (daskflow.clusters.aws.network), against moto's server.
 
 The security group is created for real in moto and read back with
 describe_security_groups: its ingress rules as AWS would hold them.
@@ -15,7 +15,7 @@ pytest.importorskip("dask_cloudprovider.aws")
 boto3 = pytest.importorskip("boto3")
 
 from daskflow.clusters import ResourceRequest, get_backend
-from daskflow.clusters.aws_network import create_security_group, route_address
+from daskflow.clusters.aws.network import create_security_group, route_address
 
 from .test_aws import fargate, moto_leftovers  # noqa: F401  (fargate: a fixture)
 
@@ -73,6 +73,7 @@ def test_a_fargate_cluster_runs_in_its_own_group_deleted_at_teardown(fargate):
     assert moto_leftovers(name) == []  # the group too
 
 
+@pytest.mark.fast
 def test_show_says_what_is_exposed():
     fargate = get_backend("aws-fargate").describe(ResourceRequest())
     assert fargate.endswith("exposes ports 8786-8787 (scheduler, dashboard) to this machine's "
@@ -84,6 +85,7 @@ def test_show_says_what_is_exposed():
     assert "to 0.0.0.0/0 and ::/0" in get_backend("aws-ec2").describe(ResourceRequest())
 
 
+@pytest.mark.fast
 def test_the_route_to_a_local_endpoint_is_loopback():
     assert route_address("http://127.0.0.1:5000") == "127.0.0.1"
 

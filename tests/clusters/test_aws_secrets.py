@@ -1,4 +1,4 @@
-"""Secrets and TLS of ECS/Fargate clusters (daskflow.clusters.aws_secrets), against moto.
+"""Secrets and TLS of ECS/Fargate clusters (daskflow.clusters.aws.secrets), against moto.
 
 The stand-in for the ECS agent (conftest's ECSContainers) reads each ``secrets``
 entry of a task definition from Secrets Manager into the container's environment,
@@ -129,6 +129,7 @@ def check_tls_cluster(env, security, tmp_path):
                 process.wait(10)
 
 
+@pytest.mark.fast
 def test_secret_settings_stay_out_of_kwargs_and_ec2_user_data():
     from daskflow.exceptions import ConfigurationError
     setting = {"PLAIN": "1", "API_TOKEN": {"secret": "env:DF_NOT_READ_HERE"}}

@@ -65,6 +65,7 @@ SPEC_TABLE = [
 ]
 
 
+@pytest.mark.fast
 @pytest.mark.parametrize("request_, amounts, threads, memory_limit", SPEC_TABLE,
                          ids=[r[0].describe() for r in SPEC_TABLE])
 def test_spec_matches_the_crd_schema_and_sizes_the_workers(request_, amounts, threads,
@@ -83,6 +84,7 @@ def test_spec_matches_the_crd_schema_and_sizes_the_workers(request_, amounts, th
     assert ("tolerations" in worker["spec"]) == gpu_pod
 
 
+@pytest.mark.fast
 def test_scheduler_is_sized_apart_and_settings_reach_the_pods() -> None:
     section = {"image": "registry.example/flows:1", "service-account": "dask-sa",
                "env": {"EXTRA": "1"}, "node-selector": {"pool": "batch"},
@@ -113,6 +115,7 @@ def test_scheduler_is_sized_apart_and_settings_reach_the_pods() -> None:
         assert pod["containers"][0]["env"] == [{"name": "EXTRA", "value": "1"}]
 
 
+@pytest.mark.fast
 def test_the_requests_environment_reaches_the_worker_containers_only() -> None:
     with dask.config.set({"daskflow.cluster.kubernetes.env": {"EXTRA": "1", "MODE": "slow"}}):
         spec = KubernetesBackend().cluster_spec(
@@ -130,12 +133,14 @@ def test_the_requests_environment_reaches_the_worker_containers_only() -> None:
     assert plain["spec"]["worker"]["spec"]["containers"][0]["env"] == []
 
 
+@pytest.mark.fast
 def test_default_image_is_the_installed_dask() -> None:
     spec = KubernetesBackend().cluster_spec(ResourceRequest(), "daskflow-x")
     assert spec["spec"]["worker"]["spec"]["containers"][0]["image"] == \
         f"ghcr.io/dask/dask:{dask.__version__}"
 
 
+@pytest.mark.fast
 def test_kube_cluster_kwargs() -> None:
     kwargs = get_backend("kubernetes", namespace="ml").cluster_kwargs(
         ResourceRequest(workers=3), name="daskflow-k")
@@ -145,6 +150,7 @@ def test_kube_cluster_kwargs() -> None:
     assert kwargs["resource_timeout"] == 60
 
 
+@pytest.mark.fast
 def test_the_schema_check_catches_what_the_api_server_would_refuse_or_drop() -> None:
     spec = KubernetesBackend().cluster_spec(ResourceRequest(), "daskflow-x")
     spec["spec"]["worker"]["replicas"] = "two"
@@ -158,18 +164,21 @@ def test_the_schema_check_catches_what_the_api_server_would_refuse_or_drop() -> 
     assert "'containers' is a required property" in problems
 
 
+@pytest.mark.fast
 def test_bad_settings_are_refused_before_contacting_anything() -> None:
     backend = get_backend("kubernetes", tolerations=[{"key": "a", "effect": 3}])
     with pytest.raises(ResourceRequestError, match=r"tolerations.*3 is not of type 'string'"):
         backend.check(ResourceRequest())
 
 
+@pytest.mark.fast
 @pytest.mark.parametrize("n, text", [(8 * GiB, "8Gi"), (1500 * 10**6, "1500M"),
                                      (GiB // 2, "512Mi"), (3 * 10**9, "3G"), (1023, "1023")])
 def test_memory_quantities(n: int, text: str) -> None:
     assert memory_quantity(n) == text
 
 
+@pytest.mark.fast
 def test_describe_says_what_would_be_asked() -> None:
     text = get_backend("kubernetes", namespace="ml").describe(
         ResourceRequest(cpu=2, memory=8 * GiB, gpu=1, workers=3))
@@ -403,6 +412,39 @@ def test_teardown_deletes_a_daskcluster_that_was_left(kube_api: FakeKubeAPI) -> 
     assert backend.leftovers(snapshot) == ["DaskCluster daskflow-left in namespace default"]
     backend.force_teardown(snapshot)
     assert backend.leftovers(snapshot) == [] and kube_api.clusters == {}
+
+
+def test_clusters_list_and_gc_ask_the_api_server_through_the_registry(
+        kube_api: FakeKubeAPI) -> None:
+    """``daskflow clusters list`` finds daskflow's DaskClusters by label selector, with
+    their labels; ``gc`` deletes the one whose driver is gone, and nothing else."""
+    import socket
+    import subprocess
+
+    from daskflow.clusters import inventory
+    from daskflow.clusters.labels import ClusterLabels, labelled
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    labels = ClusterLabels(run="GoneFlow/3", step="fit, score", user="ana@example.org",
+                           version="0.1.0", driver=f"{socket.gethostname()}:{gone.pid}")
+    with labelled(labels):
+        spec = get_backend("kubernetes").cluster_spec(ResourceRequest(workers=2), "daskflow-k1")
+    spec["metadata"].update(namespace="default", creationTimestamp="2026-12-03T10:00:00Z")
+    kube_api.clusters[("default", "daskflow-k1")] = spec
+    kube_api.clusters[("default", "not-ours")] = {"metadata": {"name": "not-ours"}}
+    with dask.config.set({"daskflow.cluster.kubernetes.namespace": "default",
+                          "daskflow.cluster.list-backends": "auto"}):
+        assert "kubernetes" in inventory.chosen_listings()  # a kubeconfig is set up here
+        found, notes = inventory.live_clusters(["kubernetes"])
+        assert notes == []
+        [cluster] = found
+        assert (cluster.backend, cluster.name, cluster.labels, cluster.workers) == \
+            ("kubernetes", "daskflow-k1", labels, 2)
+        assert (cluster.run_alive, cluster.why) == (False, f"driver pid {gone.pid} gone")
+        assert inventory.end(cluster) == "deleted the DaskCluster (the operator removes its pods)"
+    assert ("DELETE", "/apis/kubernetes.dask.org/v1/namespaces/default/daskclusters/"
+                      "daskflow-k1") in kube_api.requests
+    assert list(kube_api.clusters) == [("default", "not-ours")]
 
 
 # -- the shared contract ----------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Secret variables on Kubernetes (daskflow.clusters.kubernetes_secrets).
+"""Secret variables on Kubernetes (daskflow.clusters.kubernetes.secrets).
 
 What is real: the DaskCluster checked against the CRD schema shipped in
 dask-kubernetes; the Secret checked against the core v1 model of the official
@@ -18,8 +18,8 @@ import pytest
 pytest.importorskip("dask_kubernetes")
 
 from daskflow.clusters import ResourceRequest, get_backend
-from daskflow.clusters.kubernetes_secrets import secret_object
-from daskflow.clusters.kubernetes_spec import validate_cluster_spec
+from daskflow.clusters.kubernetes.secrets import secret_object
+from daskflow.clusters.kubernetes.spec import validate_cluster_spec
 from daskflow.secrets import SecretValue
 
 from .test_kubernetes import FakeKubeAPI, _status, write_kubeconfig
@@ -36,6 +36,7 @@ def ref(key: str, cluster: str = "daskflow-s") -> dict:
     return {"secretKeyRef": {"name": f"{cluster}-secrets", "key": key}}
 
 
+@pytest.mark.fast
 def test_pods_refer_to_the_secret_and_never_hold_a_value(monkeypatch):
     monkeypatch.setenv("DF_DB", VALUE)
     setting = {"PLAIN": "1", "API_TOKEN": {"secret": "env:DF_DB"}}
@@ -51,6 +52,7 @@ def test_pods_refer_to_the_secret_and_never_hold_a_value(monkeypatch):
     assert env_of(plain, "worker") == env_of(plain, "scheduler") == env_of(spec, "scheduler")
 
 
+@pytest.mark.fast
 def test_the_secret_is_a_core_v1_secret():
     kubernetes = pytest.importorskip("kubernetes")
     secret = secret_object("daskflow-s", {"DB_PASSWORD": SecretValue(VALUE)},

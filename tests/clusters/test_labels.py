@@ -15,7 +15,6 @@ import pytest
 
 from daskflow.clusters import ResourceRequest, ResourceRequestError, get_backend
 from daskflow.clusters.labels import (
-    K8S_VALUE,
     ClusterLabels,
     current_labels,
     labelled,
@@ -33,6 +32,7 @@ K8S_KEY = re.compile(r"([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9
                      r"[A-Za-z0-9])?")
 
 
+@pytest.mark.fast
 def test_labels_outside_a_run_name_the_user_version_and_driver() -> None:
     import os
     labels = current_labels()
@@ -48,11 +48,16 @@ def test_labels_outside_a_run_name_the_user_version_and_driver() -> None:
     assert current_labels().run is None
 
 
+@pytest.mark.fast
 def test_kubernetes_labels_are_valid_and_the_resource_matches_the_crd() -> None:
     pytest.importorskip("dask_kubernetes")
     pytest.importorskip("jsonschema")
-    from daskflow.clusters.kubernetes_inventory import label_selector, parse_daskclusters
-    from daskflow.clusters.kubernetes_spec import validate_cluster_spec
+    from daskflow.clusters.kubernetes.labels import K8S_VALUE, from_kubernetes
+    from daskflow.clusters.kubernetes.inventory import (
+        label_selector,
+        parse_daskclusters,
+    )
+    from daskflow.clusters.kubernetes.spec import validate_cluster_spec
     long = ClusterLabels(**{**vars(LABELS), "step": "s" * 100 + "!"})
     for labels in (LABELS, long):
         with labelled(labels):
@@ -66,7 +71,7 @@ def test_kubernetes_labels_are_valid_and_the_resource_matches_the_crd() -> None:
         assert metadata["labels"]["daskflow.dev/flow"] == "TrainFlow"
         assert metadata["labels"]["daskflow.dev/run-id"] == "1796291234567890"
         # the exact values come back from the annotations
-        assert ClusterLabels.from_kubernetes(metadata) == labels
+        assert from_kubernetes(metadata) == labels
         # what `list` sends selects this resource
         for requirement in label_selector(user=labels.user).split(","):
             key, value = requirement.split("=")
@@ -76,11 +81,12 @@ def test_kubernetes_labels_are_valid_and_the_resource_matches_the_crd() -> None:
         assert (found.name, found.labels, found.workers) == ("daskflow-abc", labels, 2)
 
 
+@pytest.mark.fast
 def test_the_list_query_is_what_kr8s_would_send() -> None:
     pytest.importorskip("kr8s")
     from kr8s._api import Api
 
-    from daskflow.clusters.kubernetes_inventory import delete_query, list_query
+    from daskflow.clusters.kubernetes.inventory import delete_query, list_query
     query = list_query("ml")
     assert query["url"] == ("/apis/kubernetes.dask.org/v1/namespaces/ml/daskclusters"
                             "?labelSelector=app.kubernetes.io%2Fmanaged-by%3Ddaskflow")
@@ -91,16 +97,18 @@ def test_the_list_query_is_what_kr8s_would_send() -> None:
         assert built == q["path"]
 
 
+@pytest.mark.fast
 def test_slurm_jobs_carry_the_labels_in_their_comment() -> None:
     pytest.importorskip("dask_jobqueue")
-    from daskflow.clusters.inventory import parse_squeue
+    from daskflow.clusters.slurm.inventory import parse_squeue
+    from daskflow.clusters.slurm.labels import from_slurm_comment
     with labelled(LABELS):
         script = get_backend("slurm").job_script(ResourceRequest(memory=2**30),
                                                  name="daskflow-abc")
     [line] = [x for x in script.splitlines() if "--comment" in x]
     comment = line.split("--comment=", 1)[1]
     assert " " not in comment  # one word in the #SBATCH line
-    labels = ClusterLabels.from_slurm_comment(comment)
+    labels = from_slurm_comment(comment)
     assert labels is not None
     assert (labels.run, labels.user, labels.driver) == (LABELS.run, LABELS.user, LABELS.driver)
     assert labels.step == "fit,_score__x_1"
@@ -113,8 +121,10 @@ def test_slurm_jobs_carry_the_labels_in_their_comment() -> None:
     assert cluster.handle["jobs"] == ["11", "12"]
 
 
+@pytest.mark.fast
 def test_ecs_and_ec2_resources_are_tagged() -> None:
     pytest.importorskip("dask_cloudprovider")
+    from daskflow.clusters.aws.labels import from_aws_tags
     with labelled(LABELS):
         fargate = get_backend("aws-fargate").cluster_kwargs(ResourceRequest(), name="c1")
         ec2 = get_backend("aws-ec2").cluster_kwargs(ResourceRequest(), name="c1")
@@ -122,7 +132,7 @@ def test_ecs_and_ec2_resources_are_tagged() -> None:
         assert tags["daskflow-cluster"] == "c1"
         assert tags["daskflow-run"] == LABELS.run and tags["daskflow-user"] == LABELS.user
         assert tags["daskflow-step"] == "fit_ score_ x=1"  # AWS allows no ',' or ';'
-        assert ClusterLabels.from_aws_tags(tags).driver == LABELS.driver
+        assert from_aws_tags(tags).driver == LABELS.driver
 
 
 # -- the maximum lifetime, in each backend's scheduler options ---------------------------------
@@ -139,7 +149,9 @@ def _preloads(backend: str, request: ResourceRequest) -> list[str]:
     return [args[i + 1] for i, arg in enumerate(args) if arg == "--preload"]
 
 
-@pytest.mark.parametrize("backend", ["local", "slurm", "ssh", "kubernetes", "aws-fargate"])
+@pytest.mark.parametrize("backend", [  # ssh: importing asyncssh runs ldconfig, a process
+    *(pytest.param(b, marks=pytest.mark.fast)
+      for b in ("local", "slurm", "kubernetes", "aws-fargate")), "ssh"])
 def test_every_scheduler_gets_the_max_lifetime(backend: str) -> None:
     pytest.importorskip({"slurm": "dask_jobqueue", "ssh": "asyncssh",
                          "kubernetes": "dask_kubernetes",
@@ -154,6 +166,7 @@ def test_every_scheduler_gets_the_max_lifetime(backend: str) -> None:
         assert _preloads(backend, ResourceRequest()) == []
 
 
+@pytest.mark.fast
 def test_a_scheduler_we_did_not_start_gets_no_preload() -> None:
     pytest.importorskip("dask_cloudprovider")
     kwargs = get_backend("aws-fargate", scheduler_address="tcp://10.0.0.1:8786").cluster_kwargs(
@@ -161,6 +174,7 @@ def test_a_scheduler_we_did_not_start_gets_no_preload() -> None:
     assert "scheduler_extra_args" not in kwargs
 
 
+@pytest.mark.fast
 def test_max_lifetime_is_checked_where_it_is_given() -> None:
     from daskflow import resources
     from daskflow.steps.base import StepDecoratorError

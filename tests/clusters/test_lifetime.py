@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-
 import time
 from pathlib import Path
 
@@ -41,7 +40,7 @@ def stock_python() -> str:
 
 def ecs_command() -> list[str]:
     pytest.importorskip("dask_cloudprovider")
-    from daskflow.clusters.aws_cluster import DaskCLIScheduler
+    from daskflow.clusters.aws.cluster import DaskCLIScheduler
     kwargs = get_backend("aws-fargate").cluster_kwargs(ResourceRequest(), name="c1")
     task = DaskCLIScheduler(port=8786, tls=False, scheduler_timeout=kwargs["scheduler_timeout"],
                             scheduler_extra_args=kwargs["scheduler_extra_args"], client=None,

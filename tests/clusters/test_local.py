@@ -42,6 +42,7 @@ class TestDottedPathContract(ClusterContract):
 
 
 # -- pure translation ----------------------------------------------------------------------
+@pytest.mark.fast
 def test_kwargs_size_each_worker_as_requested() -> None:
     kwargs = LocalBackend().cluster_kwargs(
         ResourceRequest(cpu=2, memory=3 * 2**30, workers=4), name="daskflow-x")
@@ -53,6 +54,7 @@ def test_kwargs_size_each_worker_as_requested() -> None:
     assert kwargs["dashboard_address"] == "127.0.0.1:0"
 
 
+@pytest.mark.fast
 def test_kwargs_round_fractional_cpu_up_and_default_memory_from_config() -> None:
     import dask.config
     kwargs = LocalBackend().cluster_kwargs(ResourceRequest(cpu=0.5))
@@ -64,12 +66,14 @@ def test_kwargs_round_fractional_cpu_up_and_default_memory_from_config() -> None
         ResourceRequest())["memory_limit"] == "2GiB"
 
 
+@pytest.mark.fast
 def test_kwargs_give_every_nanny_the_requests_environment() -> None:
     request = ResourceRequest(workers=2, env={"MODE": "fast", "LEVEL": 2})
     assert LocalBackend().cluster_kwargs(request)["env"] == {"LEVEL": "2", "MODE": "fast"}
     assert "env" not in LocalBackend().cluster_kwargs(ResourceRequest())
 
 
+@pytest.mark.fast
 def test_kwargs_for_gpus_pin_one_device_per_worker(monkeypatch) -> None:
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,3,5")
     backend = LocalBackend()
@@ -80,28 +84,33 @@ def test_kwargs_for_gpus_pin_one_device_per_worker(monkeypatch) -> None:
     assert "processes" not in kwargs  # LocalCUDACluster always uses processes
 
 
+@pytest.mark.fast
 def test_unknown_option_lists_the_allowed_ones() -> None:
     with pytest.raises(Exception, match="unknown option 'memory_limt'.*memory_limit"):
         LocalBackend(memory_limt="1GiB")
 
 
 # -- refusals -------------------------------------------------------------------------------
+@pytest.mark.fast
 def test_refuses_more_memory_than_the_machine() -> None:
     with pytest.raises(ResourceRequestError, match="this machine has") as info:
         LocalBackend().check(ResourceRequest(memory=machine_memory() + 2**30))
     assert "backend='slurm'" in str(info.value)
 
 
+@pytest.mark.fast
 def test_refuses_more_cores_than_the_machine() -> None:
     with pytest.raises(ResourceRequestError, match=f"this machine has {machine_cores()}"):
         LocalBackend().check(ResourceRequest(cpu=machine_cores() + 1))
 
 
+@pytest.mark.fast
 def test_refuses_more_disk_than_is_free() -> None:
     with pytest.raises(ResourceRequestError, match="free"):
         LocalBackend().check(ResourceRequest(disk=2**60))
 
 
+@pytest.mark.fast
 def test_refuses_gpus_it_does_not_have(monkeypatch) -> None:
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
     with pytest.raises(ResourceRequestError, match="0 NVIDIA GPU"):
@@ -110,6 +119,7 @@ def test_refuses_gpus_it_does_not_have(monkeypatch) -> None:
         LocalBackend().check(ResourceRequest(gpu=2))
 
 
+@pytest.mark.fast
 def test_gpus_without_dask_cuda_say_what_to_install(monkeypatch) -> None:
     import sys
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")

@@ -14,11 +14,12 @@ from daskflow.clusters import (
     ResourceRequestError,
     get_backend,
 )
-from daskflow.clusters.base import export_lines
+from daskflow.clusters.request import export_lines
 from daskflow.exceptions import ConfigurationError
 
 
 # -- env: frozen, hashable, shown by name only ------------------------------------------------
+@pytest.mark.fast
 def test_env_is_kept_as_sorted_string_pairs_from_a_mapping_or_pairs() -> None:
     request = ResourceRequest(env={"MODE": "fast", "LEVEL": 3})
     assert request.env == (("LEVEL", "3"), ("MODE", "fast"))
@@ -27,6 +28,7 @@ def test_env_is_kept_as_sorted_string_pairs_from_a_mapping_or_pairs() -> None:
     assert ResourceRequest().env == () and ResourceRequest().env_dict == {}
 
 
+@pytest.mark.fast
 def test_env_keeps_the_request_frozen_and_hashable() -> None:
     a = ResourceRequest(cpu=2, env={"A": "1", "B": "2"})
     b = ResourceRequest(cpu=2, env={"B": "2", "A": "1"})
@@ -39,6 +41,7 @@ def test_env_keeps_the_request_frozen_and_hashable() -> None:
     assert dataclasses.replace(a, env={"C": "3"}).env == (("C", "3"),)
 
 
+@pytest.mark.fast
 def test_describe_names_the_variables_and_never_shows_their_values() -> None:
     request = ResourceRequest(cpu=4, memory=2**30, workers=2, env={"TOKEN": "s3cr3t", "A": "x"})
     assert request.describe() == "2 workers x (4 cores, 1 GiB), env A, TOKEN"
@@ -50,6 +53,7 @@ def test_describe_names_the_variables_and_never_shows_their_values() -> None:
                                        "workers=1)")  # as before there was env
 
 
+@pytest.mark.fast
 @pytest.mark.parametrize("env, message", [
     ({"1ABC": "x"}, r"env names '1ABC' \(letters, digits and underscores"),
     ({"A-B": "x", "OK": "y"}, r"env names 'A-B'"),
@@ -68,6 +72,7 @@ def test_bad_env_is_refused_with_what_is_wrong(env, message) -> None:
     assert "Invalid resource request" in str(info.value)
 
 
+@pytest.mark.fast
 def test_a_bad_value_is_not_echoed() -> None:
     with pytest.raises(ResourceRequestError) as info:
         ResourceRequest(env={"SECRET": {"password": "hunter2"}})
@@ -85,8 +90,10 @@ def test_export_lines_quote_values_for_the_shell() -> None:
 
 
 # -- the hooks a runtime calls on every backend ---------------------------------------------
+@pytest.mark.fast
 def test_default_request_local_follows_its_settings_others_one_core_per_worker() -> None:
     import os
+
     from daskflow.clusters.local import default_request
     assert LocalBackend().default_request(3) == default_request(3)
     with dask.config.set({"daskflow.local.n-workers": 1, "daskflow.local.threads-per-worker": 2}):
@@ -98,25 +105,30 @@ def test_default_request_local_follows_its_settings_others_one_core_per_worker()
 
 
 def test_prepare_starts_the_local_fork_server_and_is_a_no_op_elsewhere() -> None:
-    from daskflow.clusters import forkserver
+    from daskflow.clusters.local import forkserver
     ClusterBackend().prepare()
     get_backend("slurm").prepare()
     LocalBackend().prepare()
     assert forkserver.is_warm() == (forkserver.start_method() == "forkserver")
 
 
-@pytest.mark.parametrize("name, shares", [
+def fast_but_ssh(*params: tuple) -> list:
+    """The params marked fast, but ssh's: importing asyncssh runs ldconfig, a process."""
+    return [p if p[0] == "ssh" else pytest.param(*p, marks=pytest.mark.fast) for p in params]
+
+
+@pytest.mark.parametrize("name, shares", fast_but_ssh(
     ("local", True), ("slurm", True), ("ssh", True), ("kubernetes", False),
     ("aws", False), ("aws-fargate", False), ("aws-ec2", False),
     ("distributed.LocalCluster", None),
-])
+))
 def test_shares_filesystem_says_whether_workers_see_the_drivers_files(name, shares) -> None:
     pytest.importorskip({"kubernetes": "dask_kubernetes", "ssh": "asyncssh"}.get(
         name, "dask_cloudprovider.aws" if name.startswith("aws") else "dask"))
     assert get_backend(name).shares_filesystem is shares
 
 
-@pytest.mark.parametrize("name", ["slurm", "ssh"])
+@pytest.mark.parametrize("name", [*fast_but_ssh(("slurm",)), "ssh"])
 def test_shares_filesystem_is_a_setting_where_it_depends_on_the_site(name) -> None:
     pytest.importorskip("asyncssh" if name == "ssh" else "dask_jobqueue")
     assert get_backend(name, shares_filesystem=False).shares_filesystem is False
@@ -125,6 +137,7 @@ def test_shares_filesystem_is_a_setting_where_it_depends_on_the_site(name) -> No
     assert type(get_backend(name)).shares_filesystem is True
 
 
+@pytest.mark.fast
 def test_worker_memory_without_a_default_is_a_clear_error() -> None:
     with dask.config.set({"daskflow.cluster.slurm.memory": None}):
         with pytest.raises(ConfigurationError, match=r"daskflow.cluster.slurm.memory is None"):

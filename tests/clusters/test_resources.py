@@ -7,6 +7,8 @@ import pytest
 from daskflow.clusters import ResourceRequest
 from daskflow.steps import Resources, StepDecoratorError, resources, step_decorators
 
+pytestmark = pytest.mark.fast
+
 MiB, GiB = 2**20, 2**30
 
 
@@ -14,11 +16,13 @@ def request_of(**options) -> ResourceRequest:
     return resources(**options).request()
 
 
+@pytest.mark.fast
 def test_defaults_are_one_core_one_worker_backend_default() -> None:
     assert request_of() == ResourceRequest(cpu=1, memory=None, gpu=0, disk=None, workers=1)
     assert resources().backend is None
 
 
+@pytest.mark.fast
 @pytest.mark.parametrize("memory, expected", [
     (4096, 4 * GiB),               # a bare number is megabytes, as in Metaflow
     (1536.0, 1536 * MiB),
@@ -32,17 +36,20 @@ def test_memory_in_megabytes_or_dask_strings(memory, expected) -> None:
     assert request_of(memory=memory).memory == expected
 
 
+@pytest.mark.fast
 def test_disk_parses_like_memory() -> None:
     assert request_of(disk="100GiB").disk == 100 * GiB
     assert request_of(disk=10240).disk == 10 * GiB
 
 
+@pytest.mark.fast
 def test_fractional_cpu_is_kept_and_rounded_up_to_threads() -> None:
     request = request_of(cpu=0.5)
     assert request.cpu == 0.5 and request.threads == 1
     assert request_of(cpu="2").cpu == 2 and isinstance(request_of(cpu=2.0).cpu, int)
 
 
+@pytest.mark.fast
 def test_workers_gpu_and_backend() -> None:
     decorator = resources(cpu=4, memory="16GiB", gpu=1, workers=8, backend="slurm")
     assert decorator.request() == ResourceRequest(cpu=4, memory=16 * GiB, gpu=1, workers=8)
@@ -50,6 +57,7 @@ def test_workers_gpu_and_backend() -> None:
     assert decorator.describe() == "slurm: 8 workers x (4 cores, 16 GiB, 1 GPU)"
 
 
+@pytest.mark.fast
 @pytest.mark.parametrize("options, message", [
     ({"cpu": 0}, r"cpu=0\) must be a number above 0"),
     ({"cpu": -2}, "must be a number above 0"),
@@ -74,6 +82,7 @@ def test_bad_values_are_refused_clearly(options, message) -> None:
         resources(**options)
 
 
+@pytest.mark.fast
 def test_used_bare_or_called_above_a_step() -> None:
     @resources
     def bare(self): ...
@@ -85,6 +94,7 @@ def test_used_bare_or_called_above_a_step() -> None:
     assert step_decorators(called)[0].request().memory == 2 * GiB
 
 
+@pytest.mark.fast
 def test_applied_twice_is_an_error() -> None:
     with pytest.raises(StepDecoratorError, match="applied twice"):
         @resources(cpu=1)

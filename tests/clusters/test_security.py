@@ -32,6 +32,7 @@ def refused(address: str, security: str = "None") -> bool:
                           timeout=120).returncode == 7
 
 
+@pytest.mark.fast
 def test_credentials_are_ec_made_once_per_process_and_required():
     from cryptography import x509
     from cryptography.hazmat.primitives.asymmetric import ec

@@ -29,6 +29,7 @@ GiB = 2**30
 
 
 # -- pure translation: no SLURM needed ----------------------------------------------------------
+@pytest.mark.fast
 def test_kwargs_size_one_job_per_worker() -> None:
     from daskflow.clusters.slurm import SLURMBackend
     kwargs = SLURMBackend().cluster_kwargs(
@@ -48,6 +49,7 @@ def test_kwargs_size_one_job_per_worker() -> None:
     assert "n_workers" not in kwargs  # workers come from scale(jobs=...)
 
 
+@pytest.mark.fast
 def test_kwargs_take_settings_from_config_and_options_over_config() -> None:
     from daskflow.clusters.slurm import SLURMBackend
     settings = {"daskflow.cluster.slurm.queue": "gpu", "daskflow.cluster.slurm.account": "lab",
@@ -67,6 +69,7 @@ def test_kwargs_take_settings_from_config_and_options_over_config() -> None:
     assert "idle_timeout" not in kwargs["scheduler_options"]
 
 
+@pytest.mark.fast
 def test_job_script_has_the_directives() -> None:
     from daskflow.clusters.slurm import SLURMBackend
     script = SLURMBackend(queue="debug", account="lab").job_script(
@@ -77,6 +80,7 @@ def test_job_script_has_the_directives() -> None:
     assert "--nthreads 2" in script and "--memory-limit 1.00GiB" in script
 
 
+@pytest.mark.fast
 def test_job_script_exports_the_environment_after_the_configured_prologue() -> None:
     from daskflow.clusters.slurm import SLURMBackend
     backend = SLURMBackend(job_script_prologue=["module load cuda"])
@@ -90,15 +94,17 @@ def test_job_script_exports_the_environment_after_the_configured_prologue() -> N
     assert "\nexport " not in backend.job_script(ResourceRequest(), name="daskflow-x")
 
 
+@pytest.mark.fast
 def test_unknown_option_is_refused_with_the_allowed_ones() -> None:
     with pytest.raises(ConfigurationError, match="unknown option 'partition'.*queue"):
         get_backend("slurm", partition="debug")
 
 
+@pytest.mark.fast
 @pytest.mark.parametrize("gres, gpus", [("gpu:2", 2), ("(null)", 0), ("gpu:a100:4(S:0-1)", 4),
                                         ("gpu:a100:2,mps:100", 2), ("gpu:v100:2,gpu:t4:1", 3)])
 def test_gpus_are_read_from_sinfo_gres(gres: str, gpus: int) -> None:
-    from daskflow.clusters.slurm import _gpus
+    from daskflow.clusters.slurm.backend import _gpus
     assert _gpus(gres) == gpus
 
 

@@ -7,9 +7,10 @@ import os
 import pytest
 
 from daskflow.datastore import ArtifactStore
-from daskflow.runtime.batch import BatchRecords
 from daskflow.runtime.context import SplitBatch
 from daskflow.runtime.join_inputs import JoinInputs
+
+pytestmark = pytest.mark.fast  # no process, no cluster: files in a temporary folder
 
 
 @pytest.fixture
@@ -24,7 +25,7 @@ def blobs(tmp_path):
 
 def write_batch(store, task_ids, step="work", run="1"):
     """Commit records the way a batch of splits does."""
-    records = BatchRecords(store, run, step, task_ids)
+    records = store.batched(run, step, task_ids)
     for task_id in task_ids:
         attempt = records.claim_attempt(run, step, task_id, {"started_at": 1.0})
         ref = records.put_artifact(int(task_id) * 2, "out")

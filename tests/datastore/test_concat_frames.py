@@ -36,7 +36,7 @@ def test_pandas_and_dask_artifacts_become_one_lazy_frame(frame_store):
             ("task a/3", frame_store.put_artifact(frames[2], "result"))]
     assert [r.fmt for _, r in refs] == ["parquet", "dask-parquet", "parquet"]
 
-    combined = concat_frames(frame_store, refs, "result")
+    combined = concat_frames(frame_store.artifacts, refs, "result")
 
     assert isinstance(combined, dd.DataFrame) and combined.npartitions == 1 + 3 + 1
     got = combined.compute()
@@ -56,22 +56,22 @@ def test_series_artifacts_combine_as_a_series(frame_store):
     a = pd.Series([1.0, 2.0], name="score")
     b = dd.from_pandas(pd.Series([3.0, 4.0, 5.0], name="score"), npartitions=2)
     refs = [("t1", frame_store.put_artifact(a, "s")), ("t2", frame_store.put_artifact(b, "s"))]
-    combined = concat_frames(frame_store, refs, "s")
+    combined = concat_frames(frame_store.artifacts, refs, "s")
     assert isinstance(combined, dd.Series) and combined.name == "score"
     assert combined.compute().tolist() == [1.0, 2.0, 3.0, 4.0, 5.0]
 
 
 def test_no_rows_are_read_until_computed(frame_store):
     refs = [(f"task a/{i}", frame_store.put_artifact(table(i), "result")) for i in range(3)]
-    os.remove(frame_store.blob_path(refs[1][1].sha))
+    os.remove(frame_store.blobs.path(refs[1][1].sha))
     with pytest.raises(ArtifactError, match=r"^frame\('result'\), task a/1: Artifact 'result' "
                                             r"is missing .*Rerun"):
-        concat_frames(frame_store, refs, "result")  # its footer is needed for the schema
+        concat_frames(frame_store.artifacts, refs, "result")  # its footer is needed for the schema
 
     refs = [(f"task a/{i}", frame_store.put_artifact(
         dd.from_pandas(table(i), npartitions=2), "result")) for i in range(3)]  # all alike
-    combined = concat_frames(frame_store, refs, "result")
-    folder = frame_store.blob_path(refs[2][1].sha)
+    combined = concat_frames(frame_store.artifacts, refs, "result")
+    folder = frame_store.blobs.path(refs[2][1].sha)
     os.remove(os.path.join(folder, "part.000001.parquet"))  # only now: building read none
     assert combined.npartitions == 6
     with pytest.raises(ArtifactError,
@@ -94,7 +94,7 @@ def test_refuses_what_is_not_the_same_table(frame_store, bad, why):
             ("task a/1", frame_store.put_artifact(bad, "result"))]
     with pytest.raises(ArtifactError, match=r"^frame\('result'\): the artifact 'result' of "
                                             r"task a/1 .*" + why) as info:
-        concat_frames(frame_store, refs, "result")
+        concat_frames(frame_store.artifacts, refs, "result")
     assert "\n" not in str(info.value)
 
 

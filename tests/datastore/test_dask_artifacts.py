@@ -63,7 +63,7 @@ def test_round_trip_without_a_cluster(frame_store):
         ref = frame_store.put_artifact(ddf, "events")
         assert ref.fmt == "dask-parquet" and ref.sha.startswith("dd/")
         assert ref.type_name == "DataFrame"
-        folder = frame_store.blob_path(ref.sha)
+        folder = frame_store.blobs.path(ref.sha)
         assert sorted(os.listdir(folder)) == ["_daskflow.json"] + [
             f"part.{i:06d}.parquet" for i in range(4)]
         assert ref.size == sum(os.path.getsize(f"{folder}/{n}") for n in os.listdir(folder)
@@ -275,7 +275,7 @@ def test_mixed_objects_found_while_writing_name_the_column(frame_store, cluster_
 
 def test_loading_reads_no_rows(frame_store, cluster_client):
     ref = frame_store.put_artifact(sample(), "events")
-    folder = frame_store.blob_path(ref.sha)
+    folder = frame_store.blobs.path(ref.sha)
     back = frame_store.get_artifact(ref, "events")
     for name in os.listdir(folder):
         if name.endswith(".parquet"):
@@ -311,7 +311,7 @@ def test_only_the_columns_used_are_read(frame_store, cluster_client, monkeypatch
 def test_a_file_deleted_after_loading_fails_at_compute_naming_it(frame_store, cluster_client):
     ref = frame_store.put_artifact(sample(), "events")
     back = frame_store.get_artifact(ref, "events")
-    victim = f"{frame_store.blob_path(ref.sha)}/part.000002.parquet"
+    victim = f"{frame_store.blobs.path(ref.sha)}/part.000002.parquet"
     os.remove(victim)
     with pytest.raises(ArtifactError, match=f"Artifact 'events': Parquet file {victim} is missing"):
         back.compute()
@@ -320,7 +320,7 @@ def test_a_file_deleted_after_loading_fails_at_compute_naming_it(frame_store, cl
 
 def test_a_missing_partition_file_is_an_artifact_error(frame_store):
     ref = frame_store.put_artifact(sample(), "events")
-    victim = f"{frame_store.blob_path(ref.sha)}/part.000003.parquet"
+    victim = f"{frame_store.blobs.path(ref.sha)}/part.000003.parquet"
     os.remove(victim)
     with pytest.raises(ArtifactError, match=f"Artifact 'events' .*missing 1 of its 4 Parquet "
                                             f"files, e.g. {victim}"):
@@ -329,7 +329,7 @@ def test_a_missing_partition_file_is_an_artifact_error(frame_store):
 
 def test_a_folder_without_its_manifest_is_incomplete(frame_store):
     ref = frame_store.put_artifact(sample(), "events")
-    marker = f"{frame_store.blob_path(ref.sha)}/{dataframes.MANIFEST}"
+    marker = f"{frame_store.blobs.path(ref.sha)}/{dataframes.MANIFEST}"
     os.remove(marker)
     with pytest.raises(ArtifactError, match=f"Artifact 'events' .*missing or incomplete: "
                                             f"{marker} does not exist"):
@@ -338,7 +338,7 @@ def test_a_folder_without_its_manifest_is_incomplete(frame_store):
 
 def test_a_corrupt_partition_file_is_an_artifact_error(frame_store, cluster_client):
     ref = frame_store.put_artifact(sample(), "events")
-    victim = f"{frame_store.blob_path(ref.sha)}/part.000001.parquet"
+    victim = f"{frame_store.blobs.path(ref.sha)}/part.000001.parquet"
     with open(victim, "r+b") as f:
         f.seek(-8, os.SEEK_END)
         f.write(b"garbage!")
@@ -350,7 +350,7 @@ def test_a_corrupt_partition_file_is_an_artifact_error(frame_store, cluster_clie
 
 def test_a_corrupt_manifest_is_an_artifact_error(frame_store):
     ref = frame_store.put_artifact(sample(), "events")
-    marker = f"{frame_store.blob_path(ref.sha)}/{dataframes.MANIFEST}"
+    marker = f"{frame_store.blobs.path(ref.sha)}/{dataframes.MANIFEST}"
     with open(marker, "w") as f:
         f.write("{not json")
     with pytest.raises(ArtifactError, match="Artifact 'events'.*manifest .* is corrupt"):
@@ -360,7 +360,7 @@ def test_a_corrupt_manifest_is_an_artifact_error(frame_store):
 def test_the_files_open_outside_daskflow(frame_store):
     pdf = sample_pandas()
     ref = frame_store.put_artifact(dd.from_pandas(pdf, npartitions=3), "events")
-    folder = frame_store.blob_path(ref.sha)
+    folder = frame_store.blobs.path(ref.sha)
     plain = pd.read_parquet(folder)  # pyarrow skips _daskflow.json
     assert len(plain) == len(pdf) and plain.index.name == "id"
     with open(f"{folder}/{dataframes.MANIFEST}") as f:
@@ -375,12 +375,13 @@ def test_object_store_round_trip_and_failure(tmp_path):
     store = ArtifactStore(f"memory://daskflow-{uuid.uuid4().hex}", "FrameFlow")
     with dask.config.set(scheduler="synchronous"):
         ref = store.put_artifact(sample(), "events")
-        folder = store.blob_path(ref.sha)
-        names = sorted(p.rstrip("/").rsplit("/", 1)[-1] for p in store.fs.ls(folder, detail=False))
+        folder = store.blobs.path(ref.sha)
+        names = sorted(p.rstrip("/").rsplit("/", 1)[-1]
+                       for p in store.files.fs.ls(folder, detail=False))
         assert names == ["_daskflow.json"] + [f"part.{i:06d}.parquet" for i in range(4)]
         assert_same(store.get_artifact(ref, "events"), sample())
         bad = sample().map_partitions(_fail_on_partition, meta=sample_pandas(0))
         with pytest.raises(ArtifactError, match="partition 2 is bad"):
             store.put_artifact(bad, "bad")
-    folders = store.fs.ls(f"{store.flow_root}/_data/dd", detail=False)
+    folders = store.files.fs.ls(f"{store.flow_root}/_data/dd", detail=False)
     assert [f.rstrip("/").rsplit("/", 1)[-1] for f in folders] == [ref.sha.split("/")[1]]

@@ -166,7 +166,7 @@ def test_partitions_of_a_pandas_artifact_keep_row_labels(frame_store, monkeypatc
     monkeypatch.setattr(dataframes, "CHUNK_BYTES", 1)  # 1024-row row groups
     df = table(3000).set_axis(pd.RangeIndex(10, 6010, 2))
     ref = frame_store.put_artifact(df, "df")
-    parts = partitions(frame_store.blob_path(ref.sha), format="parquet", split_row_groups=True)
+    parts = partitions(frame_store.blobs.path(ref.sha), format="parquet", split_row_groups=True)
     assert [p.rows for p in parts] == [1024, 1024, 952]
     pd.testing.assert_frame_equal(load_partition(parts[1]), df.iloc[1024:2048],
                                   check_index_type=False)

@@ -131,7 +131,7 @@ def test_many_row_groups_keep_categories_and_order(frame_store, monkeypatch):
     monkeypatch.setattr(dataframes, "CHUNK_BYTES", 1)  # 1024-row row groups
     df = every_dtype(5000).set_axis(pd.RangeIndex(0, 10000, 2, name="even"))
     ref, back = round_trip(frame_store, df)
-    path = frame_store.blob_path(ref.sha)
+    path = frame_store.blobs.path(ref.sha)
     assert pq.ParquetFile(path).metadata.num_row_groups == 5
     pd.testing.assert_frame_equal(back, df, check_exact=True)
 
@@ -147,13 +147,13 @@ def test_parquet_artifacts_are_content_addressed(frame_store):
     a = frame_store.put_artifact(every_dtype(), "a")
     b = frame_store.put_artifact(every_dtype(), "b")
     assert a.sha == b.sha
-    assert a.size == os.path.getsize(frame_store.blob_path(a.sha))
+    assert a.size == os.path.getsize(frame_store.blobs.path(a.sha))
 
 
 def test_parquet_artifacts_open_outside_daskflow(frame_store):
     df = every_dtype().set_axis(pd.Index(list("abcdef"), name="key"))
     ref = frame_store.put_artifact(df, "df")
-    plain = pd.read_parquet(frame_store.blob_path(ref.sha))
+    plain = pd.read_parquet(frame_store.blobs.path(ref.sha))
     assert list(plain.columns) == list(df.columns)
     assert plain.index.name == "key"
     assert plain["nullable"].dtype == "Int64"
@@ -201,7 +201,7 @@ def test_fallback_after_a_partial_parquet_write_leaves_a_clean_pickle(frame_stor
     ref, back = round_trip(frame_store, df)
     assert calls["n"] == 1 and ref.fmt == "pickle"
     pd.testing.assert_frame_equal(back, df)
-    with open(frame_store.blob_path(ref.sha), "rb") as f:
+    with open(frame_store.blobs.path(ref.sha), "rb") as f:
         assert not f.read(4).startswith(b"PAR1")
 
 
@@ -234,7 +234,7 @@ def test_numpy_arrays_are_stored_as_npy_without_pickle(frame_store, array):
     assert type(back) is np.ndarray and back.dtype == array.dtype and back.shape == array.shape
     np.testing.assert_array_equal(back, array)
     # Readable by anyone, and loading runs no pickle.
-    plain = np.load(frame_store.blob_path(ref.sha), allow_pickle=False)
+    plain = np.load(frame_store.blobs.path(ref.sha), allow_pickle=False)
     np.testing.assert_array_equal(plain, array)
 
 
@@ -262,7 +262,7 @@ def test_plain_values_stay_pickled_and_never_import_pandas(frame_store):
 
 def test_corrupt_parquet_is_an_artifact_error_naming_name_and_path(frame_store):
     ref = frame_store.put_artifact(every_dtype(), "sales")
-    path = frame_store.blob_path(ref.sha)
+    path = frame_store.blobs.path(ref.sha)
     with open(path, "r+b") as f:
         f.seek(-12, os.SEEK_END)
         f.write(b"\0" * 12)
@@ -273,7 +273,7 @@ def test_corrupt_parquet_is_an_artifact_error_naming_name_and_path(frame_store):
 
 def test_truncated_npy_is_an_artifact_error(frame_store):
     ref = frame_store.put_artifact(np.arange(1000), "arr")
-    path = frame_store.blob_path(ref.sha)
+    path = frame_store.blobs.path(ref.sha)
     os.truncate(path, 200)
     with pytest.raises(ArtifactError, match=f"Artifact 'arr' at {path} cannot be loaded"):
         frame_store.get_artifact(ref, "arr")
@@ -281,7 +281,7 @@ def test_truncated_npy_is_an_artifact_error(frame_store):
 
 def test_missing_parquet_is_an_artifact_error(frame_store):
     ref = frame_store.put_artifact(every_dtype(), "sales")
-    os.remove(frame_store.blob_path(ref.sha))
+    os.remove(frame_store.blobs.path(ref.sha))
     with pytest.raises(ArtifactError, match="Artifact 'sales' is missing from the datastore"):
         frame_store.get_artifact(ref, "sales")
 

@@ -9,6 +9,8 @@ import pytest
 from daskflow.datastore import ArtifactStore
 from daskflow.exceptions import ArtifactError
 
+pytestmark = pytest.mark.fast  # no process, no cluster: files in a temporary folder
+
 
 @pytest.fixture
 def store(tmp_path):
@@ -40,7 +42,7 @@ def test_unpicklable_artifact_names_the_artifact(store):
 
 def test_corrupt_and_missing_artifacts_are_clear_errors(store):
     ref = store.put_artifact([1, 2], "numbers")
-    path = store.blob_path(ref.sha)
+    path = store.blobs.path(ref.sha)
     with open(path, "wb") as f:
         f.write(b"not a pickle")
     with pytest.raises(ArtifactError, match=f"Artifact 'numbers' at {path} cannot be loaded"):

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 import dask.config
 import pytest
 
-from daskflow.datastore import ArtifactStore, files, store as store_module
+from daskflow.datastore import ArtifactStore, blobs, files
 from daskflow.exceptions import ConfigurationError, DatastoreWriteError, InvalidNameError
 
 # -- a full disk ------------------------------------------------------------------------
@@ -77,7 +77,7 @@ def _fake_full_disk(monkeypatch, root: str, room: int) -> None:
         return disk.wrap(real_fdopen(fd, mode, *args, **kwargs))
 
     monkeypatch.setattr(files, "open", filling_open, raising=False)
-    monkeypatch.setattr(store_module, "open", filling_open, raising=False)
+    monkeypatch.setattr(blobs, "open", filling_open, raising=False)
     monkeypatch.setattr(files.os, "fdopen", filling_fdopen)
 
 
@@ -127,12 +127,12 @@ def test_a_full_disk_is_one_clear_error_and_leaves_no_temporary_file(full_disk, 
     store = ArtifactStore(full_disk, "SomeFlow")
     run_id = store.new_run_id()
     store.write_run(run_id, {"status": "running"})
-    path, attempt = store.task_path(run_id, "start", "1"), store.claim_attempt(
+    path, attempt = store.layout.task(run_id, "start", "1"), store.claim_attempt(
         run_id, "start", "1", {})
     target, action = {
         "log": (f"{path}/0.stdout",
                 lambda: store.write_log(run_id, "start", "1", attempt, "stdout", BIG)),
-        "run record": (f"{store.run_path(run_id)}/_run.json",
+        "run record": (f"{store.layout.run(run_id)}/_run.json",
                        lambda: store.write_run(run_id, {"status": "failed", "x": BIG})),
         "done record": (f"{path}/0.done.json",
                         lambda: store.write_done(run_id, "start", "1", attempt, {"x": BIG})),
@@ -178,6 +178,7 @@ def test_a_full_disk_under_a_dask_dataframe_is_the_same_clear_error(tmp_path):
         assert os.listdir(f"{root}/SomeFlow/_data/dd") == []
 
 
+@pytest.mark.fast
 def test_a_claim_that_does_not_fit_is_no_claim(tmp_path, monkeypatch):
     root = str(tmp_path / "disk")
     store = ArtifactStore(root, "SomeFlow")
@@ -187,10 +188,11 @@ def test_a_claim_that_does_not_fit_is_no_claim(tmp_path, monkeypatch):
     assert store.list_attempts("1", "start", "1") == []
 
 
+@pytest.mark.fast
 def test_other_write_failures_name_the_path_and_the_cause(tmp_path):
     store = ArtifactStore(str(tmp_path / "root"), "SomeFlow")
     os.makedirs(store.flow_root)
-    with open(store.run_path("1"), "w") as f:  # a file where the run's folder belongs
+    with open(store.layout.run("1"), "w") as f:  # a file where the run's folder belongs
         f.write("in the way")
     with pytest.raises(DatastoreWriteError, match=r"^File exists while writing .*/1/_run\.json: "
                                                   r"check the datastore"):
@@ -210,15 +212,16 @@ def _touch(path: str, age: float, folder: bool = False) -> str:
     return path
 
 
+@pytest.mark.fast
 def test_orphaned_temporary_files_are_removed_once_old_enough(tmp_path):
     store = ArtifactStore(str(tmp_path / "root"), "SomeFlow")
     ref = store.put_artifact([1, 2, 3], "x")
     store.write_run("1", {"status": "running"})
     store.write_log("1", "start", "1", 0, "stdout", "hello\n")
-    data, task = f"{store.flow_root}/_data", store.task_path("1", "start", "1")
+    data, task = f"{store.flow_root}/_data", store.layout.task("1", "start", "1")
     hour = 3600
     old = [_touch(f"{data}/.tmp-{uuid.uuid4().hex}", 2 * hour),
-           _touch(f"{store.run_path('1')}/_run.json.tmp-1a2b3c4d", 2 * hour),
+           _touch(f"{store.layout.run('1')}/_run.json.tmp-1a2b3c4d", 2 * hour),
            _touch(f"{task}/0.stdout.tmp-5e6f7a8b", 2 * hour)]
     old_frame = f"{data}/dd/.tmp-{uuid.uuid4().hex}"
     _touch(f"{old_frame}/part.000000.parquet", 2 * hour)
@@ -240,6 +243,7 @@ def test_orphaned_temporary_files_are_removed_once_old_enough(tmp_path):
     assert _leftovers(str(tmp_path)) == []
 
 
+@pytest.mark.fast
 def test_the_orphan_age_is_a_setting(tmp_path):
     assert dask.config.get("daskflow.datastore.orphan-age") == "1 hour"
     store = ArtifactStore(str(tmp_path / "root"), "SomeFlow")
@@ -259,6 +263,7 @@ def test_the_orphan_age_is_a_setting(tmp_path):
 # -- stray files in the store's folders ------------------------------------------------------
 
 
+@pytest.mark.fast
 @pytest.mark.parametrize("root", ["local", "memory"])
 def test_listings_skip_what_is_not_the_stores(tmp_path, root):
     url = str(tmp_path / "root") if root == "local" else f"memory://df-{uuid.uuid4().hex}"
@@ -266,8 +271,8 @@ def test_listings_skip_what_is_not_the_stores(tmp_path, root):
     store.write_run("17", {"status": "ok"})
     store.claim_attempt("17", "start", "1", {})
     store.claim_attempt("17", "start", "2", {})
-    for folder in (store.flow_root, store.run_path("17"), f"{store.run_path('17')}/start",
-                   store.task_path("17", "start", "1")):
+    for folder in (store.flow_root, store.layout.run("17"), f"{store.layout.run('17')}/start",
+                   store.layout.task("17", "start", "1")):
         store.files.write(f"{folder}/.DS_Store", b"\0\0\0\1Bud1")
         store.files.write(f"{folder}/notes.txt", b"mine")
     assert store.list_runs() == ["17"]
@@ -279,12 +284,14 @@ def test_listings_skip_what_is_not_the_stores(tmp_path, root):
 # -- names that would be paths outside the datastore ------------------------------------------
 
 
+@pytest.mark.fast
 @pytest.mark.parametrize("bad", ["../../tmp", "", "Some/Flow", "1Flow", "a-b"])
 def test_a_flow_name_is_a_python_identifier(tmp_path, bad):
     with pytest.raises(InvalidNameError, match="is not a Python identifier"):
         ArtifactStore(str(tmp_path / "root"), bad)
 
 
+@pytest.mark.fast
 @pytest.mark.parametrize("bad", ["../../../outside/123", "..", "12a", "", "-1", "1 2", "١٢"])
 def test_a_run_id_is_digits(tmp_path, bad):
     store = ArtifactStore(str(tmp_path / "root"), "SomeFlow")
@@ -295,6 +302,7 @@ def test_a_run_id_is_digits(tmp_path, bad):
     assert not os.path.exists(tmp_path / "root")  # nothing was written anywhere
 
 
+@pytest.mark.fast
 def test_step_names_and_task_ids_are_checked(tmp_path):
     store = ArtifactStore(str(tmp_path / "root"), "SomeFlow")
     with pytest.raises(InvalidNameError, match="Step name '..' is not a Python identifier"):

@@ -180,7 +180,7 @@ def test_a_corrupt_package_is_refused_on_the_workers(stock_client, tmp_path, s3_
     archive = build_code_package(flow)
     store = ArtifactStore(s3_root, "RemoteFlow")
     url = code_url(store, store_code(archive, store))
-    store.fs.pipe_file(url, archive.data[:-10])
+    store.files.fs.pipe_file(url, archive.data[:-10])
     with pytest.raises(CodeInstallError, match=f"has sha256 .* expected {archive.sha}"):
         install_code(stock_client, url, cluster="stock")
 

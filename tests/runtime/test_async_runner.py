@@ -68,7 +68,7 @@ def test_async_run_of_a_class_of_the_running_script_is_refused(workdir):
     import sys
     import types
 
-    from daskflow.runtime.runner import flow_file_of
+    from daskflow.runtime.flowfile import flow_file_of
     flow_cls = types.new_class("MainFlow")
     flow_cls.__module__ = "__main__"
     graph = types.SimpleNamespace(file=sys.argv[0])

@@ -41,6 +41,7 @@ def test_with_environment_on_every_step_parses_dicts_with_commas(run_flow, workd
     assert spec.vars == {"A_ONE": "1", "B_TWO": "2"}
 
 
+@pytest.mark.fast
 @pytest.mark.parametrize("spec,expected", [
     ("retry:times=2,minutes_between_retries=0", {"times": 2, "minutes_between_retries": 0}),
     ('environment:vars={"A": "1", "B": "x,y"}', {"vars": {"A": "1", "B": "x,y"}}),
@@ -53,6 +54,7 @@ def test_with_is_parsed_as_metaflow_parses_it(spec, expected):
         assert getattr(decorator.options, key) == value
 
 
+@pytest.mark.fast
 def test_bad_environment_values_are_refused_at_definition():
     with pytest.raises(StepDecoratorError, match="must be a dict"):
         environment(vars=["A=1"])

@@ -28,6 +28,7 @@ SIZES = {"small": {"memory": "1GiB", "cpu": 1}, "big": {"memory": "2GiB", "cpu":
 
 # -- the decorator: what each split asks for ---------------------------------------------
 
+@pytest.mark.fast
 def test_any_sizing_option_may_be_a_function_of_the_split_input() -> None:
     decorator = resources(memory=lambda item: "8GiB" if item["big"] else "2GiB",
                           cpu=lambda item: item["cpu"], workers=2)
@@ -41,6 +42,7 @@ def test_any_sizing_option_may_be_a_function_of_the_split_input() -> None:
     assert repr(decorator) == "@resources(cpu=<lambda>, memory=<lambda>, workers=2)"
 
 
+@pytest.mark.fast
 def test_size_classes_come_from_the_config_and_written_options_win() -> None:
     with dask.config.set({"daskflow.resources.sizes": SIZES}):
         assert resources(size="big").request() == \
@@ -54,6 +56,7 @@ def test_size_classes_come_from_the_config_and_written_options_win() -> None:
         assert parse_decospec("resources:size=small").request().memory == 1 * GiB
 
 
+@pytest.mark.fast
 @pytest.mark.parametrize("sizes, size, message", [
     (SIZES, "huge", r"size='huge'\): no such size class in daskflow.resources.sizes "
                     r"\(big, small\)\. Define it in the Dask config"),
@@ -71,6 +74,7 @@ def test_bad_size_classes_are_refused_clearly(sizes, size, message) -> None:
             resources(size=size).request()
 
 
+@pytest.mark.fast
 def test_a_function_that_raises_or_returns_a_bad_value_is_said_in_one_line() -> None:
     def memory_of(item):
         return item["memory"]
@@ -85,6 +89,7 @@ def test_a_function_that_raises_or_returns_a_bad_value_is_said_in_one_line() -> 
         resources(size=3)
 
 
+@pytest.mark.fast
 def test_requests_are_remembered_by_value_and_type() -> None:
     per_split = SplitRequest(resources(cpu=lambda item: item))
     assert per_split(1).cpu == 1 and per_split(2).cpu == 2 and per_split(1).cpu == 1
@@ -95,6 +100,7 @@ def test_requests_are_remembered_by_value_and_type() -> None:
         per_split([1])   # unhashable: checked without the memo
 
 
+@pytest.mark.fast
 def test_size_classes_travel_with_the_plan_to_workers_without_the_config(tmp_path) -> None:
     flow = tmp_path / "sized_flow.py"
     flow.write_text(
@@ -125,6 +131,7 @@ def test_size_classes_travel_with_the_plan_to_workers_without_the_config(tmp_pat
     assert join_like(None) == ResourceRequest(cpu=2, memory=4 * GiB, gpu=1)
 
 
+@pytest.mark.fast
 def test_show_says_the_step_is_sized_per_split(run_in_process) -> None:
     result = run_in_process("split_resources_flow.py", "show")
     assert result.returncode == 0, result.stderr
@@ -132,6 +139,7 @@ def test_show_says_the_step_is_sized_per_split(run_in_process) -> None:
             "split: memory from each split's input (one cluster per size)") in result.stdout
 
 
+@pytest.mark.fast
 def test_a_function_on_a_step_that_does_not_follow_a_foreach_is_refused(tmp_path) -> None:
     flow = tmp_path / "linear_split_flow.py"
     flow.write_text(
@@ -153,6 +161,7 @@ def test_a_function_on_a_step_that_does_not_follow_a_foreach_is_refused(tmp_path
         Runner(str(flow), quiet=True)
 
 
+@pytest.mark.fast
 def test_with_resources_still_sizes_the_other_steps() -> None:
     with dask.config.set({"daskflow.resources.sizes": SIZES}):
         runner = Runner(str(FLOWS / "split_resources_flow.py"), quiet=True,
@@ -165,6 +174,7 @@ def test_with_resources_still_sizes_the_other_steps() -> None:
 
 # -- the driver's check of each size, before any split runs ------------------------------
 
+@pytest.mark.fast
 def test_each_distinct_size_is_checked_naming_the_first_split_that_asked() -> None:
     small, huge = ResourceRequest(memory=GiB), ResourceRequest(memory=2**40 * 10)
     static = Placement("local", ResourceRequest(env={"MODE": "x"}), "per foreach split")
@@ -178,6 +188,7 @@ def test_each_distinct_size_is_checked_naming_the_first_split_that_asked() -> No
         placements_for("work", refused, static)
 
 
+@pytest.mark.fast
 def test_splits_are_grouped_by_size_and_none_is_left_out() -> None:
     small, big = ResourceRequest(memory=GiB), ResourceRequest(memory=2 * GiB)
     static = Placement("local", ResourceRequest(), "per foreach split")

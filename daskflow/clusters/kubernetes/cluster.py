@@ -10,7 +10,7 @@ import asyncio
 
 from dask_kubernetes.operator import KubeCluster
 
-from .bounded_start import BoundedStart
+from ..bounded_start import BoundedStart
 
 
 class DaskflowKubeCluster(BoundedStart, KubeCluster):

@@ -22,13 +22,17 @@ from typing import Any
 
 import dask_jobqueue  # noqa: F401  (missing: the registry says "pip install 'daskflow[slurm]'")
 
-from .. import config
-from .base import ClusterBackend, MiB, ResourceRequest, export_lines, format_bytes, logger
-from .errors import BackendUnavailableError, ResourceRequestError, WorkerKilledError
-from .labels import current_labels
-from .lifetime import preload
-from .listen import DashboardLinkWhereItListens, bind_address
-from .security import CredentialFiles, cluster_security
+from ... import config
+from ..base import ClusterBackend, logger
+from ..errors import BackendUnavailableError, ResourceRequestError, WorkerKilledError
+from ..labels import current_labels
+from ..lifetime import preload
+from ..listen import DashboardLinkWhereItListens, bind_address
+from ..live import LiveCluster
+from ..request import MiB, ResourceRequest, export_lines, format_bytes
+from ..security import CredentialFiles, cluster_security
+from .inventory import SQUEUE_FORMAT, parse_squeue
+from .labels import slurm_comment
 
 # squeue reasons that no amount of waiting fixes (SLURM's "Job Reason Codes").
 HOPELESS_REASONS = {
@@ -78,6 +82,7 @@ class SLURMBackend(ClusterBackend):
 
     name = "slurm"
     config_section = "cluster.slurm"
+    listed_by = "slurm"  # from squeue: its jobs can outlive the driver (:mod:`.inventory`)
     scheduler_in_process = True   # dask-jobqueue's scheduler runs in the driver
     shares_filesystem = True  # daskflow.cluster.slurm.shares-filesystem says otherwise
 
@@ -101,7 +106,7 @@ class SLURMBackend(ClusterBackend):
         if preload(request):  # the scheduler itself ends the cluster at its max lifetime
             scheduler_options["preload"] = preload(request)
         # who the jobs belong to, for squeue and `daskflow clusters list`
-        directives.append(f"--comment={current_labels().slurm_comment()}")
+        directives.append(f"--comment={slurm_comment(current_labels())}")
         log_directory = self.option("log-directory")
         job_name = name or self.option("job-name")
         kwargs: dict[str, Any] = {
@@ -183,7 +188,7 @@ class SLURMBackend(ClusterBackend):
             chosen = [n for n in nodes if n.partition.rstrip("*") == queue]
             if not chosen:
                 partitions = sorted({n.partition.rstrip("*") for n in nodes})
-                from ..exceptions import did_you_mean
+                from ...exceptions import did_you_mean
                 raise ResourceRequestError(
                     f"SLURM has no partition '{queue}' (daskflow.cluster.slurm.queue)."
                     f"{did_you_mean(queue, partitions)} Partitions (sinfo): "
@@ -389,6 +394,22 @@ class SLURMBackend(ClusterBackend):
             f"{advice} slurmstepd: {quoted}. Job log: {path}",
             reason="memory" if reason == "dask-memory" else reason,
             worker=worker.name, job_id=job_id, evidence=evidence)
+
+    # -- `daskflow clusters list` / `gc`: squeue, by the jobs' comment (:mod:`.inventory`) ----
+    @classmethod
+    def set_up_here(cls) -> bool:
+        return shutil.which("squeue") is not None
+
+    def live_clusters(self) -> list[LiveCluster]:
+        out = self.command("squeue", "-h", "-u", getpass.getuser(), "-o", SQUEUE_FORMAT,
+                           check=True).stdout
+        return parse_squeue(out)
+
+    def end_cluster(self, cluster: LiveCluster) -> str:
+        jobs = list(cluster.handle.get("jobs") or [])
+        if jobs:
+            self.command("scancel", *jobs, check=True)
+        return f"scancel {len(jobs)} job(s)"
 
 
 def _job_class() -> type:

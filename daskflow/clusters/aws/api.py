@@ -9,11 +9,11 @@ from __future__ import annotations
 import math
 from typing import Any, ClassVar
 
-from .aws_instances import smallest_fitting
-from .aws_sizing import cpu_units, describe_type
-from .base import MiB, ResourceRequest
-from .containers import ContainerBackend
-from .errors import BackendUnavailableError, ResourceRequestError
+from ..containers import ContainerBackend
+from ..errors import BackendUnavailableError, ResourceRequestError
+from ..request import MiB, ResourceRequest
+from .instances import smallest_fitting
+from .sizing import cpu_units, describe_type
 
 
 class AWSCredentialsError(BackendUnavailableError):
@@ -47,7 +47,7 @@ class AWSAPI(ContainerBackend):
     def launch_type(self) -> str:
         launch = self.pinned_launch_type or self.option("launch-type")
         if launch not in ("fargate", "ecs", "ec2"):
-            from ..exceptions import ConfigurationError
+            from ...exceptions import ConfigurationError
             raise ConfigurationError(
                 f"daskflow.cluster.aws.launch-type is {launch!r}: use fargate, ecs or ec2.")
         return launch
@@ -70,7 +70,7 @@ class AWSAPI(ContainerBackend):
         known = {r for partition in session.get_available_partitions()
                  for r in session.get_available_regions(service, partition_name=partition)}
         if region not in known:
-            from ..exceptions import did_you_mean
+            from ...exceptions import did_you_mean
             raise AWSRegionError(
                 f"AWS region '{region}' does not offer {service.upper()} (botocore's endpoint "
                 f"data).{did_you_mean(region, sorted(known))} Regions with it: "

@@ -32,10 +32,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from .. import config
-from ..exceptions import ConfigurationError
+from ... import config
+from ...exceptions import ConfigurationError
 
-PRELOAD_MODULE = "daskflow.clusters._worker_preload"
+PRELOAD_MODULE = "daskflow.clusters.local._worker_preload"
 MAIN_PATH_VARIABLE = "DASKFLOW_FORKSERVER_MAIN"
 MAIN_NAME_VARIABLE = "DASKFLOW_FORKSERVER_MAIN_NAME"
 METHODS = ("forkserver", "spawn")

@@ -17,13 +17,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from .base import ClusterBackend, ResourceRequest, format_bytes
-from ..exceptions import ConfigurationError
-from .errors import BackendNotInstalledError, ResourceRequestError
+from ...exceptions import ConfigurationError
+from ..base import ClusterBackend
+from ..errors import BackendNotInstalledError, ResourceRequestError
+from ..lifetime import preload
+from ..processes import LocalProcessTeardown
+from ..request import ResourceRequest, format_bytes
+from ..security import cluster_security
+from ..security import start as start_credentials
 from .forkserver import forked_worker_kwargs, warm_up, worker_start_method
-from .lifetime import preload
-from .processes import LocalProcessTeardown
-from .security import cluster_security, start as start_credentials
 
 
 def machine_memory() -> int:
@@ -55,7 +57,7 @@ def default_request(max_workers: int | None = None) -> ResourceRequest:
     """The size of a local cluster nobody sized: ``daskflow.local.n-workers`` workers
     (one per core when unset, at most ``max_workers``) of
     ``daskflow.local.threads-per-worker`` threads."""
-    from .. import config
+    from ... import config
     cap = max_workers or machine_cores()
     workers = config.get("local.n-workers") or min(machine_cores(), cap)
     return ResourceRequest(cpu=config.get("local.threads-per-worker") or 1,

@@ -14,30 +14,46 @@ says what to do. Teardown deletes the DaskCluster (its pods go with it) and
 checks that neither it nor any of its pods is left.
 
 The pure parts, Kubernetes quantities and the CRD schema check, are in
-:mod:`.kubernetes_spec`; the ``KubeCluster`` subclass with a bounded start in
-:mod:`.kubernetes_cluster`.
+:mod:`.spec`; the ``KubeCluster`` subclass with a bounded start in
+:mod:`.cluster`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import threading
-import time
 from typing import Any
 
 # missing: the registry says "pip install 'daskflow[kubernetes]'"
 import dask_kubernetes  # noqa: F401
 
-from .. import config
-from ..secrets import resolve
-from .base import ResourceRequest, format_bytes, logger
-from .containers import ContainerBackend
-from .errors import (
+from ... import config
+from ...secrets import resolve
+from ..base import logger
+from ..containers import ContainerBackend
+from ..errors import (
     BackendUnavailableError,
     ClusterStartTimeoutError,
     ResourceRequestError,
 )
-from .kubernetes_secrets import (
+from ..labels import current_labels
+from ..lifetime import scheduler_args
+from ..live import LiveCluster
+from ..request import ResourceRequest, format_bytes
+from . import inventory
+from .api import (
+    GROUP_VERSION,
+    DaskOperatorMissingError,
+    KubeconfigError,
+    KubernetesForbiddenError,
+    KubernetesUnreachableError,
+    api_client,
+    kubeconfig_found,
+    run_bounded,
+    server_of,
+    status_code,
+)
+from .labels import kubernetes_annotations, kubernetes_labels
+from .secrets import (
     container_envs,
     create_secret,
     delete_secret,
@@ -45,42 +61,14 @@ from .kubernetes_secrets import (
     secret_object,
     secret_refs,
 )
-from .kubernetes_spec import (
+from .spec import (
     cpu_quantity,
     memory_quantity,
     parse_quantity,
     validate_cluster_spec,
 )
-from .labels import current_labels
-from .lifetime import scheduler_args
 
-GROUP_VERSION = "kubernetes.dask.org/v1"
 CLUSTER_LABEL = "dask.org/cluster-name"
-
-
-# -- errors: one per way the cluster can be unusable, each saying what to do -------------------
-class KubeconfigError(BackendUnavailableError):
-    """No Kubernetes credentials: no kubeconfig, or one without a usable context."""
-
-    headline = "No Kubernetes credentials"
-
-
-class KubernetesUnreachableError(BackendUnavailableError):
-    """The API server of the kubeconfig's context does not answer (or refuses the credentials)."""
-
-    headline = "Kubernetes API server unreachable"
-
-
-class KubernetesForbiddenError(BackendUnavailableError):
-    """This user may not create DaskClusters in the namespace (RBAC)."""
-
-    headline = "Kubernetes namespace forbidden"
-
-
-class DaskOperatorMissingError(BackendUnavailableError):
-    """The Dask operator's CRDs are not installed, or its controller does not act on them."""
-
-    headline = "Dask Kubernetes operator missing"
 
 
 class KubernetesBackend(ContainerBackend):
@@ -96,7 +84,9 @@ class KubernetesBackend(ContainerBackend):
 
     name = "kubernetes"
     config_section = "cluster.kubernetes"
-    #: secret variables come from a Secret the pods refer to (:mod:`.kubernetes_secrets`)
+    #: `daskflow clusters list` asks the API server (:mod:`.inventory`)
+    listed_by = "kubernetes"
+    #: secret variables come from a Secret the pods refer to (:mod:`.secrets`)
     secrets_by_reference = True
 
     def __init__(self, **options: Any) -> None:
@@ -137,8 +127,8 @@ class KubernetesBackend(ContainerBackend):
                                  worker_command=worker_command,
                                  idle_timeout=self.idle_timeout())
         labels = current_labels()  # run, step, user, version: for `daskflow clusters list`
-        spec["metadata"]["labels"] = labels.kubernetes_labels()
-        spec["metadata"]["annotations"] = labels.kubernetes_annotations()
+        spec["metadata"]["labels"] = kubernetes_labels(labels)
+        spec["metadata"]["annotations"] = kubernetes_annotations(labels)
         worker_pod = spec["spec"]["worker"]["spec"]
         scheduler_pod = spec["spec"]["scheduler"]["spec"]
         # the step's variables, over the settings', on the workers only; secrets by reference
@@ -225,7 +215,7 @@ class KubernetesBackend(ContainerBackend):
         whole check runs on its own event loop in a thread, so nothing here can hang.
         """
         timeout = self.api_timeout()
-        return _run_bounded(self._preflight(timeout), 4 * timeout + 5,
+        return run_bounded(self._preflight(timeout), 4 * timeout + 5,
                             what="the Kubernetes API preflight check")
 
     async def _preflight(self, timeout: float) -> list[dict[str, Any]]:
@@ -247,7 +237,7 @@ class KubernetesBackend(ContainerBackend):
             raise self._unreachable(exc, where, timeout) from exc
         except kr8s.ServerError as exc:
             raise KubernetesUnreachableError(
-                f"The Kubernetes API server {_server(exc, where)} refused daskflow's request "
+                f"The Kubernetes API server {server_of(exc, where)} refused daskflow's request "
                 f"for its version: {exc}. Are the credentials in {where} still valid? "
                 f"(kubectl auth whoami)") from exc
         try:
@@ -270,7 +260,7 @@ class KubernetesBackend(ContainerBackend):
             async with api.call_api("GET", version=GROUP_VERSION, base="/apis") as response:
                 kinds = {r.get("name") for r in response.json().get("resources", [])}
         except kr8s.ServerError as exc:
-            if _status(exc) == 404:
+            if status_code(exc) == 404:
                 raise DaskOperatorMissingError(
                     f"The Kubernetes cluster at {server} has no {GROUP_VERSION} API: the Dask "
                     f"operator's CustomResourceDefinitions are not installed. Install the "
@@ -297,7 +287,7 @@ class KubernetesBackend(ContainerBackend):
                                     content=_json(review)) as response:
                 status = response.json().get("status", {})
         except kr8s.ServerError as exc:
-            if _status(exc) == 403:
+            if status_code(exc) == 403:
                 raise KubernetesForbiddenError(
                     f"Kubernetes forbids this user to use DaskClusters in namespace "
                     f"'{namespace}' ({server}): {exc}. Choose a namespace you may use "
@@ -356,7 +346,7 @@ class KubernetesBackend(ContainerBackend):
 
     def _unreachable(self, exc: BaseException, where: str, timeout: float) -> Exception:
         return KubernetesUnreachableError(
-            f"The Kubernetes API server {_server(exc, where)} did not answer within "
+            f"The Kubernetes API server {server_of(exc, where)} did not answer within "
             f"{timeout:g}s: {type(exc).__name__}: {exc or 'timed out'}. Is the cluster up "
             f"and reachable from here (VPN, kubectl cluster-info)? Raise "
             f"daskflow.cluster.kubernetes.api-timeout if it is only slow.")
@@ -365,7 +355,9 @@ class KubernetesBackend(ContainerBackend):
     def make_cluster(self, request: ResourceRequest, *, name: str) -> Any:
         from dask.utils import parse_timedelta
 
-        from .kubernetes_cluster import DaskflowKubeCluster  # imports dask-kubernetes' operator
+        from .cluster import (
+            DaskflowKubeCluster,  # imports dask-kubernetes' operator
+        )
         kwargs = self.cluster_kwargs(request, name=name)
         timeout = parse_timedelta(config.get("cluster.start-timeout"))
         self.create_secret(request, name)
@@ -381,7 +373,7 @@ class KubernetesBackend(ContainerBackend):
         return cluster
 
     def create_secret(self, request: ResourceRequest, name: str) -> None:
-        """The cluster's Secret (:mod:`.kubernetes_secrets`), when it has secret variables."""
+        """The cluster's Secret (:mod:`.secrets`), when it has secret variables."""
         refs = secret_refs(self.option("env"), request)
         if not refs:
             return
@@ -390,10 +382,10 @@ class KubernetesBackend(ContainerBackend):
                                               CLUSTER_LABEL: name})
 
         async def create() -> None:
-            api = await _api(self.api_timeout())
+            api = await api_client(self.api_timeout())
             await create_secret(api, self.option("namespace") or api.namespace, secret)
 
-        _run_bounded(create(), self.api_timeout() + 2, what="creating the cluster's Secret")
+        run_bounded(create(), self.api_timeout() + 2, what="creating the cluster's Secret")
         self._secrets_made.add(name)
 
     def cleanup(self, snapshot: Any, *, failing: bool) -> None:
@@ -402,11 +394,11 @@ class KubernetesBackend(ContainerBackend):
             return
 
         async def delete() -> None:
-            api = await _api(self.api_timeout())
+            api = await api_client(self.api_timeout())
             await delete_secret(api, snapshot["namespace"] or api.namespace, snapshot["name"])
 
         try:
-            _run_bounded(delete(), self.api_timeout() + 2, what="deleting the cluster's Secret")
+            run_bounded(delete(), self.api_timeout() + 2, what="deleting the cluster's Secret")
             self._secrets_made.discard(snapshot["name"])
         except Exception as exc:
             logger.warning("Could not delete the Secret %s of cluster %s (%s: %s): delete it "
@@ -425,7 +417,7 @@ class KubernetesBackend(ContainerBackend):
                 f"operator did not act on it within {kwargs['resource_timeout']}s ({text}). "
                 f"Is the operator's controller running? (kubectl get pods -A -l "
                 f"app.kubernetes.io/name=dask-kubernetes-operator)")
-        if isinstance(exc, kr8s.ServerError) and _status(exc) == 403:
+        if isinstance(exc, kr8s.ServerError) and status_code(exc) == 403:
             return KubernetesForbiddenError(
                 f"Kubernetes refused to create the DaskCluster {kwargs['name']} in "
                 f"{namespace}: {text}. Ask your cluster admin for create/delete on "
@@ -441,7 +433,7 @@ class KubernetesBackend(ContainerBackend):
         """What the worker pods wait for (Unschedulable, ImagePullBackOff, ...), from the API."""
         namespace = getattr(cluster, "_daskflow_namespace", None) or self.option("namespace")
         try:
-            pods = _run_bounded(self._pods(namespace, name), self.api_timeout() + 2,
+            pods = run_bounded(self._pods(namespace, name), self.api_timeout() + 2,
                                 what="listing the cluster's pods")
         except Exception:
             return None
@@ -455,14 +447,14 @@ class KubernetesBackend(ContainerBackend):
 
     def leftovers(self, snapshot: Any) -> list[str]:
         try:
-            return _run_bounded(self._leftovers(snapshot), self.api_timeout() + 2,
+            return run_bounded(self._leftovers(snapshot), self.api_timeout() + 2,
                                 what="checking the cluster is gone")
         except Exception as exc:
             return [f"(cannot tell whether DaskCluster {snapshot['name']} is gone: {exc})"]
 
     async def _leftovers(self, snapshot: Any) -> list[str]:
         import kr8s
-        api = await _api(self.api_timeout())
+        api = await api_client(self.api_timeout())
         namespace = snapshot["namespace"] or api.namespace
         left = []
         try:
@@ -471,14 +463,14 @@ class KubernetesBackend(ContainerBackend):
                                     url=f"daskclusters/{snapshot['name']}"):
                 left.append(f"DaskCluster {snapshot['name']} in namespace {namespace}")
         except kr8s.ServerError as exc:
-            if _status(exc) != 404:
+            if status_code(exc) != 404:
                 raise
         left += [f"pod {p['name']} ({p['phase']})"
                  for p in await self._pods(namespace, snapshot["name"], api=api)]
         return left
 
     async def _pods(self, namespace: str | None, name: str, api: Any = None) -> list[dict]:
-        api = api or await _api(self.api_timeout())
+        api = api or await api_client(self.api_timeout())
         async with api.call_api("GET", version="v1", namespace=namespace or api.namespace,
                                 url="pods",
                                 params={"labelSelector": f"{CLUSTER_LABEL}={name}"}) as resp:
@@ -497,19 +489,19 @@ class KubernetesBackend(ContainerBackend):
         return pods
 
     def force_teardown(self, snapshot: Any) -> None:
-        _run_bounded(self._force(snapshot), self.api_timeout() * 2 + 2,
+        run_bounded(self._force(snapshot), self.api_timeout() * 2 + 2,
                      what="deleting the DaskCluster")
 
     async def _force(self, snapshot: Any) -> None:
         import kr8s
-        api = await _api(self.api_timeout())
+        api = await api_client(self.api_timeout())
         namespace = snapshot["namespace"] or api.namespace
         try:  # the operator deletes the cluster's pods and services with it
             async with api.call_api("DELETE", version=GROUP_VERSION, base="/apis",
                                     namespace=namespace, url=f"daskclusters/{snapshot['name']}"):
                 pass
         except kr8s.ServerError as exc:
-            if _status(exc) != 404:
+            if status_code(exc) != 404:
                 raise
         for pod in await self._pods(namespace, snapshot["name"], api=api):
             try:  # a backstop, for pods the operator has not deleted
@@ -518,65 +510,19 @@ class KubernetesBackend(ContainerBackend):
                                         params={"gracePeriodSeconds": "0"}):
                     pass
             except kr8s.ServerError as exc:
-                if _status(exc) != 404:
+                if status_code(exc) != 404:
                     raise
 
+    # -- `daskflow clusters list` / `gc`: DaskClusters by label selector (:mod:`.inventory`) --
+    @classmethod
+    def set_up_here(cls) -> bool:
+        return kubeconfig_found()
 
-# -- helpers -----------------------------------------------------------------------------------
-async def _api(timeout: float) -> Any:
-    import os
+    def live_clusters(self) -> list[LiveCluster]:
+        return inventory.list_clusters(self.option("namespace"), self.api_timeout())
 
-    import kr8s
-    api = await asyncio.wait_for(kr8s.asyncio.api(kubeconfig=os.environ.get("KUBECONFIG")),
-                                 timeout)
-    api.timeout = timeout
-    return api
-
-
-def _run_bounded(coroutine: Any, timeout: float, *, what: str) -> Any:
-    """Run ``coroutine`` on a fresh event loop in a thread; give up after ``timeout`` seconds.
-
-    kr8s keeps one client per thread and loop; a fresh thread and loop per call
-    keeps a stale client of a finished loop from being reused.
-    """
-    result: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            result["value"] = asyncio.run(coroutine)
-        except BaseException as exc:  # handed to the caller's thread
-            result["error"] = exc
-
-    thread = threading.Thread(target=run, name="daskflow-kubernetes-api", daemon=True)
-    started = time.monotonic()
-    thread.start()
-    thread.join(timeout)
-    if thread.is_alive():
-        raise KubernetesUnreachableError(
-            f"The Kubernetes API did not finish {what} within {time.monotonic() - started:.0f}s. "
-            f"Is the cluster reachable (kubectl cluster-info)? Raise "
-            f"daskflow.cluster.kubernetes.api-timeout if it is only slow.")
-    if "error" in result:
-        raise result["error"]
-    return result.get("value")
-
-
-def _status(exc: Any) -> int | None:
-    response = getattr(exc, "response", None)
-    return getattr(response, "status_code", None)
-
-
-def _server(exc: BaseException | None, where: str) -> str:
-    """The API server's URL from the failed request (else which kubeconfig was used)."""
-    while exc is not None:
-        try:
-            request = getattr(exc, "request", None)
-            if request is not None:
-                return f"{request.url.scheme}://{request.url.netloc.decode()} (from {where})"
-        except RuntimeError:  # httpx: an error raised before any request was made
-            pass
-        exc = exc.__cause__ or exc.__context__
-    return f"of {where}"
+    def end_cluster(self, cluster: LiveCluster) -> str:
+        return inventory.delete(cluster, self.api_timeout())
 
 
 def _json(value: Any) -> str:

@@ -4,7 +4,7 @@ Teardown is verified against the AWS API: no ECS task of the cluster may be
 left un-STOPPED, no EC2 instance un-terminated. Then daskflow deletes what
 dask-cloudprovider leaves behind after ``close()`` (ECS cluster, task
 definitions, IAM roles, security group) and the secrets daskflow stored for it
-(:mod:`.aws_secrets`), or logs what is left when it cannot.
+(:mod:`.secrets`), or logs what is left when it cannot.
 """
 
 from __future__ import annotations
@@ -13,12 +13,10 @@ import logging
 import weakref
 from typing import Any
 
-from .aws_api import AWSAPI
+from .api import AWSAPI
+from .labels import CLUSTER_TAG
 
 logger = logging.getLogger("daskflow.clusters")
-
-#: Tag on every resource of a daskflow cluster: its unique name.
-CLUSTER_TAG = "daskflow-cluster"
 
 
 class AWSResources(AWSAPI):
@@ -141,8 +139,8 @@ class AWSResources(AWSAPI):
         return left
 
     def _secrets(self, snapshot: Any) -> list[str]:
-        """The Secrets Manager secrets daskflow stored for the cluster (:mod:`.aws_secrets`)."""
-        from .aws_secrets import secret_name
+        """The Secrets Manager secrets daskflow stored for the cluster (:mod:`.secrets`)."""
+        from .secrets import secret_name
         prefix = secret_name(snapshot["name"], "")
         sm = self._client_for(snapshot, "secretsmanager")
         return [found["ARN"] for page in sm.get_paginator("list_secrets").paginate(

@@ -25,7 +25,7 @@ import socket
 from typing import Any
 from urllib.parse import urlparse
 
-from ..exceptions import ConfigurationError
+from ...exceptions import ConfigurationError
 
 #: the scheduler's ports: Dask's comm, the dashboard
 SCHEDULER_PORTS = (8786, 8787)
@@ -45,7 +45,7 @@ def exposure(backend: Any) -> dict[str, Any]:
     ``ports``, ``sources`` (CIDRs, or words where they are found at start), ``public_ip``,
     ``tls``, and ``security_groups`` when they are the user's own.
     """
-    from . import security
+    from .. import security
     public = not backend.option("use-private-ip")
     # an existing scheduler (scheduler-address) has its own security
     tls = security.enabled() and not backend.option("scheduler-address")

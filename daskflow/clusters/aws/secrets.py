@@ -28,7 +28,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..secrets import SecretRef, resolve
+from ...secrets import SecretRef, resolve
 
 #: Secrets Manager names of a cluster's secrets: daskflow/<cluster>/<VAR>
 PREFIX = "daskflow"

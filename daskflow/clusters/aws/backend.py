@@ -1,27 +1,16 @@
-"""The AWS backends: dask-cloudprovider's ``FargateCluster``, ``ECSCluster`` and ``EC2Cluster``.
-
-``aws`` launches what ``daskflow.cluster.aws.launch-type`` says; ``aws-fargate``,
-``aws-ecs`` and ``aws-ec2`` pin one, so that one flow can put a step on Fargate
-and another on a GPU instance with ``@resources(backend=...)``.
+"""The AWS backends' translation: a request as dask-cloudprovider's keyword arguments.
 
 - Fargate: the request is rounded up to the smallest valid Fargate task size
-  (:data:`FARGATE_SIZES`); what Fargate cannot give (a GPU, more than 16 vCPU or
-  120 GiB, more than 20 GiB of disk) is refused with the limits.
+  (:data:`~.sizing.FARGATE_SIZES`); what Fargate cannot give (a GPU, more than 16
+  vCPU or 120 GiB, more than 20 GiB of disk) is refused with the limits.
 - ECS on EC2: the task asks for exactly the request (CPU units, MiB, GPUs); the
   check refuses what no registered container instance can hold, naming the
   smallest instance type that would.
-- EC2: each worker gets the smallest instance type of :mod:`.aws_instances`
+- EC2: each worker gets the smallest instance type of :mod:`.instances`
   that fits (GPU requests get GPU types).
 
 Every wait has a bound (``daskflow.cluster.start-timeout``, and
-``api-timeout`` for each API call daskflow makes itself). This module
-translates requests; the rest is split by concern:
-
-- :mod:`.aws_sizing`: Fargate task sizes, sizes in words;
-- :mod:`.aws_instances`: the EC2 instance types daskflow chooses from;
-- :mod:`.aws_api`: credentials, region, bounded clients, the preflight check;
-- :mod:`.aws_resources`: teardown verified against the AWS API, leftovers deleted;
-- :mod:`.aws_cluster`: dask-cloudprovider's classes with a bounded start.
+``api-timeout`` for each API call daskflow makes itself).
 """
 
 from __future__ import annotations
@@ -33,31 +22,37 @@ from typing import Any
 # missing: the registry says "pip install 'daskflow[aws]'"
 import dask_cloudprovider.aws  # noqa: F401
 
-from .. import config
-from ..exceptions import ConfigurationError
-from ..secrets import SecretRef, parse_reference, split_env
-from .aws_api import AWSCredentialsError, AWSRegionError, AWSUnreachableError
-from .aws_instances import INSTANCE_TYPES, InstanceType, by_name, largest, smallest_fitting
-from .aws_network import create_security_group, describe_exposure, exposure
-from .aws_resources import CLUSTER_TAG, AWSResources
-from .aws_secrets import store_secrets, tls_environment
-from .aws_sizing import (
+from ... import config
+from ...exceptions import ConfigurationError
+from ...secrets import SecretRef, parse_reference, split_env
+from ..errors import ResourceRequestError
+from ..labels import current_labels
+from ..lifetime import scheduler_args
+from ..live import LiveCluster
+from ..request import MiB, ResourceRequest, format_bytes
+from ..security import cluster_security, credentials
+from . import inventory
+from .instances import (
+    INSTANCE_TYPES,
+    InstanceType,
+    by_name,
+    largest,
+    smallest_fitting,
+)
+from .labels import CLUSTER_TAG, aws_tags
+from .network import create_security_group, describe_exposure, exposure
+from .pricing import worker_hour_price
+from .resources import AWSResources
+from .secrets import store_secrets, tls_environment
+from .sizing import (
     FARGATE_DISK,
-    FARGATE_SIZES,
     cpu_units,
     describe_size,
     describe_type,
     fargate_size,
 )
-from .base import MiB, ResourceRequest, format_bytes
-from .errors import ResourceRequestError
-from .labels import current_labels
-from .lifetime import scheduler_args
-from .security import cluster_security, credentials
 
-__all__ = ["CLUSTER_TAG", "FARGATE_SIZES", "AWSBackend", "AWSCredentialsError",
-           "AWSEC2Backend", "AWSECSBackend", "AWSFargateBackend", "AWSRegionError",
-           "AWSUnreachableError", "fargate_size"]
+__all__ = ["AWSBackend", "AWSEC2Backend", "AWSECSBackend", "AWSFargateBackend"]
 
 
 class AWSBackend(AWSResources):
@@ -68,6 +63,9 @@ class AWSBackend(AWSResources):
     >>> kwargs["worker_cpu"], kwargs["worker_mem"], kwargs["n_workers"]
     (2048, 5120, 2)
     """
+
+    #: `daskflow clusters list` asks ECS and EC2 once for all aws backends (:mod:`.inventory`)
+    listed_by = "aws"
 
     # -- translation (pure) ----------------------------------------------------------------
     def instance_type(self, request: ResourceRequest) -> InstanceType:
@@ -94,7 +92,7 @@ class AWSBackend(AWSResources):
 
     @property
     def secrets_by_reference(self) -> bool:  # type: ignore[override]
-        """ECS and Fargate tasks get secrets from Secrets Manager (:mod:`.aws_secrets`)."""
+        """ECS and Fargate tasks get secrets from Secrets Manager (:mod:`.secrets`)."""
         return self.launch_type != "ec2"
 
     def environment(self, request: ResourceRequest) -> dict[str, str]:
@@ -175,7 +173,8 @@ class AWSBackend(AWSResources):
 
     def tags(self, name: str) -> dict[str, str]:
         """The settings' tags, the run's labels (run, step, user, ...) and the cluster's name."""
-        return {**(self.option("tags") or {}), **current_labels().aws_tags(), CLUSTER_TAG: name}
+        return {**(self.option("tags") or {}), **aws_tags(current_labels()),
+                CLUSTER_TAG: name}
 
     def _ec2_kwargs(self, request: ResourceRequest, name: str) -> dict[str, Any]:
         instance = self.instance_type(request)
@@ -212,7 +211,7 @@ class AWSBackend(AWSResources):
         return kwargs
 
     def describe(self, request: ResourceRequest) -> str:
-        """What would be asked, and what it exposes (:mod:`.aws_network`); nothing is contacted.
+        """What would be asked, and what it exposes (:mod:`.network`); nothing is contacted.
 
         ``aws-fargate: 2 tasks of 4 vCPU / 16 GiB (Fargate size 4096/16384), ...``
         """
@@ -280,7 +279,7 @@ class AWSBackend(AWSResources):
     # -- start ----------------------------------------------------------------------------
     def prepare_ecs(self, request: ResourceRequest, name: str, kwargs: dict[str, Any]) -> None:
         """What an ECS/Fargate cluster needs made first: its security group
-        (:mod:`.aws_network`), TLS and secrets in Secrets Manager (:mod:`.aws_secrets`)."""
+        (:mod:`.network`), TLS and secrets in Secrets Manager (:mod:`.secrets`)."""
         if "security_groups" not in kwargs:
             kwargs["security_groups"] = [create_security_group(self, name, kwargs)]
         tls = None if self.option("scheduler-address") else cluster_security()
@@ -298,7 +297,7 @@ class AWSBackend(AWSResources):
         import dask
         from dask.utils import parse_timedelta
 
-        from .aws_cluster import CLUSTER_CLASSES  # imports dask-cloudprovider's classes
+        from .cluster import CLUSTER_CLASSES  # imports dask-cloudprovider's classes
         kwargs = self.cluster_kwargs(request, name=name)
         timeout = parse_timedelta(config.get("cluster.start-timeout"))
         cls = CLUSTER_CLASSES[self.launch_type]
@@ -317,6 +316,20 @@ class AWSBackend(AWSResources):
             dask.config.set({"distributed.comm": saved})
         cluster.job_name = name  # type: ignore[attr-defined]  # as dask-jobqueue's: to find it
         return cluster
+
+    # -- `daskflow clusters list` / `gc` (:mod:`.inventory`), and cost (:mod:`.pricing`) -----
+    @classmethod
+    def set_up_here(cls) -> bool:
+        return inventory.configured()
+
+    def live_clusters(self) -> list[LiveCluster]:
+        return inventory.list_clusters(self.client("ecs"), self.client("ec2"))
+
+    def end_cluster(self, cluster: LiveCluster) -> str:
+        return inventory.end(self.client("ecs"), self.client("ec2"), cluster)
+
+    def price(self, request: ResourceRequest) -> float | None:
+        return worker_hour_price(self, request)
 
 
 class AWSFargateBackend(AWSBackend):

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ..secrets import SecretValue
+from ...secrets import SecretValue
 
 
 def secret_name(cluster: str) -> str:
@@ -67,7 +67,7 @@ def container_envs(setting: Mapping[str, Any] | None, request: Any, cluster: str
                    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The scheduler's and the workers' ``env``: the ``env`` setting's plain values and
     secret references, then (workers only) the step's, which win over the setting's."""
-    from ..secrets import split_env
+    from ...secrets import split_env
     plain, secret = split_env(setting, what="daskflow.cluster.kubernetes.env")
     scheduler = [{"name": k, "value": v} for k, v in plain.items()] + env_refs(secret, cluster)
     step_env, step_secrets = request.env_dict, [name for name, _ in request.secrets]
@@ -81,6 +81,6 @@ def container_envs(setting: Mapping[str, Any] | None, request: Any, cluster: str
 
 def secret_refs(setting: Mapping[str, Any] | None, request: Any) -> dict[str, Any]:
     """Every secret variable of the cluster: name -> :class:`~daskflow.secrets.SecretRef`."""
-    from ..secrets import parse_reference, split_env
+    from ...secrets import parse_reference, split_env
     _, secret = split_env(setting, what="daskflow.cluster.kubernetes.env")
     return {**secret, **{name: parse_reference(ref, what=name) for name, ref in request.secrets}}

@@ -5,26 +5,30 @@ Every ECS task and EC2 instance daskflow starts carries ``daskflow-cluster``
 ``-user``, ``-version``, ``-driver``; :mod:`.labels`). Listing asks ECS
 (ListClusters, ListTasks, DescribeTasks with tags) and EC2 (DescribeInstances
 filtered on the tag); ending one stops its tasks or terminates its instances.
-Calls go through the aws backend's bounded clients (``api-timeout``).
+Calls go through the aws backend's bounded clients (``api-timeout``): the aws
+backends' ``live_clusters`` and ``end_cluster`` are these.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from .aws_resources import CLUSTER_TAG
-from .inventory import LiveCluster
-from .labels import ClusterLabels
+from ..live import LiveCluster
+from .labels import CLUSTER_TAG, from_aws_tags
 
 
-def _clients() -> tuple[Any, Any]:
-    from .registry import get_backend
-    backend: Any = get_backend("aws")
-    return backend.client("ecs"), backend.client("ec2")
+def configured() -> bool:
+    """Whether this machine has AWS credentials and a region (boto3's own lookup)."""
+    try:
+        import boto3
+    except ImportError:
+        return False
+    session = boto3.Session()
+    return session.get_credentials() is not None and bool(session.region_name)
 
 
-def list_aws() -> list[LiveCluster]:
-    ecs, ec2 = _clients()
+def list_clusters(ecs: Any, ec2: Any) -> list[LiveCluster]:
+    """daskflow's running ECS tasks and EC2 instances, one cluster per ``daskflow-cluster``."""
     return ecs_clusters(ecs) + ec2_clusters(ec2)
 
 
@@ -51,7 +55,7 @@ def _add_task(found: dict[str, LiveCluster], cluster_arn: str, task: dict[str, A
     launch = str(task.get("launchType") or "ecs").lower()
     cluster = found.setdefault(name, LiveCluster(
         f"aws-{'fargate' if launch == 'fargate' else 'ecs'}", name,
-        ClusterLabels.from_aws_tags(tags), None, 0, "PENDING",
+        from_aws_tags(tags), None, 0, "PENDING",
         handle={"ecs_cluster": cluster_arn, "tasks": []}))
     cluster.handle["tasks"].append(task["taskArn"])
     created = task.get("createdAt")
@@ -75,7 +79,7 @@ def ec2_clusters(ec2: Any) -> list[LiveCluster]:
                 tags = {t["Key"]: t["Value"] for t in instance.get("Tags") or []}
                 name = tags[CLUSTER_TAG]
                 cluster = found.setdefault(name, LiveCluster(
-                    "aws-ec2", name, ClusterLabels.from_aws_tags(tags), None, 0,
+                    "aws-ec2", name, from_aws_tags(tags), None, 0,
                     "PENDING", handle={"instances": []}))
                 cluster.handle["instances"].append(instance["InstanceId"])
                 when = instance["LaunchTime"].timestamp()
@@ -86,8 +90,8 @@ def ec2_clusters(ec2: Any) -> list[LiveCluster]:
     return list(found.values())
 
 
-def end_aws(cluster: LiveCluster) -> str:
-    ecs, ec2 = _clients()
+def end(ecs: Any, ec2: Any, cluster: LiveCluster) -> str:
+    """Stop the cluster's ECS tasks, terminate its EC2 instances."""
     tasks = cluster.handle.get("tasks") or []
     for arn in tasks:
         ecs.stop_task(cluster=cluster.handle["ecs_cluster"], task=arn,

@@ -18,9 +18,9 @@ from dask_cloudprovider.aws import ecs as ecs_module
 from dask_cloudprovider.generic.vmcluster import VMCluster
 from distributed.deploy.spec import SpecCluster
 
-from .aws_resources import detach_finalizers
-from .aws_secrets import SecretTaskDefinitions
-from .bounded_start import BoundedStart
+from ..bounded_start import BoundedStart
+from .resources import detach_finalizers
+from .secrets import SecretTaskDefinitions
 
 
 def _dask_cli(command: list[str], old: str, new: list[str]) -> list[str]:

@@ -5,7 +5,8 @@ and the run's labels (``daskflow.dev/flow``, ``/run-id``, ``/step``, ``/user``,
 ``/version``) with the exact values as annotations (:mod:`.labels`). Listing is
 one GET of the DaskCluster collection with that label selector
 (:func:`list_query`); ending one is a DELETE of the resource, which the Dask
-operator follows by removing its pods.
+operator follows by removing its pods. The kubernetes backend's ``live_clusters``
+and ``end_cluster`` are these.
 
 No API server runs where daskflow is tested: the query and the reading of its
 answer (:func:`parse_daskclusters`) are tested on their own, against resources
@@ -19,8 +20,9 @@ import time
 from typing import Any
 from urllib.parse import urlencode
 
-from .inventory import LiveCluster
-from .labels import MANAGED_BY, ClusterLabels
+from ..live import LiveCluster
+from .api import api_client, run_bounded
+from .labels import K8S_PREFIX, MANAGED_BY, from_kubernetes, label_value
 
 GROUP, VERSION, PLURAL = "kubernetes.dask.org", "v1", "daskclusters"
 
@@ -31,7 +33,6 @@ def label_selector(**labels: str) -> str:
     >>> label_selector(user="ana")
     'app.kubernetes.io/managed-by=daskflow,daskflow.dev/user=ana'
     """
-    from .labels import K8S_PREFIX, label_value
     parts = [f"{MANAGED_BY[0]}={MANAGED_BY[1]}"]
     parts += [f"{K8S_PREFIX}{k.replace('_', '-')}={label_value(v)}" for k, v in labels.items()]
     return ",".join(parts)
@@ -70,7 +71,7 @@ def parse_daskclusters(items: list[dict[str, Any]]) -> list[LiveCluster]:
         status = item.get("status") or {}
         worker = ((item.get("spec") or {}).get("worker") or {})
         found.append(LiveCluster(
-            "kubernetes", str(metadata.get("name")), ClusterLabels.from_kubernetes(metadata),
+            "kubernetes", str(metadata.get("name")), from_kubernetes(metadata),
             _timestamp(metadata.get("creationTimestamp")), worker.get("replicas"),
             str(status.get("phase") or "Created"),
             handle={"namespace": metadata.get("namespace") or "default"}))
@@ -84,33 +85,26 @@ def _timestamp(text: Any) -> float | None:
         return None
 
 
-def list_kubernetes() -> list[LiveCluster]:
-    from .kubernetes import _api, _run_bounded  # kr8s: only when asked
-    from .registry import get_backend
-    backend: Any = get_backend("kubernetes")
-    namespace = backend.option("namespace")
+def list_clusters(namespace: str | None, timeout: float) -> list[LiveCluster]:
+    """daskflow's DaskClusters in ``namespace`` (None: the kubeconfig context's), bounded."""
     query = list_query(namespace)
-    timeout = backend.api_timeout()
 
     async def fetch() -> list[dict[str, Any]]:
-        api = await _api(timeout)
+        api = await api_client(timeout)
         async with api.call_api(**query["call"]) as response:
             return list(response.json().get("items") or [])
 
-    return parse_daskclusters(_run_bounded(fetch(), timeout, what="list DaskClusters"))
+    return parse_daskclusters(run_bounded(fetch(), timeout, what="list DaskClusters"))
 
 
-def end_kubernetes(cluster: LiveCluster) -> str:
-    from .kubernetes import _api, _run_bounded
-    from .registry import get_backend
-    backend: Any = get_backend("kubernetes")
-    timeout = backend.api_timeout()
+def delete(cluster: LiveCluster, timeout: float) -> str:
+    """Delete ``cluster``'s DaskCluster; the operator removes its pods."""
     query = delete_query(cluster.name, cluster.handle.get("namespace") or "default")
 
-    async def delete() -> None:
-        api = await _api(timeout)
+    async def send() -> None:
+        api = await api_client(timeout)
         async with api.call_api(**query["call"]):
             pass
 
-    _run_bounded(delete(), timeout, what=f"delete DaskCluster {cluster.name}")
+    run_bounded(send(), timeout, what=f"delete DaskCluster {cluster.name}")
     return "deleted the DaskCluster (the operator removes its pods)"

@@ -1,15 +1,15 @@
 """How big an AWS worker is: Fargate's valid task sizes, and sizes in words.
 
-The EC2 instance types daskflow chooses from are in :mod:`.aws_instances`.
+The EC2 instance types daskflow chooses from are in :mod:`.instances`.
 """
 
 from __future__ import annotations
 
 import math
 
-from .aws_instances import InstanceType
-from .base import GiB, MiB, ResourceRequest, format_bytes
-from .errors import ResourceRequestError
+from ..errors import ResourceRequestError
+from ..request import GiB, MiB, ResourceRequest, format_bytes
+from .instances import InstanceType
 
 #: Valid Fargate (Linux) task sizes: CPU units -> the memory sizes in MiB it allows.
 #: Source: AWS ECS developer guide, "Task CPU and memory" (Fargate), as of 2025-09.

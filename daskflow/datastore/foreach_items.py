@@ -1,0 +1,114 @@
+"""A foreach step's items: one file per attempt, from which each split reads only its own.
+
+The file (``<attempt>.foreach`` in the task's folder) is the count, the offsets of
+the items and the items, each pickled on its own (cloudpickle)::
+
+    <count: u64> <offset_0 .. offset_count: u64 each> <item 0><item 1>...
+
+so split ``i`` reads 16 bytes of offsets and its item, never the whole list.  On
+an object store a small file is read whole once and kept (it never changes), so
+the splits of a batch cost one request, not two each.
+
+>>> items = ForeachItems(files, layout)                          # doctest: +SKIP
+>>> items.write("17", "start", "1", 0, ["a", "b"], "letters")
+>>> items.read("17", "start", "1", 0, index=1)
+'b'
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+from typing import Any
+
+import cloudpickle
+
+from ..exceptions import ArtifactError
+from .files import FsspecFiles, LocalFiles
+from .layout import Layout
+
+CACHE_BYTES = 16 * 2**20  # an object store's foreach file up to this is read whole
+_CACHED_FILES = 4
+
+
+class ForeachItems:
+    """The foreach items of one flow's tasks."""
+
+    def __init__(self, files: LocalFiles | FsspecFiles, layout: Layout) -> None:
+        self.files = files
+        self.layout = layout
+        self._whole: dict[str, bytes] = {}   # small files of an object store, read whole
+
+    def write(self, run_id: str, step: str, task_id: str, attempt: int,
+              items: list[Any], var: str) -> None:
+        parts = []
+        for i, item in enumerate(items):
+            try:
+                parts.append(cloudpickle.dumps(item, protocol=5))
+            except Exception as exc:
+                raise ArtifactError(
+                    f"Item {i} of foreach list '{var}' ({type(item).__name__}) cannot be "
+                    f"pickled: {exc}.") from exc
+        offsets = [0]
+        for part in parts:
+            offsets.append(offsets[-1] + len(part))
+        header = struct.pack(f"<Q{len(offsets)}Q", len(items), *offsets)
+        self.files.write(self.layout.foreach(run_id, step, task_id, attempt),
+                         header + b"".join(parts))
+
+    def read(self, run_id: str, step: str, task_id: str, attempt: int, index: int) -> Any:
+        """Item ``index`` alone."""
+        path = self.layout.foreach(run_id, step, task_id, attempt)
+        whole = self._whole.get(path)
+        if whole is None and not self.files.local:
+            whole = self._read_small(path)
+        if whole is not None:  # a batch of splits reads its items from one read
+            (count,) = struct.unpack_from("<Q", whole)
+            if not 0 <= index < count:
+                raise IndexError(f"foreach index {index} out of range 0..{count - 1}")
+            start, end = struct.unpack_from("<QQ", whole, 8 + 8 * index)
+            base = 8 + 8 * (count + 1)
+            return cloudpickle.loads(whole[base + start:base + end])
+        with self.files.open(path) as f:
+            (count,) = struct.unpack("<Q", f.read(8))
+            if not 0 <= index < count:
+                raise IndexError(f"foreach index {index} out of range 0..{count - 1}")
+            f.seek(8 + 8 * index)
+            start, end = struct.unpack("<QQ", f.read(16))
+            f.seek(8 + 8 * (count + 1) + start)
+            return cloudpickle.loads(f.read(end - start))
+
+    def iterate(self, run_id: str, step: str, task_id: str, attempt: int) -> Iterator[Any]:
+        """Every item in order, from one read of the file (for a pass over all splits,
+        such as their resources per split)."""
+        data = memoryview(self.files.read(self.layout.foreach(run_id, step, task_id, attempt)))
+        (count,) = struct.unpack_from("<Q", data)
+        offsets = struct.unpack_from(f"<{count + 1}Q", data, 8)
+        base = 8 + 8 * (count + 1)
+        for start, end in zip(offsets, offsets[1:]):
+            yield cloudpickle.loads(data[base + start:base + end])
+
+    def copy(self, run_id: str, step: str, task_id: str, attempt: int,
+             to_run_id: str, to_task_id: str, to_attempt: int) -> bool:
+        """Copy an attempt's items to another task of the same step (a clone on resume);
+        False when that attempt stored none (its step is no foreach)."""
+        try:
+            data = self.files.read(self.layout.foreach(run_id, step, task_id, attempt))
+        except FileNotFoundError:
+            return False
+        self.files.write(self.layout.foreach(to_run_id, step, to_task_id, to_attempt), data)
+        return True
+
+    def _read_small(self, path: str) -> bytes | None:
+        """The file whole, when it is small (kept: written once, it never changes)."""
+        with self.files.open(path) as f:
+            (count,) = struct.unpack("<Q", f.read(8))
+            f.seek(8 + 8 * count)
+            (size,) = struct.unpack("<Q", f.read(8))
+            if size + 8 * (count + 2) > CACHE_BYTES:
+                return None
+        whole = self.files.read(path)
+        if len(self._whole) >= _CACHED_FILES:
+            self._whole.pop(next(iter(self._whole)))
+        self._whole[path] = whole
+        return whole

@@ -1,0 +1,211 @@
+"""Task records: what each attempt of a task wrote, behind one interface.
+
+An attempt is claimed first (its start record: when, where, which process), its
+captured output is kept, and its done record (status, error, artifact index) is
+written last: a task counts as finished only once that record exists, so a killed
+task never leaves anything that looks complete.
+
+:class:`TaskRecords` is what the runtime and the client call; two kinds of
+records implement it:
+
+- :class:`StoredRecords`: one file per record in the task's folder, written as
+  it comes.  Its reads also find the records that batches of splits committed
+  (``batches.py``), so every reader sees a batched task exactly as a task of
+  its own folder.
+- :class:`~daskflow.datastore.batch_records.BatchRecords`: the records of a batch
+  of short splits, held until the batch ends and committed as one object.
+
+>>> records = StoredRecords(files, layout)                      # doctest: +SKIP
+>>> attempt = records.claim_attempt("17", "start", "1", {"host": "h"})
+>>> records.write_done("17", "start", "1", attempt, {"status": "ok"})
+>>> records.read_done("17", "start", "1", attempt)["status"]
+'ok'
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from typing import Any
+
+from . import batches
+from .files import FsspecFiles, LocalFiles
+from .layout import Layout, attempt_of_start, batch_object, in_run
+from .names import check_step_name, is_id, is_step_name
+
+
+class TaskRecords(ABC):
+    """The records of task attempts (see the module's docstring)."""
+
+    defers = False             # records are held until :meth:`commit`
+    inline_artifacts = False   # small artifacts travel inside the records
+
+    @abstractmethod
+    def claim_attempt(self, run_id: str, step: str, task_id: str,
+                      record: dict[str, Any]) -> int:
+        """Claim the next attempt number of a task (attempts that died keep theirs);
+        ``record`` (the start record) gets its ``attempt``."""
+
+    @abstractmethod
+    def write_log(self, run_id: str, step: str, task_id: str, attempt: int,
+                  stream: str, text: str) -> None:
+        """Keep an attempt's captured ``stdout`` or ``stderr`` (nothing when empty)."""
+
+    @abstractmethod
+    def write_done(self, run_id: str, step: str, task_id: str, attempt: int,
+                   record: dict[str, Any]) -> None:
+        """The attempt's last record: once it is there, the attempt has ended."""
+
+    @abstractmethod
+    def list_attempts(self, run_id: str, step: str, task_id: str) -> list[int]:
+        """The task's claimed attempts, in order."""
+
+    @abstractmethod
+    def read_start(self, run_id: str, step: str, task_id: str, attempt: int) -> dict[str, Any]:
+        """An attempt's start record; ``FileNotFoundError`` for an unclaimed one."""
+
+    @abstractmethod
+    def read_done(self, run_id: str, step: str, task_id: str,
+                  attempt: int) -> dict[str, Any] | None:
+        """An attempt's done record, or None while it has none (running, or died)."""
+
+    @abstractmethod
+    def read_log(self, run_id: str, step: str, task_id: str, attempt: int, stream: str) -> str:
+        """An attempt's captured output, ``""`` when there is none."""
+
+    def commit(self) -> None:
+        """Write what is held.  Records written as they come hold nothing."""
+
+
+class StoredRecords(TaskRecords):
+    """Records as files in each task's folder, written as they come; reads find the
+    records of batch objects too.  Also lists a run's steps and a step's tasks."""
+
+    def __init__(self, files: LocalFiles | FsspecFiles, layout: Layout) -> None:
+        self.files = files
+        self.layout = layout
+        self._batches: dict[tuple[str, str], batches.StepBatches] = {}
+
+    # -- listings keep only what is theirs: a stray file (.DS_Store, a note, a copy)
+    #    in a run or step folder is skipped, never taken for a step or task
+
+    def list_steps(self, run_id: str) -> list[str]:
+        return [name for name in self.files.folders(self.layout.run(run_id))
+                if is_step_name(name) and not name.startswith("_")]
+
+    def list_tasks(self, run_id: str, step: str) -> list[str]:
+        own = self.task_folders(run_id, step)
+        index = self.step_batches(run_id, step)
+        batched = index.task_ids() - set(own)
+        index.folders = set(own)  # until the next look at the batches
+        return own + sorted(batched, key=int)
+
+    def task_folders(self, run_id: str, step: str) -> list[str]:
+        """The step's tasks that have a folder of their own (a task that ran alone)."""
+        return [name for name in self.files.folders(self.layout.step(run_id, step))
+                if is_id(name)]
+
+    # -- records --------------------------------------------------------------------------
+
+    def claim_attempt(self, run_id: str, step: str, task_id: str,
+                      record: dict[str, Any]) -> int:
+        attempt = max(self.step_batches(run_id, step).entries_of(task_id), default=-1) + 1
+        while True:
+            record["attempt"] = attempt
+            if self.files.create_exclusive(self.layout.start(run_id, step, task_id, attempt),
+                                           json.dumps(record).encode()):
+                folders = self.step_batches(run_id, step).folders
+                if folders is not None:
+                    folders.add(task_id)
+                return attempt
+            attempt += 1
+
+    def write_done(self, run_id: str, step: str, task_id: str, attempt: int,
+                   record: dict[str, Any]) -> None:
+        self.files.write_json(self.layout.done(run_id, step, task_id, attempt), record)
+
+    def list_attempts(self, run_id: str, step: str, task_id: str) -> list[int]:
+        index = self.step_batches(run_id, step)
+        batched = index.entries_of(task_id)
+        if batched and index.folders is not None and task_id not in index.folders:
+            return sorted(batched)  # a batched task with no folder of its own (listed)
+        return sorted(self.file_attempts(run_id, step, task_id) | set(batched))
+
+    def file_attempts(self, run_id: str, step: str, task_id: str) -> set[int]:
+        """The attempts of a task claimed in its own folder (not in a batch object)."""
+        names = self.files.listdir(self.layout.task(run_id, step, task_id))
+        found = (attempt_of_start(name) for name in names)
+        return {attempt for attempt in found if attempt is not None}
+
+    def _batched(self, run_id: str, step: str, task_id: str,
+                 attempt: int) -> dict[str, Any] | None:
+        return self.step_batches(run_id, step).entries_of(task_id).get(attempt)
+
+    def read_start(self, run_id: str, step: str, task_id: str, attempt: int) -> dict[str, Any]:
+        entry = self._batched(run_id, step, task_id, attempt)
+        if entry is not None:
+            return entry["start"]
+        return self.files.read_json(self.layout.start(run_id, step, task_id, attempt))
+
+    def read_done(self, run_id: str, step: str, task_id: str,
+                  attempt: int) -> dict[str, Any] | None:
+        entry = self._batched(run_id, step, task_id, attempt)
+        if entry is not None:
+            return entry.get("done")
+        try:
+            return self.files.read_json(self.layout.done(run_id, step, task_id, attempt))
+        except FileNotFoundError:
+            return None
+
+    def write_log(self, run_id: str, step: str, task_id: str, attempt: int,
+                  stream: str, text: str) -> None:
+        if text:
+            self.files.write(self.layout.log(run_id, step, task_id, attempt, stream),
+                             text.encode("utf-8", "replace"))
+
+    def read_log(self, run_id: str, step: str, task_id: str, attempt: int, stream: str) -> str:
+        entry = self._batched(run_id, step, task_id, attempt)
+        if entry is not None:
+            return entry.get(stream, "")
+        try:
+            data = self.files.read(self.layout.log(run_id, step, task_id, attempt, stream))
+        except FileNotFoundError:
+            return ""
+        return data.decode("utf-8", "replace")
+
+    # -- batch objects ----------------------------------------------------------------------
+
+    def step_batches(self, run_id: str, step: str) -> batches.StepBatches:
+        """The index of a step's batch objects, kept for this store's life (they never
+        change once written; new ones are found when a lookup misses)."""
+        key = (run_id, step)
+        found = self._batches.get(key)
+        if found is None:
+            found = self._batches[key] = batches.StepBatches(
+                self.files, self.layout.batches(run_id, check_step_name(step)))
+        return found
+
+    def write_batch(self, run_id: str, step: str, entries: list[dict[str, Any]]) -> None:
+        """Commit the records of a batch of splits, all at once (one object, atomic)."""
+        if not entries:
+            return
+        name = batch_object([e["task_id"] for e in entries])
+        self.files.write(self.layout.batch(run_id, step, name), batches.encode(entries))
+
+    # -- other files kept with a task (performance reports, cards) ----------------------------
+
+    def write_task_file(self, run_id: str, step: str, task_id: str, name: str,
+                        data: bytes) -> str:
+        """Keep a file with a task (atomic, like every write); ``name`` is one of
+        ``layout.py``'s names.  Returns the file relative to the run's folder, which
+        is how a task's record names it."""
+        self.files.write(self.layout.task_file(run_id, step, task_id, name), data)
+        return in_run(step, task_id, name)
+
+    def read_task_file(self, run_id: str, step: str, task_id: str, name: str) -> bytes:
+        """A file kept with a task; ``FileNotFoundError`` if there is none."""
+        return self.files.read(self.layout.task_file(run_id, step, task_id, name))
+
+    def task_file_location(self, run_id: str, step: str, task_id: str, name: str) -> str:
+        """Where a file kept with a task is: a local path, or a URL on an object store."""
+        return self.files.url(self.layout.task_file(run_id, step, task_id, name))
