@@ -19,6 +19,14 @@ own state and return decisions; none of them calls the driver:
 A linear stretch, branches and the joins that close them go to Dask at once as one
 graph (each task depends on its parents' futures), so the scheduler runs them
 without waiting for the driver; the driver only ever holds small refs.
+
+Where the next features go: a cause per failed attempt in ``diagnosis.py``; the splits
+of a batch lost with its worker in ``Fanout.returned``; a retry on a bigger cluster is a
+:class:`Run` carried out on another placement, as a size of splits is; loops in the
+walk (a switch arriving at an earlier step); a cache is another ``TaskReuse``, its hits
+:class:`Reused` tasks as resume's clones are; a run's share of a shared scheduler bounds
+what ``Flights`` holds in flight; chains of splits in one batch widen ``batchable`` and
+``Walk.batch_finished``.
 """
 
 from __future__ import annotations
