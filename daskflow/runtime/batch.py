@@ -2,9 +2,10 @@
 
 A Dask task costs a few milliseconds of scheduler and worker time; a trivial split
 costs well under one.  So the driver sends the splits of a foreach step in batches
-(:func:`execute_batch`), sized by :class:`BatchSizer` from how long the splits
-took so far: two splits per batch at first, growing while a batch stays under
-``daskflow.run.batch-target``, and never so big that a worker waits at the end.
+(:func:`execute_batch`), sized by :class:`~daskflow.runtime.fanout.BatchSizer` from
+how long the splits took so far: two splits per batch at first, growing while a batch
+stays under ``daskflow.run.batch-target``, and never so big that a worker waits at
+the end.
 
 A batch of one split is exactly an unbatched task (splits that take long, and
 the last few of a step when fewer are left than workers to share them).  Inside a
@@ -19,12 +20,12 @@ worker that dies in a batch leaves no record of it: Dask runs the batch again,
 and the driver sends its splits one per Dask task if it keeps failing, where a
 dead attempt counts for ``@retry`` as usual.  Steps whose
 splits may have to be stopped by killing their process (``@timeout``), gangs and
-steps on clusters of their own are never batched (``RunDriver._batchable``).
+steps on clusters of their own are never batched
+(:func:`~daskflow.runtime.fanout.batchable`).
 """
 
 from __future__ import annotations
 
-import math
 import time
 
 from ..exceptions import TaskFailed
@@ -65,43 +66,3 @@ def execute_batch(ctx: RunContext, specs: list[TaskSpec], *parents: TaskRef) -> 
         raise failure
     return SplitBatch(step, tuple(r.task_id for r in done), tuple(r.attempt for r in done),
                       seconds)
-
-
-class BatchSizer:
-    """How many splits of one step the next batch gets.
-
-    Two splits per batch at first (what a split costs in a batch, where its records
-    cost a share of one write, is what counts); then as many as fit the target by the splits
-    measured so far, growing at most fourfold per batch, and at the end no more
-    than an even share of what is left per worker, so no worker idles while
-    another works through a long batch.  Splits as long as the target run alone.
-
-    >>> sizer = BatchSizer(target=0.15, workers=2, most=1000)
-    >>> sizer.next_size(remaining=10_000)
-    2
-    >>> sizer.measured(splits=2, seconds=0.002); sizer.next_size(remaining=10_000)
-    8
-    """
-
-    def __init__(self, target: float, workers: int, most: int) -> None:
-        self.target = target
-        self.workers = max(1, workers)
-        self.most = max(1, most)
-        self.per_split: float | None = None
-        self.size = 2
-
-    def measured(self, splits: int, seconds: float) -> None:
-        each = seconds / max(1, splits)
-        self.per_split = each if self.per_split is None else 0.5 * (self.per_split + each)
-        fits = self.target / self.per_split if self.per_split > 0 else self.most
-        self.size = max(1, min(int(fits), self.size * 4, self.most))
-        if self.per_split >= self.target / 2:
-            self.size = 1
-
-    def next_size(self, remaining: int) -> int:
-        share = math.ceil(remaining / (2 * self.workers))
-        return max(1, min(self.size, share, remaining))
-
-    def in_flight(self) -> int:
-        """Batches to keep sent at once: enough that every worker always has the next."""
-        return 2 * self.workers

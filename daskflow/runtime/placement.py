@@ -9,6 +9,12 @@ ask for the same
 size on the same backend share one (``daskflow.cluster.reuse-adjacent``).
 Clusters start and close in background threads so the rest of the run goes on
 meanwhile; each reports to the driver through its event queue.
+
+:class:`StepClusters` decides, touching no cluster: where each unfinished task runs,
+which tasks wait for their cluster to start or for their parents' refs (futures
+belong to the cluster that made them, so a step cluster's tasks get their parents'
+results as values), and which clusters no task needs any more.
+:class:`ClusterPool` starts and closes them.
 """
 
 from __future__ import annotations
@@ -16,15 +22,22 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections import Counter
+from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..clusters import ResourceRequest, get_backend
+from ..graph import FlowGraph
 from ..secrets import parse_reference, resolve
 from ..clusters.labels import labelled_step
+from .context import TaskKey, TaskRef, TaskSpec
 from .meter import WorkerMeter
 from .plan import Placement
+
+#: the cluster key of the run's default cluster (the one it was started with)
+DEFAULT = "default"
 
 
 @dataclass
@@ -56,6 +69,157 @@ class ClusterFailed:
 
     key: str
     error: BaseException
+
+
+@dataclass
+class Waiting:
+    """Tasks for a step cluster, waiting for their cluster and their parents' refs."""
+
+    step: str
+    specs: list[TaskSpec]
+    parents: list[list[Any]]
+    cluster: str
+    placement: Placement
+    workers: int = 1
+    missing: set[str] = field(default_factory=set)   # keys of parents not finished yet
+
+
+@dataclass(frozen=True)
+class StartCluster:
+    """Have the cluster ``key`` started (if it is not up or starting)."""
+
+    key: str
+    placement: Placement
+    workers: int
+    step: str
+    all_at_once: bool = False   # a gang needs every node; other steps start with one
+
+
+@dataclass(frozen=True)
+class SendTo:
+    """Send these tasks to the step cluster ``cluster``, which is up."""
+
+    cluster: str
+    step: str
+    specs: list[TaskSpec]
+    parents: list[list[Any]]
+
+
+@dataclass(frozen=True)
+class CloseCluster:
+    """No task needs the cluster ``key`` any more."""
+
+    key: str
+
+
+class StepClusters:
+    """Where the unfinished tasks of a run are, and the step clusters they need.
+
+    A step cluster starts when its first task is ready to go and closes after its last
+    (with ``reuse``, not while a step just before one of the same size is unfinished).
+    """
+
+    def __init__(self, graph: FlowGraph, placements: dict[str, Placement | None], *,
+                 gangs: frozenset[str] = frozenset(), max_workers: int = 16,
+                 reuse: bool = False) -> None:
+        self.graph = graph
+        self.placements = placements
+        self.gangs = gangs
+        self.max_workers = max_workers
+        self.reuse = reuse                 # daskflow.cluster.reuse-adjacent
+        self.up: set[str] = set()
+        self.waiting_for_parent: dict[str, list[Waiting]] = {}
+        self.waiting_for_cluster: dict[str, list[Waiting]] = {}
+        self.tasks: dict[tuple[str, str], str] = {}   # (step, task id) -> its cluster
+        self.per_cluster: Counter[str] = Counter()
+        self.per_step: Counter[str] = Counter()
+
+    def key(self, step: str, placement: Placement) -> str:
+        """The cluster ``step`` runs on with ``placement`` (a gang's is its own)."""
+        if step in self.gangs:
+            return f"gang:{step}"
+        return repr(placement) if self.reuse else f"{step}:{placement!r}"
+
+    def place(self, step: str, specs: Sequence[TaskSpec], parents: Sequence[Sequence[Any]],
+              placement: Placement) -> list[StartCluster | SendTo]:
+        """Tasks of ``step`` for its cluster; parents given by :class:`TaskKey` are waited
+        for.  A foreach step's splits share one cluster, one worker per split at most;
+        a gang's nodes get one worker each."""
+        if step in self.gangs:
+            workers = len(specs)
+        elif len(specs) == 1:
+            workers = placement.request.workers
+        else:
+            workers = min(len(specs), self.max_workers)
+        waiting = Waiting(step, list(specs), [list(p) for p in parents],
+                          self.key(step, placement), placement, workers)
+        self.sent(step, [spec.task_id for spec in specs], waiting.cluster)
+        for plist in parents:
+            for parent in plist:
+                key = str(parent) if isinstance(parent, TaskKey) else None
+                if key is not None and key not in waiting.missing:
+                    waiting.missing.add(key)
+                    self.waiting_for_parent.setdefault(key, []).append(waiting)
+        return [] if waiting.missing else self._ready(waiting)
+
+    def waits_on(self, key: str) -> bool:
+        """Whether a task waits for the ref of the task with Dask key ``key``."""
+        return key in self.waiting_for_parent
+
+    def parent_finished(self, key: str, ref: TaskRef) -> list[StartCluster | SendTo]:
+        decisions: list[StartCluster | SendTo] = []
+        for waiting in self.waiting_for_parent.pop(key, []):
+            waiting.parents = [[ref if isinstance(p, TaskKey) and str(p) == key else p
+                                for p in plist] for plist in waiting.parents]
+            waiting.missing.discard(key)
+            if not waiting.missing:
+                decisions += self._ready(waiting)
+        return decisions
+
+    def _ready(self, waiting: Waiting) -> list[StartCluster | SendTo]:
+        if waiting.cluster in self.up:
+            return [SendTo(waiting.cluster, waiting.step, waiting.specs, waiting.parents)]
+        self.waiting_for_cluster.setdefault(waiting.cluster, []).append(waiting)
+        return [StartCluster(waiting.cluster, waiting.placement, waiting.workers,
+                             waiting.step, all_at_once=waiting.step in self.gangs)]
+
+    def cluster_up(self, key: str) -> list[SendTo]:
+        self.up.add(key)
+        return [SendTo(key, w.step, w.specs, w.parents)
+                for w in self.waiting_for_cluster.pop(key, [])]
+
+    def cluster_failed(self, key: str) -> list[Waiting]:
+        """The tasks that waited for ``key``, which did not start."""
+        return self.waiting_for_cluster.pop(key, [])
+
+    def sent(self, step: str, task_ids: Sequence[str], cluster: str) -> None:
+        """Tasks of ``step`` run (or wait to run) on ``cluster`` until :meth:`finished`."""
+        for task_id in task_ids:
+            if (step, task_id) not in self.tasks:
+                self.tasks[(step, task_id)] = cluster
+                self.per_cluster[cluster] += 1
+                self.per_step[step] += 1
+
+    def finished(self, step: str, task_id: str) -> list[CloseCluster]:
+        """A task is done: the step clusters no unfinished task needs any more."""
+        cluster = self.tasks.pop((step, task_id), None)
+        if cluster is not None:
+            for counter, name in ((self.per_cluster, cluster), (self.per_step, step)):
+                counter[name] -= 1
+                if not counter[name]:
+                    del counter[name]
+        if not self.up:
+            return []
+        needed = set(self.per_cluster)
+        if self.reuse:  # keep a cluster the very next step will use again
+            for unfinished in self.per_step:
+                for nxt in self.graph[unfinished].out_funcs:
+                    following = self.placements.get(nxt)
+                    if following is not None:
+                        needed.add(self.key(nxt, following))
+        closing = sorted(self.up - needed)
+        self.up.difference_update(closing)
+        return [CloseCluster(key) for key in closing]
 
 
 class ClusterPool:

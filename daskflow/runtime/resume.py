@@ -13,6 +13,7 @@ and shared, never copied or recomputed.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from ..datastore import ArtifactRef, ArtifactStore
@@ -20,7 +21,7 @@ from ..exceptions import DataNotFoundError, FlowDefinitionError, ResumeError, di
 from ..liveness import driver_alive
 from ..inputs import ForeachFrame
 from ..graph import FlowGraph
-from .context import TaskRef
+from .context import TaskRef, TaskSpec
 
 Position = tuple[str, tuple[tuple[str, int], ...]]
 
@@ -39,6 +40,17 @@ class ResumePlan:
         self.rerun_caught = rerun_caught
         self.caught = 0  # tasks of the origin that @catch caught, rerun (rerun_caught)
         self.origin = self._index_origin()
+        self.cloned: set[tuple[str, str]] = set()   # (step, task id) of the new run
+
+    def reuse(self, specs: Sequence[TaskSpec],
+              parents: Sequence[TaskRef]) -> list[TaskRef | None]:
+        """The walk's :class:`~daskflow.runtime.walk.TaskReuse`: clone each of ``specs``
+        whose place the origin finished, if all of ``parents`` are clones too."""
+        if not all((p.step, p.task_id) in self.cloned for p in parents):
+            return [None] * len(specs)
+        refs = [self.clone(s.step, s.frames, s.task_id, parents) for s in specs]
+        self.cloned.update((s.step, s.task_id) for s, ref in zip(specs, refs) if ref)
+        return refs
 
     def _index_origin(self) -> dict[Position, tuple[str, int, dict[str, Any]]]:
         found: dict[Position, tuple[str, int, dict[str, Any]]] = {}
@@ -57,7 +69,7 @@ class ResumePlan:
         return found
 
     def clone(self, step: str, frames: tuple[ForeachFrame, ...], task_id: str,
-              parents: list[TaskRef] = ()) -> TaskRef | None:
+              parents: Sequence[TaskRef] = ()) -> TaskRef | None:
         """Copy the origin's task at this place into the new run; None if there is none."""
         if step in self.excluded:
             return None

@@ -17,11 +17,12 @@ The driver then checks each distinct request with the step's backend
 meet, or a function that raised, refuses the run with
 :class:`SplitResourcesError`, naming the split's index and input.  Splits with
 the same request share one cluster of exactly that size, which closes after its
-last split.
+last split.  :class:`SplitSizing` is the driver's record of the sizings asked for.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -120,6 +121,33 @@ def split_groups(step: str, frames_list: list[tuple[ForeachFrame, ...]], sizes: 
     for frames, position in zip(frames_list, sizes.of):
         groups[position][1].append(frames)
     return groups
+
+
+class SplitSizing:
+    """The sizings of foreach splits in flight: a :func:`size_splits` future's key ->
+    which splits it sizes."""
+
+    def __init__(self) -> None:
+        self.asked: dict[str, tuple[str, tuple[tuple[ForeachFrame, ...], ...], TaskRef]] = {}
+
+    def ask(self, key: str, step: str, frames_list: Sequence[tuple[ForeachFrame, ...]],
+            parent: TaskRef) -> None:
+        self.asked[key] = (step, tuple(frames_list), parent)
+
+    def answered(self, key: str, sizes: SplitSizes | None, error: Any,
+                 placements: Mapping[str, Placement | None]) -> tuple[str, TaskRef, list[
+                     tuple[Placement, list[tuple[ForeachFrame, ...]]]]]:
+        """The step, its foreach's ref and each size's splits, once the sizing ``key``
+        came back with ``sizes`` (None: it failed with ``error``); ``placements`` are the
+        steps' own.  Raises :class:`SplitResourcesError` when a size cannot be met or
+        computed: before any split runs."""
+        step, frames_list, parent = self.asked.pop(key)
+        if sizes is None:
+            raise SplitResourcesError(
+                f"Step '{step}': the resources of its splits could not be computed: {error}")
+        static = placements.get(step)
+        assert static is not None
+        return step, parent, split_groups(step, list(frames_list), sizes, static)
 
 
 def short_repr(value: Any) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from daskflow import Flow
 
 
@@ -34,3 +36,45 @@ def test_retry_reruns_the_whole_gang(run_flow, workdir):
     failed = next(t for t in run["train"] if t.index == 1)
     from daskflow import Task
     assert "fails the first round" in Task(failed.pathspec, attempt=0).exception.exception
+
+
+
+# -- the gang's state and retry policy, in-process -------------------------------------
+
+
+@pytest.mark.fast
+def test_the_step_after_num_parallel_is_a_gang(flow_graph):
+    from daskflow.runtime.gang import is_gang
+
+    graph = flow_graph("gang_flow.py")
+    assert [n.name for n in graph if is_gang(graph, n.name)] == ["train"]
+
+
+@pytest.mark.fast
+def test_a_failed_node_sends_the_whole_gang_again_while_retry_allows():
+    from daskflow.runtime.gang import Gang, Gangs
+
+    gangs = Gangs(retries=lambda step: {"train": 2}.get(step, 0))
+    gang = Gang("train", [], [], "gang:train", ["train-2-7", "train-3-7", "train-4-7"])
+    gangs.sent(gang)
+    assert gangs.retryable("train-3-7") is gang
+    assert gangs.next_round(gang) == ["train-2-7", "train-3-7", "train-4-7"]
+    gangs.sent(gang)
+    assert gang.keys == ["train-2-7-r1", "train-3-7-r1", "train-4-7-r1"]
+    # the replaced round's other nodes end (cancelled): their ends mean nothing
+    assert gangs.superseded("train-2-7") and not gangs.superseded("train-2-7-r1")
+    assert gangs.retryable("train-4-7-r1") is gang
+    gangs.next_round(gang)
+    gangs.sent(gang)
+    assert gang.keys[0] == "train-2-7-r2" and gang.round == 2
+    assert gangs.retryable("train-2-7-r2") is None          # @retry(times=2) used up
+
+
+@pytest.mark.fast
+def test_a_task_of_no_gang_or_without_retry_is_not_retried_whole():
+    from daskflow.runtime.gang import Gang, Gangs
+
+    gangs = Gangs(retries=lambda step: 0)
+    gangs.sent(Gang("train", [], [], "gang:train", ["train-2-7"]))
+    assert gangs.retryable("train-2-7") is None
+    assert gangs.retryable("start-1-7") is None

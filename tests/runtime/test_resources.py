@@ -43,6 +43,17 @@ def test_steps_get_their_own_right_sized_clusters(run_flow, workdir):
         assert not [pid for pid in facts["pids"] if psutil.pid_exists(pid)]
 
 
+def test_a_join_on_a_step_cluster_takes_a_branch_that_finished_long_before(run_flow,
+                                                                            workdir):
+    # the quick branch ends (on the default cluster) before the slow one (on its own
+    # cluster) does: the join, placed then, gets the quick branch's result as a value
+    result = run_flow("branch_clusters.py", "run", timeout=180)
+    assert result.returncode == 0, result.stderr
+    run = Flow("BranchClusterFlow").latest_run
+    assert run.successful and run["join"].task.data.total == 3
+    assert "total 3" in result.stdout
+
+
 def test_reuse_of_adjacent_clusters_can_be_turned_off(run_flow, workdir):
     result = run_flow("resources_flow.py", "run",
                       env={"DASK_DASKFLOW__CLUSTER__REUSE_ADJACENT": "false"})

@@ -1,0 +1,118 @@
+"""Gangs (``num_parallel=N``): N tasks of one step, run and retried together.
+
+A framework with a rendezvous of its own (torch.distributed, Horovod, ...) needs all
+its nodes up at once: the gang gets a cluster of its own with one worker per node,
+its nodes go out in one go, one per worker, and node 0's host and a port free there
+are where the others meet it (``current.parallel``).  A node that fails while
+``@retry`` has attempts left sends the whole gang again, on the cluster's restarted
+workers: a lone node could never meet the others.  The futures of the replaced
+round are *superseded*; their ends are ignored.
+
+:class:`Gangs` holds that state and the retry policy and touches no cluster;
+:func:`send_gang` and :func:`rerun` are the Dask calls the driver makes for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ..graph import FlowGraph
+from .context import ParallelInfo, TaskSpec, submit_context
+
+
+def is_gang(graph: FlowGraph, step: str) -> bool:
+    """Whether ``step`` runs as a num_parallel gang."""
+    return any(graph[p].parallel for p in graph[step].in_funcs)
+
+
+@dataclass
+class Gang:
+    """A gang sent to its cluster: what it takes to send it again."""
+
+    step: str
+    specs: list[TaskSpec]
+    parents: list[list[Any]]
+    cluster: str
+    base_keys: list[str]     # the nodes' Dask keys in round 0
+    round: int = 0           # the gang's attempt
+
+    @property
+    def keys(self) -> list[str]:
+        """The nodes' Dask keys in this round (``<key>-r<round>`` after the first)."""
+        if not self.round:
+            return list(self.base_keys)
+        return [f"{key}-r{self.round}" for key in self.base_keys]
+
+
+class Gangs:
+    """The gangs of a run: which future belongs to which gang, and which were replaced.
+
+    >>> gangs = Gangs(retries=lambda step: 1)
+    >>> gang = Gang("train", [], [], "gang:train", ["train-2-7", "train-3-7"])
+    >>> gangs.sent(gang)
+    >>> gangs.retryable("train-3-7") is gang and gangs.next_round(gang)
+    ['train-2-7', 'train-3-7']
+    >>> gang.keys, gangs.superseded("train-2-7"), gangs.retryable("train-2-7-r1")
+    (['train-2-7-r1', 'train-3-7-r1'], True, None)
+    """
+
+    def __init__(self, retries: Callable[[str], int]) -> None:
+        self.retries = retries              # a step's @retry times
+        self.by_key: dict[str, Gang] = {}
+        self.replaced: set[str] = set()     # keys of rounds that were sent again
+
+    def sent(self, gang: Gang) -> None:
+        for key in gang.keys:
+            self.by_key[key] = gang
+
+    def superseded(self, key: str) -> bool:
+        """Whether ``key`` is a node of a round that was sent again (its end means nothing)."""
+        return key in self.replaced
+
+    def retryable(self, key: str) -> Gang | None:
+        """The gang of the failed node ``key`` if it may run again; None: the run fails."""
+        gang = self.by_key.get(key)
+        if gang is None or gang.round >= self.retries(gang.step):
+            return None
+        return gang
+
+    def next_round(self, gang: Gang) -> list[str]:
+        """Replace ``gang``'s round with the next; returns the replaced keys."""
+        replaced = gang.keys
+        self.replaced.update(replaced)
+        gang.round += 1
+        return replaced
+
+
+def send_gang(client: Any, ctx_future: Any, gang: Gang) -> list[Any]:
+    """One node per worker of the gang's cluster, all at once; node 0's host and a port
+    free there are where the others meet it."""
+    from .task import execute_task, free_port
+
+    specs = gang.specs
+    workers = sorted(client.scheduler_info(n_workers=-1)["workers"])[:len(specs)]
+    main = workers[0]
+    main_ip = main.split("://")[-1].rsplit(":", 1)[0].strip("[]")
+    port = client.run(free_port, workers=[main])[main]
+    futures = []
+    for index, (spec, plist, key, worker) in enumerate(zip(specs, gang.parents,
+                                                           gang.keys, workers)):
+        info = ParallelInfo(main_ip, len(specs), index, specs[0].task_id, port, gang.round)
+        futures.append(client.submit(execute_task, ctx_future, spec._replace(parallel=info),
+                                     *plist, key=key, pure=False, workers=[worker],
+                                     allow_other_workers=False))
+    return futures
+
+
+def rerun(cluster: Any, gang: Gang, replaced: list[Any], ctx_bytes: bytes,
+          ctx_key: str) -> list[Any]:
+    """Send ``gang`` again on its :class:`~daskflow.runtime.placement.StepCluster`: the
+    ``replaced`` round's nodes stop where they are (its workers restart, and get the
+    run's context again) and the new round's go out; returns their futures."""
+    client = cluster.client
+    client.cancel(replaced)
+    client.restart(wait_for_workers=True)
+    cluster.ctx_future = submit_context(client, ctx_bytes, ctx_key)
+    return send_gang(client, cluster.ctx_future, gang)

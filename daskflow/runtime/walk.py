@@ -1,0 +1,251 @@
+"""The graph walk of one run: given what finished, what to submit next. No Dask here.
+
+The walk owns the flow's control flow: which task follows which, the joins that
+wait for all their inputs, a foreach fanning out once its width is known, a switch
+following the step it chose, and tasks reused instead of run (clones on resume).
+It hands out task ids and returns plain decisions (:class:`Run`, :class:`Reused`,
+:class:`Expanded`, :class:`SizeSplits`); the driver carries them out, and where
+those tasks run (the default cluster, a step cluster, batches of splits) is the
+business of other owners.
+
+Tasks go to Dask as soon as their inputs are known, so the scheduler runs a linear
+stretch, branches and their joins without waiting for the driver: the followers of
+a task that needs no decision of its own are walked to at once, with the task's
+:class:`TaskKey` standing for its result (the driver puts the task's future in its
+place).  The followers of a foreach or switch step (which decide only when done),
+of a step on a cluster of its own (whose futures stay on that cluster) and of a
+batch of splits are walked to when the driver says they finished, with their refs.
+
+Tests drive it in-process from graphs given as data (``tests/runtime/test_walk.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, Union
+
+from ..graph import FOREACH, SWITCH, FlowGraph
+from ..inputs import ForeachFrame
+from .context import SplitBatch, TaskKey, TaskRef, TaskSpec
+
+Frames = tuple[ForeachFrame, ...]
+#: what a task gets from a parent: the ref of a finished task, the result of a batch of
+#: splits, or the key of a submitted task whose result Dask hands over
+Parent = Union[TaskRef, SplitBatch, TaskKey]
+
+
+@dataclass(frozen=True)
+class Run:
+    """Submit these tasks of ``step``, each with its parents (in its join's order)."""
+
+    step: str
+    specs: tuple[TaskSpec, ...]
+    parents: tuple[tuple[Parent, ...], ...]
+    fanout: bool = False      # the splits of one foreach, all with its finished step's ref
+
+    @property
+    def parent(self) -> Parent:
+        """The one parent of a fan-out's splits."""
+        return self.parents[0][0]
+
+
+@dataclass(frozen=True)
+class Reused:
+    """A task taken as finished instead of run (a clone on resume); its followers are
+    walked to already."""
+
+    step: str
+    task_id: str
+    ref: TaskRef
+
+
+@dataclass(frozen=True)
+class Expanded:
+    """A foreach step finished: ``count`` splits of ``target`` follow."""
+
+    step: str
+    target: str
+    count: int
+
+
+@dataclass(frozen=True)
+class SizeSplits:
+    """The splits of ``step`` wait for their sizes (``@resources`` per split): give them
+    to :meth:`Walk.splits` group by group once they are known."""
+
+    step: str
+    frames: tuple[Frames, ...]
+    parent: TaskRef
+
+
+Decision = Union[Run, Reused, Expanded, SizeSplits]
+
+
+class TaskReuse(Protocol):
+    """Finds tasks that need not run: what was done before is taken instead."""
+
+    def reuse(self, specs: Sequence[TaskSpec],
+              parents: Sequence[TaskRef]) -> list[TaskRef | None]:
+        """The ref of each of ``specs`` (one step's tasks, all with ``parents``) recorded
+        as done in this run, or None where it has to run."""
+        ...
+
+
+@dataclass(frozen=True)
+class Routes:
+    """What the walk needs to know of where steps run (the driver's owners decide it)."""
+
+    #: steps on a cluster of their own: what follows them waits for their refs
+    follow_on_finish: frozenset[str] = frozenset()
+    #: foreach steps whose splits run in batches: their join takes each batch's result
+    batched: frozenset[str] = frozenset()
+    #: foreach steps sized per split: their splits wait for their sizes
+    sized: frozenset[str] = frozenset()
+
+
+@dataclass
+class _Join:
+    expected: int
+    arrivals: dict[tuple[int, ...], Parent] = field(default_factory=dict)
+    count: int = 0    # inputs arrived (a batch of splits brings many)
+
+
+class Walk:
+    """The control flow of one run, from ``start`` to ``end``: each method takes what
+    happened and returns the decisions that follow, in the order to carry them out
+    (a task's followers come after it, depth first, as their task ids do)."""
+
+    def __init__(self, graph: FlowGraph, run_id: str, routes: Routes | None = None,
+                 reuse: TaskReuse | None = None) -> None:
+        self.graph = graph
+        self.run_id = run_id
+        self.routes = routes or Routes()
+        self.reuse = reuse
+        self.joins: dict[tuple[str, Frames], _Join] = {}
+        self.next_task_id = 1
+
+    # -- what the driver tells it ---------------------------------------------------
+
+    def start(self) -> list[Decision]:
+        return self._task("start", (), [])
+
+    def waits_for(self, step: str) -> bool:
+        """Whether what follows ``step`` waits for :meth:`finished` with its tasks' refs."""
+        return self.graph[step].transition in (FOREACH, SWITCH) \
+            or step in self.routes.follow_on_finish
+
+    def finished(self, ref: TaskRef) -> list[Decision]:
+        """A task of a step that :meth:`waits_for` finished with ``ref``."""
+        return self._follow(ref.step, ref.frames, ref)
+
+    def batch_finished(self, batch: SplitBatch, frames: Frames) -> list[Decision]:
+        """A batch of splits finished; ``frames`` are those of its first split."""
+        target = self.graph[batch.step].out_funcs[0]
+        return self._arrive(target, frames, batch, batch.step, len(batch.task_ids))
+
+    def sent_alone(self, specs: Sequence[TaskSpec]) -> list[Decision]:
+        """Splits of a batched step now run one per Dask task: each goes to its join
+        with its own task's result."""
+        decisions: list[Decision] = []
+        for spec in specs:
+            decisions += self._follow(spec.step, spec.frames, self._key(spec))
+        return decisions
+
+    def splits(self, step: str, frames_list: Sequence[Frames],
+               parent: TaskRef) -> list[Decision]:
+        """The splits of a foreach into ``step``: new tasks, one per frames."""
+        first = self.next_task_id
+        self.next_task_id += len(frames_list)
+        specs = [TaskSpec(step, str(first + index), frames)
+                 for index, frames in enumerate(frames_list)]
+        decisions, specs = self._reused(step, specs, [parent])
+        if not specs:
+            return decisions
+        decisions.append(Run(step, tuple(specs), ((parent,),) * len(specs), fanout=True))
+        if step not in self.routes.batched and not self.waits_for(step):
+            for spec in specs:
+                decisions += self._follow(step, spec.frames, self._key(spec))
+        return decisions
+
+    # -- the walk ---------------------------------------------------------------------
+
+    def _task(self, step: str, frames: Frames, parents: list[Parent]) -> list[Decision]:
+        spec = TaskSpec(step, str(self.next_task_id), frames)
+        self.next_task_id += 1
+        decisions, left = self._reused(step, [spec], parents)
+        if not left:
+            return decisions
+        decisions.append(Run(step, (spec,), (tuple(parents),)))
+        if not self.waits_for(step):
+            decisions += self._follow(step, frames, self._key(spec))
+        return decisions
+
+    def _reused(self, step: str, specs: list[TaskSpec],
+                parents: list[Parent]) -> tuple[list[Decision], list[TaskSpec]]:
+        """Take what :attr:`reuse` has for ``specs`` (all of whose parents are finished
+        tasks), walk on from those; the rest are to run."""
+        if self.reuse is None or not all(isinstance(p, TaskRef) for p in parents):
+            return [], specs
+        refs = self.reuse.reuse(specs, parents)  # type: ignore[arg-type]
+        decisions: list[Decision] = []
+        left = []
+        for spec, ref in zip(specs, refs):
+            if ref is None:
+                left.append(spec)
+                continue
+            decisions.append(Reused(step, spec.task_id, ref))
+            decisions += self._follow(step, spec.frames, ref)
+        return decisions, left
+
+    def _follow(self, step: str, frames: Frames, parent: Parent) -> list[Decision]:
+        """What comes after a task of ``step``; a foreach or switch needs its ref."""
+        node = self.graph[step]
+        if node.transition in (FOREACH, SWITCH):
+            assert isinstance(parent, TaskRef)
+            return self._expand(step, frames, parent)
+        decisions: list[Decision] = []
+        for target in node.out_funcs:
+            decisions += self._arrive(target, frames, parent, step)
+        return decisions
+
+    def _expand(self, step: str, frames: Frames, ref: TaskRef) -> list[Decision]:
+        """A finished foreach or switch step: what follows, its ref as a value (a future
+        would pin every split to the worker that holds it)."""
+        node = self.graph[step]
+        if node.transition == SWITCH:
+            assert ref.next_step is not None
+            return self._arrive(ref.next_step, frames, ref, step)
+        count = ref.num_splits or 0
+        target = node.out_funcs[0]
+        frames_list = tuple(frames + (ForeachFrame(step, ref.task_id, ref.attempt, i, count),)
+                            for i in range(count))
+        decisions: list[Decision] = [Expanded(step, target, count)]
+        if target in self.routes.sized:
+            return decisions + [SizeSplits(target, frames_list, ref)]
+        return decisions + self.splits(target, frames_list, ref)
+
+    def _arrive(self, target: str, frames: Frames, parent: Parent, source: str,
+                count: int = 1) -> list[Decision]:
+        """``parent`` reached ``target``; ``count`` inputs at once for a batch of splits,
+        its slot being its first split's."""
+        node = self.graph[target]
+        if not node.is_join:
+            return self._task(target, frames, [parent])
+        split = self.graph[node.matching_split or ""]
+        if split.transition == FOREACH:
+            join_frames, slot, expected = frames[:-1], (frames[-1].index,), frames[-1].num_splits
+        else:
+            join_frames, expected = frames, len(split.out_funcs)
+            slot = (node.in_funcs.index(source),)
+        pending = self.joins.setdefault((target, join_frames), _Join(expected))
+        pending.arrivals[slot] = parent
+        pending.count += count
+        if pending.count != pending.expected:
+            return []
+        del self.joins[(target, join_frames)]
+        return self._task(target, join_frames, [pending.arrivals[k]
+                                                for k in sorted(pending.arrivals)])
+
+    def _key(self, spec: TaskSpec) -> TaskKey:
+        return TaskKey(spec.step, spec.task_id, self.run_id)

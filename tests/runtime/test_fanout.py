@@ -1,0 +1,105 @@
+"""Batches of short splits on the driver's side, in-process: which fan-outs are batched,
+how big each batch is, how many are in flight, what a failed batch leads to."""
+
+from __future__ import annotations
+
+import dask.config
+import pytest
+
+from daskflow.exceptions import TaskFailed
+from daskflow.graph import FlowGraph
+from daskflow.inputs import ForeachFrame
+from daskflow.runtime.context import TaskRef, TaskSpec
+from daskflow.runtime.fanout import BatchSizer, Fanout, batchable
+from daskflow.steps import StepPlan
+
+pytestmark = pytest.mark.fast
+
+
+def plan(graph: FlowGraph, name: str, **kwargs) -> StepPlan:
+    return StepPlan(name, graph[name], graph, **kwargs)
+
+
+def test_only_splits_going_straight_to_their_join_on_the_default_cluster_are_batched(
+        flow_graph):
+    graph = flow_graph("foreach.py")
+    assert batchable(graph, plan(graph, "work"), own_cluster=False, gang=False)
+    assert not batchable(graph, plan(graph, "work"), own_cluster=True, gang=False)
+    assert not batchable(graph, plan(graph, "work"), own_cluster=False, gang=True)
+    assert not batchable(graph, plan(graph, "work", timeout=5.0), False, False)
+    with dask.config.set({"daskflow.run.batching": False}):
+        assert not batchable(graph, plan(graph, "work"), False, False)
+    nested = flow_graph("nested_foreach.py")
+    assert batchable(nested, plan(nested, "inner"), False, False)
+    assert not batchable(nested, plan(nested, "outer"), False, False)   # itself a foreach
+    switches = flow_graph("switch_in_foreach.py")
+    for name in ("classify", "halve", "big"):  # a switch; not to the join; not a split
+        assert not batchable(switches, plan(switches, name), False, False)
+    branches = flow_graph("lineage.py")
+    assert batchable(branches, plan(branches, "work"), False, False)
+    assert not batchable(branches, plan(branches, "other_more"), False, False)  # a branch
+
+
+def test_batches_grow_while_splits_are_short_and_shrink_to_a_share_at_the_end():
+    sizer = BatchSizer(target=0.15, workers=2, most=1000)
+    assert sizer.next_size(10_000) == 2                  # what a split costs is not known yet
+    sizer.measured(splits=2, seconds=0.002)
+    assert sizer.next_size(10_000) == 8                  # at most fourfold per batch
+    for _ in range(5):
+        sizer.measured(splits=sizer.size, seconds=0.001 * sizer.size)
+    assert sizer.next_size(10_000) == 150                # what fits the target
+    assert sizer.next_size(100) == 25                    # an even share per worker at the end
+    assert sizer.next_size(1) == 1
+    assert sizer.in_flight() == 4
+
+
+def test_splits_as_long_as_half_the_target_run_alone():
+    sizer = BatchSizer(target=0.15, workers=4, most=1000)
+    sizer.measured(splits=2, seconds=0.2)
+    assert sizer.next_size(10_000) == 1
+    capped = BatchSizer(target=10.0, workers=1, most=3)
+    capped.measured(splits=2, seconds=0.0)
+    assert capped.next_size(100) == 3                    # daskflow.run.batch-max
+
+
+def specs(indices: list[int], width: int = 20) -> list[TaskSpec]:
+    return [TaskSpec("work", str(i + 2), (ForeachFrame("start", "1", 0, i, width),))
+            for i in indices]
+
+
+PARENT = TaskRef("start", "1", 0, {}, (), 20)
+
+
+def test_a_fanout_keeps_enough_batches_in_flight_and_no_more():
+    fanout = Fanout("work", PARENT, specs(list(range(20))), BatchSizer(0.15, 1, 100))
+    assert fanout.name == "fanout-2"
+    first = fanout.next_batches()
+    assert [[s.task_id for s in b] for b in first] == [["2", "3"], ["4", "5"]]
+    assert fanout.next_batches() == []                   # two in flight for one worker
+    fanout.finished(splits=2, seconds=0.0002)
+    [bigger] = fanout.next_batches()
+    assert len(bigger) == 8 and not fanout.done
+
+
+def test_a_batch_holds_consecutive_splits_only():
+    # splits reused on resume leave holes: the join orders a batch by its first index
+    fanout = Fanout("work", PARENT, specs([0, 1, 2, 5, 6, 9]), BatchSizer(0.15, 8, 100))
+    fanout.sizer.size = 10
+    batches = fanout.next_batches()
+    assert [[s.frames[-1].index for s in b] for b in batches] == [[0], [1], [2], [5], [6], [9]]
+    fanout = Fanout("work", PARENT, specs([0, 1, 2, 5, 6, 9]), BatchSizer(0.15, 1, 100))
+    fanout.sizer.size = 10
+    fanout.sizer.workers = 1
+    assert [[s.frames[-1].index for s in b] for b in fanout.next_batches()] == \
+        [[0, 1, 2], [5, 6]]
+
+
+def test_a_batch_lost_with_its_worker_runs_again_split_by_split_a_failed_split_fails():
+    fanout = Fanout("work", PARENT, specs([0, 1, 2]), BatchSizer(0.15, 1, 100))
+    one, two = fanout.next_batches()
+    assert fanout.returned(one, OSError("Worker tcp://127.0.0.1:4001 lost")) is True
+    assert fanout.returned(two, TaskFailed("F/1/work/4", "ValueError", "no", "")) is False
+    assert fanout.done
+    cancelled = Fanout("work", PARENT, specs([0]), BatchSizer(0.15, 1, 100))
+    [batch] = cancelled.next_batches()
+    assert cancelled.returned(batch, None) is False      # cancelled: the run is ending

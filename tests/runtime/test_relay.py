@@ -1,0 +1,38 @@
+"""What tasks publish while they run reaches the observer, in-process."""
+
+from __future__ import annotations
+
+import pytest
+
+from daskflow.runtime.events import RunObserver
+from daskflow.runtime.relay import TaskRelay
+
+pytestmark = pytest.mark.fast
+
+
+class Heard(RunObserver):
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict]] = []
+
+    def task_started(self, **kwargs):
+        self.calls.append(("started", kwargs))
+
+    def task_finished(self, **kwargs):
+        self.calls.append(("finished", kwargs))
+
+    def task_output(self, **kwargs):
+        self.calls.append(("output", kwargs))
+
+
+def test_starts_failed_attempts_and_output_reach_the_observer(flow_graph):
+    heard = Heard()
+    relay = TaskRelay(heard, flow_graph("foreach.py"), stream_output=True)
+    relay.task_event((1.0, {"e": "started", "s": "work", "t": ["6", "7"], "a": 0}))
+    relay.task_event((2.0, {"e": "failed", "s": "work", "t": "7", "a": 0}))
+    relay.output((3.0, {"p": "ForeachFlow/7/work/6", "s": "stdout", "t": "hello\n"}))
+    assert heard.calls == [
+        ("started", {"step": "work", "task_id": "6", "attempt": 0}),
+        ("started", {"step": "work", "task_id": "7", "attempt": 0}),
+        ("finished", {"step": "work", "task_id": "7", "ok": False, "foreach_depth": 1,
+                      "attempt": 0, "retrying": True}),
+        ("output", {"pathspec": "ForeachFlow/7/work/6", "stream": "stdout", "text": "hello\n"})]

@@ -1,0 +1,404 @@
+"""The graph walk, in-process: graph shapes given as data x checks every walk must pass.
+
+Each shape is a flow graph written as data, with the number of tasks each step must
+run.  :func:`walk_to_end` plays Dask: it runs what the walk submits (a task whose
+parent is a :class:`TaskKey` only once that parent has finished), in several orders,
+with batches of splits, with steps on clusters of their own, with splits sized per
+split, and tells the walk what finished, until ``end``.  Every combination must pass
+the same checks (Metaflow's ``test/core`` does this with flows x checks).
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from daskflow.graph import FOREACH, LINEAR, SPLIT, SWITCH, FlowGraph, StepNode
+from daskflow.steps import StepPlan
+from daskflow.runtime.context import SplitBatch, TaskKey, TaskRef, TaskSpec
+from daskflow.runtime.fanout import batchable
+from daskflow.runtime.walk import Expanded, Reused, Routes, Run, SizeSplits, Walk
+
+pytestmark = pytest.mark.fast
+
+# -- shapes as data ---------------------------------------------------------------------
+# step: "a b" (go on to a, or split to a and b), ("foreach", "a", width),
+# ("switch", {"value": "step", ...}); a step named join* takes inputs.
+
+
+@dataclass
+class Shape:
+    steps: dict[str, Any]
+    counts: dict[str, int]                       # tasks each step runs
+    choose: Any = None                           # switch: (step, frames) -> case
+
+    def graph(self, name: str) -> FlowGraph:
+        nodes = {}
+        for lineno, (step, how) in enumerate(self.steps.items(), 1):
+            node = StepNode(step, lineno, "shape.py", is_join=step.startswith("join"))
+            if isinstance(how, str):
+                node.out_funcs = how.split()
+                node.transition = SPLIT if len(node.out_funcs) > 1 else LINEAR
+            elif how[0] == "foreach":
+                node.transition, node.out_funcs, node.foreach_var = FOREACH, [how[1]], "items"
+            else:
+                node.transition, node.switch_cases = SWITCH, dict(how[1])
+                node.out_funcs = list(dict.fromkeys(how[1].values()))
+                node.condition_var = "case"
+            nodes[step] = node
+        nodes["end"].transition = "end"
+        return FlowGraph(name, nodes, "shape.py")
+
+    def width(self, step: str) -> int:
+        return self.steps[step][2]
+
+
+def _parity(step: str, frames: tuple) -> str:
+    return "even" if frames[-1].index % 2 == 0 else "odd"
+
+
+SHAPES = {
+    "linear": Shape({"start": "a", "a": "b", "b": "end", "end": ""},
+                    {"start": 1, "a": 1, "b": 1, "end": 1}),
+    "branch": Shape({"start": "a b c", "a": "join", "b": "join", "c": "join",
+                     "join": "end", "end": ""},
+                    {"start": 1, "a": 1, "b": 1, "c": 1, "join": 1, "end": 1}),
+    "nested branch": Shape({"start": "a b", "a": "a1 a2", "a1": "join_a", "a2": "join_a",
+                            "join_a": "join", "b": "join", "join": "end", "end": ""},
+                           {"start": 1, "a": 1, "a1": 1, "a2": 1, "join_a": 1, "b": 1,
+                            "join": 1, "end": 1}),
+    "foreach": Shape({"start": ("foreach", "work", 5), "work": "join", "join": "end",
+                      "end": ""}, {"start": 1, "work": 5, "join": 1, "end": 1}),
+    "foreach chain": Shape({"start": ("foreach", "a", 4), "a": "b", "b": "join",
+                            "join": "end", "end": ""},
+                           {"start": 1, "a": 4, "b": 4, "join": 1, "end": 1}),
+    "nested foreach": Shape({"start": ("foreach", "outer", 2),
+                             "outer": ("foreach", "inner", 3), "inner": "join_inner",
+                             "join_inner": "join_outer", "join_outer": "end", "end": ""},
+                            {"start": 1, "outer": 2, "inner": 6, "join_inner": 2,
+                             "join_outer": 1, "end": 1}),
+    "branch in foreach": Shape({"start": ("foreach", "a", 3), "a": "b c", "b": "join_bc",
+                                "c": "join_bc", "join_bc": "join", "join": "end",
+                                "end": ""},
+                               {"start": 1, "a": 3, "b": 3, "c": 3, "join_bc": 3,
+                                "join": 1, "end": 1}),
+    "switch": Shape({"start": ("switch", {"even": "x", "odd": "y"}), "x": "end",
+                     "y": "end", "end": ""}, {"start": 1, "x": 1, "end": 1},
+                    choose=lambda step, frames: "even"),
+    "switch in foreach": Shape({"start": ("foreach", "classify", 5),
+                                "classify": ("switch", {"even": "halve", "odd": "grow"}),
+                                "halve": "measure", "grow": "measure", "measure": "join",
+                                "join": "end", "end": ""},
+                               {"start": 1, "classify": 5, "halve": 3, "grow": 2,
+                                "measure": 5, "join": 1, "end": 1}, choose=_parity),
+}
+
+# -- playing Dask -------------------------------------------------------------------------
+
+
+@dataclass
+class Walked:
+    """What a walk submitted and reused, in order."""
+
+    runs: list[tuple[TaskSpec, tuple[Any, ...]]] = field(default_factory=list)
+    reused: list[Reused] = field(default_factory=list)
+    expanded: list[Expanded] = field(default_factory=list)
+    finished: list[TaskSpec] = field(default_factory=list)
+    refs: dict[tuple[str, str], TaskRef] = field(default_factory=dict)
+
+    def tasks(self, step: str) -> list[tuple[TaskSpec, tuple[Any, ...]]]:
+        return [(spec, parents) for spec, parents in self.runs if spec.step == step]
+
+    def positions(self) -> Counter:
+        """(step, foreach indices) of every task, run or reused."""
+        done = [(s.step, s.frames) for s, _ in self.runs] + \
+               [(r.step, r.ref.frames) for r in self.reused]
+        return Counter((step, tuple(f.index for f in frames)) for step, frames in done)
+
+
+def finish(shape: Shape, spec: TaskSpec) -> TaskRef:
+    """The ref a task of ``shape`` returns: its width for a foreach, its case for a switch."""
+    how = shape.steps[spec.step]
+    num_splits = next_step = None
+    if isinstance(how, tuple) and how[0] == "foreach":
+        num_splits = how[2]
+    elif isinstance(how, tuple):
+        next_step = how[1][shape.choose(spec.step, spec.frames)]
+    return TaskRef(spec.step, spec.task_id, 0, {}, spec.frames, num_splits, next_step)
+
+
+def walk_to_end(shape: Shape, graph: FlowGraph, routes: Routes = Routes(), order: str = "fifo",
+                reuse: Any = None, seed: int = 0) -> Walked:
+    walk = Walk(graph, "9", routes, reuse)
+    walked = Walked()
+    rng = random.Random(seed)
+    running: list[tuple[TaskSpec, tuple[Any, ...], bool]] = []   # (spec, parents, batched)
+    done: set[str] = set()
+
+    def take(decisions: list[Any]) -> None:
+        for decision in decisions:
+            if isinstance(decision, Run):
+                batched = decision.fanout and decision.step in routes.batched
+                for spec, parents in zip(decision.specs, decision.parents):
+                    walked.runs.append((spec, parents))
+                    running.append((spec, parents, batched))
+            elif isinstance(decision, Reused):
+                walked.reused.append(decision)
+                walked.refs[(decision.step, decision.task_id)] = decision.ref
+            elif isinstance(decision, Expanded):
+                walked.expanded.append(decision)
+            else:  # sized per split: two sizes, even and odd splits
+                assert isinstance(decision, SizeSplits)
+                for parity in (0, 1):
+                    group = [f for f in decision.frames if f[-1].index % 2 == parity]
+                    take(walk.splits(decision.step, group, decision.parent))
+
+    def ready(item: tuple[TaskSpec, tuple[Any, ...], bool]) -> bool:
+        return all(str(p) in done for p in item[1] if isinstance(p, TaskKey))
+
+    take(walk.start())
+    while running:
+        candidates = [item for item in running if ready(item)]
+        assert candidates, f"stuck: nothing can run of {running}"
+        spec, parents, batched = {"fifo": candidates[0], "lifo": candidates[-1],
+                                  "random": rng.choice(candidates)}[order]
+        if batched:  # a batch of this split and the next one waiting, if consecutive
+            batch = [item for item in running if item[2] and item[0].step == spec.step
+                     and item[0].frames[:-1] == spec.frames[:-1]
+                     and item[0].frames[-1].index - spec.frames[-1].index in (0, 1)]
+            for item in batch:
+                running.remove(item)
+                done.add(str(TaskKey(item[0].step, item[0].task_id, "9")))
+                walked.finished.append(item[0])
+            result = SplitBatch(spec.step, tuple(i[0].task_id for i in batch),
+                                (0,) * len(batch), 0.01)
+            take(walk.batch_finished(result, spec.frames))
+            continue
+        running.remove((spec, parents, batched))
+        done.add(str(TaskKey(spec.step, spec.task_id, "9")))
+        walked.finished.append(spec)
+        ref = finish(shape, spec)
+        walked.refs[(spec.step, spec.task_id)] = ref
+        if walk.waits_for(spec.step):
+            take(walk.finished(ref))
+    assert not walk.joins, f"joins left waiting: {walk.joins}"
+    return walked
+
+
+# -- the checks every walk passes -----------------------------------------------------------
+
+
+def check_walk(shape: Shape, graph: FlowGraph, walked: Walked, routes: Routes) -> None:
+    counts = Counter(spec.step for spec, _ in walked.runs) + \
+        Counter(r.step for r in walked.reused)
+    assert dict(counts) == shape.counts
+    ids = [int(spec.task_id) for spec, _ in walked.runs] + \
+        [int(r.task_id) for r in walked.reused]
+    assert sorted(ids) == list(range(1, len(ids) + 1)), "task ids: each once, no gaps"
+    last = walked.finished[-1] if walked.finished else walked.reused[-1]
+    assert last.step == "end"
+    frames = {(s.step, s.task_id): s.frames for s, _ in walked.runs}
+    frames.update({(r.step, r.task_id): r.ref.frames for r in walked.reused})
+    for spec, parents in walked.runs:
+        assert len(spec.frames) == graph.foreach_depth(spec.step)
+        for parent in parents:
+            if isinstance(parent, TaskKey):  # its result goes through Dask: it never decides
+                assert not (graph[parent.step].transition in (FOREACH, SWITCH)
+                            or parent.step in routes.follow_on_finish)
+                assert (parent.step, parent.task_id) in frames
+            elif isinstance(parent, SplitBatch):
+                assert parent.step in routes.batched
+        if graph[spec.step].is_join:
+            check_join(graph, spec, parents, frames)
+
+
+def check_join(graph: FlowGraph, spec: TaskSpec, parents: tuple[Any, ...],
+               frames: dict[tuple[str, str], tuple]) -> None:
+    node = graph[spec.step]
+    split = graph[node.matching_split]
+    if split.transition == FOREACH:  # every split of its foreach once, in index order
+        inputs = []
+        for parent in parents:
+            task_ids = parent.task_ids if isinstance(parent, SplitBatch) else [parent.task_id]
+            inputs += [frames[(parent.step, task_id)] for task_id in task_ids]
+        assert [f[-1].index for f in inputs] == list(range(inputs[0][-1].num_splits))
+        assert {f[:-1] for f in inputs} == {spec.frames}
+    else:  # one input per branch, in the order the join lists them
+        assert [p.step for p in parents] == node.in_funcs
+        assert {frames[(p.step, p.task_id)] for p in parents} == {spec.frames}
+
+
+def _batchable(graph: FlowGraph) -> frozenset[str]:
+    return frozenset(n.name for n in graph
+                     if batchable(graph, StepPlan(n.name, n, graph), False, False))
+
+
+def _foreach_targets(graph: FlowGraph) -> frozenset[str]:
+    return frozenset(n.out_funcs[0] for n in graph if n.transition == FOREACH)
+
+
+ROUTES = {
+    "default": lambda graph: Routes(),
+    "batched": lambda graph: Routes(batched=_batchable(graph)),
+    "own clusters": lambda graph: Routes(follow_on_finish=frozenset(
+        n.name for n in graph if n.name not in ("start", "end"))),
+    "sized": lambda graph: Routes(follow_on_finish=_foreach_targets(graph),
+                                  sized=_foreach_targets(graph)),
+}
+
+
+@pytest.mark.parametrize("order", ["fifo", "lifo", "random"])
+@pytest.mark.parametrize("routes", sorted(ROUTES))
+@pytest.mark.parametrize("name", sorted(SHAPES))
+def test_every_shape_walks_to_end(name: str, routes: str, order: str) -> None:
+    shape = SHAPES[name]
+    graph = shape.graph(name.replace(" ", "_"))
+    chosen = ROUTES[routes](graph)
+    walked = walk_to_end(shape, graph, chosen, order)
+    check_walk(shape, graph, walked, chosen)
+    # where tasks run and in which order they finish never changes what runs
+    assert walked.positions() == walk_to_end(shape, graph).positions()
+
+
+# -- what one shape shows ---------------------------------------------------------------
+
+
+def test_a_linear_stretch_and_branches_go_at_once_depth_first() -> None:
+    graph = SHAPES["nested branch"].graph("nested")
+    decisions = Walk(graph, "9").start()
+    runs = [(d.step, d.specs[0].task_id, d.parents) for d in decisions]
+    key = lambda step, task: TaskKey(step, task, "9")  # noqa: E731
+    assert runs == [("start", "1", ((),)),
+                    ("a", "2", ((key("start", "1"),),)),
+                    ("a1", "3", ((key("a", "2"),),)),
+                    ("a2", "4", ((key("a", "2"),),)),
+                    ("join_a", "5", ((key("a1", "3"), key("a2", "4")),)),
+                    ("b", "6", ((key("start", "1"),),)),
+                    ("join", "7", ((key("join_a", "5"), key("b", "6")),)),
+                    ("end", "8", ((key("join", "7"),),))]
+
+
+def test_a_foreach_expands_when_it_finishes_with_its_ref_as_the_parent() -> None:
+    shape = SHAPES["foreach"]
+    walk = Walk(shape.graph("fe"), "9")
+    [start] = walk.start()
+    assert start.step == "start" and walk.waits_for("start")
+    ref = finish(shape, start.specs[0])
+    expanded, work, *rest = walk.finished(ref)
+    assert expanded == Expanded("start", "work", 5)
+    assert work.fanout and work.parent == ref and [s.task_id for s in work.specs] == \
+        ["2", "3", "4", "5", "6"]
+    assert [s.frames[-1].index for s in work.specs] == [0, 1, 2, 3, 4]
+    # unbatched splits on the default cluster: the join and end go at once, on their keys
+    join, end = rest
+    assert join.step == "join" and [p.task_id for p in join.parents[0]] == \
+        ["2", "3", "4", "5", "6"]
+    assert end.parents == ((TaskKey("join", "7", "9"),),)
+
+
+def test_batched_splits_reach_the_join_only_with_their_batches() -> None:
+    shape = SHAPES["foreach"]
+    walk = Walk(shape.graph("fe"), "9", Routes(batched=frozenset({"work"})))
+    [start] = walk.start()
+    _, work = walk.finished(finish(shape, start.specs[0]))
+    first, second = work.specs[:3], work.specs[3:]
+    assert walk.batch_finished(SplitBatch("work", ("2", "3", "4"), (0, 0, 0), 0.1),
+                               first[0].frames) == []
+    # two splits of the last batch come back one per Dask task (their worker died)
+    again = walk.sent_alone(second)
+    join, end = again
+    batch, *alone = join.parents[0]
+    assert isinstance(batch, SplitBatch) and alone == [TaskKey("work", "5", "9"),
+                                                       TaskKey("work", "6", "9")]
+
+
+def test_a_switch_follows_the_step_it_chose() -> None:
+    graph = SHAPES["switch"].graph("sw")
+    walk = Walk(graph, "9")
+    [start] = walk.start()
+    chose_y = TaskRef("start", "1", 0, {}, (), None, "y")
+    [y, end] = walk.finished(chose_y)
+    assert (y.step, y.parents, end.step) == ("y", ((chose_y,),), "end")
+
+
+def test_sized_splits_are_placed_group_by_group_once_their_sizes_are_known() -> None:
+    shape = SHAPES["foreach"]
+    walk = Walk(shape.graph("fe"), "9", Routes(sized=frozenset({"work"}),
+                                               follow_on_finish=frozenset({"work"})))
+    [start] = walk.start()
+    ref = finish(shape, start.specs[0])
+    expanded, sizing = walk.finished(ref)
+    assert isinstance(sizing, SizeSplits) and len(sizing.frames) == 5
+    [big] = walk.splits("work", sizing.frames[:2], ref)
+    [small] = walk.splits("work", sizing.frames[2:], ref)
+    assert [s.task_id for s in big.specs + small.specs] == ["2", "3", "4", "5", "6"]
+
+
+# -- resume: tasks reused instead of run ----------------------------------------------
+
+
+class Clones:
+    """A :class:`~daskflow.runtime.walk.TaskReuse` as resume's: a task whose place the
+    origin walk finished, outside ``excluded``, is reused if all its parents were."""
+
+    def __init__(self, origin: Walked, excluded: set[str]) -> None:
+        self.origin = {(ref.step, tuple(f.index for f in ref.frames)): ref
+                       for ref in origin.refs.values()}
+        self.excluded = excluded
+        self.cloned: set[tuple[str, str]] = set()
+
+    def reuse(self, specs, parents):
+        if not all((p.step, p.task_id) in self.cloned for p in parents):
+            return [None] * len(specs)
+        refs = []
+        for spec in specs:
+            hit = self.origin.get((spec.step, tuple(f.index for f in spec.frames)))
+            if hit is None or spec.step in self.excluded:
+                refs.append(None)
+                continue
+            refs.append(hit._replace(task_id=spec.task_id, frames=spec.frames))
+            self.cloned.add((spec.step, spec.task_id))
+        return refs
+
+
+RESUMES = [("linear", {"b", "end"}), ("branch", {"c", "join", "end"}),
+           ("foreach", {"join", "end"}), ("nested foreach", {"inner", "join_inner",
+                                                             "join_outer", "end"}),
+           ("switch in foreach", {"measure", "join", "end"})]
+
+
+@pytest.mark.parametrize("name, rerun", RESUMES)
+def test_resume_reuses_what_comes_before_its_step_and_runs_the_rest(name, rerun) -> None:
+    shape = SHAPES[name]
+    graph = shape.graph(name.replace(" ", "_"))
+    origin = walk_to_end(shape, graph)
+    resumed = walk_to_end(shape, graph, reuse=Clones(origin, rerun), order="random")
+    check_walk(shape, graph, resumed, Routes())
+    assert {r.step for r in resumed.reused} == set(shape.counts) - rerun
+    assert {spec.step for spec, _ in resumed.runs} == rerun
+    assert resumed.positions() == origin.positions()
+
+
+def test_resume_with_nothing_to_redo_reuses_end_too() -> None:
+    shape = SHAPES["branch"]
+    graph = shape.graph("branch")
+    resumed = walk_to_end(shape, graph, reuse=Clones(walk_to_end(shape, graph), set()))
+    assert resumed.runs == [] and resumed.reused[-1].step == "end"
+
+
+def test_the_walk_imports_no_dask():
+    import ast
+    from pathlib import Path
+
+    import daskflow.runtime.walk as walk_module
+
+    tree = ast.parse(Path(walk_module.__file__).read_text())
+    imported = [alias.name for node in ast.walk(tree) if isinstance(node, ast.Import)
+                for alias in node.names]
+    imported += [node.module or "" for node in ast.walk(tree)
+                 if isinstance(node, ast.ImportFrom) and not node.level]
+    assert not [name for name in imported if name.split(".")[0] in ("dask", "distributed")]
