@@ -73,6 +73,12 @@ class ArtifactStore:
         """The flow's folder, for messages (``.../.daskflow/HelloFlow``)."""
         return self.layout.flow
 
+    @property
+    def flow_url(self) -> str:
+        """The flow's folder as a URL, protocol kept (``s3://bucket/prefix/HelloFlow``;
+        a local folder stays a path): what the terminal shows at run start."""
+        return self.files.url(self.layout.flow)
+
     # -- a batch of splits ----------------------------------------------------------------
 
     def batched(self, run_id: str, step: str, task_ids: list[str]) -> ArtifactStore:

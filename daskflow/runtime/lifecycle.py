@@ -88,7 +88,7 @@ class RunLifecycle:
         beat.start()
         self._beat = beat  # only once started: a Ctrl-C inside start() leaves none to join
         self.observer.run_started(flow_name=self.store.flow_name, run_id=self.run_id,
-                                  datastore=self.store.url(self.store.flow_root),  # s3://...
+                                  datastore=self.store.flow_url,
                                   graph=self.graph)
 
     @property
