@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from . import causes
 from .current import username
 from .datastore import ArtifactRef, ArtifactStore, resolve_root
 from .datastore.names import check_flow_name, check_run_id, check_step_name, check_task_id
@@ -475,6 +476,37 @@ class Task:
         from .steps import CaughtException
         return CaughtException(error.get("qualified_type", error["type"]), error["message"],
                                error.get("traceback", ""))
+
+    @property
+    def failure_cause(self) -> str | None:
+        """Why this attempt failed, one of :data:`daskflow.causes.CAUSES`: ``exception``
+        (the step raised), ``out-of-memory``, ``timeout`` (``@timeout``), ``worker-lost``,
+        ``preempted``, ``walltime`` (SLURM's time limit) or ``cluster`` (its cluster never
+        started); None for a successful attempt or one still running.
+
+        >>> Task("MyFlow/12/train/3", attempt=0).failure_cause    # doctest: +SKIP
+        'out-of-memory'
+        """
+        if self.record is not None:
+            return causes.of_record(self.record)
+        if self.current_attempt != self.attempts[-1]:
+            return causes.WORKER_LOST  # a later attempt followed one that left no record
+        return None
+
+    @property
+    def resources(self) -> Any:
+        """What this attempt ran with: ``cpu`` (worker threads), ``memory`` (its worker's
+        memory limit in bytes) and ``gpu``; None when not recorded.
+
+        >>> Task("MyFlow/12/train/3", attempt=1).resources        # doctest: +SKIP
+        TaskResources(cpu=1, memory=1258291200, gpu=0)
+        """
+        from .runtime.attempts import TaskResources
+        try:
+            start = self._store.read_start(*self._ids(), self.current_attempt)
+        except (FileNotFoundError, DataNotFoundError):
+            return None
+        return TaskResources.from_record(start.get("resources"))
 
     @property
     def index(self) -> int | None:

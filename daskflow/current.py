@@ -66,6 +66,17 @@ class Current:
         return self._get("retry_count") or 0
 
     @property
+    def resources(self) -> Any:
+        """What this attempt runs with: ``cpu`` (worker threads), ``memory`` (the worker's
+        memory limit in bytes, None without one) and ``gpu``; None outside a task.  An
+        attempt retried after running out of memory may have more (``@resources(max_memory=...)``).
+
+        >>> current.resources is None      # outside a task
+        True
+        """
+        return self._get("resources")
+
+    @property
     def origin_run_id(self) -> str | None:
         return self._get("origin_run_id")
 

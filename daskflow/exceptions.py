@@ -163,23 +163,33 @@ class TaskFailed(DaskflowException, RuntimeError):
     driver): its type name, message and formatted traceback travel instead.
     ``input_error``: daskflow refused what the step did (a foreach over no list, an
     artifact it cannot store, ...) with a message that says where and what to do, so
-    the command line prints that line without the traceback.
+    the command line prints that line without the traceback.  ``cause`` says why the
+    last attempt failed (``daskflow.causes``: ``exception``, ``out-of-memory``, ...).
     """
 
     headline = "Task failed"
 
     def __init__(self, pathspec: str, type_name: str, message: str,
-                 traceback_text: str = "", input_error: bool = False) -> None:
+                 traceback_text: str = "", input_error: bool = False,
+                 cause: str = "exception") -> None:
         self.pathspec = pathspec
         self.type_name = type_name
         self.message = message
         self.traceback_text = traceback_text
         self.input_error = input_error
+        self.cause = cause
         super().__init__(f"Task {pathspec} failed: {type_name}: {message}")
 
     def __reduce__(self):  # keep it picklable whatever the original was
         return (type(self), (self.pathspec, self.type_name, self.message,
-                             self.traceback_text, self.input_error))
+                             self.traceback_text, self.input_error, self.cause))
+
+    def explained(self) -> str:
+        """``raised ValueError: ...``, or for a task that did not raise, why it failed:
+        ``failed (out-of-memory): ...``."""
+        if self.cause == "exception":
+            return f"raised {self.type_name}: {self.message}"
+        return f"failed ({self.cause}): {self.message}"
 
 
 class StepError(DaskflowException, RuntimeError):

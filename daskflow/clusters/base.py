@@ -18,13 +18,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, ClassVar
 
-from .. import config
+from .. import causes, config
 from ..exceptions import (
     ClusterError,
     ConfigurationError,
     DaskflowException,
     did_you_mean,
 )
+from .deaths import Death, NannyAccount, nanny_death
 from .errors import (
     ClusterStartTimeoutError,
     ClusterTeardownError,
@@ -33,13 +34,17 @@ from .errors import (
 from .live import LiveCluster
 from .request import GiB, MiB, ResourceRequest, export_lines, format_bytes
 
-__all__ = ["TEARDOWN_GRACE", "ClusterBackend", "GiB", "MiB", "ResourceRequest",
+__all__ = ["SCHEDULER_ENV", "TEARDOWN_GRACE", "ClusterBackend", "GiB", "MiB", "ResourceRequest",
            "export_lines", "format_bytes", "logger"]
 
 logger = logging.getLogger("daskflow.clusters")
 
 #: seconds a closed cluster's workers get to exit on their own before they are killed
 TEARDOWN_GRACE = 5.0
+#: every scheduler daskflow starts fails a task at the first death of its worker
+#: (``KilledWorker``): the runtime, not Dask, decides what runs again and where
+#: (``runtime/diagnosis.py``).  Schedulers in this process get it from the config.
+SCHEDULER_ENV = {"DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "0"}
 
 
 class ClusterBackend:
@@ -67,7 +72,10 @@ class ClusterBackend:
       kill what does (:class:`~daskflow.clusters.processes.LocalProcessTeardown`
       does it for worker processes on this machine);
     - ``explain_worker_death(cluster, worker)``: the backend's own account of why
-      a worker died (SLURM's job log, ...), used by :meth:`diagnose`.
+      a worker died, as a :class:`~daskflow.clusters.deaths.Death` (a cause and a
+      sentence: SLURM's job state, an ECS task's stop reason, a pod's status), used by
+      :meth:`worker_death` and :meth:`diagnose`; None when the service says nothing
+      (the nanny's account is used then).
 
     What a runtime asks of every backend, with defaults a subclass may change:
 
@@ -217,9 +225,23 @@ class ClusterBackend:
     def cleanup(self, snapshot: Any, *, failing: bool) -> None:
         """Last step of teardown (remove logs, ...); ``failing``: the block raised."""
 
-    def explain_worker_death(self, cluster: Any, worker: Any) -> WorkerKilledError | None:
-        """The backend's account of why ``worker`` (a scheduler WorkerState) died."""
+    def explain_worker_death(self, cluster: Any, worker: Any) -> Death | None:
+        """The backend's own account of why ``worker`` died (anything with ``address``,
+        ``name`` and ``memory_limit``: a scheduler ``WorkerState``); None: it says nothing."""
         return None
+
+    def worker_death(self, cluster: Any, worker: Any,
+                     nanny: NannyAccount | None = None) -> Death:
+        """Why ``worker`` died: the nanny's memory monitor if it stopped the process, else
+        the backend's account, else how the nanny saw the process end (``nanny``)."""
+        if nanny is not None and nanny.memory is not None:
+            return nanny_death(nanny, getattr(worker, "memory_limit", None))
+        try:
+            explained = self.explain_worker_death(cluster, worker)
+        except Exception as exc:  # noqa: BLE001  a service that cannot be asked says nothing
+            logger.debug("explain_worker_death failed: %r", exc)
+            explained = None
+        return explained or nanny_death(nanny, getattr(worker, "memory_limit", None))
 
     def describe(self, request: ResourceRequest) -> str:
         """``slurm, 2 workers x (4 cores, 16 GiB)``: what the terminal prints on start."""
@@ -316,19 +338,12 @@ class ClusterBackend:
         if type(exc).__name__ != "KilledWorker" or not hasattr(exc, "last_worker"):
             return None
         worker = exc.last_worker
-        explained = self.explain_worker_death(cluster, worker)
-        if explained is None:
-            explained = _nanny_memory_restart(cluster, worker, self.name)
-        if explained is not None:
-            return explained
-        limit = getattr(worker, "memory_limit", None)
+        death = self.worker_death(cluster, worker, _nanny_account(cluster, worker.address))
         return WorkerKilledError(
             f"Worker {worker.name} ({worker.address}) of the {self.name} cluster died while "
-            f"running task {getattr(exc, 'task', '?')!r}"
-            f"{f' (memory limit {format_bytes(limit)})' if limit else ''}, and "
-            f"the {self.name} backend does not say why. A crash in native code, or running "
-            f"out of memory, are the usual causes: ask for more memory with "
-            f"@resources(memory=...).", reason="unknown", worker=worker.name)
+            f"running task {getattr(exc, 'task', '?')!r}: {death.message}. "
+            f"{ADVICE.get(death.cause, ADVICE[causes.WORKER_LOST])}",
+            cause=death.cause, worker=worker.name, evidence=death.evidence)
 
     def _write_record(self, cluster: Any, name: str, request: ResourceRequest,
                       started: float) -> None:
@@ -473,22 +488,29 @@ def _close(cluster: Any, timeout: float) -> None:
         cluster.close()
 
 
-def _nanny_memory_restart(cluster: Any, worker: Any, backend: str) -> WorkerKilledError | None:
-    """Dask's nanny logs a 'worker-restart-memory' event when it kills a worker over 95%."""
-    deadline = time.monotonic() + 2.0  # the nanny's event may trail the task's failure
+#: what to do about each cause of a worker's death, in the error of a block it left
+ADVICE = {
+    causes.OUT_OF_MEMORY: "Ask for more memory with @resources(memory=...) (with max_memory=... "
+                          "and @retry, an attempt that runs out is retried with twice as "
+                          "much), or make the step use less.",
+    causes.WALLTIME: "Raise the cluster's walltime, or split the step.",
+    causes.PREEMPTED: "Retry the step (@retry), or use capacity that is not preemptible.",
+    causes.WORKER_LOST: "A crash in native code, a kill, a lost machine or running out of "
+                        "memory are the usual causes: @retry runs the step again; ask for "
+                        "more memory with @resources(memory=...) if it is that.",
+}
+
+
+def _nanny_account(cluster: Any, address: str) -> NannyAccount:
+    """What the nannies of ``cluster`` said of the worker at ``address``: its memory
+    monitor's event (the nanny's event may trail the task's failure: waited for)."""
+    deadline = time.monotonic() + 2.0
     while True:
         for _, event in _scheduler_events(cluster, "worker-restart-memory"):
-            if isinstance(event, dict) and event.get("worker") == worker.address:
-                limit = getattr(worker, "memory_limit", None)
-                return WorkerKilledError(
-                    f"Worker {worker.name} of the {backend} cluster ran out of memory: it used "
-                    f"{format_bytes(int(event.get('rss', 0)))}, over 95% of its "
-                    f"{format_bytes(limit) if limit else '?'} limit, and Dask's nanny killed "
-                    f"it. Ask for more memory with @resources(memory=...), or make the step "
-                    f"use less.", reason="memory", worker=worker.name,
-                    evidence=(f"worker-restart-memory event: {event}",))
+            if isinstance(event, dict) and event.get("worker") == address:
+                return NannyAccount(memory=event)
         if time.monotonic() >= deadline:
-            return None
+            return NannyAccount()
         time.sleep(0.1)
 
 

@@ -58,17 +58,18 @@ class ClusterStartTimeoutError(ClusterError, TimeoutError):
 
 
 class WorkerKilledError(ClusterError):
-    """A worker died while running a task: out of memory, out of time, cancelled, ...
+    """A worker died while running a task: out of memory, out of time, preempted, ...
 
-    ``reason`` is a short tag (``"memory"``, ``"walltime"``, ``"cancelled"``,
-    ``"unknown"``); ``evidence`` the lines of the backend's own logs that say so.
+    ``cause`` is one of :data:`daskflow.causes.CAUSES` (``out-of-memory``,
+    ``walltime``, ``preempted``, ``worker-lost``); ``evidence`` the lines of the
+    backend's own logs or the nanny's events that say so.
     """
 
     headline = "Worker killed"
 
-    def __init__(self, message: str, *, reason: str = "unknown", worker: str | None = None,
+    def __init__(self, message: str, *, cause: str = "worker-lost", worker: str | None = None,
                  job_id: str | None = None, evidence: tuple[str, ...] = ()) -> None:
-        self.reason = reason
+        self.cause = cause
         self.worker = worker
         self.job_id = job_id
         self.evidence = tuple(evidence)

@@ -46,7 +46,9 @@ class ResourceRequest:
 
     ``cpu`` may be fractional (Metaflow allows it); a worker gets
     ``ceil(cpu)`` threads. ``memory`` and ``disk`` are bytes per worker,
-    None for the backend's default. ``env`` holds the environment variables
+    None for the backend's default. ``max_memory`` (bytes, or None) is how far a
+    task's memory may grow when an attempt runs out of it: not part of the worker's
+    size, the runtime's bound for its retries. ``env`` holds the environment variables
     every worker of the cluster is started with (``@environment``): given as a
     mapping or pairs, kept as sorted ``(name, value)`` pairs, read back with
     :attr:`env_dict`. Equal requests compare and hash equal, so a runtime can
@@ -69,17 +71,21 @@ class ResourceRequest:
     env: tuple[tuple[str, str], ...] = ()   # the workers' environment variables, sorted
     secrets: tuple[tuple[str, str], ...] = ()   # secret variables: (name, reference), sorted
     max_lifetime: float | None = None   # seconds; None: daskflow.cluster.max-lifetime
+    max_memory: int | None = None   # bytes a task's retries may grow to after running out
 
     def __post_init__(self) -> None:
         problems = []
         if not isinstance(self.cpu, (int, float)) or isinstance(self.cpu, bool) \
                 or not self.cpu > 0:
             problems.append(f"cpu={self.cpu!r} (a positive number)")
-        for field in ("memory", "disk"):
+        for field in ("memory", "disk", "max_memory"):
             value = getattr(self, field)
             if value is not None and (not isinstance(value, int) or isinstance(value, bool)
                                       or value <= 0):
                 problems.append(f"{field}={value!r} (a positive number of bytes or None)")
+        if isinstance(self.max_memory, int) and isinstance(self.memory, int) and \
+                self.max_memory < self.memory:
+            problems.append(f"max_memory={self.max_memory!r} (at least memory={self.memory!r})")
         if not isinstance(self.gpu, int) or isinstance(self.gpu, bool) or self.gpu < 0:
             problems.append(f"gpu={self.gpu!r} (a whole number >= 0)")
         if not isinstance(self.workers, int) or isinstance(self.workers, bool) \
@@ -106,6 +112,8 @@ class ResourceRequest:
         if self.secrets:
             env += f", secrets={self.secrets!r}"  # references (env:NAME, an ARN), not values
         life = f", max_lifetime={self.max_lifetime!r}" if self.max_lifetime else ""
+        if self.max_memory:
+            life += f", max_memory={self.max_memory!r}"
         return (f"ResourceRequest(cpu={self.cpu!r}, memory={self.memory!r}, gpu={self.gpu!r}, "
                 f"disk={self.disk!r}, workers={self.workers!r}{env}{life})")
 

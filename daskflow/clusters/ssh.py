@@ -59,7 +59,8 @@ class SSHBackend(LocalProcessTeardown, ClusterBackend):
             ("127.0.0.1" if all(_is_loopback(h) for h in hosts) else scheduler)
         dashboard_port = str(config.get("cluster.dashboard-address") or ":0").rsplit(":", 1)[-1]
         scheduler_options: dict[str, Any] = {
-            "host": host, "port": 0, "dashboard_address": f"{host}:{dashboard_port or 0}"}
+            "host": host, "port": 0, "dashboard_address": f"{host}:{dashboard_port or 0}",
+            "allowed_failures": 0}  # the runtime decides what runs again (base.SCHEDULER_ENV)
         idle = config.get("cluster.idle-timeout")
         if idle:
             scheduler_options["idle_timeout"] = idle

@@ -9,8 +9,9 @@ splits travel inside their records (``inline_artifacts``).  Records of any other
 step, or of the same step's tasks outside the batch, go to the stored records as
 usual.
 
-A batch that dies before its commit leaves no record: its splits never ran, as
-far as the datastore knows, and run again.
+A batch that dies before its commit leaves no record here; a ``journal`` (given by
+the runtime) hears of each attempt as it starts and ends, so that someone else can
+write what the batch could not (``runtime/fanout.py``).
 
 >>> records = BatchRecords(store.stored, "17", "work", ["4", "5"])  # doctest: +SKIP
 >>> attempt = records.claim_attempt("17", "work", "4", {})        # held
@@ -31,8 +32,9 @@ class BatchRecords(TaskRecords):
     inline_artifacts = True
 
     def __init__(self, stored: StoredRecords, run_id: str, step: str,
-                 task_ids: list[str]) -> None:
+                 task_ids: list[str], journal: Any = None) -> None:
         self._stored = stored
+        self._journal = journal  # .started({task_id, attempt, start}), .ended(entry)
         self._run_id = run_id
         self._step = step
         self._index = stored.step_batches(run_id, step)
@@ -74,6 +76,9 @@ class BatchRecords(TaskRecords):
         self._pending.setdefault(task_id, set()).add(attempt)
         self._entries[(task_id, attempt)] = {"task_id": task_id, "attempt": attempt,
                                              "start": dict(record)}
+        if self._journal is not None:
+            self._journal.started({"task_id": task_id, "attempt": attempt,
+                                   "start": dict(record)})
         return attempt
 
     def write_log(self, run_id: str, step: str, task_id: str, attempt: int,
@@ -91,6 +96,8 @@ class BatchRecords(TaskRecords):
             self._stored.write_done(run_id, step, task_id, attempt, record)
         else:
             entry["done"] = record
+            if self._journal is not None:
+                self._journal.ended(entry)
 
     def read_done(self, run_id: str, step: str, task_id: str,
                   attempt: int) -> dict[str, Any] | None:

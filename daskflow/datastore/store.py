@@ -81,12 +81,14 @@ class ArtifactStore:
 
     # -- a batch of splits ----------------------------------------------------------------
 
-    def batched(self, run_id: str, step: str, task_ids: list[str]) -> ArtifactStore:
+    def batched(self, run_id: str, step: str, task_ids: list[str],
+                journal: Any = None) -> ArtifactStore:
         """This store as the splits ``task_ids`` of one batch see it: their task records
         are held and written as one object by :meth:`commit`, their small artifacts
-        inline; everything else is this store's."""
+        inline; everything else is this store's.  ``journal`` hears of each attempt's
+        start and end (see :class:`BatchRecords`)."""
         view = copy.copy(self)
-        view.records = BatchRecords(self.stored, run_id, step, task_ids)
+        view.records = BatchRecords(self.stored, run_id, step, task_ids, journal)
         return view
 
     def commit(self) -> None:

@@ -28,10 +28,12 @@ from __future__ import annotations
 
 import time
 
+from ..dask_client import current_worker
 from ..exceptions import TaskFailed
+from ._exit_watch import Journal
 from .capture import announce
 from .context import RunContext, SplitBatch, TaskRef, TaskSpec
-from .task import run_task
+from .task import cap_text, run_task
 
 
 def execute_batch(ctx: RunContext, specs: list[TaskSpec], *parents: TaskRef) -> SplitBatch:
@@ -46,7 +48,8 @@ def execute_batch(ctx: RunContext, specs: list[TaskSpec], *parents: TaskRef) -> 
     if len(specs) == 1:  # alone: exactly an unbatched task (its claim first, a spool, ...)
         ref = run_task(ctx, store, specs[0], parents)
         return SplitBatch(step, (ref.task_id,), (ref.attempt,), time.perf_counter() - began)
-    batch = store.batched(ctx.run_id, step, [s.task_id for s in specs])
+    journal = _journal()
+    batch = store.batched(ctx.run_id, step, [s.task_id for s in specs], journal)
     if ctx.announce_starts:
         announce("started", step, [s.task_id for s in specs], 0)
     done: list[TaskRef] = []
@@ -62,7 +65,35 @@ def execute_batch(ctx: RunContext, specs: list[TaskSpec], *parents: TaskRef) -> 
             break
     seconds = time.perf_counter() - began
     batch.commit()
+    if journal is not None:
+        journal.close()
     if failure is not None:
         raise failure
     return SplitBatch(step, tuple(r.task_id for r in done), tuple(r.attempt for r in done),
                       seconds)
+
+
+#: characters of a split's stdout or stderr a journal keeps (the batch's record has all)
+JOURNAL_LOG_CHARS = 20_000
+
+
+class _CappedJournal(Journal):
+    """A journal whose entries keep at most :data:`JOURNAL_LOG_CHARS` of each log."""
+
+    def ended(self, entry: dict) -> None:
+        for stream in ("stdout", "stderr"):
+            text = entry.get(stream)
+            if text and len(text) > JOURNAL_LOG_CHARS:
+                entry = {**entry, stream: cap_text(text, JOURNAL_LOG_CHARS)}
+        super().ended(entry)
+
+
+def _journal() -> Journal | None:
+    """This batch's journal, on a worker (None off one, or where no file can be made)."""
+    worker = current_worker()
+    if worker is None:
+        return None
+    try:
+        return _CappedJournal(worker.address, worker.get_current_task())
+    except (OSError, ValueError):
+        return None

@@ -156,13 +156,18 @@ def _install() -> None:
             sys.stderr = _Router("stderr", sys.stderr)
 
 
-def announce(event: str, step: str, task_id: str | list[str], attempt: int) -> None:
+def announce(event: str, step: str, task_id: str | list[str], attempt: int,
+             cause: str | None = None) -> None:
     """Tell the driver an attempt started or failed (no-op off a Dask worker); a batch
-    of splits announces all its task ids in one event."""
+    of splits announces all its task ids in one event.  ``cause``: why an attempt that
+    is retried failed."""
     forward = _forwarder()
     if forward is not None:
         try:
-            forward(TASK_TOPIC, {"e": event, "s": step, "t": task_id, "a": attempt})
+            message = {"e": event, "s": step, "t": task_id, "a": attempt}
+            if cause is not None:
+                message["c"] = cause
+            forward(TASK_TOPIC, message)
         except Exception:
             pass  # the view only misses a detail
 

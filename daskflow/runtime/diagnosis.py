@@ -1,30 +1,190 @@
 """Why a task failed, said as plainly as what is known allows.
 
-A step that raised comes back as the :class:`TaskFailed` its task wrote.  Other
-failures are Dask's: a cancelled future, a ``KilledWorker`` after the workers
-running it kept dying, or an error the cluster's backend can explain (SLURM killed
-the job for its memory, ...).  A worker process that died during an attempt is
-found by the task's next attempt (``WorkerDied``, naming the dead pid); the nanny
-that ran that process logged how it ended (``Worker process 4242 was killed by
-signal 9``), and that account is added to the message.
-
-:func:`explain` and :func:`how_it_died` decide from values (tests feed them real
-nanny log lines); :func:`failure_of` fetches those values from a failed future.
+A step that raised, or that ``@timeout`` stopped, comes back as the :class:`TaskFailed`
+its task wrote, with its cause.  A worker that died while it ran tasks reaches the
+driver as Dask's ``KilledWorker`` on each of them: every cluster daskflow starts lets
+no task outlive a worker (``allowed-failures`` 0), so that the driver, not Dask, decides
+what runs again and where.  :class:`Deaths` holds what was lost with each dead worker
+until its death is diagnosed (:func:`diagnose_death`, off the driver's thread: the
+nanny's account, which :class:`NannyReports` hears on the scheduler's event topics, and
+the backend's own, ``ClusterBackend.worker_death``), then hands it back to the driver,
+which records the dead attempts with their cause and sends the tasks again.  Other
+failures (a cancelled future, an error of Dask's) are said by :func:`explain`.
 """
 
 from __future__ import annotations
 
-import re
-import signal as signals
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
+from ..clusters.deaths import Death, NannyAccount, nanny_death
 from ..exceptions import TaskFailed
+from ._exit_watch import EXIT_TOPIC
 
-#: what the nanny logs when its worker process ends (distributed's ``_death_message``)
-_DEATH = r"Worker process {pid} (was killed by signal|exited with status) (-?\d+)"
-#: nanny logs as ``Client.get_worker_logs(nanny=True)`` gives them: address -> (level, line)
-NannyLogs = Mapping[str, Sequence[tuple[str, str]]]
+#: the nanny's memory monitor announces a kill on this topic (distributed's name)
+MEMORY_TOPIC = "worker-restart-memory"
+#: seconds a diagnosis waits for the nanny's word (it trails the scheduler's)
+NANNY_WAIT = 2.0
+#: a task whose worker dies this often before it starts an attempt fails the run
+MAX_UNSTARTED_LOSSES = 5
+
+
+class LostWorker(NamedTuple):
+    """A worker that died while a task was on it, as Dask's ``KilledWorker`` names it:
+    ``task`` is the key Dask blames (the task itself, or a task it depends on)."""
+
+    task: str
+    address: str
+    name: Any
+    memory_limit: int | None
+
+
+def lost_worker(future: Any) -> LostWorker | None:
+    """The worker ``future``'s task was lost with, if it failed that way."""
+    if future.status != "error":
+        return None
+    exc = future.exception()
+    worker = getattr(exc, "last_worker", None)
+    if type(exc).__name__ != "KilledWorker" or worker is None:
+        return None
+    return LostWorker(str(getattr(exc, "task", future.key)), worker.address, worker.name,
+                      getattr(worker, "memory_limit", None) or None)
+
+
+@dataclass(frozen=True)
+class WorkerDiagnosed:
+    """The driver's event: how the worker at ``address`` of ``cluster`` died."""
+
+    cluster: str
+    address: str
+    death: Death
+    nanny: NannyAccount
+
+
+class NannyReports:
+    """What nannies said on the scheduler's topics, by worker address, until asked for.
+
+    Subscribed on every cluster of a run (``relay.py``); :meth:`account` waits, bounded,
+    for a dead worker's exit event.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Condition()
+        self.exits: dict[str, tuple[float, dict[str, Any]]] = {}
+        self.memory: dict[str, tuple[float, dict[str, Any]]] = {}
+
+    def heard_exit(self, event: tuple[float, dict[str, Any]]) -> None:
+        self._heard(self.exits, event)
+
+    def heard_memory(self, event: tuple[float, dict[str, Any]]) -> None:
+        self._heard(self.memory, event)
+
+    def _heard(self, into: dict[str, tuple[float, dict[str, Any]]],
+               event: tuple[float, dict[str, Any]]) -> None:
+        _, msg = event
+        if not isinstance(msg, dict) or not msg.get("worker"):
+            return
+        with self.lock:
+            into[msg["worker"]] = (time.monotonic(), msg)
+            old = time.monotonic() - 600  # deaths nobody asked about: forgotten
+            for stale in [k for k, (when, _) in into.items() if when < old]:
+                del into[stale]
+            self.lock.notify_all()
+
+    def account(self, address: str, wait: float = NANNY_WAIT) -> NannyAccount:
+        """What the nanny of the worker at ``address`` said of its end (waits up to
+        ``wait`` seconds for its exit event)."""
+        deadline = time.monotonic() + wait
+        with self.lock:
+            while address not in self.exits and time.monotonic() < deadline:
+                self.lock.wait(max(0.0, deadline - time.monotonic()))
+            exit_msg = self.exits.pop(address, (0.0, None))[1]
+            memory = self.memory.pop(address, (0.0, None))[1]
+        if exit_msg is None:
+            return NannyAccount(memory=memory)
+        return NannyAccount(exitcode=exit_msg.get("exitcode"), memory=memory,
+                            journals=dict(exit_msg.get("journals") or {}))
+
+
+def diagnose_death(backend: Any, cluster: Any, worker: LostWorker, reports: NannyReports,
+                   told: Callable[[Death, NannyAccount], None]) -> None:
+    """How ``worker`` died, then ``told(death, nanny)``: run in a thread of its own (the
+    nanny's word and the backend's service may take seconds)."""
+    nanny = reports.account(worker.address)
+    try:
+        death = backend.worker_death(cluster, worker, nanny) if backend is not None \
+            else nanny_death(nanny, worker.memory_limit)
+    except Exception:  # noqa: BLE001  a diagnosis never stops the run: what the nanny said
+        death = nanny_death(nanny, worker.memory_limit)
+    told(death, nanny)
+
+
+@dataclass
+class _Dead:
+    cluster: str
+    worker: LostWorker
+    lost: list[Any] = field(default_factory=list)
+
+
+class Deaths:
+    """What was lost with each dead worker until its death is diagnosed, and the tasks
+    lost with a task they depend on until that task runs again."""
+
+    def __init__(self) -> None:
+        self.dead: dict[str, _Dead] = {}               # worker address -> what it took
+        self.waiting_for: dict[str, list[Any]] = {}    # a lost task's key -> its dependents
+        self.resent: set[str] = set()                  # lost tasks already sent again
+        self.unstarted: dict[str, int] = {}            # losses of a task before it started
+
+    def lost(self, cluster: str, worker: LostWorker, item: Any) -> bool:
+        """``item`` (a future, or a batch's event) was lost with ``worker``; True when that
+        worker's death is new and is to be diagnosed."""
+        dead = self.dead.get(worker.address)
+        if dead is not None:
+            dead.lost.append(item)
+            return False
+        self.dead[worker.address] = _Dead(cluster, worker, [item])
+        return True
+
+    def diagnosed(self, address: str) -> tuple[LostWorker | None, list[Any]]:
+        dead = self.dead.pop(address, None)
+        return (dead.worker, dead.lost) if dead is not None else (None, [])
+
+    def with_parent(self, parent: str, future: Any) -> bool:
+        """``future`` failed because the task ``parent`` was lost: True when it is to run
+        again now (``parent`` was sent again already), else it waits for :meth:`sent_again`."""
+        if parent in self.resent:
+            return True
+        self.waiting_for.setdefault(parent, []).append(future)
+        return False
+
+    def sent_again(self, key: str) -> list[Any]:
+        """The task ``key`` runs again: the dependents lost with it, to run again too."""
+        self.resent.add(key)
+        return self.waiting_for.pop(key, [])
+
+    def unstarted_loss(self, key: str) -> bool:
+        """The task ``key`` was lost before it started an attempt; False once that happened
+        too often (its task itself likely kills its worker before it can claim one)."""
+        self.unstarted[key] = self.unstarted.get(key, 0) + 1
+        return self.unstarted[key] < MAX_UNSTARTED_LOSSES
+
+
+def watch_exits(client: Any, *, by_value: bool) -> None:
+    """Have the nannies of ``client``'s cluster report how their worker processes end
+    (:class:`~daskflow.runtime._exit_watch.WatchExits`); ``by_value`` for nannies that may
+    have no daskflow.  A cluster that refuses it only says less of its deaths."""
+    from . import _exit_watch
+    if by_value:
+        import cloudpickle
+        cloudpickle.register_pickle_by_value(_exit_watch)
+    try:
+        client.register_plugin(_exit_watch.WatchExits())
+    except Exception:  # noqa: BLE001  no nanny plugin: the nanny's word is missed
+        pass
 
 
 def failure_of(future: Any, pathspec: str,
@@ -34,8 +194,6 @@ def failure_of(future: Any, pathspec: str,
     asks the cluster's backend about an error (None: the run's default cluster)."""
     exc = future.exception() if future.status == "error" else None
     if isinstance(exc, TaskFailed):
-        if exc.type_name == "WorkerDied":
-            return _with_nanny_account(future, exc)
         return exc
     return explain(pathspec, exc, account(exc) if account and exc is not None else None)
 
@@ -47,52 +205,12 @@ def explain(pathspec: str, exc: BaseException | None,
     if exc is None:
         return TaskFailed(pathspec, "Cancelled", "the task was cancelled")
     if diagnosis is not None:  # e.g. SLURM killed the job for using too much memory
-        return TaskFailed(pathspec, type(diagnosis).__name__, str(diagnosis))
+        return TaskFailed(pathspec, type(diagnosis).__name__, str(diagnosis),
+                          cause=getattr(diagnosis, "cause", "worker-lost"))
     name = type(exc).__name__
     if name == "KilledWorker":
         return TaskFailed(pathspec, "WorkerDied",
                           "Dask gave up on it: the workers running it kept dying "
-                          f"(killed, segfault, os.abort() or out of memory). {exc}")
+                          f"(killed, segfault, os.abort() or out of memory). {exc}",
+                          cause="worker-lost")
     return TaskFailed(pathspec, name, str(exc))
-
-
-def dead_pid(failure: TaskFailed) -> str | None:
-    """The pid of the dead worker process a ``WorkerDied`` failure names, if it does."""
-    found = re.search(r"\(pid (\d+)\)", failure.message)
-    return found.group(1) if found else None
-
-
-def how_it_died(failure: TaskFailed, logs: NannyLogs) -> TaskFailed:
-    """``failure`` with the nanny's account of its dead process added (``it was killed by
-    signal 9 (SIGKILL)``), or as it is when no nanny logged that pid's end."""
-    pid = dead_pid(failure)
-    if pid is None:
-        return failure
-    pattern = re.compile(_DEATH.format(pid=pid))
-    for lines in logs.values():
-        for _, line in lines:
-            hit = pattern.search(line)
-            if hit is None:
-                continue
-            number = int(hit.group(2))
-            if hit.group(1).startswith("was killed"):
-                try:
-                    name = signals.Signals(number).name
-                except ValueError:
-                    name = f"signal {number}"
-                how = f"it was killed by signal {number} ({name})"
-            else:
-                how = f"it exited with status {number}"
-            return TaskFailed(failure.pathspec, failure.type_name,
-                              f"{failure.message}; {how}", failure.traceback_text)
-    return failure
-
-
-def _with_nanny_account(future: Any, failure: TaskFailed) -> TaskFailed:
-    if dead_pid(failure) is None:
-        return failure
-    try:
-        logs = future.client.get_worker_logs(nanny=True)
-    except Exception:  # noqa: BLE001  no account: the failure as it is
-        return failure
-    return how_it_died(failure, logs)

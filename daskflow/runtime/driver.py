@@ -14,16 +14,22 @@ own state and return decisions; none of them calls the driver:
 - ``gang.py``: num_parallel gangs, sent and retried whole.
 - ``splits.py``: resources per foreach split, sized on a worker before any split runs.
 - ``flights.py``: the futures in flight, each with the cluster it runs on.
-- ``diagnosis.py``: why a task failed; ``relay.py``: what tasks say as they run.
+- ``diagnosis.py``: why a task failed, and what a dead worker took with it until that
+  is known; ``growth.py``: where a task that ran out of memory runs again;
+  ``relay.py``: what tasks and nannies say as the run goes on.
+
+No task outlives its worker here: a worker that dies fails what it ran (Dask's
+``KilledWorker``; the clusters daskflow starts allow no failures of their own), and the
+driver finds out how it died, records the dead attempts with their cause (a batch's
+splits one by one) and sends the tasks again: where they were, to a cluster with more
+memory, or as the splits of a batch still to run.  ``@retry`` counts those attempts as
+it counts any (the task gives up, or goes to ``@catch``, when it has none left).
 
 A linear stretch, branches and the joins that close them go to Dask at once as one
 graph (each task depends on its parents' futures), so the scheduler runs them
 without waiting for the driver; the driver only ever holds small refs.
 
-Where the next features go: a cause per failed attempt in ``diagnosis.py``; the splits
-of a batch lost with its worker in ``Fanout.returned``; a retry on a bigger cluster is a
-:class:`Run` carried out on another placement, as a size of splits is; loops in the
-walk (a switch arriving at an earlier step); a cache is another ``TaskReuse``, its hits
+Where the next features go: loops in the walk (a switch arriving at an earlier step); a cache is another ``TaskReuse``, its hits
 :class:`Reused` tasks as resume's clones are; a run's share of a shared scheduler bounds
 what ``Flights`` holds in flight; chains of splits in one batch widen ``batchable`` and
 ``Walk.batch_finished``.
@@ -33,20 +39,25 @@ from __future__ import annotations
 
 import functools
 import queue
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
 
 import cloudpickle
 
-from .. import config
+from .. import causes, config
 from ..exceptions import TaskFailed
 from .batch import execute_batch
 from .context import RunContext, SplitBatch, TaskKey, TaskRef, TaskSpec, submit_context, \
     without_secret_values
-from .diagnosis import failure_of
+from ._exit_watch import journal_name, read_journal
+from .attempts import end_lost_attempt, record_unstarted
+from .diagnosis import Deaths, LostWorker, NannyReports, WorkerDiagnosed, diagnose_death, \
+    failure_of, lost_worker
 from .events import RunObserver
 from .fanout import BatchDone, Fanout, batchable
+from .growth import Movable, Sent, checked, regrown
 from .flights import Flights
 from .gang import Gang, Gangs, is_gang, rerun, send_gang
 from .lifecycle import RunOutcome
@@ -78,9 +89,12 @@ class RunDriver:
                  resume: ResumePlan | None = None,
                  placements: dict[str, Placement | None] | None = None,
                  cluster_changed: Any = None, max_workers: int = 16,
-                 setup: Any = None, idle: Any = None) -> None:
+                 setup: Any = None, idle: Any = None,
+                 default_cluster: tuple[Any, Any] | None = None) -> None:
         # cluster_changed(info) hears of every step cluster that starts or stops; setup
-        # prepares each step cluster before its first task (code, environment check)
+        # prepares each step cluster before its first task (code, environment check);
+        # default_cluster: the backend and cluster object of the run's default cluster,
+        # asked why its workers die (None: a scheduler daskflow did not start)
         self.ctx = ctx
         self.graph = ctx.graph
         self.client = client
@@ -93,11 +107,13 @@ class RunDriver:
                                 cluster_changed or (lambda info: None), setup,
                                 ctx_bytes_by_reference=cloudpickle.dumps(
                                     without_secret_values(ctx)) if secret else None)
+        self.default_cluster = default_cluster or (None, None)
         steps = [node.name for node in self.graph]
         gangs = frozenset(s for s in steps if is_gang(self.graph, s))
         own = frozenset(s for s in steps if self.placements.get(s) is not None)
+        grows = frozenset(s for s in steps if ctx.plan(s).may_grow)
         self.routes = Routes(
-            follow_on_finish=own,
+            follow_on_finish=own | grows,  # a task that may move has no followers sent yet
             batched=frozenset(s for s in steps
                               if batchable(self.graph, ctx.plan(s), s in own, s in gangs)),
             sized=frozenset(s for s in steps if ctx.plan(s).split_request is not None))
@@ -107,7 +123,10 @@ class RunDriver:
                                      reuse=bool(config.get("cluster.reuse-adjacent")))
         self.gangs = Gangs(lambda step: ctx.plan(step).retries)
         self.sizing = SplitSizing()
-        self.relay = TaskRelay(observer, self.graph, ctx.stream_output)
+        self.reports = NannyReports()
+        self.relay = TaskRelay(observer, self.graph, ctx.stream_output, self.reports)
+        self.deaths = Deaths()
+        self.movable = Movable()
         self.flights = Flights(self.events, idle)  # idle: the default cluster's IdleRelease
         self.outcome: RunOutcome | None = None
         self.done = 0
@@ -148,6 +167,10 @@ class RunDriver:
         task, cluster = event.key, self.flights.landed(future.key)
         depth = self.graph.foreach_depth(task.step)
         if future.status != "finished":
+            lost = lost_worker(future)
+            if lost is not None and task.step not in self.clusters.gangs and \
+                    self._lost(future, cluster, lost):
+                return
             gang = self.gangs.retryable(future.key)
             if gang is not None and self._retry_gang(gang, task):
                 return
@@ -156,6 +179,7 @@ class RunDriver:
             self._fail(self._failure(future, cluster))
             return
         self.done += 1
+        self.movable.done(future.key)
         self.observer.task_finished(step=task.step, task_id=task.task_id, ok=True,
                                     foreach_depth=depth)
         follows = self.walk.waits_for(task.step)
@@ -181,6 +205,10 @@ class RunDriver:
                                          foreach_depth=depth)
             self._apply(self.walk.batch_finished(result, specs[0].frames))
         else:
+            lost = lost_worker(future)
+            if lost is not None and lost.task == future.key:
+                self._lost(event, DEFAULT, lost)  # its splits wait for the diagnosis
+                return
             error = future.exception() if future.status == "error" else None
             if not fanout.returned(specs, error):
                 failure = error if isinstance(error, TaskFailed) else \
@@ -207,11 +235,28 @@ class RunDriver:
 
     @handle.register(ClusterFailed)
     def _cluster_failed(self, event: ClusterFailed) -> None:
+        """Each task that waited for the cluster has a failed attempt (cause ``cluster``);
+        with ``@retry`` attempts left, they wait for the cluster to be started again."""
         waiting = self.clusters.cluster_failed(event.key)
-        step = waiting[0].step if waiting else "?"
-        task_id = waiting[0].specs[0].task_id if waiting else "?"
-        self._fail(TaskFailed(self._pathspec(step, task_id), type(event.error).__name__,
-                              f"its cluster did not start: {event.error}"))
+        kind, message = type(event.error).__name__, f"its cluster did not start: {event.error}"
+        store = self.ctx.store()
+        for group in waiting:
+            left = all(record_unstarted(store, self.ctx.run_id, group.step, spec.task_id,
+                                        causes.CLUSTER, kind, message)
+                       <= self.ctx.plan(group.step).retries for spec in group.specs)
+            if not left:
+                self._fail(TaskFailed(self._pathspec(group.step, group.specs[0].task_id), kind,
+                                      message, cause=causes.CLUSTER))
+                return
+        for group in waiting:
+            for spec in group.specs:
+                self.observer.task_finished(step=group.step, task_id=spec.task_id, ok=False,
+                                            foreach_depth=self.graph.foreach_depth(group.step),
+                                            retrying=True, cause=causes.CLUSTER)
+            self._apply(self.clusters.place(group.step, group.specs, group.parents,
+                                            group.placement))
+        if not waiting:
+            self._fail(TaskFailed(self._pathspec("?", "?"), kind, message, cause=causes.CLUSTER))
 
     @handle.register(SplitsSized)
     def _splits_sized(self, event: SplitsSized) -> None:
@@ -225,6 +270,108 @@ class RunDriver:
         step, parent, groups = self.sizing.answered(future.key, sizes, error, self.placements)
         for placement, frames_list in groups:  # each size to its own cluster
             self._apply(self.walk.splits(step, frames_list, parent), placement)
+
+    @handle.register(WorkerDiagnosed)
+    def _worker_diagnosed(self, event: WorkerDiagnosed) -> None:
+        _, lost = self.deaths.diagnosed(event.address)
+        for item in lost:
+            if self.outcome is not None:
+                return
+            if isinstance(item, BatchDone):
+                self._lost_batch(item, event)
+            else:
+                self._lost_task(item, event)
+
+    # -- a worker that died ---------------------------------------------------------
+
+    def _lost(self, item: Any, cluster: str, lost: LostWorker) -> bool:
+        """A task (or a batch: its event) was lost with a dead worker: it waits for the
+        diagnosis of that death, or, lost with a task it depends on, for that task to run
+        again.  False when it is not to run again (the run fails)."""
+        key = item.future.key if isinstance(item, BatchDone) else item.key
+        if lost.task != key:  # it waited for a task that was lost
+            if lost.task not in self.flights.by_key or self.deaths.with_parent(lost.task, item):
+                self._again([item], cluster)
+            return True
+        if self.deaths.lost(cluster, lost, item):
+            backend, cluster_object = self.default_cluster if cluster == DEFAULT else \
+                self.pool.backend_and_cluster(cluster)
+            threading.Thread(
+                target=diagnose_death, name=f"daskflow-diagnose-{lost.address}", daemon=True,
+                args=(backend, cluster_object, lost, self.reports,
+                      lambda death, nanny: self.events.put(
+                          WorkerDiagnosed(cluster, lost.address, death, nanny)))).start()
+        return True
+
+    def _lost_task(self, future: Any, diagnosed: WorkerDiagnosed) -> None:
+        """Record the attempt that died with its worker, then send the task again: where
+        it was, or where :func:`~daskflow.runtime.growth.regrown` says."""
+        task, death = TaskKey.parse(future.key), diagnosed.death
+        ended = end_lost_attempt(self.ctx.store(), self.ctx.run_id, task.step, task.task_id,
+                                 diagnosed.address, death.cause, death.message)
+        if ended is None and not self.deaths.unstarted_loss(future.key):
+            self._fail(TaskFailed(self._pathspec(task.step, task.task_id), "WorkerDied",
+                                  f"its worker died before it could start, again and again; "
+                                  f"the last one: {death.message}", cause=death.cause))
+            return
+        sent = self.movable.get(future.key)
+        if ended is not None and sent is not None:
+            placement = regrown(self.ctx.plan(task.step), sent.placement, death.cause,
+                                ended.attempts, ended.resources, self.pool_default_backend)
+            if placement is not None:
+                self._move(future.key, sent, checked(placement, self._where(sent.spec)))
+                return
+        self._again([future] + self.deaths.sent_again(future.key), diagnosed.cluster)
+
+    def _again(self, items: list[Any], cluster: str) -> None:
+        """Run these lost tasks (or batches: their events) again where they were, with
+        their keys: Dask reruns what they wait for that was lost too."""
+        client = self.client if cluster == DEFAULT else self.pool.ready[cluster].client
+        client.retry([i.future if isinstance(i, BatchDone) else i for i in items])
+        for item in items:
+            if isinstance(item, BatchDone):
+                self.flights.watch([item.future], cluster, functools.partial(
+                    BatchDone, fanout=item.fanout, specs=item.specs))
+            else:
+                self.flights.watch([item], cluster, TaskDone)
+
+    def _move(self, key: str, sent: Sent, placement: Placement) -> None:
+        """The task ``key`` runs again on ``placement``'s cluster (with more memory)."""
+        task = TaskKey.parse(key)
+        self.deaths.sent_again(key)
+        self.movable.done(key)
+        self._apply(self.clusters.finished(task.step, task.task_id))  # off its old cluster
+        parents = [self.flights.ref_if_done(p) for p in sent.parents]
+        self._apply(self.clusters.place(task.step, [sent.spec], [parents], placement))
+
+    def _lost_batch(self, done: BatchDone, diagnosed: WorkerDiagnosed) -> None:
+        """A batch died with its worker: what it finished is kept, its running split gets
+        a failed attempt, the rest is batched again (see :meth:`Fanout.lost`)."""
+        fanout, specs = done.fanout, done.specs
+        step, depth = fanout.step, self.graph.foreach_depth(fanout.step)
+        nanny = diagnosed.nanny
+        data = nanny.journals.get(journal_name(done.future.key))
+        notes = read_journal(data) if data is not None else \
+            ([] if nanny.exitcode is not None else None)
+        if len(specs) == 1:  # a batch of one runs as a lone task: its claim is stored
+            spec, death = specs[0], diagnosed.death
+            end_lost_attempt(self.ctx.store(), self.ctx.run_id, step, spec.task_id,
+                             diagnosed.address, death.cause, death.message)
+        loss = fanout.lost(specs, notes, diagnosed.death)
+        if loss.entries:
+            self.ctx.store().stored.write_batch(self.ctx.run_id, step, loss.entries)
+        if loss.finished is not None:
+            self.done += len(loss.finished.task_ids)
+            self.observer.tasks_finished(step=step, task_ids=loss.finished.task_ids,
+                                         foreach_depth=depth)
+            self._apply(self.walk.batch_finished(loss.finished, specs[0].frames))
+        if loss.alone:
+            self._send(DEFAULT, step, loss.alone, [[fanout.parent]] * len(loss.alone),
+                       resent=True)
+            self._apply(self.walk.sent_alone(loss.alone))
+        self._send_batches(fanout)
+        if fanout.done:
+            self._apply(self.clusters.finished(step, fanout.name))
 
     # -- decisions, carried out -----------------------------------------------------
 
@@ -301,8 +448,12 @@ class RunDriver:
         else:
             up = self.pool.ready[cluster]
             client, ctx_future = up.client, up.ctx_future
-        parents = [[self.flights.future_of(p) for p in plist] for plist in parents]
         keys = [str(TaskKey(step, spec.task_id, self.ctx.run_id)) for spec in specs]
+        if self.ctx.plan(step).may_grow:  # what it takes to send it elsewhere, if it must
+            placement = None if cluster == DEFAULT else self.pool.ready[cluster].placement
+            for key, spec, plist in zip(keys, specs, parents):
+                self.movable.add(key, spec, plist, placement)
+        parents = [[self.flights.future_of(p) for p in plist] for plist in parents]
         if step in self.clusters.gangs:
             gang = Gang(step, specs, parents, cluster, keys)
             futures = send_gang(client, ctx_future, gang)
@@ -325,7 +476,7 @@ class RunDriver:
         """Keep enough batches of ``fanout`` sent that no worker waits for the next."""
         depth = self.graph.foreach_depth(fanout.step)
         for batch in fanout.next_batches():
-            key = f"{fanout.step}-{batch[0].task_id}x{len(batch)}-{self.ctx.run_id}"
+            key = fanout.key(batch, self.ctx.run_id)
             future = self.client.submit(execute_batch, self.ctx_future, batch, fanout.parent,
                                         key=key, pure=False)
             self.flights.watch([future], DEFAULT,
@@ -361,6 +512,18 @@ class RunDriver:
         account = None if cluster == DEFAULT else functools.partial(self.pool.diagnose,
                                                                     cluster)
         return failure_of(future, self._pathspec(task.step, task.task_id), account)
+
+    @property
+    def pool_default_backend(self) -> str:
+        """The backend a task moving off the run's default cluster gets a cluster from."""
+        backend = self.default_cluster[0]
+        return backend.name if backend is not None else str(config.get("cluster.backend"))
+
+    def _where(self, spec: TaskSpec) -> str:
+        """``Step 'train', split 3`` (or ``task 7``), for a one-line error."""
+        if spec.frames:
+            return f"Step '{spec.step}', split {spec.frames[-1].index}"
+        return f"Step '{spec.step}' (task {spec.task_id})"
 
     def _pathspec(self, step: str, task_id: str) -> str:
         return f"{self.ctx.flow_name}/{self.ctx.run_id}/{step}/{task_id}"

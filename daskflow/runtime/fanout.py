@@ -8,9 +8,17 @@ costs well under one.  So the splits of a foreach step that qualifies
 :class:`Fanout` holds the splits not sent yet and keeps enough batches in flight
 that no worker waits for the next; :class:`BatchSizer` sizes each batch from how
 long the splits took so far.  Per batch in flight the driver holds only what it
-takes to send its splits again: a batch that fails for another reason than one of
-its splits (its worker died, ...) is sent again one split per Dask task
-(:meth:`Fanout.returned`), where a dead attempt counts for ``@retry`` as usual.
+takes to send its splits again.
+
+A batch whose worker died (:meth:`Fanout.lost`) is accounted for split by split, from
+its journal (``_exit_watch.py``: the nanny hands it over with the worker's exit): the
+splits it had finished keep their records and results (the driver writes them as the
+batch would have), the split that was running gets a failed attempt with the cause of
+the death, and it and the splits not started yet are batched again, where ``@retry``
+counts that attempt as it counts any.  Without a journal (the nanny died too) nothing
+is known of how far the batch got: its splits run again one per Dask task, where each
+death is its own.  A batch that fails for another reason than one of its splits is
+sent again one split per Dask task too (:meth:`Fanout.returned`).
 """
 
 from __future__ import annotations
@@ -18,21 +26,25 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .. import config
+from ..clusters.deaths import Death
 from ..exceptions import TaskFailed
 from ..graph import FOREACH, SWITCH, FlowGraph
 from ..steps import StepPlan
-from .context import TaskRef, TaskSpec
+from .attempts import death_record, lost_message
+from .context import SplitBatch, TaskRef, TaskSpec
 
 
 def batchable(graph: FlowGraph, plan: StepPlan, own_cluster: bool, gang: bool) -> bool:
     """Whether the splits of a foreach into ``plan``'s step may share Dask tasks: on the
-    default cluster, not a gang, no @timeout (stopping one kills its process), and going
-    straight to the join (which takes a batch's result as a value)."""
-    if not config.get("run.batching") or own_cluster or gang or plan.timeout:
+    default cluster, not a gang, no @timeout (stopping one kills its process), none that
+    may move to more memory (``max_memory``), and going straight to the join (which takes
+    a batch's result as a value)."""
+    if not config.get("run.batching") or own_cluster or gang or plan.timeout \
+            or plan.may_grow:
         return False
     node = graph[plan.name]
     if node.transition in (FOREACH, SWITCH) or len(node.out_funcs) != 1 \
@@ -50,6 +62,36 @@ class BatchDone:
     future: Any
     fanout: Fanout
     specs: list[TaskSpec]
+
+
+@dataclass
+class BatchLoss:
+    """What a batch lost with its worker leaves to do: ``entries`` to write (the records of
+    its ended attempts and of the one that died), ``finished`` (its splits that finished,
+    for the join), ``dead`` (the entry of the attempt that died, if one was running) and
+    ``alone`` (splits to send one per Dask task: nothing is known of them)."""
+
+    entries: list[dict[str, Any]] = field(default_factory=list)
+    finished: SplitBatch | None = None
+    dead: dict[str, Any] | None = None
+    alone: list[TaskSpec] = field(default_factory=list)
+
+
+def journal_state(notes: list[tuple[str, dict[str, Any]]]
+                  ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """A batch's journal as the entries of its ended attempts, in order, and the attempt
+    started and not ended (``{"task_id", "attempt", "start"}``), if any."""
+    entries: list[dict[str, Any]] = []
+    running = None
+    for kind, value in notes:
+        if kind == "s":
+            running = value
+        elif kind == "e":
+            entries.append(value)
+            if running is not None and (running.get("task_id"), running.get("attempt")) == \
+                    (value.get("task_id"), value.get("attempt")):
+                running = None
+    return entries, running
 
 
 class BatchSizer:
@@ -103,6 +145,7 @@ class Fanout:
         self.sizer = sizer
         self.name = f"fanout-{specs[0].task_id}"   # stands for its splits until all are done
         self.in_flight = 0
+        self.sent = 0          # batches sent: a batch sent again gets a key of its own
 
     @classmethod
     def configured(cls, step: str, parent: TaskRef, specs: Sequence[TaskSpec],
@@ -131,6 +174,39 @@ class Fanout:
         """A batch of ``splits`` came back after ``seconds`` of work."""
         self.in_flight -= 1
         self.sizer.measured(splits, seconds)
+
+    def key(self, batch: list[TaskSpec], run_id: str) -> str:
+        """A new batch's Dask key: unique, as a batch sent again after its worker died
+        starts at the same split again."""
+        self.sent += 1
+        return f"{self.step}-{batch[0].task_id}x{len(batch)}.{self.sent}-{run_id}"
+
+    def lost(self, specs: list[TaskSpec], notes: list[tuple[str, dict[str, Any]]] | None,
+             death: Death) -> BatchLoss:
+        """The batch of ``specs`` died with its worker, of ``death``; ``notes`` its journal
+        (``[]``: it had nothing uncommitted; None: nothing is known)."""
+        self.in_flight -= 1
+        if notes is None:
+            return BatchLoss(alone=list(specs))
+        entries, running = journal_state(notes)
+        finished_at = {e["task_id"]: e["attempt"] for e in entries
+                       if (e.get("done") or {}).get("status") == "ok"}
+        count = 0  # the splits run in order: those finished are the first ones
+        while count < len(specs) and specs[count].task_id in finished_at:
+            count += 1
+        finished = None
+        if count:
+            ids = tuple(spec.task_id for spec in specs[:count])
+            finished = SplitBatch(self.step, ids, tuple(finished_at[i] for i in ids), 0.0)
+        dead = None
+        if running is not None:
+            start, attempt = running.get("start") or {}, int(running.get("attempt", 0))
+            dead = {"task_id": running["task_id"], "attempt": attempt, "start": start,
+                    "done": death_record(start, attempt, death.cause,
+                                         lost_message(start, attempt, death.message))}
+            entries = [*entries, dead]
+        self.pending.extendleft(reversed(specs[count:]))
+        return BatchLoss(entries, finished, dead)
 
     def returned(self, specs: list[TaskSpec], error: BaseException | None) -> bool:
         """A batch failed with ``error``: True when its splits are to run again one per

@@ -310,6 +310,14 @@ class ClusterPool:
         """The run's context as sent to a cluster of ``backend``."""
         return self.ctx_bytes_by_reference if backend.secrets_by_reference else self.ctx_bytes
 
+    def backend_and_cluster(self, key: str) -> tuple[Any, Any]:
+        """The backend and cluster object of the step cluster ``key`` ((None, None): gone)."""
+        with self.lock:
+            step_cluster = self.ready.get(key)
+        if step_cluster is None:
+            return None, None
+        return step_cluster.backend, step_cluster.cluster
+
     def diagnose(self, key: str, exc: BaseException) -> BaseException | None:
         """The backend's account of a worker death on cluster ``key`` (SLURM's memory kill...)."""
         with self.lock:

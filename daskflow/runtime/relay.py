@@ -1,10 +1,12 @@
-"""What tasks say while they run, passed on to the run's observer.
+"""What tasks and nannies say while a run goes on, passed on to whom it concerns.
 
 A task publishes on two Dask topics of its cluster (``capture.py``): its output as it
-prints it, and its attempts' starts and failed attempts that another follows.  The
-driver subscribes on the run's default cluster and on each step cluster as it
-comes up; :class:`TaskRelay` turns the messages into observer calls, and
-unsubscribes from the clusters still up when the run ends.
+prints it, and its attempts' starts and failed attempts that another follows (with
+their cause).  Nannies publish how their worker processes ended (``_exit_watch.py``,
+and distributed's own memory-monitor event).  The driver subscribes on the run's
+default cluster and on each step cluster as it comes up; :class:`TaskRelay` turns the
+tasks' messages into observer calls and hands the nannies' to :class:`NannyReports`,
+and unsubscribes from the clusters still up when the run ends.
 """
 
 from __future__ import annotations
@@ -12,26 +14,33 @@ from __future__ import annotations
 from typing import Any
 
 from ..graph import FlowGraph
+from ._exit_watch import EXIT_TOPIC
 from .capture import OUTPUT_TOPIC, TASK_TOPIC
+from .diagnosis import MEMORY_TOPIC, NannyReports
 from .events import RunObserver
 
 
 class TaskRelay:
     """Subscribes to the task topics of each cluster of a run, for ``observer``."""
 
-    def __init__(self, observer: RunObserver, graph: FlowGraph, stream_output: bool) -> None:
+    def __init__(self, observer: RunObserver, graph: FlowGraph, stream_output: bool,
+                 reports: NannyReports | None = None) -> None:
         self.observer = observer
         self.graph = graph
         self.stream_output = stream_output
+        self.reports = reports
 
     def subscribe(self, client: Any) -> None:
         client.subscribe_topic(TASK_TOPIC, self.task_event)
         if self.stream_output:
             client.subscribe_topic(OUTPUT_TOPIC, self.output)
+        if self.reports is not None:
+            client.subscribe_topic(EXIT_TOPIC, self.reports.heard_exit)
+            client.subscribe_topic(MEMORY_TOPIC, self.reports.heard_memory)
 
     def unsubscribe(self, clients: list[Any]) -> None:
         for client in clients:
-            for topic in (OUTPUT_TOPIC, TASK_TOPIC):
+            for topic in (OUTPUT_TOPIC, TASK_TOPIC, EXIT_TOPIC, MEMORY_TOPIC):
                 try:
                     client.unsubscribe_topic(topic)
                 except Exception:  # noqa: BLE001  not subscribed there: nothing to undo
@@ -47,7 +56,7 @@ class TaskRelay:
         else:  # an attempt failed and another follows
             self.observer.task_finished(step=msg["s"], task_id=msg["t"], ok=False,
                                         foreach_depth=self.graph.foreach_depth(msg["s"]),
-                                        attempt=msg["a"], retrying=True)
+                                        attempt=msg["a"], retrying=True, cause=msg.get("c"))
 
     def output(self, event: tuple[float, dict[str, Any]]) -> None:
         _, msg = event

@@ -37,6 +37,7 @@ from .context import RunContext
 from .display import choose_observer
 from .driver import RunDriver
 from .flowfile import flow_file_of, load_flow
+from .diagnosis import watch_exits
 from .idle import idle_release_for
 from .lifecycle import RunLifecycle, RunOutcome
 from .options import RUN_OPTIONS, checked_int, command_line, delayed_options, options_doc, \
@@ -295,6 +296,7 @@ class Runner:
         outcome = RunOutcome(False)
         interrupted = False
         self.idle = None
+        self.default_cluster: tuple[Any, Any] | None = None
         try:
             life.begin()
             with self._default_cluster(life) as client:
@@ -306,7 +308,8 @@ class Runner:
                                           name=f"daskflow-{life.pathspec}")
                 outcome = RunDriver(ctx, client, self.observer, plan, self.placements,
                                     life.cluster_changed, self.max_workers,
-                                    self._setup_cluster, self.idle).execute()
+                                    self._setup_cluster, self.idle,
+                                    self.default_cluster).execute()
         except KeyboardInterrupt:
             interrupted = True
             raise
@@ -318,8 +321,8 @@ class Runner:
         if not outcome.successful:
             failure = outcome.failure
             message = (f"Run {life.pathspec} failed"
-                       + (f": task {failure.pathspec} raised {failure.type_name}: "
-                          f"{failure.message}" if failure else "."))
+                       + (f": task {failure.pathspec} {failure.explained()}"
+                          if failure else "."))
             if failure is not None and failure.traceback_text:
                 # a notebook cell's lines: only this process's linecache has them
                 failure.traceback_text = add_source_lines(failure.traceback_text)
@@ -366,12 +369,13 @@ class Runner:
             return
         backend = get_backend(self.cluster)
         request = backend.default_request(self.max_workers)
-        # A worker replaced after a @timeout or a crash counts against a task's
-        # allowed failures in the scheduler; daskflow counts attempts itself.
+        # A task whose worker dies fails at once (KilledWorker), also on the step
+        # clusters started meanwhile: the driver finds out why, records the attempt and
+        # decides where it runs again (runtime/diagnosis.py); @retry counts attempts.
         # Its tasks hand each other small refs, and every task needs the run context,
         # copied to every worker (context.submit_context) so tasks go where threads are
         # free: Dask's active memory manager would drop those copies after 2 s.
-        with dask.config.set({"distributed.scheduler.allowed-failures": 50,
+        with dask.config.set({"distributed.scheduler.allowed-failures": 0,
                               "distributed.scheduler.active-memory-manager.start": False}), \
                 labelled_step(life.run_id, None), \
                 _workers_ignore_ctrl_c(backend.open(request)) as cluster, \
@@ -381,6 +385,7 @@ class Runner:
                                     description=backend.describe(request),
                                     price=backend.hourly_price(request))
             self.idle = idle_release_for(backend, cluster, request.workers)
+            self.default_cluster = (backend, cluster)
             try:
                 yield client
             finally:
@@ -393,7 +398,9 @@ class Runner:
                        step: str) -> None:
         """Before a cluster's first task: check its workers' versions against ours and
         install the run's code package there (workers that join later get it too).
-        Clusters on this machine run our own interpreter and files: nothing to do."""
+        Clusters on this machine run our own interpreter and files: nothing to ship.
+        Every cluster's nannies say how their worker processes end (``_exit_watch.py``)."""
+        watch_exits(client, by_value=backend is None or not backend.local_machine)
         if self.code is None or (backend is not None and
                                  backend.local_machine):
             return

@@ -27,7 +27,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from .. import config
+from .. import causes, config
 from ..collections.foreach import CollectionFanOut, fan_out_of
 from ..dask_client import current_worker
 from ..tracebacks import format_user_traceback
@@ -48,6 +48,7 @@ from ..secrets import reveal
 from ..inputs import Inputs
 from ..graph import FOREACH, SWITCH, StepNode
 from ..steps import StepPlan, TaskContext, TaskError, iter_hooks
+from .attempts import TaskResources, death_record, error_of, lost_message, worker_resources
 from .capture import announce, capture_output, read_spool, remove_spool
 from .context import RunContext, TaskRef, TaskSpec, parent_names
 from .environ import task_environment
@@ -70,6 +71,8 @@ def run_task(ctx: RunContext, store: ArtifactStore, spec: TaskSpec,
     plan = ctx.plan(spec.step)
     history = _history(store, ctx, spec)
     _keep_output_of_dead_attempts(store, ctx, spec, history)
+    if spec.parallel is None:
+        history = _end_dead_attempts(store, ctx, spec, history)
     if spec.parallel is not None:  # a gang node: its round is its attempt (see driver)
         return _gang_node(ctx, store, spec, parents, plan, history)
     for _, record in reversed(history):
@@ -81,7 +84,8 @@ def run_task(ctx: RunContext, store: ArtifactStore, spec: TaskSpec,
         if len(history) > plan.retries:
             return _give_up(ctx, store, spec, parents, plan, history)
         if history:
-            announce("retrying", spec.step, spec.task_id, history[-1][0])
+            announce("retrying", spec.step, spec.task_id, history[-1][0],
+                     causes.of_record(history[-1][1]) or causes.WORKER_LOST)
             if plan.retry_delay:
                 last = history[-1][1] or {}
                 wait = last.get("finished_at", time.time()) + plan.retry_delay - time.time()
@@ -143,7 +147,8 @@ def _keep_output_of_dead_attempts(store: ArtifactStore, ctx: RunContext, spec: T
     """An attempt whose process died left its output in its spool on that host: store it
     as the attempt's log (as Metaflow's logs keep a crashed task's output)."""
     for attempt, record in history:
-        if record is not None:
+        if record is not None and not (record.get("status") == "failed" and
+                                       record.get("cause") in causes.DEATHS):
             continue
         try:
             claim = store.read_start(ctx.run_id, spec.step, spec.task_id, attempt)
@@ -158,6 +163,26 @@ def _keep_output_of_dead_attempts(store: ArtifactStore, ctx: RunContext, spec: T
                                            stream):
                 store.write_log(ctx.run_id, spec.step, spec.task_id, attempt, stream, text)
         remove_spool(spool)
+
+
+def _end_dead_attempts(store: ArtifactStore, ctx: RunContext, spec: TaskSpec,
+                       history: list[tuple[int, dict[str, Any] | None]]
+                       ) -> list[tuple[int, dict[str, Any] | None]]:
+    """Earlier attempts without a done record died (this task runs again only once they
+    ended): give each the ``worker-lost`` record that the driver writes, with what it
+    found out, on the clusters it started.  Here: Dask ran the task again by itself."""
+    ended = []
+    for attempt, record in history:
+        if record is None:
+            start = _start_of(store, ctx, spec, attempt)
+            if _alive(start.get("pid")) and start.get("host") == socket.gethostname():
+                ended.append((attempt, record))  # still running (a zombie): leave it be
+                continue
+            record = death_record(start, attempt, causes.WORKER_LOST,
+                                  lost_message(start, attempt))
+            store.write_done(ctx.run_id, spec.step, spec.task_id, attempt, record)
+        ended.append((attempt, record))
+    return ended
 
 
 def _alive(pid: Any) -> bool:
@@ -193,7 +218,8 @@ def _attempt(ctx: RunContext, store: ArtifactStore, spec: TaskSpec,
     attempt = store.claim_attempt(ctx.run_id, spec.step, spec.task_id, {
         "started_at": started, "host": socket.gethostname(), "pid": os.getpid(),
         "worker": _worker_address(), "frames": frames, "parents": parents_named,
-        "spool": spool, "gang_round": spec.parallel.round if spec.parallel else 0})
+        "spool": spool, "gang_round": spec.parallel.round if spec.parallel else 0,
+        "resources": worker_resources(current_worker())})
     record: dict[str, Any] = {"attempt": attempt, "started_at": started, "frames": frames,
                               "parents": parents_named, "worker": _worker_address()}
     if ctx.announce_starts and not _batched(store):  # a batch announces its splits at once
@@ -214,7 +240,8 @@ def _attempt(ctx: RunContext, store: ArtifactStore, spec: TaskSpec,
         except BaseException as exc:  # SystemExit and KeyboardInterrupt are task failures too
             if watchdog is not None and watchdog.fired:
                 return None  # the watchdog recorded the timeout already
-            record.update(status="failed", error=error_record(exc, ctx.graph.file))
+            record.update(status="failed", cause=causes.EXCEPTION,
+                          error=error_record(exc, ctx.graph.file))
             out.buffers["stderr"].write(record["error"]["traceback"])  # the driver prints it once
         if watchdog is not None and not watchdog.finish():
             return None
@@ -301,11 +328,12 @@ def _give_up(ctx: RunContext, store: ArtifactStore, spec: TaskSpec,
     """No attempts left: fail, unless a ``task_exception`` hook (``@catch``) handles it."""
     pathspec = _pathspec(ctx, spec)
     last_attempt, last = history[-1]
-    error = last["error"] if last is not None else _death(store, ctx, spec, history)
+    error = error_of(last, _start_of(store, ctx, spec, last_attempt), last_attempt)
+    cause = causes.of_record(last) or causes.WORKER_LOST
     handlers = list(iter_hooks(plan.decorators, "task_exception"))
     if not handlers:
         raise TaskFailed(pathspec, error["type"], error["message"], error.get("traceback", ""),
-                         bool(error.get("input_error")))
+                         bool(error.get("input_error")), cause)
     task = TaskContext(None, spec.step, spec.task_id, last_attempt, pathspec, plan)
     failure = TaskError(error.get("qualified_type", error["type"]), error["message"],
                         error.get("traceback", ""))
@@ -317,7 +345,7 @@ def _give_up(ctx: RunContext, store: ArtifactStore, spec: TaskSpec,
                 handled = {**(handled or {}), **result}
     if handled is None:
         raise TaskFailed(pathspec, error["type"], error["message"], error.get("traceback", ""),
-                         bool(error.get("input_error")))
+                         bool(error.get("input_error")), cause)
     announce("caught", spec.step, spec.task_id, last_attempt)  # ahead of the task's result
     node = ctx.graph[spec.step]
     artifacts = {} if node.is_join or not parents else dict(parents[0].artifacts)
@@ -337,18 +365,12 @@ def _give_up(ctx: RunContext, store: ArtifactStore, spec: TaskSpec,
     return TaskRef(spec.step, spec.task_id, attempt, artifacts, spec.frames)
 
 
-def _death(store: ArtifactStore, ctx: RunContext, spec: TaskSpec,
-           history: list[tuple[int, dict[str, Any] | None]]) -> dict[str, str]:
-    attempt = history[-1][0]
+def _start_of(store: ArtifactStore, ctx: RunContext, spec: TaskSpec,
+              attempt: int) -> dict[str, Any]:
     try:
-        pid = store.read_start(ctx.run_id, spec.step, spec.task_id, attempt).get("pid")
-    except Exception:  # noqa: BLE001
-        pid = None
-    process = f"the worker process (pid {pid})" if pid else "the worker process"
-    return {"type": "WorkerDied", "qualified_type": "daskflow.WorkerDied", "traceback": "",
-            "message": f"{process} running it died during attempt {attempt} "
-                       f"(killed, crashed by a segfault or os._exit(), or out of memory) "
-                       f"and left no result; @retry runs a task again after such a crash"}
+        return store.read_start(ctx.run_id, spec.step, spec.task_id, attempt)
+    except Exception:  # noqa: BLE001  no claim to read: the error says less
+        return {}
 
 
 class _Watchdog:
@@ -390,7 +412,8 @@ def _timed_out(ctx: RunContext, store: ArtifactStore, spec: TaskSpec, attempt: i
     message = (f"step '{spec.step}' ran longer than its @timeout of {seconds:g}s and was "
                f"stopped")
     out.buffers["stderr"].write(f"TimeoutError: {message}\n")
-    record.update(status="failed", error={"type": "TimeoutError", "message": message,
+    record.update(status="failed", cause=causes.TIMEOUT,
+                  error={"type": "TimeoutError", "message": message,
                                           "qualified_type": "builtins.TimeoutError",
                                           "traceback": ""})
     _write_attempt(store, ctx, spec, attempt, record, out)
@@ -455,6 +478,7 @@ def _run_body(ctx: RunContext, store: ArtifactStore, flow: FlowSpec, spec: TaskS
             task_id=spec.task_id, retry_count=attempt, tags=ctx.tags,
             username=ctx.username, origin_run_id=ctx.origin_run_id,
             parameter_names=sorted(ctx.params), parallel=spec.parallel,
+            resources=TaskResources.from_record(worker_resources(current_worker())),
             **(ctx.project or {})):
         if on_own_cluster:
             stack.enter_context(_performance_report(store, ctx, spec, attempt, record))

@@ -71,6 +71,10 @@ class StepPlan:
     # split's ResourceRequest (the runtime evaluates it before placing the split); None:
     # every split gets ``request``
     split_request: Callable[[Any], Any] | None = None
+    # bytes an attempt's memory may grow to after running out (``@resources(max_memory=)``);
+    # a step on a cluster of its own has it in its request too
+    max_memory: int | None = None
+    may_grow: bool = False                     # max_memory given, as a value or per split
     secrets: dict[str, Any] = field(default_factory=dict)     # name: secrets.SecretRef
     secret_env: dict[str, Any] = field(default_factory=dict)  # name: secrets.SecretValue
 

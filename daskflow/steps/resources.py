@@ -4,9 +4,12 @@ Metaflow's meaning: ``cpu`` cores and ``memory`` per worker (a bare number is
 megabytes, as in Metaflow; a string is read as Dask reads sizes: "16GiB",
 "500MB"), ``gpu`` GPUs per worker. daskflow adds ``workers`` (how many such
 workers the step's cluster has), ``disk`` (per worker, like memory),
-``backend`` (which cluster backend; None: the run's default) and ``max_lifetime``
+``backend`` (which cluster backend; None: the run's default), ``max_lifetime``
 (the cluster's scheduler closes it after this long, "2h"; None:
-``daskflow.cluster.max-lifetime``).
+``daskflow.cluster.max-lifetime``) and ``max_memory``: with ``@retry``, an attempt
+that runs out of memory is retried with twice the memory of the failed attempt, at
+most this much, on a cluster of that size.  ``max_memory`` alone leaves the step on
+the run's default cluster until an attempt runs out of memory there.
 
 Resources per foreach split: in the step that follows a ``foreach``, any of
 ``cpu``, ``memory``, ``gpu``, ``disk`` and ``workers`` may be a function of the
@@ -24,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import config
-from ..clusters.request import ResourceRequest
+from ..clusters.request import ResourceRequest, format_bytes
 from ..exceptions import FlowDefinitionError, did_you_mean
 from ..graph import FOREACH
 from .base import StepDecorator, StepDecoratorError, StepPlan
@@ -51,11 +54,12 @@ class ResourcesOptions:
     backend: str | None = None
     max_lifetime: str | int | float | None = None   # "2h", seconds; None: config's
     size: str | PerSplit | None = None
+    max_memory: int | float | str | PerSplit | None = None
 
 
 #: The options that size a worker: each may be a function of a foreach split's input,
 #: and a size class (``daskflow.resources.sizes``) sets any of them.
-SIZING = ("cpu", "memory", "gpu", "disk", "workers")
+SIZING = ("cpu", "memory", "gpu", "disk", "workers", "max_memory")
 _NO_INPUT = object()
 #: distinct values a SplitRequest remembers the request of
 MEMO_SIZE = 4096
@@ -129,7 +133,7 @@ def parse_option(name: str, value: Any) -> Any:
     >>> parse_option("memory", "2GiB") == 2 * 2**30, parse_option("gpu", "1")
     (True, 1)
     """
-    if name in ("memory", "disk"):
+    if name in ("memory", "disk", "max_memory"):
         return parse_size(value, what=name)
     if name == "cpu":
         return _number(value, what="cpu", whole=False, above=0)
@@ -234,6 +238,12 @@ class Resources(StepDecorator):
                 f"@resources(size={o.size!r}) must name a size class of "
                 f"daskflow.resources.sizes, or be a function of the split's input that "
                 f"returns one.")
+        memory, limit = self.fixed["memory"], self.fixed["max_memory"]
+        if memory is not None and limit is not None and limit < memory:
+            raise StepDecoratorError(
+                f"@resources(max_memory={o.max_memory!r}) is less than its memory="
+                f"{o.memory!r}: max_memory bounds how far memory grows on retries, so it "
+                f"must be at least memory.")
         self.max_lifetime = parse_lifetime(o.max_lifetime)
         if o.backend is not None and (not isinstance(o.backend, str) or not o.backend):
             raise StepDecoratorError(
@@ -269,9 +279,15 @@ class Resources(StepDecorator):
                 values[name] = parse_option(name, value)
         cpu = values["cpu"]
         cpu = int(cpu) if float(cpu).is_integer() else cpu
-        return ResourceRequest(cpu=cpu, memory=values["memory"], gpu=values["gpu"],
+        memory, limit = values["memory"], values["max_memory"]
+        if limit is not None and memory is not None and limit < memory:
+            raise StepDecoratorError(
+                f"@resources(max_memory={self.options.max_memory!r}) is less than its "
+                f"memory={self.options.memory!r}: max_memory bounds how far memory grows on "
+                f"retries, so it must be at least memory.")
+        return ResourceRequest(cpu=cpu, memory=memory, gpu=values["gpu"],
                                disk=values["disk"], workers=values["workers"],
-                               max_lifetime=self.max_lifetime)
+                               max_lifetime=self.max_lifetime, max_memory=limit)
 
     def _call(self, name: str, split_input: Any) -> Any:
         func = getattr(self.options, name)
@@ -282,13 +298,25 @@ class Resources(StepDecorator):
                 f"@resources({name}={_function_name(func)}) raised "
                 f"{type(exc).__name__}: {exc}") from exc
 
+    @property
+    def only_max_memory(self) -> bool:
+        """``@resources(max_memory=...)`` and no size: the step keeps the run's default
+        cluster until an attempt runs out of memory there."""
+        return self.explicit == {"max_memory"} and self.options.size is None \
+            and not self.per_split
+
     def plan(self, *, step: StepPlan) -> None:
         where = {"step": step.name, "file": step.graph.file, "lineno": step.node.lineno}
         try:
-            step.request = self.request()  # a size class missing from the config fails here
+            request = self.request()  # a size class missing from the config fails here
         except StepDecoratorError as exc:
             raise FlowDefinitionError(str(exc), **where) from None
         step.backend = self.backend
+        step.max_memory = request.max_memory
+        step.may_grow = request.max_memory is not None or "max_memory" in self.per_split
+        if self.only_max_memory:
+            return
+        step.request = request
         if not self.per_split:
             return
         after_foreach = any(step.graph[p].transition == FOREACH and not step.graph[p].parallel
@@ -314,7 +342,12 @@ class Resources(StepDecorator):
         """``slurm: 2 workers x (4 cores, 16 GiB)``, for ``show``."""
         if self.per_split:
             return f"{self.backend or 'default backend'}: {SplitRequest(self).describe()}"
-        return f"{self.backend or 'default backend'}: {self.request().describe()}"
+        request = self.request()
+        grows = f", memory up to {format_bytes(request.max_memory)} on retries" \
+            if request.max_memory else ""
+        if self.only_max_memory:
+            return f"the run's default cluster{grows}"
+        return f"{self.backend or 'default backend'}: {request.describe()}{grows}"
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,7 @@ from daskflow.clusters.aws import (
     fargate_size,
 )
 from daskflow.clusters.aws.instances import INSTANCE_TYPES, smallest_fitting
+from daskflow.clusters.base import SCHEDULER_ENV
 from daskflow.exceptions import ClusterError
 
 from .contract import ClusterContract, MiB, alive_pids
@@ -144,9 +145,10 @@ def test_the_requests_environment_goes_to_ecs_tasks_and_ec2_instances() -> None:
         fargate = get_backend("aws-fargate").cluster_kwargs(request, name="daskflow-e")
         ec2 = get_backend("aws-ec2").cluster_kwargs(request, name="daskflow-e")
         plain = get_backend("aws-fargate").cluster_kwargs(ResourceRequest(), name="daskflow-p")
-    assert fargate["environment"] == {"EXTRA": "1", "MODE": "fast", "LEVEL": "2"}
-    assert ec2["env_vars"] == {"EXTRA": "1", "MODE": "fast", "LEVEL": "2"}
-    assert plain["environment"] == {"EXTRA": "1", "MODE": "slow"}
+    # and every scheduler lets the runtime decide what runs again when a worker dies
+    assert fargate["environment"] == {"EXTRA": "1", "MODE": "fast", "LEVEL": "2", **SCHEDULER_ENV}
+    assert ec2["env_vars"] == {"EXTRA": "1", "MODE": "fast", "LEVEL": "2", **SCHEDULER_ENV}
+    assert plain["environment"] == {"EXTRA": "1", "MODE": "slow", **SCHEDULER_ENV}
 
 
 @pytest.mark.fast

@@ -20,6 +20,7 @@ pytest.importorskip("dask_cloudprovider.aws")
 boto3 = pytest.importorskip("boto3")
 
 from daskflow.clusters import ResourceRequest, get_backend
+from daskflow.clusters.base import SCHEDULER_ENV
 
 from .conftest import container_secrets
 from .test_aws import fargate, moto_leftovers, task_definitions, tasks_of  # noqa: F401
@@ -136,7 +137,8 @@ def test_secret_settings_stay_out_of_kwargs_and_ec2_user_data():
     request = ResourceRequest(secrets={"DB_PASSWORD": "env:DF_NOT_READ_HERE"})
     with dask.config.set({"daskflow.cluster.aws.environment": setting}):
         fargate = get_backend("aws-fargate")
-        assert fargate.cluster_kwargs(request, name="daskflow-k")["environment"] == {"PLAIN": "1"}
+        assert fargate.cluster_kwargs(request, name="daskflow-k")["environment"] == {
+            "PLAIN": "1", **SCHEDULER_ENV}
         assert {k: str(v) for k, v in fargate.secrets(request).items()} == {
             "API_TOKEN": "env:DF_NOT_READ_HERE", "DB_PASSWORD": "env:DF_NOT_READ_HERE"}
         with pytest.raises(ConfigurationError, match=r"secret entries \(API_TOKEN\) reach ECS "

@@ -29,6 +29,7 @@ pytest.importorskip("dask_kubernetes")
 pytest.importorskip("jsonschema")
 
 from daskflow.clusters import ResourceRequest, ResourceRequestError, get_backend
+from daskflow.clusters.base import SCHEDULER_ENV
 from daskflow.clusters.kubernetes import (
     DaskOperatorMissingError,
     KubeconfigError,
@@ -39,6 +40,9 @@ from daskflow.clusters.kubernetes import (
     validate_cluster_spec,
 )
 from daskflow.exceptions import ClusterError
+
+#: what every scheduler daskflow starts gets (the runtime decides what runs again)
+SCHEDULER_ENV_ITEMS = [{"name": k, "value": v} for k, v in SCHEDULER_ENV.items()]
 
 from .contract import ClusterContract, MiB
 
@@ -112,7 +116,8 @@ def test_scheduler_is_sized_apart_and_settings_reach_the_pods() -> None:
     for pod in (worker_pod, scheduler_pod):
         assert pod["serviceAccountName"] == "dask-sa"
         assert pod["containers"][0]["image"] == "registry.example/flows:1"
-        assert pod["containers"][0]["env"] == [{"name": "EXTRA", "value": "1"}]
+    assert worker_pod["containers"][0]["env"] == [{"name": "EXTRA", "value": "1"}]
+    assert scheduler["env"] == [{"name": "EXTRA", "value": "1"}, *SCHEDULER_ENV_ITEMS]
 
 
 @pytest.mark.fast
@@ -127,7 +132,7 @@ def test_the_requests_environment_reaches_the_worker_containers_only() -> None:
                              {"name": "MODE", "value": "it's fast"},  # the step's wins
                              {"name": "LEVEL", "value": "2"}]
     assert scheduler["env"] == [{"name": "EXTRA", "value": "1"},
-                                {"name": "MODE", "value": "slow"}]
+                                {"name": "MODE", "value": "slow"}, *SCHEDULER_ENV_ITEMS]
     plain = KubernetesBackend().cluster_spec(ResourceRequest(), "daskflow-plain")
     assert validate_cluster_spec(plain) == []
     assert plain["spec"]["worker"]["spec"]["containers"][0]["env"] == []

@@ -18,6 +18,7 @@ import pytest
 pytest.importorskip("dask_kubernetes")
 
 from daskflow.clusters import ResourceRequest, get_backend
+from daskflow.clusters.base import SCHEDULER_ENV
 from daskflow.clusters.kubernetes.secrets import secret_object
 from daskflow.clusters.kubernetes.spec import validate_cluster_spec
 from daskflow.secrets import SecretValue
@@ -46,10 +47,12 @@ def test_pods_refer_to_the_secret_and_never_hold_a_value(monkeypatch):
         plain = get_backend("kubernetes").cluster_spec(ResourceRequest(), "daskflow-s")
     assert validate_cluster_spec(spec) == []  # the CRD's schema: valueFrom.secretKeyRef
     assert VALUE not in json.dumps(spec)
-    assert env_of(spec, "scheduler") == {"PLAIN": "1", "API_TOKEN": ref("API_TOKEN")}
+    assert env_of(spec, "scheduler") == {"PLAIN": "1", "API_TOKEN": ref("API_TOKEN"),
+                                         **SCHEDULER_ENV}
     assert env_of(spec, "worker") == {"PLAIN": "1", "MODE": "fast", "API_TOKEN": ref("API_TOKEN"),
                                       "DB_PASSWORD": ref("DB_PASSWORD")}
-    assert env_of(plain, "worker") == env_of(plain, "scheduler") == env_of(spec, "scheduler")
+    assert {**env_of(plain, "worker"), **SCHEDULER_ENV} == env_of(plain, "scheduler") \
+        == env_of(spec, "scheduler")
 
 
 @pytest.mark.fast

@@ -143,7 +143,7 @@ def test_a_worker_killed_for_memory_is_reported_as_such() -> None:
         with get_backend("local").open(ResourceRequest(memory=300 * MiB)) as cluster, \
                 Client(cluster) as client:
             client.submit(hog).result(timeout=120)
-    assert info.value.reason == "memory"
+    assert info.value.cause == "out-of-memory"
     assert "ran out of memory" in str(info.value) and "300 MiB" in str(info.value)
     assert type(info.value.__cause__).__name__ == "KilledWorker"
 

@@ -231,7 +231,7 @@ class TestSLURMWorkerDeath:
             return subprocess.run([sys.executable, "-c", code]).returncode
 
         error, _ = self.run_until_killed(hog_in_a_child)
-        assert error.reason == "memory"
+        assert error.cause == "out-of-memory"
         assert "SLURM killed worker" in str(error) and "exceeded memory limit" in str(error)
         assert error.job_id and error.job_id in str(error)
         assert type(error.__cause__).__name__ == "KilledWorker"
@@ -243,5 +243,5 @@ class TestSLURMWorkerDeath:
             return len(blocks)
 
         error, _ = self.run_until_killed(hog)
-        assert error.reason == "memory"
+        assert error.cause == "out-of-memory"
         assert "95%" in str(error) and "@resources(memory=...)" in str(error)

@@ -112,19 +112,19 @@ def test_timeout_really_stops_the_task(run_flow, workdir):
     assert stuck.type == "builtins.TimeoutError"
 
 
-@pytest.mark.parametrize("mode,kind,message", [
-    ("exit", "SystemExit", "the step called sys.exit(3)"),
-    ("bad_exception", "Unpicklable", "holds a lock"),
-    ("bad_artifact", "ArtifactError", "Artifact 'handle' (lock) cannot be stored"),
-    ("abort", "WorkerDied", "running it died during attempt 0"),
+@pytest.mark.parametrize("mode,said,message", [
+    ("exit", "raised SystemExit", "the step called sys.exit(3)"),
+    ("bad_exception", "raised Unpicklable", "holds a lock"),
+    ("bad_artifact", "raised ArtifactError", "Artifact 'handle' (lock) cannot be stored"),
+    ("abort", "failed (worker-lost)", "running it died during attempt 0"),
 ])
-def test_awkward_failures_are_that_tasks_failure(run_flow, workdir, mode, kind, message):
+def test_awkward_failures_are_that_tasks_failure(run_flow, workdir, mode, said, message):
     result = run_flow("crash_flow.py", "run", "--mode", mode)
     assert result.returncode == 1, result.stdout
     assert message in result.stderr
     run = Flow("CrashFlow").latest_run
     assert f"task CrashFlow/{run.id}/crash/" in result.stderr
-    assert f"raised {kind}" in result.stderr
+    assert said in result.stderr  # the cause, where the step did not raise
     assert not run.successful and run.status == "failed"
     assert run["crash"].task.attempts == [0]  # one failed attempt, as in Metaflow
     if mode == "abort":  # its output up to the crash is kept, and how it died is said
@@ -155,7 +155,9 @@ def test_killed_worker_task_is_retried_elsewhere_with_retry(workdir):
     assert run.data.total == 30
     killed = next(t for t in run["work"] if t.index == 1)
     assert killed.attempts == [0, 1]
-    assert Task(killed.pathspec, attempt=0).record is None  # the dead attempt left no result
+    dead = Task(killed.pathspec, attempt=0)  # left no result; the driver recorded why
+    assert not dead.successful and dead.failure_cause == "worker-lost"
+    assert "killed by signal 9 (SIGKILL)" in dead.exception.exception
     assert killed.successful and killed.data.out == 10
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import math
+import time
 from typing import Any
 
 # missing: the registry says "pip install 'daskflow[aws]'"
@@ -25,6 +26,8 @@ import dask_cloudprovider.aws  # noqa: F401
 from ... import config
 from ...exceptions import ConfigurationError
 from ...secrets import SecretRef, parse_reference, split_env
+from ..base import SCHEDULER_ENV
+from ..deaths import Death
 from ..errors import ResourceRequestError
 from ..labels import current_labels
 from ..lifetime import scheduler_args
@@ -32,6 +35,7 @@ from ..live import LiveCluster
 from ..request import MiB, ResourceRequest, format_bytes
 from ..security import cluster_security, credentials
 from . import inventory
+from .deaths import ec2_instance_cause, ecs_task_cause, ecs_task_words
 from .instances import (
     INSTANCE_TYPES,
     InstanceType,
@@ -149,7 +153,7 @@ class AWSBackend(AWSResources):
             "scheduler_mem": int(self.option("scheduler-memory")),
             "scheduler_timeout": idle or "1 day",
             "image": self.image(),
-            "environment": self.environment(request),
+            "environment": {**SCHEDULER_ENV, **self.environment(request)},
             "tags": self.tags(name),
             "task_role_policies": list(self.option("task-role-policies") or []),
             "fargate_use_private_ip": bool(self.option("use-private-ip")),
@@ -190,7 +194,7 @@ class AWSBackend(AWSResources):
             "worker_options": {"nthreads": request.threads,
                                "memory_limit": self.worker_memory(request)},
             "docker_image": self.image(),
-            "env_vars": self.environment(request),
+            "env_vars": {**SCHEDULER_ENV, **self.environment(request)},
             "instance_tags": self.tags(name),
             "volume_tags": self.tags(name),
             "filesystem_size": filesystem,
@@ -317,6 +321,40 @@ class AWSBackend(AWSResources):
         cluster.job_name = name  # type: ignore[attr-defined]  # as dask-jobqueue's: to find it
         return cluster
 
+    # -- why a worker died (:mod:`.deaths`) -------------------------------------------------
+    def explain_worker_death(self, cluster: Any, worker: Any) -> Death | None:
+        """Ask AWS how the worker's ECS task (or EC2 instance) ended: its stop code and
+        reasons (``DescribeTasks``), or its state reason (``DescribeInstances``)."""
+        found = _worker_of(cluster, worker)
+        if found is None:
+            return None
+        deadline = time.monotonic() + 10.0  # ECS marks a task STOPPED some seconds late
+        while True:
+            if self.launch_type == "ec2":
+                instance_id = (getattr(found, "instance", None) or {}).get("InstanceId")
+                if not instance_id:
+                    return None
+                [reservation] = self.client("ec2").describe_instances(
+                    InstanceIds=[instance_id])["Reservations"] or [{"Instances": [{}]}]
+                instance = reservation["Instances"][0]
+                cause = ec2_instance_cause(instance)
+                said = f"EC2 instance {instance_id}: {instance.get('StateReason') or 'running'}"
+            else:
+                arn = getattr(found, "task_arn", None)
+                if not arn:
+                    return None
+                tasks = self.client("ecs").describe_tasks(cluster=cluster.cluster_arn,
+                                                          tasks=[arn])["tasks"]
+                task = tasks[0] if tasks else {}
+                cause = ecs_task_cause(task) if task.get("lastStatus") == "STOPPED" else None
+                said = f"ECS task {arn.rsplit('/', 1)[-1]}: {ecs_task_words(task)}"
+            if cause is not None:
+                return Death(cause, f"AWS stopped worker {getattr(worker, 'name', '?')}: "
+                                    f"{said}", (said,))
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(0.5)
+
     # -- `daskflow clusters list` / `gc` (:mod:`.inventory`), and cost (:mod:`.pricing`) -----
     @classmethod
     def set_up_here(cls) -> bool:
@@ -330,6 +368,22 @@ class AWSBackend(AWSResources):
 
     def price(self, request: ResourceRequest) -> float | None:
         return worker_hour_price(self, request)
+
+
+def _worker_of(cluster: Any, worker: Any) -> Any:
+    """The dask-cloudprovider worker (an ECS task or EC2 instance) of a Dask worker: by
+    its name, else by its address's host."""
+    workers = getattr(cluster, "workers", None) or {}
+    name = str(getattr(worker, "name", None))
+    for key, candidate in workers.items():
+        if name in (str(key), str(getattr(candidate, "name", None))):
+            return candidate
+    host = str(getattr(worker, "address", "")).rsplit(":", 1)[0].split("://")[-1]
+    for candidate in workers.values():
+        if host and host in (getattr(candidate, "private_ip", None),
+                             getattr(candidate, "public_ip", None)):
+            return candidate
+    return None
 
 
 class AWSFargateBackend(AWSBackend):

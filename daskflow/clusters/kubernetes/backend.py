@@ -28,8 +28,9 @@ import dask_kubernetes  # noqa: F401
 
 from ... import config
 from ...secrets import resolve
-from ..base import logger
+from ..base import SCHEDULER_ENV, logger
 from ..containers import ContainerBackend
+from ..deaths import Death
 from ..errors import (
     BackendUnavailableError,
     ClusterStartTimeoutError,
@@ -40,6 +41,7 @@ from ..lifetime import scheduler_args
 from ..live import LiveCluster
 from ..request import ResourceRequest, format_bytes
 from . import inventory
+from .deaths import pod_cause, pod_words
 from .api import (
     GROUP_VERSION,
     DaskOperatorMissingError,
@@ -134,6 +136,8 @@ class KubernetesBackend(ContainerBackend):
         # the step's variables, over the settings', on the workers only; secrets by reference
         worker_pod["containers"][0]["env"] = worker_env
         scheduler = scheduler_pod["containers"][0]
+        scheduler["env"] = [*(scheduler.get("env") or []),
+                            *({"name": k, "value": v} for k, v in SCHEDULER_ENV.items())]
         # distributed 2026.6 removed the dask-scheduler script make_cluster_spec still uses
         scheduler["args"] = [*self.option("scheduler-command"), "--host", "0.0.0.0",
                              *scheduler_args(request)]  # its max lifetime, enforced there
@@ -439,6 +443,34 @@ class KubernetesBackend(ContainerBackend):
             return None
         waiting = [f"{p['name']}: {p['reason']}" for p in pods if p["reason"]]
         return f"Pods: {'; '.join(waiting)}." if waiting else None
+
+    # -- why a worker died (:mod:`.deaths`) ---------------------------------------------------
+    def explain_worker_death(self, cluster: Any, worker: Any) -> Death | None:
+        """Read the status of the worker's pod (found by its IP, else its name)."""
+        namespace = getattr(cluster, "_daskflow_namespace", None) or self.option("namespace")
+        name = getattr(cluster, "job_name", None) or getattr(cluster, "name", None)
+        if not name:
+            return None
+        pods = run_bounded(self._pod_statuses(namespace, name), self.api_timeout() + 2,
+                           what="reading the worker's pod status")
+        host = str(getattr(worker, "address", "")).rsplit(":", 1)[0].split("://")[-1]
+        worker_name = str(getattr(worker, "name", ""))
+        for pod in pods:
+            if host and (pod.get("status") or {}).get("podIP") == host or \
+                    worker_name and (pod.get("metadata") or {}).get("name") == worker_name:
+                cause = pod_cause(pod)
+                if cause is None:
+                    return None
+                words = pod_words(pod)
+                return Death(cause, f"Kubernetes ended worker {worker_name}: {words}", (words,))
+        return None
+
+    async def _pod_statuses(self, namespace: str | None, name: str) -> list[dict]:
+        api = await api_client(self.api_timeout())
+        async with api.call_api("GET", version="v1", namespace=namespace or api.namespace,
+                                url="pods",
+                                params={"labelSelector": f"{CLUSTER_LABEL}={name}"}) as resp:
+            return list(resp.json().get("items", []))
 
     # -- teardown: the DaskCluster and every pod of it must be gone ---------------------------
     def snapshot(self, cluster: Any, name: str) -> Any:

@@ -23,14 +23,17 @@ from typing import Any
 import dask_jobqueue  # noqa: F401  (missing: the registry says "pip install 'daskflow[slurm]'")
 
 from ... import config
+from ... import causes
 from ..base import ClusterBackend, logger
-from ..errors import BackendUnavailableError, ResourceRequestError, WorkerKilledError
+from ..deaths import Death
+from ..errors import BackendUnavailableError, ResourceRequestError
 from ..labels import current_labels
 from ..lifetime import preload
 from ..listen import DashboardLinkWhereItListens, bind_address
 from ..live import LiveCluster
 from ..request import MiB, ResourceRequest, export_lines, format_bytes
 from ..security import CredentialFiles, cluster_security
+from .deaths import job_state_cause, parse_job, signs_cause
 from .inventory import SQUEUE_FORMAT, parse_squeue
 from .labels import slurm_comment
 
@@ -42,17 +45,6 @@ HOPELESS_REASONS = {
     "AssocMaxWallDurationPerJobLimit", "AssocMaxCpuPerJobLimit", "AssocMaxMemPerJobLimit",
     "AssocMaxGRESPerJob", "JobHeldAdmin", "JobHeldUser", "DependencyNeverSatisfied",
 }
-
-# What slurmstepd writes into a job's stderr when it ends it, and what it means.
-DEATH_SIGNS = (
-    ("memory", re.compile(r"exceeded memory limit|Exceeded job memory limit|oom[-_ ]kill",
-                          re.IGNORECASE)),
-    ("walltime", re.compile(r"DUE TO TIME LIMIT")),
-    ("preempted", re.compile(r"DUE TO PREEMPTION")),
-    ("node-failure", re.compile(r"DUE TO NODE FAILURE")),
-    ("dask-memory", re.compile(r"exceeded \d+% memory budget")),
-    ("cancelled", re.compile(r"\*\*\* JOB \d+ ON \S+ CANCELLED")),
-)
 
 # Workers record their own submission errors here, by job name (see _job_class).
 _submit_errors: dict[str, list[str]] = {}
@@ -340,14 +332,15 @@ class SLURMBackend(ClusterBackend):
                 pass
 
     # -- why a worker died -------------------------------------------------------------
-    def explain_worker_death(self, cluster: Any, worker: Any) -> WorkerKilledError | None:
-        """Find the job whose log has this worker's address; read what slurmstepd wrote there."""
+    def explain_worker_death(self, cluster: Any, worker: Any) -> Death | None:
+        """Find the job whose log names this worker's address; how it ended, by ``scontrol
+        show job`` (its JobState) and by what slurmstepd wrote in its log.  None while the
+        job still runs (only the worker process died: its nanny knows how)."""
         folder = _log_directory(cluster)
         if folder is None:
             return None
         name: str = getattr(cluster, "_daskflow_name", None) or "*"
         deadline = time.monotonic() + 5.0  # slurmstepd writes its verdict as it kills
-        found: tuple[str, str, list[str]] | None = None
         while True:
             for path in sorted(glob.glob(os.path.join(glob.escape(folder), f"{name}-*.err"))):
                 text = _read(path)
@@ -357,43 +350,46 @@ class SLURMBackend(ClusterBackend):
                          if "slurmstepd" in line or "memory budget" in line]
                 job_id = os.path.basename(path)[len(name) + 1:-len(".err")] \
                     if name != "*" else path
-                found = (path, job_id, signs)
-                reason = _classify(signs)
-                if reason != "unknown":
-                    return self._killed(worker, path, job_id, signs, reason)
+                state = self.job_state(job_id)
+                cause = job_state_cause(state.get("JobState", "")) or signs_cause(signs)
+                if cause is not None:
+                    return self._death(worker, path, job_id, signs, state, cause)
+                if state.get("JobState") in ("RUNNING", "COMPLETING") or \
+                        time.monotonic() >= deadline:
+                    return None
             if time.monotonic() >= deadline:
-                break
+                return None
             time.sleep(0.2)
-        if found is None:
-            return None
-        path, job_id, signs = found
-        return self._killed(worker, path, job_id, signs, "unknown")
 
-    def _killed(self, worker: Any, path: str, job_id: str, signs: list[str],
-                reason: str) -> WorkerKilledError:
+    def job_state(self, job_id: str) -> dict[str, str]:
+        """``scontrol show job``'s fields of a job; {} once SLURM forgot it (MinJobAge)."""
+        if not job_id.isdigit():
+            return {}
+        try:
+            done = self.command("scontrol", "show", "job", job_id)
+        except BackendUnavailableError:
+            return {}
+        return parse_job(done.stdout) if done.returncode == 0 else {}
+
+    def _death(self, worker: Any, path: str, job_id: str, signs: list[str],
+               state: dict[str, str], cause: str) -> Death:
         limit = getattr(worker, "memory_limit", None)
         evidence = tuple(dict.fromkeys(signs))[-4:]  # slurmstepd repeats itself
+        if state.get("JobState"):
+            evidence = (f"scontrol: JobState={state['JobState']} "
+                        f"Reason={state.get('Reason', '?')}",) + evidence
         quoted = " | ".join(evidence) or "nothing from slurmstepd"
-        where = f"worker {worker.name} (SLURM job {job_id})"
-        advice = {
-            "memory": f"SLURM killed {where} for using more memory than its allocation "
-                      f"(--mem; worker limit {format_bytes(limit) if limit else '?'}). Ask "
-                      f"for more with @resources(memory=...), or make the step use less.",
-            "dask-memory": f"Dask's nanny killed {where}: it passed 95% of its memory limit "
-                           f"({format_bytes(limit) if limit else '?'}). Ask for more with "
-                           f"@resources(memory=...).",
-            "walltime": f"SLURM ended {where} at its time limit (daskflow.cluster.slurm."
-                        f"walltime = {self.option('walltime')}). Raise the walltime.",
-            "preempted": f"SLURM preempted {where}. Retry the step (@retry), or use a "
-                         f"partition without preemption.",
-            "node-failure": f"{where} died with its node. Retry the step (@retry).",
-            "cancelled": f"{where} was cancelled (scancel by a user or an admin).",
-            "unknown": f"{where} died and SLURM's log does not say why.",
-        }[reason]
-        return WorkerKilledError(
-            f"{advice} slurmstepd: {quoted}. Job log: {path}",
-            reason="memory" if reason == "dask-memory" else reason,
-            worker=worker.name, job_id=job_id, evidence=evidence)
+        where = f"worker {getattr(worker, 'name', '?')} (SLURM job {job_id})"
+        said = {
+            causes.OUT_OF_MEMORY: f"SLURM killed {where} for using more memory than its "
+                                  f"allocation (--mem; worker limit "
+                                  f"{format_bytes(limit) if limit else '?'})",
+            causes.WALLTIME: f"SLURM ended {where} at its time limit (daskflow.cluster.slurm."
+                             f"walltime = {self.option('walltime')})",
+            causes.PREEMPTED: f"SLURM preempted {where}",
+            causes.WORKER_LOST: f"{where} ended early ({state.get('JobState', 'cancelled')})",
+        }[cause]
+        return Death(cause, f"{said}. SLURM says: {quoted}. Job log: {path}", evidence)
 
     # -- `daskflow clusters list` / `gc`: squeue, by the jobs' comment (:mod:`.inventory`) ----
     @classmethod
@@ -448,14 +444,6 @@ def _cluster_class() -> type:
 
         _CLUSTER_CLASS = DaskflowSLURMCluster
     return _CLUSTER_CLASS
-
-
-def _classify(signs: list[str]) -> str:
-    text = "\n".join(signs)
-    for reason, pattern in DEATH_SIGNS:
-        if pattern.search(text):
-            return reason
-    return "unknown"
 
 
 def _log_directory(cluster: Any) -> str | None:

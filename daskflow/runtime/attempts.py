@@ -1,0 +1,140 @@
+"""What an attempt's records say beyond its outcome: what it ran with, and why it failed.
+
+Every attempt's start record holds the ``resources`` of the worker it ran on (cores,
+memory limit, GPUs: what ``Task.resources`` and ``current.resources`` give), and every
+failed attempt's done record its ``cause`` (:mod:`daskflow.causes`).  An attempt whose
+process died wrote no done record of its own: the driver writes one when it has found
+out how the worker died (:func:`death_record`), before the task runs again; a task that
+Dask ran again by itself (a scheduler daskflow did not start) writes the plain
+``worker-lost`` one.  Both worker and driver use this module; it imports neither.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any, NamedTuple
+
+from .. import causes
+
+#: the error type of an attempt whose process died
+DIED = "WorkerDied"
+
+
+class TaskResources(NamedTuple):
+    """What one attempt ran with: worker threads, its memory limit in bytes (None: no
+    limit) and GPUs.  ``current.resources`` and ``Task(...).resources`` give it.
+
+    >>> TaskResources(cpu=1, memory=2**30, gpu=0).describe()
+    '1 core, 1 GiB'
+    """
+
+    cpu: int
+    memory: int | None
+    gpu: int
+
+    def describe(self) -> str:
+        from ..clusters.request import format_bytes
+        parts = [f"{self.cpu} core{'s' if self.cpu != 1 else ''}"]
+        if self.memory:
+            parts.append(format_bytes(self.memory))
+        if self.gpu:
+            parts.append(f"{self.gpu} GPU{'s' if self.gpu != 1 else ''}")
+        return ", ".join(parts)
+
+    @classmethod
+    def from_record(cls, value: Any) -> TaskResources | None:
+        if not isinstance(value, dict):
+            return None
+        return cls(int(value.get("cpu") or 1), value.get("memory") or None,
+                   int(value.get("gpu") or 0))
+
+
+_WORKER_RESOURCES: dict[str, dict[str, Any]] = {}
+
+
+def worker_resources(worker: Any) -> dict[str, Any] | None:
+    """The resources of ``worker`` (a ``distributed.Worker``, or None off one), as a start
+    record keeps them; looked up once per worker."""
+    if worker is None:
+        return None
+    found = _WORKER_RESOURCES.get(worker.address)
+    if found is None:
+        memory = getattr(getattr(worker, "memory_manager", None), "memory_limit", None)
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES", "")
+        gpus = len([d for d in visible.split(",") if d.strip() and d.strip() != "-1"])
+        found = {"cpu": int(worker.state.nthreads), "memory": int(memory) if memory else None,
+                 "gpu": gpus}
+        _WORKER_RESOURCES.clear()  # one worker per process at a time
+        _WORKER_RESOURCES[worker.address] = found
+    return found
+
+
+def death_record(start: dict[str, Any], attempt: int, cause: str, message: str,
+                 ended: float | None = None) -> dict[str, Any]:
+    """The done record of an attempt whose process died (``start``: its start record)."""
+    return {"attempt": attempt, "started_at": start.get("started_at"),
+            "finished_at": ended or time.time(), "frames": start.get("frames") or [],
+            "parents": start.get("parents") or [], "worker": start.get("worker"),
+            "status": "failed", "cause": cause,
+            "error": {"type": DIED, "qualified_type": f"daskflow.{DIED}", "traceback": "",
+                      "message": message}}
+
+
+def lost_message(start: dict[str, Any], attempt: int, how: str = "") -> str:
+    """What a dead attempt's error says: its process, and ``how`` it died when known (a
+    clause: ``it was killed by signal 9 (SIGKILL)``)."""
+    pid = start.get("pid")
+    process = f"the worker process (pid {pid})" if pid else "the worker process"
+    said = f": {how}" if how else (" (killed, crashed by a segfault or os._exit(), or out "
+                                   "of memory) and left no result")
+    return f"{process} running it died during attempt {attempt}{said}; @retry runs a task " \
+           f"again after such a crash"
+
+
+class EndedAttempt(NamedTuple):
+    """A dead attempt the driver recorded: its number, how many attempts the task has had
+    with it, and what it ran with."""
+
+    attempt: int
+    attempts: int
+    resources: TaskResources | None
+
+
+def end_lost_attempt(store: Any, run_id: str, step: str, task_id: str, worker: str,
+                     cause: str, how: str) -> EndedAttempt | None:
+    """Record how the task's latest attempt died, when it ran on ``worker`` and left no
+    done record; None when no attempt of it was running there (it had not started)."""
+    attempts = store.list_attempts(run_id, step, task_id)
+    if not attempts or store.read_done(run_id, step, task_id, attempts[-1]) is not None:
+        return None
+    attempt = attempts[-1]
+    start = store.read_start(run_id, step, task_id, attempt)
+    if start.get("worker") not in (None, worker):
+        return None
+    store.write_done(run_id, step, task_id, attempt,
+                     death_record(start, attempt, cause, lost_message(start, attempt, how)))
+    return EndedAttempt(attempt, len(attempts), TaskResources.from_record(start.get("resources")))
+
+
+def error_of(record: dict[str, Any] | None, start: dict[str, Any], attempt: int
+             ) -> dict[str, str]:
+    """The error of an ended attempt: its record's, or a dead one's without a record."""
+    if record is not None and record.get("error"):
+        return record["error"]
+    return death_record(start, attempt, causes.WORKER_LOST,
+                        lost_message(start, attempt))["error"]
+
+
+def record_unstarted(store: Any, run_id: str, step: str, task_id: str, cause: str,
+                     error_type: str, message: str) -> int:
+    """A failed attempt for a task that could not start (its cluster did not): claimed and
+    ended at once.  Returns how many attempts the task has had, this one included."""
+    now = time.time()
+    attempt = store.claim_attempt(run_id, step, task_id, {"started_at": now, "host": None,
+                                                          "pid": None, "worker": None})
+    store.write_done(run_id, step, task_id, attempt, {
+        "attempt": attempt, "started_at": now, "finished_at": now, "status": "failed",
+        "cause": cause, "error": {"type": error_type, "qualified_type": error_type,
+                                  "traceback": "", "message": message}})
+    return attempt + 1
