@@ -259,7 +259,32 @@ def _add_read_commands(cli: click.Group, flow_cls: type) -> None:
                 click.echo(out, nl=False)
             if err:
                 click.echo(err, nl=False, err=True)
+            said = _attempts_said(task)
+            if said:
+                click.secho(said, fg="yellow", err=True)
     _add_tag_commands(cli, flow_cls)
+
+
+def _attempts_said(task: Any) -> str:
+    """Why the attempt shown failed, and which earlier ones failed and why (the output of
+    an attempt whose process died just stops): '' when none failed."""
+    from .client import Task
+    attempts = task.attempts
+    shown = task.current_attempt
+    parts = []
+    cause = task.failure_cause
+    if cause is not None:
+        error = (task.record or {}).get("error") or {}
+        detail = f": {error['message']}" if cause != "exception" and error.get("message") \
+            else ""
+        parts.append(f"attempt {shown} failed ({cause}){detail}")
+    earlier = [(a, Task(task.pathspec, attempt=a, _store=task._store).failure_cause)
+               for a in attempts if a < shown]
+    earlier = [(a, c) for a, c in earlier if c]
+    if earlier:
+        listed = ", ".join(f"{a} ({c})" for a, c in earlier)
+        parts.append(f"earlier failed attempts: {listed}; see them with --attempt N")
+    return "".join(f"[{part}]\n" for part in parts).rstrip("\n")
 
 
 def _add_tag_commands(cli: click.Group, flow_cls: type) -> None:

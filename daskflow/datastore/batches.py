@@ -142,6 +142,7 @@ class StepBatches:
         self.read: set[str] = set()
         self.folders: set[str] | None = None   # the step's task folders, when last listed
         self.by_task: dict[str, dict[int, Entry]] = {}
+        self.missed: set[tuple[str, int]] = set()     # attempts looked for again, once
 
     def refresh(self) -> None:
         """Learn of objects written since the last look (by other processes)."""
@@ -203,7 +204,17 @@ class StepBatches:
         return found or {}
 
     def entry(self, task_id: str, attempt: int) -> Entry | None:
-        return self.entries_of(task_id).get(attempt)
+        """The entry of one attempt.  A task known with other attempts but not this one
+        looks at the folder again, once: the attempt may have come in an object written
+        since (a split that ran again after its batch's worker died)."""
+        found = self.entries_of(task_id).get(attempt)
+        if found is None and task_id in self.by_task and task_id.isdigit() and \
+                (task_id, attempt) not in self.missed:
+            self.missed.add((task_id, attempt))
+            self.refresh()
+            self._load_overlapping(int(task_id), int(task_id))
+            found = self.by_task.get(task_id, {}).get(attempt)
+        return found
 
     def task_ids(self) -> set[str]:
         """Every task id held by a batch object (reads them all, once)."""

@@ -139,7 +139,7 @@ class StoredRecords(TaskRecords):
 
     def _batched(self, run_id: str, step: str, task_id: str,
                  attempt: int) -> dict[str, Any] | None:
-        return self.step_batches(run_id, step).entries_of(task_id).get(attempt)
+        return self.step_batches(run_id, step).entry(task_id, attempt)
 
     def read_start(self, run_id: str, step: str, task_id: str, attempt: int) -> dict[str, Any]:
         entry = self._batched(run_id, step, task_id, attempt)

@@ -35,6 +35,8 @@ class Attempt:
     finished_at: float | None
     outcome: str                       # ok / failed / retried / unfinished
     error: dict[str, str] | None = None
+    cause: str | None = None           # why it failed (daskflow.causes), None if it did not
+    resources: str | None = None       # what it ran with: "1 core, 1200 MiB"
     index: int | None = None           # position in its foreach
     cluster: str | None = None
     worker: str | None = None
@@ -280,6 +282,8 @@ def _read_task(task: Any) -> tuple[list[Attempt], set[str]]:
             step=task.step_name, task_id=task.id, attempt=number, pathspec=task.pathspec,
             started_at=started, finished_at=record.get("finished_at"), outcome=outcome,
             error=record.get("error"), index=frames[-1][3] if frames else None,
+            cause=view.failure_cause if outcome in (FAILED, RETRIED) else None,
+            resources=_resources(view) if outcome != OK or len(attempts) > 1 else None,
             cluster=record.get("cluster"), worker=record.get("worker") or record.get("host"),
             performance_report=view.performance_report,
             next_step=record.get("next_step"), num_splits=record.get("num_splits"),
@@ -287,6 +291,13 @@ def _read_task(task: Any) -> tuple[list[Attempt], set[str]]:
         parents.update(p.split("/", 1)[0] for p in record.get("parents") or [])
         out.append(attempt)
     return out, parents
+
+
+def _resources(view: Any) -> str | None:
+    """What an attempt ran with, in words; read only for the attempts of a task that
+    failed once (a wide step's 100,000 successes cost no read)."""
+    resources = view.resources
+    return resources.describe() if resources is not None else None
 
 
 def _cards(store: Any, run_id: str, a: Attempt) -> list[dict[str, Any]]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections import Counter
 from html import escape
 from importlib import resources
 from pathlib import Path
@@ -272,7 +273,9 @@ def _failures(run: RunData, failed: list[Attempt]) -> str:
         items.append(
             f'<details class="failure" id="{_anchor(a)}" {"open" if len(shown) <= 3 else ""}>'
             f'<summary><span class="pill p-{a.outcome}">{pill}'
-            f'</span> <b>{escape(a.pathspec)}</b> attempt {a.attempt}: '
+            f'</span> <b>{escape(a.pathspec)}</b> attempt {a.attempt}'
+            + (f' <span class="pill p-cause">{escape(a.cause)}</span>' if a.cause else "")
+            + (f" on {escape(a.resources)}" if a.resources else "") + ": "
             f"<code>{escape(err.get('type', 'Error'))}: {escape(err.get('message', ''))}</code>"
             f"</summary><pre>{escape(err.get('traceback') or 'no traceback recorded')}</pre>"
             f'<p class="hint">Output: <code>python flow.py logs {escape(where)}'
@@ -286,6 +289,10 @@ def _failures(run: RunData, failed: list[Attempt]) -> str:
         items.append("<p>And " + ", ".join(
             f"{n} more raising <code>{escape(t)}: {escape(m[:200])}</code>"
             for (t, m), n in sorted(groups.items(), key=lambda kv: -kv[1])) + ".</p>")
+    causes = Counter(a.cause for a in failed if a.cause)
+    if causes:
+        items.insert(0, "<p>Failed attempts by cause: " + ", ".join(
+            f"<b>{n}</b> {escape(c)}" for c, n in causes.most_common()) + ".</p>")
     return "".join(items)
 
 
@@ -357,6 +364,7 @@ def _attempt_json(a: Attempt, report_dir: str | None) -> dict[str, Any]:
                 else None,
                 "e": f"{err.get('type', 'Error')}: {err.get('message', '')}" if a.error
                 else None,
+                "cz": a.cause, "rs": a.resources,
                 "f": _anchor(a) if a.error else None,
                 "cd": [_card_json(c, report_dir) for c in a.cards] or None}
     item.update({k: v for k, v in optional.items() if v is not None})

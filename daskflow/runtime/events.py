@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections import Counter
 from collections.abc import Collection, Sequence
 from typing import Any
 
@@ -135,6 +136,7 @@ class PlainLog(RunObserver):
         self.unlisted: dict[str, list[int]] = {}  # per step: [failed, retried] not named
         self.caught: dict[str, set[str]] = {}     # per step: tasks @catch caught...
         self.caught_done: dict[str, int] = {}     # ... and how many of them finished
+        self.retried: Counter[str] = Counter()    # attempts retried, by cause
 
     def line(self, text: str) -> None:
         if not self.quiet:
@@ -166,8 +168,11 @@ class PlainLog(RunObserver):
                       **extra: Any) -> None:
         pathspec = f"{self.run_id}/{step}/{task_id}"
         if retrying or not ok:
+            cause = extra.get("cause")
+            if retrying:
+                self.retried[cause or "unknown"] += 1
             if self._named(step, retrying):
-                which = f" (attempt {attempt})" if attempt is not None else ""
+                which = attempt_words(attempt, cause)
                 self.line(f"Task {pathspec} failed{which}; retrying."
                           if retrying else f"Task {pathspec} FAILED.")
             return
@@ -221,6 +226,8 @@ class PlainLog(RunObserver):
         for step, (failed, retried) in self.unlisted.items():
             self.line(f"Step '{step}': {failed} more task(s) failed and {retried} more "
                       f"attempt(s) were retried than listed above.")
+        if self.retried:
+            self.line(retried_note(self.retried))
         if successful:
             caught = sum(self.caught_done.values())
             self.line(f"Done! Run {flow_name}/{run_id} finished {tasks} tasks in "
@@ -230,6 +237,22 @@ class PlainLog(RunObserver):
             self.line(text)
         if report:
             self.line(f"Run report: {report}")
+
+
+def attempt_words(attempt: int | None, cause: str | None) -> str:
+    """`` (attempt 0, out-of-memory)``: which attempt failed, and why, when known."""
+    said = [f"attempt {attempt}"] if attempt is not None else []
+    if cause:
+        said.append(cause)
+    return f" ({', '.join(said)})" if said else ""
+
+
+def retried_note(retried: Counter[str]) -> str:
+    """The end-of-run line on attempts that failed and were retried, by cause:
+    ``Retried 3 failed attempts: 2 worker-lost, 1 out-of-memory.``"""
+    total = sum(retried.values())
+    causes = ", ".join(f"{count} {cause}" for cause, count in retried.most_common())
+    return f"Retried {total} failed attempt{'s' if total != 1 else ''}: {causes}."
 
 
 def _milestone(count: int) -> bool:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,7 +31,8 @@ from rich.spinner import Spinner
 from rich.table import Table
 from rich.text import Text
 
-from .events import RunObserver, caught_note, cluster_usage_lines
+from .events import RunObserver, attempt_words, caught_note, cluster_usage_lines, \
+    retried_note
 
 MAX_LISTED = 5        # failed (or retried) attempts of a step printed one by one
 RATE_WINDOW = 10.0    # seconds of finished tasks the rate is measured over
@@ -184,6 +185,7 @@ class RichProgress(RunObserver):
         self.finished: bool | None = None   # None while running, then successful
         self.seconds: float | None = None
         self.saw_task_started = False
+        self.retried: Counter[str] = Counter()   # attempts retried, by cause
         self._lock = threading.RLock()     # output arrives on the client's event-loop thread
         self._live: Live | None = None
         self._spinners: dict[str, Spinner] = {}
@@ -288,7 +290,9 @@ class RichProgress(RunObserver):
                 state.retries += 1
                 state.started -= self._started.discard(task_id)
                 listed = state.retries
-            self._say_failed(step, task_id, listed, retrying=True, attempt=attempt)
+                self.retried[extra.get("cause") or "unknown"] += 1
+            self._say_failed(step, task_id, listed, retrying=True, attempt=attempt,
+                             cause=extra.get("cause"))
             return
         if not ok:
             self.tasks_finished(step=step, task_ids=(task_id,), foreach_depth=foreach_depth,
@@ -324,7 +328,7 @@ class RichProgress(RunObserver):
         return f"{self.flow_name}/{self.run_id}/{step}/{task_id}"
 
     def _say_failed(self, step: str, task_id: str, count: int, *, retrying: bool,
-                    attempt: int | None = None) -> None:
+                    attempt: int | None = None, cause: str | None = None) -> None:
         """Print the ``count``-th failed (or ``retrying``) attempt of ``step`` above the
         rows; past ``MAX_LISTED`` of a kind only the step's row counts them."""
         kind = "retried" if retrying else "failed"
@@ -338,8 +342,7 @@ class RichProgress(RunObserver):
         if retrying:
             self.console.print(Text.assemble(
                 ("↻ Task ", "yellow"), (pathspec, "bold yellow"),
-                (" failed" + (f" (attempt {attempt})" if attempt is not None else "")
-                 + "; retrying.", "yellow")))
+                (" failed" + attempt_words(attempt, cause) + "; retrying.", "yellow")))
         else:
             self.console.print(Text.assemble(("✘ Task ", "bold red"),
                                              (pathspec, "bold red underline"),
@@ -367,6 +370,8 @@ class RichProgress(RunObserver):
             self.finished = successful
             self.seconds = time.monotonic() - self.started_at  # the clock stops here
         self.close()  # draws the last frame, with the final states
+        if self.retried:
+            self.console.print(Text(retried_note(self.retried), "yellow"), highlight=False)
         if successful:
             caught = sum(s.caught for s in self.steps.values())
             self.console.print(Text.assemble(
@@ -374,10 +379,12 @@ class RichProgress(RunObserver):
                 f"Run {flow_name}/{run_id} finished {tasks} tasks in {seconds:.1f}s"
                 f"{caught_note(caught)}."))
         elif failure is not None:
+            cause = getattr(failure, "cause", "exception")
+            said = f" raised {getattr(failure, 'type_name', 'an error')}." \
+                if cause == "exception" else f" failed ({cause})."
             self.console.print(Text.assemble(
                 ("Run failed: ", "bold red"), "task ",
-                (str(getattr(failure, "pathspec", "?")), "bold red"),
-                f" raised {getattr(failure, 'type_name', 'an error')}."))
+                (str(getattr(failure, "pathspec", "?")), "bold red"), said))
         for line in cluster_usage_lines(extra.get("clusters") or [],
                                         priced_only=not successful):
             self.console.print(Text(line), highlight=False)

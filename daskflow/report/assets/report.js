@@ -45,13 +45,13 @@
     var dl = document.createElement("dl");
     var rows = [["attempt", d.a], ["outcome", outcomes[d.o] || d.o], ["started", d.st],
                 ["finished", d.ft], ["duration", d.d], ["foreach index", d.i],
-                ["cluster", d.c], ["worker", d.w], ["chose", d.n], ["splits", d.k],
-                ["reused from", d.r],
-                ["error", d.e]];
+                ["cluster", d.c], ["worker", d.w], ["ran with", d.rs], ["chose", d.n],
+                ["splits", d.k], ["reused from", d.r],
+                ["cause", d.cz], ["error", d.e]];
     rows.forEach(function (r) {
       if (r[1] === undefined || r[1] === null || r[1] === "") { return; }
       dl.appendChild(text("dt", r[0]));
-      dl.appendChild(text("dd", String(r[1]), r[0] === "error" ? "bad" : ""));
+      dl.appendChild(text("dd", String(r[1]), r[0] === "error" || r[0] === "cause" ? "bad" : ""));
     });
     if (d.f) {
       dl.appendChild(text("dt", "traceback"));
