@@ -256,6 +256,25 @@ def test_fargate_task_definition_moto_recorded(fargate, request_, cpu, memory) -
 
 
 @pytest.mark.aws
+def test_a_fargate_worker_stopped_as_spot_capacity_is_reported_preempted(fargate) -> None:
+    # the worker's ECS task is stopped through the real API, with the reason Fargate Spot
+    # gives; the backend asks ECS how the task ended (DescribeTasks)
+    from distributed import Client
+
+    from daskflow.runtime.diagnosis import LostWorker
+    with fargate.open(ResourceRequest(cpu=0.5, memory=1024 * MiB)) as cluster, \
+            Client(cluster) as client:
+        [(address, info)] = client.scheduler_info(n_workers=-1)["workers"].items()
+        [task] = [t for t in tasks_of(cluster.cluster_arn) if t["lastStatus"] == "RUNNING"
+                  and t["group"].endswith("-worker")]
+        boto3.client("ecs").stop_task(cluster=cluster.cluster_arn, task=task["taskArn"],
+                                      reason="Your Spot Task was interrupted.")
+        death = fargate.worker_death(cluster, LostWorker("t", address, info["name"], None))
+    assert death.cause == "preempted"
+    assert "stoppedReason 'Your Spot Task was interrupted.'" in death.message
+
+
+@pytest.mark.aws
 def test_missing_credentials_are_a_clear_error(aws, monkeypatch) -> None:
     monkeypatch.delenv("AWS_ACCESS_KEY_ID")
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
@@ -427,3 +446,65 @@ class TestFargateContract(ClusterContract):
                     "task's idle timeout (scheduler_timeout = daskflow.cluster.idle-timeout) "
                     "and the workers' death timeout; here the scheduler is a local process "
                     "given as scheduler-address, not a task, so that path cannot run")
+
+
+# -- how AWS says a worker ended: the strings AWS documents, as causes ---------------------------
+# (DescribeTasks' stopCode and stoppedReason, containers' reason and exit code, per "Amazon ECS
+# stopped task error messages"; DescribeInstances' StateReason codes)
+OOM_CONTAINER = {"name": "dask", "exitCode": 137,
+                 "reason": "OutOfMemoryError: Container killed due to memory usage"}
+
+
+@pytest.mark.fast
+@pytest.mark.parametrize("task, cause", [
+    ({"lastStatus": "STOPPED", "stopCode": "SpotInterruption",
+      "stoppedReason": "Your Spot Task was interrupted."}, "preempted"),
+    ({"lastStatus": "STOPPED", "stopCode": "TerminationNotice",
+      "stoppedReason": "Task stopped due to a termination notice"}, "preempted"),
+    ({"lastStatus": "STOPPED", "stopCode": "EssentialContainerExited",
+      "stoppedReason": "Essential container in task exited", "containers": [OOM_CONTAINER]},
+     "out-of-memory"),
+    ({"lastStatus": "STOPPED", "stopCode": "UserInitiated",
+      "stoppedReason": "Task stopped by user"}, "worker-lost"),
+    ({"lastStatus": "STOPPED", "stopCode": "EssentialContainerExited",
+      "stoppedReason": "Host EC2 (instance i-0a1b2c3d4e5f67890) terminated.",
+      "containers": [{"name": "dask", "exitCode": 143}]}, "worker-lost"),
+    ({"lastStatus": "STOPPED", "stoppedReason": "Your Spot Task was interrupted."},
+     "preempted"),                                        # as moto records a StopTask reason
+    ({"lastStatus": "RUNNING"}, None),
+])
+def test_an_ecs_tasks_stop_is_a_cause(task, cause) -> None:
+    from daskflow.clusters.aws.deaths import ecs_task_cause
+    assert ecs_task_cause(task) == cause
+
+
+@pytest.mark.fast
+def test_an_ecs_tasks_stop_is_said_in_its_own_words() -> None:
+    from daskflow.clusters.aws.deaths import ecs_task_words
+    said = ecs_task_words({"stopCode": "EssentialContainerExited",
+                           "stoppedReason": "Essential container in task exited",
+                           "containers": [OOM_CONTAINER]})
+    assert said == ("stopCode EssentialContainerExited; stoppedReason 'Essential container in "
+                    "task exited'; container dask: OutOfMemoryError: Container killed due to "
+                    "memory usage (137)")
+
+
+@pytest.mark.fast
+@pytest.mark.parametrize("instance, cause", [
+    ({"State": {"Name": "terminated"}, "StateReason": {
+        "Code": "Server.SpotInstanceTermination",
+        "Message": "Server.SpotInstanceTermination: Spot instance termination"}}, "preempted"),
+    ({"State": {"Name": "stopped"}, "InstanceLifecycle": "spot", "StateReason": {
+        "Code": "Server.SpotInstanceShutdown",
+        "Message": "Server.SpotInstanceShutdown: Spot instance shutdown"}}, "preempted"),
+    ({"State": {"Name": "terminated"}, "StateReason": {
+        "Code": "Client.UserInitiatedShutdown",
+        "Message": "Client.UserInitiatedShutdown: User initiated shutdown"}}, "worker-lost"),
+    ({"State": {"Name": "terminated"}, "StateReason": {
+        "Code": "Server.InternalError",
+        "Message": "Server.InternalError: Internal error on launch"}}, "worker-lost"),
+    ({"State": {"Name": "running"}}, None),
+])
+def test_an_ec2_instances_state_reason_is_a_cause(instance, cause) -> None:
+    from daskflow.clusters.aws.deaths import ec2_instance_cause
+    assert ec2_instance_cause(instance) == cause

@@ -488,3 +488,43 @@ class TestKubernetesContract(ClusterContract):
         pytest.skip("a SIGKILLed driver leaves the DaskCluster to its idleTimeout (set from "
                     "daskflow.cluster.idle-timeout, checked above in the spec); watching it "
                     "expire needs a real operator. " + NEEDS_CLUSTER)
+
+
+# -- how Kubernetes says a worker's pod ended: pod statuses as the API server writes them ---------
+def pod(status: dict) -> dict:
+    return {"metadata": {"name": "daskflow-1a2b-default-worker-5f6d7"}, "status": status}
+
+
+RUNNING = {"state": {"running": {"startedAt": "2026-12-06T16:00:00Z"}}}
+
+
+@pytest.mark.fast
+@pytest.mark.parametrize("status, cause", [
+    ({"phase": "Running", "containerStatuses": [{**RUNNING, "restartCount": 1, "lastState": {
+        "terminated": {"exitCode": 137, "reason": "OOMKilled"}}}]}, "out-of-memory"),
+    ({"phase": "Failed", "reason": "Evicted", "message": (
+        "The node was low on resource: memory. Threshold quantity: 100Mi, available: 91348Ki."
+        " Container worker was using 1234Mi, request is 1Gi, has larger consumption of "
+        "memory.")}, "preempted"),
+    ({"phase": "Running", "conditions": [{
+        "type": "DisruptionTarget", "status": "True", "reason": "PreemptionByScheduler",
+        "message": "Preempted in order to admit critical pod"}]}, "preempted"),
+    ({"phase": "Running", "conditions": [{
+        "type": "DisruptionTarget", "status": "True", "reason": "EvictionByEvictionAPI",
+        "message": "Eviction API: evicting"}]}, "preempted"),
+    ({"phase": "Failed", "containerStatuses": [{"state": {"terminated": {
+        "exitCode": 1, "reason": "Error"}}}]}, "worker-lost"),
+    ({"phase": "Running", "containerStatuses": [RUNNING]}, None),
+])
+def test_a_worker_pods_status_is_a_cause(status: dict, cause: str | None) -> None:
+    from daskflow.clusters.kubernetes.deaths import pod_cause
+    assert pod_cause(pod(status)) == cause
+
+
+@pytest.mark.fast
+def test_a_pods_end_is_said_in_its_own_words() -> None:
+    from daskflow.clusters.kubernetes.deaths import pod_words
+    said = pod_words(pod({"phase": "Running", "containerStatuses": [{**RUNNING, "lastState": {
+        "terminated": {"exitCode": 137, "reason": "OOMKilled"}}}]}))
+    assert said == ("pod daskflow-1a2b-default-worker-5f6d7 Running; container terminated: "
+                    "OOMKilled (exit code 137)")

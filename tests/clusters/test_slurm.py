@@ -28,6 +28,61 @@ from .contract import ClusterContract, MiB, alive_pids
 GiB = 2**30
 
 
+# -- how SLURM says a job ended: its own strings, as causes ---------------------------------------
+#: ``scontrol show job`` of a job that ran out of time, as this machine's SLURM 22.05 wrote it
+SCONTROL_TIMEOUT = """JobId=455 JobName=daskflow-1a2b3c4d
+   UserId=root(0) GroupId=root(0) MCS_label=N/A
+   Priority=4294901266 Nice=0 Account=(null) QOS=(null)
+   JobState=TIMEOUT Reason=TimeLimit Dependency=(null)
+   Requeue=1 Restarts=0 BatchFlag=1 Reboot=0 ExitCode=0:0
+   RunTime=00:01:10 TimeLimit=00:01:00 TimeMin=N/A
+"""
+
+
+@pytest.mark.fast
+@pytest.mark.parametrize("state, cause", [
+    ("OUT_OF_MEMORY", "out-of-memory"), ("TIMEOUT", "walltime"), ("DEADLINE", "walltime"),
+    ("PREEMPTED", "preempted"), ("NODE_FAIL", "worker-lost"), ("BOOT_FAIL", "worker-lost"),
+    ("CANCELLED", "worker-lost"), ("FAILED", "worker-lost"), ("RUNNING", None),
+    ("COMPLETED", None), ("", None)])
+def test_a_jobs_state_is_a_cause(state: str, cause: str | None) -> None:
+    from daskflow.clusters.slurm.deaths import job_state_cause
+    assert job_state_cause(state) == cause
+
+
+@pytest.mark.fast
+def test_scontrol_show_job_is_read_as_its_fields() -> None:
+    from daskflow.clusters.slurm.deaths import job_state_cause, parse_job
+    fields = parse_job(SCONTROL_TIMEOUT)
+    assert (fields["JobState"], fields["Reason"], fields["TimeLimit"]) == (
+        "TIMEOUT", "TimeLimit", "00:01:00")
+    assert job_state_cause(fields["JobState"]) == "walltime"
+
+
+@pytest.mark.fast
+@pytest.mark.parametrize("line, cause", [
+    ("slurmstepd-localhost: error: StepId=454.batch exceeded memory limit (1090883584 > "
+     "209715200), being killed", "out-of-memory"),                    # OverMemoryKill
+    ("slurmstepd-localhost: error: Exceeded job memory limit", "out-of-memory"),
+    ("slurmstepd: error: Detected 1 oom-kill event(s) in StepId=1234.batch. Some of your "
+     "processes may have been killed by the cgroup out-of-memory handler.", "out-of-memory"),
+    ("slurmstepd-localhost: error: *** JOB 455 ON localhost CANCELLED AT 2026-12-06T16:05:33 "
+     "DUE TO TIME LIMIT ***", "walltime"),
+    ("slurmstepd: error: *** JOB 1234 ON node01 CANCELLED AT 2024-01-01T00:00:00 DUE TO "
+     "PREEMPTION ***", "preempted"),
+    ("slurmstepd: error: *** JOB 1234 ON node01 CANCELLED AT 2024-01-01T00:00:00 DUE TO NODE "
+     "FAILURE, SEE SLURMCTLD LOG FOR DETAILS ***", "worker-lost"),
+    ("slurmstepd: error: *** JOB 1234 ON node01 CANCELLED AT 2024-01-01T00:00:00 ***",
+     "worker-lost"),                                                  # scancel
+    ("distributed.nanny.memory - WARNING - Worker tcp://10.0.0.5:40123 (pid=4242) exceeded 95% "
+     "memory budget. Restarting...", "out-of-memory"),                 # Dask's nanny
+    ("distributed.worker - INFO - Stopping worker", None),
+])
+def test_slurmstepds_lines_are_a_cause(line: str, cause: str | None) -> None:
+    from daskflow.clusters.slurm.deaths import signs_cause
+    assert signs_cause([line]) == cause
+
+
 # -- pure translation: no SLURM needed ----------------------------------------------------------
 @pytest.mark.fast
 def test_kwargs_size_one_job_per_worker() -> None:

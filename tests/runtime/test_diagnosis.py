@@ -1,40 +1,48 @@
-"""Failure diagnosis, in-process: the nanny's real log lines and Dask's errors, explained."""
+"""Failure diagnosis, in-process: what nannies and Dask say of a dead worker, as causes.
+
+The nanny's events are made as distributed and daskflow's nanny plugin make them
+(``worker_memory.py``'s ``worker-restart-memory``; ``_exit_watch.WatchExits``), and a
+real ``KilledWorker`` carries the worker's state.
+"""
 
 from __future__ import annotations
 
-import logging
+import threading
+import time
 
-import dask.config
+import msgpack
 import pytest
-from distributed.nanny import WorkerProcess
+from distributed.core import Status
+from distributed.scheduler import KilledWorker, WorkerState
 
+from daskflow import causes
+from daskflow.clusters.deaths import NannyAccount, exit_words, nanny_death
 from daskflow.exceptions import TaskFailed
-from daskflow.runtime.diagnosis import dead_pid, explain, how_it_died
+from daskflow.runtime._exit_watch import journal_name, read_journal
+from daskflow.runtime.attempts import death_record, error_of, lost_message
+from daskflow.runtime.diagnosis import Deaths, LostWorker, NannyReports, explain, lost_worker
 
 pytestmark = pytest.mark.fast
 
 PATHSPEC = "CrashFlow/17/work/3"
-#: what a task's next attempt records when its process died (runtime/task.py)
-DIED = TaskFailed(PATHSPEC, "WorkerDied",
-                  "the worker process (pid 31337) running it died during attempt 0 (killed, "
-                  "crashed by a segfault or os._exit(), or out of memory) and left no result; "
-                  "@retry runs a task again after such a crash", "")
+ADDRESS = "tcp://127.0.0.1:40002"
+MiB = 2**20
 
 
-def nanny_line(pid: int, exitcode: int) -> tuple[str, str]:
-    """A line of ``Client.get_worker_logs(nanny=True)`` as a nanny logs its worker's end:
-    distributed's own message, in distributed's log format."""
-    message = WorkerProcess._death_message(None, pid, exitcode)  # type: ignore[arg-type]
-    record = logging.LogRecord("distributed.nanny", logging.INFO, "nanny.py", 807, message,
-                               None, None)
-    formatter = logging.Formatter(dask.config.get("distributed.admin.log-format"))
-    return "INFO", formatter.format(record)
+def worker_state(memory_limit: int = 600 * MiB) -> WorkerState:
+    return WorkerState(address=ADDRESS, pid=31337, name=0, nthreads=1,
+                       memory_limit=memory_limit, local_directory="", nanny="",
+                       server_id="w", status=Status.running)
 
 
-def logs(*lines: tuple[str, str]) -> dict[str, list[tuple[str, str]]]:
-    return {"tcp://127.0.0.1:40001": [("INFO", "... - distributed.nanny - INFO - Start "
-                                       "Nanny at: 'tcp://127.0.0.1:40001'")],
-            "tcp://127.0.0.1:40002": list(lines)}
+class Erred:
+    """A future as the driver sees one that Dask failed with ``exc``."""
+
+    def __init__(self, key: str, exc: BaseException) -> None:
+        self.key, self.status, self._exc = key, "error", exc
+
+    def exception(self) -> BaseException:
+        return self._exc
 
 
 @pytest.mark.parametrize("exitcode, said", [
@@ -42,49 +50,117 @@ def logs(*lines: tuple[str, str]) -> dict[str, list[tuple[str, str]]]:
     (-6, "it was killed by signal 6 (SIGABRT)"),
     (-11, "it was killed by signal 11 (SIGSEGV)"),
     (3, "it exited with status 3"),
+    (255, "it was killed by an unknown signal"),
 ])
-def test_the_nannys_account_of_a_dead_process_is_added(exitcode: int, said: str) -> None:
-    told = how_it_died(DIED, logs(nanny_line(4242, -9), nanny_line(31337, exitcode)))
-    assert told.message == f"{DIED.message}; {said}"
-    assert (told.pathspec, told.type_name) == (PATHSPEC, "WorkerDied")
+def test_an_exit_the_nanny_saw_is_a_lost_worker_said_plainly(exitcode: int, said: str) -> None:
+    death = nanny_death(NannyAccount(exitcode=exitcode), 600 * MiB)
+    assert (death.cause, death.message) == (causes.WORKER_LOST, said)
+    assert exit_words(exitcode) == said.removeprefix("it ")
 
 
-def test_a_line_as_a_nanny_wrote_it_on_this_machine() -> None:
-    line = ("2026-05-01 14:02:11,512 - distributed.nanny - INFO - Worker process 31337 was "
-            "killed by signal 9")
-    assert how_it_died(DIED, logs(("INFO", line))).message.endswith(
-        "; it was killed by signal 9 (SIGKILL)")
+def test_the_memory_monitor_stopping_a_worker_is_out_of_memory() -> None:
+    # what distributed's NannyMemoryManager logs before it terminates the process
+    event = {"worker": ADDRESS, "pid": 31337, "rss": 640 * MiB}
+    death = nanny_death(NannyAccount(exitcode=-15, memory=event), 600 * MiB)
+    assert death.cause == causes.OUT_OF_MEMORY
+    assert death.message == ("it ran out of memory: it used 640 MiB, over 95% of its 600 MiB "
+                             "limit, and Dask's nanny stopped it")
 
 
-def test_no_account_leaves_the_failure_as_it_is() -> None:
-    assert how_it_died(DIED, logs(nanny_line(4242, -9))) is DIED          # another pid
-    assert how_it_died(DIED, logs(nanny_line(31337, 255))) is DIED        # unknown signal
-    no_pid = TaskFailed(PATHSPEC, "WorkerDied", "the worker process running it died", "")
-    assert dead_pid(no_pid) is None and how_it_died(no_pid, logs()) is no_pid
-    assert dead_pid(DIED) == "31337"
+def test_no_word_from_the_nanny_is_still_a_lost_worker() -> None:
+    death = nanny_death(None, None)
+    assert death.cause == causes.WORKER_LOST and "nothing says why" in death.message
+
+
+def test_reports_hand_over_what_the_nannies_said_of_one_worker() -> None:
+    reports = NannyReports()
+    reports.heard_memory((time.time(), {"worker": ADDRESS, "pid": 1, "rss": 700 * MiB}))
+    reports.heard_exit((time.time(), {"worker": "tcp://127.0.0.1:1", "exitcode": -9,
+                                      "journals": {}}))
+    later = threading.Timer(0.1, reports.heard_exit, args=(
+        (time.time(), {"worker": ADDRESS, "exitcode": -15, "journals": {"k": b"x"}}),))
+    later.start()  # the nanny's word trails the scheduler's: it is waited for
+    account = reports.account(ADDRESS, wait=5)
+    assert account == NannyAccount(-15, {"worker": ADDRESS, "pid": 1, "rss": 700 * MiB},
+                                   {"k": b"x"})
+    assert reports.account(ADDRESS, wait=0) == NannyAccount()  # taken once
+    assert reports.account("tcp://127.0.0.1:1", wait=0).exitcode == -9
+
+
+def test_a_killed_worker_names_the_worker_and_the_task_it_blames() -> None:
+    killed = lost_worker(Erred("work-3-17", KilledWorker("work-3-17", worker_state(), 0)))
+    assert killed == LostWorker("work-3-17", ADDRESS, 0, 600 * MiB)
+    upstream = lost_worker(Erred("end-4-17", KilledWorker("work-3-17", worker_state(), 0)))
+    assert upstream.task == "work-3-17"  # lost with the task it waited for
+    assert lost_worker(Erred("work-3-17", ValueError("no"))) is None
+
+
+def test_deaths_hold_what_a_worker_took_until_it_is_diagnosed() -> None:
+    deaths = Deaths()
+    worker = LostWorker("a", ADDRESS, 0, None)
+    assert deaths.lost("default", worker, "future-a") is True      # diagnose it
+    assert deaths.lost("default", worker, "batch-b") is False      # the same death
+    assert deaths.with_parent("a", "future-c") is False            # waits for "a" to rerun
+    assert deaths.diagnosed(ADDRESS) == (worker, ["future-a", "batch-b"])
+    assert deaths.sent_again("a") == ["future-c"]
+    assert deaths.with_parent("a", "future-d") is True             # "a" runs again already
+    assert all(deaths.unstarted_loss("x") for _ in range(4)) and not deaths.unstarted_loss("x")
+
+
+def test_a_dead_attempts_record_says_its_cause_and_how() -> None:
+    start = {"started_at": 10.0, "pid": 4242, "worker": ADDRESS, "frames": [], "parents": []}
+    record = death_record(start, 1, causes.OUT_OF_MEMORY,
+                          lost_message(start, 1, "it ran out of memory"), ended=12.0)
+    assert record["status"] == "failed" and record["cause"] == causes.OUT_OF_MEMORY
+    assert record["error"]["message"] == (
+        "the worker process (pid 4242) running it died during attempt 1: it ran out of "
+        "memory; @retry runs a task again after such a crash")
+    assert causes.of_record(record) == causes.OUT_OF_MEMORY
+    unrecorded = error_of(None, start, 0)  # an attempt nobody wrote a record for
+    assert unrecorded["type"] == "WorkerDied" and "(killed, crashed" in unrecorded["message"]
+
+
+def test_records_written_before_causes_say_theirs_through_the_error() -> None:
+    assert causes.of_record({"status": "ok"}) is None
+    assert causes.of_record({"status": "failed", "error": {"type": "ValueError"}}) == "exception"
+    assert causes.of_record({"status": "failed", "error": {
+        "type": "TimeoutError", "message": "ran longer than its @timeout of 3s"}}) == "timeout"
+    assert causes.of_record({"status": "failed", "error": {"type": "WorkerDied"}}) == \
+        "worker-lost"
+
+
+def test_a_journal_cut_short_by_a_kill_gives_its_whole_notes() -> None:
+    notes = [("s", {"task_id": "7", "attempt": 0, "start": {}}),
+             ("e", {"task_id": "7", "attempt": 0, "done": {"status": "ok"}})]
+    data = b"".join(msgpack.packb(n) for n in notes)
+    assert read_journal(data) == [tuple(n) for n in notes]
+    assert read_journal(data + msgpack.packb(("s", {"task_id": "8"}))[:-3]) == \
+        [tuple(n) for n in notes]
+    assert journal_name("work-4x2.1-17") == "work-4x2.1-17"
 
 
 def test_dasks_own_failures_are_said_plainly() -> None:
-    from distributed.core import Status
-    from distributed.scheduler import KilledWorker, WorkerState
-
     cancelled = explain(PATHSPEC, None)
     assert (cancelled.type_name, cancelled.message) == ("Cancelled", "the task was cancelled")
-    worker = WorkerState(address="tcp://127.0.0.1:40002", pid=31337, name=0, nthreads=1,
-                         memory_limit=0, local_directory="", nanny="", server_id="w",
-                         status=Status.running)
-    killed = explain(PATHSPEC, KilledWorker("work-3-17", worker, 3))
+    killed = explain(PATHSPEC, KilledWorker("work-3-17", worker_state(), 3))
     assert killed.type_name == "WorkerDied" and "kept dying" in killed.message
-    assert "tcp://127.0.0.1:40002" in killed.message
+    assert killed.cause == causes.WORKER_LOST and ADDRESS in killed.message
     other = explain(PATHSPEC, OSError("connection lost"))
-    assert (other.type_name, other.message) == ("OSError", "connection lost")
+    assert (other.type_name, other.message, other.cause) == (
+        "OSError", "connection lost", "exception")
 
 
 def test_the_backends_diagnosis_comes_first() -> None:
     class OutOfMemory(Exception):
-        pass
+        cause = causes.OUT_OF_MEMORY
 
     said = explain(PATHSPEC, OSError("worker lost"),
                    OutOfMemory("SLURM job 12 was killed for using more than 1 GiB"))
-    assert (said.type_name, said.message) == (
-        "OutOfMemory", "SLURM job 12 was killed for using more than 1 GiB")
+    assert (said.type_name, said.message, said.cause) == (
+        "OutOfMemory", "SLURM job 12 was killed for using more than 1 GiB", "out-of-memory")
+
+
+def test_a_failure_line_says_the_cause_where_the_step_did_not_raise() -> None:
+    assert TaskFailed(PATHSPEC, "ValueError", "bad").explained() == "raised ValueError: bad"
+    died = TaskFailed(PATHSPEC, "WorkerDied", "it was killed", cause="worker-lost")
+    assert died.explained() == "failed (worker-lost): it was killed"

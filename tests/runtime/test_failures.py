@@ -47,10 +47,17 @@ def test_retry_until_it_works(run_flow, workdir):
         old = Task(task.pathspec, attempt=attempt)
         assert old.stdout == f"attempt {attempt}\n"
         assert old.exception.exception == f"flaky failure {attempt}"
-        assert not old.successful
+        assert not old.successful and old.failure_cause == "exception"
+        assert old.resources.cpu == 1 and old.resources.memory  # what it ran with
+    assert task.failure_cause is None  # the attempt that worked
     logs = run_flow("retry_flow.py", "logs", f"{run.id}/flaky", "--attempt", "1")
     assert logs.stdout == "attempt 1\n"
     assert "RuntimeError: flaky failure 1" in logs.stderr
+    assert "[attempt 1 failed (exception)]" in logs.stderr
+    assert "earlier failed attempts: 0 (exception)" in logs.stderr
+    assert "Task {}/flaky/2 failed (attempt 0, exception); retrying.".format(run.id) in \
+        result.stdout
+    assert "Retried 2 failed attempts: 2 exception." in result.stdout
 
 
 def test_retry_from_the_command_line(run_flow, workdir):
@@ -105,7 +112,7 @@ def test_timeout_really_stops_the_task(run_flow, workdir):
     slow = run["slow"].task
     assert slow.attempts == [0, 1] and slow.data.finished_on_attempt == 1
     first = Task(slow.pathspec, attempt=0)
-    assert first.exception.type == "builtins.TimeoutError"
+    assert first.exception.type == "builtins.TimeoutError" and first.failure_cause == "timeout"
     assert "@timeout of 3s" in first.exception.exception
     assert slow.data.hung_process_alive is False, "the hung attempt's process must be gone"
     stuck = run["join"].task.data.stuck_error

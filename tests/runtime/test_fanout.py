@@ -6,11 +6,13 @@ from __future__ import annotations
 import dask.config
 import pytest
 
+from daskflow import causes
+from daskflow.clusters.deaths import Death
 from daskflow.exceptions import TaskFailed
 from daskflow.graph import FlowGraph
 from daskflow.inputs import ForeachFrame
 from daskflow.runtime.context import TaskRef, TaskSpec
-from daskflow.runtime.fanout import BatchSizer, Fanout, batchable
+from daskflow.runtime.fanout import BatchSizer, Fanout, batchable, journal_state
 from daskflow.steps import StepPlan
 
 pytestmark = pytest.mark.fast
@@ -27,6 +29,7 @@ def test_only_splits_going_straight_to_their_join_on_the_default_cluster_are_bat
     assert not batchable(graph, plan(graph, "work"), own_cluster=True, gang=False)
     assert not batchable(graph, plan(graph, "work"), own_cluster=False, gang=True)
     assert not batchable(graph, plan(graph, "work", timeout=5.0), False, False)
+    assert not batchable(graph, plan(graph, "work", may_grow=True), False, False)  # may move
     with dask.config.set({"daskflow.run.batching": False}):
         assert not batchable(graph, plan(graph, "work"), False, False)
     nested = flow_graph("nested_foreach.py")
@@ -94,7 +97,7 @@ def test_a_batch_holds_consecutive_splits_only():
         [[0, 1, 2], [5, 6]]
 
 
-def test_a_batch_lost_with_its_worker_runs_again_split_by_split_a_failed_split_fails():
+def test_a_batch_that_failed_otherwise_runs_again_split_by_split_a_failed_split_fails():
     fanout = Fanout("work", PARENT, specs([0, 1, 2]), BatchSizer(0.15, 1, 100))
     one, two = fanout.next_batches()
     assert fanout.returned(one, OSError("Worker tcp://127.0.0.1:4001 lost")) is True
@@ -103,3 +106,61 @@ def test_a_batch_lost_with_its_worker_runs_again_split_by_split_a_failed_split_f
     cancelled = Fanout("work", PARENT, specs([0]), BatchSizer(0.15, 1, 100))
     [batch] = cancelled.next_batches()
     assert cancelled.returned(batch, None) is False      # cancelled: the run is ending
+
+
+KILLED = Death(causes.WORKER_LOST, "it was killed by signal 9 (SIGKILL)")
+
+
+def started(task_id: str, attempt: int = 0) -> tuple[str, dict]:
+    return ("s", {"task_id": task_id, "attempt": attempt,
+                  "start": {"started_at": 1.0, "pid": 4242, "frames": [], "parents": []}})
+
+
+def ended(task_id: str, attempt: int = 0, status: str = "ok") -> tuple[str, dict]:
+    return ("e", {"task_id": task_id, "attempt": attempt, "start": {},
+                  "done": {"status": status, "attempt": attempt}})
+
+
+def test_a_journal_says_what_ended_and_what_was_running():
+    notes = [started("2"), ended("2"), started("3"), ended("3", status="failed"),
+             started("3", 1)]
+    entries, running = journal_state(notes)
+    assert [(e["task_id"], e["attempt"]) for e in entries] == [("2", 0), ("3", 0)]
+    assert (running["task_id"], running["attempt"]) == ("3", 1)
+    assert journal_state([started("2"), ended("2")])[1] is None
+
+
+def test_a_batch_lost_with_its_worker_keeps_what_it_finished_and_counts_the_running_split():
+    fanout = Fanout("work", PARENT, specs(list(range(20))), BatchSizer(0.15, 1, 100))
+    fanout.sizer.size = 4
+    batch = fanout.next_batches()[0]
+    assert [s.task_id for s in batch] == ["2", "3", "4", "5"]
+    notes = [started("2"), ended("2"), started("3"), ended("3"), started("4")]
+    loss = fanout.lost(batch, notes, KILLED)
+    assert loss.finished.task_ids == ("2", "3") and loss.finished.attempts == (0, 0)
+    assert loss.dead["task_id"] == "4" and loss.dead["done"]["cause"] == causes.WORKER_LOST
+    assert "(pid 4242) running it died during attempt 0: it was killed by signal 9" in \
+        loss.dead["done"]["error"]["message"]
+    assert [(e["task_id"], e["attempt"]) for e in loss.entries] == [("2", 0), ("3", 0), ("4", 0)]
+    assert loss.alone == []
+    # the running split and those not started are batched again, first
+    assert [s.task_id for s in fanout.pending][:2] == ["4", "5"]
+    again = fanout.next_batches()[0]
+    assert again[0].task_id == "4" and fanout.key(again, "17") != fanout.key(again, "17")
+
+
+def test_a_batch_with_nothing_uncommitted_is_batched_again_whole():
+    fanout = Fanout("work", PARENT, specs([0, 1]), BatchSizer(0.15, 1, 100))
+    [batch, _] = fanout.next_batches()
+    loss = fanout.lost(batch, [], KILLED)  # the nanny said it ended, no journal: not started
+    assert loss.entries == [] and loss.finished is None and loss.dead is None
+    assert [s.task_id for s in fanout.pending] == ["2"]
+
+
+def test_a_batch_nothing_is_known_of_runs_again_split_by_split():
+    fanout = Fanout("work", PARENT, specs([0, 1, 2, 3]), BatchSizer(0.15, 1, 100))
+    fanout.sizer.size = 2
+    batch, other = fanout.next_batches()
+    loss = fanout.lost(batch, None, KILLED)  # the nanny died too: no journal, no exit code
+    assert [s.task_id for s in loss.alone] == ["2", "3"]
+    assert [s.task_id for s in fanout.pending] == ["5"]  # never in this batch: as it was
