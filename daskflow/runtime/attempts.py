@@ -94,11 +94,12 @@ def lost_message(start: dict[str, Any], attempt: int, how: str = "") -> str:
 
 class EndedAttempt(NamedTuple):
     """A dead attempt the driver recorded: its number, how many attempts the task has had
-    with it, and what it ran with."""
+    with it, what it ran with, and its error's message."""
 
     attempt: int
     attempts: int
     resources: TaskResources | None
+    message: str
 
 
 def end_lost_attempt(store: Any, run_id: str, step: str, task_id: str, worker: str,
@@ -112,9 +113,10 @@ def end_lost_attempt(store: Any, run_id: str, step: str, task_id: str, worker: s
     start = store.read_start(run_id, step, task_id, attempt)
     if start.get("worker") not in (None, worker):
         return None
-    store.write_done(run_id, step, task_id, attempt,
-                     death_record(start, attempt, cause, lost_message(start, attempt, how)))
-    return EndedAttempt(attempt, len(attempts), TaskResources.from_record(start.get("resources")))
+    message = lost_message(start, attempt, how)
+    store.write_done(run_id, step, task_id, attempt, death_record(start, attempt, cause, message))
+    return EndedAttempt(attempt, len(attempts), TaskResources.from_record(start.get("resources")),
+                        message)
 
 
 def error_of(record: dict[str, Any] | None, start: dict[str, Any], attempt: int

@@ -41,7 +41,7 @@ import functools
 import queue
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import cloudpickle
@@ -52,12 +52,12 @@ from .batch import execute_batch
 from .context import RunContext, SplitBatch, TaskKey, TaskRef, TaskSpec, submit_context, \
     without_secret_values
 from ._exit_watch import journal_name, read_journal
-from .attempts import end_lost_attempt, record_unstarted
+from .attempts import DIED, end_lost_attempt, record_unstarted
 from .diagnosis import Deaths, LostWorker, NannyReports, WorkerDiagnosed, diagnose_death, \
     failure_of, lost_worker
 from .events import RunObserver
 from .fanout import BatchDone, Fanout, batchable
-from .growth import Movable, Sent, checked, regrown
+from .growth import Movable, Sent, catches, checked, regrown
 from .flights import Flights
 from .gang import Gang, Gangs, is_gang, rerun, send_gang
 from .lifecycle import RunOutcome
@@ -314,13 +314,22 @@ class RunDriver:
                                   f"its worker died before it could start, again and again; "
                                   f"the last one: {death.message}", cause=death.cause))
             return
+        plan = self.ctx.plan(task.step)
+        if ended is not None and ended.attempts > plan.retries and not catches(plan):
+            self._fail(TaskFailed(self._pathspec(task.step, task.task_id), DIED, ended.message,
+                                  cause=death.cause))  # nothing left to run it for
+            return
         sent = self.movable.get(future.key)
+        placement = None
         if ended is not None and sent is not None:
-            placement = regrown(self.ctx.plan(task.step), sent.placement, death.cause,
-                                ended.attempts, ended.resources, self.pool_default_backend)
-            if placement is not None:
-                self._move(future.key, sent, checked(placement, self._where(sent.spec)))
-                return
+            placement = regrown(plan, sent.placement, death.cause, ended.attempts,
+                                ended.resources, self.pool_default_backend)
+        if placement is None and sent is not None and sent.placement is not None and \
+                not diagnosed.nanny.said:  # its job, pod or machine went: none comes back
+            placement = replace(sent.placement, fresh=sent.placement.fresh + 1)
+        if placement is not None:
+            self._move(future.key, sent, checked(placement, self._where(sent.spec)))
+            return
         self._again([future] + self.deaths.sent_again(future.key), diagnosed.cluster)
 
     def _again(self, items: list[Any], cluster: str) -> None:
@@ -449,7 +458,7 @@ class RunDriver:
             up = self.pool.ready[cluster]
             client, ctx_future = up.client, up.ctx_future
         keys = [str(TaskKey(step, spec.task_id, self.ctx.run_id)) for spec in specs]
-        if self.ctx.plan(step).may_grow:  # what it takes to send it elsewhere, if it must
+        if cluster != DEFAULT or self.ctx.plan(step).may_grow:  # to send it elsewhere later
             placement = None if cluster == DEFAULT else self.pool.ready[cluster].placement
             for key, spec, plist in zip(keys, specs, parents):
                 self.movable.add(key, spec, plist, placement)

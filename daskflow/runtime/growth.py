@@ -25,7 +25,7 @@ from typing import Any
 from .. import causes
 from ..clusters import ResourceRequest, ResourceRequestError, get_backend
 from ..exceptions import DaskflowException
-from ..steps import StepPlan
+from ..steps import StepPlan, iter_hooks
 from .attempts import TaskResources
 from .plan import Placement
 
@@ -65,6 +65,12 @@ def regrown(plan: StepPlan, placement: Placement | None, cause: str, attempts: i
         return Placement(plan.backend or default_backend,
                          ResourceRequest(cpu=cpu, memory=memory, max_memory=limit))
     return Placement(placement.backend, replace(placement.request, memory=memory))
+
+
+def catches(plan: StepPlan) -> bool:
+    """Whether a failure of ``plan``'s step may be handled on a worker (``@catch``): a task
+    with no attempt left still runs once more there, to give up through it."""
+    return any(True for _ in iter_hooks(plan.decorators, "task_exception"))
 
 
 def checked(placement: Placement, where: str) -> Placement:

@@ -25,11 +25,14 @@ class Placement:
 
     ``per_split`` says how a foreach step's size comes from each split's input ("":
     one size for every split); such a step's splits get :meth:`for_split` placements.
+    ``fresh`` tells apart a cluster of the same size started again (for tasks whose
+    workers died with their job, pod or machine) from the one that lost them.
     """
 
     backend: str
     request: ResourceRequest
     per_split: str = ""
+    fresh: int = 0   # > 0: a cluster started again for tasks whose workers' machines died
 
     def describe(self, workers: int | None = None) -> str:
         """What the backend would start, concretely (instance types, pods, jobs...), with

@@ -83,6 +83,16 @@ def test_slurmstepds_lines_are_a_cause(line: str, cause: str | None) -> None:
     assert signs_cause([line]) == cause
 
 
+@pytest.mark.fast
+def test_a_job_state_that_names_a_cause_wins_else_slurmstepds_lines_do() -> None:
+    from daskflow.clusters.slurm.deaths import job_cause
+    over = ["slurmstepd-localhost: error: StepId=503.batch exceeded memory limit (419463168 > "
+            "419430400), being killed"]
+    assert job_cause("FAILED", over) == "out-of-memory"   # as OverMemoryKill ends a job here
+    assert job_cause("TIMEOUT", over) == "walltime"
+    assert job_cause("CANCELLED", []) == "worker-lost" and job_cause("", []) is None
+
+
 # -- pure translation: no SLURM needed ----------------------------------------------------------
 @pytest.mark.fast
 def test_kwargs_size_one_job_per_worker() -> None:

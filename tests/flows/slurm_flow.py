@@ -1,11 +1,13 @@
 """A step on a SLURM cluster of its own, between two steps on the local default cluster."""
 import os
+import time
 
 from daskflow import FlowSpec, Parameter, current, resources, step
 
 
 class SlurmFlow(FlowSpec):
     hog = Parameter("hog", default=0, help="MiB the SLURM step tries to hold")
+    nap = Parameter("nap", default=0, help="seconds the SLURM step sleeps at its end")
 
     @step
     def start(self):
@@ -23,6 +25,7 @@ class SlurmFlow(FlowSpec):
         if self.hog:  # more than the worker's 400 MiB: the step itself is killed
             block = bytearray(self.hog * 2**20)
             self.total = len(block)
+        time.sleep(self.nap)  # past the job's walltime, when a test sets one
         self.next(self.end)
 
     @step

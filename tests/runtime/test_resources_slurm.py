@@ -13,6 +13,9 @@ import subprocess
 import pytest
 
 from daskflow import Flow
+from daskflow.client import Task
+
+MiB = 2**20
 
 pytestmark = pytest.mark.slurm
 
@@ -83,7 +86,43 @@ def test_a_step_over_its_memory_is_killed_and_reported(run_flow, workdir):
     result = run_flow("slurm_flow.py", "run", "--hog", "1500")
     assert result.returncode == 1
     assert "memory" in result.stderr.lower()
-    assert "on_slurm" in result.stderr
+    assert "on_slurm" in result.stderr and "failed (out-of-memory)" in result.stderr
+    assert Flow("SlurmFlow").latest_run["on_slurm"].task.failure_cause == "out-of-memory"
+    assert our_jobs() == []
+
+
+def test_out_of_memory_on_slurm_is_retried_on_a_job_twice_the_size(run_flow, workdir):
+    result = run_flow("slurm_grow_flow.py", "run", timeout=400)
+    assert result.returncode == 0, result.stderr
+    big = Flow("SlurmGrowFlow").latest_run["big"].task
+    assert big.attempts == [0, 1]
+    first, second = (Task(big.pathspec, attempt=a) for a in (0, 1))
+    assert first.failure_cause == "out-of-memory" and first.resources.memory == 600 * MiB
+    # dask-jobqueue gives the worker --memory-limit with two decimals (1.17GiB)
+    assert abs(second.resources.memory - 1200 * MiB) < 0.01 * 1200 * MiB
+    assert big.data.ran_with[1] == second.resources.memory
+    assert "slurm, 1 worker x (1 core, 1200 MiB)" in result.stdout
+    assert our_jobs() == []
+
+
+def test_a_step_that_outlives_its_jobs_walltime_fails_with_walltime(run_flow, workdir):
+    # SLURM ends the job after its minute (its time limit is checked every ~30 s)
+    result = run_flow("slurm_flow.py", "run", "--nap", "240", timeout=400,
+                      env={"DASK_DASKFLOW__CLUSTER__SLURM__WALLTIME": "00:01:00"})
+    assert result.returncode == 1
+    assert "failed (walltime)" in result.stderr and "time limit" in result.stderr
+    task = Flow("SlurmFlow").latest_run["on_slurm"].task
+    assert Task(task.pathspec, attempt=0).failure_cause == "walltime"
+    assert our_jobs() == []
+
+
+def test_a_cluster_that_does_not_start_is_the_attempts_cause(run_flow, workdir):
+    result = run_flow("slurm_flow.py", "run",
+                      env={"DASK_DASKFLOW__CLUSTER__START_TIMEOUT": "0.5s"})
+    assert result.returncode == 1
+    assert "failed (cluster)" in result.stderr and "start timeout of 0.5s" in result.stderr
+    task = Flow("SlurmFlow").latest_run["on_slurm"].task
+    assert task.attempts == [0] and task.failure_cause == "cluster"
     assert our_jobs() == []
 
 

@@ -33,7 +33,7 @@ from ..listen import DashboardLinkWhereItListens, bind_address
 from ..live import LiveCluster
 from ..request import MiB, ResourceRequest, export_lines, format_bytes
 from ..security import CredentialFiles, cluster_security
-from .deaths import job_state_cause, parse_job, signs_cause
+from .deaths import job_cause, parse_job
 from .inventory import SQUEUE_FORMAT, parse_squeue
 from .labels import slurm_comment
 
@@ -351,7 +351,7 @@ class SLURMBackend(ClusterBackend):
                 job_id = os.path.basename(path)[len(name) + 1:-len(".err")] \
                     if name != "*" else path
                 state = self.job_state(job_id)
-                cause = job_state_cause(state.get("JobState", "")) or signs_cause(signs)
+                cause = job_cause(state.get("JobState", ""), signs)
                 if cause is not None:
                     return self._death(worker, path, job_id, signs, state, cause)
                 if state.get("JobState") in ("RUNNING", "COMPLETING") or \

@@ -60,6 +60,20 @@ def parse_job(text: str) -> dict[str, str]:
     return found
 
 
+def job_cause(state: str, lines: list[str]) -> str | None:
+    """The cause of a job's end from both: a job state that names one (``TIMEOUT``,
+    ``OUT_OF_MEMORY``, ``PREEMPTED``), else slurmstepd's lines (a job killed for its memory
+    by OverMemoryKill ends ``FAILED`` or ``CANCELLED``), else the state's plain loss.
+
+    >>> job_cause("FAILED", ["slurmstepd: error: Exceeded job memory limit"])
+    'out-of-memory'
+    """
+    by_state = job_state_cause(state)
+    if by_state is not None and by_state != causes.WORKER_LOST:
+        return by_state
+    return signs_cause(lines) or by_state
+
+
 def signs_cause(lines: list[str]) -> str | None:
     """The cause slurmstepd's lines give, None when they say nothing of it."""
     text = "\n".join(lines)
