@@ -139,9 +139,10 @@ class Deaths:
         self.resent: set[str] = set()                  # lost tasks already sent again
         self.unstarted: dict[str, int] = {}            # losses of a task before it started
 
-    def lost(self, cluster: str, worker: LostWorker, item: Any) -> bool:
-        """``item`` (a future, or a batch's event) was lost with ``worker``; True when that
-        worker's death is new and is to be diagnosed."""
+    def lost(self, cluster: str, worker: LostWorker, item: Any, key: str) -> bool:
+        """``item`` (a future, or a batch's event: Dask key ``key``) was lost with ``worker``;
+        True when that worker's death is new and is to be diagnosed."""
+        self.resent.discard(key)  # what waits for it again waits for this death's handling
         dead = self.dead.get(worker.address)
         if dead is not None:
             dead.lost.append(item)

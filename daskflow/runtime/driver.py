@@ -166,6 +166,9 @@ class RunDriver:
             return
         task, cluster = event.key, self.flights.landed(future.key)
         depth = self.graph.foreach_depth(task.step)
+        if future.status == "pending":  # failed, then rerun with a task it feeds: watched on
+            self.flights.watch([future], cluster, TaskDone)
+            return
         if future.status != "finished":
             lost = lost_worker(future)
             if lost is not None and task.step not in self.clusters.gangs and \
@@ -293,7 +296,7 @@ class RunDriver:
             if lost.task not in self.flights.by_key or self.deaths.with_parent(lost.task, item):
                 self._again([item], cluster)
             return True
-        if self.deaths.lost(cluster, lost, item):
+        if self.deaths.lost(cluster, lost, item, key):
             backend, cluster_object = self.default_cluster if cluster == DEFAULT else \
                 self.pool.backend_and_cluster(cluster)
             threading.Thread(
@@ -336,7 +339,11 @@ class RunDriver:
         """Run these lost tasks (or batches: their events) again where they were, with
         their keys: Dask reruns what they wait for that was lost too."""
         client = self.client if cluster == DEFAULT else self.pool.ready[cluster].client
-        client.retry([i.future if isinstance(i, BatchDone) else i for i in items])
+        futures = [i.future if isinstance(i, BatchDone) else i for i in items]
+        # one already runs again (Dask reran it with a dependent): only watched again
+        erred = [f for f in futures if f.status == "error"]
+        if erred:
+            client.retry(erred)
         for item in items:
             if isinstance(item, BatchDone):
                 self.flights.watch([item.future], cluster, functools.partial(

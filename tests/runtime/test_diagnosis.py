@@ -98,12 +98,14 @@ def test_a_killed_worker_names_the_worker_and_the_task_it_blames() -> None:
 def test_deaths_hold_what_a_worker_took_until_it_is_diagnosed() -> None:
     deaths = Deaths()
     worker = LostWorker("a", ADDRESS, 0, None)
-    assert deaths.lost("default", worker, "future-a") is True      # diagnose it
-    assert deaths.lost("default", worker, "batch-b") is False      # the same death
+    assert deaths.lost("default", worker, "future-a", "a") is True  # diagnose it
+    assert deaths.lost("default", worker, "batch-b", "b") is False  # the same death
     assert deaths.with_parent("a", "future-c") is False            # waits for "a" to rerun
     assert deaths.diagnosed(ADDRESS) == (worker, ["future-a", "batch-b"])
     assert deaths.sent_again("a") == ["future-c"]
     assert deaths.with_parent("a", "future-d") is True             # "a" runs again already
+    deaths.lost("default", LostWorker("a", "tcp://127.0.0.1:3", 1, None), "future-a", "a")
+    assert deaths.with_parent("a", "future-e") is False            # lost again: waits again
     assert all(deaths.unstarted_loss("x") for _ in range(4)) and not deaths.unstarted_loss("x")
 
 
