@@ -12,10 +12,12 @@ Dask ran again by itself (a scheduler daskflow did not start) writes the plain
 from __future__ import annotations
 
 import os
+import socket
 import time
 from typing import Any, NamedTuple
 
 from .. import causes
+from .capture import read_spool, remove_spool
 
 #: the error type of an attempt whose process died
 DIED = "WorkerDied"
@@ -113,6 +115,7 @@ def end_lost_attempt(store: Any, run_id: str, step: str, task_id: str, worker: s
     start = store.read_start(run_id, step, task_id, attempt)
     if start.get("worker") not in (None, worker):
         return None
+    keep_spooled_output(store, run_id, step, task_id, attempt, start)
     message = lost_message(start, attempt, how)
     store.write_done(run_id, step, task_id, attempt, death_record(start, attempt, cause, message))
     return EndedAttempt(attempt, len(attempts), TaskResources.from_record(start.get("resources")),
@@ -126,6 +129,31 @@ def error_of(record: dict[str, Any] | None, start: dict[str, Any], attempt: int
         return record["error"]
     return death_record(start, attempt, causes.WORKER_LOST,
                         lost_message(start, attempt))["error"]
+
+
+def keep_spooled_output(store: Any, run_id: str, step: str, task_id: str, attempt: int,
+                        start: dict[str, Any]) -> None:
+    """A dead attempt's output, from its spool on this host (when it ran here): kept as the
+    attempt's log, as Metaflow's logs keep a crashed task's output."""
+    spool = start.get("spool")
+    if not spool or start.get("host") != socket.gethostname() or \
+            not os.path.exists(os.path.dirname(spool)) or process_alive(start.get("pid")):
+        return
+    for stream, text in read_spool(spool).items():
+        if text and not store.read_log(run_id, step, task_id, attempt, stream):
+            store.write_log(run_id, step, task_id, attempt, stream, text)
+    remove_spool(spool)
+
+
+def process_alive(pid: Any) -> bool:
+    """Whether ``pid`` (another process on this host) still runs."""
+    if not isinstance(pid, int) or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    return True
 
 
 def record_unstarted(store: Any, run_id: str, step: str, task_id: str, cause: str,

@@ -41,7 +41,7 @@ import functools
 import queue
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import cloudpickle
@@ -57,7 +57,7 @@ from .diagnosis import Deaths, LostWorker, NannyReports, WorkerDiagnosed, diagno
     failure_of, lost_worker
 from .events import RunObserver
 from .fanout import BatchDone, Fanout, batchable
-from .growth import Movable, Sent, catches, checked, regrown
+from .growth import GiveUp, Movable, MoveTo, Sent, after_death, checked
 from .flights import Flights
 from .gang import Gang, Gangs, is_gang, rerun, send_gang
 from .lifecycle import RunOutcome
@@ -313,27 +313,20 @@ class RunDriver:
         ended = end_lost_attempt(self.ctx.store(), self.ctx.run_id, task.step, task.task_id,
                                  diagnosed.address, death.cause, death.message)
         if ended is None and not self.deaths.unstarted_loss(future.key):
-            self._fail(TaskFailed(self._pathspec(task.step, task.task_id), "WorkerDied",
+            self._fail(TaskFailed(self._pathspec(task.step, task.task_id), DIED,
                                   f"its worker died before it could start, again and again; "
                                   f"the last one: {death.message}", cause=death.cause))
             return
-        plan = self.ctx.plan(task.step)
-        if ended is not None and ended.attempts > plan.retries and not catches(plan):
-            self._fail(TaskFailed(self._pathspec(task.step, task.task_id), DIED, ended.message,
-                                  cause=death.cause))  # nothing left to run it for
-            return
         sent = self.movable.get(future.key)
-        placement = None
-        if ended is not None and sent is not None:
-            placement = regrown(plan, sent.placement, death.cause, ended.attempts,
-                                ended.resources, self.pool_default_backend)
-        if placement is None and sent is not None and sent.placement is not None and \
-                not diagnosed.nanny.said:  # its job, pod or machine went: none comes back
-            placement = replace(sent.placement, fresh=sent.placement.fresh + 1)
-        if placement is not None:
-            self._move(future.key, sent, checked(placement, self._where(sent.spec)))
-            return
-        self._again([future] + self.deaths.sent_again(future.key), diagnosed.cluster)
+        then = after_death(self.ctx.plan(task.step), sent, ended, death.cause,
+                           diagnosed.nanny.said, self.pool_default_backend)
+        if isinstance(then, GiveUp):
+            self._fail(TaskFailed(self._pathspec(task.step, task.task_id), DIED,
+                                  ended.message if ended else death.message, cause=death.cause))
+        elif isinstance(then, MoveTo) and sent is not None:
+            self._move(future.key, sent, checked(then.placement, self._where(sent.spec)))
+        else:
+            self._again([future] + self.deaths.sent_again(future.key), diagnosed.cluster)
 
     def _again(self, items: list[Any], cluster: str) -> None:
         """Run these lost tasks (or batches: their events) again where they were, with

@@ -1,4 +1,4 @@
-"""Memory that grows on retry: where a task runs again after an attempt ran out of memory.
+"""Where a task runs again after its worker died; memory that grows on retry.
 
 With ``@resources(memory=..., max_memory=...)`` and ``@retry``, an attempt that failed
 with ``out-of-memory`` runs again with twice the memory of the failed attempt, at most
@@ -7,9 +7,11 @@ split moves alone; the others stay where they are).  A step with only ``max_memo
 runs on the run's default cluster until an attempt runs out of memory there, and then
 moves to a step cluster.  Other causes run again where they were; so does an attempt
 already at ``max_memory``, or one with no attempts left (it goes to give up, or to
-``@catch``, where it was).  Without ``max_memory`` nothing moves.
+``@catch``, where it was).  Without ``max_memory`` nothing moves, except off a step
+cluster whose worker died with its job, pod or machine (the nanny said nothing): none
+comes back there, so the task goes to a fresh cluster of the same size.
 
-:func:`regrown` decides, touching nothing; the driver carries it out.
+:func:`after_death` decides, touching nothing; the driver carries it out.
 
 >>> grown_memory(600 * 2**20, 2 * 2**30) == 1200 * 2**20
 True
@@ -28,6 +30,42 @@ from ..exceptions import DaskflowException
 from ..steps import StepPlan, iter_hooks
 from .attempts import TaskResources
 from .plan import Placement
+
+
+@dataclass(frozen=True)
+class RunAgain:
+    """Run it again where it was, with its key (Dask reruns what it waits for too)."""
+
+
+@dataclass(frozen=True)
+class MoveTo:
+    """Run it on ``placement``'s cluster: more memory, or a fresh one of the same size."""
+
+    placement: Placement
+
+
+@dataclass(frozen=True)
+class GiveUp:
+    """No attempt left and no ``@catch`` to hand the failure to: the run fails with it."""
+
+
+def after_death(plan: StepPlan, sent: Sent | None, ended: Any, cause: str, nanny_said: bool,
+                default_backend: str) -> RunAgain | MoveTo | GiveUp:
+    """What follows the death of a task's worker: ``ended`` is the attempt recorded dead
+    (an :class:`~daskflow.runtime.attempts.EndedAttempt`, None when none had started),
+    ``sent`` how it was sent (None: to the run's default cluster, where it cannot move
+    unless it may grow), ``nanny_said`` whether its nanny outlived the worker."""
+    if ended is not None and ended.attempts > plan.retries and not catches(plan):
+        return GiveUp()
+    if sent is None:
+        return RunAgain()
+    placement = None
+    if ended is not None:
+        placement = regrown(plan, sent.placement, cause, ended.attempts, ended.resources,
+                            default_backend)
+    if placement is None and sent.placement is not None and not nanny_said:
+        placement = replace(sent.placement, fresh=sent.placement.fresh + 1)
+    return MoveTo(placement) if placement is not None else RunAgain()
 
 
 class GrowthRefused(ResourceRequestError):

@@ -48,8 +48,9 @@ from ..secrets import reveal
 from ..inputs import Inputs
 from ..graph import FOREACH, SWITCH, StepNode
 from ..steps import StepPlan, TaskContext, TaskError, iter_hooks
-from .attempts import TaskResources, death_record, error_of, lost_message, worker_resources
-from .capture import announce, capture_output, read_spool, remove_spool
+from .attempts import TaskResources, death_record, error_of, keep_spooled_output, \
+    lost_message, process_alive, worker_resources
+from .capture import announce, capture_output
 from .context import RunContext, TaskRef, TaskSpec, parent_names
 from .environ import task_environment
 from .join_inputs import JoinInputs
@@ -147,22 +148,10 @@ def _keep_output_of_dead_attempts(store: ArtifactStore, ctx: RunContext, spec: T
     """An attempt whose process died left its output in its spool on that host: store it
     as the attempt's log (as Metaflow's logs keep a crashed task's output)."""
     for attempt, record in history:
-        if record is not None and not (record.get("status") == "failed" and
-                                       record.get("cause") in causes.DEATHS):
-            continue
-        try:
-            claim = store.read_start(ctx.run_id, spec.step, spec.task_id, attempt)
-        except Exception:  # noqa: BLE001  no claim to read: nothing to keep
-            continue
-        spool = claim.get("spool")
-        if not spool or claim.get("host") != socket.gethostname() or \
-                not os.path.exists(os.path.dirname(spool)) or _alive(claim.get("pid")):
-            continue
-        for stream, text in read_spool(spool).items():
-            if text and not store.read_log(ctx.run_id, spec.step, spec.task_id, attempt,
-                                           stream):
-                store.write_log(ctx.run_id, spec.step, spec.task_id, attempt, stream, text)
-        remove_spool(spool)
+        if record is None or (record.get("status") == "failed" and
+                              record.get("cause") in causes.DEATHS):
+            keep_spooled_output(store, ctx.run_id, spec.step, spec.task_id, attempt,
+                                _start_of(store, ctx, spec, attempt))
 
 
 def _end_dead_attempts(store: ArtifactStore, ctx: RunContext, spec: TaskSpec,
@@ -175,7 +164,7 @@ def _end_dead_attempts(store: ArtifactStore, ctx: RunContext, spec: TaskSpec,
     for attempt, record in history:
         if record is None:
             start = _start_of(store, ctx, spec, attempt)
-            if _alive(start.get("pid")) and start.get("host") == socket.gethostname():
+            if process_alive(start.get("pid")) and start.get("host") == socket.gethostname():
                 ended.append((attempt, record))  # still running (a zombie): leave it be
                 continue
             record = death_record(start, attempt, causes.WORKER_LOST,
@@ -183,16 +172,6 @@ def _end_dead_attempts(store: ArtifactStore, ctx: RunContext, spec: TaskSpec,
             store.write_done(ctx.run_id, spec.step, spec.task_id, attempt, record)
         ended.append((attempt, record))
     return ended
-
-
-def _alive(pid: Any) -> bool:
-    if not isinstance(pid, int) or pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except OSError:
-        return False
-    return True
 
 
 def _history(store: ArtifactStore, ctx: RunContext,

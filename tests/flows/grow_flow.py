@@ -1,5 +1,8 @@
 """A step that fills more memory than its first worker has: with @retry and max_memory,
-its retry gets a worker with twice the memory (tests/runtime/test_failure_causes.py)."""
+its retry gets a worker with twice the memory (tests/runtime/test_failure_causes.py).
+Its cluster is on the backend $GROW_BACKEND (local by default; test_resources_slurm.py
+runs it on SLURM)."""
+import os
 import time
 
 from daskflow import FlowSpec, Parameter, current, resources, retry, step
@@ -7,14 +10,14 @@ from daskflow import FlowSpec, Parameter, current, resources, retry, step
 
 class GrowFlow(FlowSpec):
     fill = Parameter("fill", default=900, help="MB the step fills")
-    backend = Parameter("backend", default="local")
 
     @step
     def start(self):
         self.next(self.big)
 
-    @retry(times=2)
-    @resources(memory="600MiB", max_memory="2GiB")
+    @retry(times=2, minutes_between_retries=0)
+    @resources(memory="600MiB", max_memory="2GiB",
+               backend=os.environ.get("GROW_BACKEND", "local"))
     @step
     def big(self):
         self.ran_with = tuple(current.resources)

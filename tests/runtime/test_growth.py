@@ -102,3 +102,27 @@ def test_a_bound_below_a_size_per_split_is_refused_when_the_split_is_sized():
     per_split = resources(memory=lambda item: item, max_memory="1GiB")
     with pytest.raises(StepDecoratorError, match="max_memory"):
         per_split.request("4GiB")
+
+
+def test_what_follows_a_workers_death(flow_graph):
+    from daskflow.runtime.attempts import EndedAttempt
+    from daskflow.runtime.context import TaskSpec
+    from daskflow.runtime.growth import GiveUp, MoveTo, RunAgain, Sent, after_death
+
+    spec = TaskSpec("work", "4")
+    on_own = Sent(spec, [], OWN)
+    first = EndedAttempt(0, 1, RAN, "the worker process ... died")
+    retried = step_plan(flow_graph, retries=2, may_grow=True)
+    once = step_plan(flow_graph, retries=0)
+
+    def then(plan, sent, ended, cause=causes.WORKER_LOST, nanny_said=True):
+        return after_death(plan, sent, ended, cause, nanny_said, default_backend="local")
+
+    assert then(once, on_own, first) == GiveUp()              # no attempt left, no @catch
+    assert then(retried, None, first) == RunAgain()           # on the default cluster
+    assert then(retried, on_own, first) == RunAgain()         # its nanny starts a new worker
+    assert then(retried, on_own, None, nanny_said=False) == MoveTo(
+        Placement("local", OWN.request, fresh=1))             # its job/pod/machine is gone
+    grown = then(retried, on_own, first, cause=causes.OUT_OF_MEMORY)
+    assert grown == MoveTo(Placement("local", ResourceRequest(memory=1200 * MiB,
+                                                              max_memory=2 * GiB)))

@@ -28,11 +28,11 @@ def test_starts_failed_attempts_and_output_reach_the_observer(flow_graph):
     heard = Heard()
     relay = TaskRelay(heard, flow_graph("foreach.py"), stream_output=True)
     relay.task_event((1.0, {"e": "started", "s": "work", "t": ["6", "7"], "a": 0}))
-    relay.task_event((2.0, {"e": "failed", "s": "work", "t": "7", "a": 0}))
+    relay.task_event((2.0, {"e": "retrying", "s": "work", "t": "7", "a": 0, "c": "worker-lost"}))
     relay.output((3.0, {"p": "ForeachFlow/7/work/6", "s": "stdout", "t": "hello\n"}))
     assert heard.calls == [
         ("started", {"step": "work", "task_id": "6", "attempt": 0}),
         ("started", {"step": "work", "task_id": "7", "attempt": 0}),
         ("finished", {"step": "work", "task_id": "7", "ok": False, "foreach_depth": 1,
-                      "attempt": 0, "retrying": True}),
+                      "attempt": 0, "retrying": True, "cause": "worker-lost"}),
         ("output", {"pathspec": "ForeachFlow/7/work/6", "stream": "stdout", "text": "hello\n"})]

@@ -92,9 +92,9 @@ def test_a_step_over_its_memory_is_killed_and_reported(run_flow, workdir):
 
 
 def test_out_of_memory_on_slurm_is_retried_on_a_job_twice_the_size(run_flow, workdir):
-    result = run_flow("slurm_grow_flow.py", "run", timeout=400)
+    result = run_flow("grow_flow.py", "run", timeout=400, env={"GROW_BACKEND": "slurm"})
     assert result.returncode == 0, result.stderr
-    big = Flow("SlurmGrowFlow").latest_run["big"].task
+    big = Flow("GrowFlow").latest_run["big"].task
     assert big.attempts == [0, 1]
     first, second = (Task(big.pathspec, attempt=a) for a in (0, 1))
     assert first.failure_cause == "out-of-memory" and first.resources.memory == 600 * MiB
