@@ -74,11 +74,10 @@ class BatchRecords(TaskRecords):
         attempt = max(self.list_attempts(run_id, step, task_id), default=-1) + 1
         record["attempt"] = attempt
         self._pending.setdefault(task_id, set()).add(attempt)
-        self._entries[(task_id, attempt)] = {"task_id": task_id, "attempt": attempt,
-                                             "start": dict(record)}
+        entry = self._entries[(task_id, attempt)] = {"task_id": task_id, "attempt": attempt,
+                                                     "start": dict(record)}
         if self._journal is not None:
-            self._journal.started({"task_id": task_id, "attempt": attempt,
-                                   "start": dict(record)})
+            self._journal.started(entry)
         return attempt
 
     def write_log(self, run_id: str, step: str, task_id: str, attempt: int,

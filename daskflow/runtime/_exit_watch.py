@@ -53,12 +53,13 @@ class Journal:
         self.path = os.path.join(folder, journal_name(batch_key))
         self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND,
                           0o600)
+        self.packer = msgpack.Packer(default=str)
 
     def started(self, record: dict[str, Any]) -> None:
-        os.write(self.fd, msgpack.packb(("s", record), default=str))
+        os.write(self.fd, self.packer.pack(("s", record)))
 
     def ended(self, entry: dict[str, Any]) -> None:
-        os.write(self.fd, msgpack.packb(("e", entry), default=str))
+        os.write(self.fd, self.packer.pack(("e", entry)))
 
     def close(self) -> None:
         """The batch committed its records: its journal is not needed any more."""

@@ -22,7 +22,6 @@ from typing import Any, NamedTuple
 
 from ..clusters.deaths import Death, NannyAccount, nanny_death
 from ..exceptions import TaskFailed
-from ._exit_watch import EXIT_TOPIC
 
 #: the nanny's memory monitor announces a kill on this topic (distributed's name)
 MEMORY_TOPIC = "worker-restart-memory"

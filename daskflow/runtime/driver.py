@@ -15,7 +15,8 @@ own state and return decisions; none of them calls the driver:
 - ``splits.py``: resources per foreach split, sized on a worker before any split runs.
 - ``flights.py``: the futures in flight, each with the cluster it runs on.
 - ``diagnosis.py``: why a task failed, and what a dead worker took with it until that
-  is known; ``growth.py``: where a task that ran out of memory runs again;
+  is known; ``growth.py``: where a task whose worker died runs again (with more
+  memory after running out of it);
   ``relay.py``: what tasks and nannies say as the run goes on.
 
 No task outlives its worker here: a worker that dies fails what it ran (Dask's
@@ -29,10 +30,10 @@ A linear stretch, branches and the joins that close them go to Dask at once as o
 graph (each task depends on its parents' futures), so the scheduler runs them
 without waiting for the driver; the driver only ever holds small refs.
 
-Where the next features go: loops in the walk (a switch arriving at an earlier step); a cache is another ``TaskReuse``, its hits
-:class:`Reused` tasks as resume's clones are; a run's share of a shared scheduler bounds
-what ``Flights`` holds in flight; chains of splits in one batch widen ``batchable`` and
-``Walk.batch_finished``.
+Where the next features go: loops in the walk (a switch arriving at an earlier step);
+a cache is another ``TaskReuse``, its hits :class:`Reused` tasks as resume's clones are;
+a run's share of a shared scheduler bounds what ``Flights`` holds in flight; chains of
+splits in one batch widen ``batchable`` and ``Walk.batch_finished``.
 """
 
 from __future__ import annotations
@@ -57,9 +58,9 @@ from .diagnosis import Deaths, LostWorker, NannyReports, WorkerDiagnosed, diagno
     failure_of, lost_worker
 from .events import RunObserver
 from .fanout import BatchDone, Fanout, batchable
-from .growth import GiveUp, Movable, MoveTo, Sent, after_death, checked
 from .flights import Flights
 from .gang import Gang, Gangs, is_gang, rerun, send_gang
+from .growth import GiveUp, Movable, MoveTo, Sent, after_death, checked
 from .lifecycle import RunOutcome
 from .placement import DEFAULT, CloseCluster, ClusterFailed, ClusterPool, ClusterReady, \
     SendTo, StartCluster, StepClusters

@@ -49,8 +49,8 @@ def job_state_cause(state: str) -> str | None:
 def parse_job(text: str) -> dict[str, str]:
     """``scontrol show job`` output as ``{key: value}`` (``JobState``, ``Reason``, ...).
 
-    >>> parse_job("JobId=42 JobName=w\\n   JobState=TIMEOUT Reason=TimeLimit Dependency=(null)")
-    {'JobId': '42', 'JobName': 'w', 'JobState': 'TIMEOUT', 'Reason': 'TimeLimit', 'Dependency': '(null)'}
+    >>> parse_job("JobId=42 JobName=w\\n   JobState=TIMEOUT Reason=TimeLimit")
+    {'JobId': '42', 'JobName': 'w', 'JobState': 'TIMEOUT', 'Reason': 'TimeLimit'}
     """
     found: dict[str, str] = {}
     for word in text.split():
