@@ -95,31 +95,39 @@ def lost_message(start: dict[str, Any], attempt: int, how: str = "") -> str:
 
 
 class EndedAttempt(NamedTuple):
-    """A dead attempt the driver recorded: its number, how many attempts the task has had
-    with it, what it ran with, and its error's message."""
+    """The attempt that ran on a dead worker: its number, how many attempts the task has
+    had with it, what it ran with, its error (type, message) and its cause (``timeout``:
+    the attempt ended itself, and its worker with it)."""
 
     attempt: int
     attempts: int
     resources: TaskResources | None
-    message: str
+    error: dict[str, str]
+    cause: str
 
 
 def end_lost_attempt(store: Any, run_id: str, step: str, task_id: str, worker: str,
                      cause: str, how: str) -> EndedAttempt | None:
-    """Record how the task's latest attempt died, when it ran on ``worker`` and left no
-    done record; None when no attempt of it was running there (it had not started)."""
+    """The task's latest attempt, when it ran on ``worker``: recorded as dead of ``cause``
+    (``how``: in words) unless it wrote its own record first (a ``@timeout`` stops an
+    attempt by killing its process); None when no attempt of it ran there (it had not
+    started)."""
     attempts = store.list_attempts(run_id, step, task_id)
-    if not attempts or store.read_done(run_id, step, task_id, attempts[-1]) is not None:
+    if not attempts:
         return None
     attempt = attempts[-1]
     start = store.read_start(run_id, step, task_id, attempt)
     if start.get("worker") not in (None, worker):
         return None
+    resources = TaskResources.from_record(start.get("resources"))
+    record = store.read_done(run_id, step, task_id, attempt)
+    if record is not None:
+        return EndedAttempt(attempt, len(attempts), resources, error_of(record, start, attempt),
+                            causes.of_record(record) or cause)
     keep_spooled_output(store, run_id, step, task_id, attempt, start)
-    message = lost_message(start, attempt, how)
-    store.write_done(run_id, step, task_id, attempt, death_record(start, attempt, cause, message))
-    return EndedAttempt(attempt, len(attempts), TaskResources.from_record(start.get("resources")),
-                        message)
+    record = death_record(start, attempt, cause, lost_message(start, attempt, how))
+    store.write_done(run_id, step, task_id, attempt, record)
+    return EndedAttempt(attempt, len(attempts), resources, record["error"], cause)
 
 
 def error_of(record: dict[str, Any] | None, start: dict[str, Any], attempt: int

@@ -172,8 +172,8 @@ class RunDriver:
             return
         if future.status != "finished":
             lost = lost_worker(future)
-            if lost is not None and task.step not in self.clusters.gangs and \
-                    self._lost(future, cluster, lost):
+            if lost is not None and task.step not in self.clusters.gangs:
+                self._lost(future, cluster, lost)
                 return
             gang = self.gangs.retryable(future.key)
             if gang is not None and self._retry_gang(gang, task):
@@ -245,10 +245,10 @@ class RunDriver:
         kind, message = type(event.error).__name__, f"its cluster did not start: {event.error}"
         store = self.ctx.store()
         for group in waiting:
-            left = all(record_unstarted(store, self.ctx.run_id, group.step, spec.task_id,
-                                        causes.CLUSTER, kind, message)
-                       <= self.ctx.plan(group.step).retries for spec in group.specs)
-            if not left:
+            attempts = [record_unstarted(store, self.ctx.run_id, group.step, spec.task_id,
+                                         causes.CLUSTER, kind, message)
+                        for spec in group.specs]
+            if max(attempts) > self.ctx.plan(group.step).retries:
                 self._fail(TaskFailed(self._pathspec(group.step, group.specs[0].task_id), kind,
                                       message, cause=causes.CLUSTER))
                 return
@@ -288,15 +288,15 @@ class RunDriver:
 
     # -- a worker that died ---------------------------------------------------------
 
-    def _lost(self, item: Any, cluster: str, lost: LostWorker) -> bool:
+    def _lost(self, item: Any, cluster: str, lost: LostWorker) -> None:
         """A task (or a batch: its event) was lost with a dead worker: it waits for the
         diagnosis of that death, or, lost with a task it depends on, for that task to run
-        again.  False when it is not to run again (the run fails)."""
+        again."""
         key = item.future.key if isinstance(item, BatchDone) else item.key
         if lost.task != key:  # it waited for a task that was lost
             if lost.task not in self.flights.by_key or self.deaths.with_parent(lost.task, item):
                 self._again([item], cluster)
-            return True
+            return
         if self.deaths.lost(cluster, lost, item, key):
             backend, cluster_object = self.default_cluster if cluster == DEFAULT else \
                 self.pool.backend_and_cluster(cluster)
@@ -305,7 +305,6 @@ class RunDriver:
                 args=(backend, cluster_object, lost, self.reports,
                       lambda death, nanny: self.events.put(
                           WorkerDiagnosed(cluster, lost.address, death, nanny)))).start()
-        return True
 
     def _lost_task(self, future: Any, diagnosed: WorkerDiagnosed) -> None:
         """Record the attempt that died with its worker, then send the task again: where
@@ -319,11 +318,14 @@ class RunDriver:
                                   f"the last one: {death.message}", cause=death.cause))
             return
         sent = self.movable.get(future.key)
-        then = after_death(self.ctx.plan(task.step), sent, ended, death.cause,
+        cause = ended.cause if ended is not None else death.cause
+        then = after_death(self.ctx.plan(task.step), sent, ended, cause,
                            diagnosed.nanny.said, self.pool_default_backend)
         if isinstance(then, GiveUp):
-            self._fail(TaskFailed(self._pathspec(task.step, task.task_id), DIED,
-                                  ended.message if ended else death.message, cause=death.cause))
+            error = ended.error if ended is not None else {"type": DIED,
+                                                           "message": death.message}
+            self._fail(TaskFailed(self._pathspec(task.step, task.task_id), error["type"],
+                                  error["message"], cause=cause))
         elif isinstance(then, MoveTo) and sent is not None:
             self._move(future.key, sent, checked(then.placement, self._where(sent.spec)))
         else:

@@ -111,7 +111,8 @@ def test_what_follows_a_workers_death(flow_graph):
 
     spec = TaskSpec("work", "4")
     on_own = Sent(spec, [], OWN)
-    first = EndedAttempt(0, 1, RAN, "the worker process ... died")
+    first = EndedAttempt(0, 1, RAN, {"type": "WorkerDied", "message": "..."},
+                         causes.WORKER_LOST)
     retried = step_plan(flow_graph, retries=2, may_grow=True)
     once = step_plan(flow_graph, retries=0)
 
