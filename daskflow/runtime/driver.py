@@ -208,10 +208,14 @@ class RunDriver:
             self.observer.tasks_finished(step=step, task_ids=result.task_ids,
                                          foreach_depth=depth)
             self._apply(self.walk.batch_finished(result, specs[0].frames))
+        elif future.status == "pending":  # failed, then rerun with a task it waits for
+            self.flights.watch([future], DEFAULT, functools.partial(
+                BatchDone, fanout=fanout, specs=specs))
+            return
         else:
             lost = lost_worker(future)
-            if lost is not None and lost.task == future.key:
-                self._lost(event, DEFAULT, lost)  # its splits wait for the diagnosis
+            if lost is not None:  # its splits wait for the diagnosis, or for what it needs
+                self._lost(event, DEFAULT, lost)
                 return
             error = future.exception() if future.status == "error" else None
             if not fanout.returned(specs, error):
