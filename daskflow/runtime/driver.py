@@ -73,6 +73,14 @@ from .walk import Expanded, Parent, Reused, Routes, Run, SizeSplits, Walk
 
 
 @dataclass(frozen=True)
+class ParentBack:
+    """A finished task's result, lost with a worker, was computed again: a task moved to
+    another cluster meanwhile waits for it as a parent."""
+
+    future: Any
+
+
+@dataclass(frozen=True)
 class TaskDone:
     """A task's future finished, failed or was cancelled."""
 
@@ -358,7 +366,28 @@ class RunDriver:
         self.movable.done(key)
         self._apply(self.clusters.finished(task.step, task.task_id))  # off its old cluster
         parents = [self.flights.ref_if_done(p) for p in sent.parents]
+        for parent in parents:  # its result died with the worker too: Dask computes it again
+            if isinstance(parent, TaskKey):
+                future = self.flights.future_of(parent)
+                threading.Thread(target=self._when_back, args=(future,), daemon=True,
+                                 name=f"daskflow-parent-{parent}").start()
         self._apply(self.clusters.place(task.step, [sent.spec], [parents], placement))
+
+    def _when_back(self, future: Any) -> None:
+        """Put :class:`ParentBack` on the queue once ``future`` has ended again."""
+        try:
+            future.result()
+        except BaseException:  # noqa: BLE001  its failure is the event's to handle
+            pass
+        self.events.put(ParentBack(future))
+
+    @handle.register(ParentBack)
+    def _parent_back(self, event: ParentBack) -> None:
+        future = event.future
+        if future.status != "finished":
+            self._fail(self._failure(future, self.flights.by_key[future.key].cluster))
+            return
+        self._apply(self.clusters.parent_finished(future.key, future.result()))
 
     def _lost_batch(self, done: BatchDone, diagnosed: WorkerDiagnosed) -> None:
         """A batch died with its worker: what it finished is kept, its running split gets

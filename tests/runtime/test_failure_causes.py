@@ -110,3 +110,27 @@ def test_workers_killed_under_a_batched_foreach_leave_every_split_counted(workdi
         dead = Task(f"{run.pathspec}/work/{task_id}", attempt=attempt)
         assert dead.failure_cause == "worker-lost" and "SIGKILL" in dead.exception.exception
     assert f"Retried {len(cut_short)}" in out or "worker-lost" in out
+
+
+def test_only_the_split_that_ran_out_moves_and_a_step_moves_off_the_default_cluster(
+        run_flow, workdir):
+    # the run's default cluster has 600 MiB workers; `alone` has only max_memory
+    result = run_flow("grow_split_flow.py", "run",
+                      env={"DASK_DASKFLOW__LOCAL__MEMORY_LIMIT": "600MiB"})
+    assert result.returncode == 0, result.stderr
+    run = Flow("GrowSplitFlow").latest_run
+    splits = {task.index: task for task in run["work"]}
+    for index in (0, 2):  # they stayed on their cluster, one attempt each
+        assert splits[index].attempts == [0]
+        assert splits[index].data.ran_with == (1, 600 * MiB, 0)
+    grown = splits[1]
+    assert grown.attempts == [0, 1]
+    assert Task(grown.pathspec, attempt=0).failure_cause == "out-of-memory"
+    assert grown.data.ran_with == (1, 1200 * MiB, 0)
+    alone = run["alone"].task
+    first = Task(alone.pathspec, attempt=0)
+    assert alone.attempts == [0, 1] and first.failure_cause == "out-of-memory"
+    assert first.resources.memory == 600 * MiB        # the default cluster's worker
+    assert alone.data.ran_with == (1, 1200 * MiB, 0)  # a step cluster of twice that
+    assert "for step 'alone' started: local, 1 worker x (1 core, 1200 MiB)" in result.stdout
+    assert "Retried 2 failed attempts: 2 out-of-memory." in result.stdout
