@@ -55,12 +55,14 @@ def lost_worker(future: Any) -> LostWorker | None:
 
 @dataclass(frozen=True)
 class WorkerDiagnosed:
-    """The driver's event: how the worker at ``address`` of ``cluster`` died."""
+    """The driver's event: how the worker at ``address`` of ``cluster`` died, and whether
+    a worker comes back in its place (its nanny outlived it)."""
 
     cluster: str
     address: str
     death: Death
     nanny: NannyAccount
+    comes_back: bool
 
 
 class NannyReports:
@@ -109,16 +111,18 @@ class NannyReports:
 
 
 def diagnose_death(backend: Any, cluster: Any, worker: LostWorker, reports: NannyReports,
-                   told: Callable[[Death, NannyAccount], None]) -> None:
-    """How ``worker`` died, then ``told(death, nanny)``: run in a thread of its own (the
-    nanny's word and the backend's service may take seconds)."""
+                   told: Callable[[Death, NannyAccount, bool], None]) -> None:
+    """How ``worker`` died, then ``told(death, nanny, comes_back)``: run in a thread of its
+    own (the nanny's word and the backend's service may take seconds).  A worker comes
+    back when its nanny said how it ended, or always on this machine (a local cluster's
+    nannies run in the run's own process; under load their word may come late)."""
     nanny = reports.account(worker.address)
     try:
         death = backend.worker_death(cluster, worker, nanny) if backend is not None \
             else nanny_death(nanny, worker.memory_limit)
     except Exception:  # noqa: BLE001  a diagnosis never stops the run: what the nanny said
         death = nanny_death(nanny, worker.memory_limit)
-    told(death, nanny)
+    told(death, nanny, nanny.said or bool(getattr(backend, "local_machine", False)))
 
 
 @dataclass

@@ -315,8 +315,8 @@ class RunDriver:
             threading.Thread(
                 target=diagnose_death, name=f"daskflow-diagnose-{lost.address}", daemon=True,
                 args=(backend, cluster_object, lost, self.reports,
-                      lambda death, nanny: self.events.put(
-                          WorkerDiagnosed(cluster, lost.address, death, nanny)))).start()
+                      lambda death, nanny, back: self.events.put(
+                          WorkerDiagnosed(cluster, lost.address, death, nanny, back)))).start()
 
     def _lost_task(self, future: Any, diagnosed: WorkerDiagnosed) -> None:
         """Record the attempt that died with its worker, then send the task again: where
@@ -332,7 +332,7 @@ class RunDriver:
         sent = self.movable.get(future.key)
         cause = ended.cause if ended is not None else death.cause
         then = after_death(self.ctx.plan(task.step), sent, ended, cause,
-                           diagnosed.nanny.said, self.pool_default_backend)
+                           diagnosed.comes_back, self.pool_default_backend)
         if isinstance(then, GiveUp):
             error = ended.error if ended is not None else {"type": DIED,
                                                            "message": death.message}

@@ -49,12 +49,13 @@ class GiveUp:
     """No attempt left and no ``@catch`` to hand the failure to: the run fails with it."""
 
 
-def after_death(plan: StepPlan, sent: Sent | None, ended: Any, cause: str, nanny_said: bool,
+def after_death(plan: StepPlan, sent: Sent | None, ended: Any, cause: str, comes_back: bool,
                 default_backend: str) -> RunAgain | MoveTo | GiveUp:
     """What follows the death of a task's worker: ``ended`` is the attempt recorded dead
     (an :class:`~daskflow.runtime.attempts.EndedAttempt`, None when none had started),
     ``sent`` how it was sent (None: to the run's default cluster, where it cannot move
-    unless it may grow), ``nanny_said`` whether its nanny outlived the worker."""
+    unless it may grow), ``comes_back`` whether a worker comes back in its place (its
+    nanny outlived it)."""
     if ended is not None and ended.attempts > plan.retries and not catches(plan):
         return GiveUp()
     if sent is None:
@@ -63,7 +64,7 @@ def after_death(plan: StepPlan, sent: Sent | None, ended: Any, cause: str, nanny
     if ended is not None:
         placement = regrown(plan, sent.placement, cause, ended.attempts, ended.resources,
                             default_backend)
-    if placement is None and sent.placement is not None and not nanny_said:
+    if placement is None and sent.placement is not None and not comes_back:
         placement = replace(sent.placement, fresh=sent.placement.fresh + 1)
     return MoveTo(placement) if placement is not None else RunAgain()
 

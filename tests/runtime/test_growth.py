@@ -116,13 +116,13 @@ def test_what_follows_a_workers_death(flow_graph):
     retried = step_plan(flow_graph, retries=2, may_grow=True)
     once = step_plan(flow_graph, retries=0)
 
-    def then(plan, sent, ended, cause=causes.WORKER_LOST, nanny_said=True):
-        return after_death(plan, sent, ended, cause, nanny_said, default_backend="local")
+    def then(plan, sent, ended, cause=causes.WORKER_LOST, comes_back=True):
+        return after_death(plan, sent, ended, cause, comes_back, default_backend="local")
 
     assert then(once, on_own, first) == GiveUp()              # no attempt left, no @catch
     assert then(retried, None, first) == RunAgain()           # on the default cluster
     assert then(retried, on_own, first) == RunAgain()         # its nanny starts a new worker
-    assert then(retried, on_own, None, nanny_said=False) == MoveTo(
+    assert then(retried, on_own, None, comes_back=False) == MoveTo(
         Placement("local", OWN.request, fresh=1))             # its job/pod/machine is gone
     grown = then(retried, on_own, first, cause=causes.OUT_OF_MEMORY)
     assert grown == MoveTo(Placement("local", ResourceRequest(memory=1200 * MiB,
