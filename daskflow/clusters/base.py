@@ -343,7 +343,8 @@ class ClusterBackend:
             f"Worker {worker.name} ({worker.address}) of the {self.name} cluster died while "
             f"running task {getattr(exc, 'task', '?')!r}: {death.message}. "
             f"{ADVICE.get(death.cause, ADVICE[causes.WORKER_LOST])}",
-            cause=death.cause, worker=worker.name, evidence=death.evidence)
+            cause=death.cause, worker=worker.name, job_id=death.job_id,
+            evidence=death.evidence)
 
     def _write_record(self, cluster: Any, name: str, request: ResourceRequest,
                       started: float) -> None:

@@ -26,11 +26,13 @@ from .request import format_bytes
 class Death:
     """Why a worker died: a ``cause`` and what the service or the nanny said, in a clause
     that reads after "the worker process running it died: " (``it was killed by signal
-    9 (SIGKILL)``, ``SLURM ended job 42 at its time limit ...``)."""
+    9 (SIGKILL)``, ``SLURM ended job 42 at its time limit ...``), the lines that say so,
+    and the backend's id of the job it ran in, where it has one (a SLURM job id)."""
 
     cause: str
     message: str
     evidence: tuple[str, ...] = ()
+    job_id: str | None = None
 
 
 @dataclass(frozen=True)

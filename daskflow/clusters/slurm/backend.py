@@ -389,7 +389,8 @@ class SLURMBackend(ClusterBackend):
             causes.PREEMPTED: f"SLURM preempted {where}",
             causes.WORKER_LOST: f"{where} ended early ({state.get('JobState', 'cancelled')})",
         }[cause]
-        return Death(cause, f"{said}. SLURM says: {quoted}. Job log: {path}", evidence)
+        return Death(cause, f"{said}. SLURM says: {quoted}. Job log: {path}", evidence,
+                     job_id if job_id.isdigit() else None)
 
     # -- `daskflow clusters list` / `gc`: squeue, by the jobs' comment (:mod:`.inventory`) ----
     @classmethod
