@@ -31,6 +31,7 @@ class RunContext:
     plans: dict[str, StepPlan] = field(default_factory=dict)
     slots: Any = None                # a distributed.Semaphore bounding tasks at once, or None
     announce_starts: bool = True     # send a "started" event per attempt (a live view shows it)
+    metaflow_alias: bool = False     # a Metaflow flow file: `import metaflow` is daskflow's
 
     @property
     def flow_name(self) -> str:
@@ -47,6 +48,9 @@ class RunContext:
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
+        if state.get("metaflow_alias"):  # before the class: its module may name `metaflow`
+            from ..compat import install_metaflow_alias
+            install_metaflow_alias()
         state["flow_cls"] = cloudpickle.loads(state["flow_cls"])
         self.__dict__.update(state)
 

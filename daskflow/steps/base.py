@@ -28,6 +28,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import importlib
+import inspect
 import json
 import re
 import sys
@@ -128,6 +129,15 @@ class StepDecorator:
     Options: ClassVar[type]
 
     def __init__(self, **kwargs: Any) -> None:
+        if any(_delayed(k) or _delayed(v) for k, v in kwargs.items()):
+            # ``@resources(cpu=cfg.cpu)``: built once the run's configs are known
+            # (build_delayed_decorators); until then its options are the defaults
+            self.delayed_kwargs: dict[str, Any] | None = kwargs
+            self.waiting = True
+            self.options = self.Options()
+            return
+        self.delayed_kwargs = None
+        self.waiting = False
         allowed = [f.name for f in dataclasses.fields(self.Options)]
         for key in kwargs:
             if key not in allowed:
@@ -178,7 +188,11 @@ class StepDecorator:
                             f"@{cls.name} takes keyword arguments only, e.g. "
                             f"@{cls.name}(...).")
                     return cls()(func)
-                return cls(**kwargs)
+                made = cls(**kwargs)
+                if made.waiting:  # its line, for an error once the configs are known
+                    caller = sys._getframe(1)
+                    made.where = (caller.f_code.co_filename, caller.f_lineno)
+                return made
             except StepDecoratorError as exc:
                 caller = sys._getframe(1)
                 if "__qualname__" not in caller.f_locals:  # not in a class body: raise now
@@ -197,6 +211,11 @@ class StepDecorator:
         return getattr(cls, hook) is not getattr(StepDecorator, hook)
 
     def __repr__(self) -> str:
+        if getattr(self, "waiting", False):  # its options wait for the run's configs
+            raw = self.delayed_kwargs or {}
+            shown = [f"**{v!r}" if isinstance(k, str) and k.startswith("_df_unpack_")
+                     else f"{k}={v!r}" for k, v in raw.items()]
+            return f"@{self.name}({', '.join(shown)})"
         fields = ", ".join(f"{k}={_shown(v)}"
                            for k, v in dataclasses.asdict(self.options).items()
                            if v != getattr(self.Options, k, None))
@@ -221,12 +240,55 @@ class _Refused:
         return func
 
 
+def _delayed(value: Any) -> bool:
+    """Whether ``value`` holds a config expression (:mod:`daskflow.configs`), known by its
+    mark: ``cfg.cpu``, ``config_expr(...)``, ``**cfg`` or one inside a dict or list."""
+    if isinstance(value, str):
+        return value.startswith("_df_unpack_")
+    if getattr(type(value), "_df_delayed", False):
+        return True
+    if isinstance(value, Mapping):
+        return any(_delayed(k) or _delayed(v) for k, v in value.items())
+    if isinstance(value, (list, tuple, set)):
+        return any(_delayed(v) for v in value)
+    return False
+
+
+def build_delayed_decorators(flow_cls: type) -> None:
+    """Build the steps' decorators that waited for the flow's configs, from their
+    keywords with the configs' values in (again each time the configs change). A bad
+    value is refused as at definition time, naming the step's file and line."""
+    from ..configs import ConfigError, resolve_keywords
+    from ..exceptions import FlowDefinitionError
+
+    for name in dir(flow_cls):
+        func = getattr(flow_cls, name, None)
+        if not inspect.isfunction(func):  # a Config answers any attribute: ask functions only
+            continue
+        for decorator in getattr(func, "decorators", None) or ():
+            raw = getattr(decorator, "delayed_kwargs", None)
+            if raw is None:
+                continue
+            try:
+                kwargs = resolve_keywords(raw, flow_cls)
+                type(decorator).__init__(decorator, **kwargs)
+            except (StepDecoratorError, ConfigError) as exc:
+                code = func.__code__
+                file, line = getattr(decorator, "where", (code.co_filename,
+                                                          code.co_firstlineno))
+                raise FlowDefinitionError(f"@{decorator.name}: {exc}", step=name, file=file,
+                                          lineno=line) from None
+            decorator.delayed_kwargs = raw  # kept: the configs may change (resume)
+
+
 def check_step_decorators(flow_cls: type) -> None:
     """Raise the first decorator error of the flow's steps, with its file and line."""
     from ..exceptions import FlowDefinitionError
 
     for name in dir(flow_cls):
-        refused = getattr(getattr(flow_cls, name, None), "refused_decorators", None)
+        func = getattr(flow_cls, name, None)
+        refused = getattr(func, "refused_decorators", None) if inspect.isfunction(func) \
+            else None
         if refused:
             first = refused[0]
             raise FlowDefinitionError(str(first.error), step=name, file=first.file,
