@@ -318,6 +318,7 @@ BUILTIN: dict[str, str] = {
     "resources": "daskflow.steps.resources:Resources",
     "environment": "daskflow.steps.environment:Environment",
     "parallel": "daskflow.steps.parallel:Parallel",
+    "secrets": "daskflow.steps.secrets:Secrets",
 }
 ENTRY_POINT_GROUP = "daskflow.step_decorators"
 _registered: dict[str, type[StepDecorator] | str] = {}
