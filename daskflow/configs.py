@@ -297,8 +297,8 @@ class Config(Parameter):
         try:
             value = parser(text) if parser is not None else \
                 text if self.plain else json.loads(text)
-        except Exception as exc:  # noqa: BLE001  one line naming the config and where
-            what = "not valid JSON" if parser is None else f"refused by its parser"
+        except Exception as exc:  # noqa: BLE001  one line naming the config and where it came from
+            what = "not valid JSON" if parser is None else "refused by its parser"
             raise ConfigError(f"configuration value for '{self.name}' ({where}) is {what}: "
                               f"{exc}") from None
         if not self.plain and not isinstance(value, Mapping):

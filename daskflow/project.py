@@ -55,7 +55,7 @@ class ProjectSpec(NamedTuple):
 
 def _spec(flow_cls: type) -> ProjectSpec:
     from .configs import resolve_delayed
-    spec = getattr(flow_cls, "_df_project")
+    spec = flow_cls._df_project
     return ProjectSpec(*(resolve_delayed(v, flow_cls) for v in spec))
 
 

@@ -60,7 +60,12 @@ class MetaflowAliasFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
                   target: Any = None) -> importlib.machinery.ModuleSpec | None:
         if fullname != TOP and not fullname.startswith(TOP + "."):
             return None
-        from .metaflow_names import is_package, metaflow_has, module_known, refuse_module
+        from .metaflow_names import (
+            is_package,
+            metaflow_has,
+            module_known,
+            refuse_module,
+        )
         if not module_known(fullname):
             if metaflow_has(fullname):
                 refuse_module(fullname)

@@ -221,12 +221,13 @@ def get_metadata() -> str:
 def metadata(ms: str) -> str:
     """Read runs from another place: a folder, or ``local@<folder>`` (the datastore root,
     or a folder holding one); a metadata service is refused."""
-    kind, at, where = ms.rpartition("@") if "@" in ms else ("local", "@", ms)
+    kind, _, where = ms.rpartition("@") if "@" in ms else ("local", "@", ms)
     if kind != "local" or ms.startswith(("http://", "https://")):
         raise MetaflowFeatureError(
             f"Metaflow's metadata service ({ms}) is not in daskflow: runs are read from "
             f"the datastore, so give its folder or URL (local@/path, s3://bucket/prefix).")
     import dask.config
+
     from .. import config
     _SET_ROOTS.append(config.get("datastore.root"))
     default = os.path.basename(str(_SET_ROOTS[0]))

@@ -21,8 +21,8 @@ from .. import config
 from ..clusters import ClusterBackend, get_backend
 from ..clusters.forkserver import is_warm
 from ..clusters.labels import labelled_step
-from ..configs import apply_configs, flow_configs, load_configs
 from ..compat import alias_active
+from ..configs import apply_configs, flow_configs, load_configs
 from ..datastore import ArtifactRef, ArtifactStore, resolve_root
 from ..exceptions import ClusterError, ConfigurationError, ResumeError, RunFailed, StepError
 from ..current import username

@@ -151,7 +151,7 @@ def _references(source: SecretSource) -> dict[str, SecretRef]:
     """The variables one source gives, each as a reference (reads an AWS secret's keys)."""
     unknown = set(source.options) - {"json", "env_var_name"}
     if unknown:
-        raise SecretError(f"@secrets option {sorted(unknown)[0]!r} of {source} is not one "
+        raise SecretError(f"@secrets option {min(unknown)!r} of {source} is not one "
                           f"daskflow reads (json, env_var_name); give a secret's ARN for its "
                           f"region.")
     renamed = source.options.get("env_var_name")
