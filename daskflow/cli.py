@@ -126,6 +126,7 @@ def build_cli(flow_cls: type, graph: FlowGraph) -> click.Group:
                    and (with_configs or not o.configs)]
 
     _add_run_commands(cli, flow_cls, params)
+    _add_spin_command(cli, flow_cls)
     _add_graph_commands(cli, flow_cls, graph, params)
     _add_read_commands(cli, flow_cls)
     add_card_commands(cli, flow_cls)
@@ -166,6 +167,54 @@ def _add_run_commands(cli: click.Group, flow_cls: type, params: dict[str, Any]) 
     def resume(ctx: click.Context, step: str | None, origin_run_id: str | None,
                **options: Any) -> None:
         _runner(flow_cls, ctx, options).resume(step, origin_run_id)
+
+
+def _add_spin_command(cli: click.Group, flow_cls: type) -> None:
+    """``spin PATHSPEC``: one step of a past run again, here (Metaflow 2.19's ``spin``)."""
+    @cli.command(help="Run one step of a past run again, in this process, on the inputs its "
+                      "task had: PATHSPEC is STEP (latest run), RUN_ID/STEP, RUN_ID/STEP/"
+                      "TASK_ID or FLOW/RUN_ID/STEP[/TASK_ID]. Nothing is recorded unless "
+                      "--persist keeps it in the spin datastore.")
+    @click.argument("pathspec")
+    @click.option("--persist/--no-persist", default=False, show_default=True,
+                  help="Keep the task and its artifacts in the spin datastore (the "
+                       "datastore root + '_spin'), readable after inspect_spin().")
+    @click.option("--artifacts-module", default=None, type=click.Path(dir_okay=False),
+                  help="A Python file whose ARTIFACTS dict replaces inputs of those names.")
+    @click.option("--skip-decorators/--no-skip-decorators", default=False, show_default=True,
+                  help="Leave out the step's decorators (spin keeps only @environment, "
+                       "@timeout, @card and @project otherwise).")
+    @click.option("--run-id-file", default=None, type=click.Path(dir_okay=False),
+                  help="Write the spin's run id to this file.")
+    @click.pass_context
+    def spin(ctx: click.Context, pathspec: str, persist: bool, artifacts_module: str | None,
+             skip_decorators: bool, run_id_file: str | None) -> None:
+        from .runtime.spin import spin_task
+        result = spin_task(flow_cls, pathspec, root=ctx.obj["root"], persist=persist,
+                           artifacts_module=artifacts_module, skip_decorators=skip_decorators)
+        if run_id_file:
+            with open(run_id_file, "w") as f:
+                f.write(result.pathspec.split("/")[1])
+        prefix = "[" + result.pathspec.split("/", 1)[1] + "] "
+        for text, err in ((result.stdout, False), (result.stderr, True)):
+            for line in text.splitlines():
+                click.echo(prefix + line, err=err)
+        if result.failure is not None:  # its traceback is in the stderr shown above
+            from .runtime.spin import SpinError
+            raise SpinError(f"Spin of {result.spun} failed: {result.failure.type_name}: "
+                            f"{result.failure.message}")
+        set_ = ", ".join(f"{k}={_short(v)}" for k, v in sorted(result.artifacts.items()))
+        click.echo(f"Spun {result.spun} as {result.pathspec}: it set {set_ or 'nothing'}.")
+        if result.root is not None:
+            click.echo(f"Kept in {result.root}; read it with daskflow.runtime.spin."
+                       f"inspect_spin() then Task('{result.pathspec}').")
+        else:
+            click.echo("Nothing was kept (--persist keeps it).")
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _add_graph_commands(cli: click.Group, flow_cls: type, graph: FlowGraph,

@@ -61,6 +61,7 @@ MAPPED: dict[str, dict[str, str]] = {
         **{name: "daskflow.compat.metaflow_names:deployment_only" for name in (
             "schedule", "trigger", "trigger_on_finish")},
         "yaml_parser": "daskflow.compat.metaflow_names:yaml_parser",
+        "inspect_spin": "daskflow.runtime.spin:inspect_spin",
         **_CLIENT, **_METADATA, **_CONFIGS,
     },
     "metaflow.cards": {**_COMPONENTS, **_CARD_BASES,
@@ -127,8 +128,6 @@ REFUSED: dict[str, dict[str, str]] = {
         "Metaflow": "open the flows you know by name with Flow(name)",
         "R": "daskflow runs Python flows only",
         "profile": "time the code with time.perf_counter() or the run report's timeline",
-        "inspect_spin": "read a kept spin task with daskflow.Task(PATHSPEC, _root=ROOT) "
-                        "as `spin --persist` prints it",
         "unbounded_test_foreach_internal": "an internal of Metaflow's tests",
         "EXT_PKG": "daskflow finds card packages itself (see daskflow.cards.registry)",
     },
