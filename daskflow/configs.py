@@ -472,7 +472,10 @@ def configs_known(flow_cls: type) -> bool:
 
 
 def is_delayed(value: Any) -> bool:
-    """Whether ``value`` holds a config expression anywhere (nested in dicts and lists)."""
+    """Whether ``value`` holds a config expression anywhere (nested in dicts and lists),
+    or is the key ``**cfg`` puts in a decorator's keywords."""
+    if isinstance(value, str):
+        return value.startswith(UNPACK)
     if isinstance(value, (DelayEvaluator, Config)):
         return True
     if isinstance(value, Mapping):

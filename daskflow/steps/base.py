@@ -37,6 +37,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from ..configs import is_delayed
 from ..exceptions import DaskflowException, did_you_mean
 
 
@@ -129,7 +130,7 @@ class StepDecorator:
     Options: ClassVar[type]
 
     def __init__(self, **kwargs: Any) -> None:
-        if any(_delayed(k) or _delayed(v) for k, v in kwargs.items()):
+        if any(is_delayed(k) or is_delayed(v) for k, v in kwargs.items()):
             # ``@resources(cpu=cfg.cpu)``: built once the run's configs are known
             # (build_delayed_decorators); until then its options are the defaults
             self.delayed_kwargs: dict[str, Any] | None = kwargs
@@ -238,20 +239,6 @@ class _Refused:
     def __call__(self, func: Callable) -> Callable:
         func.__dict__.setdefault("refused_decorators", []).append(self)
         return func
-
-
-def _delayed(value: Any) -> bool:
-    """Whether ``value`` holds a config expression (:mod:`daskflow.configs`), known by its
-    mark: ``cfg.cpu``, ``config_expr(...)``, ``**cfg`` or one inside a dict or list."""
-    if isinstance(value, str):
-        return value.startswith("_df_unpack_")
-    if getattr(type(value), "_df_delayed", False):
-        return True
-    if isinstance(value, Mapping):
-        return any(_delayed(k) or _delayed(v) for k, v in value.items())
-    if isinstance(value, (list, tuple, set)):
-        return any(_delayed(v) for v in value)
-    return False
 
 
 def build_delayed_decorators(flow_cls: type) -> None:
