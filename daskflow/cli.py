@@ -717,6 +717,7 @@ def run_flow_file(flow_file: str, args: tuple[str, ...]) -> None:
     from .compat import install_metaflow_alias
     from .runtime.flowfile import load_flow
     install_metaflow_alias()  # whether it imports metaflow at its top or only in a step
+    sys.argv = [flow_file, *args]  # what the file sees, as under `python FLOW.py ARGS`
     flow_cls = load_flow(flow_file)
     main(flow_cls, list(args), command=["daskflow", "run", flow_file])
 

@@ -196,7 +196,7 @@ class FlowSpec(ArtifactSource):
         if name.startswith("_"):
             raise AttributeError(name)
         refs = self.__dict__.get("_df_refs")
-        if name == "name" and (refs is None or name not in refs):
+        if name == "name" and (refs is None or name not in refs):  # (a parameter wins)
             return type(self).__name__  # Metaflow's FlowSpec.name, an artifact of every task
         if refs is None or name not in refs:
             node = self.__dict__.get("_df_node")
@@ -302,7 +302,8 @@ class FlowSpec(ArtifactSource):
         for name in flow_constants(type(self)):
             if name not in self._df_refs:
                 values[name] = getattr(type(self), name)
-        if "name" not in values and "name" not in self._df_refs:
+        if "name" not in values and "name" not in self._df_refs \
+                and "name" not in self._df_params:
             values["name"] = type(self).__name__
         return values
 

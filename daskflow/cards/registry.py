@@ -160,7 +160,7 @@ def register_card_type(cls: type[MetaflowCard], clobber: bool = False) -> None:
 
 def card_type(name: str) -> type[MetaflowCard]:
     """The card class of type ``name``; an unknown one is refused naming those known."""
-    found = _all_types().get(name)
+    found = BUILTIN.get(name) or _registered.get(name) or _all_types().get(name)
     if found is None:
         known = known_card_types()
         raise CardTypeError(f"No card type '{name}'.{did_you_mean(name, known)} Known: "
