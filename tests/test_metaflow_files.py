@@ -237,3 +237,14 @@ def test_a_missing_flow_file_is_one_line(workdir):
     result = daskflow_run(workdir, "nope.py", "run")
     assert result.returncode == 1
     assert "nope.py does not exist" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.fast
+def test_with_names_a_refused_metaflow_decorator():
+    from daskflow.steps import StepDecoratorError, parse_decospec
+    with pytest.raises(StepDecoratorError) as refused:
+        parse_decospec("kubernetes:cpu=4")
+    assert str(refused.value) == (
+        "--with 'kubernetes:cpu=4': Metaflow's @kubernetes is not in daskflow: give the "
+        "step a cluster on Kubernetes with @resources(backend='kubernetes', cpu=..., "
+        "memory=...).")

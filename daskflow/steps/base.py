@@ -380,6 +380,10 @@ def parse_decospec(spec: str) -> StepDecorator:
     name = name.strip()
     known = known_step_decorators()
     if name not in known:
+        from ..compat.metaflow_names import REFUSED
+        if name in REFUSED["metaflow"]:  # a Metaflow decorator daskflow does not have
+            raise StepDecoratorError(f"--with {spec!r}: Metaflow's @{name} is not in "
+                                     f"daskflow: {REFUSED['metaflow'][name]}.")
         raise StepDecoratorError(
             f"--with {spec!r}: unknown decorator '{name}'.{did_you_mean(name, known)} "
             f"Known: {', '.join(known)}.")
