@@ -23,6 +23,7 @@ from .environment import Environment, environment
 from .failure import Catch, CaughtException, Retry, Timeout, catch, retry, timeout
 from .parallel import Parallel, parallel
 from .resources import Resources, parse_size, resources
+from .secrets import Secrets, secrets
 
 __all__ = [
     "Catch",
@@ -31,6 +32,7 @@ __all__ = [
     "Parallel",
     "Resources",
     "Retry",
+    "Secrets",
     "StepDecorator",
     "StepDecoratorError",
     "StepPlan",
@@ -50,6 +52,7 @@ __all__ = [
     "register_step_decorator",
     "resources",
     "retry",
+    "secrets",
     "step_decorators",
     "timeout",
 ]
