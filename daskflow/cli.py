@@ -141,7 +141,8 @@ def build_cli(flow_cls: type, graph: FlowGraph) -> click.Group:
 def _configs_for(flow_cls: type, command: str | None, options: dict[str, Any]) -> None:
     """Read the flow's configs before the command: show, check and run use them; resume
     and spin keep those of the run they start from (Runner reads them there)."""
-    from .configs import ConfigError, apply_configs, load_configs
+    from .configs import ConfigError, load_configs
+    from .steps import apply_configs
     if command in ("resume", "spin"):
         if options["config"] or options["config_value"]:
             raise ConfigError(f"Cannot specify --config or --config-value with '{command}': "

@@ -36,7 +36,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from .exceptions import DaskflowException
-from .parameters import Parameter
+from .parameters import Parameter, resolve_config_defaults_with
 
 ID = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 UNPACK = "_df_unpack_"          # the key ``**cfg`` gives in a decorator's keywords
@@ -436,18 +436,11 @@ def _context(flow_cls: type, config: Config) -> Any:
 # -- the values, once known ----------------------------------------------------------
 
 
-def apply_configs(flow_cls: type, loaded: dict[str, Any]) -> None:
+def set_configs(flow_cls: type, loaded: dict[str, Any]) -> None:
     """Make ``loaded`` (by attribute) the flow's configs: class-body expressions evaluate
-    against them from now on, and the steps' decorators that waited for them are built.
-    A decorator's bad value is refused as at definition time, with the step's file:line.
-    """
+    against them from now on. :func:`daskflow.steps.apply_configs` also builds the
+    steps' decorators that waited for them: call that one."""
     type.__setattr__(flow_cls, "_df_config_values", dict(loaded))
-    from .steps.base import build_delayed_decorators
-    build_delayed_decorators(flow_cls)
-    graph = flow_cls.__dict__.get("_df_graph_cache")
-    for node in graph or ():  # what `show` and the report print of each step's decorators
-        node.decorators = [repr(d) for d in getattr(getattr(flow_cls, node.name),
-                                                    "decorators", [])]
 
 
 def config_scope(flow_cls: type) -> dict[str, Any]:
@@ -518,3 +511,6 @@ def resolve_keywords(kwargs: dict[str, Any], flow_cls: type) -> dict[str, Any]:
         else:
             out[key] = resolve_delayed(value, flow_cls)
     return out
+
+
+resolve_config_defaults_with(resolve_delayed)  # how parameters resolves a config default

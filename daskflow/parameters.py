@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from typing import Any
 
 from .exceptions import ParameterError, ReservedNameError
@@ -180,6 +181,16 @@ def _delayed(value: Any) -> bool:
     return bool(getattr(type(value), "_df_delayed", False))
 
 
+# How a config expression becomes a value once the run's configs are known. daskflow.configs
+# (the layer above, whose Config is a Parameter) registers it when imported, which it is
+# wherever a config expression can exist: this module imports nothing above it.
+_config_resolver: list[Callable[[Any, type], Any] | None] = [None]
+
+
+def resolve_config_defaults_with(resolve: Callable[[Any, type], Any]) -> None:
+    _config_resolver[0] = resolve
+
+
 def _infer_type(default: Any) -> Any:
     if default is None:
         return str
@@ -250,7 +261,8 @@ def resolve_parameters(flow_cls: type, given: dict[str, Any],
     """
     params = flow_parameters(flow_cls)
     if any(_delayed(p.default) for p in params.values()):
-        from .configs import resolve_delayed
+        resolve_delayed = _config_resolver[0]
+        assert resolve_delayed is not None, "daskflow.configs registers it on import"
         params = {attr: p.with_known_default(resolve_delayed(p.default, flow_cls))
                   if _delayed(p.default) else p for attr, p in params.items()}
     known = {p.name: p for p in params.values()}

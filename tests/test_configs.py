@@ -15,7 +15,8 @@ import pytest
 
 from daskflow import Config, ConfigValue, Flow, FlowSpec, Parameter, config_expr, \
     namespace, retry, step
-from daskflow.configs import ConfigError, apply_configs, load_configs
+from daskflow.configs import ConfigError, load_configs
+from daskflow.steps import apply_configs
 from daskflow.exceptions import FlowDefinitionError
 from daskflow.parameters import resolve_parameters
 

@@ -10,8 +10,8 @@ reason. Nothing is written into site-packages, and a process that never asks for
 alias never gets it.
 """
 
+from ..exceptions import MetaflowFeatureError
 from .alias import (
-    MetaflowFeatureError,
     alias_active,
     install_metaflow_alias,
     is_metaflow_file,

@@ -21,20 +21,10 @@ import threading
 import types
 from typing import Any
 
-from ..exceptions import DaskflowException
+from ..exceptions import MetaflowFeatureError
 
 TOP = "metaflow"
 _lock = threading.Lock()
-
-
-class MetaflowFeatureError(DaskflowException, ImportError):
-    """A flow file asked for a Metaflow feature that daskflow does not have.
-
-    An ``ImportError`` (not an ``AttributeError``) so that ``from metaflow import S3``
-    shows this message rather than Python's "cannot import name".
-    """
-
-    headline = "Not in daskflow"
 
 
 class _AliasModule(types.ModuleType):

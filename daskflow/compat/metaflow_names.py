@@ -15,7 +15,7 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
-from .alias import MetaflowFeatureError
+from ..exceptions import MetaflowFeatureError
 
 _CLIENT = {name: f"daskflow.client:{name}" for name in (
     "Flow", "Run", "Step", "Task", "DataArtifact", "namespace", "get_namespace",

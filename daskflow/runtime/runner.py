@@ -22,7 +22,7 @@ from ..clusters import ClusterBackend, get_backend
 from ..clusters.labels import labelled_step
 from ..clusters.local.forkserver import is_warm
 from ..compat import alias_active
-from ..configs import apply_configs, flow_configs, load_configs
+from ..configs import flow_configs, load_configs
 from ..current import username
 from ..datastore import ArtifactRef, ArtifactStore, resolve_root
 from ..exceptions import (
@@ -34,6 +34,7 @@ from ..exceptions import (
 )
 from ..parameters import resolve_parameters
 from ..project import project_facts, project_tags
+from ..steps import apply_configs
 from ..tracebacks import add_source_lines
 from .context import RunContext
 from .display import choose_observer

@@ -240,7 +240,8 @@ def _parent_ref(store: ArtifactStore, run_id: str, name: str,
 def _use_run_configs(flow_cls: type, store: ArtifactStore,
                      params: dict[str, ArtifactRef]) -> None:
     """The spun run's configs, as resume keeps them (its decorators depend on them)."""
-    from ..configs import apply_configs, flow_configs
+    from ..configs import flow_configs
+    from ..steps import apply_configs
     names = flow_configs(flow_cls)
     apply_configs(flow_cls, {attr: store.get_artifact(params[attr], attr) if attr in params
                              else None for attr in names})

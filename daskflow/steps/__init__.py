@@ -6,6 +6,7 @@ Built-in ones load by name when used; third parties add theirs through the
 
 from .base import (
     StepDecorator,
+    apply_configs,
     StepDecoratorError,
     StepPlan,
     TaskContext,
@@ -26,6 +27,7 @@ from .resources import Resources, parse_size, resources
 from .secrets import Secrets, secrets
 
 __all__ = [
+    "apply_configs",
     "Catch",
     "CaughtException",
     "Environment",

@@ -241,6 +241,20 @@ class _Refused:
         return func
 
 
+def apply_configs(flow_cls: type, loaded: dict[str, Any]) -> None:
+    """Make ``loaded`` (by attribute) the flow's configs: class-body expressions evaluate
+    against them from now on, and the steps' decorators that waited for them are built.
+    A decorator's bad value is refused as at definition time, with the step's file:line.
+    """
+    from ..configs import set_configs
+    set_configs(flow_cls, loaded)
+    build_delayed_decorators(flow_cls)
+    graph = flow_cls.__dict__.get("_df_graph_cache")
+    for node in graph or ():  # what `show` and the report print of each step's decorators
+        node.decorators = [repr(d) for d in getattr(getattr(flow_cls, node.name),
+                                                    "decorators", [])]
+
+
 def build_delayed_decorators(flow_cls: type) -> None:
     """Build the steps' decorators that waited for the flow's configs, from their
     keywords with the configs' values in (again each time the configs change). A bad
