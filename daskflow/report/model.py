@@ -265,6 +265,7 @@ def _read_task(task: Any) -> tuple[list[Attempt], set[str]]:
     parents: set[str] = set()
     for number in attempts:
         view = task if number == attempts[-1] else Task(task.pathspec, attempt=number,
+                                                        _namespace_check=False,
                                                         _store=task._store)
         record = view.record or {}
         started = record.get("started_at") or view.started_at

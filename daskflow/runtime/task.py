@@ -193,7 +193,8 @@ def _attempt(ctx: RunContext, store: ArtifactStore, spec: TaskSpec,
     attempt = store.claim_attempt(ctx.run_id, spec.step, spec.task_id, {
         "started_at": started, "host": socket.gethostname(), "pid": os.getpid(),
         "worker": _worker_address(), "frames": frames, "parents": parents_named,
-        "spool": spool, "gang_round": spec.parallel.round if spec.parallel else 0})
+        "spool": spool, "gang_round": spec.parallel.round if spec.parallel else 0,
+        "node_index": spec.parallel.node_index if spec.parallel else None})
     record: dict[str, Any] = {"attempt": attempt, "started_at": started, "frames": frames,
                               "parents": parents_named, "worker": _worker_address()}
     if ctx.announce_starts and not _batched(store):  # a batch announces its splits at once
@@ -455,7 +456,7 @@ def _run_body(ctx: RunContext, store: ArtifactStore, flow: FlowSpec, spec: TaskS
             task_id=spec.task_id, retry_count=attempt, tags=ctx.tags,
             username=ctx.username, origin_run_id=ctx.origin_run_id,
             parameter_names=sorted(ctx.params), parallel=spec.parallel,
-            **(ctx.project or {})):
+            datastore_root=ctx.store_root, **(ctx.project or {})):
         if on_own_cluster:
             stack.enter_context(_performance_report(store, ctx, spec, attempt, record))
         for hook in iter_hooks(plan.decorators, "around_task"):
