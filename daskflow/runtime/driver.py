@@ -22,9 +22,9 @@ without waiting for the driver; the driver only ever holds small refs.
 
 Where the next features go: a cause per failed attempt in ``diagnosis.py``; the splits
 of a batch lost with its worker in ``Fanout.returned``; a retry on a bigger cluster is a
-:class:`Run` carried out on another placement, as a size of splits is; loops in the
-walk (a switch arriving at an earlier step); a cache is another ``TaskReuse``, its hits
-:class:`Reused` tasks as resume's clones are; a run's share of a shared scheduler bounds
+:class:`Run` carried out on another placement, as a size of splits is; a cache is
+another ``TaskReuse``, its hits :class:`Reused` tasks as resume's clones are; a
+run's share of a shared scheduler bounds
 what ``Flights`` holds in flight; chains of splits in one batch widen ``batchable`` and
 ``Walk.batch_finished``.
 """

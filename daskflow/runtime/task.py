@@ -197,6 +197,8 @@ def _attempt(ctx: RunContext, store: ArtifactStore, spec: TaskSpec,
         "node_index": spec.parallel.node_index if spec.parallel else None})
     record: dict[str, Any] = {"attempt": attempt, "started_at": started, "frames": frames,
                               "parents": parents_named, "worker": _worker_address()}
+    if node.recursive:  # which pass of its loop: resume clones each pass in its place
+        record["iteration"] = spec.iteration
     if ctx.announce_starts and not _batched(store):  # a batch announces its splits at once
         announce("started", spec.step, spec.task_id, attempt)
     ref: TaskRef | None = None
@@ -442,7 +444,7 @@ def _run_step(ctx: RunContext, store: ArtifactStore, node: StepNode, spec: TaskS
                                   node.foreach_var or "")
         num_splits = len(items)
     return TaskRef(node.name, spec.task_id, attempt, artifacts, spec.frames, num_splits,
-                   next_step)
+                   next_step, spec.iteration)
 
 
 def _run_body(ctx: RunContext, store: ArtifactStore, flow: FlowSpec, spec: TaskSpec,
