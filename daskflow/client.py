@@ -552,7 +552,14 @@ class Task:
 
     @property
     def successful(self) -> bool:
-        return bool(self.record and self.record.get("status") == "ok")
+        """True when the attempt finished without failing; False for one whose failure
+        ``@catch`` caught (it finished, and the flow went on), as in Metaflow."""
+        return bool(self.record and self.record.get("status") == "ok") and not self._caught
+
+    @property
+    def _caught(self) -> bool:
+        """Whether ``@catch`` caught this attempt's failure."""
+        return bool(self.record and self.record.get("caught"))
 
     @property
     def started_at(self) -> float | None:
