@@ -115,7 +115,7 @@ BAD_GRAPHS = [
     ("join_without_inputs.py", "join", 18, "is reached from several branches"),
     ("switch_into_join.py", "pick", 15, "cannot lead directly to a join"),
     ("bad_decorator.py", "train", 9, "@resources(memory='lots') is not a size"),
-    ("card_bad_type.py", "start", 5, "@card(type='fancy') is not a card type"),
+    ("card_bad_type.py", "start", 5, "@card(type='fancy'): No card type 'fancy'."),
 ]
 
 

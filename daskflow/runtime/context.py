@@ -31,6 +31,7 @@ class RunContext:
     plans: dict[str, StepPlan] = field(default_factory=dict)
     slots: Any = None                # a distributed.Semaphore bounding tasks at once, or None
     announce_starts: bool = True     # send a "started" event per attempt (a live view shows it)
+    metaflow_alias: bool = False     # a Metaflow flow file: `import metaflow` is daskflow's
 
     @property
     def flow_name(self) -> str:
@@ -40,14 +41,21 @@ class RunContext:
         return self.plans.get(step) or StepPlan(step, self.graph[step], self.graph)
 
     # The flow class always travels by cloudpickle: plain pickle would refer to a
-    # module (a flow file loaded by path, a notebook) that workers cannot import.
+    # module (a flow file loaded by path, a notebook) that workers cannot import. So do
+    # the plans, whose decorators may name classes of modules that import `metaflow`
+    # (a card type written for Metaflow): both are loaded once the alias is in place.
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state["flow_cls"] = cloudpickle.dumps(self.flow_cls)
+        state["plans"] = cloudpickle.dumps(self.plans)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
+        if state.get("metaflow_alias"):  # before the class: its module may name `metaflow`
+            from ..compat import install_metaflow_alias
+            install_metaflow_alias()
         state["flow_cls"] = cloudpickle.loads(state["flow_cls"])
+        state["plans"] = cloudpickle.loads(state["plans"])
         self.__dict__.update(state)
 
     def store(self) -> ArtifactStore:

@@ -57,7 +57,7 @@ from .relay import TaskRelay
 from .resume import ResumePlan
 from .splits import SplitSizing, SplitsSized, size_splits
 from .task import execute_task
-from .walk import Expanded, Parent, Reused, Routes, Run, SizeSplits, Walk
+from .walk import Expanded, Reused, Routes, Run, SizeSplits, Walk
 
 
 @dataclass(frozen=True)
