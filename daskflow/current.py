@@ -129,23 +129,15 @@ class Current:
     def run(self) -> Any:
         """The running :class:`~daskflow.Run` (Metaflow's ``current.run``); None outside
         a task.  Its record says ``running`` until the run ends."""
-        state = _STATE.get()
-        if state is None:
-            return None
-        from .client import Run  # the client reads the datastore: imported when asked
-        return Run(f"{state['flow_name']}/{state['run_id']}", _namespace_check=False,
-                   _root=state.get("datastore_root"))
+        make = self._get("make_run")  # the runtime gives it: the client is above us
+        return make() if make is not None else None
 
     @property
     def task(self) -> Any:
         """The running :class:`~daskflow.Task` (Metaflow's ``current.task``); None outside
         a task.  Its attempt has no final record until it ends."""
-        state = _STATE.get()
-        if state is None:
-            return None
-        from .client import Task  # the client reads the datastore: imported when asked
-        return Task(self.pathspec or "", _namespace_check=False,
-                    _root=state.get("datastore_root"))
+        make = self._get("make_task")
+        return make() if make is not None else None
 
     @property
     def tags(self) -> frozenset[str]:

@@ -25,6 +25,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import replace
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from .. import config
@@ -516,7 +517,9 @@ def _run_body(ctx: RunContext, store: ArtifactStore, flow: FlowSpec, spec: TaskS
             task_id=spec.task_id, retry_count=attempt, tags=ctx.tags,
             username=ctx.username, origin_run_id=ctx.origin_run_id,
             parameter_names=sorted(ctx.params), parallel=spec.parallel,
-            datastore_root=ctx.store_root, **(ctx.project or {})):
+            make_run=partial(_client_object, "Run", f"{ctx.flow_name}/{ctx.run_id}", ctx),
+            make_task=partial(_client_object, "Task", task.pathspec, ctx),
+            **(ctx.project or {})):
         if on_own_cluster:
             stack.enter_context(_performance_report(store, ctx, spec, attempt, record))
         for hook in iter_hooks(plan.decorators, "around_task"):
@@ -534,6 +537,12 @@ def _run_body(ctx: RunContext, store: ArtifactStore, flow: FlowSpec, spec: TaskS
             body(inputs)
         else:
             body()
+
+
+def _client_object(kind: str, pathspec: str, ctx: RunContext) -> Any:
+    """``current.run`` / ``current.task``: the client's view of this run or task."""
+    from .. import client  # the read side, only when a step asks
+    return getattr(client, kind)(pathspec, _namespace_check=False, _root=ctx.store_root)
 
 
 def _store_artifacts(store: ArtifactStore, flow: FlowSpec,
