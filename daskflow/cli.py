@@ -325,7 +325,8 @@ def _add_read_commands(cli: click.Group, flow_cls: type) -> None:
         tasks = _tasks(flow_cls, pathspec, ctx.obj["root"])
         for task in tasks:
             if attempt is not None:
-                task = Task(task.pathspec, attempt=attempt, _store=task._store)
+                task = Task(task.pathspec, attempt=attempt, _namespace_check=False,
+                            _store=task._store)
             out = task.stdout if show_out else ""
             err = task.stderr if show_err else ""
             if len(tasks) > 1:  # a foreach: say whose output follows
@@ -476,13 +477,13 @@ def _tasks(flow_cls: type, pathspec: str, root: str | None) -> list[Any]:
     parts = pathspec.strip("/").split("/")
     name = flow_cls.__name__
     if len(parts) == 2:
-        step = Step(f"{name}/{pathspec}", _root=root)
+        step = Step(f"{name}/{pathspec}", _namespace_check=False, _root=root)
         tasks = list(step)
         if not tasks:
             raise DataNotFoundError(f"No tasks found for {name}/{pathspec}.")
         return tasks
     if len(parts) == 3:
-        task = Task(f"{name}/{pathspec}", _root=root)
+        task = Task(f"{name}/{pathspec}", _namespace_check=False, _root=root)
         if not task.attempts:
             raise DataNotFoundError(f"Task {name}/{pathspec} does not exist.")
         return [task]

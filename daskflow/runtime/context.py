@@ -111,6 +111,7 @@ class TaskSpec(NamedTuple):
     task_id: str
     frames: tuple[ForeachFrame, ...] = ()
     parallel: ParallelInfo | None = None   # its place in a num_parallel gang
+    iteration: int = 0                     # a recursive switch's step: its pass, from 0
 
 
 class TaskRef(NamedTuple):
@@ -123,6 +124,7 @@ class TaskRef(NamedTuple):
     frames: tuple[ForeachFrame, ...]
     num_splits: int | None = None      # a foreach step: how many splits it fans out to
     next_step: str | None = None       # a switch step: the step it chose
+    iteration: int = 0                 # a recursive switch's step: its pass, from 0
 
     @classmethod
     def from_record(cls, step: str, task_id: str, record: dict[str, Any],
@@ -132,7 +134,8 @@ class TaskRef(NamedTuple):
                      if name not in params}
         frames = tuple(ForeachFrame(*f) for f in record.get("frames", []))
         return cls(step, task_id, record["attempt"], artifacts, frames,
-                   record.get("num_splits"), record.get("next_step"))
+                   record.get("num_splits"), record.get("next_step"),
+                   record.get("iteration", 0))
 
 
 class SplitBatch(NamedTuple):

@@ -165,6 +165,11 @@ class StepDecorator:
         """On the worker, when the last attempt failed: artifacts to go on with, or None."""
         return None
 
+    def timed_out(self, *, task: TaskContext, stack: str) -> TaskError | None:
+        """On the worker, when the attempt ran past ``StepPlan.timeout``: how it failed
+        (``stack``: where the step's code was, formatted), or None."""
+        return None
+
     # -- attaching ------------------------------------------------------------------
 
     def __call__(self, func: Callable) -> Callable:
