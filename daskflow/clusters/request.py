@@ -15,7 +15,7 @@ import re
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from .errors import ResourceRequestError
 
@@ -200,3 +200,31 @@ def export_lines(env: tuple[tuple[str, str], ...]) -> list[str]:
     ["export MODE='fast run'"]
     """
     return [f"export {name}={shlex.quote(value)}" for name, value in env]
+
+
+class TaskResources(NamedTuple):
+    """What one attempt ran with: worker threads, its memory limit in bytes (None: no
+    limit) and GPUs.  ``current.resources`` and ``Task(...).resources`` give it.
+
+    >>> TaskResources(cpu=1, memory=2**30, gpu=0).describe()
+    '1 core, 1 GiB'
+    """
+
+    cpu: int
+    memory: int | None
+    gpu: int
+
+    def describe(self) -> str:
+        parts = [f"{self.cpu} core{'s' if self.cpu != 1 else ''}"]
+        if self.memory:
+            parts.append(format_bytes(self.memory))
+        if self.gpu:
+            parts.append(f"{self.gpu} GPU{'s' if self.gpu != 1 else ''}")
+        return ", ".join(parts)
+
+    @classmethod
+    def from_record(cls, value: Any) -> TaskResources | None:
+        if not isinstance(value, dict):
+            return None
+        return cls(int(value.get("cpu") or 1), value.get("memory") or None,
+                   int(value.get("gpu") or 0))

@@ -17,39 +17,11 @@ import time
 from typing import Any, NamedTuple
 
 from .. import causes
-from .capture import read_spool, remove_spool
+from ..clusters.request import TaskResources
+from .capture import crash_note, read_spool, remove_spool
 
 #: the error type of an attempt whose process died
 DIED = "WorkerDied"
-
-
-class TaskResources(NamedTuple):
-    """What one attempt ran with: worker threads, its memory limit in bytes (None: no
-    limit) and GPUs.  ``current.resources`` and ``Task(...).resources`` give it.
-
-    >>> TaskResources(cpu=1, memory=2**30, gpu=0).describe()
-    '1 core, 1 GiB'
-    """
-
-    cpu: int
-    memory: int | None
-    gpu: int
-
-    def describe(self) -> str:
-        from ..clusters.request import format_bytes
-        parts = [f"{self.cpu} core{'s' if self.cpu != 1 else ''}"]
-        if self.memory:
-            parts.append(format_bytes(self.memory))
-        if self.gpu:
-            parts.append(f"{self.gpu} GPU{'s' if self.gpu != 1 else ''}")
-        return ", ".join(parts)
-
-    @classmethod
-    def from_record(cls, value: Any) -> TaskResources | None:
-        if not isinstance(value, dict):
-            return None
-        return cls(int(value.get("cpu") or 1), value.get("memory") or None,
-                   int(value.get("gpu") or 0))
 
 
 _WORKER_RESOURCES: dict[str, dict[str, Any]] = {}
@@ -142,12 +114,15 @@ def error_of(record: dict[str, Any] | None, start: dict[str, Any], attempt: int
 def keep_spooled_output(store: Any, run_id: str, step: str, task_id: str, attempt: int,
                         start: dict[str, Any]) -> None:
     """A dead attempt's output, from its spool on this host (when it ran here): kept as the
-    attempt's log, as Metaflow's logs keep a crashed task's output."""
+    attempt's log, as Metaflow's logs keep a crashed task's output, its stderr ending as
+    Metaflow's does (``Task failed with a segmentation fault.``)."""
     spool = start.get("spool")
     if not spool or start.get("host") != socket.gethostname() or \
             not os.path.exists(os.path.dirname(spool)) or process_alive(start.get("pid")):
         return
-    for stream, text in read_spool(spool).items():
+    found = read_spool(spool)
+    found["stderr"] += crash_note(found["stderr"])
+    for stream, text in found.items():
         if text and not store.read_log(run_id, step, task_id, attempt, stream):
             store.write_log(run_id, step, task_id, attempt, stream, text)
     remove_spool(spool)
