@@ -31,6 +31,7 @@ class RunContext:
     plans: dict[str, StepPlan] = field(default_factory=dict)
     slots: Any = None                # a distributed.Semaphore bounding tasks at once, or None
     announce_starts: bool = True     # send a "started" event per attempt (a live view shows it)
+    cache: dict[str, str] = field(default_factory=dict)  # @cache: step -> its code key
 
     @property
     def flow_name(self) -> str:

@@ -48,6 +48,7 @@ from ..secrets import reveal
 from ..inputs import Inputs
 from ..graph import FOREACH, SWITCH, StepNode
 from ..steps import StepPlan, TaskContext, TaskError, iter_hooks
+from .cache_keys import entry_of_run
 from .capture import announce, capture_output, read_spool, remove_spool
 from .context import RunContext, TaskRef, TaskSpec, parent_names
 from .environ import task_environment
@@ -199,6 +200,7 @@ def _attempt(ctx: RunContext, store: ArtifactStore, spec: TaskSpec,
     if ctx.announce_starts and not _batched(store):  # a batch announces its splits at once
         announce("started", spec.step, spec.task_id, attempt)
     ref: TaskRef | None = None
+    cached: dict[str, Any] | None = None   # its cache index entry (@cache)
     with capture_output(pathspec, ctx.stream_output, spool) as out:
         watchdog = _Watchdog(plan.timeout, lambda: _timed_out(
             ctx, store, spec, attempt, record, out, plan.timeout or 0)) \
@@ -208,9 +210,11 @@ def _attempt(ctx: RunContext, store: ArtifactStore, spec: TaskSpec,
             if spec.parallel:
                 env.update(spec.parallel.environ())
             with task_environment(env):
-                ref = _run_step(ctx, store, node, spec, attempt, parents, plan, record)
+                ref, cached = _run_step(ctx, store, node, spec, attempt, parents, plan, record)
             record.update(status="ok", artifacts=_index_record({**ref.artifacts, **ctx.params}),
                           num_splits=ref.num_splits, next_step=ref.next_step)
+            if cached is not None:
+                record["cache_key"] = cached["key"]
         except BaseException as exc:  # SystemExit and KeyboardInterrupt are task failures too
             if watchdog is not None and watchdog.fired:
                 return None  # the watchdog recorded the timeout already
@@ -219,7 +223,11 @@ def _attempt(ctx: RunContext, store: ArtifactStore, spec: TaskSpec,
         if watchdog is not None and not watchdog.finish():
             return None
     _write_attempt(store, ctx, spec, attempt, record, out)
-    return ref if record["status"] == "ok" else None
+    if record["status"] != "ok":
+        return None
+    if cached is not None:  # after its record: an entry always names a finished task
+        store.cache.add(spec.step, ctx.cache[spec.step], [cached])
+    return ref
 
 
 def error_record(exc: BaseException, flow_file: str) -> dict[str, str]:
@@ -406,15 +414,17 @@ def _kill_worker_process(worker: Any) -> bool:
 
 def _run_step(ctx: RunContext, store: ArtifactStore, node: StepNode, spec: TaskSpec,
               attempt: int, parents: tuple[TaskRef, ...], plan: StepPlan,
-              record: dict[str, Any]) -> TaskRef:
+              record: dict[str, Any]) -> tuple[TaskRef, dict[str, Any] | None]:
+    """The body, its artifacts stored; with the task's cache index entry (@cache)."""
     inputs = None
     refs: dict[str, ArtifactRef] = {}
+    reads: set[str] | None = set() if spec.step in ctx.cache else None  # names it reads
     if node.is_join:
-        inputs = Inputs(JoinInputs(store, ctx.run_id, ctx.params, parents))
+        inputs = Inputs(JoinInputs(store, ctx.run_id, ctx.params, parents, reads), reads)
     elif parents:
         refs = parents[0].artifacts
     flow: FlowSpec = ctx.flow_cls._for_task(store, ctx.run_id, node, refs, ctx.params,
-                                            spec.frames)
+                                            spec.frames, reads)
     try:
         _run_body(ctx, store, flow, spec, attempt, plan, inputs, record)
         if node.name != "end" and flow._df_transition is None:
@@ -438,10 +448,16 @@ def _run_step(ctx: RunContext, store: ArtifactStore, node: StepNode, spec: TaskS
             items = items.parts(store, artifacts.get(items.var))
             _check_width(node, len(items), ctx.max_num_splits)
         store.write_foreach_items(ctx.run_id, node.name, spec.task_id, attempt, items,
-                                  node.foreach_var or "")
+                                  node.foreach_var or "",
+                                  digests=node.out_funcs[0] in ctx.cache)
         num_splits = len(items)
-    return TaskRef(node.name, spec.task_id, attempt, artifacts, spec.frames, num_splits,
-                   next_step)
+    ref = TaskRef(node.name, spec.task_id, attempt, artifacts, spec.frames, num_splits,
+                  next_step)
+    if reads is None:
+        return ref, None
+    return ref, entry_of_run(ctx.cache[spec.step], store, ctx.run_id, ctx.params,
+                             node.is_join, spec.frames, parents, reads, spec.task_id,
+                             attempt, ref, flow._df_artifacts())
 
 
 def _run_body(ctx: RunContext, store: ArtifactStore, flow: FlowSpec, spec: TaskSpec,

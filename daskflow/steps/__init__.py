@@ -19,12 +19,14 @@ from .base import (
     register_step_decorator,
     step_decorators,
 )
+from .cache import Cache, cache
 from .environment import Environment, environment
 from .failure import Catch, CaughtException, Retry, Timeout, catch, retry, timeout
 from .parallel import Parallel, parallel
 from .resources import Resources, parse_size, resources
 
 __all__ = [
+    "Cache",
     "Catch",
     "CaughtException",
     "Environment",
@@ -37,6 +39,7 @@ __all__ = [
     "TaskContext",
     "TaskError",
     "Timeout",
+    "cache",
     "catch",
     "check_step_decorators",
     "decorators_for",
