@@ -12,7 +12,7 @@ import sys
 import textwrap
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 import dask.config
@@ -23,11 +23,14 @@ from ..clusters.labels import labelled_step
 from ..clusters.local.forkserver import is_warm
 from ..current import username
 from ..datastore import ArtifactRef, ArtifactStore, resolve_root
+from ..datastore.names import check_run_id
 from ..exceptions import (
     ClusterError,
     ConfigurationError,
+    DaskflowException,
     ResumeError,
     RunFailed,
+    RunOptionError,
     StepError,
 )
 from ..parameters import resolve_parameters
@@ -49,6 +52,8 @@ from .plan import (
     resolve_secrets,
 )
 from .preflight import probe_scheduler_sees, refuse_unreachable_datastore
+from .cache import TaskCache
+from .cache_keys import code_keys
 from .resume import ResumePlan, descendants, pick_origin
 
 
@@ -100,6 +105,8 @@ class Runner:
         self.datastore_root = resolve_root(values["datastore_root"])
         self.stream_output = bool(config.get("output.stream-task-output",
                                              override_with=values["stream_output"]))
+        self.no_cache = bool(values["no_cache"])
+        self.cache_from = values["cache_from"]
         # A live view on a terminal, plain lines in CI and pipes.
         self.observer = values["observer"] or choose_observer(
             quiet=values["quiet"], stream_output=self.stream_output)
@@ -127,6 +134,7 @@ class Runner:
         values = resolve_parameters(self.flow_cls, params)  # before anything is stored
         self._preflight()
         store = ArtifactStore(self.datastore_root, self.flow_cls.__name__)
+        self._check_cache_from(store)
         run_id = store.new_run_id()
         refs = {name: store.put_artifact(value, name) for name, value in values.items()}
         shown = {k: _short_repr(v) for k, v in values.items()}
@@ -156,6 +164,7 @@ class Runner:
                 f"parameters, so it cannot be resumed.")
         refs = {k: ArtifactRef(*v) for k, v in origin["parameter_refs"].items()}
         self._preflight()
+        self._check_cache_from(store)
         plan = ResumePlan(store, self.graph, origin_id, None, refs, step, rerun_caught=caught)
         if caught and not plan.caught and step is None and origin.get("status") == "success":
             raise ResumeError(
@@ -255,6 +264,16 @@ class Runner:
         from ..remote import build_code_package  # distributed's plugins: only now
         return build_code_package(self.graph.file if os.path.isfile(self.graph.file) else None)
 
+    def _check_cache_from(self, store: ArtifactStore) -> None:
+        """``--cache-from RUN`` names a run of this flow."""
+        if self.cache_from is None:
+            return
+        try:
+            store.read_run(check_run_id(str(self.cache_from)))
+        except DaskflowException as exc:
+            raise RunOptionError(f"--cache-from {self.cache_from}: {exc} Name a run of "
+                                 f"{self.flow_cls.__name__} to reuse results of.") from None
+
     def _check_requests(self) -> None:
         """Each backend refuses what it can never give: the default cluster and every
         step's own."""
@@ -285,28 +304,41 @@ class Runner:
                             max_workers=self.max_workers,
                             max_num_splits=self.max_num_splits, origin_run_id=origin_run_id,
                             code=code, extra_system_tags=project_tags(self.project))
+        codes = code_keys(self.flow_cls, self.graph, self.plans, self.graph.file)
         ctx = RunContext(self.flow_cls, self.graph, self.datastore_root, run_id, refs,
                          tags=self.tags, username=life.user,
                          max_num_splits=self.max_num_splits,
                          stream_output=self.stream_output, origin_run_id=origin_run_id,
                          project=self.project,
                          plans=self.plans,
-                         announce_starts=self.observer.wants_task_started())
+                         announce_starts=self.observer.wants_task_started(), cache=codes)
+        reuse: list[Any] = [plan] if plan is not None else []
+        if codes and not self.no_cache:
+            reuse.append(TaskCache(store, self.graph, run_id, codes, refs, self.cache_from,
+                                   self.max_num_splits))
         outcome = RunOutcome(False)
         interrupted = False
         self.idle = None
         try:
             life.begin()
-            with self._default_cluster(life) as client:
-                if self.scheduler_address:
+            with ExitStack() as stack:
+                def open_default() -> tuple[Any, Any]:
+                    return stack.enter_context(self._default_cluster(life)), self.idle
+                client = None
+                if self.scheduler_address:  # a scheduler we did not start: connect now
+                    client = open_default()[0]
                     # The local cluster is sized to --max-workers; a cluster we did not
                     # start is bounded by a semaphore each task holds while it runs.
                     from distributed import Semaphore
                     ctx.slots = Semaphore(max_leases=self.max_workers,
                                           name=f"daskflow-{life.pathspec}")
-                outcome = RunDriver(ctx, client, self.observer, plan, self.placements,
+                elif not reuse:  # every task runs: start it now, as the run starts
+                    client = open_default()[0]
+                # else the driver starts it when a task first needs it: maybe never
+                outcome = RunDriver(ctx, client, self.observer, reuse, self.placements,
                                     life.cluster_changed, self.max_workers,
-                                    self._setup_cluster, self.idle).execute()
+                                    self._setup_cluster, self.idle,
+                                    open_default=open_default).execute()
         except KeyboardInterrupt:
             interrupted = True
             raise

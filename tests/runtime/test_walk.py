@@ -133,7 +133,7 @@ def finish(shape: Shape, spec: TaskSpec) -> TaskRef:
 
 def walk_to_end(shape: Shape, graph: FlowGraph, routes: Routes = Routes(), order: str = "fifo",
                 reuse: Any = None, seed: int = 0) -> Walked:
-    walk = Walk(graph, "9", routes, reuse)
+    walk = Walk(graph, "9", routes, [reuse] if reuse is not None else [])
     walked = Walked()
     rng = random.Random(seed)
     running: list[tuple[TaskSpec, tuple[Any, ...], bool]] = []   # (spec, parents, batched)
@@ -345,6 +345,8 @@ class Clones:
     """A :class:`~daskflow.runtime.walk.TaskReuse` as resume's: a task whose place the
     origin walk finished, outside ``excluded``, is reused if all its parents were."""
 
+    source = "resume"
+
     def __init__(self, origin: Walked, excluded: set[str]) -> None:
         self.origin = {(ref.step, tuple(f.index for f in ref.frames)): ref
                        for ref in origin.refs.values()}
@@ -352,7 +354,8 @@ class Clones:
         self.cloned: set[tuple[str, str]] = set()
 
     def reuse(self, specs, parents):
-        if not all((p.step, p.task_id) in self.cloned for p in parents):
+        if not all(isinstance(p, TaskRef) and (p.step, p.task_id) in self.cloned
+                   for p in parents):
             return [None] * len(specs)
         refs = []
         for spec in specs:
