@@ -1,0 +1,192 @@
+"""@cache as a user meets it: flows run as subprocesses, twice or more, with the step
+bodies that ran counted through a side file and the results read back with the client."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from daskflow import Flow
+
+FLOWS = Path(__file__).parent.parent / "flows"
+WORKS = 20
+
+
+@pytest.fixture
+def cached(workdir, tmp_path):
+    """``cached(*args)``: run a copy of tests/flows/cache_flow.py (in the working folder,
+    so a test may edit it) with ``--with cache``; returns the process and the bodies that
+    ran, as a Counter."""
+    flow = workdir / "cache_flow.py"
+    shutil.copy(FLOWS / "cache_flow.py", flow)
+    counts = tmp_path / "bodies.txt"
+
+    def run(*args: str, command: str = "run") -> tuple[subprocess.CompletedProcess, Counter]:
+        counts.write_text("")
+        result = subprocess.run(
+            [sys.executable, str(flow), command, *args, "--with", "cache"], cwd=workdir,
+            capture_output=True, text=True, timeout=240,
+            env={**_env(), "CACHE_COUNT_FILE": str(counts)})
+        assert result.returncode == 0, result.stdout + result.stderr
+        return result, Counter(counts.read_text().split("\n")[:-1])
+
+    run.flow = flow  # type: ignore[attr-defined]
+    return run
+
+
+def _env() -> dict[str, str]:
+    import os
+    env = dict(os.environ)
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def _everything(items=range(WORKS)) -> Counter:
+    return Counter(["start", "join", "end", *(f"work {i}" for i in items)])
+
+
+def test_a_second_run_with_nothing_changed_runs_no_step_and_starts_no_cluster(cached):
+    first, ran = cached()
+    assert ran == _everything()
+    origin = Flow("CacheFlow").latest_run
+
+    again, ran = cached()
+    assert ran == Counter()
+    run = Flow("CacheFlow").latest_run
+    assert run.id != origin.id and run.successful
+    assert run.data.result == sum(i * i for i in range(WORKS))
+    assert run.record["clusters"] == [] and "Cluster" not in again.stdout
+    assert f"reused {WORKS + 3} from the cache (start 1, work {WORKS}, join 1, end 1)." \
+        in again.stdout
+    end = run["end"].task
+    assert end.cached and end.origin_pathspec == origin["end"].task.pathspec
+    assert end.stdout == f"result {run.data.result}\n"   # what its origin printed
+    assert all(t.cached for t in run["work"])
+    assert sorted(t.data.square for t in run["work"]) == [i * i for i in range(WORKS)]
+    logs = subprocess.run([sys.executable, str(cached.flow), "logs", f"{run.id}/end"],
+                          capture_output=True, text=True, cwd=cached.flow.parent)
+    assert logs.stdout == f"result {run.data.result}\n"
+    assert f"its output and artifacts come from {origin['end'].task.pathspec}" in logs.stderr
+
+
+def test_a_changed_item_reruns_start_its_split_the_join_and_end_only(cached):
+    cached()
+    items = list(range(WORKS))
+    items[7] = 70
+    _, ran = cached("--items", json.dumps(items))
+    assert ran == Counter(["start", "work 70", "join", "end"])
+    run = Flow("CacheFlow").latest_run
+    assert run.data.result == sum(i * i for i in items)
+    assert [t.index for t in run["work"] if not t.cached] == [7]
+
+
+def test_changing_the_source_of_end_reruns_only_end(cached):
+    cached()
+    source = cached.flow.read_text()
+    cached.flow.write_text(source.replace("self.result = self.total * self.factor",
+                                          "self.result = self.total * self.factor + 1"))
+    _, ran = cached()
+    assert ran == Counter(["end"])
+    assert Flow("CacheFlow").latest_run.data.result == sum(i * i for i in range(WORKS)) + 1
+
+
+def test_a_parameter_only_end_reads_reruns_only_end(cached):
+    cached()
+    _, ran = cached("--factor", "3")
+    assert ran == Counter(["end"])
+    assert Flow("CacheFlow").latest_run.data.result == 3 * sum(i * i for i in range(WORKS))
+    _, ran = cached("--factor", "3")
+    assert ran == Counter()
+
+
+def test_no_cache_runs_every_step_and_cache_from_takes_one_run_only(cached):
+    cached()
+    first = Flow("CacheFlow").latest_run
+    result, ran = cached("--no-cache")
+    assert ran == _everything() and "from the cache" not in result.stdout
+    _, ran = cached("--factor", "2")
+    assert ran == Counter(["end"])
+    # factor 2's end ran only in the run just before: from the first run, end runs again
+    _, ran = cached("--factor", "2", "--cache-from", first.id)
+    assert ran == Counter(["end"])
+    assert {t.origin_pathspec.split("/")[1] for t in Flow("CacheFlow").latest_run["work"]} \
+        == {first.id}
+
+
+def test_cache_from_a_run_that_does_not_exist_is_refused_in_one_line(cached, workdir):
+    result = subprocess.run([sys.executable, str(cached.flow), "run", "--cache-from", "123"],
+                            capture_output=True, text=True, cwd=workdir)
+    assert result.returncode == 1
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("Run option error: --cache-from 123: Run 'CacheFlow/123' does not "
+                           "exist in ") and line.endswith("Name a run of CacheFlow to reuse "
+                                                          "results of.")
+    assert not (cached.flow.parent / ".daskflow" / "CacheFlow").exists()  # nothing stored
+
+
+def test_a_reused_task_whose_artifacts_were_deleted_runs_again(cached, workdir):
+    cached()
+    start = Flow("CacheFlow").latest_run["start"].task
+    sha = start.record["artifacts"]["values"][0]
+    blob = next((workdir / ".daskflow" / "CacheFlow" / "_data").glob(f"*/{sha}"))
+    blob.unlink()
+    _, ran = cached()
+    assert ran == Counter(["start"])  # it made the same values: the rest is reused
+    assert Flow("CacheFlow").latest_run.successful and blob.exists()
+
+
+def test_resume_takes_the_steps_it_reruns_from_the_cache_unless_told_not_to(cached):
+    cached()
+    _, ran = cached("work", command="resume")
+    assert ran == Counter()   # start cloned; work, join and end unchanged: cached
+    run = Flow("CacheFlow").latest_run
+    assert run["start"].task.origin_pathspec and not run["start"].task.cached
+    assert all(t.cached for t in run["work"])
+    _, ran = cached("join", "--no-cache", command="resume")
+    assert ran == Counter(["join", "end"])
+
+
+def test_a_caught_failure_is_never_reused(run_flow):
+    failed = run_flow("catch_foreach_flow.py", "run", "--with", "cache",
+                      env={"CATCH_FAIL": "2"})
+    assert failed.returncode == 0, failed.stderr
+    origin = Flow("CatchForeachFlow").latest_run
+    assert origin.data.caught == [2]
+    again = run_flow("catch_foreach_flow.py", "run", "--with", "cache")
+    assert again.returncode == 0, again.stderr
+    run = Flow("CatchForeachFlow").latest_run
+    assert run.data.caught == [] and run.data.squares == {i: i * i for i in range(8)}
+    rerun = {index for index, run_id in run.data.ran_in.items() if run_id == run.id}
+    assert rerun == {2}  # the other splits' ran_in is the first run's: they were reused
+    # end reads nothing: the same as before, whatever the join made
+    assert "finished 2 tasks in" in again.stdout
+    assert "reused 9 from the cache (start 1, work 7, end 1)." in again.stdout
+
+
+def test_concurrent_runs_of_one_cached_flow_do_not_corrupt_each_other(cached, workdir,
+                                                                      tmp_path):
+    cached()  # a first run, then three at once, each changing a different item
+    procs = []
+    for n in range(3):
+        items = list(range(WORKS))
+        items[n] = 100 + n
+        procs.append(subprocess.Popen(
+            [sys.executable, str(cached.flow), "run", "--with", "cache", "--items",
+             json.dumps(items)], cwd=workdir, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True,
+            env={**_env(), "CACHE_COUNT_FILE": str(tmp_path / f"bodies-{n}.txt")}))
+    for proc in procs:
+        out, err = proc.communicate(timeout=240)
+        assert proc.returncode == 0, out + err
+    for n in range(3):  # each of them again: everything from the cache
+        items = list(range(WORKS))
+        items[n] = 100 + n
+        _, ran = cached("--items", json.dumps(items))
+        assert ran == Counter()
+        assert Flow("CacheFlow").latest_run.data.result == sum(i * i for i in items)
