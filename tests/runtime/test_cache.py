@@ -3,6 +3,7 @@ bodies that ran counted through a side file and the results read back with the c
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import subprocess
@@ -11,8 +12,11 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
 from daskflow import Flow
+from daskflow.runtime.events import PlainLog
+from daskflow.runtime.progress import RichProgress
 
 FLOWS = Path(__file__).parent.parent / "flows"
 WORKS = 20
@@ -190,3 +194,44 @@ def test_concurrent_runs_of_one_cached_flow_do_not_corrupt_each_other(cached, wo
         _, ran = cached("--items", json.dumps(items))
         assert ran == Counter()
         assert Flow("CacheFlow").latest_run.data.result == sum(i * i for i in items)
+
+
+@pytest.mark.fast
+def test_the_plain_log_counts_reused_tasks_per_step(capsys):
+    log = PlainLog()
+    log.run_started(flow_name="F", run_id="1", datastore="/d")
+    log.task_finished(step="start", task_id="1", ok=True, foreach_depth=0, cached=True)
+    log.foreach_expanded(step="start", target="work", count=2)
+    log.task_finished(step="work", task_id="2", ok=True, foreach_depth=1, cached=True)
+    log.task_finished(step="work", task_id="3", ok=True, foreach_depth=1)
+    log.task_finished(step="end", task_id="4", ok=True, foreach_depth=0)
+    log.run_finished(flow_name="F", run_id="1", successful=True, tasks=2, seconds=1.0)
+    lines = [line.split(" ", 1)[1] for line in capsys.readouterr().out.splitlines()]
+    assert lines == [
+        "Workflow starting (run-id 1): F, datastore /d",
+        "Task 1/start/1 reused from the cache (@cache).",
+        "Foreach 'start' fans out to 2 tasks of 'work'.",
+        "Step 'work': 1/2 tasks finished (1 of them reused from the cache).",
+        "Step 'work': 2/2 tasks finished (1 of them reused from the cache).",
+        "Task 1/end/4 finished.",
+        "Done! Run F/1 finished 2 tasks in 1.0s and reused 2 from the cache (start 1, work 1)."]
+
+
+@pytest.mark.fast
+def test_the_live_view_counts_reused_tasks_per_step():
+    console = Console(file=io.StringIO(), force_terminal=True, width=120, height=40)
+    view = RichProgress(console=console, refresh_per_second=20)
+    view.run_started(flow_name="F", run_id="1", datastore="/d")
+    view.close()
+    view.foreach_expanded(step="start", target="work", count=3)
+    for task_id in ("2", "3", "4"):
+        view.task_finished(step="work", task_id=task_id, ok=True, foreach_depth=1,
+                           cached=task_id != "4")
+    buffer = io.StringIO()
+    Console(file=buffer, width=120, color_system=None).print(view._render_locked())
+    text = buffer.getvalue()
+    assert "3 tasks done (2 from the cache)" in text
+    [row] = [line for line in text.splitlines() if " work " in line]
+    assert "3/3" in row and "2 from the cache" in row
+    view.run_finished(flow_name="F", run_id="1", successful=True, tasks=1, seconds=1.0)
+    assert "and reused 2 from the cache (work 2)." in console.file.getvalue()
