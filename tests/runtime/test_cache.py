@@ -235,3 +235,44 @@ def test_the_live_view_counts_reused_tasks_per_step():
     assert "3/3" in row and "2 from the cache" in row
     view.run_finished(flow_name="F", run_id="1", successful=True, tasks=1, seconds=1.0)
     assert "and reused 2 from the cache (work 2)." in console.file.getvalue()
+
+
+# A second run of the flow in one process, after a first one there (whose imports would
+# otherwise be counted): the bytes it reads, from the kernel's count for the process.
+_MEASURE = """
+import json, sys
+from daskflow import Runner
+
+def read_bytes():
+    with open("/proc/self/io") as f:
+        return int(next(line for line in f if line.startswith("rchar:")).split()[1])
+
+Runner(sys.argv[1], with_decorators=["cache"], quiet=True).run()
+before = read_bytes()
+run = Runner(sys.argv[1], with_decorators=["cache"], quiet=True).run()
+print(json.dumps({"read": read_bytes() - before, "run": run.id,
+                  "clusters": run.record["clusters"]}))
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/io").exists(), reason="needs Linux's /proc/<pid>/io")
+def test_a_big_dataframe_is_keyed_without_reading_its_parquet_data(workdir, tmp_path):
+    flow = workdir / "cache_frame_flow.py"
+    shutil.copy(FLOWS / "cache_frame_flow.py", flow)
+    counts = tmp_path / "bodies.txt"
+    env = {**_env(), "CACHE_COUNT_FILE": str(counts)}
+    first = subprocess.run([sys.executable, str(flow), "run", "--with", "cache"], cwd=workdir,
+                           capture_output=True, text=True, timeout=280, env=env)
+    assert first.returncode == 0, first.stdout + first.stderr
+    start = Flow("CacheFrameFlow").latest_run["start"].task
+    ref = start.record["artifacts"]["frame"]
+    assert ref[1] == "parquet" and ref[3] > 50 * 2**20   # 10 million rows of Parquet
+    measured = subprocess.run([sys.executable, "-c", _MEASURE, str(flow)], cwd=workdir,
+                              capture_output=True, text=True, timeout=280, env=env)
+    assert measured.returncode == 0, measured.stdout + measured.stderr
+    found = json.loads(measured.stdout.strip().splitlines()[-1])
+    assert counts.read_text() == "total\n"   # the first run's; never again
+    assert found["clusters"] == []
+    run = Flow("CacheFrameFlow")[found["run"]]
+    assert run["total"].task.cached and run.data.sum == sum(range(10_000_000))
+    assert found["read"] < ref[3] / 20, found   # its records, never the Parquet file
