@@ -25,6 +25,7 @@ committed as one object (:meth:`ArtifactStore.batched`).
 from __future__ import annotations
 
 import copy
+import logging
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -42,6 +43,8 @@ from .layout import Layout
 from .names import check_flow_name
 from .runs import RunRecords
 from .tasks import StoredRecords, TaskRecords
+
+logger = logging.getLogger(__name__)
 
 
 class ArtifactStore:
@@ -95,9 +98,15 @@ class ArtifactStore:
 
     def commit(self) -> None:
         """Write the task records held (a batch's), then their cache index entries;
-        nothing for a store's own."""
+        nothing for a store's own.  An entry that cannot be written costs a later run a
+        cache miss, never the batch: it is logged and left out."""
         self.records.commit()
-        self.cache.commit()
+        try:
+            self.cache.commit()
+        except Exception as exc:  # noqa: BLE001  the records stand without it
+            logger.warning("daskflow: the @cache index entries of a batch could not be "
+                           "written (%s: %s); later runs will run those splits again.",
+                           type(exc).__name__, exc)
 
     @property
     def defers_records(self) -> bool:

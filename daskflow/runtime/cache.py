@@ -24,14 +24,18 @@ A caught failure (``@catch``) never gets an entry, and a gang is never cached.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 from typing import Any
 
 from ..datastore import ArtifactRef, ArtifactStore
+from ..exceptions import DaskflowException
 from ..graph import FlowGraph
 from .cache_keys import ItemDigests, items_digest, key_inputs, task_key
 from .context import TaskRef, TaskSpec, parent_names
+
+logger = logging.getLogger(__name__)
 
 
 class TaskCache:
@@ -68,19 +72,31 @@ class TaskCache:
         taken from an earlier run and recorded as done in this one, or None to run it."""
         step = specs[0].step
         code = self.codes.get(step)
-        entries = self._entries(step, code) if code else {}
+        if code is None:
+            return [None] * len(specs)
+        try:
+            found = self._still_stored(step, self._hits(step, code, specs, parents))
+        except (OSError, ValueError, KeyError, DaskflowException) as exc:
+            logger.warning("daskflow: @cache could not look up the tasks of step '%s' "
+                           "(%s: %s); they run.", step, type(exc).__name__, exc)
+            return [None] * len(specs)
+        self._record(step, [f for f in found if f is not None], parents)
+        return [f[2] if f is not None else None for f in found]
+
+    def _hits(self, step: str, code: str, specs: Sequence[TaskSpec],
+              parents: Sequence[Any]) -> list[tuple[TaskSpec, dict[str, Any], TaskRef] | None]:
+        """Each spec's latest entry with its key (and its ref in this run), or None."""
+        entries = self._entries(step, code)
         if not entries:
             return [None] * len(specs)
         is_join = self.graph[step].is_join
         found: list[tuple[TaskSpec, dict[str, Any], TaskRef] | None] = []
         for spec in specs:
-            inputs = key_inputs(code or "", self.store, self.run_id, self.params, is_join,
+            inputs = key_inputs(code, self.store, self.run_id, self.params, is_join,
                                 parents, spec.frames, self.items)
             hit = _match(entries.get(items_digest(spec.frames, self.items), []), inputs)
             found.append(None if hit is None else (spec, hit, self._ref(spec, hit, inputs.own)))
-        found = self._still_stored(step, found)
-        self._record(step, [f for f in found if f is not None], parents)
-        return [f[2] if f is not None else None for f in found]
+        return found
 
     def _entries(self, step: str, code: str) -> dict[str, list[dict[str, Any]]]:
         """The index's entries of ``step`` under ``code``, by their items' digest, the

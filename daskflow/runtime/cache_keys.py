@@ -171,8 +171,11 @@ def _constants(flow_cls: type) -> dict[str, str]:
         value = getattr(flow_cls, name)
         if isinstance(value, _PLAIN) or _plain_tuple(value):
             found[name] = repr(value)
-        else:
+            continue
+        try:
             found[name] = hashlib.sha256(cloudpickle.dumps(value)).hexdigest()
+        except Exception:  # noqa: BLE001  the step that stores it says what is wrong
+            found[name] = repr(value)
     return found
 
 

@@ -226,7 +226,11 @@ def _attempt(ctx: RunContext, store: ArtifactStore, spec: TaskSpec,
     if record["status"] != "ok":
         return None
     if cached is not None:  # after its record: an entry always names a finished task
-        store.cache.add(spec.step, ctx.cache[spec.step], [cached])
+        try:
+            store.cache.add(spec.step, ctx.cache[spec.step], [cached])
+        except Exception as exc:  # noqa: BLE001  a later cache miss, never a failed task
+            print(f"daskflow: @cache could not record {pathspec} ({type(exc).__name__}: "
+                  f"{exc}); a later run will run it again.", file=sys.stderr)
     return ref
 
 
@@ -455,9 +459,15 @@ def _run_step(ctx: RunContext, store: ArtifactStore, node: StepNode, spec: TaskS
                   next_step)
     if reads is None:
         return ref, None
-    return ref, entry_of_run(ctx.cache[spec.step], store, ctx.run_id, ctx.params,
-                             node.is_join, spec.frames, parents, reads, spec.task_id,
-                             attempt, ref, flow._df_artifacts())
+    try:
+        return ref, entry_of_run(ctx.cache[spec.step], store, ctx.run_id, ctx.params,
+                                 node.is_join, spec.frames, parents, reads, spec.task_id,
+                                 attempt, ref, flow._df_artifacts())
+    except Exception as exc:  # noqa: BLE001  unkeyed: a later cache miss, not a failure
+        print(f"daskflow: @cache could not key {_pathspec(ctx, spec)} "
+              f"({type(exc).__name__}: {exc}); a later run will run it again.",
+              file=sys.stderr)
+        return ref, None
 
 
 def _run_body(ctx: RunContext, store: ArtifactStore, flow: FlowSpec, spec: TaskSpec,

@@ -259,3 +259,14 @@ def test_a_join_after_batches_of_splits_is_looked_up_from_their_records(store):
     [hit] = cache.reuse([TaskSpec("join", "9")], parents)
     assert store.get_artifact(hit.artifacts["total"]) == 3
     assert cache.waits() == {"work"}   # the join's parents hand it their refs
+
+
+def test_a_lookup_that_cannot_read_what_it_needs_runs_the_task(store, caplog):
+    code = "cd" * 32
+    store.cache.add("join", code, [{"key": "k", "reads": ("j:out",), "items": "", "run": "1",
+                                    "task": "4", "attempt": 0, "own": {},
+                                    "num_splits": None, "next_step": None}])
+    gone = [SplitBatch("work", ("2", "3"), (0, 0), 0.1)]   # their batch object is missing
+    cache = TaskCache(store, First._flow_graph(), "1", {"join": code}, {})
+    assert cache.reuse([TaskSpec("join", "9")], gone) == [None]
+    assert "could not look up the tasks of step 'join'" in caplog.text
