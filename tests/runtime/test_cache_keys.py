@@ -3,6 +3,8 @@ store in a temporary folder (no process, no cluster)."""
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 
 from daskflow import FlowSpec, Parameter, cache, environment, resources, retry, step
@@ -270,3 +272,42 @@ def test_a_lookup_that_cannot_read_what_it_needs_runs_the_task(store, caplog):
     cache = TaskCache(store, First._flow_graph(), "1", {"join": code}, {})
     assert cache.reuse([TaskSpec("join", "9")], gone) == [None]
     assert "could not look up the tasks of step 'join'" in caplog.text
+
+
+def test_looking_up_ten_thousand_splits_costs_a_read_per_batch_not_per_split(store):
+    """The first run's 10,000 splits ran in 20 batches: their entries are 20 objects. The
+    lookup lists the step's index once and reads those 20; the hits are written as 10."""
+    code, width = "ef" * 32, 10_000
+    values = list(range(width))
+    store.write_foreach_items("1", "start", "1", 0, values, "items", digests=True)
+    parent = TaskRef("start", "1", 0, {}, (), width)
+    items = ItemDigests(store, "1")
+    first_run = splits(parent, 2)
+    for first in range(0, width, 500):
+        batch = store.batched("1", "work", [str(2 + i) for i in range(first, first + 500)])
+        for index in range(first, first + 500):
+            spec = first_run[index]
+            inputs = key_inputs(code, store, "1", {}, False, [parent], spec.frames, items)
+            out = store.put_artifact(index, "out", inline=True)
+            batch.cache.add("work", code, [{
+                "key": task_key(inputs, ()), "reads": (), "items": items(spec.frames[0]),
+                "run": "1", "task": spec.task_id, "attempt": 0,
+                "own": {"out": out.as_record()}, "num_splits": None, "next_step": None}])
+        batch.commit()
+    calls = Counter()
+    files = store.files
+    for name in ("listdir", "read", "read_many", "existing", "write", "open"):
+        def counted(*args, _name=name, _real=getattr(files, name)):
+            calls[_name] += len(args[0]) if _name in ("read_many", "existing") else 1
+            return _real(*args)
+        setattr(files, name, counted)
+    store.write_foreach_items("2", "start", "1", 0, values, "items", digests=True)
+    calls.clear()
+    refs = TaskCache(store, First._flow_graph(), "2", {"work": code}, {}).reuse(
+        splits(parent, 5), [parent])
+    assert all(r is not None for r in refs)
+    assert calls["listdir"] == 1 and calls["read_many"] == 20   # the index: one per batch
+    assert calls["existing"] == 0                        # values kept in records: no check
+    assert calls["write"] == 10                          # the hits, a thousand an object
+    assert calls["open"] == 1                            # the items' digests, once
+    assert calls["read"] == 20                           # the 20 objects, nothing else
