@@ -27,15 +27,26 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..datastore import ArtifactRef, ArtifactStore
 from ..exceptions import DaskflowException
-from ..graph import FlowGraph
+from ..graph import FOREACH, FlowGraph
 from .cache_keys import ItemDigests, items_digest, key_inputs, task_key
 from .context import TaskRef, TaskSpec, parent_names
 
 logger = logging.getLogger(__name__)
+
+
+class Hit(NamedTuple):
+    """A task of this run found in the index: its spec, the entry, its ref in this run."""
+
+    spec: TaskSpec
+    entry: dict[str, Any]
+    ref: TaskRef
+
+    def made(self) -> list[ArtifactRef]:
+        return [ArtifactRef(*ref) for ref in self.entry["own"].values()]
 
 
 class TaskCache:
@@ -51,13 +62,13 @@ class TaskCache:
     def __init__(self, store: ArtifactStore, graph: FlowGraph, run_id: str,
                  codes: dict[str, str], params: dict[str, ArtifactRef],
                  from_run: str | None = None, max_num_splits: int | None = None) -> None:
-        self.max_num_splits = max_num_splits
         self.store = store
         self.graph = graph
         self.run_id = run_id
         self.codes = codes
         self.params = params
         self.from_run = from_run
+        self.max_num_splits = max_num_splits
         self.items = ItemDigests(store, run_id)
 
     def waits(self) -> frozenset[str]:
@@ -80,22 +91,23 @@ class TaskCache:
             logger.warning("daskflow: @cache could not look up the tasks of step '%s' "
                            "(%s: %s); they run.", step, type(exc).__name__, exc)
             return [None] * len(specs)
-        self._record(step, [f for f in found if f is not None], parents)
-        return [f[2] if f is not None else None for f in found]
+        self._record(step, [hit for hit in found if hit is not None], parents)
+        return [hit.ref if hit is not None else None for hit in found]
 
     def _hits(self, step: str, code: str, specs: Sequence[TaskSpec],
-              parents: Sequence[Any]) -> list[tuple[TaskSpec, dict[str, Any], TaskRef] | None]:
-        """Each spec's latest entry with its key (and its ref in this run), or None."""
+              parents: Sequence[Any]) -> list[Hit | None]:
+        """Each spec's latest entry with its key, or None."""
         entries = self._entries(step, code)
         if not entries:
             return [None] * len(specs)
         is_join = self.graph[step].is_join
-        found: list[tuple[TaskSpec, dict[str, Any], TaskRef] | None] = []
+        found: list[Hit | None] = []
         for spec in specs:
             inputs = key_inputs(code, self.store, self.run_id, self.params, is_join,
                                 parents, spec.frames, self.items)
-            hit = _match(entries.get(items_digest(spec.frames, self.items), []), inputs)
-            found.append(None if hit is None else (spec, hit, self._ref(spec, hit, inputs.own)))
+            entry = _match(entries.get(items_digest(spec.frames, self.items), []), inputs)
+            found.append(None if entry is None else
+                         Hit(spec, entry, self._ref(spec, entry, inputs.own)))
         return found
 
     def _entries(self, step: str, code: str) -> dict[str, list[dict[str, Any]]]:
@@ -116,28 +128,27 @@ class TaskCache:
         return TaskRef(spec.step, spec.task_id, 0, {**start, **made}, spec.frames,
                        entry.get("num_splits"), entry.get("next_step"))
 
-    def _still_stored(self, step: str, found: list[Any]) -> list[Any]:
-        """Hits whose artifacts are all there (a task whose values were deleted runs
-        again), and, for a foreach step, whose items the cached splits can be keyed by."""
-        made = [ArtifactRef(*r) for f in found if f is not None for r in f[1]["own"].values()]
-        gone = {ref.sha for ref in self.store.artifacts.missing(made)}
-        target = self.graph[step].out_funcs[0] if self.graph[step].out_funcs else None
-        keyed = self.graph[step].transition == "foreach" and target in self.codes
-        kept: list[Any] = []
-        for f in found:
-            if f is not None and any(r[0] in gone for r in f[1]["own"].values()):
-                f = None
-            if f is not None and self.max_num_splits is not None \
-                    and (f[2].num_splits or 0) > self.max_num_splits:
-                f = None
-            if f is not None and keyed and self.store.foreach.digests(
-                    f[1]["run"], step, f[1]["task"], f[1]["attempt"]) is None:
-                f = None
-            kept.append(f)
-        return kept
+    def _still_stored(self, step: str, found: list[Hit | None]) -> list[Hit | None]:
+        """The hits whose artifacts are all there (a task whose values were deleted runs
+        again), as wide as ``--max-num-splits`` allows, and, for a foreach step, whose
+        items the cached splits can be keyed by."""
+        gone = {ref.sha for ref in self.store.artifacts.missing(
+            [ref for hit in found if hit is not None for ref in hit.made()])}
+        node = self.graph[step]
+        keyed = node.transition == FOREACH and node.out_funcs[0] in self.codes
+        return [hit if hit is not None and self._usable(hit, gone, keyed) else None
+                for hit in found]
 
-    def _record(self, step: str, hits: list[tuple[TaskSpec, dict[str, Any], TaskRef]],
-                parents: Sequence[Any]) -> None:
+    def _usable(self, hit: Hit, gone: set[str], keyed: bool) -> bool:
+        if any(ref.sha in gone for ref in hit.made()):
+            return False
+        if self.max_num_splits is not None and (hit.ref.num_splits or 0) > self.max_num_splits:
+            return False
+        entry = hit.entry
+        return not keyed or self.store.foreach.digests(
+            entry["run"], hit.spec.step, entry["task"], entry["attempt"]) is not None
+
+    def _record(self, step: str, hits: list[Hit], parents: Sequence[Any]) -> None:
         """Record the hits as done in this run (one batch object per thousand)."""
         if not hits:
             return
