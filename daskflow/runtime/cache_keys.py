@@ -106,13 +106,15 @@ def code_keys(flow_cls: type, graph: FlowGraph, plans: dict[str, StepPlan],
     return keys
 
 
-def _source(func: Any) -> str:
-    """A function's source (dedented); where Python has none, its compiled code."""
-    func = inspect.unwrap(func)
+def _source(value: Any) -> str:
+    """A function's or class's source (dedented); where Python has none, its compiled
+    code (a class: its name)."""
+    value = inspect.unwrap(value)
     try:
-        return textwrap.dedent(inspect.getsource(func))
+        return textwrap.dedent(inspect.getsource(value))
     except (OSError, TypeError):
-        return _code_text(func.__code__)
+        code = getattr(value, "__code__", None)
+        return _code_text(code) if code is not None else f"<{value.__qualname__}>"
 
 
 def _code_text(code: types.CodeType) -> str:
