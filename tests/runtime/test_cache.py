@@ -73,6 +73,9 @@ def test_a_second_run_with_nothing_changed_runs_no_step_and_starts_no_cluster(ca
     assert end.stdout == f"result {run.data.result}\n"   # what its origin printed
     assert all(t.cached for t in run["work"])
     assert sorted(t.data.square for t in run["work"]) == [i * i for i in range(WORKS)]
+    report = (cached.flow.parent / ".daskflow" / "CacheFlow" / run.id / "_report.html")
+    assert f'from the cache: run <a href="../{origin.id}/_report.html">CacheFlow/{origin.id}' \
+        f'</a>, not run again' in report.read_text()   # each step's row links its origin
     logs = subprocess.run([sys.executable, str(cached.flow), "logs", f"{run.id}/end"],
                           capture_output=True, text=True, cwd=cached.flow.parent)
     assert logs.stdout == f"result {run.data.result}\n"

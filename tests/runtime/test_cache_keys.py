@@ -311,3 +311,10 @@ def test_looking_up_ten_thousand_splits_costs_a_read_per_batch_not_per_split(sto
     assert calls["write"] == 10                          # the hits, a thousand an object
     assert calls["open"] == 1                            # the items' digests, once
     assert calls["read"] == 20                           # the 20 objects, nothing else
+
+
+def test_a_bad_version_is_refused_in_one_line_naming_it():
+    from daskflow.steps import StepDecoratorError, parse_decospec
+    assert parse_decospec("cache:version=3").options.version == 3
+    with pytest.raises(StepDecoratorError, match=r"@cache\(version=\[1\]\): version must be"):
+        parse_decospec("cache:version=[1]")
