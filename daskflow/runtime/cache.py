@@ -91,8 +91,9 @@ class TaskCache:
             logger.warning("daskflow: @cache could not look up the tasks of step '%s' "
                            "(%s: %s); they run.", step, type(exc).__name__, exc)
             return [None] * len(specs)
-        self._record(step, [hit for hit in found if hit is not None], parents)
-        return [hit.ref if hit is not None else None for hit in found]
+        taken = self._record(step, [hit for hit in found if hit is not None], parents)
+        return [hit.ref if hit is not None and hit.spec.task_id in taken else None
+                for hit in found]
 
     def _hits(self, step: str, code: str, specs: Sequence[TaskSpec],
               parents: Sequence[Any]) -> list[Hit | None]:
@@ -148,18 +149,20 @@ class TaskCache:
         return not keyed or self.store.foreach.digests(
             entry["run"], hit.spec.step, entry["task"], entry["attempt"]) is not None
 
-    def _record(self, step: str, hits: list[Hit], parents: Sequence[Any]) -> None:
-        """Record the hits as done in this run (one batch object per thousand)."""
+    def _record(self, step: str, hits: list[Hit], parents: Sequence[Any]) -> set[str]:
+        """Record the hits as done in this run (one batch object per thousand); the task
+        ids recorded (a foreach step whose origin's items are gone runs again)."""
         if not hits:
-            return
+            return set()
         now = time.time()
         names = parent_names(list(parents))
         records = []
         for spec, entry, ref in hits:
             origin = f"{self.store.flow_name}/{entry['run']}/{step}/{entry['task']}"
-            if ref.num_splits is not None:  # a foreach step: its splits read its items here
-                self.store.foreach.copy(entry["run"], step, entry["task"], entry["attempt"],
-                                        self.run_id, spec.task_id, 0)
+            if ref.num_splits is not None and not self.store.foreach.copy(
+                    entry["run"], step, entry["task"], entry["attempt"], self.run_id,
+                    spec.task_id, 0):  # a foreach step: its splits read its items here
+                continue
             start = {"attempt": 0, "started_at": now, "origin_pathspec": origin}
             done = {**start, "finished_at": now, "status": "ok",
                     "frames": [list(f) for f in spec.frames], "parents": names,
@@ -169,6 +172,7 @@ class TaskCache:
                     "cache_key": entry["key"]}
             records.append((spec.task_id, start, done))
         self.store.write_reused(self.run_id, step, records)
+        return {task_id for task_id, _, _ in records}
 
 
 def _match(entries: list[dict[str, Any]], inputs: Any) -> dict[str, Any] | None:

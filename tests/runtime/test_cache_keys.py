@@ -318,3 +318,19 @@ def test_a_bad_version_is_refused_in_one_line_naming_it():
     assert parse_decospec("cache:version=3").options.version == 3
     with pytest.raises(StepDecoratorError, match=r"@cache\(version=\[1\]\): version must be"):
         parse_decospec("cache:version=[1]")
+
+
+def test_a_foreach_step_whose_origin_run_was_deleted_runs_again(store, tmp_path):
+    """Its artifacts are shared and still there, but not the list its splits read."""
+    import shutil
+    code = "ab" * 32
+    store.write_foreach_items("1", "start", "1", 0, [1, 2], "items", digests=True)
+    store.cache.add("start", code, [{
+        "key": task_key(KeyInputs(code), ()), "reads": (), "items": "", "run": "1",
+        "task": "1", "attempt": 0, "own": {}, "num_splits": 2, "next_step": None}])
+    cache = TaskCache(store, First._flow_graph(), "2", {"start": code}, {})
+    assert cache.reuse([TaskSpec("start", "1")], []) != [None]
+    shutil.rmtree(tmp_path / "root" / "First" / "1")
+    cache = TaskCache(store, First._flow_graph(), "3", {"start": code}, {})
+    assert cache.reuse([TaskSpec("start", "1")], []) == [None]
+    assert store.list_tasks("3", "start") == []
