@@ -43,6 +43,15 @@ def item_digest(data: bytes) -> bytes:
     return hashlib.blake2b(data, digest_size=DIGEST_BYTES).digest()
 
 
+def _parse_digests(trailer: bytes, count: int) -> list[str] | None:
+    """The digests in what follows the items, or None when they were not written."""
+    if len(trailer) != DIGEST_BYTES * count + len(_DIGESTS_MARK) \
+            or not trailer.endswith(_DIGESTS_MARK):
+        return None
+    return [trailer[i:i + DIGEST_BYTES].hex()
+            for i in range(0, DIGEST_BYTES * count, DIGEST_BYTES)]
+
+
 class ForeachItems:
     """The foreach items of one flow's tasks."""
 
@@ -70,6 +79,34 @@ class ForeachItems:
         self.files.write(self.layout.foreach(run_id, step, task_id, attempt),
                          header + b"".join(parts) + trailer)
 
+    def digest(self, run_id: str, step: str, task_id: str, attempt: int,
+               index: int) -> str | None:
+        """Item ``index``'s digest (hex) alone, as a split reads its item alone; None when
+        the file was written without digests (or is gone)."""
+        path = self.layout.foreach(run_id, step, task_id, attempt)
+        whole = self._whole.get(path)
+        if whole is None and not self.files.local:
+            try:
+                whole = self._read_small(path)
+            except FileNotFoundError:
+                return None
+        if whole is not None:
+            found = self._digests_of(whole)
+            return found[index] if found is not None and 0 <= index < len(found) else None
+        try:
+            with self.files.open(path) as f:
+                (count,) = struct.unpack("<Q", f.read(8))
+                f.seek(8 + 8 * count)
+                (size,) = struct.unpack("<Q", f.read(8))
+                trailer = 8 + 8 * (count + 1) + size
+                f.seek(trailer + DIGEST_BYTES * count)
+                if f.read() != _DIGESTS_MARK or not 0 <= index < count:
+                    return None
+                f.seek(trailer + DIGEST_BYTES * index)
+                return f.read(DIGEST_BYTES).hex()
+        except FileNotFoundError:
+            return None
+
     def digests(self, run_id: str, step: str, task_id: str, attempt: int) -> list[str] | None:
         """Each item's digest (hex), in order, read without the items; None when the file
         was written without them (or is gone)."""
@@ -79,23 +116,21 @@ class ForeachItems:
             if whole is None and not self.files.local:
                 whole = self._read_small(path)
             if whole is not None:
-                (count,) = struct.unpack_from("<Q", whole)
-                (size,) = struct.unpack_from("<Q", whole, 8 + 8 * count)
-                trailer = whole[8 + 8 * (count + 1) + size:]
-            else:
-                with self.files.open(path) as f:
-                    (count,) = struct.unpack("<Q", f.read(8))
-                    f.seek(8 + 8 * count)
-                    (size,) = struct.unpack("<Q", f.read(8))
-                    f.seek(8 + 8 * (count + 1) + size)
-                    trailer = f.read()
+                return self._digests_of(whole)
+            with self.files.open(path) as f:  # the offsets' end, then past the items
+                (count,) = struct.unpack("<Q", f.read(8))
+                f.seek(8 + 8 * count)
+                (size,) = struct.unpack("<Q", f.read(8))
+                f.seek(8 + 8 * (count + 1) + size)
+                return _parse_digests(f.read(), count)
         except FileNotFoundError:
             return None
-        if len(trailer) != DIGEST_BYTES * count + len(_DIGESTS_MARK) \
-                or not trailer.endswith(_DIGESTS_MARK):
-            return None
-        return [trailer[i:i + DIGEST_BYTES].hex()
-                for i in range(0, DIGEST_BYTES * count, DIGEST_BYTES)]
+
+    @staticmethod
+    def _digests_of(whole: bytes) -> list[str] | None:
+        (count,) = struct.unpack_from("<Q", whole)
+        (size,) = struct.unpack_from("<Q", whole, 8 + 8 * count)
+        return _parse_digests(whole[8 + 8 * (count + 1) + size:], count)
 
     def read(self, run_id: str, step: str, task_id: str, attempt: int, index: int) -> Any:
         """Item ``index`` alone."""

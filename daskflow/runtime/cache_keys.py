@@ -277,16 +277,21 @@ def _sha(ref: ArtifactRef | None) -> str:
 # -- where a task's key reads from: the same on the driver and the worker ----------------
 
 class ItemDigests:
-    """The digest of a foreach frame's item, from its foreach step's file (the list of
-    digests read once per file and kept: written once, it never changes)."""
+    """The digest of a foreach frame's item, from its foreach step's file.  ``whole``
+    (the driver, keying every split): each file's list read once and kept (written once,
+    it never changes); else (a task, keying itself): its own digest alone, as a split
+    reads its own item."""
 
-    def __init__(self, store: Any, run_id: str) -> None:
+    def __init__(self, store: Any, run_id: str, whole: bool = True) -> None:
         self.store = store
         self.run_id = run_id
+        self.whole = whole
         self._files: dict[tuple[str, str, int], list[str] | None] = {}
 
     def __call__(self, frame: ForeachFrame) -> str | None:
         where = (frame.step, frame.task_id, frame.attempt)
+        if not self.whole:
+            return self.store.foreach.digest(self.run_id, *where, frame.index)
         if where not in self._files:
             self._files[where] = self.store.foreach.digests(self.run_id, *where)
         digests = self._files[where]
@@ -322,8 +327,9 @@ def entry_of_run(code: str, store: Any, run_id: str, params: dict[str, ArtifactR
                  ref: Any, assigned: Iterable[str]) -> dict[str, Any] | None:
     """On the worker, once a cached task has run: its cache index entry (its key, the
     names it read, what it made), or None when it cannot be keyed."""
+    # a join over a foreach reads many items' digests (its inputs'), a split its own
     inputs = key_inputs(code, store, run_id, params, is_join, parents, frames,
-                        ItemDigests(store, run_id))
+                        ItemDigests(store, run_id, whole=is_join))
     key = task_key(inputs, reads)
     if key is None:
         return None

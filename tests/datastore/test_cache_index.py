@@ -116,3 +116,28 @@ def test_reused_tasks_are_recorded_together_and_read_as_any_task(store, tmp_path
     assert len(reader.list_tasks("2", "work")) == 2501
     assert reader.read_done("2", "work", "1999", 0)["origin_pathspec"] == \
         "SomeFlow/1/work/1999"
+
+
+def test_a_split_reads_its_own_items_digest_alone(store):
+    items = [{"i": i} for i in range(50)]
+    store.write_foreach_items("1", "start", "1", 0, items, "v", digests=True)
+    whole = store.foreach.digests("1", "start", "1", 0)
+    assert [store.foreach.digest("1", "start", "1", 0, i) for i in range(50)] == whole
+    assert store.foreach.digest("1", "start", "1", 0, 50) is None
+    store.write_foreach_items("1", "start", "2", 0, items, "v")
+    assert store.foreach.digest("1", "start", "2", 0, 3) is None
+    assert store.foreach.digest("1", "start", "9", 0, 3) is None
+
+
+def test_digests_and_the_index_on_an_object_store():
+    """memory:// is an fsspec filesystem as s3:// is: whole objects, no local paths."""
+    import uuid
+    store = ArtifactStore(f"memory://cache-{uuid.uuid4().hex}", "SomeFlow")
+    store.write_foreach_items("1", "start", "1", 0, ["a", "b"], "v", digests=True)
+    whole = store.foreach.digests("1", "start", "1", 0)
+    assert len(whole) == 2 and store.foreach.digest("1", "start", "1", 0, 1) == whole[1]
+    store.cache.add("work", CODE, [entry("1")])
+    store.cache.add("work", CODE, [entry("2")])
+    assert sorted(e["key"] for e in store.cache.entries("work", CODE)) == ["1", "2"]
+    kept = store.put_artifact("x" * 5000, "kept")
+    assert store.artifacts.missing([kept]) == []
