@@ -230,12 +230,15 @@ class Runner:
         """Every check that can refuse the run, before its id is claimed.
 
         Backends prepare first (the local one starts its fork server, which then
-        loads in the background while the rest is checked).
+        loads in the background while the rest is checked), unless the run may need no
+        cluster at all (:meth:`_may_need_none`): then the default cluster's backend
+        prepares when a task first needs it.
         """
         backends = self._backends()
         refuse_unreachable_datastore(self.datastore_root, self._where())
-        for backend in backends:
-            backend.prepare()
+        if not self._may_need_none():
+            for backend in backends:
+                backend.prepare()
         self.code = self._code_package(backends)
         if self.run_id_file:
             folder = os.path.dirname(os.path.abspath(self.run_id_file))
@@ -247,6 +250,14 @@ class Runner:
         if self.scheduler_address:
             probe_scheduler_sees(self.datastore_root, self.scheduler_address,
                                  config.get("run.scheduler-timeout"), client=self.client)
+
+    def _may_need_none(self) -> bool:
+        """Whether @cache may reuse every task, so that no cluster starts: the default
+        one is then started (and its backend prepared) only when a task needs it. Step
+        clusters start from the driver's threads and want theirs prepared: not then."""
+        return not self.scheduler_address and not self.no_cache \
+            and any(plan.cache is not None for plan in self.plans.values()) \
+            and all(placement is None for placement in self.placements.values())
 
     def _where(self) -> dict[str, ClusterBackend]:
         """Where each step runs ("" for the default cluster), for the datastore's reach:
@@ -323,6 +334,7 @@ class Runner:
             life.begin()
             with ExitStack() as stack:
                 def open_default() -> tuple[Any, Any]:
+                    get_backend(self.cluster).prepare()  # once: it may have waited till now
                     return stack.enter_context(self._default_cluster(life)), self.idle
                 client = None
                 if self.scheduler_address:  # a scheduler we did not start: connect now
