@@ -332,8 +332,11 @@ def _add_read_commands(cli: click.Group, flow_cls: type) -> None:
             if len(tasks) > 1:  # a foreach: say whose output follows
                 index = f" (foreach item {task.index})" if task.index is not None else ""
                 click.secho(f"--- {task.pathspec}{index} ---", bold=True)
-                if not out and not err:
-                    click.echo("(this task printed nothing)")
+            if task.cached:
+                click.echo(f"(@cache reused this task: it did not run; its output and "
+                           f"artifacts come from {task.origin_pathspec})", err=True)
+            if len(tasks) > 1 and not out and not err:
+                click.echo("(this task printed nothing)")
             if out:
                 click.echo(out, nl=False)
             if err:

@@ -32,6 +32,7 @@ class RunContext:
     slots: Any = None                # a distributed.Semaphore bounding tasks at once, or None
     announce_starts: bool = True     # send a "started" event per attempt (a live view shows it)
     metaflow_alias: bool = False     # a Metaflow flow file: `import metaflow` is daskflow's
+    cache: dict[str, str] = field(default_factory=dict)  # @cache: step -> its code key
 
     @property
     def flow_name(self) -> str:

@@ -6,8 +6,9 @@ its owner, carries out what the owners decide (submit tasks, start or close a
 cluster) and ends the run at ``end`` or at the first failure.  The owners keep their
 own state and return decisions; none of them calls the driver:
 
-- ``walk.py``: the graph walk (joins, foreach, switch, tasks reused on resume) and the
-  task ids; what to submit once a task has finished, or has been submitted.
+- ``walk.py``: the graph walk (joins, foreach, switch, tasks reused: resume's clones,
+  ``cache.py``'s hits) and the task ids; what to submit once a task has finished, or
+  has been submitted.
 - ``placement.py``: where each unfinished task runs, the tasks that wait for their
   step cluster or for their parents' refs, the clusters no task needs any more.
 - ``fanout.py``: the splits of a foreach sent in batches (``batch.py`` runs them).
@@ -22,9 +23,8 @@ without waiting for the driver; the driver only ever holds small refs.
 
 Where the next features go: a cause per failed attempt in ``diagnosis.py``; the splits
 of a batch lost with its worker in ``Fanout.returned``; a retry on a bigger cluster is a
-:class:`Run` carried out on another placement, as a size of splits is; a cache is
-another ``TaskReuse``, its hits :class:`Reused` tasks as resume's clones are; a
-run's share of a shared scheduler bounds
+:class:`Run` carried out on another placement, as a size of splits is; a run's share
+of a shared scheduler bounds
 what ``Flights`` holds in flight; chains of splits in one batch widen ``batchable`` and
 ``Walk.batch_finished``.
 """
@@ -34,6 +34,7 @@ from __future__ import annotations
 import functools
 import queue
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,10 +55,9 @@ from .placement import DEFAULT, CloseCluster, ClusterFailed, ClusterPool, Cluste
     SendTo, StartCluster, StepClusters
 from .plan import Placement
 from .relay import TaskRelay
-from .resume import ResumePlan
 from .splits import SplitSizing, SplitsSized, size_splits
 from .task import execute_task
-from .walk import Expanded, Reused, Routes, Run, SizeSplits, Walk
+from .walk import Expanded, Parent, Reused, Routes, Run, SizeSplits, TaskReuse, Walk
 
 
 @dataclass(frozen=True)
@@ -75,15 +75,19 @@ class RunDriver:
     """Submits the tasks of one run and watches them until ``end`` or a failure."""
 
     def __init__(self, ctx: RunContext, client: Any, observer: RunObserver,
-                 resume: ResumePlan | None = None,
+                 reuse: Sequence[TaskReuse] = (),
                  placements: dict[str, Placement | None] | None = None,
                  cluster_changed: Any = None, max_workers: int = 16,
-                 setup: Any = None, idle: Any = None) -> None:
+                 setup: Any = None, idle: Any = None,
+                 open_default: Callable[[], tuple[Any, Any]] | None = None) -> None:
         # cluster_changed(info) hears of every step cluster that starts or stops; setup
-        # prepares each step cluster before its first task (code, environment check)
+        # prepares each step cluster before its first task (code, environment check);
+        # open_default (client None): starts the default cluster when a task first needs
+        # it, giving its client and IdleRelease, so a run that reuses every task starts none
         self.ctx = ctx
         self.graph = ctx.graph
         self.client = client
+        self.open_default = open_default
         self.observer = observer
         self.max_workers = max_workers
         self.placements = placements or {}
@@ -96,12 +100,13 @@ class RunDriver:
         steps = [node.name for node in self.graph]
         gangs = frozenset(s for s in steps if is_gang(self.graph, s))
         own = frozenset(s for s in steps if self.placements.get(s) is not None)
+        looked_up = frozenset().union(*(r.waits() for r in reuse))
         self.routes = Routes(
-            follow_on_finish=own,
+            follow_on_finish=own | looked_up,
             batched=frozenset(s for s in steps
                               if batchable(self.graph, ctx.plan(s), s in own, s in gangs)),
             sized=frozenset(s for s in steps if ctx.plan(s).split_request is not None))
-        self.walk = Walk(self.graph, ctx.run_id, self.routes, reuse=resume)
+        self.walk = Walk(self.graph, ctx.run_id, self.routes, reuse=reuse)
         self.clusters = StepClusters(self.graph, self.placements, gangs=gangs,
                                      max_workers=max_workers,
                                      reuse=bool(config.get("cluster.reuse-adjacent")))
@@ -114,9 +119,8 @@ class RunDriver:
 
     def execute(self) -> RunOutcome:
         started = time.time()
-        self.ctx_future = submit_context(self.client, self.pool.ctx_bytes,
-                                         f"context-{self.ctx.run_id}")
-        self.relay.subscribe(self.client)
+        if self.client is not None:
+            self._default_up()
         try:
             self._apply(self.walk.start())
             while self.outcome is None:
@@ -131,8 +135,23 @@ class RunDriver:
             self.flights.cancel_all()
             raise
         finally:
-            self.relay.unsubscribe([self.client] + [c.client for c in self.pool.ready.values()])
+            self.relay.unsubscribe([c for c in [self.client] if c is not None]
+                                   + [c.client for c in self.pool.ready.values()])
             self.pool.close_all()
+
+    def _default(self) -> tuple[Any, Any]:
+        """The default cluster's client and the run's context there; started now if it
+        was left to start when first needed."""
+        if self.client is None:
+            assert self.open_default is not None
+            self.client, self.flights.idle = self.open_default()
+            self._default_up()
+        return self.client, self.ctx_future
+
+    def _default_up(self) -> None:
+        self.ctx_future = submit_context(self.client, self.pool.ctx_bytes,
+                                         f"context-{self.ctx.run_id}")
+        self.relay.subscribe(self.client)
 
     # -- events, each to its owner --------------------------------------------------
 
@@ -265,7 +284,8 @@ class RunDriver:
     @_do.register(Reused)
     def _reused(self, reused: Reused, _: Any) -> None:
         self.observer.task_finished(step=reused.step, task_id=reused.task_id, ok=True,
-                                    foreach_depth=self.graph.foreach_depth(reused.step))
+                                    foreach_depth=self.graph.foreach_depth(reused.step),
+                                    **({"cached": True} if reused.source == "cache" else {}))
         if reused.step == "end":
             self.outcome = RunOutcome(True)
 
@@ -278,8 +298,9 @@ class RunDriver:
     def _size_splits(self, sizing: SizeSplits, _: Any) -> None:
         """A worker computes each split's request from its input (the driver never loads
         the items); the splits are placed when it answers."""
-        future = self.client.submit(
-            size_splits, self.ctx_future, sizing.parent, sizing.step, pure=False,
+        client, ctx_future = self._default()
+        future = client.submit(
+            size_splits, ctx_future, sizing.parent, sizing.step, pure=False,
             key=f"sizes-{sizing.step}-{sizing.parent.task_id}-{self.ctx.run_id}")
         self.sizing.ask(future.key, sizing.step, sizing.frames, sizing.parent)
         self.flights.watch([future], DEFAULT, SplitsSized)
@@ -303,7 +324,7 @@ class RunDriver:
               resent: bool = False) -> None:
         """Submit tasks of ``step`` to ``cluster`` (:data:`DEFAULT`, or a step cluster up)."""
         if cluster == DEFAULT:
-            client, ctx_future = self.client, self.ctx_future
+            client, ctx_future = self._default()
         else:
             up = self.pool.ready[cluster]
             client, ctx_future = up.client, up.ctx_future
@@ -332,8 +353,9 @@ class RunDriver:
         depth = self.graph.foreach_depth(fanout.step)
         for batch in fanout.next_batches():
             key = f"{fanout.step}-{batch[0].task_id}x{len(batch)}-{self.ctx.run_id}"
-            future = self.client.submit(execute_batch, self.ctx_future, batch, fanout.parent,
-                                        key=key, pure=False)
+            client, ctx_future = self._default()
+            future = client.submit(execute_batch, ctx_future, batch, fanout.parent,
+                                   key=key, pure=False)
             self.flights.watch([future], DEFAULT,
                                functools.partial(BatchDone, fanout=fanout, specs=batch))
             self.observer.tasks_submitted(step=fanout.step, foreach_depth=depth,
@@ -356,8 +378,9 @@ class RunDriver:
         return True
 
     def _threads(self) -> int:
+        client = self._default()[0]
         try:
-            threads = sum(self.client.nthreads().values())
+            threads = sum(client.nthreads().values())
         except Exception:  # noqa: BLE001  sizing only
             threads = 0
         return min(threads, self.max_workers) if threads else self.max_workers

@@ -88,6 +88,12 @@ RUN_OPTIONS: tuple[RunOption, ...] = (
                                  "--with 'retry:times=2,minutes_between_retries=0', "
                                  "--with \"environment:vars={'A': '1', 'B': '2'}\".",
               kind="many", default=(), flag="--with", place="run", metavar="DECORATOR"),
+    RunOption("no_cache", "Run every @cache step again instead of reusing earlier results "
+                          "(the tasks that run still record theirs for later runs).",
+              kind="flag", default=False, flag="--no-cache", place="run"),
+    RunOption("cache_from", "Reuse @cache results of this run only (default: of any run "
+                            "of the flow).",
+              flag="--cache-from", place="run", metavar="RUN_ID"),
     RunOption("quiet", "Print only task output and errors.", kind="flag", default=False,
               flag="--quiet", place="group"),
     RunOption("datastore_root", "Where runs are stored: a folder or an fsspec URL.",

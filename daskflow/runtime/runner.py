@@ -12,7 +12,7 @@ import sys
 import textwrap
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 import dask.config
@@ -25,11 +25,14 @@ from ..compat import alias_active
 from ..configs import flow_configs, load_configs
 from ..current import username
 from ..datastore import ArtifactRef, ArtifactStore, resolve_root
+from ..datastore.names import check_run_id
 from ..exceptions import (
     ClusterError,
     ConfigurationError,
+    DaskflowException,
     ResumeError,
     RunFailed,
+    RunOptionError,
     StepError,
 )
 from ..parameters import resolve_parameters
@@ -52,6 +55,8 @@ from .plan import (
     resolve_secrets,
 )
 from .preflight import probe_scheduler_sees, refuse_unreachable_datastore
+from .cache import TaskCache
+from .cache_keys import code_keys
 from .resume import ResumePlan, descendants, pick_origin
 
 
@@ -95,6 +100,8 @@ class Runner:
         self.datastore_root = resolve_root(values["datastore_root"])
         self.stream_output = bool(config.get("output.stream-task-output",
                                              override_with=values["stream_output"]))
+        self.no_cache = bool(values["no_cache"])
+        self.cache_from = values["cache_from"]
         # A live view on a terminal, plain lines in CI and pipes.
         self.observer = values["observer"] or choose_observer(
             quiet=values["quiet"], stream_output=self.stream_output)
@@ -142,6 +149,7 @@ class Runner:
         values.update(self.configs)  # stored as parameters are: resume and spin reuse them
         self._preflight()
         store = ArtifactStore(self.datastore_root, self.flow_cls.__name__)
+        self._check_cache_from(store)
         run_id = store.new_run_id()
         refs = {name: store.put_artifact(value, name) for name, value in values.items()}
         shown = {k: _short_repr(v) for k, v in values.items()}
@@ -172,6 +180,7 @@ class Runner:
         refs = {k: ArtifactRef(*v) for k, v in origin["parameter_refs"].items()}
         self._reuse_configs(store, origin_id, refs)
         self._preflight()
+        self._check_cache_from(store)
         plan = ResumePlan(store, self.graph, origin_id, None, refs, step, rerun_caught=caught)
         if caught and not plan.caught and step is None and origin.get("status") == "success":
             raise ResumeError(
@@ -251,12 +260,15 @@ class Runner:
         """Every check that can refuse the run, before its id is claimed.
 
         Backends prepare first (the local one starts its fork server, which then
-        loads in the background while the rest is checked).
+        loads in the background while the rest is checked), unless the run may need no
+        cluster at all (:meth:`_may_need_none`): then the default cluster's backend
+        prepares when a task first needs it.
         """
         backends = self._backends()
         refuse_unreachable_datastore(self.datastore_root, self._where())
-        for backend in backends:
-            backend.prepare()
+        if not self._may_need_none():
+            for backend in backends:
+                backend.prepare()
         self.code = self._code_package(backends)
         if self.run_id_file:
             folder = os.path.dirname(os.path.abspath(self.run_id_file))
@@ -268,6 +280,14 @@ class Runner:
         if self.scheduler_address:
             probe_scheduler_sees(self.datastore_root, self.scheduler_address,
                                  config.get("run.scheduler-timeout"), client=self.client)
+
+    def _may_need_none(self) -> bool:
+        """Whether @cache may reuse every task, so that no cluster starts: the default
+        one is then started (and its backend prepared) only when a task needs it. Step
+        clusters start from the driver's threads and want theirs prepared: not then."""
+        return not self.scheduler_address and not self.no_cache \
+            and any(plan.cache is not None for plan in self.plans.values()) \
+            and all(placement is None for placement in self.placements.values())
 
     def _where(self) -> dict[str, ClusterBackend]:
         """Where each step runs ("" for the default cluster), for the datastore's reach:
@@ -284,6 +304,16 @@ class Runner:
             return None
         from ..remote import build_code_package  # distributed's plugins: only now
         return build_code_package(self.graph.file if os.path.isfile(self.graph.file) else None)
+
+    def _check_cache_from(self, store: ArtifactStore) -> None:
+        """``--cache-from RUN`` names a run of this flow."""
+        if self.cache_from is None:
+            return
+        try:
+            store.read_run(check_run_id(str(self.cache_from)))
+        except DaskflowException as exc:
+            raise RunOptionError(f"--cache-from {self.cache_from}: {exc} Name a run of "
+                                 f"{self.flow_cls.__name__} to reuse results of.") from None
 
     def _check_requests(self) -> None:
         """Each backend refuses what it can never give: the default cluster and every
@@ -315,6 +345,7 @@ class Runner:
                             max_workers=self.max_workers,
                             max_num_splits=self.max_num_splits, origin_run_id=origin_run_id,
                             code=code, extra_system_tags=project_tags(self.project))
+        codes = code_keys(self.flow_cls, self.graph, self.plans, self.graph.file)
         ctx = RunContext(self.flow_cls, self.graph, self.datastore_root, run_id, refs,
                          tags=self.tags, username=life.user,
                          max_num_splits=self.max_num_splits,
@@ -322,22 +353,35 @@ class Runner:
                          project=self.project,
                          plans=self.plans,
                          announce_starts=self.observer.wants_task_started(),
-                         metaflow_alias=alias_active())
+                         metaflow_alias=alias_active(), cache=codes)
+        reuse: list[Any] = [plan] if plan is not None else []
+        if codes and not self.no_cache:
+            reuse.append(TaskCache(store, self.graph, run_id, codes, refs, self.cache_from,
+                                   self.max_num_splits))
         outcome = RunOutcome(False)
         interrupted = False
         self.idle = None
         try:
             life.begin()
-            with self._default_cluster(life) as client:
-                if self.scheduler_address:
+            with ExitStack() as stack:
+                def open_default() -> tuple[Any, Any]:
+                    get_backend(self.cluster).prepare()  # once: it may have waited till now
+                    return stack.enter_context(self._default_cluster(life)), self.idle
+                client = None
+                if self.scheduler_address:  # a scheduler we did not start: connect now
+                    client = open_default()[0]
                     # The local cluster is sized to --max-workers; a cluster we did not
                     # start is bounded by a semaphore each task holds while it runs.
                     from distributed import Semaphore
                     ctx.slots = Semaphore(max_leases=self.max_workers,
                                           name=f"daskflow-{life.pathspec}")
-                outcome = RunDriver(ctx, client, self.observer, plan, self.placements,
+                elif not reuse:  # every task runs: start it now, as the run starts
+                    client = open_default()[0]
+                # else the driver starts it when a task first needs it: maybe never
+                outcome = RunDriver(ctx, client, self.observer, reuse, self.placements,
                                     life.cluster_changed, self.max_workers,
-                                    self._setup_cluster, self.idle).execute()
+                                    self._setup_cluster, self.idle,
+                                    open_default=open_default).execute()
         except KeyboardInterrupt:
             interrupted = True
             raise

@@ -50,6 +50,7 @@ from ..inputs import Inputs
 from ..graph import FOREACH, SWITCH, StepNode
 from ..steps import StepPlan, TaskContext, TaskError, iter_hooks
 from ..steps.failure import handled_by_catch
+from .cache_keys import entry_of_run
 from .capture import announce, bind_capture, capture_output, crash_note, read_spool, \
     remove_spool
 from .context import RunContext, TaskRef, TaskSpec, parent_names
@@ -213,6 +214,7 @@ def _attempt(ctx: RunContext, store: ArtifactStore, spec: TaskSpec,
     if ctx.announce_starts and not _batched(store):  # a batch announces its splits at once
         announce("started", spec.step, spec.task_id, attempt)
     ref: TaskRef | None = None
+    cached: dict[str, Any] | None = None   # its cache index entry (@cache)
     with capture_output(pathspec, ctx.stream_output, spool) as out:
         watchdog = _Watchdog(plan.timeout, lambda stack: _timed_out(
             ctx, store, spec, parents, plan, record, out, stack, last)) \
@@ -222,9 +224,11 @@ def _attempt(ctx: RunContext, store: ArtifactStore, spec: TaskSpec,
             if spec.parallel:
                 env.update(spec.parallel.environ())
             with task_environment(env):
-                ref = _run_step(ctx, store, node, spec, attempt, parents, plan, record)
+                ref, cached = _run_step(ctx, store, node, spec, attempt, parents, plan, record)
             record.update(status="ok", artifacts=_index_record({**ref.artifacts, **ctx.params}),
                           num_splits=ref.num_splits, next_step=ref.next_step)
+            if cached is not None:
+                record["cache_key"] = cached["key"]
         except BaseException as exc:  # SystemExit and KeyboardInterrupt are task failures too
             if watchdog is not None and watchdog.fired:
                 return watchdog.result  # the watchdog recorded the timeout already
@@ -235,6 +239,13 @@ def _attempt(ctx: RunContext, store: ArtifactStore, spec: TaskSpec,
         if watchdog is not None and not watchdog.finish():
             return watchdog.result
     _write_attempt(store, ctx, spec, attempt, record, out)
+    if cached is not None and record["status"] == "ok":  # after its record: an entry
+        # always names a finished task (a failure @catch caught is never reused)
+        try:
+            store.cache.add(spec.step, ctx.cache[spec.step], [cached])
+        except Exception as exc:  # noqa: BLE001  a later cache miss, never a failed task
+            print(f"daskflow: @cache could not record {pathspec} ({type(exc).__name__}: "
+                  f"{exc}); a later run will run it again.", file=sys.stderr)
     return ref
 
 
@@ -468,15 +479,17 @@ def _kill_worker_process(worker: Any) -> bool:
 
 def _run_step(ctx: RunContext, store: ArtifactStore, node: StepNode, spec: TaskSpec,
               attempt: int, parents: tuple[TaskRef, ...], plan: StepPlan,
-              record: dict[str, Any]) -> TaskRef:
+              record: dict[str, Any]) -> tuple[TaskRef, dict[str, Any] | None]:
+    """The body, its artifacts stored; with the task's cache index entry (@cache)."""
     inputs = None
     refs: dict[str, ArtifactRef] = {}
+    reads: set[str] | None = set() if spec.step in ctx.cache else None  # names it reads
     if node.is_join:
-        inputs = Inputs(JoinInputs(store, ctx.run_id, ctx.params, parents))
+        inputs = Inputs(JoinInputs(store, ctx.run_id, ctx.params, parents, reads), reads)
     elif parents:
         refs = parents[0].artifacts
     flow: FlowSpec = ctx.flow_cls._for_task(store, ctx.run_id, node, refs, ctx.params,
-                                            spec.frames)
+                                            spec.frames, reads)
     try:
         _run_body(ctx, store, flow, spec, attempt, plan, inputs, record)
         if node.name != "end" and flow._df_transition is None:
@@ -500,10 +513,22 @@ def _run_step(ctx: RunContext, store: ArtifactStore, node: StepNode, spec: TaskS
             items = items.parts(store, artifacts.get(items.var))
             _check_width(node, len(items), ctx.max_num_splits)
         store.write_foreach_items(ctx.run_id, node.name, spec.task_id, attempt, items,
-                                  node.foreach_var or "")
+                                  node.foreach_var or "",
+                                  digests=node.out_funcs[0] in ctx.cache)
         num_splits = len(items)
-    return TaskRef(node.name, spec.task_id, attempt, artifacts, spec.frames, num_splits,
-                   next_step, spec.iteration)
+    ref = TaskRef(node.name, spec.task_id, attempt, artifacts, spec.frames, num_splits,
+                  next_step, spec.iteration)
+    if reads is None:
+        return ref, None
+    try:
+        return ref, entry_of_run(ctx.cache[spec.step], store, ctx.run_id, ctx.params,
+                                 node.is_join, spec.frames, parents, reads, spec.task_id,
+                                 attempt, ref, flow._df_artifacts())
+    except Exception as exc:  # noqa: BLE001  unkeyed: a later cache miss, not a failure
+        print(f"daskflow: @cache could not key {_pathspec(ctx, spec)} "
+              f"({type(exc).__name__}: {exc}); a later run will run it again.",
+              file=sys.stderr)
+        return ref, None
 
 
 def _run_body(ctx: RunContext, store: ArtifactStore, flow: FlowSpec, spec: TaskSpec,
