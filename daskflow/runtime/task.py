@@ -81,7 +81,7 @@ def run_task(ctx: RunContext, store: ArtifactStore, spec: TaskSpec,
         if len(history) > plan.retries:
             return _give_up(ctx, store, spec, parents, plan, history)
         if history:
-            announce("retrying", spec.step, spec.task_id, history[-1][0])
+            announce("retrying", spec.step, spec.task_id, history[-1][0], ctx.run_id)
             if plan.retry_delay:
                 last = history[-1][1] or {}
                 wait = last.get("finished_at", time.time()) + plan.retry_delay - time.time()
@@ -197,7 +197,7 @@ def _attempt(ctx: RunContext, store: ArtifactStore, spec: TaskSpec,
     record: dict[str, Any] = {"attempt": attempt, "started_at": started, "frames": frames,
                               "parents": parents_named, "worker": _worker_address()}
     if ctx.announce_starts and not _batched(store):  # a batch announces its splits at once
-        announce("started", spec.step, spec.task_id, attempt)
+        announce("started", spec.step, spec.task_id, attempt, ctx.run_id)
     ref: TaskRef | None = None
     with capture_output(pathspec, ctx.stream_output, spool) as out:
         watchdog = _Watchdog(plan.timeout, lambda: _timed_out(
@@ -318,7 +318,7 @@ def _give_up(ctx: RunContext, store: ArtifactStore, spec: TaskSpec,
     if handled is None:
         raise TaskFailed(pathspec, error["type"], error["message"], error.get("traceback", ""),
                          bool(error.get("input_error")))
-    announce("caught", spec.step, spec.task_id, last_attempt)  # ahead of the task's result
+    announce("caught", spec.step, spec.task_id, last_attempt, ctx.run_id)  # ahead of the task's result
     node = ctx.graph[spec.step]
     artifacts = {} if node.is_join or not parents else dict(parents[0].artifacts)
     # As Metaflow, what the step assigned before it failed is kept.
@@ -360,6 +360,9 @@ class _Watchdog:
         self.finished = False
         self.thread_id = threading.get_ident()
         self.worker = current_worker()  # get_worker() only works in the task's thread
+        from ..remote.calls import in_package
+        # on a scheduler that runs share, other runs' tasks live in this process too
+        self.shared = in_package() is not None
         self.on_fire = on_fire
         self.timer = threading.Timer(seconds or 0, self._fire)
         self.timer.daemon = True
@@ -371,9 +374,9 @@ class _Watchdog:
                 return
             self.fired = True
         self.on_fire()
-        if not _kill_worker_process(self.worker):
-            # No nanny to replace this worker: interrupt the step's thread instead
-            # (takes effect at its next Python instruction).
+        if self.shared or not _kill_worker_process(self.worker):
+            # No nanny to replace this worker, or other runs' tasks in it: interrupt the
+            # step's thread instead (takes effect at its next Python instruction).
             ctypes.pythonapi.PyThreadState_SetAsyncExc(
                 ctypes.c_ulong(self.thread_id), ctypes.py_object(TimeoutError))
 
