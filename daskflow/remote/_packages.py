@@ -342,3 +342,7 @@ def _evict(state: Any, limit: int) -> None:
             gone.append(record["folder"])
     for folder in gone:
         shutil.rmtree(folder, ignore_errors=True)
+    if gone:  # typing's caches hold classes of the modules (Union[...] of a module's own)
+        import typing
+        for clear in getattr(typing, "_cleanups", ()):
+            clear()

@@ -43,7 +43,6 @@ import cloudpickle
 
 from .. import config
 from ..exceptions import TaskFailed
-from ..remote.calls import PlainCalls
 from .batch import execute_batch
 from .context import RunContext, SplitBatch, TaskKey, TaskRef, TaskSpec, submit_context, \
     without_secret_values
@@ -117,7 +116,9 @@ class RunDriver:
         self.relay = TaskRelay(observer, self.graph, ctx.stream_output,
                                f"{ctx.flow_name}/{ctx.run_id}")
         self.flights = Flights(self.events, idle)  # idle: the default cluster's IdleRelease
-        self.calls = calls or PlainCalls()
+        from ..remote.calls import PlainCalls  # distributed: only once a run starts
+        self.step_calls = PlainCalls()      # step clusters are the run's own
+        self.calls = calls or self.step_calls
         self.board = None if share is None else ShareBoard(
             client, SharedRun(ctx.username, ctx.flow_name, ctx.run_id, share),
             self.events, lambda: self.flights.in_flight)
@@ -324,7 +325,7 @@ class RunDriver:
     def _send(self, cluster: str, step: str, specs: list[TaskSpec], parents: Any,
               resent: bool = False) -> None:
         """Submit tasks of ``step`` to ``cluster`` (:data:`DEFAULT`, or a step cluster up)."""
-        calls = self.calls if cluster == DEFAULT else PlainCalls()
+        calls = self.calls if cluster == DEFAULT else self.step_calls
         if cluster == DEFAULT:
             client, ctx_future = self.client, self.ctx_future
         else:
