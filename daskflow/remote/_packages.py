@@ -21,9 +21,13 @@ How a task runs (:func:`call_in_package`):
   ``daskflow``) in ``sys.modules``. Tasks of the active package run together; a task of
   another package waits until they end, and tasks arriving meanwhile wait behind it
   (first come, first served, so no package starves). Then the active package's modules
-  are moved aside (kept for its next turn) and the other's are put in place. A task
-  submitted from inside a running task (``parallel_map`` in a step) runs at once where
-  its package is active, so a step never waits for its own map.
+  are moved aside (kept for its next turn) and the other's are put in place. A waiting
+  task gives its thread back to the worker (``secede``) and takes one again once it may
+  run (``rejoin``): a running task may be waiting for tasks of its own.
+- A task submitted from inside a running task (``parallel_map`` in a step) runs at once
+  where its package is active: its parent's worker, which the scheduler prefers for
+  it. Elsewhere it goes back to the scheduler (``Reschedule``) rather than wait, so two
+  steps waiting for their maps on each other's workers never deadlock.
 - At most ``max_packages`` are kept per process: past that, the least recently used one
   that no task holds or waits for is removed from disk and its modules forgotten.
 
@@ -56,6 +60,8 @@ MARK = "daskflow-sealed-1"      # first item of a sealed result or error
 ANCHOR = "_daskflow_packages_1"  # the process's state; another layout takes another name
 FOLDER = "daskflow-packages"    # under each worker's local directory, one folder per sha
 VALUES_KEPT = 64                # unpickled inputs (a run's context, parents' refs) per package
+NESTED_PATIENCE = 0.5           # seconds a call from inside a task waits before it is
+                                # sent back to the scheduler
 
 #: what a task's call names: (sha, url, driver (host, pid), max packages, nested)
 Package = tuple
@@ -258,8 +264,21 @@ def _turn(state: Any, sha: str, record: dict, nested: bool) -> Iterator[None]:
     ticket = (object(), sha)
     with state.cond:
         state.queue.append(ticket)
-        while not _may_enter(state, ticket, nested):
-            state.cond.wait()
+        waits = not _may_enter(state, ticket, nested)
+    # A call from inside a running task (parallel_map in a step) never waits long: its
+    # parent holds its own worker's turn, and a parent elsewhere may wait for this one's
+    # worker. It goes back to the scheduler, which prefers the parent's worker.
+    bounded = waits and nested and _on_worker()
+    # Waiting, a task gives its thread back to the worker: a running task of the active
+    # package may be waiting for tasks of its own, which need one
+    seceded = waits and not bounded and _secede()
+    with state.cond:
+        if not state.cond.wait_for(lambda: _may_enter(state, ticket, nested),
+                                   NESTED_PATIENCE if bounded else None):
+            state.queue.remove(ticket)
+            state.cond.notify_all()
+            from distributed import Reschedule
+            raise Reschedule()
         state.queue.remove(ticket)
         if state.active != sha:
             _switch(state, record)
@@ -267,12 +286,33 @@ def _turn(state: Any, sha: str, record: dict, nested: bool) -> Iterator[None]:
             sys.path.insert(0, record["folder"])
         state.running += 1
         record["used"] = next(state.clock)
+    if seceded:
+        from distributed import rejoin
+        rejoin()  # a thread of the worker's again, once one is free
     try:
         yield
     finally:
         with state.cond:
             state.running -= 1
             state.cond.notify_all()
+
+
+def _on_worker() -> bool:
+    try:
+        from distributed import get_worker
+        get_worker()
+    except (ImportError, ValueError):
+        return False
+    return True
+
+
+def _secede() -> bool:
+    try:
+        from distributed import secede
+        secede()
+    except (ImportError, ValueError, KeyError, AttributeError):  # not in a task thread
+        return False
+    return True
 
 
 def _may_enter(state: Any, ticket: tuple, nested: bool) -> bool:

@@ -137,6 +137,9 @@ class PackageCalls(PlainCalls):
             priorities: Sequence[int] | None = None, kwargs: dict[str, Any] | None = None,
             **options: Any) -> list[Any]:
         priorities = priorities or [0] * len(keys)
+        if self.package[4] and options.get("workers") is None:  # from inside a task:
+            from distributed import get_worker            # where its package is active
+            options.update(workers=[get_worker().address], allow_other_workers=True)
         sealed = [seal_call(func, args, kwargs or {}) for args in zip(*iterables)]
         if len({len(deps) for _, deps in sealed}) > 1:  # unlike tasks: one at a time
             return [_opening(client.submit(self.entry, self.version, self.package, call,
