@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import functools
 import queue
+import socket
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -120,7 +121,8 @@ class RunDriver:
         self.step_calls = PlainCalls()      # step clusters are the run's own
         self.calls = calls or self.step_calls
         self.board = None if share is None else ShareBoard(
-            client, SharedRun(ctx.username, ctx.flow_name, ctx.run_id, share),
+            client, SharedRun(ctx.username, ctx.flow_name, ctx.run_id, share,
+                              host=socket.gethostname()),
             self.events, lambda: self.flights.in_flight)
         self.fanouts: set[Fanout] = set()
         self.outcome: RunOutcome | None = None
