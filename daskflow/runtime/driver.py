@@ -130,12 +130,12 @@ class RunDriver:
 
     def execute(self) -> RunOutcome:
         started = time.time()
-        if self.board is not None:
-            self.board.start()
-        self.ctx_future = submit_context(self.client, self.pool.ctx_bytes,
-                                         f"context-{self.ctx.run_id}", self.calls)
-        self.relay.subscribe(self.client)
         try:
+            if self.board is not None:
+                self.board.start()
+            self.ctx_future = submit_context(self.client, self.pool.ctx_bytes,
+                                             f"context-{self.ctx.run_id}", self.calls)
+            self.relay.subscribe(self.client)
             self._apply(self.walk.start())
             while self.outcome is None:
                 try:

@@ -133,8 +133,11 @@ class ShareBoard:
         """Enter the board and learn the share now (before the run's first task), then
         keep both current in a thread."""
         self.offset = scheduler_clock_offset(self.client)
-        _prune(self.client, self.now(), max(3600.0, 10 * self.expire_after))
-        self.beat()
+        try:
+            _prune(self.client, self.now(), max(3600.0, 10 * self.expire_after))
+            self.beat()
+        except Exception:  # noqa: BLE001  alone until a beat gets through
+            self.fair.update([], sum(self.client.nthreads().values()))
         self._thread = threading.Thread(target=self._loop, daemon=True,
                                         name=f"daskflow-share-{self.me.run_id}")
         self._thread.start()
