@@ -27,8 +27,8 @@ Where the next features go: a cause per failed attempt in ``diagnosis.py``; the 
 of a batch lost with its worker in ``Fanout.returned``; a retry on a bigger cluster is a
 :class:`Run` carried out on another placement, as a size of splits is; loops in the
 walk (a switch arriving at an earlier step); a cache is another ``TaskReuse``, its hits
-:class:`Reused` tasks as resume's clones are; chains of splits in one batch widen ``batchable`` and
-``Walk.batch_finished``.
+:class:`Reused` tasks as resume's clones are; chains of splits in one batch widen
+``batchable`` and ``Walk.batch_finished``.
 """
 
 from __future__ import annotations

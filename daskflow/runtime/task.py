@@ -318,7 +318,8 @@ def _give_up(ctx: RunContext, store: ArtifactStore, spec: TaskSpec,
     if handled is None:
         raise TaskFailed(pathspec, error["type"], error["message"], error.get("traceback", ""),
                          bool(error.get("input_error")))
-    announce("caught", spec.step, spec.task_id, last_attempt, ctx.run_id)  # ahead of the task's result
+    # ahead of the task's result
+    announce("caught", spec.step, spec.task_id, last_attempt, ctx.run_id)
     node = ctx.graph[spec.step]
     artifacts = {} if node.is_join or not parents else dict(parents[0].artifacts)
     # As Metaflow, what the step assigned before it failed is kept.
