@@ -748,6 +748,32 @@ def gc(backends: tuple[str, ...], datastore_root: str | None, dry_run: bool) -> 
                else f"{closed} cluster(s) closed.")
 
 
+@daskflow_command.command(help="List the runs using the Dask scheduler at ADDRESS "
+                                "(tcp://host:8786, tls://...): user, flow, run id, tasks in "
+                                "flight and each one's share of its threads.")
+@click.argument("address")
+@click.option("--json", "as_json", is_flag=True, help="One JSON document instead of a table.")
+def scheduler(address: str, as_json: bool) -> None:
+    from .runtime.shares import runs_on
+    from .runtime.preflight import connect_scheduler
+    with connect_scheduler(address) as client:
+        threads = sum(client.nthreads().values())
+        runs = runs_on(client)
+    if as_json:
+        import json
+        click.echo(json.dumps({"scheduler": address, "threads": threads, "runs": runs},
+                              indent=2))
+        return
+    if not runs:
+        click.echo(f"No daskflow run uses {address} ({threads} threads).")
+        return
+    click.echo(_table([{
+        "USER": r["user"], "FLOW": r["flow"], "RUN": r["run_id"],
+        "IN FLIGHT": str(r["in_flight"]), "SHARE": str(r["share"]),
+        "THREADS": f"{r['threads']} of {threads} ({r['fraction']:.0%})", "HOST": r["host"]}
+        for r in runs]))
+
+
 def _table(rows: list[dict[str, str]]) -> str:
     columns = list(rows[0])
     widths = {c: max(len(c), *(len(r[c]) for r in rows)) for c in columns}

@@ -15,6 +15,9 @@ own state and return decisions; none of them calls the driver:
 - ``gang.py``: num_parallel gangs, sent and retried whole.
 - ``splits.py``: resources per foreach split, sized on a worker before any split runs.
 - ``flights.py``: the futures in flight, each with the cluster it runs on.
+- ``shares.py``: on a scheduler that other runs share, this run's share of its threads
+  (batches kept in flight, the priority of what it submits); ``remote/calls.py``: how
+  tasks go there (sealed with the run's code package).
 - ``diagnosis.py``: why a task failed; ``relay.py``: what tasks say as they run.
 
 A linear stretch, branches and the joins that close them go to Dask at once as one
@@ -23,16 +26,15 @@ without waiting for the driver; the driver only ever holds small refs.
 
 Where the next features go: a cause per failed attempt in ``diagnosis.py``; the splits
 of a batch lost with its worker in ``Fanout.returned``; a retry on a bigger cluster is a
-:class:`Run` carried out on another placement, as a size of splits is; a run's share
-of a shared scheduler bounds
-what ``Flights`` holds in flight; chains of splits in one batch widen ``batchable`` and
-``Walk.batch_finished``.
+:class:`Run` carried out on another placement, as a size of splits is; chains of splits
+in one batch widen ``batchable`` and ``Walk.batch_finished``.
 """
 
 from __future__ import annotations
 
 import functools
 import queue
+import socket
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -55,9 +57,10 @@ from .placement import DEFAULT, CloseCluster, ClusterFailed, ClusterPool, Cluste
     SendTo, StartCluster, StepClusters
 from .plan import Placement
 from .relay import TaskRelay
+from .shares import ShareBoard, ShareChanged, SharedRun
 from .splits import SplitSizing, SplitsSized, size_splits
 from .task import execute_task
-from .walk import Expanded, Parent, Reused, Routes, Run, SizeSplits, TaskReuse, Walk
+from .walk import Expanded, Reused, Routes, Run, SizeSplits, TaskReuse, Walk
 
 
 @dataclass(frozen=True)
@@ -79,11 +82,15 @@ class RunDriver:
                  placements: dict[str, Placement | None] | None = None,
                  cluster_changed: Any = None, max_workers: int = 16,
                  setup: Any = None, idle: Any = None,
-                 open_default: Callable[[], tuple[Any, Any]] | None = None) -> None:
+                 open_default: Callable[[], tuple[Any, Any]] | None = None,
+                 calls: Any = None, share: int | None = None) -> None:
         # cluster_changed(info) hears of every step cluster that starts or stops; setup
         # prepares each step cluster before its first task (code, environment check);
         # open_default (client None): starts the default cluster when a task first needs
-        # it, giving its client and IdleRelease, so a run that reuses every task starts none
+        # it, giving its client and IdleRelease, so a run that reuses every task starts none;
+        # calls: how tasks go to the default cluster; share: its weight there when other
+        # runs share the scheduler (None: the cluster is the run's own; a shared one is
+        # connected before the run, so client is given with a share)
         self.ctx = ctx
         self.graph = ctx.graph
         self.client = client
@@ -112,16 +119,25 @@ class RunDriver:
                                      reuse=bool(config.get("cluster.reuse-adjacent")))
         self.gangs = Gangs(lambda step: ctx.plan(step).retries)
         self.sizing = SplitSizing()
-        self.relay = TaskRelay(observer, self.graph, ctx.stream_output)
+        self.relay = TaskRelay(observer, self.graph, ctx.stream_output,
+                               f"{ctx.flow_name}/{ctx.run_id}")
         self.flights = Flights(self.events, idle)  # idle: the default cluster's IdleRelease
+        from ..remote.calls import PlainCalls  # distributed: only once a run starts
+        self.step_calls = PlainCalls()      # step clusters are the run's own
+        self.calls = calls or self.step_calls
+        self.board = None if share is None else ShareBoard(
+            client, SharedRun(ctx.username, ctx.flow_name, ctx.run_id, share,
+                              host=socket.gethostname()),
+            self.events, lambda: self.flights.in_flight)
+        self.fanouts: set[Fanout] = set()
         self.outcome: RunOutcome | None = None
         self.done = 0
 
     def execute(self) -> RunOutcome:
         started = time.time()
-        if self.client is not None:
-            self._default_up()
         try:
+            if self.client is not None:
+                self._default_up()
             self._apply(self.walk.start())
             while self.outcome is None:
                 try:
@@ -135,6 +151,8 @@ class RunDriver:
             self.flights.cancel_all()
             raise
         finally:
+            if self.board is not None:
+                self.board.stop()
             self.relay.unsubscribe([c for c in [self.client] if c is not None]
                                    + [c.client for c in self.pool.ready.values()])
             self.pool.close_all()
@@ -149,8 +167,10 @@ class RunDriver:
         return self.client, self.ctx_future
 
     def _default_up(self) -> None:
+        if self.board is not None:
+            self.board.start()
         self.ctx_future = submit_context(self.client, self.pool.ctx_bytes,
-                                         f"context-{self.ctx.run_id}")
+                                         f"context-{self.ctx.run_id}", self.calls)
         self.relay.subscribe(self.client)
 
     # -- events, each to its owner --------------------------------------------------
@@ -219,7 +239,16 @@ class RunDriver:
             self._apply(self.walk.sent_alone(specs))
         self._send_batches(fanout)
         if fanout.done:
+            self.fanouts.discard(fanout)
             self._apply(self.clusters.finished(step, fanout.name))
+
+    @handle.register(ShareChanged)
+    def _share_changed(self, event: ShareChanged) -> None:
+        """Runs came or went on the shared scheduler: keep this run's new share busy (a
+        smaller share lets batches in flight finish; nothing is cancelled)."""
+        for fanout in list(self.fanouts):
+            fanout.resize(self._threads())
+            self._send_batches(fanout)
 
     @handle.register(ClusterReady)
     def _cluster_ready(self, event: ClusterReady) -> None:
@@ -269,6 +298,7 @@ class RunDriver:
         if run.fanout and step in self.routes.batched:
             assert isinstance(run.parent, TaskRef)
             fanout = Fanout.configured(step, run.parent, specs, self._threads())
+            self.fanouts.add(fanout)
             self.clusters.sent(step, [fanout.name], DEFAULT)
             self._send_batches(fanout)
             return
@@ -299,9 +329,10 @@ class RunDriver:
         """A worker computes each split's request from its input (the driver never loads
         the items); the splits are placed when it answers."""
         client, ctx_future = self._default()
-        future = client.submit(
-            size_splits, ctx_future, sizing.parent, sizing.step, pure=False,
-            key=f"sizes-{sizing.step}-{sizing.parent.task_id}-{self.ctx.run_id}")
+        future = self.calls.submit(
+            client, size_splits, ctx_future, sizing.parent, sizing.step,
+            key=f"sizes-{sizing.step}-{sizing.parent.task_id}-{self.ctx.run_id}",
+            priority=self._priority())
         self.sizing.ask(future.key, sizing.step, sizing.frames, sizing.parent)
         self.flights.watch([future], DEFAULT, SplitsSized)
 
@@ -323,6 +354,7 @@ class RunDriver:
     def _send(self, cluster: str, step: str, specs: list[TaskSpec], parents: Any,
               resent: bool = False) -> None:
         """Submit tasks of ``step`` to ``cluster`` (:data:`DEFAULT`, or a step cluster up)."""
+        calls = self.calls if cluster == DEFAULT else self.step_calls
         if cluster == DEFAULT:
             client, ctx_future = self._default()
         else:
@@ -335,11 +367,13 @@ class RunDriver:
             futures = send_gang(client, ctx_future, gang)
             self.gangs.sent(gang)
         elif len(specs) == 1:
-            futures = [client.submit(execute_task, ctx_future, specs[0], *parents[0],
-                                     key=keys[0], pure=False)]
+            futures = [calls.submit(client, execute_task, ctx_future, specs[0], *parents[0],
+                                    key=keys[0], priority=self._priority(cluster=cluster))]
         else:
-            futures = client.map(execute_task, [ctx_future] * len(specs), specs,
-                                 *zip(*parents), key=keys, pure=False)
+            futures = calls.map(client, execute_task, [ctx_future] * len(specs), specs,
+                                *[list(p) for p in zip(*parents)], keys=keys,
+                                priorities=[self._priority(i, cluster)
+                                            for i in range(len(specs))])
         self.clusters.sent(step, [spec.task_id for spec in specs], cluster)
         if not resent:
             depth = self.graph.foreach_depth(step)
@@ -354,8 +388,8 @@ class RunDriver:
         for batch in fanout.next_batches():
             key = f"{fanout.step}-{batch[0].task_id}x{len(batch)}-{self.ctx.run_id}"
             client, ctx_future = self._default()
-            future = client.submit(execute_batch, ctx_future, batch, fanout.parent,
-                                   key=key, pure=False)
+            future = self.calls.submit(client, execute_batch, ctx_future, batch,
+                                       fanout.parent, key=key, priority=self._priority())
             self.flights.watch([future], DEFAULT,
                                functools.partial(BatchDone, fanout=fanout, specs=batch))
             self.observer.tasks_submitted(step=fanout.step, foreach_depth=depth,
@@ -378,12 +412,23 @@ class RunDriver:
         return True
 
     def _threads(self) -> int:
+        """The default cluster's threads this run may keep busy: its share of them on a
+        shared scheduler, at most --max-workers."""
+        if self.board is not None:
+            return min(self.board.fair.threads, self.max_workers)
         client = self._default()[0]
         try:
             threads = sum(client.nthreads().values())
         except Exception:  # noqa: BLE001  sizing only
             threads = 0
         return min(threads, self.max_workers) if threads else self.max_workers
+
+    def _priority(self, later: int = 0, cluster: str = DEFAULT) -> int:
+        """The Dask priority of a task sent now (``later``: after that many more of this
+        send): on a shared scheduler, lower the more this run has in flight."""
+        if self.board is None or cluster != DEFAULT:
+            return 0
+        return self.board.fair.priority(self.flights.in_flight + later)
 
     def _failure(self, future: Any, cluster: str) -> TaskFailed:
         task = TaskKey.parse(future.key)

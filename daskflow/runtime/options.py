@@ -75,6 +75,10 @@ RUN_OPTIONS: tuple[RunOption, ...] = (
               "Run on this existing Dask scheduler instead of a local cluster.",
               flag="--scheduler-address", place="run", metavar="tcp://HOST:PORT",
               delayed=False),  # a delayed run uses the cluster that computes it
+    RunOption("share", "This run's weight among the runs sharing --scheduler-address: it "
+                       "gets SHARE parts of the scheduler's threads where each other run gets "
+                       "its own --share (1 by default).",
+              kind="int", flag="--share", place="run", config="run.share", minimum=1),
     RunOption("cluster", "The run's default cluster backend: local, slurm, ... or a dotted "
                          "path to a Dask cluster class; steps with @resources get their own "
                          "cluster from it unless they name another.",

@@ -27,7 +27,6 @@ from ..current import username
 from ..datastore import ArtifactRef, ArtifactStore, resolve_root
 from ..datastore.names import check_run_id
 from ..exceptions import (
-    ClusterError,
     ConfigurationError,
     DaskflowException,
     ResumeError,
@@ -54,7 +53,7 @@ from .plan import (
     plan_steps,
     resolve_secrets,
 )
-from .preflight import probe_scheduler_sees, refuse_unreachable_datastore
+from .preflight import connect_scheduler, probe_scheduler_sees, refuse_unreachable_datastore
 from .cache import TaskCache
 from .cache_keys import code_keys
 from .resume import ResumePlan, descendants, pick_origin
@@ -88,6 +87,7 @@ class Runner:
         self.graph = self.flow_cls._flow_graph()
         self.max_workers = checked_int("max_workers", values["max_workers"])
         self.max_num_splits = checked_int("max_num_splits", values["max_num_splits"])
+        self.share = checked_int("share", values["share"])
         self.tags = list(values["tags"])
         self.cluster = cluster = values["cluster"]
         self.run_id_file = values["run_id_file"]
@@ -336,10 +336,12 @@ class Runner:
         # temp files of writers killed mid-write (older than datastore.orphan-age) go
         threading.Thread(target=_sweep_orphans, args=(store,), daemon=True,
                          name="daskflow-sweep").start()
-        code = None
+        code = self.calls = None
         if self.code is not None:
             from ..remote import store_code
             code = store_code(self.code, store)
+            if self.scheduler_address:  # a scheduler other runs may share
+                self.calls = _package_calls(store, code)
         life = RunLifecycle(store, run_id, graph=self.graph, observer=self.observer,
                             tags=self.tags, parameters=shown, parameter_refs=refs,
                             max_workers=self.max_workers,
@@ -381,7 +383,9 @@ class Runner:
                 outcome = RunDriver(ctx, client, self.observer, reuse, self.placements,
                                     life.cluster_changed, self.max_workers,
                                     self._setup_cluster, self.idle,
-                                    open_default=open_default).execute()
+                                    open_default=open_default, calls=self.calls,
+                                    share=self.share if self.scheduler_address else None
+                                    ).execute()
         except KeyboardInterrupt:
             interrupted = True
             raise
@@ -406,31 +410,12 @@ class Runner:
 
     @contextmanager
     def _default_cluster(self, life: RunLifecycle) -> Iterator[Any]:
-        """The run's default cluster: an existing scheduler, or one started for the run."""
-        from distributed import Client
-
-        from ..remote.environment import our_version_check
-
-        if self.client is not None:  # the caller's: used, not closed
-            self._setup_cluster(self.client, None, cluster="default", step="start")
-            life.default_cluster_up(self.client, backend=self.scheduler_address,
-                                    description="existing scheduler")
-            try:
-                yield self.client
-            finally:
-                life.default_cluster_down()
-            return
+        """The run's default cluster: an existing scheduler (through the caller's client,
+        which stays open), or one started for the run."""
         if self.scheduler_address:
-            timeout = config.get("run.scheduler-timeout")
-            try:
-                with our_version_check():  # _setup_cluster's check says it instead
-                    client = Client(self.scheduler_address, timeout=timeout)
-            except OSError as exc:
-                raise ClusterError(
-                    f"Cannot reach the Dask scheduler at {self.scheduler_address} within "
-                    f"{timeout}: {exc}. Check the address (tcp://host:8786) and that the "
-                    f"scheduler runs.") from exc
-            with client:
+            with ExitStack() as stack:
+                client = self.client or stack.enter_context(
+                    connect_scheduler(self.scheduler_address))
                 self._setup_cluster(client, None, cluster="default", step="start")
                 life.default_cluster_up(client, backend=self.scheduler_address,
                                         description="existing scheduler")
@@ -468,11 +453,18 @@ class Runner:
                        step: str) -> None:
         """Before a cluster's first task: check its workers' versions against ours and
         install the run's code package there (workers that join later get it too).
-        Clusters on this machine run our own interpreter and files: nothing to do."""
+        Clusters on this machine run our own interpreter and files: nothing to do. An
+        existing scheduler (``backend`` None), which other runs may share, gets nothing
+        installed: each task names its package (``remote/calls.py``)."""
         if self.code is None or (backend is not None and
                                  backend.local_machine):
             return
-        from ..remote import prepare_cluster
+        from ..remote import check_worker_environment, prepare_cluster
+        if backend is None and self.calls is not None:
+            check_worker_environment(client, cluster=cluster, step=step,
+                                     datastore_root=self.datastore_root)
+            self.calls.install(client)
+            return
         prepare_cluster(client, self.code, cluster=cluster, step=step,
                         datastore_root=self.datastore_root)
 
@@ -488,6 +480,15 @@ def _connected(cluster: Any) -> Iterator[Any]:
         client = Client(cluster)
     with client:
         yield client
+
+
+def _package_calls(store: ArtifactStore, code: dict[str, Any]) -> Any:
+    """How the run's tasks go to a shared scheduler: sealed with its code package,
+    which each worker reads from the datastore at its first task there."""
+    from ..remote import code_url
+    from ..remote.calls import PackageCalls, package_of
+    return PackageCalls(package_of(code["sha"], code_url(store, code),
+                                   max_packages=int(config.get("code.max-packages"))))
 
 
 def _signature_of_options() -> inspect.Signature:

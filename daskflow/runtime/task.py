@@ -85,7 +85,7 @@ def run_task(ctx: RunContext, store: ArtifactStore, spec: TaskSpec,
         if len(history) > plan.retries:
             return _give_up(ctx, store, spec, parents, plan, history)
         if history:
-            announce("retrying", spec.step, spec.task_id, history[-1][0])
+            announce("retrying", spec.step, spec.task_id, history[-1][0], ctx.run_id)
             if plan.retry_delay:
                 last = history[-1][1] or {}
                 wait = last.get("finished_at", time.time()) + plan.retry_delay - time.time()
@@ -212,7 +212,7 @@ def _attempt(ctx: RunContext, store: ArtifactStore, spec: TaskSpec,
     if node.recursive:  # which pass of its loop: resume clones each pass in its place
         record["iteration"] = spec.iteration
     if ctx.announce_starts and not _batched(store):  # a batch announces its splits at once
-        announce("started", spec.step, spec.task_id, attempt)
+        announce("started", spec.step, spec.task_id, attempt, ctx.run_id)
     ref: TaskRef | None = None
     cached: dict[str, Any] | None = None   # its cache index entry (@cache)
     with capture_output(pathspec, ctx.stream_output, spool) as out:
@@ -375,7 +375,7 @@ def _caught(ctx: RunContext, store: ArtifactStore, spec: TaskSpec,
             handled = {**(handled or {}), **result}
     if handled is None:
         return None
-    announce("caught", spec.step, spec.task_id, attempt)  # ahead of the task's result
+    announce("caught", spec.step, spec.task_id, attempt, ctx.run_id)  # ahead of its result
     node = ctx.graph[spec.step]
     artifacts = {} if node.is_join or not parents else dict(parents[0].artifacts)
     # As Metaflow, what the step assigned before it failed is kept.
@@ -421,6 +421,9 @@ class _Watchdog:
         self.result: TaskRef | None = None
         self.thread_id = threading.get_ident()
         self.worker = current_worker()  # get_worker() only works in the task's thread
+        from ..remote.calls import in_package
+        # on a scheduler that runs share, other runs' tasks live in this process too
+        self.shared = in_package() is not None
         self.on_fire = on_fire
         self.timer = threading.Timer(seconds or 0, self._fire)
         self.timer.daemon = True
@@ -432,9 +435,9 @@ class _Watchdog:
                 return
             self.fired = True
         self.result = self.on_fire(sys._current_frames().get(self.thread_id))
-        if not _kill_worker_process(self.worker):
-            # No nanny to replace this worker: interrupt the step's thread instead
-            # (takes effect at its next Python instruction).
+        if self.shared or not _kill_worker_process(self.worker):
+            # No nanny to replace this worker, or other runs' tasks in it: interrupt the
+            # step's thread instead (takes effect at its next Python instruction).
             ctypes.pythonapi.PyThreadState_SetAsyncExc(
                 ctypes.c_ulong(self.thread_id), ctypes.py_object(TimeoutError))
 
