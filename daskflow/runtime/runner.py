@@ -453,9 +453,12 @@ class Runner:
                        step: str) -> None:
         """Before a cluster's first task: check its workers' versions against ours and
         install the run's code package there (workers that join later get it too).
-        Clusters on this machine run our own interpreter and files: nothing to do. An
-        existing scheduler (``backend`` None), which other runs may share, gets nothing
-        installed: each task names its package (``remote/calls.py``)."""
+        Clusters on this machine run our own interpreter and files: nothing to do. On an
+        existing scheduler (``backend`` None), which other runs may share, each task names
+        its package (``remote/calls.py``); the package is also installed there, last on
+        the workers' path, for the tasks of dask collections that steps compute (the
+        scheduler unpickles their graphs, which name daskflow's and the flow's functions):
+        those import the newest run's package."""
         if self.code is None or (backend is not None and
                                  backend.local_machine):
             return
@@ -464,6 +467,8 @@ class Runner:
             check_worker_environment(client, cluster=cluster, step=step,
                                      datastore_root=self.datastore_root)
             self.calls.install(client)
+            from ..remote import install_code
+            install_code(client, self.code, cluster=cluster, behind=True)
             return
         prepare_cluster(client, self.code, cluster=cluster, step=step,
                         datastore_root=self.datastore_root)
