@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import statistics
 import subprocess
 import sys
 import time
@@ -143,11 +142,6 @@ def using(address: str, until, seconds: float = 120) -> dict[str, dict]:
     return seen
 
 
-def record_seconds(run: Run) -> float:
-    """How long the run took, start to end, by its record (without Python's start-up)."""
-    return run.finished_at.timestamp() - run.created_at.timestamp()
-
-
 @pytest.mark.timeout(900)
 def test_two_versions_at_once_each_split_imports_its_own(shared_cluster, s3_root, tmp_path):
     one = project(tmp_path / "v1", version=1)
@@ -228,31 +222,22 @@ def test_ctrl_c_of_one_run_leaves_the_others_tasks_and_result_intact(shared_clus
 
 @pytest.mark.timeout(1800)
 def test_a_short_run_gets_its_share_next_to_a_long_one(shared_cluster, s3_root, tmp_path):
-    """A: 2,000 splits of 50 ms; B: 20 splits of 50 ms, started 2 s after A."""
+    """A: 600 splits of 50 ms; B: 20 splits of 50 ms, started once A's splits run. B is
+    not queued behind A's splits: it ends while A still runs (how much sooner, against
+    each alone, is bench/shared_cluster.py's to measure)."""
     a = project(tmp_path / "a", version=1)
     b = project(tmp_path / "b", version=2)
-    long_run, short_run = ("--splits", "2000", "--seconds", "0.05", "--check", "0"), \
+    long_run, short_run = ("--splits", "600", "--seconds", "0.05", "--check", "0"), \
         ("--splits", "20", "--seconds", "0.05", "--check", "0")
     import dask.config
     with dask.config.set({"daskflow.datastore.root": s3_root}):
-        finished(Started(b, s3_root, shared_cluster.address, *short_run))  # warm
-        b_alone = statistics.median(
-            record_seconds(finished(Started(b, s3_root, shared_cluster.address, *short_run)))
-            for _ in range(3))
-        a_alone = record_seconds(finished(Started(a, s3_root, shared_cluster.address,
-                                                  *long_run)))
         started_a = Started(a, s3_root, shared_cluster.address, *long_run)
-        started_a.run_id()
-        time.sleep(2)
-        b_with_a = record_seconds(finished(Started(b, s3_root, shared_cluster.address,
-                                                   *short_run)))
-        a_with_b = record_seconds(finished(started_a))
-    b_work = 20 * 0.05
-    print(json.dumps({"b_alone": b_alone, "b_with_a": b_with_a, "a_alone": a_alone,
-                      "a_with_b": a_with_b}))
-    assert b_with_a <= 3 * b_alone, (b_with_a, b_alone)
-    # A loses at most B's work; 15% of A's time is left for a loaded 2-core machine's noise
-    assert a_with_b - b_work <= 1.15 * a_alone, (a_with_b, a_alone)
+        using(shared_cluster.address, until=lambda seen: bool(seen))  # A is on the board
+        run_b = finished(Started(b, s3_root, shared_cluster.address, *short_run))
+        run_a = finished(started_a)
+    assert run_a.successful and run_b.successful
+    assert run_b.created_at > run_a.created_at
+    assert run_b.finished_at < run_a.finished_at, (run_b.finished_at, run_a.finished_at)
 
 
 def test_daskflow_scheduler_says_in_one_line_when_nothing_answers(tmp_path):
