@@ -146,8 +146,8 @@ def using(address: str, until, seconds: float = 120) -> dict[str, dict]:
 def test_two_versions_at_once_each_split_imports_its_own(shared_cluster, s3_root, tmp_path):
     one = project(tmp_path / "v1", version=1)
     two = project(tmp_path / "v2", version=2)
-    runs = [Started(flow, s3_root, shared_cluster.address, "--seconds", "0.02")
-            for flow in (one, two)]
+    runs = [Started(flow, s3_root, shared_cluster.address, "--splits", "60",
+                    "--seconds", "0.02") for flow in (one, two)]
     ids = sorted(started.run_id() for started in runs)
     listed = using(shared_cluster.address, until=lambda seen: sorted(seen) == ids)
     assert {(r["flow"], r["share"], r["user"]) for r in listed.values()} == \
@@ -162,7 +162,7 @@ def test_two_versions_at_once_each_split_imports_its_own(shared_cluster, s3_root
     with dask.config.set({"daskflow.datastore.root": s3_root}):
         for run, version in ((first, 1), (second, 2)):
             join = run["join"].task.data
-            assert join.count == 200 and join.versions == [version]
+            assert join.count == 60 and join.versions == [version]
             assert run["start"].task.data.mapped == [version]
             # every split's helpers and daskflow came from the run's package (unpacked
             # once in each worker process)
@@ -222,12 +222,12 @@ def test_ctrl_c_of_one_run_leaves_the_others_tasks_and_result_intact(shared_clus
 
 @pytest.mark.timeout(1800)
 def test_a_short_run_gets_its_share_next_to_a_long_one(shared_cluster, s3_root, tmp_path):
-    """A: 600 splits of 50 ms; B: 20 splits of 50 ms, started once A's splits run. B is
+    """A: 300 splits of 50 ms; B: 20 splits of 50 ms, started once A's splits run. B is
     not queued behind A's splits: it ends while A still runs (how much sooner, against
     each alone, is bench/shared_cluster.py's to measure)."""
     a = project(tmp_path / "a", version=1)
     b = project(tmp_path / "b", version=2)
-    long_run, short_run = ("--splits", "600", "--seconds", "0.05", "--check", "0"), \
+    long_run, short_run = ("--splits", "300", "--seconds", "0.05", "--check", "0"), \
         ("--splits", "20", "--seconds", "0.05", "--check", "0")
     import dask.config
     with dask.config.set({"daskflow.datastore.root": s3_root}):
