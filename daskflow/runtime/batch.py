@@ -51,7 +51,7 @@ def execute_batch(ctx: RunContext, specs: list[TaskSpec], *parents: TaskRef) -> 
     journal = _journal()
     batch = store.batched(ctx.run_id, step, [s.task_id for s in specs], journal)
     if ctx.announce_starts:
-        announce("started", step, [s.task_id for s in specs], 0)
+        announce("started", step, [s.task_id for s in specs], 0, ctx.run_id)
     done: list[TaskRef] = []
     failure: TaskFailed | None = None
     # the splits' own time sizes the batches: a batch's fixed cost (its listing and its

@@ -157,14 +157,14 @@ def _install() -> None:
 
 
 def announce(event: str, step: str, task_id: str | list[str], attempt: int,
-             cause: str | None = None) -> None:
-    """Tell the driver an attempt started or failed (no-op off a Dask worker); a batch
-    of splits announces all its task ids in one event.  ``cause``: why an attempt that
-    is retried failed."""
+             run_id: str, cause: str | None = None) -> None:
+    """Tell the driver of run ``run_id`` an attempt started or failed (no-op off a Dask
+    worker); a batch of splits announces all its task ids in one event.  ``cause``: why
+    an attempt that is retried failed."""
     forward = _forwarder()
     if forward is not None:
         try:
-            message = {"e": event, "s": step, "t": task_id, "a": attempt}
+            message = {"e": event, "s": step, "t": task_id, "a": attempt, "r": run_id}
             if cause is not None:
                 message["c"] = cause
             forward(TASK_TOPIC, message)

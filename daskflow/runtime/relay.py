@@ -5,8 +5,9 @@ prints it, and its attempts' starts and failed attempts that another follows (wi
 their cause).  Nannies publish how their worker processes ended (``_exit_watch.py``,
 and distributed's own memory-monitor event).  The driver subscribes on the run's
 default cluster and on each step cluster as it comes up; :class:`TaskRelay` turns the
-tasks' messages into observer calls and hands the nannies' to :class:`NannyReports`,
-and unsubscribes from the clusters still up when the run ends.
+messages of its own run into observer calls (a scheduler that runs share carries theirs
+on the same topics), hands the nannies' to :class:`NannyReports`, and unsubscribes from
+the clusters still up when the run ends.
 """
 
 from __future__ import annotations
@@ -24,10 +25,12 @@ class TaskRelay:
     """Subscribes to the task topics of each cluster of a run, for ``observer``."""
 
     def __init__(self, observer: RunObserver, graph: FlowGraph, stream_output: bool,
-                 reports: NannyReports | None = None) -> None:
+                 run_pathspec: str, reports: NannyReports | None = None) -> None:
         self.observer = observer
         self.graph = graph
         self.stream_output = stream_output
+        self.run_id = run_pathspec.rsplit("/", 1)[-1]
+        self.prefix = run_pathspec + "/"   # of the pathspecs of its tasks' output
         self.reports = reports
 
     def subscribe(self, client: Any) -> None:
@@ -48,6 +51,8 @@ class TaskRelay:
 
     def task_event(self, event: tuple[float, dict[str, Any]]) -> None:
         _, msg = event
+        if msg.get("r") != self.run_id:
+            return  # another run's, on a scheduler they share
         if msg["e"] == "started":  # a batch of splits sends all its task ids at once
             for task_id in msg["t"] if isinstance(msg["t"], list) else [msg["t"]]:
                 self.observer.task_started(step=msg["s"], task_id=task_id, attempt=msg["a"])
@@ -60,4 +65,6 @@ class TaskRelay:
 
     def output(self, event: tuple[float, dict[str, Any]]) -> None:
         _, msg = event
+        if not msg["p"].startswith(self.prefix):
+            return
         self.observer.task_output(pathspec=msg["p"], stream=msg["s"], text=msg["t"])
