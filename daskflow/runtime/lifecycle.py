@@ -20,6 +20,7 @@ from .. import __version__
 from ..clusters.labels import run_finished, run_started
 from ..clusters.pricing import cost, currency
 from ..current import username
+from ..dashboard import flow_page_link
 from ..datastore import ArtifactRef, ArtifactStore
 from ..exceptions import TaskFailed
 from ..graph import FlowGraph
@@ -115,18 +116,19 @@ class RunLifecycle:
                            price: float | None = None) -> None:
         """The run's default cluster is up: keep its scheduler, dashboard and size
         (``price``: of one worker-hour, for its estimated cost)."""
-        link = client.dashboard_link
+        link = flow_page_link(client.dashboard_link)  # the run's page on that dashboard
         workers = len(client.scheduler_info().get("workers", {}))
         self.record.update(scheduler=client.scheduler.address, dashboard=link,
                            cluster=description)
-        self.default_meter = WorkerMeter(client)
+        self.default_meter = WorkerMeter(client, run_id=self.run_id)
         self.cluster_changed({
             "name": "default", "backend": backend, "description": description, "step": None,
             "workers": workers, "started_at": self.record["started_at"],
             "ready_at": time.time(), "stopped_at": None, "dashboard": link,
             "price_per_worker_hour": price})
         self.observer.cluster_started(name="default", description=description,
-                                      dashboard=link, workers=workers)
+                                      dashboard=link, workers=workers, backend=backend,
+                                      meter=self.default_meter, price=price)
 
     def default_cluster_down(self) -> None:
         for cluster in reversed(self.record["clusters"]):

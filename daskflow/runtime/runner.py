@@ -11,7 +11,7 @@ import signal
 import sys
 import textwrap
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -22,6 +22,7 @@ from ..clusters import ClusterBackend, get_backend
 from ..clusters.labels import labelled_step
 from ..clusters.local.forkserver import is_warm
 from ..current import username
+from ..dashboard import enabled as flow_page_enabled
 from ..datastore import ArtifactRef, ArtifactStore, resolve_root
 from ..exceptions import (
     ClusterError,
@@ -36,6 +37,8 @@ from ..tracebacks import add_source_lines
 from .context import RunContext
 from .display import choose_observer
 from .driver import RunDriver
+from .events import Observers
+from .flowpage import FlowPageFeed
 from .flowfile import flow_file_of, load_flow
 from .idle import idle_release_for
 from .lifecycle import RunLifecycle, RunOutcome
@@ -87,6 +90,7 @@ class Runner:
         self.cluster = cluster = values["cluster"]
         self.run_id_file = values["run_id_file"]
         self.scheduler_address = scheduler_address
+        self.page: FlowPageFeed | None = None   # the flow page's feed, made per run
         get_backend(cluster)  # an unknown backend or missing extra fails before anything runs
         # Every decorator's plan hook runs now: a bad one fails before anything is stored.
         self.plans = plan_steps(self.flow_cls, self.graph,
@@ -280,7 +284,10 @@ class Runner:
         if self.code is not None:
             from ..remote import store_code
             code = store_code(self.code, store)
-        life = RunLifecycle(store, run_id, graph=self.graph, observer=self.observer,
+        # the flow page on the Dask dashboard of each cluster hears the run too
+        self.page = FlowPageFeed(self.graph) if flow_page_enabled() else None
+        observer = self.observer if self.page is None else Observers(self.observer, self.page)
+        life = RunLifecycle(store, run_id, graph=self.graph, observer=observer,
                             tags=self.tags, parameters=shown, parameter_refs=refs,
                             max_workers=self.max_workers,
                             max_num_splits=self.max_num_splits, origin_run_id=origin_run_id,
@@ -291,7 +298,7 @@ class Runner:
                          stream_output=self.stream_output, origin_run_id=origin_run_id,
                          project=self.project,
                          plans=self.plans,
-                         announce_starts=self.observer.wants_task_started())
+                         announce_starts=observer.wants_task_started())
         outcome = RunOutcome(False)
         interrupted = False
         self.idle = None
@@ -304,7 +311,7 @@ class Runner:
                     from distributed import Semaphore
                     ctx.slots = Semaphore(max_leases=self.max_workers,
                                           name=f"daskflow-{life.pathspec}")
-                outcome = RunDriver(ctx, client, self.observer, plan, self.placements,
+                outcome = RunDriver(ctx, client, observer, plan, self.placements,
                                     life.cluster_changed, self.max_workers,
                                     self._setup_cluster, self.idle).execute()
         except KeyboardInterrupt:
@@ -337,13 +344,14 @@ class Runner:
         from ..remote.environment import our_version_check
 
         if self.client is not None:  # the caller's: used, not closed
-            self._setup_cluster(self.client, None, cluster="default", step="start")
+            closing = self._setup_cluster(self.client, None, cluster="default", step="start")
             life.default_cluster_up(self.client, backend=self.scheduler_address,
                                     description="existing scheduler")
             try:
                 yield self.client
             finally:
                 life.default_cluster_down()
+                _call(closing)
             return
         if self.scheduler_address:
             timeout = config.get("run.scheduler-timeout")
@@ -356,13 +364,14 @@ class Runner:
                     f"{timeout}: {exc}. Check the address (tcp://host:8786) and that the "
                     f"scheduler runs.") from exc
             with client:
-                self._setup_cluster(client, None, cluster="default", step="start")
+                closing = self._setup_cluster(client, None, cluster="default", step="start")
                 life.default_cluster_up(client, backend=self.scheduler_address,
                                         description="existing scheduler")
                 try:
                     yield client
                 finally:
                     life.default_cluster_down()
+                    _call(closing)
             return
         backend = get_backend(self.cluster)
         request = backend.default_request(self.max_workers)
@@ -376,7 +385,7 @@ class Runner:
                 labelled_step(life.run_id, None), \
                 _workers_ignore_ctrl_c(backend.open(request)) as cluster, \
                 _connected(cluster) as client:
-            self._setup_cluster(client, backend, cluster="default", step="start")
+            closing = self._setup_cluster(client, backend, cluster="default", step="start")
             life.default_cluster_up(client, backend=backend.name,
                                     description=backend.describe(request),
                                     price=backend.hourly_price(request))
@@ -387,19 +396,22 @@ class Runner:
                 if self.idle is not None:
                     self.idle.close()
                 life.default_cluster_down()
+                _call(closing)
 
 
     def _setup_cluster(self, client: Any, backend: ClusterBackend | None, *, cluster: str,
-                       step: str) -> None:
+                       step: str) -> Callable[[], None] | None:
         """Before a cluster's first task: check its workers' versions against ours and
-        install the run's code package there (workers that join later get it too).
-        Clusters on this machine run our own interpreter and files: nothing to do."""
-        if self.code is None or (backend is not None and
-                                 backend.local_machine):
-            return
-        from ..remote import prepare_cluster
-        prepare_cluster(client, self.code, cluster=cluster, step=step,
-                        datastore_root=self.datastore_root)
+        install the run's code package there (workers that join later get it too;
+        clusters on this machine run our own interpreter and files), and serve the flow
+        page on its scheduler. Returns what to call before the cluster closes."""
+        if self.code is not None and not (backend is not None and backend.local_machine):
+            from ..remote import prepare_cluster
+            prepare_cluster(client, self.code, cluster=cluster, step=step,
+                            datastore_root=self.datastore_root)
+        if self.page is None:
+            return None
+        return self.page.attach(client, cluster, ends_run=cluster == "default")
 
 
 @contextmanager
@@ -427,6 +439,11 @@ def _signature_of_options() -> inspect.Signature:
 Runner.__init__.__signature__ = _signature_of_options()  # type: ignore[attr-defined]
 Runner.__doc__ = (Runner.__doc__ or "").format(
     options=textwrap.indent(options_doc(), "    ").lstrip())
+
+
+def _call(closing: Callable[[], None] | None) -> None:
+    if closing is not None:
+        closing()
 
 
 def _sweep_orphans(store: ArtifactStore) -> None:
