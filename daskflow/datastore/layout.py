@@ -11,6 +11,8 @@ is (``docs/storage.md`` describes each kind of file)::
         _data/dd/<uuid>/part.000000.parquet, ...      a dask DataFrame artifact, one file
                        /_daskflow.json                per partition; its manifest, last
         _code/<sha256>.tar.gz                         a code package, once per content
+        _index.html                                   the page of its latest runs
+        _compare/<run_a>-vs-<run_b>.html              two runs side by side
         <run_id>/_run.json                            the run's record
         <run_id>/_report.html                         the run report kept with the run
         <run_id>/<step>/_batches/<first>-<last>.<uid>.json
@@ -50,6 +52,8 @@ MANIFEST = "_daskflow.json"    # in such a folder, written last
 CODE = "_code"                 # a flow's code packages
 RUN_RECORD = "_run.json"       # in a run's folder
 REPORT = "_report.html"        # in a run's folder; "_" keeps it out of the step list
+INDEX = "_index.html"          # in a flow's folder: its latest runs, linking their reports
+COMPARE = "_compare"           # in a flow's folder: pages of two runs side by side
 BATCHES = "_batches"           # in a step's folder
 TEMP_MARK = ".tmp-"            # in the name of every temporary file or folder
 PROBE_MARK = ".probe-"         # a root's file that workers look for, for a moment
@@ -170,6 +174,12 @@ class Layout:
 
     def report(self, run_id: str) -> str:
         return f"{self.run(run_id)}/{REPORT}"
+
+    def index(self) -> str:
+        return f"{self.flow}/{INDEX}"
+
+    def comparison(self, run_a: str, run_b: str) -> str:
+        return f"{self.flow}/{COMPARE}/{check_run_id(run_a)}-vs-{check_run_id(run_b)}.html"
 
     def in_run(self, run_id: str, relative: str) -> str:
         """A file a task's record names relative to its run's folder (see :func:`in_run`)."""

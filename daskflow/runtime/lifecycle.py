@@ -54,7 +54,8 @@ class RunLifecycle:
                  parameter_refs: dict[str, ArtifactRef], max_workers: int,
                  max_num_splits: int, origin_run_id: str | None,
                  code: dict[str, Any] | None = None,
-                 extra_system_tags: list[str] = ()) -> None:
+                 extra_system_tags: list[str] = (),
+                 code_files: dict[str, str] | None = None) -> None:
         self.store = store
         self.run_id = run_id
         self.graph = graph
@@ -72,6 +73,7 @@ class RunLifecycle:
             "parameter_refs": {k: v.as_record() for k, v in parameter_refs.items()},
             "max_workers": max_workers, "max_num_splits": max_num_splits,
             "origin_run_id": origin_run_id, "clusters": [], "code": code,
+            "code_files": code_files,  # the flow's files and their hashes, to compare runs
             "driver": {"host": socket.gethostname(), "pid": os.getpid()},
             HEARTBEAT: time.time(),
         }

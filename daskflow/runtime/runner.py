@@ -259,6 +259,17 @@ class Runner:
         from ..remote import build_code_package  # distributed's plugins: only now
         return build_code_package(self.graph.file if os.path.isfile(self.graph.file) else None)
 
+    def _flow_files(self) -> dict[str, str] | None:
+        """The flow's files and their hashes for the run's record (``report --compare``
+        names the files two runs differ in); None for a flow without a file."""
+        if not os.path.isfile(self.graph.file):
+            return None
+        from ..remote.codepackage import flow_files
+        try:
+            return flow_files(self.graph.file)
+        except OSError:  # a file that went meanwhile: nothing to compare by
+            return None
+
     def _check_requests(self) -> None:
         """Each backend refuses what it can never give: the default cluster and every
         step's own."""
@@ -291,7 +302,8 @@ class Runner:
                             tags=self.tags, parameters=shown, parameter_refs=refs,
                             max_workers=self.max_workers,
                             max_num_splits=self.max_num_splits, origin_run_id=origin_run_id,
-                            code=code, extra_system_tags=project_tags(self.project))
+                            code=code, extra_system_tags=project_tags(self.project),
+                            code_files=self._flow_files())
         ctx = RunContext(self.flow_cls, self.graph, self.datastore_root, run_id, refs,
                          tags=self.tags, username=life.user,
                          max_num_splits=self.max_num_splits,
