@@ -51,6 +51,7 @@ class FlowBoard(SchedulerPlugin):
         self.started = time.time()
         self.published = 0     # publish() calls, for the page's cost (bench/flow_page_cost.py)
         self.served = 0        # state requests answered
+        self.busy = 0.0        # seconds of the scheduler's event loop spent on both
         self.scheduler: Any = None
         self.closing = False
 
@@ -81,7 +82,7 @@ class FlowBoard(SchedulerPlugin):
         """``client``: the driver's client id, None once it has said its last word here."""
         key = state["key"]
         run = self.runs.setdefault(key, {"graph": None, "graph_version": 0, "client": client})
-        run.update(state=state, client=client, updated_at=time.time(), version=self.version + 1)
+        run.update(state=state, client=client, updated_at=time.time())
         if graph is not None and graph != run["graph"]:
             run["graph"], run["graph_version"] = graph, self.version + 1
         self.published += 1
@@ -146,7 +147,7 @@ class FlowBoard(SchedulerPlugin):
                           "workers": len(getattr(scheduler, "workers", ())),
                           "threads": getattr(scheduler, "total_nthreads", None)},
             "cost": {"since": self.started, "published": self.published,
-                     "served": self.served},
+                     "served": self.served, "busy": round(self.busy, 4)},
         }
 
 
@@ -175,11 +176,13 @@ class FlowState(RequestHandler):
         except ValueError:
             after = 0
         await self.board.wait(after, LONG_POLL)
+        began = time.perf_counter()
         snapshot = self.board.snapshot(after)
         self.board.served += 1
         self.set_header("Content-Type", "application/json")
         self.set_header("Cache-Control", "no-store")
         self.write(json.dumps(snapshot, separators=(",", ":")))
+        self.board.busy += time.perf_counter() - began
         try:
             await self.flush()   # on its way: a run's last state may wait for this (watched)
         except StreamClosedError:  # the tab went meanwhile
@@ -238,13 +241,16 @@ async def publish(state: str, graph: str | None, client: str, final: bool = Fals
     board = dask_scheduler.plugins.get(BOARD)
     if board is None:
         return {}
+    began = time.perf_counter()
     parsed = json.loads(state)
     board.update(parsed, graph, None if final else client)
+    answer = {"running": board.running_tasks(parsed["run_id"]),
+              "workers": len(dask_scheduler.workers),
+              "threads": dask_scheduler.total_nthreads}
+    board.busy += time.perf_counter() - began
     if final:
         await board.watched(board.version)
-    return {"running": board.running_tasks(parsed["run_id"]),
-            "workers": len(dask_scheduler.workers),
-            "threads": dask_scheduler.total_nthreads}
+    return answer
 
 
 def step_metrics(run_id: str, dask_scheduler: Any = None) -> dict[str, Any]:
