@@ -16,12 +16,13 @@ from daskflow.report import write_comparison, write_run_index
 
 pytestmark = pytest.mark.browser
 
-FLOWS = Path(__file__).parent.parent / "flows"
+PROJECT = Path(__file__).parent.parent / "flows" / "compare"   # a flow and its helper module
 
 
 def _run(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
     result = subprocess.run([sys.executable, str(project / "compare_flow.py"), *args],
-                            cwd=project, capture_output=True, text=True, timeout=240)
+                            cwd=project, capture_output=True, text=True, timeout=240,
+                            check=False)
     assert result.returncode == 0, result.stdout + result.stderr
     return result
 
@@ -31,7 +32,7 @@ def two_runs(tmp_path_factory) -> tuple[Path, str, str]:
     """Runs of compare_flow.py with --alpha 1 and 2, its helper file changed between."""
     project = tmp_path_factory.mktemp("compare")
     for name in ("compare_flow.py", "compare_helper.py"):
-        shutil.copy(FLOWS / name, project / name)
+        shutil.copy(PROJECT / name, project / name)
     _run(project, "run", "--alpha", "1.0")
     helper = project / "compare_helper.py"
     helper.write_text(helper.read_text().replace("<b>first</b>", "<b>second</b>"))
