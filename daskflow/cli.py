@@ -260,19 +260,40 @@ def _add_graph_commands(cli: click.Group, flow_cls: type, graph: FlowGraph,
 
     @cli.command(help="Write the run report of RUN_ID (default: your latest run): one "
                       "self-contained HTML page with the graph, a timeline of every task, "
-                      "clusters, parameters, failures and performance reports.")
+                      "clusters, parameters, failures and performance reports. With "
+                      "--compare, a page of two runs side by side; with --index, the page "
+                      "of the flow's latest runs.")
     @click.argument("run_id", required=False)
+    @click.option("--compare", nargs=2, default=None, metavar="RUN_A RUN_B",
+                  help="Compare two runs: parameters, steps' times and worker-seconds, "
+                       "artifacts whose values differ, files changed.")
+    @click.option("--index", "index", is_flag=True,
+                  help="Write the page of the flow's latest runs, linking their reports.")
     @click.option("--output", "-o", default=None, type=click.Path(dir_okay=False),
-                  help="Where to write it (default: _report.html in the run's folder of "
-                       "the datastore, where it is kept with the run).")
+                  help="Where to write it (default: in the datastore, beside the runs: "
+                       "_report.html in the run's folder, _index.html and _compare/ in "
+                       "the flow's).")
     @click.option("--open", "open_it", is_flag=True, help="Open it in a web browser.")
     @click.pass_context
-    def report(ctx: click.Context, run_id: str | None, output: str | None,
-               open_it: bool) -> None:
-        from .report import find_run, write_run_report
-        run = find_run(flow_cls.__name__, run_id, ctx.obj["root"])
-        path = write_run_report(run, output, graph=graph)
-        click.echo(f"Run report of {run.pathspec}: {path}")
+    def report(ctx: click.Context, run_id: str | None, compare: tuple[str, str] | None,
+               index: bool, output: str | None, open_it: bool) -> None:
+        from .report import find_run, write_comparison, write_run_index, write_run_report
+        if (run_id is not None) + bool(compare) + index > 1:
+            raise click.UsageError("Give a RUN_ID, --compare RUN_A RUN_B or --index: "
+                                   "one of them.")
+        if compare:
+            runs = [find_run(flow_cls.__name__, r, ctx.obj["root"]) for r in compare]
+            path = write_comparison(*runs, output, graph=graph)
+            click.echo(f"Runs {compare[0]} and {compare[1]} of {flow_cls.__name__} side by "
+                       f"side: {path}")
+        elif index:
+            from .client import Flow
+            path = write_run_index(Flow(flow_cls.__name__, _root=ctx.obj["root"]), output)
+            click.echo(f"Latest runs of {flow_cls.__name__}: {path}")
+        else:
+            run = find_run(flow_cls.__name__, run_id, ctx.obj["root"])
+            path = write_run_report(run, output, graph=graph)
+            click.echo(f"Run report of {run.pathspec}: {path}")
         if open_it:
             import pathlib
             import webbrowser

@@ -83,3 +83,21 @@ class RunRecords:
         """Keep the run's report with it (atomically); return its location."""
         self.files.write(self.layout.report(run_id), html.encode("utf-8"))
         return self.report_location(run_id)
+
+    # -- pages of several runs: the flow's index, two runs side by side ----------------
+
+    def index_location(self) -> str:
+        return self.files.url(self.layout.index())
+
+    def write_index(self, html: str) -> str:
+        """Keep the page of the flow's latest runs in the flow's folder; its location."""
+        self.files.write(self.layout.index(), html.encode("utf-8"))
+        return self.index_location()
+
+    def comparison_location(self, run_a: str, run_b: str) -> str:
+        return self.files.url(self.layout.comparison(run_a, run_b))
+
+    def write_comparison(self, run_a: str, run_b: str, html: str) -> str:
+        """Keep the page comparing two runs in the flow's folder; its location."""
+        self.files.write(self.layout.comparison(run_a, run_b), html.encode("utf-8"))
+        return self.comparison_location(run_a, run_b)

@@ -172,6 +172,7 @@ class RunData:
     graph_inferred: bool
     record: dict[str, Any]
     origin_reports: dict[str, str] = field(default_factory=dict)  # @cache: run -> report
+    activity: dict[str, dict[str, Any]] = field(default_factory=dict)  # from Dask's spans
 
     @property
     def attempts(self) -> list[Attempt]:
@@ -260,7 +261,8 @@ def collect_run(run: Any, graph: Any = None, threads: int = 16) -> RunData:
         tags=list(record.get("tags") or []), system_tags=list(record.get("system_tags") or []),
         dashboard=record.get("dashboard"), failure=record.get("failure"),
         clusters=_clusters(record), steps=ordered, graph=nodes, graph_inferred=inferred,
-        record=record, origin_reports=_origin_reports(getattr(run, "_store", None), summaries))
+        record=record, origin_reports=_origin_reports(getattr(run, "_store", None), summaries),
+        activity=step_activity(record.get("clusters") or []))
 
 
 def _origin_reports(store: Any, summaries: dict[str, StepSummary]) -> dict[str, str]:
@@ -387,6 +389,30 @@ def _clusters(record: dict[str, Any]) -> list[ClusterSpan]:
             started_at=record.get("started_at"), stopped_at=record.get("finished_at"),
             dashboard=record.get("dashboard"), recorded=False))
     return spans
+
+
+#: a step's time by activity, as Dask's span of the step measured it (compute includes CPU)
+ACTIVITIES = ("compute", "cpu", "transfer", "spill", "idle")
+
+
+def step_activity(clusters: list[Any]) -> dict[str, dict[str, Any]]:
+    """Each step's seconds by activity over the clusters of a run's record (the figures
+    each cluster's meter read from the Dask span ``flow/run/step`` before it closed; a
+    step on several clusters adds them up), with the span's name.
+
+    >>> step_activity([{"steps": {"a": {"compute": 1.0, "span": "F/1/a"}}},
+    ...                {"steps": {"a": {"compute": 2.0, "idle": 0.5}}}])["a"]["compute"]
+    3.0
+    """
+    merged: dict[str, dict[str, Any]] = {}
+    for cluster in clusters:
+        steps = cluster.get("steps") if isinstance(cluster, dict) else None
+        for step, figures in (steps or {}).items():
+            into = merged.setdefault(step, {**dict.fromkeys(ACTIVITIES, 0.0), "span": None})
+            for name in ACTIVITIES:
+                into[name] += float(figures.get(name) or 0.0)
+            into["span"] = into["span"] or figures.get("span")
+    return merged
 
 
 def format_seconds(seconds: float | None) -> str:

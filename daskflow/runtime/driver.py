@@ -22,7 +22,8 @@ own state and return decisions; none of them calls the driver:
 
 A linear stretch, branches and the joins that close them go to Dask at once as one
 graph (each task depends on its parents' futures), so the scheduler runs them
-without waiting for the driver; the driver only ever holds small refs.
+without waiting for the driver; the driver only ever holds small refs.  Each step's
+tasks go inside the Dask span ``flow/run/step`` (``dashboard/spans.py``).
 
 Where the next features go: a cause per failed attempt in ``diagnosis.py``; the splits
 of a batch lost with its worker in ``Fanout.returned``; a retry on a bigger cluster is a
@@ -43,6 +44,7 @@ from typing import Any
 import cloudpickle
 
 from .. import config
+from ..dashboard import step_span
 from ..exceptions import TaskFailed
 from .batch import execute_batch
 from .context import RunContext, SplitBatch, TaskKey, TaskRef, TaskSpec, submit_context, \
@@ -192,9 +194,10 @@ class RunDriver:
             gang = self.gangs.retryable(future.key)
             if gang is not None and self._retry_gang(gang, task):
                 return
+            failure = self._failure(future, cluster)
             self.observer.task_finished(step=task.step, task_id=task.task_id, ok=False,
-                                        foreach_depth=depth)
-            self._fail(self._failure(future, cluster))
+                                        foreach_depth=depth, failure=failure)
+            self._fail(failure)
             return
         follows = self.walk.waits_for(task.step)
         ref = future.result() if follows or self.clusters.waits_on(future.key) else None
@@ -231,7 +234,8 @@ class RunDriver:
                 failure = error if isinstance(error, TaskFailed) else \
                     self._failure(future, DEFAULT)
                 self.observer.task_finished(step=step, ok=False, foreach_depth=depth,
-                                            task_id=failure.pathspec.rsplit("/", 1)[-1])
+                                            task_id=failure.pathspec.rsplit("/", 1)[-1],
+                                            failure=failure)
                 self._fail(failure)
                 return
             # each split again in a Dask task of its own, where a dead attempt counts
@@ -255,7 +259,9 @@ class RunDriver:
         info = event.cluster.info
         self.observer.cluster_started(name=info["name"], description=info["description"],
                                       dashboard=info["dashboard"], step=info["step"],
-                                      backend=info["backend"], workers=info["workers"])
+                                      backend=info["backend"], workers=info["workers"],
+                                      meter=event.cluster.meter,
+                                      price=info["price_per_worker_hour"])
         self.relay.subscribe(event.cluster.client)
         self._apply(self.clusters.cluster_up(event.key))
 
@@ -315,6 +321,7 @@ class RunDriver:
     def _reused(self, reused: Reused, _: Any) -> None:
         self.observer.task_finished(step=reused.step, task_id=reused.task_id, ok=True,
                                     foreach_depth=self.graph.foreach_depth(reused.step),
+                                    reused=True,
                                     **({"cached": True} if reused.source == "cache" else {}))
         if reused.step == "end":
             self.outcome = RunOutcome(True)
@@ -362,18 +369,20 @@ class RunDriver:
             client, ctx_future = up.client, up.ctx_future
         parents = [[self.flights.future_of(p) for p in plist] for plist in parents]
         keys = [str(TaskKey(step, spec.task_id, self.ctx.run_id)) for spec in specs]
-        if step in self.clusters.gangs:
-            gang = Gang(step, specs, parents, cluster, keys)
-            futures = send_gang(client, ctx_future, gang)
-            self.gangs.sent(gang)
-        elif len(specs) == 1:
-            futures = [calls.submit(client, execute_task, ctx_future, specs[0], *parents[0],
-                                    key=keys[0], priority=self._priority(cluster=cluster))]
-        else:
-            futures = calls.map(client, execute_task, [ctx_future] * len(specs), specs,
-                                *[list(p) for p in zip(*parents)], keys=keys,
-                                priorities=[self._priority(i, cluster)
-                                            for i in range(len(specs))])
+        with self._span(step):
+            if step in self.clusters.gangs:
+                gang = Gang(step, specs, parents, cluster, keys)
+                futures = send_gang(client, ctx_future, gang)
+                self.gangs.sent(gang)
+            elif len(specs) == 1:
+                futures = [calls.submit(client, execute_task, ctx_future, specs[0],
+                                        *parents[0], key=keys[0],
+                                        priority=self._priority(cluster=cluster))]
+            else:
+                futures = calls.map(client, execute_task, [ctx_future] * len(specs), specs,
+                                    *[list(p) for p in zip(*parents)], keys=keys,
+                                    priorities=[self._priority(i, cluster)
+                                                for i in range(len(specs))])
         self.clusters.sent(step, [spec.task_id for spec in specs], cluster)
         if not resent:
             depth = self.graph.foreach_depth(step)
@@ -388,8 +397,9 @@ class RunDriver:
         for batch in fanout.next_batches():
             key = f"{fanout.step}-{batch[0].task_id}x{len(batch)}-{self.ctx.run_id}"
             client, ctx_future = self._default()
-            future = self.calls.submit(client, execute_batch, ctx_future, batch,
-                                       fanout.parent, key=key, priority=self._priority())
+            with self._span(fanout.step):
+                future = self.calls.submit(client, execute_batch, ctx_future, batch,
+                                           fanout.parent, key=key, priority=self._priority())
             self.flights.watch([future], DEFAULT,
                                functools.partial(BatchDone, fanout=fanout, specs=batch))
             self.observer.tasks_submitted(step=fanout.step, foreach_depth=depth,
@@ -405,11 +415,17 @@ class RunDriver:
         self.observer.task_finished(step=failed.step, task_id=failed.task_id, ok=False,
                                     foreach_depth=self.graph.foreach_depth(failed.step),
                                     retrying=True)
-        futures = rerun(cluster, gang, [self.flights.by_key[k].future for k in replaced],
-                        self.pool.context_bytes(cluster.backend), f"context-{self.ctx.run_id}")
+        with self._span(gang.step):
+            futures = rerun(cluster, gang, [self.flights.by_key[k].future for k in replaced],
+                            self.pool.context_bytes(cluster.backend),
+                            f"context-{self.ctx.run_id}")
         self.gangs.sent(gang)
         self.flights.watch(futures, gang.cluster, TaskDone)
         return True
+
+    def _span(self, step: str) -> Any:
+        """The Dask span ``flow/run/step`` the step's tasks run in (dashboard.spans)."""
+        return step_span(self.ctx.flow_name, self.ctx.run_id, step)
 
     def _threads(self) -> int:
         """The default cluster's threads this run may keep busy: its share of them on a
