@@ -151,3 +151,48 @@ def _fast_means_in_process(request: pytest.FixtureRequest, monkeypatch: pytest.M
                         refuse_dask("a Dask cluster"))
     monkeypatch.setattr(distributed.Client, "__init__", refuse_dask("a Dask client"))
     yield
+
+
+@pytest.fixture(scope="session")
+def moto_server(tmp_path_factory):
+    """``moto_server`` as a real subprocess on 127.0.0.1; yields its URL. One for the whole
+    session, defined here only: a second server would leave fsspec's cached S3 filesystem
+    (made from the environment of the test that first used one) talking to the other."""
+    import socket
+    import sys
+    import time
+
+    from .clusters.conftest import _free_port, services_required
+
+    problem = None
+    try:
+        import boto3
+        import moto.server
+    except ImportError as exc:
+        problem = f"moto[server] not installed ({exc}): pip install 'moto[server]==5.2.5'"
+    if problem:
+        if services_required("aws"):
+            pytest.fail(f"moto is required (DASKFLOW_REQUIRE_SERVICES=1): {problem}")
+        pytest.skip(problem)
+    port = _free_port()
+    env = dict(os.environ, MOTO_IAM_LOAD_MANAGED_POLICIES="true")
+    # its access log goes to a file: a pipe nobody reads fills up and blocks the server
+    log_path = tmp_path_factory.mktemp("moto") / "moto_server.log"
+    log = open(log_path, "wb")
+    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1",
+                               "-p", str(port)], stdout=log, stderr=subprocess.STDOUT, env=env)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                server.kill()
+                log.close()
+                pytest.fail(f"moto_server did not start: {log_path.read_text()[-2000:]}")
+            time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.terminate()
+    server.wait(10)
+    log.close()

@@ -33,7 +33,9 @@ class RunRecords:
         self.flow_name = flow_name
 
     def flow_exists(self) -> bool:
-        """True once anything of this flow is stored."""
+        """True once anything of this flow is stored (by this process or another: a
+        listing this process cached earlier is asked again)."""
+        self.files.refresh(self.layout.flow)
         return self.files.exists(self.layout.flow)
 
     def new_id(self) -> str:
@@ -56,7 +58,9 @@ class RunRecords:
                 from exc
 
     def ids(self) -> list[str]:
-        """The ids of the flow's runs (a stray file beside them is skipped)."""
+        """The ids of the flow's runs (a stray file beside them is skipped), those other
+        processes wrote since this one last looked included."""
+        self.files.refresh(self.layout.flow)
         return [name for name in self.files.listdir(self.layout.flow) if is_id(name)]
 
     # -- where a run's files are, for pages that link to them --------------------------

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from ..remote.conftest import moto_server, s3_root, stock_python  # noqa: F401  (fixtures)
+from ..remote.conftest import s3_root, stock_python  # noqa: F401  (fixtures)
 from ..report.conftest import chromium  # noqa: F401  (a fixture)
 
 FLOWS = Path(__file__).parent.parent / "flows"
