@@ -273,7 +273,8 @@ class Runner:
             with open(self.run_id_file, "w") as f:
                 f.write(run_id)
         origin_run_id = plan.origin_run_id if plan else None
-        # temp files of writers killed mid-write (older than datastore.orphan-age) go
+        # temp files of writers killed mid-write (older than datastore.orphan-age) go, and
+        # what processes that died left on this machine (runtime/leftovers.py)
         threading.Thread(target=_sweep_orphans, args=(store,), daemon=True,
                          name="daskflow-sweep").start()
         code = None
@@ -430,10 +431,12 @@ Runner.__doc__ = (Runner.__doc__ or "").format(
 
 
 def _sweep_orphans(store: ArtifactStore) -> None:
-    try:
-        store.remove_orphaned_temp_files()
-    except Exception:  # noqa: BLE001  housekeeping never fails a run
-        pass
+    from .leftovers import sweep
+    for housekeeping in (store.remove_orphaned_temp_files, sweep):
+        try:
+            housekeeping()
+        except Exception:  # noqa: BLE001  housekeeping never fails a run
+            pass
 
 
 @contextmanager

@@ -44,11 +44,12 @@ from ..exceptions import (
     UnhandledTransitionError,
     did_you_mean,
 )
+from ..scratch import owned_prefix
 from ..secrets import reveal
 from ..inputs import Inputs
 from ..graph import FOREACH, SWITCH, StepNode
 from ..steps import StepPlan, TaskContext, TaskError, iter_hooks
-from .capture import announce, capture_output, read_spool, remove_spool
+from .capture import announce, capture_output, note_spool, read_spool, remove_spool
 from .context import RunContext, TaskRef, TaskSpec, parent_names
 from .environ import task_environment
 from .join_inputs import JoinInputs
@@ -130,12 +131,18 @@ def _spool_path(store: ArtifactStore) -> str | None:
     (not the worker's own folder, which Dask clears when a dead worker is replaced)."""
     if current_worker() is None or _batched(store):
         return None  # a batch of splits keeps its output in memory until it commits
-    folder = os.path.join(tempfile.gettempdir(), f"daskflow-spool-{os.getuid()}")
+    folder = spool_folder()
     try:
         os.makedirs(folder, mode=0o700, exist_ok=True)
     except OSError:
         return None
-    return os.path.join(folder, uuid.uuid4().hex)
+    # named by this process: a sweep finds the spools of processes that died
+    return os.path.join(folder, owned_prefix("") + uuid.uuid4().hex)
+
+
+def spool_folder() -> str:
+    """This user's folder of spools on this host."""
+    return os.path.join(tempfile.gettempdir(), f"daskflow-spool-{os.getuid()}")
 
 
 def _keep_output_of_dead_attempts(store: ArtifactStore, ctx: RunContext, spec: TaskSpec,
@@ -196,6 +203,10 @@ def _attempt(ctx: RunContext, store: ArtifactStore, spec: TaskSpec,
         "spool": spool, "gang_round": spec.parallel.round if spec.parallel else 0})
     record: dict[str, Any] = {"attempt": attempt, "started_at": started, "frames": frames,
                               "parents": parents_named, "worker": _worker_address()}
+    if spool is not None:
+        note_spool(spool, {"root": ctx.store_root, "flow": ctx.flow_name,
+                           "run_id": ctx.run_id, "step": spec.step, "task_id": spec.task_id,
+                           "attempt": attempt})
     if ctx.announce_starts and not _batched(store):  # a batch announces its splits at once
         announce("started", spec.step, spec.task_id, attempt)
     ref: TaskRef | None = None
