@@ -26,14 +26,17 @@ from ..datastore import ArtifactRef, ArtifactStore, resolve_root
 from ..exceptions import (
     ClusterError,
     ConfigurationError,
+    DatastoreUnavailable,
     ResumeError,
     RunFailed,
     StepError,
+    TaskFailed,
 )
 from ..parameters import resolve_parameters
 from ..project import project_facts, project_tags
 from ..tracebacks import add_source_lines
 from .context import RunContext
+from .diagnosis import run_stopped
 from .display import choose_observer
 from .driver import RunDriver
 from .flowfile import flow_file_of, load_flow
@@ -311,16 +314,24 @@ class Runner:
         except KeyboardInterrupt:
             interrupted = True
             raise
+        except DatastoreUnavailable as exc:  # the driver's own read or write of the store
+            outcome = RunOutcome(False, TaskFailed(life.pathspec, type(exc).__name__, str(exc)))
         finally:
+            if outcome.failure is not None:  # the scheduler or the store gone: say so
+                outcome.failure = run_stopped(outcome.failure, life.pathspec, self.graph.file,
+                                              self.scheduler_address)
             life.finish(outcome, interrupted=interrupted)
 
         from ..client import Run  # the read side, for the caller
-        run = Run(life.pathspec, _namespace_check=False, _root=self.datastore_root)
+        failure = outcome.failure
+        store_down = failure is not None and failure.type_name == "DatastoreUnavailable"
+        run = None if store_down else Run(life.pathspec, _namespace_check=False,
+                                          _root=self.datastore_root)
         if not outcome.successful:
-            failure = outcome.failure
-            message = (f"Run {life.pathspec} failed"
-                       + (f": task {failure.pathspec} raised {failure.type_name}: "
-                          f"{failure.message}" if failure else "."))
+            message = f"Run {life.pathspec} failed" + (
+                "." if failure is None else f": {failure.message}"
+                if failure.pathspec == life.pathspec else  # the run's own: one line
+                f": task {failure.pathspec} raised {failure.type_name}: {failure.message}")
             if failure is not None and failure.traceback_text:
                 # a notebook cell's lines: only this process's linecache has them
                 failure.traceback_text = add_source_lines(failure.traceback_text)
