@@ -31,15 +31,21 @@ def owner(name: str, prefix: str) -> int | None:
 
 
 def alive(pid: int) -> bool:
+    """Whether process ``pid`` runs on this host: another user's does, a zombie (killed,
+    not yet reaped by its parent) does not."""
     if pid == os.getpid():
         return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
+    except OSError:
         return True  # another user's process: alive
-    return True
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
 
 
 def orphans(folder: str, prefix: str) -> list[str]:
