@@ -8,6 +8,7 @@ __version__ = "0.1.0"
 
 from . import config  # noqa: E402  (loads the defaults into dask.config)
 from .collections import parallel_imap_unordered, parallel_map  # noqa: E402
+from .configs import Config, ConfigValue, config_expr  # noqa: E402
 from .client import DataArtifact, Flow, Run, Step, Task, default_namespace, get_namespace, namespace  # noqa: E402
 from .cards import card  # noqa: E402
 from .current import current  # noqa: E402
@@ -19,6 +20,8 @@ from .runtime import NBRunner, Runner  # noqa: E402
 from .steps import catch, environment, parallel, resources, retry, timeout  # noqa: E402
 
 __all__ = [
+    "Config",
+    "ConfigValue",
     "DaskflowException",
     "DataArtifact",
     "Flow",
@@ -34,6 +37,7 @@ __all__ = [
     "card",
     "catch",
     "config",
+    "config_expr",
     "current",
     "default_namespace",
     "environment",

@@ -28,11 +28,21 @@ from .project import has_project
 from .runtime.options import RUN_OPTIONS, RunOption, option_named
 
 
-def main(flow_cls: type, argv: list[str] | None = None) -> None:
-    """Entry point behind ``MyFlow()``: run the command line and exit the process."""
+#: The words that start a flow's command line, for the hints this module prints
+#: (``python flow.py``, or ``daskflow run flow.py`` for a Metaflow file).
+_COMMAND: list[str] = []
+
+
+def main(flow_cls: type, argv: list[str] | None = None,
+         command: list[str] | None = None) -> None:
+    """Entry point behind ``MyFlow()``: run the command line and exit the process.
+
+    ``command`` is how the user started it (default ``python <script>``).
+    """
     if multiprocessing.parent_process() is not None:
         return  # a worker process importing the flow file: never start the flow there
     debug = "--debug" in (argv or sys.argv[1:]) or bool(os.environ.get("DASKFLOW_DEBUG"))
+    _COMMAND[:] = command or ["python", sys.argv[0]]
     try:
         main_file = getattr(sys.modules.get("__main__"), "__file__", None)
         if main_file and os.path.abspath(main_file) == os.path.abspath(
@@ -40,8 +50,9 @@ def main(flow_cls: type, argv: list[str] | None = None) -> None:
             check_main_guard(main_file, flow_cls.__name__)
         graph = flow_cls._flow_graph()
         group = build_cli(flow_cls, graph)
-        group.main(args=argv, prog_name=os.path.basename(sys.argv[0]),
-                   standalone_mode=False)
+        prog = " ".join([os.path.basename(_COMMAND[1]), *_COMMAND[2:]]) \
+            if command is None else " ".join(command)
+        group.main(args=argv, prog_name=prog, standalone_mode=False)
     except click.exceptions.Abort as exc:  # click's wrapping of KeyboardInterrupt
         _interrupted(exc.__cause__)
     except click.exceptions.Exit as exc:
@@ -93,7 +104,7 @@ def _print_run_failure(exc: RunFailed, debug: bool) -> None:
     if failure is not None:
         run_task = failure.pathspec.split("/", 1)[1]
         command = " ".join(shlex.quote(part) for part in
-                           ("python", sys.argv[0], "logs", run_task))
+                           (*(_COMMAND or ["python", sys.argv[0]]), "logs", run_task))
         click.echo(f"See its output with: {command}", err=True)
 
 
@@ -108,17 +119,36 @@ def build_cli(flow_cls: type, graph: FlowGraph) -> click.Group:
     def cli(ctx: click.Context, debug: bool, **options: Any) -> None:
         # the run options given before the command, for run and resume
         ctx.obj = {"debug": debug, "root": options["datastore_root"], "options": options}
+        if with_configs:
+            _configs_for(flow_cls, ctx.invoked_subcommand, options)
 
-    # as Metaflow: @project adds --branch and --production to the flow's command line
-    with_project = has_project(flow_cls)
+    # as Metaflow: @project adds --branch and --production to the flow's command line,
+    # and a Config --config and --config-value
+    from .configs import flow_configs
+    with_project, with_configs = has_project(flow_cls), bool(flow_configs(flow_cls))
     cli.params += [click.Option([o.flag, o.name], **_click_kwargs(o)) for o in RUN_OPTIONS
-                   if o.place == "group" and (with_project or not o.project)]
+                   if o.place == "group" and (with_project or not o.project)
+                   and (with_configs or not o.configs)]
 
     _add_run_commands(cli, flow_cls, params)
+    _add_spin_command(cli, flow_cls)
     _add_graph_commands(cli, flow_cls, graph, params)
     _add_read_commands(cli, flow_cls)
     add_card_commands(cli, flow_cls)
     return cli
+
+
+def _configs_for(flow_cls: type, command: str | None, options: dict[str, Any]) -> None:
+    """Read the flow's configs before the command: show, check and run use them; resume
+    and spin keep those of the run they start from (Runner reads them there)."""
+    from .configs import ConfigError, load_configs
+    from .steps import apply_configs
+    if command in ("resume", "spin"):
+        if options["config"] or options["config_value"]:
+            raise ConfigError(f"Cannot specify --config or --config-value with '{command}': "
+                              f"it keeps the configs of the run it starts from.")
+        return
+    apply_configs(flow_cls, load_configs(flow_cls, options["config"], options["config_value"]))
 
 
 def _add_run_commands(cli: click.Group, flow_cls: type, params: dict[str, Any]) -> None:
@@ -146,6 +176,54 @@ def _add_run_commands(cli: click.Group, flow_cls: type, params: dict[str, Any]) 
     def resume(ctx: click.Context, step: str | None, origin_run_id: str | None, caught: bool,
                **options: Any) -> None:
         _runner(flow_cls, ctx, options).resume(step, origin_run_id, caught=caught)
+
+
+def _add_spin_command(cli: click.Group, flow_cls: type) -> None:
+    """``spin PATHSPEC``: one step of a past run again, here (Metaflow 2.19's ``spin``)."""
+    @cli.command(help="Run one step of a past run again, in this process, on the inputs its "
+                      "task had: PATHSPEC is STEP (latest run), RUN_ID/STEP, RUN_ID/STEP/"
+                      "TASK_ID or FLOW/RUN_ID/STEP[/TASK_ID]. Nothing is recorded unless "
+                      "--persist keeps it in the spin datastore.")
+    @click.argument("pathspec")
+    @click.option("--persist/--no-persist", default=False, show_default=True,
+                  help="Keep the task and its artifacts in the spin datastore (the "
+                       "datastore root + '_spin'), readable after inspect_spin().")
+    @click.option("--artifacts-module", default=None, type=click.Path(dir_okay=False),
+                  help="A Python file whose ARTIFACTS dict replaces inputs of those names.")
+    @click.option("--skip-decorators/--no-skip-decorators", default=False, show_default=True,
+                  help="Leave out the step's decorators (spin keeps only @environment, "
+                       "@timeout, @card and @project otherwise).")
+    @click.option("--run-id-file", default=None, type=click.Path(dir_okay=False),
+                  help="Write the spin's run id to this file.")
+    @click.pass_context
+    def spin(ctx: click.Context, pathspec: str, persist: bool, artifacts_module: str | None,
+             skip_decorators: bool, run_id_file: str | None) -> None:
+        from .runtime.spin import spin_task
+        result = spin_task(flow_cls, pathspec, root=ctx.obj["root"], persist=persist,
+                           artifacts_module=artifacts_module, skip_decorators=skip_decorators)
+        if run_id_file:
+            with open(run_id_file, "w") as f:
+                f.write(result.pathspec.split("/")[1])
+        prefix = "[" + result.pathspec.split("/", 1)[1] + "] "
+        for text, err in ((result.stdout, False), (result.stderr, True)):
+            for line in text.splitlines():
+                click.echo(prefix + line, err=err)
+        if result.failure is not None:  # its traceback is in the stderr shown above
+            from .runtime.spin import SpinError
+            raise SpinError(f"Spin of {result.spun} failed: {result.failure.type_name}: "
+                            f"{result.failure.message}")
+        set_ = ", ".join(f"{k}={_short(v)}" for k, v in sorted(result.artifacts.items()))
+        click.echo(f"Spun {result.spun} as {result.pathspec}: it set {set_ or 'nothing'}.")
+        if result.root is not None:
+            click.echo(f"Kept in {result.root}; read it with daskflow.runtime.spin."
+                       f"inspect_spin() then Task('{result.pathspec}').")
+        else:
+            click.echo("Nothing was kept (--persist keeps it).")
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _add_graph_commands(cli: click.Group, flow_cls: type, graph: FlowGraph,
@@ -247,7 +325,8 @@ def _add_read_commands(cli: click.Group, flow_cls: type) -> None:
         tasks = _tasks(flow_cls, pathspec, ctx.obj["root"])
         for task in tasks:
             if attempt is not None:
-                task = Task(task.pathspec, attempt=attempt, _store=task._store)
+                task = Task(task.pathspec, attempt=attempt, _namespace_check=False,
+                            _store=task._store)
             out = task.stdout if show_out else ""
             err = task.stderr if show_err else ""
             if len(tasks) > 1:  # a foreach: say whose output follows
@@ -312,6 +391,8 @@ def _click_kwargs(option: RunOption) -> dict[str, Any]:
         kwargs["is_flag"] = True
     elif option.kind == "many":
         kwargs["multiple"] = True
+    elif option.kind == "pairs":
+        kwargs.update(nargs=2, multiple=True)
     elif option.kind == "path":
         kwargs["type"] = click.Path(dir_okay=False)
     return kwargs
@@ -396,13 +477,13 @@ def _tasks(flow_cls: type, pathspec: str, root: str | None) -> list[Any]:
     parts = pathspec.strip("/").split("/")
     name = flow_cls.__name__
     if len(parts) == 2:
-        step = Step(f"{name}/{pathspec}", _root=root)
+        step = Step(f"{name}/{pathspec}", _namespace_check=False, _root=root)
         tasks = list(step)
         if not tasks:
             raise DataNotFoundError(f"No tasks found for {name}/{pathspec}.")
         return tasks
     if len(parts) == 3:
-        task = Task(f"{name}/{pathspec}", _root=root)
+        task = Task(f"{name}/{pathspec}", _namespace_check=False, _root=root)
         if not task.attempts:
             raise DataNotFoundError(f"Task {name}/{pathspec} does not exist.")
         return [task]
@@ -681,6 +762,24 @@ def _table(rows: list[dict[str, str]]) -> str:
     lines = ["  ".join(c.ljust(widths[c]) for c in columns)]
     lines += ["  ".join(r[c].ljust(widths[c]) for c in columns) for r in rows]
     return "\n".join(line.rstrip() for line in lines)
+
+
+@daskflow_command.command(
+    name="run", context_settings={"ignore_unknown_options": True,
+                                  "allow_interspersed_args": False},
+    help="Run a flow file's command line: `daskflow run FLOW.py ARGS...` is `python FLOW.py "
+         "ARGS...` (run --alpha 1, resume, show, check, dump RUN/STEP, logs, card, spin), "
+         "also for a file written for Metaflow, unchanged: its `metaflow` imports get "
+         "daskflow's API (docs/metaflow.md).")
+@click.argument("flow_file", type=click.Path(dir_okay=False))
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def run_flow_file(flow_file: str, args: tuple[str, ...]) -> None:
+    from .compat import install_metaflow_alias
+    from .runtime.flowfile import load_flow
+    install_metaflow_alias()  # whether it imports metaflow at its top or only in a step
+    sys.argv = [flow_file, *args]  # what the file sees, as under `python FLOW.py ARGS`
+    flow_cls = load_flow(flow_file)
+    main(flow_cls, list(args), command=["daskflow", "run", flow_file])
 
 
 def console_main(argv: list[str] | None = None) -> None:

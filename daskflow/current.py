@@ -19,9 +19,17 @@ _CARD: contextvars.ContextVar[Any] = contextvars.ContextVar("daskflow_card", def
 
 
 def username() -> str:
-    """The user a run is recorded under (Metaflow's rule: METAFLOW_USER, USER, USERNAME)."""
-    for var in ("DASKFLOW_USER", "METAFLOW_USER", "USER", "USERNAME"):
-        if os.environ.get(var):
+    """The user a run is recorded under.
+
+    Metaflow 2.19's rule (``util.get_username``): the first of ``$METAFLOW_USER``,
+    ``$SUDO_USER``, ``$USERNAME``, ``$USER`` that is set and not ``root``, after daskflow's
+    own ``$DASKFLOW_USER``. Where Metaflow finds none and refuses to run ("Unknown user"),
+    daskflow takes the login name (``root`` in many containers).
+    """
+    if os.environ.get("DASKFLOW_USER"):
+        return os.environ["DASKFLOW_USER"]
+    for var in ("METAFLOW_USER", "SUDO_USER", "USERNAME", "USER"):
+        if os.environ.get(var) and os.environ[var] != "root":
             return os.environ[var]
     try:
         return getpass.getuser()
@@ -116,6 +124,20 @@ class Current:
         if state is None:
             return None
         return f"{state['flow_name']}/{state['run_id']}/{state['step_name']}/{state['task_id']}"
+
+    @property
+    def run(self) -> Any:
+        """The running :class:`~daskflow.Run` (Metaflow's ``current.run``); None outside
+        a task.  Its record says ``running`` until the run ends."""
+        make = self._get("make_run")  # the runtime gives it: the client is above us
+        return make() if make is not None else None
+
+    @property
+    def task(self) -> Any:
+        """The running :class:`~daskflow.Task` (Metaflow's ``current.task``); None outside
+        a task.  Its attempt has no final record until it ends."""
+        make = self._get("make_task")
+        return make() if make is not None else None
 
     @property
     def tags(self) -> frozenset[str]:

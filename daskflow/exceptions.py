@@ -227,3 +227,13 @@ class RunFailed(DaskflowException, RuntimeError):
         self.run_pathspec = run_pathspec
         self.failure = failure
         super().__init__(message)
+
+
+class MetaflowFeatureError(DaskflowException, ImportError):
+    """A flow file asked for a Metaflow feature that daskflow does not have.
+
+    An ``ImportError`` (not an ``AttributeError``) so that ``from metaflow import S3``
+    shows this message rather than Python's "cannot import name".
+    """
+
+    headline = "Not in daskflow"

@@ -127,10 +127,12 @@ class FlowSpec(ArtifactSource):
     def _flow_graph(cls) -> FlowGraph:
         cached = cls.__dict__.get("_df_graph_cache")
         if cached is None:
+            from .configs import configs_known
             from .project import flow_project
             from .steps import check_step_decorators
             check_step_decorators(cls)  # a refused @decorator(...) option, with file:line
-            flow_project(cls)           # a bad @project name
+            if configs_known(cls):      # else when the run reads its configs
+                flow_project(cls)       # a bad @project name
             cached = FlowGraph.from_class(cls)
             type.__setattr__(cls, "_df_graph_cache", cached)
         return cached
@@ -221,6 +223,8 @@ class FlowSpec(ArtifactSource):
         if name.startswith("_"):
             raise AttributeError(name)
         refs = self.__dict__.get("_df_refs")
+        if name == "name" and (refs is None or name not in refs):  # (a parameter wins)
+            return type(self).__name__  # Metaflow's FlowSpec.name, an artifact of every task
         if refs is None or name not in refs:
             node = self.__dict__.get("_df_node")
             where = f"step '{node.name}'" if node is not None else "this flow"
@@ -318,12 +322,16 @@ class FlowSpec(ArtifactSource):
         """Values assigned in (or read into) this task, to be stored.
 
         Class constants are artifacts of every task, as in Metaflow: stored by the
-        first task that lacks them (start, a join) and carried by reference after.
+        first task that lacks them (start, a join) and carried by reference after; so is
+        ``name``, the flow's name (Metaflow's ``FlowSpec.name``), unless a step set it.
         """
         values = {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
         for name in flow_constants(type(self)):
             if name not in self._df_refs:
                 values[name] = getattr(type(self), name)
+        if "name" not in values and "name" not in self._df_refs \
+                and "name" not in self._df_params:
+            values["name"] = type(self).__name__
         return values
 
 

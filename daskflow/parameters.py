@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from typing import Any
 
 from .exceptions import ParameterError, ReservedNameError
@@ -83,8 +84,11 @@ class Parameter:
         self.required = required
         self.show_default = show_default
         self.attr_name = name.replace("-", "_")
+        # a default from a Config (``default=cfg.alpha``) is known when the run starts:
+        # its type is inferred then (see with_known_default)
+        self._type_given = type is not None
         if type is None:
-            type = _infer_type(default)
+            type = str if _delayed(default) else _infer_type(default)
         if type not in (str, int, float, bool) and not isinstance(type, JSONTypeClass):
             raise ParameterError(
                 f"Parameter '{name}': type must be str, int, float, bool or JSONType, got {type!r}.")
@@ -95,6 +99,17 @@ class Parameter:
                 f"parameter must be a string, but its type is {self.type_name}. Drop "
                 f"separator= or use type=str with a string default.")
         self.separator = separator
+
+    IS_CONFIG_PARAMETER = False   # Metaflow's mark; daskflow.configs.Config sets it
+
+    def with_known_default(self, default: Any) -> Parameter:
+        """This parameter with ``default`` (its config expression's value) in its place."""
+        import copy
+        known = copy.copy(self)
+        known.default = default
+        if not self._type_given:
+            known.type = _infer_type(default)
+        return known
 
     @property
     def envvar(self) -> str:
@@ -161,6 +176,21 @@ class Parameter:
         return value
 
 
+def _delayed(value: Any) -> bool:
+    """A config expression (daskflow.configs), known by its mark: no import of it here."""
+    return bool(getattr(type(value), "_df_delayed", False))
+
+
+# How a config expression becomes a value once the run's configs are known. daskflow.configs
+# (the layer above, whose Config is a Parameter) registers it when imported, which it is
+# wherever a config expression can exist: this module imports nothing above it.
+_config_resolver: list[Callable[[Any, type], Any] | None] = [None]
+
+
+def resolve_config_defaults_with(resolve: Callable[[Any, type], Any]) -> None:
+    _config_resolver[0] = resolve
+
+
 def _infer_type(default: Any) -> Any:
     if default is None:
         return str
@@ -216,7 +246,7 @@ def flow_parameters(flow_cls: type) -> dict[str, Parameter]:
     found: dict[str, Parameter] = {}
     for klass in reversed(flow_cls.__mro__):
         for attr, value in vars(klass).items():
-            if isinstance(value, Parameter):
+            if isinstance(value, Parameter) and not value.IS_CONFIG_PARAMETER:
                 found[attr] = value
     return found
 
@@ -230,6 +260,11 @@ def resolve_parameters(flow_cls: type, given: dict[str, Any],
     are checked, and they are left out of the result.
     """
     params = flow_parameters(flow_cls)
+    if any(_delayed(p.default) for p in params.values()):
+        resolve_delayed = _config_resolver[0]
+        assert resolve_delayed is not None, "daskflow.configs registers it on import"
+        params = {attr: p.with_known_default(resolve_delayed(p.default, flow_cls))
+                  if _delayed(p.default) else p for attr, p in params.items()}
     known = {p.name: p for p in params.values()}
     for name in given:
         if name not in known:

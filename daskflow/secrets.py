@@ -3,7 +3,9 @@
 A secret is given as a *reference* ``source:what``, never as its value:
 
 - ``env:NAME``: the driver's environment variable ``NAME`` (set by a vault, CI, ...);
-- ``aws-secretsmanager:ARN-or-name``: an existing AWS Secrets Manager secret.
+- ``aws-secretsmanager:ARN-or-name``: an existing AWS Secrets Manager secret;
+  ``aws-secretsmanager:ARN-or-name#KEY``: the value of ``KEY`` in such a secret that holds
+  a JSON object (how Metaflow's ``@secrets`` reads one, see :mod:`daskflow.steps.secrets`).
 
 ``@environment(secrets={"DB_PASSWORD": "env:DB_PASSWORD"})`` (or just
 ``secrets=["DB_PASSWORD"]``, short for that) and a backend's ``env:`` setting with a
@@ -140,7 +142,35 @@ def resolve(ref: SecretRef, *, name: str) -> SecretValue:
             raise SecretError(f"The secret {name} refers to the environment variable "
                               f"{ref.target}, which is not set here: set it before the run.")
         return SecretValue(value)
-    return SecretValue(_secretsmanager_value(ref.target, name))
+    secret_id, _, key = ref.target.partition("#")
+    text = _secretsmanager_value(secret_id, name)
+    if not key:
+        return SecretValue(text)
+    entries = json_secret(secret_id, text)
+    if key not in entries:
+        raise SecretError(f"The secret {name} refers to the key {key!r} of AWS Secrets Manager "
+                          f"secret {secret_id}, which has no such key.")
+    return SecretValue(str(entries[key]))
+
+
+def json_keys(secret_id: str, name: str) -> list[str]:
+    """The keys of an AWS Secrets Manager secret that holds a JSON object (read here, on
+    the driver; never their values)."""
+    return list(json_secret(secret_id, _secretsmanager_value(secret_id, name)))
+
+
+def json_secret(secret_id: str, text: str) -> dict[str, Any]:
+    """A secret's text as the JSON object Metaflow's @secrets expects; errors in its words."""
+    import json
+    try:
+        value = json.loads(text)
+    except ValueError:
+        raise SecretError(f"Failed to retrieve secret '{secret_id}': Secret string could not "
+                          f"be parsed as JSON") from None
+    if not isinstance(value, dict):
+        raise SecretError(f"Failed to retrieve secret '{secret_id}': Secret string is a JSON, "
+                          f"but not an object (dict-like) - actual type {type(value)}.")
+    return value
 
 
 def _secretsmanager_value(secret_id: str, name: str) -> str:
@@ -159,6 +189,9 @@ def _secretsmanager_value(secret_id: str, name: str) -> str:
         raise SecretError(f"The secret {name} refers to AWS Secrets Manager secret "
                           f"{secret_id}, which could not be read ({type(exc).__name__}). "
                           f"Check its name, region and your credentials.") from None
+    if "SecretString" not in answer:
+        raise SecretError(f"AWS Secrets Manager secret {secret_id} holds binary data; daskflow "
+                          f"reads text secrets only.")
     return answer["SecretString"]
 
 

@@ -76,6 +76,15 @@ def run_in_process(workdir: Path, capsys: pytest.CaptureFixture[str]):
     return run
 
 
+def scheduler_address(scheduler_file: Path) -> str | None:
+    """The address a scheduler wrote to its ``--scheduler-file``, once all of it is there."""
+    import json
+    try:
+        return json.loads(scheduler_file.read_text())["address"]
+    except (OSError, ValueError, KeyError):
+        return None
+
+
 @pytest.fixture(scope="session")
 def scheduler(tmp_path_factory: pytest.TempPathFactory):
     """A real `dask scheduler` with two `dask worker` processes, shared by a session."""
@@ -87,14 +96,14 @@ def scheduler(tmp_path_factory: pytest.TempPathFactory):
          "--scheduler-file", str(sched_file)],
         cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_env())]
     deadline = time.time() + 60
-    while not sched_file.exists() and time.time() < deadline:
-        time.sleep(0.1)
+    while scheduler_address(sched_file) is None and time.time() < deadline:
+        time.sleep(0.1)  # the file comes first, then its text
     procs.append(subprocess.Popen(
         [sys.executable, "-m", "distributed.cli.dask_worker", "--scheduler-file",
          str(sched_file), "--nworkers", "2", "--nthreads", "1", "--no-dashboard"],
         cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_env()))
-    import json
-    address = json.loads(sched_file.read_text())["address"]
+    address = scheduler_address(sched_file)
+    assert address is not None, "the dask scheduler did not start within 60 s"
     from distributed import Client
     with Client(address, timeout=30) as client:
         client.wait_for_workers(2, timeout=60)

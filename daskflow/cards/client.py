@@ -19,16 +19,38 @@ from . import storage
 
 
 class StoredCard:
-    """One card of a task: ``.html`` (the whole page), ``.id``, ``.type``, ``.path``."""
+    """One card of a task (Metaflow's ``Card``): ``.html`` / ``get()`` (the whole page),
+    ``.id``, ``.type``, ``.hash``, ``.path``, ``from_resumed``, ``origin_pathspec``;
+    ``refresh()`` reads it again (a card written while its task runs changes), and
+    ``get_data()`` gives the data of its last ``current.card.refresh(data)``."""
 
-    def __init__(self, task: Task, attempt: int, entry: dict[str, Any]) -> None:
+    def __init__(self, task: Task, attempt: int, entry: dict[str, Any],
+                 origin_pathspec: str | None = None) -> None:
         self._task = task
         self.attempt = attempt
+        self.from_resumed = origin_pathspec is not None
+        self.origin_pathspec = origin_pathspec
+        self._update(entry)
+
+    def _update(self, entry: dict[str, Any]) -> None:
         self.id: str | None = entry.get("id")
         self.type: str = entry.get("type") or "default"
         self.file: str = entry["file"]
         self.final: bool = bool(entry.get("final", True))
+        self._data = entry.get("data")
         self._html: str | None = None
+
+    def refresh(self) -> StoredCard:
+        """Read the card again: its latest page, whether it is final, its data."""
+        entries = storage.read_index(self._task._store, *self._task._ids(), self.attempt)
+        for entry in entries:
+            if entry.get("file") == self.file:
+                self._update(entry)
+        return self
+
+    def get_data(self) -> Any:
+        """What the step last passed to ``current.card.refresh(data)`` (None: nothing)."""
+        return self._data
 
     @property
     def path(self) -> str:
@@ -64,6 +86,9 @@ class StoredCard:
     def __repr__(self) -> str:
         return f"<Card {self.type}{'' if self.id is None else ' id=' + self.id} of " \
                f"{self._task.pathspec}>"
+
+    def __str__(self) -> str:
+        return f"<Card at '{self.path}'>"
 
 
 class CardContainer:
@@ -101,7 +126,10 @@ def get_cards(task: Task | str, id: str | None = None, type: str | None = None,
         raise DataNotFoundError(f"Task {task.pathspec} does not exist; no cards to read.")
     origin = task.origin_pathspec if follow_resumed else None
     if origin:
-        return get_cards(Task(origin, _store=task._store), id, type, False)
+        found = get_cards(Task(origin, _store=task._store), id, type, False)
+        for card in found:
+            card.from_resumed, card.origin_pathspec = True, origin
+        return found
     attempt = task.current_attempt
     entries = storage.read_index(task._store, *task._ids(), attempt)
     return CardContainer([StoredCard(task, attempt, e) for e in entries

@@ -1,9 +1,11 @@
 """``current.card``: the cards of the running task and the components put on them.
 
-Metaflow's rules for which card ``current.card.append`` edits: the only card
-of the step; else the only one without an ``id``; else none, with a warning
-(the call does not fail).  ``current.card["summary"]`` edits the card with that
-id.  Warnings go to the task's stderr, as Metaflow's ``[@card WARNING]`` lines.
+Metaflow's rules for which card ``current.card.append`` edits (its "default editable"
+card): among the step's editable cards (a type with ``ALLOW_USER_COMPONENTS``), the only
+one; else the one with ``customize=True``; else the only one without an ``id``; else
+none, with a warning once (the call does not fail).  ``current.card["summary"]`` edits
+the card with that id, editable or not.  Warnings go to the task's stderr, as Metaflow's
+``[@card WARNING]`` lines, in its words.
 """
 
 from __future__ import annotations
@@ -89,8 +91,11 @@ class CardSlot:
     type: str
     id: str | None
     refresh_interval: float
+    editable: bool = True       # its type takes components (ALLOW_USER_COMPONENTS)
+    customize: bool = False     # @card(customize=True): the default editable card
     components: ComponentStore = field(default_factory=ComponentStore)
     last_refresh: float | None = None   # time.monotonic() of the last write
+    data: Any = None                    # what the last refresh(data) gave
 
 
 class CardComponentManager:
@@ -114,7 +119,12 @@ class CardComponentManager:
         self._slot.components.clear()
 
     def refresh(self, data: Any = None, force: bool = False) -> None:
-        """Write the card as it is now; at most once per ``refresh_interval`` seconds."""
+        """Write the card as it is now; at most once per ``refresh_interval`` seconds.
+
+        ``data`` (JSON) goes to a card type's ``render_runtime(task, data)`` and is kept
+        with the card (``get_cards(task)[0].get_data()``)."""
+        if data is not None:
+            self._slot.data = data
         now = time.monotonic()
         last = self._slot.last_refresh
         if not force and last is not None and now - last < self._slot.refresh_interval:
@@ -135,25 +145,43 @@ class CardComponentCollector:
     def __init__(self, write: Callable[[CardSlot, bool], None]) -> None:
         self._write = write
         self._slots: list[CardSlot] = []
+        self._warned: set[str] = set()
 
     def _add(self, slot: CardSlot) -> None:
         self._slots.append(slot)
 
     @property
     def _default(self) -> CardSlot | None:
-        if len(self._slots) == 1:
-            return self._slots[0]
-        no_id = [s for s in self._slots if s.id is None]
+        editable = [s for s in self._slots if s.editable]
+        if len(editable) == 1:
+            return editable[0]
+        customized = [s for s in editable if s.customize]
+        if len(customized) == 1:
+            return customized[0]
+        no_id = [s for s in editable if s.id is None]
         return no_id[0] if len(no_id) == 1 else None
 
     def _manager(self, what: str) -> CardComponentManager | None:
         slot = self._default
         if slot is None:
-            warn(f"`current.card.{what}` cannot tell which of the step's "
-                 f"{len(self._slots)} cards to edit; give all but one an id and use "
-                 f"current.card['ID'].{what}.")
+            if what not in self._warned:  # once, as Metaflow
+                self._warned.add(what)
+                warn(self._why_none(what))
             return None
         return CardComponentManager(slot, self._write)
+
+    def _why_none(self, what: str) -> str:
+        """Metaflow 2.19's warning when ``current.card.<what>`` has no card to edit."""
+        if len(self._slots) == 1:
+            return (f"Card of type `{self._slots[0].type}` is not an editable card. "
+                    f"Component will not be appended and `current.card.{what}` will not "
+                    f"work for any call during this runtime execution. Please use an "
+                    f"editable card.")
+        return (f"`current.card.{what}` cannot disambiguate between multiple editable "
+                f"cards. Component will not be appended and `current.card.{what}` will "
+                f"not work for any call during this runtime execution. To fix this set "
+                f"the `id` argument in all @card's when using multiple @card decorators "
+                f"over a single @step.")
 
     def append(self, component: Any, id: str | None = None) -> None:
         if (manager := self._manager("append")) is not None:

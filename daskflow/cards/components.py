@@ -34,9 +34,12 @@ class CardComponent:
     """
 
     REALTIME_UPDATABLE = False
+    #: set when it goes on a card; a class attribute too, for a component written for
+    #: Metaflow, whose __init__ need not call this one's
+    component_id: str | None = None
 
     def __init__(self) -> None:
-        self.component_id: str | None = None
+        self.component_id = None
 
     def render(self) -> str:
         raise NotImplementedError
@@ -245,7 +248,11 @@ class Error(CardComponent):
 
 
 def render_component(component: Any) -> str:
-    """``component``'s HTML, or an error box naming it: one bad component spoils nothing."""
+    """``component``'s HTML, or an error box naming it: one bad component spoils nothing.
+
+    Text is HTML already rendered (what a card type's ``render`` is given)."""
+    if isinstance(component, str):
+        return component
     try:
         html = component.render()
         if not isinstance(html, str):

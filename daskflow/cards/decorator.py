@@ -14,11 +14,14 @@
 
 ``type="default"`` shows the task's artifacts (and any components appended);
 ``type="blank"`` only the components; ``type="html"`` is the page held in the
-artifact ``options["attribute"]`` (default ``self.html``), as it is.  A step may
-carry several ``@card`` with different ids.  Each card is written when the attempt ends, whether the body
-succeeded or failed, and at ``current.card.refresh()`` while it runs (at most
-once per ``refresh_interval`` seconds).  A card that cannot be written never
-fails the task: the reason goes to its stderr.
+artifact ``options["attribute"]`` (default ``self.html``), as it is; any other type is a
+card type of one's own (:mod:`.registry`, Metaflow's ``MetaflowCard``), which makes the
+page itself (:mod:`.render`).  A step may carry several ``@card`` with different ids.
+Each card is written when the attempt ends, whether the body succeeded or failed, and at
+``current.card.refresh()`` while it runs (at most once per ``refresh_interval``
+seconds; a type that is not ``RUNTIME_UPDATABLE`` only at the end).  A card that cannot
+be written never fails the task: the reason goes to its stderr (or, with
+``save_errors``, on the page).
 """
 
 from __future__ import annotations
@@ -31,15 +34,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..current import bind_card, current
-from ..datastore.serializers import DASK_PARQUET
 from ..steps.base import StepDecorator, StepDecoratorError, TaskContext
 from . import storage
 from .collector import CardComponentCollector, CardSlot
-from .page import artifact_components, card_page
+from .registry import CardTypeError, card_type
+from .render import render_page
 
-CARD_TYPES = ("default", "blank", "html")
 _ID = re.compile(r"^[A-Za-z0-9_]+$")
-SMALL_ARTIFACT = 100_000   # the default card loads inherited artifacts up to this size
 
 
 class Card(StepDecorator):
@@ -55,13 +56,14 @@ class Card(StepDecorator):
         timeout: float = 45
         refresh_interval: float = 5
         save_errors: bool = True
+        customize: bool = False
 
     def validate(self) -> None:
         o = self.options
-        if o.type not in CARD_TYPES:
-            raise StepDecoratorError(
-                f"@card(type={o.type!r}) is not a card type daskflow has; use one of: "
-                f"{', '.join(CARD_TYPES)}.")
+        try:
+            self.card_class = card_type(o.type)  # travels with the decorator to workers
+        except CardTypeError as exc:
+            raise StepDecoratorError(f"@card(type={o.type!r}): {exc}") from None
         if o.id is not None and not (isinstance(o.id, str) and _ID.match(o.id)):
             raise StepDecoratorError(
                 f"@card(id={o.id!r}): an id is letters, digits and underscores, e.g. "
@@ -94,7 +96,9 @@ class Card(StepDecorator):
             cards = _TaskCards(task)
         position = [d for d in task.plan.decorators if d.name == self.name].index(self)
         slot = CardSlot(position, self.options.type, self.options.id,
-                        float(self.options.refresh_interval))
+                        float(self.options.refresh_interval),
+                        editable=bool(self.card_class.ALLOW_USER_COMPONENTS),
+                        customize=bool(self.options.customize))
         cards.collector._add(slot)
         with bind_card(cards.collector) if owner else nullcontext():
             try:
@@ -120,33 +124,24 @@ class _TaskCards:
             return cards
         return None
 
-    def _page(self, slot: CardSlot, final: bool) -> str:
-        flow = self.task.flow
-        if slot.type == "html":  # the user's own page, on purpose not escaped
-            attribute = self.options_of(slot).get("attribute", "html")
-            return str(flow._df_artifacts().get(attribute, getattr(flow, attribute, "")))
-        components = list(slot.components)
-        if slot.type == "default":
-            components = artifact_components(_artifacts(flow)) + components
-        facts = [("card", slot.type + (f" · id {slot.id}" if slot.id else "")),
-                 ("attempt", str(self.task.attempt))]
-        return card_page(title=self.task.pathspec, facts=facts, components=components,
-                         live=not final)
-
-    def options_of(self, slot: CardSlot) -> dict[str, Any]:
-        cards = [d for d in self.task.plan.decorators if d.name == "card"]
-        return dict(cards[slot.position].options.options or {})
+    def decorator_of(self, slot: CardSlot) -> Card:
+        return [d for d in self.task.plan.decorators if d.name == "card"][slot.position]
 
     def write(self, slot: CardSlot, final: bool) -> None:
         task, flow = self.task, self.task.flow
         store = flow._df_store
         name = storage.card_page_file(task.attempt, slot.position)
         try:
-            html = self._page(slot, final)
+            decorator = self.decorator_of(slot)
+            html = render_page(decorator.card_class, task=task, slot=slot,
+                               options=dict(decorator.options.options or {}), final=final,
+                               save_errors=bool(decorator.options.save_errors))
+            if html is None:
+                return
             store.write_task_file(flow._df_run_id, task.step, task.task_id, name,
                                   html.encode("utf-8"))
             self.index[slot.position] = {"id": slot.id, "type": slot.type, "file": name,
-                                         "final": final}
+                                         "final": final, **_data(slot)}
             storage.write_index(store, flow._df_run_id, task.step, task.task_id,
                                 task.attempt, [self.index[k] for k in sorted(self.index)])
         except Exception as exc:  # noqa: BLE001  a card never fails its task
@@ -154,30 +149,18 @@ class _TaskCards:
                   f"could not be written: {type(exc).__name__}: {exc}", file=sys.stderr)
 
 
-def _artifacts(flow: Any) -> dict[str, Any]:
-    """What the task has: its own values, and those it inherited that are small."""
-    values: dict[str, Any] = {}
-    refs = {**getattr(flow, "_df_params", {}), **flow._df_refs}
-    for name, ref in refs.items():
-        if ref.size <= SMALL_ARTIFACT and ref.fmt != DASK_PARQUET:
-            try:
-                values[name] = flow._df_store.get_artifact(ref, name)
-            except Exception:  # noqa: BLE001  shown by its type instead
-                values[name] = _Unloaded(ref.type_name, ref.size)
-        else:
-            values[name] = _Unloaded(ref.type_name, ref.size)
-    values.update(flow._df_artifacts())
-    return values
-
-
-class _Unloaded:
-    """An artifact the default card names without loading (too big to show)."""
-
-    def __init__(self, type_name: str, size: int) -> None:
-        self.type_name, self.size = type_name, size
-
-    def __repr__(self) -> str:
-        return f"<{self.type_name}, {self.size:,} bytes stored>"
+def _data(slot: CardSlot) -> dict[str, Any]:
+    """The data of the card's last ``refresh(data)``, kept in its index entry if JSON."""
+    if slot.data is None:
+        return {}
+    import json
+    try:
+        json.dumps(slot.data)
+    except (TypeError, ValueError):
+        print("[@card WARNING] Data provided to `refresh` is not JSON serializable. It will "
+              "be ignored.", file=sys.stderr)
+        return {}
+    return {"data": slot.data}
 
 
 #: ``@card``, ``@card(type="blank", id="summary")``.

@@ -265,6 +265,7 @@ def _read_task(task: Any) -> tuple[list[Attempt], set[str]]:
     parents: set[str] = set()
     for number in attempts:
         view = task if number == attempts[-1] else Task(task.pathspec, attempt=number,
+                                                        _namespace_check=False,
                                                         _store=task._store)
         record = view.record or {}
         started = record.get("started_at") or view.started_at
@@ -279,7 +280,9 @@ def _read_task(task: Any) -> tuple[list[Attempt], set[str]]:
         attempt = Attempt(
             step=task.step_name, task_id=task.id, attempt=number, pathspec=task.pathspec,
             started_at=started, finished_at=record.get("finished_at"), outcome=outcome,
-            error=record.get("error"), index=frames[-1][3] if frames else None,
+            # a failure @catch caught in the attempt: the attempt is ok, its error kept
+            error=record.get("error") or record.get("caught"),
+            index=frames[-1][3] if frames else None,
             cluster=record.get("cluster"), worker=record.get("worker") or record.get("host"),
             performance_report=view.performance_report,
             next_step=record.get("next_step"), num_splits=record.get("num_splits"),

@@ -38,7 +38,7 @@ def report_html(run: RunData, *, report_dir: str | None = None) -> str:
     listed = [a for s in run.steps.values() for a in s.listed()]
     ids = {id(a): i for i, a in enumerate(listed)}
     data = [_attempt_json(a, report_dir) for a in listed]
-    failed = [a for a in attempts if a.outcome in (FAILED, RETRIED)]
+    failed = [a for a in attempts if a.outcome in (FAILED, RETRIED) or a.error]  # or caught
     title = f"{run.flow} run {run.run_id}"
     body = [
         _header(run, attempts),
@@ -268,7 +268,7 @@ def _failures(run: RunData, failed: list[Attempt]) -> str:
     for a in shown:
         err = a.error or {}
         where = f"{run.run_id}/{a.step}/{a.task_id}"
-        pill = "retried" if a.outcome == RETRIED else "failed"
+        pill = {RETRIED: "retried", OK: "caught"}.get(a.outcome, "failed")
         items.append(
             f'<details class="failure" id="{_anchor(a)}" {"open" if len(shown) <= 3 else ""}>'
             f'<summary><span class="pill p-{a.outcome}">{pill}'

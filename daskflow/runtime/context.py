@@ -31,6 +31,7 @@ class RunContext:
     plans: dict[str, StepPlan] = field(default_factory=dict)
     slots: Any = None                # a distributed.Semaphore bounding tasks at once, or None
     announce_starts: bool = True     # send a "started" event per attempt (a live view shows it)
+    metaflow_alias: bool = False     # a Metaflow flow file: `import metaflow` is daskflow's
 
     @property
     def flow_name(self) -> str:
@@ -40,14 +41,21 @@ class RunContext:
         return self.plans.get(step) or StepPlan(step, self.graph[step], self.graph)
 
     # The flow class always travels by cloudpickle: plain pickle would refer to a
-    # module (a flow file loaded by path, a notebook) that workers cannot import.
+    # module (a flow file loaded by path, a notebook) that workers cannot import. So do
+    # the plans, whose decorators may name classes of modules that import `metaflow`
+    # (a card type written for Metaflow): both are loaded once the alias is in place.
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state["flow_cls"] = cloudpickle.dumps(self.flow_cls)
+        state["plans"] = cloudpickle.dumps(self.plans)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
+        if state.get("metaflow_alias"):  # before the class: its module may name `metaflow`
+            from ..compat import install_metaflow_alias
+            install_metaflow_alias()
         state["flow_cls"] = cloudpickle.loads(state["flow_cls"])
+        state["plans"] = cloudpickle.loads(state["plans"])
         self.__dict__.update(state)
 
     def store(self) -> ArtifactStore:
@@ -103,6 +111,7 @@ class TaskSpec(NamedTuple):
     task_id: str
     frames: tuple[ForeachFrame, ...] = ()
     parallel: ParallelInfo | None = None   # its place in a num_parallel gang
+    iteration: int = 0                     # a recursive switch's step: its pass, from 0
 
 
 class TaskRef(NamedTuple):
@@ -115,6 +124,7 @@ class TaskRef(NamedTuple):
     frames: tuple[ForeachFrame, ...]
     num_splits: int | None = None      # a foreach step: how many splits it fans out to
     next_step: str | None = None       # a switch step: the step it chose
+    iteration: int = 0                 # a recursive switch's step: its pass, from 0
 
     @classmethod
     def from_record(cls, step: str, task_id: str, record: dict[str, Any],
@@ -124,7 +134,8 @@ class TaskRef(NamedTuple):
                      if name not in params}
         frames = tuple(ForeachFrame(*f) for f in record.get("frames", []))
         return cls(step, task_id, record["attempt"], artifacts, frames,
-                   record.get("num_splits"), record.get("next_step"))
+                   record.get("num_splits"), record.get("next_step"),
+                   record.get("iteration", 0))
 
 
 class SplitBatch(NamedTuple):

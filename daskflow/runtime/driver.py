@@ -22,9 +22,9 @@ without waiting for the driver; the driver only ever holds small refs.
 
 Where the next features go: a cause per failed attempt in ``diagnosis.py``; the splits
 of a batch lost with its worker in ``Fanout.returned``; a retry on a bigger cluster is a
-:class:`Run` carried out on another placement, as a size of splits is; loops in the
-walk (a switch arriving at an earlier step); a cache is another ``TaskReuse``, its hits
-:class:`Reused` tasks as resume's clones are; a run's share of a shared scheduler bounds
+:class:`Run` carried out on another placement, as a size of splits is; a cache is
+another ``TaskReuse``, its hits :class:`Reused` tasks as resume's clones are; a
+run's share of a shared scheduler bounds
 what ``Flights`` holds in flight; chains of splits in one batch widen ``batchable`` and
 ``Walk.batch_finished``.
 """
@@ -57,7 +57,7 @@ from .relay import TaskRelay
 from .resume import ResumePlan
 from .splits import SplitSizing, SplitsSized, size_splits
 from .task import execute_task
-from .walk import Expanded, Parent, Reused, Routes, Run, SizeSplits, Walk
+from .walk import Expanded, Reused, Routes, Run, SizeSplits, Walk
 
 
 @dataclass(frozen=True)
@@ -150,6 +150,8 @@ class RunDriver:
         future = event.future
         if self.gangs.superseded(future.key):  # a node of a gang round sent again
             return
+        if self.flights.lost(future, TaskDone):  # computed again: its end comes again
+            return
         task, cluster = event.key, self.flights.landed(future.key)
         depth = self.graph.foreach_depth(task.step)
         if future.status != "finished":
@@ -160,16 +162,18 @@ class RunDriver:
                                         foreach_depth=depth)
             self._fail(self._failure(future, cluster))
             return
-        self.done += 1
-        self.observer.task_finished(step=task.step, task_id=task.task_id, ok=True,
-                                    foreach_depth=depth)
         follows = self.walk.waits_for(task.step)
-        if follows or self.clusters.waits_on(future.key):
-            ref = future.result()
-            self._apply(self.clusters.parent_finished(future.key, ref))
-            if follows:
-                self._apply(self.walk.finished(ref))
-        self._apply(self.clusters.finished(task.step, task.task_id))
+        ref = future.result() if follows or self.clusters.waits_on(future.key) else None
+        for key, done in self.gangs.finished(future.key, ref):  # a gang: its whole round
+            node = TaskKey.parse(key)
+            self.done += 1
+            self.observer.task_finished(step=node.step, task_id=node.task_id, ok=True,
+                                        foreach_depth=depth)
+            if done is not None:
+                self._apply(self.clusters.parent_finished(key, done))
+                if follows:
+                    self._apply(self.walk.finished(done))
+            self._apply(self.clusters.finished(node.step, node.task_id))
         if task.step == "end":
             self.outcome = RunOutcome(True)
 
@@ -177,6 +181,8 @@ class RunDriver:
     def _batch_done(self, event: BatchDone) -> None:
         future, fanout, specs = event.future, event.fanout, event.specs
         step, depth = fanout.step, self.graph.foreach_depth(fanout.step)
+        if self.flights.lost(future, functools.partial(BatchDone, fanout=fanout, specs=specs)):
+            return  # computed again: its end comes again
         self.flights.landed(future.key, keep=False)
         if future.status == "finished":
             result: SplitBatch = future.result()

@@ -135,6 +135,7 @@ class PlainLog(RunObserver):
         self.unlisted: dict[str, list[int]] = {}  # per step: [failed, retried] not named
         self.caught: dict[str, set[str]] = {}     # per step: tasks @catch caught...
         self.caught_done: dict[str, int] = {}     # ... and how many of them finished
+        self.loops: set[str] = set()              # steps that may run again (no total)
 
     def line(self, text: str) -> None:
         if not self.quiet:
@@ -142,9 +143,10 @@ class PlainLog(RunObserver):
             sys.stdout.flush()
 
     def run_started(self, *, flow_name: str, run_id: str, datastore: str,
-                    **extra: Any) -> None:
+                    graph: Any = None, **extra: Any) -> None:
         self.flow_name = flow_name
         self.run_id = run_id
+        self.loops = {node.name for node in graph or () if node.recursive}
         self.line(f"Workflow starting (run-id {run_id}): {flow_name}, datastore {datastore}")
 
     def cluster_started(self, *, name: str, description: str, dashboard: str | None,
@@ -180,8 +182,8 @@ class PlainLog(RunObserver):
             return
         count = self.caught_done.get(step, 0)
         of_them = f" ({count} of them failed, caught by @catch)" if count else ""
-        progress = self.foreach.get(step)
-        if progress is None:
+        progress = None if step in self.loops else self.foreach.get(step)
+        if progress is None:  # no known total: a step after a foreach's first, or a loop
             done = self.finished[step] = self.finished.get(step, 0) + 1
             if _milestone(done):
                 self.line(f"Step '{step}': {done} tasks finished{of_them}.")

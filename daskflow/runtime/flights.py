@@ -46,6 +46,15 @@ class Flights:
             self.by_key[future.key] = Flight(future, cluster)
             future.add_done_callback(lambda f: self.events.put(event(f)))
 
+    def lost(self, future: Any, event: Callable[[Any], Any]) -> bool:
+        """Whether ``future`` ended and its result was lost since, with the worker that
+        held it (its end was queued before the worker died).  Dask computes it again,
+        and the task finds its stored result: its next end is watched, as ``event``."""
+        if future.status != "lost":
+            return False
+        future.add_done_callback(lambda f: self.events.put(event(f)))
+        return True
+
     def landed(self, key: str, keep: bool = True) -> str:
         """The future ``key`` ended (its event is handled): the cluster it ran on. A
         result no later task takes as a parent need not be kept."""

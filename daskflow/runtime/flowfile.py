@@ -31,10 +31,17 @@ def is_flow_class(value: Any) -> bool:
 
 
 def load_flow(path: str | os.PathLike) -> type:
-    """Import a flow file (its ``__main__`` guard keeps it from running) and return its class."""
+    """Import a flow file (its ``__main__`` guard keeps it from running) and return its class.
+
+    A file that imports ``metaflow`` runs with the Metaflow alias of :mod:`daskflow.compat`
+    installed in this process (and so in its runs' workers).
+    """
     path = os.path.abspath(os.fspath(path))
     if not os.path.exists(path):
         raise FlowDefinitionError(f"Flow file {path} does not exist.")
+    from ..compat import install_metaflow_alias, is_metaflow_file
+    if is_metaflow_file(path):  # written for Metaflow: its imports get daskflow's API
+        install_metaflow_alias()
     name = "daskflow_flow_" + os.path.splitext(os.path.basename(path))[0]
     spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None

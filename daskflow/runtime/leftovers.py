@@ -35,7 +35,7 @@ from ..clusters.security import TLS_PREFIX
 from ..collections.parallel.transport import SHARED_PREFIX
 from ..datastore.files import ARTIFACT_TEMP
 from ..scratch import alive, orphans, owner, remove
-from .capture import read_spool, remove_spool, spool_note
+from .capture import remove_spool, spool_note
 from .executing import RUN_LOGS
 from .flowfile import CELL_PREFIX
 
@@ -85,10 +85,8 @@ def _keep_as_log(spool: str) -> None:
         return
     try:
         from ..datastore import ArtifactStore
-        store = ArtifactStore(note["root"], note["flow"])
-        address = (note["run_id"], note["step"], note["task_id"], int(note["attempt"]))
-        for stream, text in read_spool(spool).items():
-            if text and not store.read_log(*address, stream):
-                store.write_log(*address, stream, text)
+        from .task import keep_spool
+        keep_spool(ArtifactStore(note["root"], note["flow"]),
+                   (note["run_id"], note["step"], note["task_id"], int(note["attempt"])), spool)
     except Exception:  # noqa: BLE001  a store gone or renamed: the spool goes anyway
         pass

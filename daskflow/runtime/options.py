@@ -7,7 +7,7 @@ from its command line the same way), so an option is added or changed in one row
 :mod:`daskflow.cli` turns the rows into click options; this module imports no click.
 
 >>> [o.flag for o in RUN_OPTIONS if o.place == "group"]
-['--quiet', '--datastore-root', '--branch', '--production']
+['--quiet', '--datastore-root', '--branch', '--production', '--config', '--config-value']
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any, Literal
 from .. import config
 from ..exceptions import RunOptionError, did_you_mean
 
-Kind = Literal["int", "text", "path", "flag", "many", "object"]
+Kind = Literal["int", "text", "path", "flag", "many", "pairs", "object"]
 
 
 @dataclass(frozen=True)
@@ -29,13 +29,14 @@ class RunOption:
 
     ``kind`` says how the value is read: ``int`` (at least ``minimum``, at most
     ``maximum``), ``text``, ``path`` (a file), ``flag`` (a bool), ``many`` (a repeatable
-    text option; a sequence in Python), ``object`` (Python only). ``config`` is the key
+    text option; a sequence in Python), ``pairs`` (a repeatable option of two words,
+    ``--config NAME PATH``; a dict in Python), ``object`` (Python only). ``config`` is the key
     under ``daskflow`` that gives the value when none is given. ``place`` is where the
     flag goes on the command line: ``run`` (after ``run``/``resume``) or ``group``
     (before the command); None for an option Python alone takes. ``keyword``:
     ``Runner`` takes it; ``forward``: ``async_run`` passes it to the subprocess;
     ``delayed``: it travels with ``MyFlow.delayed``; ``project``: a command-line option
-    only for a flow with ``@project``.
+    only for a flow with ``@project``; ``configs``: only for a flow with a ``Config``.
     """
 
     name: str
@@ -52,6 +53,7 @@ class RunOption:
     forward: bool = True
     delayed: bool = True
     project: bool = False
+    configs: bool = False
 
     def default_text(self) -> str:
         """The default as help shows it: the setting's value and its key."""
@@ -95,6 +97,14 @@ RUN_OPTIONS: tuple[RunOption, ...] = (
               flag="--branch", place="group", project=True),
     RunOption("production", "Run on the @project's production branch.", kind="flag",
               default=False, flag="--production", place="group", project=True),
+    RunOption("config", "Read config NAME from the file PATH: --config NAME PATH "
+                        "(repeatable; Metaflow's option).",
+              kind="pairs", default=(), flag="--config", place="group", configs=True,
+              metavar="NAME PATH"),
+    RunOption("config_value", "Give config NAME as JSON text: --config-value NAME JSON "
+                              "(repeatable; Metaflow's option).",
+              kind="pairs", default=(), flag="--config-value", place="group", configs=True,
+              metavar="NAME JSON"),
     # Python only: no flag
     RunOption("stream_output", "Echo each task's output as it comes.", kind="flag",
               config="output.stream-task-output", forward=False),
@@ -161,6 +171,10 @@ def command_line(values: dict[str, Any], place: str) -> list[str]:
             words += [option.flag] if value else []
         elif option.kind == "many":
             words += [word for item in value for word in (option.flag, str(item))]
+        elif option.kind == "pairs":
+            from ..configs import pairs
+            words += [word for name, text in pairs(value, option.flag).items()
+                      for word in (option.flag, name, text)]
         elif value is not None:
             words += [option.flag, str(value)]
     return words
@@ -178,7 +192,7 @@ def options_doc(options: Iterable[RunOption] = RUN_OPTIONS) -> str:
         if not option.keyword:
             continue
         kind = {"int": "int", "text": "str", "path": "str", "flag": "bool",
-                "many": "sequence of str", "object": "object"}[option.kind]
+                "many": "sequence of str", "pairs": "dict", "object": "object"}[option.kind]
         where = f" (``{option.flag}``)" if option.flag else ""
         default = f" Default: ``daskflow.{option.config}``." if option.config else ""
         lines.append(f"{option.name} : {kind}, optional")

@@ -21,6 +21,8 @@ from .. import config
 from ..clusters import ClusterBackend, get_backend
 from ..clusters.labels import labelled_step
 from ..clusters.local.forkserver import is_warm
+from ..compat import alias_active
+from ..configs import flow_configs, load_configs
 from ..current import username
 from ..datastore import ArtifactRef, ArtifactStore, resolve_root
 from ..exceptions import (
@@ -34,6 +36,7 @@ from ..exceptions import (
 )
 from ..parameters import resolve_parameters
 from ..project import project_facts, project_tags
+from ..steps import apply_configs
 from ..tracebacks import add_source_lines
 from .context import RunContext
 from .diagnosis import run_stopped
@@ -84,28 +87,39 @@ class Runner:
         self.max_workers = checked_int("max_workers", values["max_workers"])
         self.max_num_splits = checked_int("max_num_splits", values["max_num_splits"])
         self.tags = list(values["tags"])
-        # @project: the branch this run is on (a bad name or a stray --branch fails now)
-        self.project = project_facts(self.flow_cls, branch=values["branch"],
-                                     production=values["production"], user=username())
         self.cluster = cluster = values["cluster"]
         self.run_id_file = values["run_id_file"]
         self.scheduler_address = scheduler_address
         get_backend(cluster)  # an unknown backend or missing extra fails before anything runs
-        # Every decorator's plan hook runs now: a bad one fails before anything is stored.
-        self.plans = plan_steps(self.flow_cls, self.graph,
-                                parse_with(values["with_decorators"]), cluster)
-        drop_local_retry_delays(self.plans, cluster, bool(scheduler_address))
-        resolve_secrets(self.plans)  # a secret that cannot be read fails before anything runs
-        self.placements = {name: placement_of(plan) for name, plan in self.plans.items()}
-        for placement in self.placements.values():
-            if placement is not None:
-                get_backend(placement.backend)
+        # Configs first: the decorators and @project may read them (a bad one fails now).
+        self.configs_given = bool(values["config"] or values["config_value"])
+        self.configs = load_configs(self.flow_cls, values["config"], values["config_value"])
+        self._plan(self.configs)
         self.datastore_root = resolve_root(values["datastore_root"])
         self.stream_output = bool(config.get("output.stream-task-output",
                                              override_with=values["stream_output"]))
         # A live view on a terminal, plain lines in CI and pipes.
         self.observer = values["observer"] or choose_observer(
             quiet=values["quiet"], stream_output=self.stream_output)
+
+    def _plan(self, configs: dict[str, Any]) -> None:
+        """With ``configs``: the run's @project branch and each step's plan and placement.
+
+        Every decorator's plan hook runs here: a bad one fails before anything is stored,
+        and so does a secret that cannot be read."""
+        values = self.options
+        apply_configs(self.flow_cls, configs)
+        # @project: the branch this run is on (a bad name or a stray --branch fails now)
+        self.project = project_facts(self.flow_cls, branch=values["branch"],
+                                     production=values["production"], user=username())
+        self.plans = plan_steps(self.flow_cls, self.graph,
+                                parse_with(values["with_decorators"]), self.cluster)
+        drop_local_retry_delays(self.plans, self.cluster, bool(self.scheduler_address))
+        resolve_secrets(self.plans)
+        self.placements = {name: placement_of(plan) for name, plan in self.plans.items()}
+        for placement in self.placements.values():
+            if placement is not None:
+                get_backend(placement.backend)
 
     def delayed(self, **params: Any) -> Any:
         """The run as a ``dask.delayed`` value: computing it runs the flow on the
@@ -128,6 +142,7 @@ class Runner:
         ``.run``) when a task failed.
         """
         values = resolve_parameters(self.flow_cls, params)  # before anything is stored
+        values.update(self.configs)  # stored as parameters are: resume and spin reuse them
         self._preflight()
         store = ArtifactStore(self.datastore_root, self.flow_cls.__name__)
         run_id = store.new_run_id()
@@ -158,6 +173,7 @@ class Runner:
                 f"Run {self.flow_cls.__name__}/{origin_id} was not recorded with its "
                 f"parameters, so it cannot be resumed.")
         refs = {k: ArtifactRef(*v) for k, v in origin["parameter_refs"].items()}
+        self._reuse_configs(store, origin_id, refs)
         self._preflight()
         plan = ResumePlan(store, self.graph, origin_id, None, refs, step, rerun_caught=caught)
         if caught and not plan.caught and step is None and origin.get("status") == "success":
@@ -166,6 +182,20 @@ class Runner:
                 f"caught: there is nothing to rerun. Name a step to rerun from: resume STEP.")
         run_id = plan.run_id = store.new_run_id()
         return self._execute(store, run_id, refs, origin.get("parameters", {}), plan)
+
+    def _reuse_configs(self, store: ArtifactStore, origin_id: str,
+                       refs: dict[str, ArtifactRef]) -> None:
+        """A resumed run keeps its origin's configs (and so its decorators), as Metaflow's."""
+        names = flow_configs(self.flow_cls)
+        if not names:
+            return
+        if self.configs_given:
+            raise ResumeError(
+                "Cannot specify --config or --config-value with 'resume': the resumed run "
+                f"keeps the configs of {self.flow_cls.__name__}/{origin_id}.")
+        self.configs = {attr: store.get_artifact(refs[attr], attr) if attr in refs else None
+                        for attr in names}
+        self._plan(self.configs)
 
     # -- in a subprocess, awaited (Metaflow's async runner API) ------------------------
 
@@ -295,7 +325,8 @@ class Runner:
                          stream_output=self.stream_output, origin_run_id=origin_run_id,
                          project=self.project,
                          plans=self.plans,
-                         announce_starts=self.observer.wants_task_started())
+                         announce_starts=self.observer.wants_task_started(),
+                         metaflow_alias=alias_active())
         outcome = RunOutcome(False)
         interrupted = False
         self.idle = None

@@ -2,7 +2,8 @@
 
 The walk owns the flow's control flow: which task follows which, the joins that
 wait for all their inputs, a foreach fanning out once its width is known, a switch
-following the step it chose, and tasks reused instead of run (clones on resume).
+following the step it chose (a recursive switch choosing its own step runs it again,
+one pass further: a loop), and tasks reused instead of run (clones on resume).
 It hands out task ids and returns plain decisions (:class:`Run`, :class:`Reused`,
 :class:`Expanded`, :class:`SizeSplits`); the driver carries them out, and where
 those tasks run (the default cluster, a step cluster, batches of splits) is the
@@ -170,8 +171,9 @@ class Walk:
 
     # -- the walk ---------------------------------------------------------------------
 
-    def _task(self, step: str, frames: Frames, parents: list[Parent]) -> list[Decision]:
-        spec = TaskSpec(step, str(self.next_task_id), frames)
+    def _task(self, step: str, frames: Frames, parents: list[Parent],
+               iteration: int = 0) -> list[Decision]:
+        spec = TaskSpec(step, str(self.next_task_id), frames, iteration=iteration)
         self.next_task_id += 1
         decisions, left = self._reused(step, [spec], parents)
         if not left:
@@ -215,6 +217,8 @@ class Walk:
         node = self.graph[step]
         if node.transition == SWITCH:
             assert ref.next_step is not None
+            if ref.next_step == step:  # a recursive switch: its step again, one pass on
+                return self._task(step, frames, [ref], ref.iteration + 1)
             return self._arrive(ref.next_step, frames, ref, step)
         count = ref.num_splits or 0
         target = node.out_funcs[0]

@@ -6,6 +6,7 @@ Built-in ones load by name when used; third parties add theirs through the
 
 from .base import (
     StepDecorator,
+    apply_configs,
     StepDecoratorError,
     StepPlan,
     TaskContext,
@@ -23,14 +24,17 @@ from .environment import Environment, environment
 from .failure import Catch, CaughtException, Retry, Timeout, catch, retry, timeout
 from .parallel import Parallel, parallel
 from .resources import Resources, parse_size, resources
+from .secrets import Secrets, secrets
 
 __all__ = [
+    "apply_configs",
     "Catch",
     "CaughtException",
     "Environment",
     "Parallel",
     "Resources",
     "Retry",
+    "Secrets",
     "StepDecorator",
     "StepDecoratorError",
     "StepPlan",
@@ -50,6 +54,7 @@ __all__ = [
     "register_step_decorator",
     "resources",
     "retry",
+    "secrets",
     "step_decorators",
     "timeout",
 ]

@@ -28,6 +28,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import importlib
+import inspect
 import json
 import re
 import sys
@@ -36,6 +37,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from ..configs import is_delayed
 from ..exceptions import DaskflowException, did_you_mean
 
 
@@ -128,6 +130,15 @@ class StepDecorator:
     Options: ClassVar[type]
 
     def __init__(self, **kwargs: Any) -> None:
+        if any(is_delayed(k) or is_delayed(v) for k, v in kwargs.items()):
+            # ``@resources(cpu=cfg.cpu)``: built once the run's configs are known
+            # (build_delayed_decorators); until then its options are the defaults
+            self.delayed_kwargs: dict[str, Any] | None = kwargs
+            self.waiting = True
+            self.options = self.Options()
+            return
+        self.delayed_kwargs = None
+        self.waiting = False
         allowed = [f.name for f in dataclasses.fields(self.Options)]
         for key in kwargs:
             if key not in allowed:
@@ -154,6 +165,11 @@ class StepDecorator:
         """On the worker, when the last attempt failed: artifacts to go on with, or None."""
         return None
 
+    def timed_out(self, *, task: TaskContext, stack: str) -> TaskError | None:
+        """On the worker, when the attempt ran past ``StepPlan.timeout``: how it failed
+        (``stack``: where the step's code was, formatted), or None."""
+        return None
+
     # -- attaching ------------------------------------------------------------------
 
     def __call__(self, func: Callable) -> Callable:
@@ -178,7 +194,11 @@ class StepDecorator:
                             f"@{cls.name} takes keyword arguments only, e.g. "
                             f"@{cls.name}(...).")
                     return cls()(func)
-                return cls(**kwargs)
+                made = cls(**kwargs)
+                if made.waiting:  # its line, for an error once the configs are known
+                    caller = sys._getframe(1)
+                    made.where = (caller.f_code.co_filename, caller.f_lineno)
+                return made
             except StepDecoratorError as exc:
                 caller = sys._getframe(1)
                 if "__qualname__" not in caller.f_locals:  # not in a class body: raise now
@@ -197,6 +217,11 @@ class StepDecorator:
         return getattr(cls, hook) is not getattr(StepDecorator, hook)
 
     def __repr__(self) -> str:
+        if getattr(self, "waiting", False):  # its options wait for the run's configs
+            raw = self.delayed_kwargs or {}
+            shown = [f"**{v!r}" if isinstance(k, str) and k.startswith("_df_unpack_")
+                     else f"{k}={v!r}" for k, v in raw.items()]
+            return f"@{self.name}({', '.join(shown)})"
         fields = ", ".join(f"{k}={_shown(v)}"
                            for k, v in dataclasses.asdict(self.options).items()
                            if v != getattr(self.Options, k, None))
@@ -221,12 +246,55 @@ class _Refused:
         return func
 
 
+def apply_configs(flow_cls: type, loaded: dict[str, Any]) -> None:
+    """Make ``loaded`` (by attribute) the flow's configs: class-body expressions evaluate
+    against them from now on, and the steps' decorators that waited for them are built.
+    A decorator's bad value is refused as at definition time, with the step's file:line.
+    """
+    from ..configs import set_configs
+    set_configs(flow_cls, loaded)
+    build_delayed_decorators(flow_cls)
+    graph = flow_cls.__dict__.get("_df_graph_cache")
+    for node in graph or ():  # what `show` and the report print of each step's decorators
+        node.decorators = [repr(d) for d in getattr(getattr(flow_cls, node.name),
+                                                    "decorators", [])]
+
+
+def build_delayed_decorators(flow_cls: type) -> None:
+    """Build the steps' decorators that waited for the flow's configs, from their
+    keywords with the configs' values in (again each time the configs change). A bad
+    value is refused as at definition time, naming the step's file and line."""
+    from ..configs import ConfigError, resolve_keywords
+    from ..exceptions import FlowDefinitionError
+
+    for name in dir(flow_cls):
+        func = getattr(flow_cls, name, None)
+        if not inspect.isfunction(func):  # a Config answers any attribute: ask functions only
+            continue
+        for decorator in getattr(func, "decorators", None) or ():
+            raw = getattr(decorator, "delayed_kwargs", None)
+            if raw is None:
+                continue
+            try:
+                kwargs = resolve_keywords(raw, flow_cls)
+                type(decorator).__init__(decorator, **kwargs)
+            except (StepDecoratorError, ConfigError) as exc:
+                code = func.__code__
+                file, line = getattr(decorator, "where", (code.co_filename,
+                                                          code.co_firstlineno))
+                raise FlowDefinitionError(f"@{decorator.name}: {exc}", step=name, file=file,
+                                          lineno=line) from None
+            decorator.delayed_kwargs = raw  # kept: the configs may change (resume)
+
+
 def check_step_decorators(flow_cls: type) -> None:
     """Raise the first decorator error of the flow's steps, with its file and line."""
     from ..exceptions import FlowDefinitionError
 
     for name in dir(flow_cls):
-        refused = getattr(getattr(flow_cls, name, None), "refused_decorators", None)
+        func = getattr(flow_cls, name, None)
+        refused = getattr(func, "refused_decorators", None) if inspect.isfunction(func) \
+            else None
         if refused:
             first = refused[0]
             raise FlowDefinitionError(str(first.error), step=name, file=first.file,
@@ -256,6 +324,7 @@ BUILTIN: dict[str, str] = {
     "resources": "daskflow.steps.resources:Resources",
     "environment": "daskflow.steps.environment:Environment",
     "parallel": "daskflow.steps.parallel:Parallel",
+    "secrets": "daskflow.steps.secrets:Secrets",
 }
 ENTRY_POINT_GROUP = "daskflow.step_decorators"
 _registered: dict[str, type[StepDecorator] | str] = {}
@@ -330,6 +399,10 @@ def parse_decospec(spec: str) -> StepDecorator:
     name = name.strip()
     known = known_step_decorators()
     if name not in known:
+        from ..compat.metaflow_names import REFUSED
+        if name in REFUSED["metaflow"]:  # a Metaflow decorator daskflow does not have
+            raise StepDecoratorError(f"--with {spec!r}: Metaflow's @{name} is not in "
+                                     f"daskflow: {REFUSED['metaflow'][name]}.")
         raise StepDecoratorError(
             f"--with {spec!r}: unknown decorator '{name}'.{did_you_mean(name, known)} "
             f"Known: {', '.join(known)}.")

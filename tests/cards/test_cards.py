@@ -126,8 +126,9 @@ def test_unknown_card_type_is_refused_before_running(run_flow):
     result = subprocess.run([sys.executable, str(FLOWS / "bad" / "card_bad_type.py"), "run"],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 1
-    assert "@card(type='fancy') is not a card type daskflow has; use one of: default, " \
-           "blank, html." in result.stderr
+    assert "@card(type='fancy'): No card type 'fancy'. Known: blank, default, html. A card " \
+           "package adds its own through the 'daskflow.cards' entry points or a " \
+           "metaflow_extensions package." in result.stderr
     assert "card_bad_type.py" in result.stderr and "Traceback" not in result.stderr
 
 

@@ -120,9 +120,33 @@ def test_ambiguous_or_unknown_cards_warn_without_failing(capsys):
     cards.append(Markdown("lost"))
     cards["nope"].append(Markdown("lost too"))
     err = capsys.readouterr().err
-    assert "[@card WARNING] `current.card.append` cannot tell which of the step's 2 cards" \
-        in err
+    # Metaflow 2.19's words (component_serializer.CardComponentCollector.append)
+    assert "[@card WARNING] `current.card.append` cannot disambiguate between multiple " \
+           "editable cards. Component will not be appended" in err
     assert "current.card['nope'] is not a card of this step" in err
+    cards.append(Markdown("lost again"))
+    assert "cannot disambiguate" not in capsys.readouterr().err  # warned once, as Metaflow
+
+
+@pytest.mark.parametrize("slots,edited", [
+    # Metaflow 2.19's default editable card (CardComponentCollector._finalize)
+    ([("blank", None, True, False), ("html", None, False, False)], 0),
+    ([("blank", "a", True, False), ("blank", None, True, False)], 1),
+    ([("blank", None, True, False), ("blank", None, True, True)], 1),
+    ([("blank", "a", True, True), ("blank", None, True, False)], 0),
+    ([("blank", "a", True, False), ("blank", "b", True, False)], None),
+    ([("html", None, False, False)], None),
+])
+def test_the_default_editable_card_as_metaflow_picks_it(slots, edited, capsys):
+    cards = CardComponentCollector(lambda slot, final: None)
+    for i, (kind, ident, editable, customize) in enumerate(slots):
+        cards._add(CardSlot(i, kind, ident, refresh_interval=0, editable=editable,
+                            customize=customize))
+    cards.append(Markdown("x"))
+    assert [len(s.components) for s in cards._slots] == [
+        int(i == edited) for i in range(len(slots))]
+    if len(slots) == 1 and edited is None:
+        assert "Card of type `html` is not an editable card." in capsys.readouterr().err
 
 
 def test_component_ids():

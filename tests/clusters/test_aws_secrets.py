@@ -106,7 +106,8 @@ def check_tls_cluster(env, security, tmp_path):
     try:
         import time
         deadline = time.monotonic() + 30
-        while not file.exists() and time.monotonic() < deadline:
+        while (not file.exists() or not file.read_text().strip().endswith("}")) \
+                and time.monotonic() < deadline:  # the file comes first, then its text
             time.sleep(0.1)
         address = json.loads(file.read_text())["address"]
         assert address.startswith("tls://")

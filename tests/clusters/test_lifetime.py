@@ -82,7 +82,8 @@ def test_the_scheduler_ends_itself_and_its_workers_at_the_max_lifetime(
                                  stderr=subprocess.STDOUT)
     worker = None
     try:
-        while not scheduler_file.exists():
+        while not scheduler_file.exists() or \
+                not scheduler_file.read_text().strip().endswith("}"):  # the file, then its text
             assert scheduler.poll() is None and time.monotonic() - started < 30, \
                 (tmp_path / "scheduler.log").read_text()[-2000:]
             time.sleep(0.1)

@@ -85,6 +85,7 @@ def lab(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, require_slurm):
     SLURM queue through dask-jobqueue under a name of its own (``lab``), with nothing
     but its folder, its settings and price, and its registry line (PBS cannot run here).
     Its clusters are listed and ended the README's default way: this machine's records."""
+    monkeypatch.chdir(tmp_path)  # dask-jobqueue writes its jobs' logs (slurm-N.out) here
     folder = tmp_path / "clusters" / "lab"   # step 2: clusters/lab/
     folder.mkdir(parents=True)
     (folder / "__init__.py").write_text(

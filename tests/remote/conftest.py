@@ -89,6 +89,15 @@ class StockCluster:
             self.processes.remove(process)
 
 
+def _address_in(scheduler_file: Path) -> str | None:
+    """The address a scheduler wrote to its ``--scheduler-file``, once all of it is there."""
+    import json
+    try:
+        return json.loads(scheduler_file.read_text())["address"]
+    except (OSError, ValueError, KeyError):
+        return None
+
+
 def start_stock_cluster(python: Path, workdir: Path, files: Path, env: dict[str, str],
                         workers: int = 2,
                         worker_env: dict[str, str] | None = None) -> StockCluster:
@@ -101,13 +110,11 @@ def start_stock_cluster(python: Path, workdir: Path, files: Path, env: dict[str,
          "127.0.0.1:0", "--scheduler-file", str(scheduler_file)],
         cwd=workdir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
-    while not scheduler_file.exists():
+    while (address := _address_in(scheduler_file)) is None:  # the file comes, then its text
         if scheduler.poll() is not None or time.monotonic() > deadline:
             scheduler.kill()
             pytest.fail("the stock dask scheduler did not start")
         time.sleep(0.1)
-    import json
-    address = json.loads(scheduler_file.read_text())["address"]
     cluster = StockCluster(address, python, workdir, worker_env or env, [scheduler])
     cluster.start_worker(nworkers=workers)
     import warnings

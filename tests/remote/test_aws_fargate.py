@@ -118,7 +118,7 @@ def stock_scheduler(stock_python, tmp_path):
          "--dashboard-address", "127.0.0.1:0", "--scheduler-file", str(scheduler_file)],
         cwd=folder, env=stock_env({}), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120  # a loaded machine: imports alone take seconds
-    while not scheduler_file.exists():
+    while not scheduler_file.exists() or not scheduler_file.read_text().strip().endswith("}"):
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
             process.wait(10)

@@ -80,4 +80,4 @@ def test_a_dead_attempts_spool_becomes_its_log_before_it_goes(tmp_path, monkeypa
     leftovers.sweep()
     assert os.listdir(folder) == [os.path.basename(mine) + ".stdout"]
     assert store.read_log("17", "work", "3", attempt, "stdout") == "printed before the kill\n"
-    assert store.read_log("17", "work", "3", attempt, "stderr") == "and on fd 2\n"
+    assert store.read_log("17", "work", "3", attempt, "stderr") == "and on fd 2\nTask failed.\n"

@@ -55,9 +55,13 @@ def test_run_and_resume_take_the_run_rows_with_their_flags_and_defaults() -> Non
 
 def test_the_group_takes_the_group_rows_and_project_ones_only_with_a_project() -> None:
     plain, project = options_of(cli_of(LINEAR)), options_of(cli_of(FLOWS / "project_flow.py"))
+    configs = options_of(cli_of(FLOWS / "config_flow.py"))  # a Config and a @project
     group_rows = [o for o in RUN_OPTIONS if o.place == "group"]
-    assert [n for n in plain if n != "debug"] == [o.name for o in group_rows if not o.project]
-    assert [n for n in project if n != "debug"] == [o.name for o in group_rows]
+    assert [n for n in plain if n != "debug"] == [o.name for o in group_rows
+                                                  if not o.project and not o.configs]
+    assert [n for n in project if n != "debug"] == [o.name for o in group_rows
+                                                    if not o.configs]
+    assert [n for n in configs if n != "debug"] == [o.name for o in group_rows]
 
 
 def test_runner_takes_every_keyword_row_with_its_default() -> None:

@@ -88,7 +88,10 @@ def test_a_decorator_from_an_entry_point_runs_its_hooks(workdir, tmp_path_factor
     _install_plugin(plugins)
     flow = workdir / "stamped.py"
     flow.write_text(FLOW)
-    env = {**__import__("os").environ, "PYTHONPATH": str(plugins)}
+    import os
+    env = {**os.environ,  # the plugin's folder first; the user's own path kept
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(plugins),
+                                                       os.environ.get("PYTHONPATH")]))}
     result = subprocess.run([sys.executable, str(flow), "run", "--with",
                              "stamp:label=hello,rescue=true"], cwd=workdir, env=env,
                             capture_output=True, text=True, timeout=240)

@@ -74,7 +74,7 @@ def store_secrets(backend: Any, cluster: str, refs: Mapping[str, SecretRef],
 
     entries = []
     for var, ref in sorted(refs.items()):
-        if ref.source == "aws-secretsmanager":
+        if ref.source == "aws-secretsmanager" and "#" not in ref.target:  # #KEY: copied
             arn = ref.target if ref.target.startswith("arn:") else \
                 sm.describe_secret(SecretId=ref.target)["ARN"]
         else:
