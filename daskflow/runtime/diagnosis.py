@@ -17,12 +17,14 @@ nanny log lines); :func:`failure_of` fetches those values from a failed future.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shlex
 import signal as signals
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from ..exceptions import TaskFailed
@@ -131,6 +133,29 @@ def scheduler_went_away(exc: BaseException, client: Any, wait: float = 5.0) -> b
             return False
         time.sleep(0.1)
     return True
+
+
+@contextmanager
+def quiet_once_lost(client: Any) -> Iterator[None]:
+    """Within: distributed's client logs nothing once it has lost its scheduler (its tries
+    to reconnect, then its close cancelling them, each with a traceback); the run says
+    what happened in one line instead. What it logs while connected passes."""
+    logger = logging.getLogger("distributed.client")
+    connected = _WhileConnected(client)
+    logger.addFilter(connected)
+    try:
+        yield
+    finally:
+        logger.removeFilter(connected)
+
+
+class _WhileConnected(logging.Filter):
+    def __init__(self, client: Any) -> None:
+        super().__init__()
+        self.client = client
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return getattr(self.client, "status", "running") == "running"
 
 
 def scheduler_gone(run_pathspec: str, address: str) -> TaskFailed:

@@ -39,7 +39,7 @@ from ..project import project_facts, project_tags
 from ..steps import apply_configs
 from ..tracebacks import add_source_lines
 from .context import RunContext
-from .diagnosis import run_stopped
+from .diagnosis import quiet_once_lost, run_stopped
 from .display import choose_observer
 from .driver import RunDriver
 from .flowfile import flow_file_of, load_flow
@@ -398,7 +398,7 @@ class Runner:
                     f"Cannot reach the Dask scheduler at {self.scheduler_address} within "
                     f"{timeout}: {exc}. Check the address (tcp://host:8786) and that the "
                     f"scheduler runs.") from exc
-            with client:
+            with quiet_once_lost(client), client:  # closed first, quiet until then
                 self._setup_cluster(client, None, cluster="default", step="start")
                 life.default_cluster_up(client, backend=self.scheduler_address,
                                         description="existing scheduler")

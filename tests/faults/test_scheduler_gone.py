@@ -10,61 +10,26 @@
 
 from __future__ import annotations
 
-import json
-import os
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from daskflow import Flow
 
 from ..clusters.conftest import require_slurm  # noqa: F401  (a fixture)
-from ..conftest import FLOWS, _env
+from ..conftest import FLOWS, _env, start_scheduler, stop_processes
 
 pytestmark = pytest.mark.faults
 
 
-def _start_scheduler(folder: Path) -> tuple[str, list[subprocess.Popen]]:
-    """A real ``dask scheduler`` and one ``dask worker`` process with two workers."""
-    folder.mkdir(parents=True, exist_ok=True)
-    sched_file = folder / "scheduler.json"
-    procs = [subprocess.Popen(
-        [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
-         "--port", "0", "--dashboard-address", "127.0.0.1:0",
-         "--scheduler-file", str(sched_file)],
-        cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_env())]
-    deadline = time.time() + 60
-    while not sched_file.exists():
-        assert time.time() < deadline and procs[0].poll() is None, "no scheduler"
-        time.sleep(0.1)
-    procs.append(subprocess.Popen(
-        [sys.executable, "-m", "distributed.cli.dask_worker", "--scheduler-file",
-         str(sched_file), "--nworkers", "2", "--nthreads", "1", "--no-dashboard",
-         "--death-timeout", "20"],
-        cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_env()))
-    address = json.loads(sched_file.read_text())["address"]
-    from distributed import Client
-    with Client(address, timeout=30) as client:
-        client.wait_for_workers(2, timeout=60)
-    return address, procs
-
-
-def _stop(procs: list[subprocess.Popen]) -> None:
-    for proc in procs:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(20)
-
-
 @pytest.fixture
 def doomed_scheduler(tmp_path):
-    address, procs = _start_scheduler(tmp_path / "doomed")
+    address, procs = start_scheduler(tmp_path / "doomed", "--death-timeout", "20")
     yield address, procs
-    _stop(procs)
+    stop_processes(procs)
 
 
 def _finished_splits(flow: str) -> int:
@@ -87,7 +52,7 @@ def test_a_scheduler_killed_mid_foreach_is_named_with_the_command_to_resume(
         assert time.time() < deadline and proc.poll() is None, proc.communicate()
         time.sleep(0.2)
     procs[0].send_signal(signal.SIGKILL)  # the scheduler, and nothing else
-    out, err = proc.communicate(timeout=120)
+    _, err = proc.communicate(timeout=120)
     assert proc.returncode == 1, err
     last = err.strip().splitlines()[-1]
     assert f"the Dask scheduler at {address} went away" in last, err
@@ -99,14 +64,14 @@ def test_a_scheduler_killed_mid_foreach_is_named_with_the_command_to_resume(
     done_before = _finished_splits("SlowForeachFlow")
 
     (workdir / "no-nap").write_text("")
-    again, again_procs = _start_scheduler(tmp_path / "again")
+    again, again_procs = start_scheduler(tmp_path / "again")
     try:
         resumed = subprocess.run(
             [sys.executable, str(FLOWS / "slow_foreach.py"), "resume", "--origin-run-id",
              failed.id, "--scheduler-address", again], cwd=workdir, capture_output=True,
             text=True, env=_env(), timeout=180)
     finally:
-        _stop(again_procs)
+        stop_processes(again_procs)
     assert resumed.returncode == 0, resumed.stderr
     run = Flow("SlowForeachFlow").latest_run
     assert run.successful and run.data.total == 10 * sum(range(10))
@@ -129,7 +94,7 @@ def _slurm_jobs() -> set[str]:
            "cluster when the old one has no worker left", strict=True))],
     ids=["no-retry", "retry"])
 def test_a_step_cluster_whose_slurm_job_is_cancelled_fails_or_retries(
-        require_slurm, workdir, retry):
+        require_slurm, workdir, retry):  # noqa: F811
     proc = subprocess.Popen(
         [sys.executable, str(FLOWS / "slurm_cancel_flow.py"), "run",
          *(["--with", "retry:times=1,minutes_between_retries=0"] if retry else [])],
@@ -140,7 +105,7 @@ def test_a_step_cluster_whose_slurm_job_is_cancelled_fails_or_retries(
         time.sleep(0.2)
     first = (workdir / "job-0").read_text()
     subprocess.run(["scancel", first], check=True, timeout=30)
-    out, err = proc.communicate(timeout=300)
+    _, err = proc.communicate(timeout=300)
     run = Flow("SlurmCancelFlow").latest_run
     jobs = {first} | ({(workdir / "job-1").read_text()} if retry else set())
     if retry:
