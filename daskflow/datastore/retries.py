@@ -67,7 +67,7 @@ _PERMANENT = (FileNotFoundError, FileExistsError, IsADirectoryError, NotADirecto
 
 def is_transient(exc: BaseException) -> bool:
     """Whether ``exc`` (from fsspec, s3fs, botocore, aiohttp) may pass on another try."""
-    if isinstance(exc, DatastoreUnavailable) or isinstance(exc, _PERMANENT):
+    if isinstance(exc, (DatastoreUnavailable, *_PERMANENT)):
         return False
     if isinstance(exc, (ConnectionError, TimeoutError, ContentMismatch)):
         return True

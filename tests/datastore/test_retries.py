@@ -12,7 +12,12 @@ import pytest
 
 from daskflow.datastore import ArtifactStore
 from daskflow.datastore.files import files_for
-from daskflow.datastore.retries import ContentMismatch, RetryPolicy, is_transient, s3_options
+from daskflow.datastore.retries import (
+    ContentMismatch,
+    RetryPolicy,
+    is_transient,
+    s3_options,
+)
 from daskflow.exceptions import ConfigurationError, DatastoreUnavailable
 
 pytestmark = pytest.mark.fast

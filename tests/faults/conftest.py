@@ -143,8 +143,9 @@ def _proxied(moto: str, folder: Path, monkeypatch, faults: dict[str, float]) -> 
 def s3_prefix(request):
     """The test's own prefix in the bucket (named by the test and the seed, so a replay
     makes the same requests), the datastore root of this process's client too."""
-    import dask.config
     import hashlib
+
+    import dask.config
     name = hashlib.sha1(f"{request.node.nodeid}|{fault_seed()}".encode()).hexdigest()[:8]
     root = f"s3://{BUCKET}/{name}"
     with dask.config.set({"daskflow.datastore.root": root}):

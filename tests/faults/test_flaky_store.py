@@ -141,7 +141,7 @@ def test_a_store_that_stops_answering_ends_the_run_in_one_line_then_resume_goes_
         fs.invalidate_cache()
         time.sleep(0.2)
     flaky_s3.go_down()
-    out, err = process.communicate(timeout=180)
+    _, err = process.communicate(timeout=180)
     assert process.returncode == 1, err[-3000:]
     last = err.strip().splitlines()[-1]
     assert "Traceback" not in err, err[-3000:]
