@@ -72,8 +72,10 @@ def aws_env(endpoint: str) -> dict[str, str]:
 
 
 def start_proxy(moto: str, folder: Path, *, seed: int, faults: dict[str, float],
-                max_seconds: float = 1500) -> FlakyStore:
-    """The proxy in front of ``moto``, with ``faults`` (proxy.py's options) as the mix."""
+                max_seconds: float = 600) -> FlakyStore:
+    """The proxy in front of ``moto``, with ``faults`` (proxy.py's options) as the mix; it
+    exits by itself after ``max_seconds`` (twice pytest's limit of a test) if nothing
+    stops it before."""
     stats, log = folder / "proxy-stats.json", folder / "proxy-faults.jsonl"
     options = [a for name, value in faults.items() for a in (f"--{name}", str(value))]
     process = subprocess.Popen(
