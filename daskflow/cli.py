@@ -332,8 +332,11 @@ def _add_read_commands(cli: click.Group, flow_cls: type) -> None:
             if len(tasks) > 1:  # a foreach: say whose output follows
                 index = f" (foreach item {task.index})" if task.index is not None else ""
                 click.secho(f"--- {task.pathspec}{index} ---", bold=True)
-                if not out and not err:
-                    click.echo("(this task printed nothing)")
+            if task.cached:
+                click.echo(f"(@cache reused this task: it did not run; its output and "
+                           f"artifacts come from {task.origin_pathspec})", err=True)
+            if len(tasks) > 1 and not out and not err:
+                click.echo("(this task printed nothing)")
             if out:
                 click.echo(out, nl=False)
             if err:
@@ -754,6 +757,32 @@ def _close_dead_runs_clusters(found: list[Any], dry_run: bool) -> None:
         click.echo(f"closed {what}: {done}")
     click.echo(f"{closed} cluster(s) would be closed." if dry_run
                else f"{closed} cluster(s) closed.")
+
+
+@daskflow_command.command(help="List the runs using the Dask scheduler at ADDRESS "
+                                "(tcp://host:8786, tls://...): user, flow, run id, tasks in "
+                                "flight and each one's share of its threads.")
+@click.argument("address")
+@click.option("--json", "as_json", is_flag=True, help="One JSON document instead of a table.")
+def scheduler(address: str, as_json: bool) -> None:
+    from .runtime.shares import runs_on
+    from .runtime.preflight import connect_scheduler
+    with connect_scheduler(address) as client:
+        threads = sum(client.nthreads().values())
+        runs = runs_on(client)
+    if as_json:
+        import json
+        click.echo(json.dumps({"scheduler": address, "threads": threads, "runs": runs},
+                              indent=2))
+        return
+    if not runs:
+        click.echo(f"No daskflow run uses {address} ({threads} threads).")
+        return
+    click.echo(_table([{
+        "USER": r["user"], "FLOW": r["flow"], "RUN": r["run_id"],
+        "IN FLIGHT": str(r["in_flight"]), "SHARE": str(r["share"]),
+        "THREADS": f"{r['threads']} of {threads} ({r['fraction']:.0%})", "HOST": r["host"]}
+        for r in runs]))
 
 
 def _table(rows: list[dict[str, str]]) -> str:

@@ -604,8 +604,26 @@ class Task:
 
     @property
     def origin_pathspec(self) -> str | None:
-        """The task of an earlier run this one was cloned from on resume."""
-        return (self.record or {}).get("clone_of")
+        """The task of an earlier run this one was cloned from on resume, or taken from
+        by ``@cache`` (its artifacts are that task's)."""
+        record = self.record or {}
+        return record.get("clone_of") or record.get("origin_pathspec")
+
+    @property
+    def cached(self) -> bool:
+        """Whether ``@cache`` took this task from an earlier run instead of running it
+        (:attr:`origin_pathspec` names that task; ``stdout``/``stderr`` are its)."""
+        record = self.record or {}
+        return bool(record.get("origin_pathspec")) and not record.get("clone_of")
+
+    def _output(self, stream: str) -> str:
+        """What the attempt printed; a task taken from the cache: what its origin printed."""
+        if self.cached:
+            try:
+                return Task(self.origin_pathspec or "", _store=self._store)._output(stream)
+            except DataNotFoundError:  # its origin run was deleted since
+                return ""
+        return self._store.read_log(*self._ids(), self.current_attempt, stream)
 
     @property
     def parent_task_pathspecs(self) -> Iterator[str]:
@@ -712,7 +730,7 @@ class Task:
         if stream not in ("stdout", "stderr"):
             raise DataNotFoundError(
                 f"Task {self.pathspec} has no log stream {stream!r}; use 'stdout' or 'stderr'.")
-        text = self._store.read_log(*self._ids(), self.current_attempt, stream)
+        text = self._output(stream)
         stamp = self.finished_at or self.started_at
         when = datetime.fromtimestamp(stamp, timezone.utc).replace(tzinfo=None) \
             if stamp else None
@@ -721,11 +739,11 @@ class Task:
 
     @property
     def stdout(self) -> str:
-        return self._store.read_log(*self._ids(), self.current_attempt, "stdout")
+        return self._output("stdout")
 
     @property
     def stderr(self) -> str:
-        return self._store.read_log(*self._ids(), self.current_attempt, "stderr")
+        return self._output("stderr")
 
     def _refs(self) -> dict[str, ArtifactRef]:
         record = self.record

@@ -66,6 +66,10 @@ class FlowGraph:
     def __contains__(self, name: str) -> bool:
         return name in self.nodes
 
+    def is_gang(self, name: str) -> bool:
+        """Whether step ``name`` runs as a ``num_parallel`` gang (a parent asked for one)."""
+        return any(self.nodes[p].parallel for p in self.nodes[name].in_funcs)
+
     def forward(self, name: str) -> list[str]:
         """The steps ``name`` goes on to, without a switch's way back to itself."""
         return [n for n in self.nodes[name].out_funcs if n != name]

@@ -41,7 +41,8 @@ class Attempt:
     performance_report: str | None = None   # where it is kept: a local path, or a URL
     next_step: str | None = None       # a switch: the step it chose
     num_splits: int | None = None      # a foreach: how many splits it made
-    clone_of: str | None = None        # resumed: the task of the origin run it reuses
+    clone_of: str | None = None        # resumed or @cache: the earlier task it reuses
+    cached: bool = False               # taken by @cache (not cloned on resume)
     cards: list[dict[str, Any]] = field(default_factory=list)  # @card pages: id, type, file, html
 
     @property
@@ -67,6 +68,11 @@ class StepSummary:
     def cloned(self) -> int:
         """Tasks a resumed run reused from its origin run instead of running them."""
         return sum(1 for a in self.attempts if a.clone_of)
+
+    @property
+    def cached(self) -> int:
+        """Of :attr:`cloned`, those ``@cache`` took (the rest a resume cloned)."""
+        return sum(1 for a in self.attempts if a.cached)
 
     @property
     def ran(self) -> list[Attempt]:
@@ -165,6 +171,7 @@ class RunData:
     graph: dict[str, GraphNode]
     graph_inferred: bool
     record: dict[str, Any]
+    origin_reports: dict[str, str] = field(default_factory=dict)  # @cache: run -> report
 
     @property
     def attempts(self) -> list[Attempt]:
@@ -253,7 +260,22 @@ def collect_run(run: Any, graph: Any = None, threads: int = 16) -> RunData:
         tags=list(record.get("tags") or []), system_tags=list(record.get("system_tags") or []),
         dashboard=record.get("dashboard"), failure=record.get("failure"),
         clusters=_clusters(record), steps=ordered, graph=nodes, graph_inferred=inferred,
-        record=record)
+        record=record, origin_reports=_origin_reports(getattr(run, "_store", None), summaries))
+
+
+def _origin_reports(store: Any, summaries: dict[str, StepSummary]) -> dict[str, str]:
+    """Where the report of each run that ``@cache`` took tasks from is (a few runs)."""
+    runs = {a.clone_of.split("/")[1] for s in summaries.values() for a in s.attempts
+            if a.cached and a.clone_of}
+    found = {}
+    for run_id in sorted(runs):
+        try:
+            location = store.runs.stored_report(run_id) if store is not None else None
+        except Exception:  # noqa: BLE001  a link less, never a report less
+            location = None
+        if location:
+            found[run_id] = location
+    return found
 
 
 def _read_task(task: Any) -> tuple[list[Attempt], set[str]]:
@@ -286,7 +308,8 @@ def _read_task(task: Any) -> tuple[list[Attempt], set[str]]:
             cluster=record.get("cluster"), worker=record.get("worker") or record.get("host"),
             performance_report=view.performance_report,
             next_step=record.get("next_step"), num_splits=record.get("num_splits"),
-            clone_of=record.get("clone_of"))
+            clone_of=record.get("clone_of") or record.get("origin_pathspec"),
+            cached=bool(record.get("origin_pathspec")) and not record.get("clone_of"))
         parents.update(p.split("/", 1)[0] for p in record.get("parents") or [])
         out.append(attempt)
     return out, parents

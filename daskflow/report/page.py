@@ -53,7 +53,8 @@ def report_html(run: RunData, *, report_dir: str | None = None) -> str:
         _section("tags", "Tags", _tags(run)),
         _section("steps", "Steps", _steps(run)),
         "</div></div>",
-        _section("timeline", "Timeline", render_timeline(run, ids),
+        _section("timeline", "Timeline", render_timeline(
+            run, ids, {r: _href(loc, report_dir) for r, loc in run.origin_reports.items()}),
                  _legend([("ok", "ok"), ("failed", "failed"),
                           ("retried", "failed, retried"), ("unfinished", "did not finish"),
                           ("cluster", "cluster up")], "lg-bar")
@@ -243,8 +244,10 @@ def _steps(run: RunData) -> str:
             notes.append(f"{s.count(RETRIED)} retried")
         if s.count(UNFINISHED):
             notes.append(f"{s.count(UNFINISHED)} unfinished")
-        if s.cloned:
-            notes.append(f"{s.cloned} reused")
+        if s.cached:
+            notes.append(f"{s.cached} from the cache")
+        if s.cloned - s.cached:
+            notes.append(f"{s.cloned - s.cached} reused")
         cluster = ""
         if with_clusters:
             names = sorted({a.cluster for a in s.attempts if a.cluster})

@@ -48,7 +48,7 @@ def execute_batch(ctx: RunContext, specs: list[TaskSpec], *parents: TaskRef) -> 
         return SplitBatch(step, (ref.task_id,), (ref.attempt,), time.perf_counter() - began)
     batch = store.batched(ctx.run_id, step, [s.task_id for s in specs])
     if ctx.announce_starts:
-        announce("started", step, [s.task_id for s in specs], 0)
+        announce("started", step, [s.task_id for s in specs], 0, ctx.run_id)
     done: list[TaskRef] = []
     failure: TaskFailed | None = None
     # the splits' own time sizes the batches: a batch's fixed cost (its listing and its

@@ -157,13 +157,15 @@ def _install() -> None:
             sys.stderr = _Router("stderr", sys.stderr)
 
 
-def announce(event: str, step: str, task_id: str | list[str], attempt: int) -> None:
-    """Tell the driver an attempt started or failed (no-op off a Dask worker); a batch
-    of splits announces all its task ids in one event."""
+def announce(event: str, step: str, task_id: str | list[str], attempt: int,
+             run_id: str) -> None:
+    """Tell the driver of run ``run_id`` an attempt started or failed (no-op off a Dask
+    worker); a batch of splits announces all its task ids in one event."""
     forward = _forwarder()
     if forward is not None:
         try:
-            forward(TASK_TOPIC, {"e": event, "s": step, "t": task_id, "a": attempt})
+            forward(TASK_TOPIC, {"e": event, "s": step, "t": task_id, "a": attempt,
+                                 "r": run_id})
         except Exception:
             pass  # the view only misses a detail
 

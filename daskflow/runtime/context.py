@@ -32,6 +32,7 @@ class RunContext:
     slots: Any = None                # a distributed.Semaphore bounding tasks at once, or None
     announce_starts: bool = True     # send a "started" event per attempt (a live view shows it)
     metaflow_alias: bool = False     # a Metaflow flow file: `import metaflow` is daskflow's
+    cache: dict[str, str] = field(default_factory=dict)  # @cache: step -> its code key
 
     @property
     def flow_name(self) -> str:
@@ -175,7 +176,7 @@ def without_secret_values(ctx: RunContext) -> RunContext:
                                for name, plan in ctx.plans.items()})
 
 
-def submit_context(client: Any, data: bytes, key: str) -> Any:
+def submit_context(client: Any, data: bytes, key: str, calls: Any = None) -> Any:
     """The run's context as a task on ``client``'s cluster, copied to every worker.
 
     A task rather than scattered data: if the workers holding it die, Dask recomputes
@@ -184,9 +185,11 @@ def submit_context(client: Any, data: bytes, key: str) -> Any:
     only, it would pin a small foreach (too few splits for Dask's queuing) or a branch
     to that worker, and work stealing often leaves them all there. Held by every
     worker, tasks go where there are free threads. The copy takes a few milliseconds
-    and only steers placement: if it fails, the tasks still run.
+    and only steers placement: if it fails, the tasks still run. ``calls``: how tasks go
+    to this cluster (``remote/calls.py``; default: as they are).
     """
-    future = client.submit(load_context, data, key=key, pure=False)
+    future = calls.submit(client, load_context, data, key=key) if calls is not None \
+        else client.submit(load_context, data, key=key, pure=False)
     if len(client.scheduler_info().get("workers", {})) > 1:
         try:
             client.replicate([future])

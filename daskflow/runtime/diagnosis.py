@@ -136,15 +136,17 @@ def scheduler_went_away(exc: BaseException, client: Any, wait: float = 5.0) -> b
 
 
 @contextmanager
-def quiet_once_lost(client: Any) -> Iterator[None]:
+def quiet_once_lost(client: Any = None) -> Iterator[_WhileConnected]:
     """Within: distributed's client logs nothing once it has lost its scheduler (its tries
     to reconnect, then its close cancelling them, each with a traceback); the run says
-    what happened in one line instead. What it logs while connected passes."""
+    what happened in one line instead. What it logs while connected passes. The client
+    may be given later, as the ``client`` of what this yields (entered first, the filter
+    is left last: after the client's close)."""
     logger = logging.getLogger("distributed.client")
     connected = _WhileConnected(client)
     logger.addFilter(connected)
     try:
-        yield
+        yield connected
     finally:
         logger.removeFilter(connected)
 

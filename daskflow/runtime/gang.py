@@ -24,7 +24,7 @@ from .context import ParallelInfo, TaskSpec, submit_context
 
 def is_gang(graph: FlowGraph, step: str) -> bool:
     """Whether ``step`` runs as a num_parallel gang."""
-    return any(graph[p].parallel for p in graph[step].in_funcs)
+    return graph.is_gang(step)
 
 
 @dataclass

@@ -30,6 +30,8 @@ Position = tuple[str, tuple[tuple[str, int], ...], int]
 class ResumePlan:
     """Which tasks of ``origin_run_id`` the new run reuses, and how to clone them."""
 
+    source = "resume"
+
     def __init__(self, store: ArtifactStore, graph: FlowGraph, origin_run_id: str,
                  run_id: str | None, params: dict[str, ArtifactRef],
                  from_step: str | None = None, *, rerun_caught: bool = False) -> None:
@@ -43,11 +45,17 @@ class ResumePlan:
         self.origin = self._index_origin()
         self.cloned: set[tuple[str, str]] = set()   # (step, task id) of the new run
 
+    def waits(self) -> frozenset[str]:
+        """Clones follow clones only: no step's followers need to wait for its refs."""
+        return frozenset()
+
     def reuse(self, specs: Sequence[TaskSpec],
-              parents: Sequence[TaskRef]) -> list[TaskRef | None]:
+              parents: Sequence[Any]) -> list[TaskRef | None]:
         """The walk's :class:`~daskflow.runtime.walk.TaskReuse`: clone each of ``specs``
-        whose place the origin finished, if all of ``parents`` are clones too."""
-        if not all((p.step, p.task_id) in self.cloned for p in parents):
+        whose place the origin finished, if all of ``parents`` are clones too (a batch of
+        splits ran in this run: never)."""
+        if not all(isinstance(p, TaskRef) and (p.step, p.task_id) in self.cloned
+                   for p in parents):
             return [None] * len(specs)
         refs = [self.clone(s.step, s.frames, s.task_id, parents, s.iteration) for s in specs]
         self.cloned.update((s.step, s.task_id) for s, ref in zip(specs, refs) if ref)

@@ -51,6 +51,7 @@ from ..inputs import Inputs
 from ..graph import FOREACH, SWITCH, StepNode
 from ..steps import StepPlan, TaskContext, TaskError, iter_hooks
 from ..steps.failure import handled_by_catch
+from .cache_keys import entry_of_run
 from .capture import announce, bind_capture, capture_output, crash_note, note_spool, \
     read_spool, remove_spool
 from .context import RunContext, TaskRef, TaskSpec, parent_names
@@ -85,7 +86,7 @@ def run_task(ctx: RunContext, store: ArtifactStore, spec: TaskSpec,
         if len(history) > plan.retries:
             return _give_up(ctx, store, spec, parents, plan, history)
         if history:
-            announce("retrying", spec.step, spec.task_id, history[-1][0])
+            announce("retrying", spec.step, spec.task_id, history[-1][0], ctx.run_id)
             if plan.retry_delay:
                 last = history[-1][1] or {}
                 wait = last.get("finished_at", time.time()) + plan.retry_delay - time.time()
@@ -227,8 +228,9 @@ def _attempt(ctx: RunContext, store: ArtifactStore, spec: TaskSpec,
     if node.recursive:  # which pass of its loop: resume clones each pass in its place
         record["iteration"] = spec.iteration
     if ctx.announce_starts and not _batched(store):  # a batch announces its splits at once
-        announce("started", spec.step, spec.task_id, attempt)
+        announce("started", spec.step, spec.task_id, attempt, ctx.run_id)
     ref: TaskRef | None = None
+    cached: dict[str, Any] | None = None   # its cache index entry (@cache)
     with capture_output(pathspec, ctx.stream_output, spool) as out:
         watchdog = _Watchdog(plan.timeout, lambda stack: _timed_out(
             ctx, store, spec, parents, plan, record, out, stack, last)) \
@@ -238,9 +240,11 @@ def _attempt(ctx: RunContext, store: ArtifactStore, spec: TaskSpec,
             if spec.parallel:
                 env.update(spec.parallel.environ())
             with task_environment(env):
-                ref = _run_step(ctx, store, node, spec, attempt, parents, plan, record)
+                ref, cached = _run_step(ctx, store, node, spec, attempt, parents, plan, record)
             record.update(status="ok", artifacts=_index_record({**ref.artifacts, **ctx.params}),
                           num_splits=ref.num_splits, next_step=ref.next_step)
+            if cached is not None:
+                record["cache_key"] = cached["key"]
         except BaseException as exc:  # SystemExit and KeyboardInterrupt are task failures too
             if watchdog is not None and watchdog.fired:
                 return watchdog.result  # the watchdog recorded the timeout already
@@ -251,6 +255,13 @@ def _attempt(ctx: RunContext, store: ArtifactStore, spec: TaskSpec,
         if watchdog is not None and not watchdog.finish():
             return watchdog.result
     _write_attempt(store, ctx, spec, attempt, record, out)
+    if cached is not None and record["status"] == "ok":  # after its record: an entry
+        # always names a finished task (a failure @catch caught is never reused)
+        try:
+            store.cache.add(spec.step, ctx.cache[spec.step], [cached])
+        except Exception as exc:  # noqa: BLE001  a later cache miss, never a failed task
+            print(f"daskflow: @cache could not record {pathspec} ({type(exc).__name__}: "
+                  f"{exc}); a later run will run it again.", file=sys.stderr)
     return ref
 
 
@@ -380,7 +391,7 @@ def _caught(ctx: RunContext, store: ArtifactStore, spec: TaskSpec,
             handled = {**(handled or {}), **result}
     if handled is None:
         return None
-    announce("caught", spec.step, spec.task_id, attempt)  # ahead of the task's result
+    announce("caught", spec.step, spec.task_id, attempt, ctx.run_id)  # ahead of its result
     node = ctx.graph[spec.step]
     artifacts = {} if node.is_join or not parents else dict(parents[0].artifacts)
     # As Metaflow, what the step assigned before it failed is kept.
@@ -426,6 +437,9 @@ class _Watchdog:
         self.result: TaskRef | None = None
         self.thread_id = threading.get_ident()
         self.worker = current_worker()  # get_worker() only works in the task's thread
+        from ..remote.calls import in_package
+        # on a scheduler that runs share, other runs' tasks live in this process too
+        self.shared = in_package() is not None
         self.on_fire = on_fire
         self.timer = threading.Timer(seconds or 0, self._fire)
         self.timer.daemon = True
@@ -437,9 +451,9 @@ class _Watchdog:
                 return
             self.fired = True
         self.result = self.on_fire(sys._current_frames().get(self.thread_id))
-        if not _kill_worker_process(self.worker):
-            # No nanny to replace this worker: interrupt the step's thread instead
-            # (takes effect at its next Python instruction).
+        if self.shared or not _kill_worker_process(self.worker):
+            # No nanny to replace this worker, or other runs' tasks in it: interrupt the
+            # step's thread instead (takes effect at its next Python instruction).
             ctypes.pythonapi.PyThreadState_SetAsyncExc(
                 ctypes.c_ulong(self.thread_id), ctypes.py_object(TimeoutError))
 
@@ -484,15 +498,17 @@ def _kill_worker_process(worker: Any) -> bool:
 
 def _run_step(ctx: RunContext, store: ArtifactStore, node: StepNode, spec: TaskSpec,
               attempt: int, parents: tuple[TaskRef, ...], plan: StepPlan,
-              record: dict[str, Any]) -> TaskRef:
+              record: dict[str, Any]) -> tuple[TaskRef, dict[str, Any] | None]:
+    """The body, its artifacts stored; with the task's cache index entry (@cache)."""
     inputs = None
     refs: dict[str, ArtifactRef] = {}
+    reads: set[str] | None = set() if spec.step in ctx.cache else None  # names it reads
     if node.is_join:
-        inputs = Inputs(JoinInputs(store, ctx.run_id, ctx.params, parents))
+        inputs = Inputs(JoinInputs(store, ctx.run_id, ctx.params, parents, reads), reads)
     elif parents:
         refs = parents[0].artifacts
     flow: FlowSpec = ctx.flow_cls._for_task(store, ctx.run_id, node, refs, ctx.params,
-                                            spec.frames)
+                                            spec.frames, reads)
     try:
         _run_body(ctx, store, flow, spec, attempt, plan, inputs, record)
         if node.name != "end" and flow._df_transition is None:
@@ -516,10 +532,22 @@ def _run_step(ctx: RunContext, store: ArtifactStore, node: StepNode, spec: TaskS
             items = items.parts(store, artifacts.get(items.var))
             _check_width(node, len(items), ctx.max_num_splits)
         store.write_foreach_items(ctx.run_id, node.name, spec.task_id, attempt, items,
-                                  node.foreach_var or "")
+                                  node.foreach_var or "",
+                                  digests=node.out_funcs[0] in ctx.cache)
         num_splits = len(items)
-    return TaskRef(node.name, spec.task_id, attempt, artifacts, spec.frames, num_splits,
-                   next_step, spec.iteration)
+    ref = TaskRef(node.name, spec.task_id, attempt, artifacts, spec.frames, num_splits,
+                  next_step, spec.iteration)
+    if reads is None:
+        return ref, None
+    try:
+        return ref, entry_of_run(ctx.cache[spec.step], store, ctx.run_id, ctx.params,
+                                 node.is_join, spec.frames, parents, reads, spec.task_id,
+                                 attempt, ref, flow._df_artifacts())
+    except Exception as exc:  # noqa: BLE001  unkeyed: a later cache miss, not a failure
+        print(f"daskflow: @cache could not key {_pathspec(ctx, spec)} "
+              f"({type(exc).__name__}: {exc}); a later run will run it again.",
+              file=sys.stderr)
+        return ref, None
 
 
 def _run_body(ctx: RunContext, store: ArtifactStore, flow: FlowSpec, spec: TaskSpec,

@@ -155,7 +155,7 @@ def finish(shape: Shape, spec: TaskSpec) -> TaskRef:
 
 def walk_to_end(shape: Shape, graph: FlowGraph, routes: Routes = Routes(), order: str = "fifo",
                 reuse: Any = None, seed: int = 0) -> Walked:
-    walk = Walk(graph, "9", routes, reuse)
+    walk = Walk(graph, "9", routes, [reuse] if reuse is not None else [])
     walked = Walked()
     rng = random.Random(seed)
     running: list[tuple[TaskSpec, tuple[Any, ...], bool]] = []   # (spec, parents, batched)
@@ -403,6 +403,8 @@ class Clones:
     """A :class:`~daskflow.runtime.walk.TaskReuse` as resume's: a task whose place the
     origin walk finished, outside ``excluded``, is reused if all its parents were."""
 
+    source = "resume"
+
     def __init__(self, origin: Walked, excluded: set[str]) -> None:
         self.origin = {(ref.step, tuple(f.index for f in ref.frames), ref.iteration): ref
                        for ref in origin.refs.values()}
@@ -410,7 +412,8 @@ class Clones:
         self.cloned: set[tuple[str, str]] = set()
 
     def reuse(self, specs, parents):
-        if not all((p.step, p.task_id) in self.cloned for p in parents):
+        if not all(isinstance(p, TaskRef) and (p.step, p.task_id) in self.cloned
+                   for p in parents):
             return [None] * len(specs)
         refs = []
         for spec in specs:
@@ -471,6 +474,65 @@ def test_resume_with_nothing_to_redo_reuses_end_too() -> None:
     graph = shape.graph("branch")
     resumed = walk_to_end(shape, graph, reuse=Clones(walk_to_end(shape, graph), set()))
     assert resumed.runs == [] and resumed.reused[-1].step == "end"
+
+
+# -- the cache: tasks reused by what they read, whether their parents ran or not ------------
+
+
+class Hits:
+    """A :class:`~daskflow.runtime.walk.TaskReuse` as ``@cache``'s: every task is asked for
+    (its parents finished, as refs or batches), and hits unless it is one of ``changed``
+    or read what a task that ran in this walk made (a batch's splits ran)."""
+
+    source = "cache"
+
+    def __init__(self, shape: Shape, changed: set[tuple[str, tuple[int, ...]]]) -> None:
+        self.shape = shape
+        self.changed = changed
+        self.asked: list[tuple[str, tuple[int, ...], int]] = []
+        self.hits: set[tuple[str, str]] = set()
+
+    def reuse(self, specs, parents):
+        ran = any(isinstance(p, SplitBatch) or (p.step, p.task_id) not in self.hits
+                  for p in parents)
+        refs = []
+        for spec in specs:
+            place = (spec.step, tuple(f.index for f in spec.frames))
+            self.asked.append((*place, spec.iteration))
+            if ran or place in self.changed:
+                refs.append(None)
+                continue
+            self.hits.add((spec.step, spec.task_id))
+            refs.append(finish(self.shape, spec))
+        return refs
+
+
+CACHED = [("foreach", ("work", (2,)), {"work", "join", "end"}),
+          ("foreach chain", ("b", (1,)), {"b", "join", "end"}),
+          ("nested foreach", ("inner", (1, 0)), {"inner", "join_inner", "join_outer", "end"}),
+          ("branch", ("b", ()), {"b", "join", "end"}),
+          ("linear", ("a", ()), {"a", "b", "end"})]
+
+
+@pytest.mark.parametrize("routes", ["default", "batched"])
+@pytest.mark.parametrize("name, changed, rerun", CACHED)
+def test_a_cached_walk_runs_what_changed_and_what_read_it_only(name, changed, rerun,
+                                                               routes) -> None:
+    """Each task is looked up once its parents finished: the steps before cached ones hand
+    their refs to the walk (the driver puts them in ``follow_on_finish``)."""
+    shape = SHAPES[name]
+    graph = shape.graph(name.replace(" ", "_"))
+    chosen = ROUTES[routes](graph)
+    chosen = Routes(follow_on_finish=frozenset(n.name for n in graph if n.out_funcs),
+                    batched=chosen.batched, sized=chosen.sized)
+    hits = Hits(shape, {changed})
+    walked = walk_to_end(shape, graph, chosen, "random", reuse=hits)
+    check_walk(shape, graph, walked, chosen)
+    assert Counter(hits.asked) == walked.positions()   # every task was looked up, once
+    assert {spec.step for spec, _ in walked.runs} == rerun
+    ran = [(spec.step, tuple(f.index for f in spec.frames)) for spec, _ in walked.runs]
+    assert [place for place in ran if place[0] == changed[0]] == [changed]  # it alone
+    assert all(r.source == "cache" for r in walked.reused)
 
 
 def test_the_walk_imports_no_dask():
