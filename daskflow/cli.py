@@ -734,15 +734,26 @@ def list_clusters(backends: tuple[str, ...], datastore_root: str | None,
 
 
 @clusters.command(help="Close the clusters whose run has finished or whose driver is gone, "
-                       "and say what was closed.")
+                       "remove the temporary files that dead processes of daskflow left on "
+                       "this machine (TLS credentials, output spools), and say what went.")
 @_backend_option
 @_root_option
 @click.option("--dry-run", is_flag=True, help="Only say what would be closed.")
 def gc(backends: tuple[str, ...], datastore_root: str | None, dry_run: bool) -> None:
-    from .clusters.inventory import end, live_clusters
+    from .clusters.inventory import live_clusters
     found, notes = live_clusters(backends, datastore_root)
     for note in notes:
         click.echo(f"note: {note}", err=True)
+    _close_dead_runs_clusters(found, dry_run)
+    from .runtime.leftovers import sweep
+    swept = sweep(dry_run=dry_run)
+    for path in swept:
+        click.echo(f"{'would remove' if dry_run else 'removed'} {path} (its process is gone)")
+
+
+def _close_dead_runs_clusters(found: list[Any], dry_run: bool) -> None:
+    """``gc``'s clusters: those whose run is not alive are closed."""
+    from .clusters.inventory import end
     if not found:
         click.echo("No live clusters: nothing to close.")
         return

@@ -85,10 +85,10 @@ def scheduler_address(scheduler_file: Path) -> str | None:
         return None
 
 
-@pytest.fixture(scope="session")
-def scheduler(tmp_path_factory: pytest.TempPathFactory):
-    """A real `dask scheduler` with two `dask worker` processes, shared by a session."""
-    folder = tmp_path_factory.mktemp("scheduler")
+def start_scheduler(folder: Path, *worker_options: str) -> tuple[str, list[subprocess.Popen]]:
+    """A real `dask scheduler` and one `dask worker` process with two workers (given
+    ``worker_options`` too), in ``folder``: its address, and the two processes."""
+    folder.mkdir(parents=True, exist_ok=True)
     sched_file = folder / "scheduler.json"
     procs = [subprocess.Popen(
         [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
@@ -100,14 +100,19 @@ def scheduler(tmp_path_factory: pytest.TempPathFactory):
         time.sleep(0.1)  # the file comes first, then its text
     procs.append(subprocess.Popen(
         [sys.executable, "-m", "distributed.cli.dask_worker", "--scheduler-file",
-         str(sched_file), "--nworkers", "2", "--nthreads", "1", "--no-dashboard"],
+         str(sched_file), "--nworkers", "2", "--nthreads", "1", "--no-dashboard",
+         *worker_options],
         cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_env()))
     address = scheduler_address(sched_file)
     assert address is not None, "the dask scheduler did not start within 60 s"
     from distributed import Client
     with Client(address, timeout=30) as client:
         client.wait_for_workers(2, timeout=60)
-    yield address
+    return address, procs
+
+
+def stop_processes(procs: list[subprocess.Popen]) -> None:
+    """Terminate ``procs``, last first; kill what is left after 20 s."""
     for proc in reversed(procs):
         proc.terminate()
     for proc in procs:
@@ -115,6 +120,15 @@ def scheduler(tmp_path_factory: pytest.TempPathFactory):
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
+            proc.wait(timeout=20)
+
+
+@pytest.fixture(scope="session")
+def scheduler(tmp_path_factory: pytest.TempPathFactory):
+    """A real `dask scheduler` with two `dask worker` processes, shared by a session."""
+    address, procs = start_scheduler(tmp_path_factory.mktemp("scheduler"))
+    yield address
+    stop_processes(procs)
 
 
 class _NotFast(RuntimeError):

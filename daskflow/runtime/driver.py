@@ -49,7 +49,7 @@ from ..exceptions import TaskFailed
 from .batch import execute_batch
 from .context import RunContext, SplitBatch, TaskKey, TaskRef, TaskSpec, submit_context, \
     without_secret_values
-from .diagnosis import failure_of
+from .diagnosis import failure_of, scheduler_gone, scheduler_lost, scheduler_went_away
 from .events import RunObserver
 from .fanout import BatchDone, Fanout, batchable
 from .flights import Flights
@@ -146,7 +146,12 @@ class RunDriver:
                     event = self.events.get(timeout=0.5)
                 except queue.Empty:
                     continue
-                self.handle(event)
+                try:
+                    self.handle(event)
+                except Exception as exc:  # fetching a result from a scheduler now gone
+                    if self.client is None or not scheduler_went_away(exc, self.client):
+                        raise
+                    self._fail(scheduler_gone(self._pathspec(), self.client.scheduler.address))
             self.outcome.tasks, self.outcome.seconds = self.done, time.time() - started
             return self.outcome
         except BaseException:
@@ -447,13 +452,17 @@ class RunDriver:
         return self.board.fair.priority(self.flights.in_flight + later)
 
     def _failure(self, future: Any, cluster: str) -> TaskFailed:
+        if cluster == DEFAULT and scheduler_lost(future, self.client):
+            return scheduler_gone(self._pathspec(), self.client.scheduler.address)
         task = TaskKey.parse(future.key)
         account = None if cluster == DEFAULT else functools.partial(self.pool.diagnose,
                                                                     cluster)
         return failure_of(future, self._pathspec(task.step, task.task_id), account)
 
-    def _pathspec(self, step: str, task_id: str) -> str:
-        return f"{self.ctx.flow_name}/{self.ctx.run_id}/{step}/{task_id}"
+    def _pathspec(self, step: str | None = None, task_id: str = "") -> str:
+        """A task's pathspec; without ``step``, the run's."""
+        run = f"{self.ctx.flow_name}/{self.ctx.run_id}"
+        return f"{run}/{step}/{task_id}" if step else run
 
     def _fail(self, failure: TaskFailed) -> None:
         self.flights.cancel_all()

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import config
-from ..exceptions import TaskFailed
+from ..exceptions import DatastoreUnavailable, TaskFailed
 from ..graph import FOREACH, SWITCH, FlowGraph
 from ..steps import StepPlan
 from .context import TaskRef, TaskSpec
@@ -138,9 +138,10 @@ class Fanout:
 
     def returned(self, specs: list[TaskSpec], error: BaseException | None) -> bool:
         """A batch failed with ``error``: True when its splits are to run again one per
-        Dask task (not a split's failure: its worker died, ...), False when the run fails."""
+        Dask task (not a split's failure: its worker died, ...), False when the run fails
+        (a split's failure, or the datastore gone: each split alone would meet it too)."""
         self.in_flight -= 1
-        return error is not None and not isinstance(error, TaskFailed)
+        return error is not None and not isinstance(error, (TaskFailed, DatastoreUnavailable))
 
     @property
     def done(self) -> bool:

@@ -22,7 +22,7 @@ from ..clusters.pricing import cost, currency
 from ..current import username
 from ..dashboard import flow_page_link
 from ..datastore import ArtifactRef, ArtifactStore
-from ..exceptions import TaskFailed
+from ..exceptions import DatastoreUnavailable, TaskFailed
 from ..graph import FlowGraph
 from ..liveness import HEARTBEAT, heartbeat_interval
 from .events import RunObserver
@@ -150,7 +150,10 @@ class RunLifecycle:
         with self.lock:
             if not any(c is info for c in self.record["clusters"]):
                 self.record["clusters"].append(info)
-        self._write()
+        try:
+            self._write()
+        except DatastoreUnavailable:
+            pass  # noted in the next write; if the store stays gone, the run ends saying so
         if info.get("stopped_at") and info["name"] != "default":
             self.observer.cluster_stopped(name=info["name"],
                                           seconds=info["stopped_at"] - info["started_at"],
@@ -171,12 +174,18 @@ class RunLifecycle:
             self.record["failure"] = {"pathspec": outcome.failure.pathspec,
                                       "type": outcome.failure.type_name,
                                       "message": outcome.failure.message}
+        report = None
         try:
             self._write()
-        finally:
+        except DatastoreUnavailable:
+            # the store is gone: the record stays "running" and reads as failed once its
+            # heartbeat is old; the run's outcome (which says so) is what the caller sees
+            pass
+        else:
             from ..report import write_report_after_run  # never raises
             report = write_report_after_run(self.store.root_url, self.store.flow_name,
                                             self.run_id, graph=self.graph)
+        finally:
             self.observer.run_finished(flow_name=self.store.flow_name, run_id=self.run_id,
                                        successful=outcome.successful, tasks=outcome.tasks,
                                        seconds=outcome.seconds, failure=outcome.failure,

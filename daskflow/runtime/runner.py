@@ -30,16 +30,19 @@ from ..datastore.names import check_run_id
 from ..exceptions import (
     ConfigurationError,
     DaskflowException,
+    DatastoreUnavailable,
     ResumeError,
     RunFailed,
     RunOptionError,
     StepError,
+    TaskFailed,
 )
 from ..parameters import resolve_parameters
 from ..project import project_facts, project_tags
 from ..steps import apply_configs
 from ..tracebacks import add_source_lines
 from .context import RunContext
+from .diagnosis import quiet_once_lost, run_stopped
 from .display import choose_observer
 from .driver import RunDriver
 from .events import Observers
@@ -348,7 +351,8 @@ class Runner:
             with open(self.run_id_file, "w") as f:
                 f.write(run_id)
         origin_run_id = plan.origin_run_id if plan else None
-        # temp files of writers killed mid-write (older than datastore.orphan-age) go
+        # temp files of writers killed mid-write (older than datastore.orphan-age) go, and
+        # what processes that died left on this machine (runtime/leftovers.py)
         threading.Thread(target=_sweep_orphans, args=(store,), daemon=True,
                          name="daskflow-sweep").start()
         code = self.calls = None
@@ -408,16 +412,24 @@ class Runner:
         except KeyboardInterrupt:
             interrupted = True
             raise
+        except DatastoreUnavailable as exc:  # the driver's own read or write of the store
+            outcome = RunOutcome(False, TaskFailed(life.pathspec, type(exc).__name__, str(exc)))
         finally:
+            if outcome.failure is not None:  # the scheduler or the store gone: say so
+                outcome.failure = run_stopped(outcome.failure, life.pathspec, self.graph.file,
+                                              self.scheduler_address)
             life.finish(outcome, interrupted=interrupted)
 
         from ..client import Run  # the read side, for the caller
-        run = Run(life.pathspec, _namespace_check=False, _root=self.datastore_root)
+        failure = outcome.failure
+        store_down = failure is not None and failure.type_name == "DatastoreUnavailable"
+        run = None if store_down else Run(life.pathspec, _namespace_check=False,
+                                          _root=self.datastore_root)
         if not outcome.successful:
-            failure = outcome.failure
-            message = (f"Run {life.pathspec} failed"
-                       + (f": task {failure.pathspec} raised {failure.type_name}: "
-                          f"{failure.message}" if failure else "."))
+            message = f"Run {life.pathspec} failed" + (
+                "." if failure is None else f": {failure.message}"
+                if failure.pathspec == life.pathspec else  # the run's own: one line
+                f": task {failure.pathspec} raised {failure.type_name}: {failure.message}")
             if failure is not None and failure.traceback_text:
                 # a notebook cell's lines: only this process's linecache has them
                 failure.traceback_text = add_source_lines(failure.traceback_text)
@@ -433,7 +445,8 @@ class Runner:
         which stays open), or one started for the run."""
         if self.scheduler_address:
             with ExitStack() as stack:
-                client = self.client or stack.enter_context(
+                quiet = stack.enter_context(quiet_once_lost())  # left after the client closes
+                client = quiet.client = self.client or stack.enter_context(
                     connect_scheduler(self.scheduler_address))
                 closing = self._setup_cluster(client, None, cluster="default", step="start")
                 life.default_cluster_up(client, backend=self.scheduler_address,
@@ -539,10 +552,12 @@ def _call(closing: Callable[[], None] | None) -> None:
 
 
 def _sweep_orphans(store: ArtifactStore) -> None:
-    try:
-        store.remove_orphaned_temp_files()
-    except Exception:  # noqa: BLE001  housekeeping never fails a run
-        pass
+    from .leftovers import sweep
+    for housekeeping in (store.remove_orphaned_temp_files, sweep):
+        try:
+            housekeeping()
+        except Exception:  # noqa: BLE001  housekeeping never fails a run
+            pass
 
 
 @contextmanager
