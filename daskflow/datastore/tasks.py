@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from typing import Any
 
 from . import batches
@@ -99,6 +100,19 @@ class StoredRecords(TaskRecords):
         batched = index.task_ids() - set(own)
         index.folders = set(own)  # until the next look at the batches
         return own + sorted(batched, key=int)
+
+    def batched_tasks(self, run_id: str, step: str,
+                      skip: set[str]) -> Iterator[tuple[str, dict[int, dict[str, Any]]]]:
+        """Each task of ``step`` held in its batch objects, with its attempts' entries
+        (``start``, ``done``, logs), read one object at a time and not kept; tasks in
+        ``skip`` (those with a folder of their own) are left to the per-task reads."""
+        for entries in self.step_batches(run_id, step).each_object():
+            by_task: dict[str, dict[int, dict[str, Any]]] = {}
+            for entry in entries:
+                task_id = str(entry["task_id"])
+                if task_id not in skip:
+                    by_task.setdefault(task_id, {})[int(entry["attempt"])] = entry
+            yield from by_task.items()
 
     def task_folders(self, run_id: str, step: str) -> list[str]:
         """The step's tasks that have a folder of their own (a task that ran alone)."""
