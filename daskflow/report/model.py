@@ -12,7 +12,7 @@ import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from itertools import islice
 from typing import Any
 
@@ -44,7 +44,8 @@ class Attempt:
     next_step: str | None = None       # a switch: the step it chose
     num_splits: int | None = None      # a foreach: how many splits it made
     clone_of: str | None = None        # resumed: the task of the origin run it reuses
-    cards: list[dict[str, Any]] = field(default_factory=list)  # @card pages: id, type, file, html
+    # @card pages (id, type, file, html); a shared () until read: a list each is 56 bytes
+    cards: Sequence[dict[str, Any]] = ()
 
     @property
     def seconds(self) -> float | None:
@@ -217,7 +218,7 @@ def collect_run(run: Any, graph: Any = None, threads: int = 16) -> RunData:
     summaries: dict[str, StepSummary] = {}
     parents: dict[str, set[str]] = {}
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
-        for step in run.steps():
+        for step in _steps(run):
             for attempts, parent_steps in _read_step(run, step, pool):
                 for attempt in attempts:
                     summaries.setdefault(attempt.step, StepSummary(attempt.step)).attempts.append(
@@ -255,6 +256,15 @@ def collect_run(run: Any, graph: Any = None, threads: int = 16) -> RunData:
         record=record)
 
 
+def _steps(run: Any) -> Iterable[Any]:
+    """The run's steps, as names where the run has a store (``Run.steps`` orders them by
+    their first task, which reads every record of a wide step and keeps it)."""
+    store = getattr(run, "_store", None)
+    if store is None or not hasattr(store, "stored"):
+        return run.steps()
+    return store.list_steps(str(run.id))
+
+
 CHUNK = 512   # tasks read at once by the pool: never a future per task of a wide step
 
 
@@ -265,17 +275,18 @@ def _read_step(run: Any, step: Any, pool: ThreadPoolExecutor) -> Iterator[
     from ..client import Task
 
     store = getattr(run, "_store", None)
-    if store is None or not hasattr(store, "stored"):
-        alone: Iterable[Any] = step.tasks()
-    else:
-        run_id, name = str(run.id), step.id
+    if isinstance(step, str):
+        run_id, name = str(run.id), step
         own = store.stored.task_folders(run_id, name)
         for task_id, entries in store.stored.batched_tasks(run_id, name, set(own)):
             yield _attempts(store, run_id, name, task_id, {
                 number: (entry.get("start"), entry.get("done"))
                 for number, entry in sorted(entries.items())})
-        alone = (Task(f"{step.pathspec}/{task_id}", _root=run._root, _store=store)
-                 for task_id in sorted(own, key=int))
+        alone: Iterable[Any] = (
+            Task(f"{run.pathspec}/{name}/{task_id}", _root=run._root, _store=store)
+            for task_id in sorted(own, key=int))
+    else:
+        alone = step.tasks()
     while chunk := list(islice(alone, CHUNK)):
         yield from pool.map(_read_task, chunk)
 
