@@ -81,12 +81,14 @@ class ArtifactStore:
 
     # -- a batch of splits ----------------------------------------------------------------
 
-    def batched(self, run_id: str, step: str, task_ids: list[str]) -> ArtifactStore:
+    def batched(self, run_id: str, step: str, task_ids: list[str],
+                look: bool = True) -> ArtifactStore:
         """This store as the splits ``task_ids`` of one batch see it: their task records
         are held and written as one object by :meth:`commit`, their small artifacts
-        inline; everything else is this store's."""
+        inline; everything else is this store's.  ``look``: find what is stored of
+        those tasks first (``BatchRecords``)."""
         view = copy.copy(self)
-        view.records = BatchRecords(self.stored, run_id, step, task_ids)
+        view.records = BatchRecords(self.stored, run_id, step, task_ids, look)
         return view
 
     def commit(self) -> None:
@@ -132,6 +134,9 @@ class ArtifactStore:
 
     def list_tasks(self, run_id: str, step: str) -> list[str]:
         return self.stored.list_tasks(run_id, step)
+
+    def task_id_spans(self, run_id: str, step: str) -> list[tuple[int, int]]:
+        return self.stored.task_id_spans(run_id, step)
 
     # -- task records (this store's, or a batch's) --------------------------------------------
 

@@ -114,6 +114,23 @@ class StoredRecords(TaskRecords):
                     by_task.setdefault(task_id, {})[int(entry["attempt"])] = entry
             yield from by_task.items()
 
+    def task_id_spans(self, run_id: str, step: str) -> list[tuple[int, int]]:
+        """The step's task ids as sorted, merged spans ``(first, last)``, from the names
+        of its batch objects (a batch's splits are consecutive tasks) and of its task
+        folders: two listings, no record read, for a step of a million tasks too."""
+        index = self.step_batches(run_id, step)
+        index.refresh()
+        spans = sorted([(first, last) for first, last, _ in index.starts]
+                       + [(int(t), int(t)) for t in self.task_folders(run_id, step)
+                          if t.isdigit()])
+        merged: list[tuple[int, int]] = []
+        for first, last in spans:
+            if merged and first <= merged[-1][1] + 1:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], last))
+            else:
+                merged.append((first, last))
+        return merged
+
     def task_folders(self, run_id: str, step: str) -> list[str]:
         """The step's tasks that have a folder of their own (a task that ran alone)."""
         return [name for name in self.files.folders(self.layout.step(run_id, step))

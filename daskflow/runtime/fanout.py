@@ -84,7 +84,12 @@ class BatchSizer:
             self.size = 1
 
     def next_size(self, remaining: int) -> int:
+        # an even share at the end, but never below what a quarter of the target holds:
+        # a batch that short idles no worker, and each batch costs a write (a request
+        # on an object store) and a read by the join, the report and the client
         share = math.ceil(remaining / (2 * self.workers))
+        if self.per_split:
+            share = max(share, int(self.target / 4 / self.per_split))
         return max(1, min(self.size, share, remaining))
 
     def in_flight(self) -> int:
