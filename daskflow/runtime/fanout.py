@@ -77,6 +77,12 @@ class BatchSizer:
 
     def measured(self, splits: int, seconds: float) -> None:
         each = seconds / max(1, splits)
+        if splits == 1 and each < self.target:
+            # a split alone wrote its own records too (slow on an object store, slower
+            # under load): a bound, not a measure, which would keep batches of one for
+            # good; two splits measure again
+            self.size = max(self.size, 2)
+            return
         self.per_split = each if self.per_split is None else 0.5 * (self.per_split + each)
         fits = self.target / self.per_split if self.per_split > 0 else self.most
         self.size = max(1, min(int(fits), self.size * 4, self.most))
