@@ -158,8 +158,11 @@ class StoredRecords(TaskRecords):
     def list_attempts(self, run_id: str, step: str, task_id: str) -> list[int]:
         index = self.step_batches(run_id, step)
         batched = index.entries_of(task_id)
-        if batched and index.folders is not None and task_id not in index.folders:
-            return sorted(batched)  # a batched task with no folder of its own (listed)
+        if batched:
+            if index.folders is None:  # one listing of the step, not one of each task
+                index.folders = set(self.task_folders(run_id, step))
+            if task_id not in index.folders:
+                return sorted(batched)  # a batched task with no folder of its own
         return sorted(self.file_attempts(run_id, step, task_id) | set(batched))
 
     def file_attempts(self, run_id: str, step: str, task_id: str) -> set[int]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from pathlib import Path
 from typing import Any
 
 import dask.config
@@ -130,6 +131,15 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+class MotoURL(str):
+    """moto's URL, and ``log``: its access log, one line per S3 request (to count them)."""
+
+    def __new__(cls, url: str, log: Path) -> MotoURL:
+        self = super().__new__(cls, url)
+        self.log = log
+        return self
+
+
 @pytest.fixture(scope="session")
 def moto_server(tmp_path_factory):
     """``moto_server`` as a real subprocess on 127.0.0.1; yields its URL."""
@@ -165,7 +175,7 @@ def moto_server(tmp_path_factory):
                 log.close()
                 pytest.fail(f"moto_server did not start: {log_path.read_text()[-2000:]}")
             time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
+    yield MotoURL(f"http://127.0.0.1:{port}", log_path)
     server.terminate()
     server.wait(10)
     log.close()

@@ -68,3 +68,22 @@ def test_a_steps_task_ids_come_from_names_alone(tmp_path):
     stored.claim_attempt("1", "work", "21", {})       # a task that ran alone
     stored.claim_attempt("1", "work", "30", {})
     assert store.task_id_spans("1", "work") == [(10, 19), (21, 21), (30, 30)]
+
+
+def test_twenty_thousand_splits_run_and_read_back(run_flow, workdir):
+    """The CI-sized run of the wide foreach (the million is in bench/)."""
+    n = 20_000
+    result = run_flow("foreach.py", "--quiet", "run", "--n", str(n), "--max-num-splits", str(n),
+                      "--max-workers", "2", timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    run = Flow("ForeachFlow").latest_run
+    assert run.successful and run.data.count == n and run.data.total == n * (n - 1)
+    assert sum(t.data.out for t in run["work"]) == n * (n - 1)   # every split, read back
+    folder = workdir / ".daskflow" / "ForeachFlow" / run.id / "work"
+    assert len(list((folder / "_batches").iterdir())) < n / 50  # splits shared Dask tasks
+    alone = [p for p in folder.iterdir() if p.name != "_batches"]  # batches of one split
+    assert len(alone) < 20
+    page = subprocess.run([sys.executable, str(FLOWS / "foreach.py"), "dump", f"{run.id}/work"],
+                          cwd=workdir, capture_output=True, text=True, timeout=120)
+    assert len(re.findall(r"^ForeachFlow/", page.stdout, re.M)) == 20
+    assert f"Tasks 1 to 20 of {n:,} of {run.id}/work" in page.stderr
