@@ -17,7 +17,7 @@ from .flowspec import FlowSpec, step  # noqa: E402
 from .parameters import IncludeFile, JSONType, Parameter  # noqa: E402
 from .project import project  # noqa: E402
 from .runtime import NBRunner, Runner  # noqa: E402
-from .steps import catch, environment, parallel, resources, retry, timeout  # noqa: E402
+from .steps import cache, catch, environment, parallel, resources, retry, timeout  # noqa: E402
 
 __all__ = [
     "Config",
@@ -34,6 +34,7 @@ __all__ = [
     "Runner",
     "Step",
     "Task",
+    "cache",
     "card",
     "catch",
     "config",

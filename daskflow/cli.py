@@ -331,14 +331,18 @@ def _add_read_commands(cli: click.Group, flow_cls: type) -> None:
         tasks = _tasks(flow_cls, pathspec, ctx.obj["root"], page, page_size, show_all)
         for task in tasks:
             if attempt is not None:
-                task = Task(task.pathspec, attempt=attempt, _store=task._store)
+                task = Task(task.pathspec, attempt=attempt, _namespace_check=False,
+                            _store=task._store)
             out = task.stdout if show_out else ""
             err = task.stderr if show_err else ""
             if len(tasks) > 1:  # a foreach: say whose output follows
                 index = f" (foreach item {task.index})" if task.index is not None else ""
                 click.secho(f"--- {task.pathspec}{index} ---", bold=True)
-                if not out and not err:
-                    click.echo("(this task printed nothing)")
+            if task.cached:
+                click.echo(f"(@cache reused this task: it did not run; its output and "
+                           f"artifacts come from {task.origin_pathspec})", err=True)
+            if len(tasks) > 1 and not out and not err:
+                click.echo("(this task printed nothing)")
             if out:
                 click.echo(out, nl=False)
             if err:
@@ -502,7 +506,7 @@ def _tasks(flow_cls: type, pathspec: str, root: str | None, page: int = 1,
     parts = pathspec.strip("/").split("/")
     name = flow_cls.__name__
     if len(parts) == 2:
-        step = Step(f"{name}/{pathspec}", _root=root)
+        step = Step(f"{name}/{pathspec}", _namespace_check=False, _root=root)
         spans = step._store.task_id_spans(step.run_id, step.id)
         total = sum(last - first + 1 for first, last in spans)
         if not total:
@@ -510,12 +514,13 @@ def _tasks(flow_cls: type, pathspec: str, root: str | None, page: int = 1,
         skip = 0 if show_all else (page - 1) * page_size
         ids = islice((i for first, last in spans for i in range(first, last + 1)),
                      skip, None if show_all else skip + page_size)
-        tasks = [Task(f"{step.pathspec}/{i}", _root=root, _store=step._store) for i in ids]
+        tasks = [Task(f"{step.pathspec}/{i}", _namespace_check=False, _root=root,
+                      _store=step._store) for i in ids]
         if len(tasks) < total:
             click.echo(_page_note(pathspec, skip, len(tasks), total, page, page_size), err=True)
         return tasks
     if len(parts) == 3:
-        task = Task(f"{name}/{pathspec}", _root=root)
+        task = Task(f"{name}/{pathspec}", _namespace_check=False, _root=root)
         if not task.attempts:
             raise DataNotFoundError(f"Task {name}/{pathspec} does not exist.")
         return [task]
@@ -786,6 +791,32 @@ def gc(backends: tuple[str, ...], datastore_root: str | None, dry_run: bool) -> 
         click.echo(f"closed {what}: {done}")
     click.echo(f"{closed} cluster(s) would be closed." if dry_run
                else f"{closed} cluster(s) closed.")
+
+
+@daskflow_command.command(help="List the runs using the Dask scheduler at ADDRESS "
+                                "(tcp://host:8786, tls://...): user, flow, run id, tasks in "
+                                "flight and each one's share of its threads.")
+@click.argument("address")
+@click.option("--json", "as_json", is_flag=True, help="One JSON document instead of a table.")
+def scheduler(address: str, as_json: bool) -> None:
+    from .runtime.shares import runs_on
+    from .runtime.preflight import connect_scheduler
+    with connect_scheduler(address) as client:
+        threads = sum(client.nthreads().values())
+        runs = runs_on(client)
+    if as_json:
+        import json
+        click.echo(json.dumps({"scheduler": address, "threads": threads, "runs": runs},
+                              indent=2))
+        return
+    if not runs:
+        click.echo(f"No daskflow run uses {address} ({threads} threads).")
+        return
+    click.echo(_table([{
+        "USER": r["user"], "FLOW": r["flow"], "RUN": r["run_id"],
+        "IN FLIGHT": str(r["in_flight"]), "SHARE": str(r["share"]),
+        "THREADS": f"{r['threads']} of {threads} ({r['fraction']:.0%})", "HOST": r["host"]}
+        for r in runs]))
 
 
 def _table(rows: list[dict[str, str]]) -> str:

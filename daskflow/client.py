@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, NamedTuple
 
 from .current import username
 from .datastore import ArtifactRef, ArtifactStore, resolve_root
@@ -44,6 +44,26 @@ def default_namespace() -> str:
 _CHECKS = (check_flow_name, check_run_id, check_step_name, check_task_id)
 
 
+class Metadata(NamedTuple):
+    """One fact a task recorded about an attempt (Metaflow's ``Metadata``): ``name``,
+    ``value`` (text), ``created_at`` (milliseconds since the epoch), ``type``, ``task``."""
+
+    name: str
+    value: Any
+    created_at: int
+    type: str
+    task: Any
+
+
+def _in_namespace(pathspec: str, kind: str, tags: Iterable[str]) -> None:
+    """Refuse an object whose run is not in the current namespace (Metaflow's check)."""
+    ns = get_namespace()
+    if ns and ns not in set(tags):
+        raise DataNotFoundError(
+            f"{kind} {pathspec} is not in namespace '{ns}'. Call namespace(None) to see "
+            f"every run, or pass _namespace_check=False.")
+
+
 def _split(pathspec: str, parts: int, kind: str) -> list[str]:
     """``Flow/run_id[/step[/task_id]]`` as its parts, each checked to be what it names."""
     pieces = pathspec.strip("/").split("/")
@@ -59,9 +79,11 @@ def _split(pathspec: str, parts: int, kind: str) -> list[str]:
 class Flow:
     """All stored runs of one flow, newest first."""
 
-    def __init__(self, name: str, _root: str | None = None) -> None:
-        self.name = name
+    def __init__(self, name: str, _namespace_check: bool = True,
+                 _root: str | None = None) -> None:
+        self.name = self.id = name
         self.pathspec = name
+        self._namespace_check = _namespace_check  # False: its runs in every namespace
         self._root = resolve_root(_root)
         self._store = ArtifactStore(self._root, name)
         if not self._store.flow_exists():
@@ -71,7 +93,7 @@ class Flow:
 
     def runs(self, *tags: str) -> Iterator[Run]:
         """Runs in the current namespace (and with all ``tags``), newest first."""
-        ns = get_namespace()
+        ns = get_namespace() if self._namespace_check else None
         for run_id in sorted(self._store.list_runs(), key=int, reverse=True):
             run = Run(f"{self.name}/{run_id}", _namespace_check=False, _root=self._root)
             wanted = set(tags) | ({ns} if ns else set())
@@ -82,7 +104,17 @@ class Flow:
         return self.runs()
 
     def __getitem__(self, run_id: str) -> Run:
-        return Run(f"{self.name}/{run_id}", _root=self._root)
+        return Run(f"{self.name}/{run_id}", _namespace_check=self._namespace_check,
+                   _root=self._root)
+
+    @property
+    def parent(self) -> None:
+        """A flow has no parent (Metaflow's object model)."""
+        return None
+
+    @property
+    def path_components(self) -> list[str]:
+        return [self.name]
 
     @property
     def latest_run(self) -> Run | None:
@@ -150,15 +182,21 @@ class Run:
         self._root = resolve_root(_root)
         self._store = ArtifactStore(self._root, self.flow_name)
         self._record = self._store.read_run(self.id)
-        ns = get_namespace()
-        if _namespace_check and ns and ns not in self.tags:
-            raise DataNotFoundError(
-                f"Run {self.pathspec} is not in namespace '{ns}'. Call "
-                f"namespace(None) to see every run.")
+        if _namespace_check:
+            _in_namespace(self.pathspec, "Run", self.tags)
 
     @property
     def record(self) -> dict[str, Any]:
         return self._record
+
+    @property
+    def parent(self) -> Flow:
+        """The run's :class:`Flow`."""
+        return Flow(self.flow_name, _namespace_check=False, _root=self._root)
+
+    @property
+    def path_components(self) -> list[str]:
+        return [self.flow_name, self.id]
 
     @property
     def user_tags(self) -> frozenset[str]:
@@ -300,7 +338,8 @@ class Run:
 
     def steps(self) -> Iterator[Step]:
         names = self._store.list_steps(self.id)
-        starts = {n: Step(f"{self.pathspec}/{n}", _root=self._root) for n in names}
+        starts = {n: Step(f"{self.pathspec}/{n}", _namespace_check=False, _root=self._root)
+                  for n in names}
         yield from sorted(starts.values(), key=lambda s: s._first_started(), reverse=True)
 
     def __iter__(self) -> Iterator[Step]:
@@ -311,7 +350,7 @@ class Run:
         if step not in names:
             raise DataNotFoundError(
                 f"Run {self.pathspec} has no step '{step}'.{did_you_mean(step, names)}")
-        return Step(f"{self.pathspec}/{step}", _root=self._root)
+        return Step(f"{self.pathspec}/{step}", _namespace_check=False, _root=self._root)
 
     def __contains__(self, step: str) -> bool:
         return step in self._store.list_steps(self.id)
@@ -330,20 +369,28 @@ class Run:
 
 
 class Step:
-    """The tasks one step ran in a run (many for a foreach)."""
+    """The tasks one step ran in a run (many for a foreach or a loop), newest first."""
 
-    def __init__(self, pathspec: str, _root: str | None = None) -> None:
+    def __init__(self, pathspec: str, _namespace_check: bool = True,
+                 _root: str | None = None) -> None:
         self.flow_name, self.run_id, self.id = _split(pathspec, 3, "step")
         self.pathspec = pathspec.strip("/")
         self._root = resolve_root(_root)
         self._store = ArtifactStore(self._root, self.flow_name)
+        if _namespace_check:
+            _in_namespace(self.pathspec, "Step", _run_tags(self._store, self.run_id))
 
     def _task_ids(self) -> list[str]:
+        """Oldest first: task ids count up as the run makes its tasks."""
         return sorted(self._store.list_tasks(self.run_id, self.id), key=int)
 
-    def tasks(self) -> Iterator[Task]:
-        for task_id in self._task_ids():
-            yield Task(f"{self.pathspec}/{task_id}", _root=self._root, _store=self._store)
+    def tasks(self, *tags: str) -> Iterator[Task]:
+        """The step's tasks, the newest first as in Metaflow (the last pass of a loop
+        before the first); with ``tags``, only if the run has them all."""
+        if tags and not set(tags) <= _run_tags(self._store, self.run_id):
+            return
+        for task_id in reversed(self._task_ids()):
+            yield self[task_id]
 
     def __iter__(self) -> Iterator[Task]:
         return self.tasks()
@@ -353,14 +400,48 @@ class Step:
 
     @property
     def task(self) -> Task:
-        """The step's first task (the only one outside a foreach)."""
+        """The step's newest task: the only one outside a foreach, a loop's last pass."""
         ids = self._task_ids()
         if not ids:
             raise DataNotFoundError(f"Step {self.pathspec} has no tasks.")
-        return Task(f"{self.pathspec}/{ids[0]}", _root=self._root, _store=self._store)
+        return self[ids[-1]]
 
     def __getitem__(self, task_id: str) -> Task:
-        return Task(f"{self.pathspec}/{task_id}", _root=self._root, _store=self._store)
+        return Task(f"{self.pathspec}/{task_id}", _namespace_check=False, _root=self._root,
+                    _store=self._store)
+
+    @property
+    def parent(self) -> Run:
+        """The step's :class:`Run`."""
+        return Run(f"{self.flow_name}/{self.run_id}", _namespace_check=False,
+                   _root=self._root)
+
+    @property
+    def path_components(self) -> list[str]:
+        return [self.flow_name, self.run_id, self.id]
+
+    @property
+    def tags(self) -> frozenset[str]:
+        """The run's tags (user and system), as every Metaflow object has them."""
+        return frozenset(_run_tags(self._store, self.run_id))
+
+    @property
+    def origin_pathspec(self) -> str | None:
+        """``Flow/origin_run/step`` in the run this one resumed; None if it is not a resume."""
+        origin = self._store.read_run(self.run_id).get("origin_run_id")
+        return f"{self.flow_name}/{origin}/{self.id}" if origin else None
+
+    def control_tasks(self, *tags: str) -> Iterator[Task]:
+        """The control task of a ``num_parallel`` gang (its node 0, whose id the others
+        have as ``current.parallel.control_task_id``); none for another step."""
+        for task in self.tasks(*tags):
+            if task._start().get("node_index") == 0:
+                yield task
+
+    @property
+    def control_task(self) -> Task | None:
+        """The gang's control task, or None (Metaflow's ``Step.control_task``)."""
+        return next(self.control_tasks(), None)
 
     def frame(self, name: str) -> Any:
         """The DataFrame artifact ``name`` of every task of this step as one lazy dask
@@ -372,7 +453,7 @@ class Step:
         from .datastore.concat import concat_frames
 
         sources = []
-        for task in self.tasks():
+        for task in map(self.__getitem__, self._task_ids()):  # in task order
             label = f"task {task.pathspec}"
             if not task.successful:
                 raise DataNotFoundError(
@@ -404,17 +485,44 @@ class Step:
 class Task:
     """One task: its artifacts (``task.data.x``), output, status and attempts."""
 
-    def __init__(self, pathspec: str, attempt: int | None = None, _root: str | None = None,
+    def __init__(self, pathspec: str, attempt: int | None = None,
+                 _namespace_check: bool = True, _root: str | None = None,
                  _store: ArtifactStore | None = None) -> None:
         self.flow_name, self.run_id, self.step_name, self.id = _split(pathspec, 4, "task")
         self.pathspec = pathspec.strip("/")
-        self._store = _store or ArtifactStore(resolve_root(_root), self.flow_name)
+        self._root = _store.root_url if _store is not None else resolve_root(_root)
+        self._store = _store or ArtifactStore(self._root, self.flow_name)
         self._attempt = attempt
         self._done: dict[str, Any] | None = None
         self._loaded = False
+        if _namespace_check:
+            _in_namespace(self.pathspec, "Task", _run_tags(self._store, self.run_id))
 
     def _ids(self) -> tuple[str, str, str]:
         return self.run_id, self.step_name, self.id
+
+    def _start(self, attempt: int | None = None) -> dict[str, Any]:
+        """What the attempt recorded on starting (its claim); {} if nothing."""
+        try:
+            return self._store.read_start(*self._ids(), self.current_attempt
+                                          if attempt is None else attempt)
+        except (FileNotFoundError, DataNotFoundError):
+            return {}
+
+    @property
+    def parent(self) -> Step:
+        """The task's :class:`Step`."""
+        return Step(f"{self.flow_name}/{self.run_id}/{self.step_name}",
+                    _namespace_check=False, _root=self._root)
+
+    @property
+    def path_components(self) -> list[str]:
+        return [self.flow_name, self.run_id, self.step_name, self.id]
+
+    @property
+    def tags(self) -> frozenset[str]:
+        """The run's tags (user and system), as every Metaflow object has them."""
+        return frozenset(_run_tags(self._store, self.run_id))
 
     @property
     def attempts(self) -> list[int]:
@@ -444,14 +552,18 @@ class Task:
 
     @property
     def successful(self) -> bool:
-        return bool(self.record and self.record.get("status") == "ok")
+        """True when the attempt finished without failing; False for one whose failure
+        ``@catch`` caught (it finished, and the flow went on), as in Metaflow."""
+        return bool(self.record and self.record.get("status") == "ok") and not self._caught
+
+    @property
+    def _caught(self) -> bool:
+        """Whether ``@catch`` caught this attempt's failure."""
+        return bool(self.record and self.record.get("caught"))
 
     @property
     def started_at(self) -> float | None:
-        try:
-            return self._store.read_start(*self._ids(), self.current_attempt).get("started_at")
-        except (FileNotFoundError, DataNotFoundError):
-            return None
+        return self._start().get("started_at")
 
     @property
     def finished_at(self) -> float | None:
@@ -492,8 +604,26 @@ class Task:
 
     @property
     def origin_pathspec(self) -> str | None:
-        """The task of an earlier run this one was cloned from on resume."""
-        return (self.record or {}).get("clone_of")
+        """The task of an earlier run this one was cloned from on resume, or taken from
+        by ``@cache`` (its artifacts are that task's)."""
+        record = self.record or {}
+        return record.get("clone_of") or record.get("origin_pathspec")
+
+    @property
+    def cached(self) -> bool:
+        """Whether ``@cache`` took this task from an earlier run instead of running it
+        (:attr:`origin_pathspec` names that task; ``stdout``/``stderr`` are its)."""
+        record = self.record or {}
+        return bool(record.get("origin_pathspec")) and not record.get("clone_of")
+
+    def _output(self, stream: str) -> str:
+        """What the attempt printed; a task taken from the cache: what its origin printed."""
+        if self.cached:
+            try:
+                return Task(self.origin_pathspec or "", _store=self._store)._output(stream)
+            except DataNotFoundError:  # its origin run was deleted since
+                return ""
+        return self._store.read_log(*self._ids(), self.current_attempt, stream)
 
     @property
     def parent_task_pathspecs(self) -> Iterator[str]:
@@ -513,7 +643,7 @@ class Task:
         ['MyFlow/12/a/2', 'MyFlow/12/b/3']
         """
         for pathspec in self.parent_task_pathspecs:
-            yield Task(pathspec, _store=self._store)
+            yield Task(pathspec, _namespace_check=False, _store=self._store)
 
     @property
     def child_task_pathspecs(self) -> Iterator[str]:
@@ -527,36 +657,63 @@ class Task:
     def child_tasks(self) -> Iterator[Task]:
         """The tasks that started from this one's artifacts; none for ``end``."""
         for pathspec in self.child_task_pathspecs:
-            yield Task(pathspec, _store=self._store)
+            yield Task(pathspec, _namespace_check=False, _store=self._store)
 
     @property
-    def metadata_dict(self) -> dict[str, str]:
-        """Facts about the task's latest attempt as Metaflow's names and string values
-        (``attempt``, ``attempt_ok``, ``user``, ``origin-run-id``, ``ds-root``, ...),
-        plus where it ran (``host``, ``pid``, ``worker``)."""
+    def metadata(self) -> list[Metadata]:
+        """What the task recorded about each of its attempts (only the attempt asked for,
+        if one was), as Metaflow's ``Task.metadata`` lists it: ``attempt``,
+        ``origin-run-id``, ``ds-type``, ``ds-root``, ``user``, ``runtime``,
+        ``python_version``, ``daskflow_version`` (as the attempt began), ``attempt_ok``
+        and ``attempt-done`` (as it ended), ``origin-task-id`` for a task cloned on
+        resume, ``internal_task_type`` of a gang's control task; plus where it ran
+        (``host``, ``pid``, ``worker``).  Values are text.
+
+        >>> {m.name: m.value for m in task.metadata}["attempt"]     # doctest: +SKIP
+        '0'
+        """
         run = self._store.read_run(self.run_id)
-        attempt = self.current_attempt
-        try:
-            start = self._store.read_start(*self._ids(), attempt)
-        except (FileNotFoundError, DataNotFoundError):
-            start = {}
-        meta = {"runtime": "daskflow", "user": run.get("user"),
-                "ds-type": self._store.files.kind,
-                "ds-root": self._store.root_url, "origin-run-id": run.get("origin_run_id"),
-                "attempt": attempt, "host": start.get("host"), "pid": start.get("pid"),
-                "worker": start.get("worker")}
+        shared = {"origin-run-id": str(run.get("origin_run_id")),
+                  "ds-type": self._store.files.kind, "ds-root": self._store.root_url,
+                  "user": run.get("user"), "runtime": "daskflow"}
         for tag in run.get("system_tags", []):
             name, _, value = tag.partition(":")
             if name in ("python_version", "daskflow_version"):
-                meta[name] = value
-        origin = (self.record or {}).get("clone_of")
+                shared[name] = value
+        attempts = self.attempts if self._attempt is None else [self._attempt]
+        found: list[Metadata] = []
+        for attempt in attempts:
+            found += self._attempt_metadata(attempt, shared)
+        return found
+
+    def _attempt_metadata(self, attempt: int, shared: dict[str, Any]) -> list[Metadata]:
+        start = self._start(attempt)
+        done = self._store.read_done(*self._ids(), attempt)
+        began = {**shared, "attempt": attempt, "host": start.get("host"),
+                 "pid": start.get("pid"), "worker": start.get("worker")}
+        origin = (done or start).get("clone_of")
         if origin:
-            meta["origin-task-id"] = origin.rsplit("/", 1)[1]
-        if self.record is not None:
-            meta["attempt_ok"] = self.successful
-            meta["attempt-done"] = attempt
-        # Metaflow records "None" for a run that is not a resume; so do we.
-        return {k: str(v) for k, v in meta.items() if v is not None or k == "origin-run-id"}
+            began["origin-task-id"] = origin.rsplit("/", 1)[1]
+        if start.get("node_index") == 0:
+            began["internal_task_type"] = "control_task"
+        found = [self._metadatum(name, value, start.get("started_at"))
+                 for name, value in began.items() if value is not None]
+        if done is not None:
+            ok = done.get("status") == "ok"
+            found += [self._metadatum("attempt_ok", ok, done.get("finished_at"),
+                                      "internal_attempt_status"),
+                      self._metadatum("attempt-done", attempt, done.get("finished_at"))]
+        return found
+
+    def _metadatum(self, name: str, value: Any, when: float | None,
+                   kind: str | None = None) -> Metadata:
+        return Metadata(name, str(value), int((when or 0) * 1000), kind or name, self)
+
+    @property
+    def metadata_dict(self) -> dict[str, str]:
+        """Each name of :attr:`metadata` with its latest value (the latest attempt's, or
+        the attempt asked for), as Metaflow's ``metadata_dict``."""
+        return {m.name: m.value for m in sorted(self.metadata, key=lambda m: m.created_at)}
 
     def loglines(self, stream: str, as_unicode: bool = True,
                  meta_dict: dict[str, Any] | None = None,
@@ -573,7 +730,7 @@ class Task:
         if stream not in ("stdout", "stderr"):
             raise DataNotFoundError(
                 f"Task {self.pathspec} has no log stream {stream!r}; use 'stdout' or 'stderr'.")
-        text = self._store.read_log(*self._ids(), self.current_attempt, stream)
+        text = self._output(stream)
         stamp = self.finished_at or self.started_at
         when = datetime.fromtimestamp(stamp, timezone.utc).replace(tzinfo=None) \
             if stamp else None
@@ -582,11 +739,11 @@ class Task:
 
     @property
     def stdout(self) -> str:
-        return self._store.read_log(*self._ids(), self.current_attempt, "stdout")
+        return self._output("stdout")
 
     @property
     def stderr(self) -> str:
-        return self._store.read_log(*self._ids(), self.current_attempt, "stderr")
+        return self._output("stderr")
 
     def _refs(self) -> dict[str, ArtifactRef]:
         record = self.record
@@ -596,14 +753,15 @@ class Task:
 
     @property
     def artifacts(self) -> list[DataArtifact]:
-        return [DataArtifact(self, name, ref) for name, ref in sorted(self._refs().items())]
+        return [DataArtifact(f"{self.pathspec}/{name}", _task=self, _ref=ref)
+                for name, ref in sorted(self._refs().items())]
 
     def __getitem__(self, name: str) -> DataArtifact:
         refs = self._refs()
         if name not in refs:
             raise DataNotFoundError(
                 f"Task {self.pathspec} has no artifact '{name}'.{did_you_mean(name, refs)}")
-        return DataArtifact(self, name, refs[name])
+        return DataArtifact(f"{self.pathspec}/{name}", _task=self, _ref=refs[name])
 
     def __contains__(self, name: str) -> bool:
         return name in self._refs()
@@ -619,6 +777,11 @@ class Task:
 
     def __repr__(self) -> str:
         return f"Task('{self.pathspec}')"
+
+
+def _run_tags(store: ArtifactStore, run_id: str) -> set[str]:
+    record = store.read_run(run_id)
+    return set(record.get("tags", [])) | set(record.get("system_tags", []))
 
 
 def _when(stamp: float | None) -> datetime | None:
@@ -662,16 +825,43 @@ def _lineage(store: ArtifactStore, run_id: str) -> dict[str, list[str]]:
 
 
 class DataArtifact:
-    """One stored artifact; ``.data`` loads it."""
+    """One stored artifact; ``.data`` loads it.
 
-    def __init__(self, task: Task, name: str, ref: ArtifactRef) -> None:
-        self.task = task
+    >>> DataArtifact("MyFlow/12/start/1/alpha").data               # doctest: +SKIP
+    0.5
+    """
+
+    def __init__(self, pathspec: str, attempt: int | None = None,
+                 _namespace_check: bool = True, _root: str | None = None, *,
+                 _task: Task | None = None, _ref: ArtifactRef | None = None) -> None:
+        if _task is None or _ref is None:
+            pieces = pathspec.strip("/").split("/")
+            if len(pieces) != 5 or not all(pieces):
+                raise DataNotFoundError(
+                    f"'{pathspec}' is not an artifact pathspec; expected "
+                    f"Flow/run_id/step/task_id/name.")
+            _task = Task("/".join(pieces[:4]), attempt, _namespace_check, _root)
+            _ref = _task[pieces[4]]._ref
+            name = pieces[4]
+        else:
+            name = pathspec.rsplit("/", 1)[-1]
+        self.task = _task
         self.id = name
-        self.sha = ref.sha
-        self.type = ref.type_name
-        self.size = ref.size
-        self.format = ref.fmt
-        self._ref = ref
+        self.pathspec = f"{_task.pathspec}/{name}"
+        self.sha = _ref.sha
+        self.type = _ref.type_name
+        self.size = _ref.size
+        self.format = _ref.fmt
+        self._ref = _ref
+
+    @property
+    def parent(self) -> Task:
+        """The :class:`Task` that stored it."""
+        return self.task
+
+    @property
+    def path_components(self) -> list[str]:
+        return [*self.task.path_components, self.id]
 
     @property
     def path(self) -> str:
@@ -683,7 +873,7 @@ class DataArtifact:
         return self.task._store.get_artifact(self._ref, self.id)
 
     def __repr__(self) -> str:
-        return f"DataArtifact('{self.task.pathspec}/{self.id}', {self.type})"
+        return f"DataArtifact('{self.pathspec}', {self.type})"
 
 
 class TaskData:

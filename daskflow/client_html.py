@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 COLORS = {"success": "#2e7d32", "successful": "#2e7d32", "ok": "#2e7d32",
-          "failed": "#c62828", "running": "#1565c0"}
+          "failed": "#c62828", "running": "#1565c0", "caught": "#b26a00"}
 MAX_VALUE = 80
 MAX_READ = 1000  # a step's tasks whose records a view reads for their states
 
@@ -99,9 +99,10 @@ def run_html(run: Any) -> str:
 
 
 def _step_status(tasks: list[Any]) -> str:
-    if any(t.finished and not t.successful for t in tasks):
+    went_on = [t.successful or t._caught for t in tasks]  # @catch: the flow went on
+    if any(t.finished and not ok for t, ok in zip(tasks, went_on)):
         return "failed"
-    return "ok" if tasks and all(t.successful for t in tasks) else "running"
+    return "ok" if tasks and all(went_on) else "running"
 
 
 def _failed_step(record: dict[str, Any]) -> str | None:
@@ -142,7 +143,8 @@ def step_html(step: Any) -> str:
 
 
 def task_html(task: Any) -> str:
-    status = "running" if not task.finished else "ok" if task.successful else "failed"
+    status = "running" if not task.finished else "ok" if task.successful else \
+        "caught" if task._caught else "failed"
     started = task.created_at
     finished = datetime.fromtimestamp(task.finished_at) if task.finished_at else None
     rows = [("Status", _status(status)),

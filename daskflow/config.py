@@ -19,7 +19,8 @@ _DEFAULTS_FILE = os.path.join(os.path.dirname(__file__), "daskflow.yaml")
 with open(_DEFAULTS_FILE) as _f:
     _DEFAULTS = yaml.safe_load(_f)
 
-dask.config.update_defaults(_DEFAULTS)
+if _DEFAULTS not in dask.config.defaults:  # each code package's daskflow imports this
+    dask.config.update_defaults(_DEFAULTS)   # once in a shared worker: add them once
 
 
 def get(key: str, override_with: Any = None) -> Any:

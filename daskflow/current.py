@@ -126,6 +126,20 @@ class Current:
         return f"{state['flow_name']}/{state['run_id']}/{state['step_name']}/{state['task_id']}"
 
     @property
+    def run(self) -> Any:
+        """The running :class:`~daskflow.Run` (Metaflow's ``current.run``); None outside
+        a task.  Its record says ``running`` until the run ends."""
+        make = self._get("make_run")  # the runtime gives it: the client is above us
+        return make() if make is not None else None
+
+    @property
+    def task(self) -> Any:
+        """The running :class:`~daskflow.Task` (Metaflow's ``current.task``); None outside
+        a task.  Its attempt has no final record until it ends."""
+        make = self._get("make_task")
+        return make() if make is not None else None
+
+    @property
     def tags(self) -> frozenset[str]:
         return frozenset(self._get("tags") or ())
 

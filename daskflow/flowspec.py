@@ -138,6 +138,11 @@ class FlowSpec(ArtifactSource):
         return cached
 
     @classmethod
+    def _constant_names(cls) -> tuple[str, ...]:
+        """The flow's class constants (for the runtime, which never imports this module)."""
+        return flow_constants(cls)
+
+    @classmethod
     def run(cls, **params: Any) -> Any:
         """Run this flow in-process with ``params`` and return its ``Run``.
 
@@ -170,7 +175,10 @@ class FlowSpec(ArtifactSource):
     @classmethod
     def _for_task(cls, store: ArtifactStore, run_id: str, node: StepNode,
                   refs: dict[str, ArtifactRef], params: dict[str, ArtifactRef],
-                  frames: tuple[ForeachFrame, ...]) -> FlowSpec:
+                  frames: tuple[ForeachFrame, ...],
+                  reads: set[str] | None = None) -> FlowSpec:
+        """The flow object a task's body runs on; ``reads``: where a cached step notes
+        the names it reads (:mod:`daskflow.inputs`)."""
         flow = cls.__new__(cls)
         state = flow.__dict__
         state["_df_store"] = store
@@ -181,6 +189,7 @@ class FlowSpec(ArtifactSource):
         state["_df_param_values"] = {}
         state["_df_frames"] = frames
         state["_df_transition"] = None
+        state["_df_reads"] = reads
         return flow
 
     @property
@@ -191,6 +200,7 @@ class FlowSpec(ArtifactSource):
     @property
     def _foreach_stack(self) -> list[ForeachStackFrame]:
         """The open foreach splits around this task, outermost first (Metaflow's shape)."""
+        self._note()
         graph = self._flow_graph()
         stack = []
         for frame in self._df_frames:
@@ -214,6 +224,9 @@ class FlowSpec(ArtifactSource):
         cache = self.__dict__.get("_df_param_values")
         if cache is None:
             raise AttributeError(f"Parameter '{attr}' has a value only while the flow runs.")
+        reads = self.__dict__.get("_df_reads")
+        if reads is not None:
+            reads.add(f"p:{attr}")
         if attr not in cache:
             cache[attr] = self._df_store.get_artifact(self._df_params[attr], attr)
         return cache[attr]
@@ -222,6 +235,7 @@ class FlowSpec(ArtifactSource):
         # Only reached when normal lookup fails: an artifact from an earlier step.
         if name.startswith("_"):
             raise AttributeError(name)
+        self._note(name)  # a cached step's key counts what it read, or found missing
         refs = self.__dict__.get("_df_refs")
         if name == "name" and (refs is None or name not in refs):  # (a parameter wins)
             return type(self).__name__  # Metaflow's FlowSpec.name, an artifact of every task
@@ -298,6 +312,9 @@ class FlowSpec(ArtifactSource):
                 if name in params or name in excluded or (wanted and name not in wanted):
                     continue
                 versions.setdefault(name, {})[ref.sha] = ref
+        reads = self.__dict__.get("_df_reads")
+        if reads is not None:  # what it merges depends on every input's refs of these
+            reads.update(f"j:{name}" for name in versions)
         missing = sorted(wanted - set(versions))
         if missing:
             raise MergeArtifactsError(

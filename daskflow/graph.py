@@ -37,6 +37,7 @@ class StepNode:
     switch_cases: dict[str, str] = field(default_factory=dict)
     decorators: list[str] = field(default_factory=list)
     # Filled in by FlowGraph's analysis.
+    recursive: bool = False               # a switch that may choose its own step again
     in_funcs: list[str] = field(default_factory=list)
     split_parents: tuple[str, ...] = ()   # open splits around this step, outermost first
     matching_split: str | None = None     # for a join: the split or foreach it closes
@@ -64,6 +65,14 @@ class FlowGraph:
 
     def __contains__(self, name: str) -> bool:
         return name in self.nodes
+
+    def is_gang(self, name: str) -> bool:
+        """Whether step ``name`` runs as a ``num_parallel`` gang (a parent asked for one)."""
+        return any(self.nodes[p].parallel for p in self.nodes[name].in_funcs)
+
+    def forward(self, name: str) -> list[str]:
+        """The steps ``name`` goes on to, without a switch's way back to itself."""
+        return [n for n in self.nodes[name].out_funcs if n != name]
 
     @classmethod
     def from_class(cls, flow_cls: type) -> FlowGraph:
@@ -114,6 +123,9 @@ class FlowGraph:
                         f"Step '{node.name}' goes to '{target}', which is not a step of "
                         f"{self.flow_name}.{did_you_mean(target, self.nodes)}", node.name,
                         at_next=True)
+                if target == node.name:
+                    self._check_recursive(node)
+                    continue
                 self.nodes[target].in_funcs.append(node.name)
         if self.nodes["start"].in_funcs:
             raise self._error("No step may go back to 'start'.", self.nodes["start"].in_funcs[0])
@@ -134,18 +146,37 @@ class FlowGraph:
                     f"add it to a self.next(...) call.", node.name)
         self._assign_splits()
 
+    def _check_recursive(self, node: StepNode) -> None:
+        """A step that goes back to itself: only a switch may (Metaflow's recursive
+        switch), and not a join, whose inputs would never all come again."""
+        if node.name == "start":
+            raise self._error("No step may go back to 'start'.", "start", at_next=True)
+        if node.transition != SWITCH:
+            raise self._error(
+                f"Step '{node.name}' goes to itself; only a switch may loop, e.g. "
+                f"self.next({{\"again\": self.{node.name}, \"done\": self.end}}, "
+                f"condition=\"state\").", node.name, at_next=True)
+        if node.is_join:
+            raise self._error(
+                f"Step '{node.name}' is a join and chooses with condition=, which may go "
+                f"back to itself; a join cannot loop. Loop in a step after the join.",
+                node.name, at_next=True)
+        node.recursive = True
+
     def _check_cycles(self) -> None:
         state: dict[str, int] = {}  # 1 = on the current path, 2 = done
 
         def visit(name: str, path: list[str]) -> None:
             state[name] = 1
-            for nxt in self.nodes[name].out_funcs:
+            for nxt in self.forward(name):
                 if state.get(nxt) == 1:
                     loop = " -> ".join(path[path.index(nxt):] + [name, nxt]) \
                         if nxt in path else f"{name} -> {nxt}"
                     raise self._error(
                         f"The flow has a cycle ({loop}); steps must form a graph that "
-                        f"always moves towards 'end'.", name, at_next=True)
+                        f"always moves towards 'end'. Only a switch may go back, and only "
+                        f"to its own step (self.next({{\"again\": self.{name}, ...}}, "
+                        f"condition=...)).", name, at_next=True)
                 if state.get(nxt) is None:
                     visit(nxt, path + [name])
             state[name] = 2
@@ -165,8 +196,11 @@ class FlowGraph:
                 inside = self._stack_on_entry(node, arrivals.get(name, []))
             node.split_parents = inside
             stacks[name] = inside
-            leaving = inside + (name,) if node.transition in (SPLIT, FOREACH, SWITCH) else inside
-            for nxt in node.out_funcs:
+            # a switch with one way on (a loop's exit) opens no paths to bring together
+            opens = node.transition in (SPLIT, FOREACH) or \
+                (node.transition == SWITCH and len(self.forward(name)) > 1)
+            leaving = inside + (name,) if opens else inside
+            for nxt in self.forward(name):
                 arrivals.setdefault(nxt, []).append((name, leaving))
         end = self.nodes["end"]
         if end.split_parents:
@@ -229,14 +263,14 @@ class FlowGraph:
     def _topological(self) -> list[str]:
         indegree = {n: 0 for n in self.nodes}
         for node in self.nodes.values():
-            for nxt in node.out_funcs:
+            for nxt in self.forward(node.name):
                 indegree[nxt] += 1
         ready = [n for n, d in indegree.items() if d == 0 and n == "start"]
         order: list[str] = []
         while ready:
             name = ready.pop(0)
             order.append(name)
-            for nxt in self.nodes[name].out_funcs:
+            for nxt in self.forward(name):
                 indegree[nxt] -= 1
                 if indegree[nxt] == 0:
                     ready.append(nxt)

@@ -2,6 +2,13 @@
 
 Below both the user's flow class (:mod:`daskflow.flowspec`) and the runtime, which
 builds a join's :class:`Inputs` and passes :class:`ForeachFrame` values around.
+
+For a cached step (``@cache``) the task also notes *what* it read, by name, in a set
+(``_df_reads``) that the runtime gives it: ``a:NAME`` an artifact of its own (one it
+did not have counts too), ``p:NAME`` a parameter, ``x`` its place in its foreach,
+``j:NAME`` an artifact of its join's inputs, ``jx`` their places and items.  The
+runtime keys the task by the content hashes of those (``runtime/cache_keys.py``):
+names only here, never a value read or hashed.
 """
 
 from __future__ import annotations
@@ -66,6 +73,14 @@ class ArtifactSource:
     _df_store: ArtifactStore
     _df_refs: dict[str, ArtifactRef]
     _df_frames: tuple[ForeachFrame, ...]
+    _DF_READS = ("a:", "x")   # how this source's reads are named (see the module)
+
+    def _note(self, name: str | None = None) -> None:
+        """Note a read for the cache: artifact ``name``, or (None) the foreach place."""
+        reads = self.__dict__.get("_df_reads")
+        if reads is not None:
+            kind, place = self._DF_READS
+            reads.add(place if name is None else kind + name)
 
     def _load(self, name: str) -> Any:
         return self._df_store.get_artifact(self._df_refs[name], name)
@@ -89,6 +104,7 @@ class ArtifactSource:
     @property
     def index(self) -> int | None:
         """The index of this foreach split in its list (innermost foreach)."""
+        self._note()
         return self._df_frames[-1].index if self._df_frames else None
 
     @property
@@ -98,24 +114,31 @@ class ArtifactSource:
 
     def foreach_stack(self) -> list[tuple[int, int, Any]]:
         """``[(index, num_splits, value), ...]`` for each enclosing foreach, outermost first."""
+        self._note()
         return [(f.index, f.num_splits, self._frame_value(f)) for f in self._df_frames]
 
 
 class InputView(ArtifactSource):
-    """One input of a join step: the artifacts of the task that led to it."""
+    """One input of a join step: the artifacts of the task that led to it; ``reads``, the
+    join's set of names read (a cached join), or None."""
+
+    _DF_READS = ("j:", "jx")
 
     def __init__(self, store: ArtifactStore, run_id: str, step: str, task_id: str,
-                 refs: dict[str, ArtifactRef], frames: tuple[ForeachFrame, ...]) -> None:
+                 refs: dict[str, ArtifactRef], frames: tuple[ForeachFrame, ...],
+                 reads: set[str] | None = None) -> None:
         self._df_store = store
         self._df_run_id = run_id
         self._df_refs = refs
         self._df_frames = frames
         self._df_step = step
         self._df_task_id = task_id
+        self._df_reads = reads
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
             raise AttributeError(name)
+        self._note(name)
         if name not in self._df_refs:
             raise AttributeError(
                 f"Input from step '{self._df_step}' (task {self._df_task_id}) has no artifact "
@@ -124,6 +147,13 @@ class InputView(ArtifactSource):
         self.__dict__[name] = value
         return value
 
+    @property
+    def input(self) -> Any:
+        """The item the input's split worked on (a split's own item is always in its key;
+        a join's inputs' items only once read)."""
+        self._note()
+        return super().input
+
     def __repr__(self) -> str:
         return f"<input {self._df_step}/{self._df_task_id}>"
 
@@ -131,9 +161,10 @@ class InputView(ArtifactSource):
 class Inputs:
     """The ``inputs`` of a join: iterable in order, and by branch name (``inputs.a``)."""
 
-    def __init__(self, views: Sequence[InputView]) -> None:
+    def __init__(self, views: Sequence[InputView], reads: set[str] | None = None) -> None:
         self._views = views   # may be lazy: a wide foreach's inputs are read when reached
         self._steps: dict[str, InputView] | None = None
+        self._reads = reads   # a cached join's names read (see the module)
 
     @property
     def _by_step(self) -> dict[str, InputView]:
@@ -166,6 +197,8 @@ class Inputs:
         from .datastore.concat import concat_frames
         from .exceptions import ArtifactError
 
+        if self._reads is not None:
+            self._reads.add(f"j:{name}")
         sources = []
         for view in self._views:
             label = f"input {view._df_step}/{view._df_task_id}"

@@ -20,8 +20,10 @@ import os
 import re
 import traceback
 from collections.abc import Sequence
+from types import FrameType
 
-__all__ = ["add_source_lines", "format_user_traceback", "restore_dynamic_code"]
+__all__ = ["add_source_lines", "format_user_stack", "format_user_traceback",
+           "restore_dynamic_code"]
 
 DYNAMIC_CODE = "<dynamic-code>"
 
@@ -61,6 +63,19 @@ def format_user_traceback(exc: BaseException, flow_file: str | None = None, *,
         frames.pop(0)
     summary.stack = traceback.StackSummary.from_list(frames)
     text = "".join(summary.format())
+    return restore_dynamic_code(text, flow_file) if flow_file else text
+
+
+def format_user_stack(frame: FrameType, flow_file: str | None = None, *,
+                      caller: str = _RUNTIME) -> str:
+    """Where a running thread is, from the user's code down: the frames under the last
+    one of ``caller`` (daskflow's runtime, which called the step), with the flow file's
+    real name; the whole stack if no frame is the caller's."""
+    frames = traceback.extract_stack(frame)
+    called = [i for i, f in enumerate(frames) if f.filename.startswith(caller)]
+    if called and called[-1] + 1 < len(frames):
+        frames = traceback.StackSummary.from_list(frames[called[-1] + 1:])
+    text = "".join(frames.format())
     return restore_dynamic_code(text, flow_file) if flow_file else text
 
 

@@ -82,6 +82,10 @@ def test_origin_pathspec_names_the_resumed_run(runs):
     start = run["start"].task
     assert start.origin_pathspec == f"LineageFlow/{origin.id}/start/{origin['start'].task.id}"
     assert run["end"].task.origin_pathspec is None
+    # a step of a resumed run: the same step in the origin (Metaflow's Step.origin_pathspec;
+    # Metaflow gives "LineageFlow/None/start" for a run that is no resume, daskflow None)
+    assert run["start"].origin_pathspec == f"LineageFlow/{origin.id}/start"
+    assert origin["start"].origin_pathspec is None
 
 
 def test_metadata_dict_uses_metaflow_names(runs):

@@ -54,6 +54,10 @@ def test_every_good_flow_makes_a_consistent_graph(name: str) -> None:
     for node in graph:
         assert node.file.endswith(name) and node.lineno > 0
         for target in node.out_funcs:
+            if target == node.name:  # a recursive switch: its way back to its own step
+                assert node.transition == SWITCH and node.recursive
+                assert node.name not in node.in_funcs
+                continue
             assert node.name in graph[target].in_funcs
             assert order.index(target) > order.index(node.name)  # always towards 'end'
         if node.is_join:  # it closes the innermost split open around the steps it joins
@@ -73,6 +77,8 @@ SHAPES = {
     "switch_in_foreach.py": {"classify": (SWITCH, ["halve", "grow"]), "halve": ("depth", 1)},
     "gang_flow.py": {"start": ("gang", ["train"]), "join": ("join of", "start")},
     "linear_params.py": {"start": (LINEAR, ["middle"]), "end": (END, [])},
+    "loop_flow.py": {"loop": (SWITCH, ["loop", "fan"]), "grow": (SWITCH, ["grow", "after"]),
+                     "after": ("depth", 1), "join": ("join of", "fan")},
 }
 
 
@@ -102,6 +108,9 @@ BAD_GRAPHS = [
     ("no_next.py", "start", 6, "does not call self.next()"),
     ("unknown_target.py", "start", 7, "Did you mean 'train'?"),
     ("cycle.py", "b", 15, "a -> b -> a"),
+    # Metaflow 2.19.39 refuses it too (`python loop_back.py run`: "There is a loop in your
+    # flow: b->a->b"): a switch may go back only to its own step
+    ("loop_back.py", "b", 18, "Only a switch may go back, and only to its own step"),
     ("unjoined.py", "start", 6, "never joined"),
     ("join_without_inputs.py", "join", 18, "is reached from several branches"),
     ("switch_into_join.py", "pick", 15, "cannot lead directly to a join"),

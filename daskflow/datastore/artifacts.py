@@ -106,6 +106,21 @@ class Artifacts:
                 f"{type(exc).__name__}: {exc}. The file is corrupt or was written by an "
                 f"incompatible version.") from exc
 
+    def missing(self, refs: list[ArtifactRef]) -> list[ArtifactRef]:
+        """Those of ``refs`` whose value is gone from the store (a blob, or a dask
+        artifact's manifest), found without reading any of them: one listing per folder
+        holding several (see the files layer); a value kept in its reference never is."""
+        paths = {}
+        for ref in refs:
+            if ref.inline is not None:
+                continue
+            if ref.fmt == serializers.DASK_PARQUET:
+                paths[self.layout.frame_file(ref.sha, MANIFEST)] = ref
+            else:
+                paths[self.layout.blob(ref.sha)] = ref
+        there = self.files.existing(list(paths))
+        return [ref for path, ref in paths.items() if path not in there]
+
     # -- dask DataFrames: a folder of Parquet files ---------------------------------------
 
     def read_manifest(self, ref: ArtifactRef) -> dict[str, Any]:

@@ -10,13 +10,11 @@ step, or of the same step's tasks outside the batch, go to the stored records as
 usual.
 
 A batch that dies before its commit leaves no record: its splits never ran, as
-far as the datastore knows, and run again.  A batch sent for the first time
-(``look=False``) does not look for records of its tasks before it claims them:
-there are none, and on an object store the look is two listings per batch, the
-most of what a foreach costs in requests.  The one case it misses is a batch that
-Dask ran again after its worker died between the commit and the result: the second
-run records its splits' attempts again under the same numbers, in an object of the
-same range, and readers take one of the two.
+far as the datastore knows, and run again.  A batch looks once for batch objects
+holding its tasks (Dask computes a committed batch again when its result was lost
+with its worker: its splits' stored results stand); only a batch that finds some
+also lists the step's task folders, a second request on an object store that a
+batch sent for the first time does not need.
 
 >>> records = BatchRecords(store.stored, "17", "work", ["4", "5"])  # doctest: +SKIP
 >>> attempt = records.claim_attempt("17", "work", "4", {})        # held
@@ -37,17 +35,16 @@ class BatchRecords(TaskRecords):
     inline_artifacts = True
 
     def __init__(self, stored: StoredRecords, run_id: str, step: str,
-                 task_ids: list[str], look: bool = True) -> None:
+                 task_ids: list[str]) -> None:
         self._stored = stored
         self._run_id = run_id
         self._step = step
         self._index = stored.step_batches(run_id, step)
-        self._look = look
-        self._folders: set[str] = set()
-        if look:
-            self._index.prefetch(task_ids)  # one look for what earlier runs of it stored
-            # attempts that ran alone have a folder of files: one look for which do
-            self._folders = set(stored.task_folders(run_id, step))
+        self._index.prefetch(task_ids)  # one look for what earlier runs of it stored
+        # attempts that ran alone have a folder of files: one look for which do, where
+        # this batch ran before
+        ran_before = any(self._index.by_task.get(t) for t in task_ids)
+        self._folders = set(stored.task_folders(run_id, step)) if ran_before else set()
         self._entries: dict[tuple[str, int], dict[str, Any]] = {}
         self._pending: dict[str, set[int]] = {}
 
@@ -64,8 +61,6 @@ class BatchRecords(TaskRecords):
         return self._entries.get((task_id, attempt)) if self._mine(run_id, step) else None
 
     def _stored_attempts(self, task_id: str) -> set[int]:
-        if not self._look:
-            return set()
         found = set(self._index.entries_of(task_id, fresh=False))
         if task_id in self._folders:
             found |= self._stored.file_attempts(self._run_id, self._step, task_id)

@@ -185,6 +185,20 @@ class LocalFiles(_Files):
     def exists(self, path: str) -> bool:
         return os.path.exists(path)
 
+    def existing(self, paths: list[str]) -> set[str]:
+        """Those of ``paths`` that exist."""
+        return {path for path in paths if os.path.exists(path)}
+
+    def read_many(self, paths: list[str]) -> dict[str, bytes]:
+        """Each of ``paths`` that can be read, by path (one gone meanwhile is left out)."""
+        found = {}
+        for path in paths:
+            try:
+                found[path] = self.read(path)
+            except FileNotFoundError:
+                continue
+        return found
+
     def listdir(self, path: str) -> list[str]:
         try:
             return os.listdir(path)
@@ -306,6 +320,31 @@ class FsspecFiles(_Files):
 
     def exists(self, path: str) -> bool:
         return self.fs.exists(path)
+
+    def existing(self, paths: list[str]) -> set[str]:
+        """Those of ``paths`` that exist: one listing per folder holding several of them,
+        one request for a path alone in its folder (never one request per path of a
+        wide step)."""
+        by_folder: dict[str, list[str]] = {}
+        for path in paths:
+            by_folder.setdefault(path.rsplit("/", 1)[0], []).append(path)
+        found = set()
+        for folder, inside in by_folder.items():
+            if len(inside) == 1:
+                found.update(p for p in inside if self.fs.exists(p))
+                continue
+            self.fs.invalidate_cache(folder)
+            names = set(self.listdir(folder))
+            found.update(p for p in inside if _name(p) in names)
+        return found
+
+    def read_many(self, paths: list[str]) -> dict[str, bytes]:
+        """Each of ``paths`` that can be read, by path, fetched concurrently (fsspec's
+        ``cat`` of many paths)."""
+        if not paths:
+            return {}
+        data = self.fs.cat(list(paths), on_error="omit")
+        return {path: data[path] for path in paths if path in data}
 
     def listdir(self, path: str) -> list[str]:
         try:

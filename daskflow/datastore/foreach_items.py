@@ -4,8 +4,12 @@ The file (``<attempt>.foreach`` in the task's folder) is the count, the offsets 
 the items and the items, each pickled on its own (cloudpickle)::
 
     <count: u64> <offset_0 .. offset_count: u64 each> <item 0><item 1>...
+    [<digest 0> ... <digest count-1> "dfitems1"]
 
-so split ``i`` reads 16 bytes of offsets and its item, never the whole list.  On
+so split ``i`` reads 16 bytes of offsets and its item, never the whole list.  The
+digests (blake2b, 16 bytes, of each item's pickled bytes, made as they are written)
+are there when the splits are cached (``@cache``): a split's key takes its item's
+digest, read without its item, and readers that know nothing of it never look.  On
 an object store a small file is read whole once and kept (it never changes), so
 the splits of a batch cost one request, not two each.
 
@@ -17,6 +21,7 @@ the splits of a batch cost one request, not two each.
 
 from __future__ import annotations
 
+import hashlib
 import struct
 from collections.abc import Iterator
 from typing import Any
@@ -29,6 +34,22 @@ from .layout import Layout
 
 CACHE_BYTES = 16 * 2**20  # an object store's foreach file up to this is read whole
 _CACHED_FILES = 4
+DIGEST_BYTES = 16
+_DIGESTS_MARK = b"dfitems1"
+
+
+def item_digest(data: bytes) -> bytes:
+    """The digest of one item's pickled bytes, as the file keeps it."""
+    return hashlib.blake2b(data, digest_size=DIGEST_BYTES).digest()
+
+
+def _parse_digests(trailer: bytes, count: int) -> list[str] | None:
+    """The digests in what follows the items, or None when they were not written."""
+    if len(trailer) != DIGEST_BYTES * count + len(_DIGESTS_MARK) \
+            or not trailer.endswith(_DIGESTS_MARK):
+        return None
+    return [trailer[i:i + DIGEST_BYTES].hex()
+            for i in range(0, DIGEST_BYTES * count, DIGEST_BYTES)]
 
 
 class ForeachItems:
@@ -40,7 +61,8 @@ class ForeachItems:
         self._whole: dict[str, bytes] = {}   # small files of an object store, read whole
 
     def write(self, run_id: str, step: str, task_id: str, attempt: int,
-              items: list[Any], var: str) -> None:
+              items: list[Any], var: str, digests: bool = False) -> None:
+        """Keep the items; ``digests``: with each item's digest after them."""
         parts = []
         for i, item in enumerate(items):
             try:
@@ -53,8 +75,62 @@ class ForeachItems:
         for part in parts:
             offsets.append(offsets[-1] + len(part))
         header = struct.pack(f"<Q{len(offsets)}Q", len(items), *offsets)
+        trailer = b"".join(item_digest(p) for p in parts) + _DIGESTS_MARK if digests else b""
         self.files.write(self.layout.foreach(run_id, step, task_id, attempt),
-                         header + b"".join(parts))
+                         header + b"".join(parts) + trailer)
+
+    def digest(self, run_id: str, step: str, task_id: str, attempt: int,
+               index: int) -> str | None:
+        """Item ``index``'s digest (hex) alone, as a split reads its item alone; None when
+        the file was written without digests (or is gone)."""
+        path = self.layout.foreach(run_id, step, task_id, attempt)
+        whole = self._whole.get(path)
+        if whole is None and not self.files.local:
+            try:
+                whole = self._read_small(path)
+            except FileNotFoundError:
+                return None
+        if whole is not None:
+            found = self._digests_of(whole)
+            return found[index] if found is not None and 0 <= index < len(found) else None
+        try:
+            with self.files.open(path) as f:
+                (count,) = struct.unpack("<Q", f.read(8))
+                f.seek(8 + 8 * count)
+                (size,) = struct.unpack("<Q", f.read(8))
+                trailer = 8 + 8 * (count + 1) + size
+                f.seek(trailer + DIGEST_BYTES * count)
+                if f.read() != _DIGESTS_MARK or not 0 <= index < count:
+                    return None
+                f.seek(trailer + DIGEST_BYTES * index)
+                return f.read(DIGEST_BYTES).hex()
+        except FileNotFoundError:
+            return None
+
+    def digests(self, run_id: str, step: str, task_id: str, attempt: int) -> list[str] | None:
+        """Each item's digest (hex), in order, read without the items; None when the file
+        was written without them (or is gone)."""
+        path = self.layout.foreach(run_id, step, task_id, attempt)
+        try:
+            whole = self._whole.get(path)
+            if whole is None and not self.files.local:
+                whole = self._read_small(path)
+            if whole is not None:
+                return self._digests_of(whole)
+            with self.files.open(path) as f:  # the offsets' end, then past the items
+                (count,) = struct.unpack("<Q", f.read(8))
+                f.seek(8 + 8 * count)
+                (size,) = struct.unpack("<Q", f.read(8))
+                f.seek(8 + 8 * (count + 1) + size)
+                return _parse_digests(f.read(), count)
+        except FileNotFoundError:
+            return None
+
+    @staticmethod
+    def _digests_of(whole: bytes) -> list[str] | None:
+        (count,) = struct.unpack_from("<Q", whole)
+        (size,) = struct.unpack_from("<Q", whole, 8 + 8 * count)
+        return _parse_digests(whole[8 + 8 * (count + 1) + size:], count)
 
     def read(self, run_id: str, step: str, task_id: str, attempt: int, index: int) -> Any:
         """Item ``index`` alone."""

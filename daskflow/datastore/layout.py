@@ -11,6 +11,8 @@ is (``docs/storage.md`` describes each kind of file)::
         _data/dd/<uuid>/part.000000.parquet, ...      a dask DataFrame artifact, one file
                        /_daskflow.json                per partition; its manifest, last
         _code/<sha256>.tar.gz                         a code package, once per content
+        _cache/<step>/<code>/<stamp>-<uid>.json       cache index: tasks of a step that ran
+                                                      with code key <code>, written whole
         <run_id>/_run.json                            the run's record
         <run_id>/_report.html                         the run report kept with the run
         <run_id>/<step>/_batches/<first>-<last>.<uid>.json
@@ -37,6 +39,7 @@ from __future__ import annotations
 
 import posixpath
 import re
+import time
 import uuid
 
 from ..exceptions import InvalidNameError
@@ -51,11 +54,14 @@ CODE = "_code"                 # a flow's code packages
 RUN_RECORD = "_run.json"       # in a run's folder
 REPORT = "_report.html"        # in a run's folder; "_" keeps it out of the step list
 BATCHES = "_batches"           # in a step's folder
+CACHE = "_cache"               # a flow's cache index (``cache_index.py``)
 TEMP_MARK = ".tmp-"            # in the name of every temporary file or folder
 PROBE_MARK = ".probe-"         # a root's file that workers look for, for a moment
 
 _START = re.compile(r"([0-9]+)\.start\.json")
 _BATCH = re.compile(r"([0-9]+)-([0-9]+)(\.[^/]*)?\.json")
+_CACHE_OBJECT = re.compile(r"[0-9]+-[0-9a-f]+\.json")
+_CODE_KEY = re.compile(r"[0-9a-f]{16,64}")
 
 
 def start_file(attempt: int) -> str:
@@ -125,6 +131,16 @@ def batch_range(name: str) -> tuple[int, int] | None:
     return (int(found.group(1)), int(found.group(2))) if found else None
 
 
+def cache_object() -> str:
+    """A new cache index object's name: when it was written (ns), and a unique suffix.
+    Objects are never rewritten, so concurrent runs never touch each other's."""
+    return f"{time.time_ns()}-{uuid.uuid4().hex[:12]}.json"
+
+
+def is_cache_object(name: str) -> bool:
+    return _CACHE_OBJECT.fullmatch(name) is not None
+
+
 def in_run(step: str, task_id: str, name: str) -> str:
     """A task's file relative to its run's folder, as a task's record names it."""
     return f"{check_step_name(step)}/{check_task_id(task_id)}/{name}"
@@ -161,6 +177,18 @@ class Layout:
             raise InvalidNameError(f"Code package key {key!r} is not one the datastore "
                                    f"makes ({code_key('<sha256>')}).")
         return f"{self.flow}/{key}"
+
+    def cache_folder(self, step: str, code: str) -> str:
+        """The cache index of ``step`` for one code key (hex, see ``runtime/cache_keys.py``)."""
+        if not _CODE_KEY.fullmatch(code):
+            raise InvalidNameError(f"Cache code key {code!r} is not one daskflow makes.")
+        return f"{self.flow}/{CACHE}/{check_step_name(step)}/{code}"
+
+    def cache_object(self, step: str, code: str, name: str) -> str:
+        """An object of that index, by its name (see :func:`cache_object`)."""
+        if not is_cache_object(name):
+            raise InvalidNameError(f"{name!r} is not the name of a cache index object.")
+        return f"{self.cache_folder(step, code)}/{name}"
 
     def run(self, run_id: str) -> str:
         return f"{self.flow}/{check_run_id(run_id)}"

@@ -13,6 +13,7 @@ ones knowing nothing of the higher (``docs/storage.md`` has the whole layout)::
     tasks.py          task records behind one interface: per-file (StoredRecords) ...
     batch_records.py  ... or held and committed as one object for a batch of splits
     foreach_items.py  a foreach step's items, each split reading only its own
+    cache_index.py    which tasks of a step ran with which code (``@cache``)
 
 :class:`ArtifactStore` builds them for one flow and forwards what tasks, the
 runtime and the client call on every task, so they hold one object; the rest is
@@ -24,6 +25,7 @@ committed as one object (:meth:`ArtifactStore.batched`).
 from __future__ import annotations
 
 import copy
+import logging
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -34,12 +36,15 @@ from ..exceptions import ConfigurationError
 from .artifacts import ArtifactRef, Artifacts
 from .batch_records import BatchRecords
 from .blobs import BlobStore
+from .cache_index import CacheIndex, HeldCacheIndex
 from .files import files_for
 from .foreach_items import ForeachItems
 from .layout import Layout
 from .names import check_flow_name
 from .runs import RunRecords
 from .tasks import StoredRecords, TaskRecords
+
+logger = logging.getLogger(__name__)
 
 
 class ArtifactStore:
@@ -62,6 +67,7 @@ class ArtifactStore:
         self.stored = StoredRecords(self.files, self.layout)
         self.records: TaskRecords = self.stored   # where task records go (see batched)
         self.foreach = ForeachItems(self.files, self.layout)
+        self.cache: CacheIndex | HeldCacheIndex = CacheIndex(self.files, self.layout)
 
     @property
     def local(self) -> bool:
@@ -81,19 +87,26 @@ class ArtifactStore:
 
     # -- a batch of splits ----------------------------------------------------------------
 
-    def batched(self, run_id: str, step: str, task_ids: list[str],
-                look: bool = True) -> ArtifactStore:
+    def batched(self, run_id: str, step: str, task_ids: list[str]) -> ArtifactStore:
         """This store as the splits ``task_ids`` of one batch see it: their task records
         are held and written as one object by :meth:`commit`, their small artifacts
-        inline; everything else is this store's.  ``look``: find what is stored of
-        those tasks first (``BatchRecords``)."""
+        inline, and so are their cache index entries; everything else is this store's."""
         view = copy.copy(self)
-        view.records = BatchRecords(self.stored, run_id, step, task_ids, look)
+        view.records = BatchRecords(self.stored, run_id, step, task_ids)
+        view.cache = self.cache.held()
         return view
 
     def commit(self) -> None:
-        """Write the task records held (a batch's); nothing for a store's own."""
+        """Write the task records held (a batch's), then their cache index entries;
+        nothing for a store's own.  An entry that cannot be written costs a later run a
+        cache miss, never the batch: it is logged and left out."""
         self.records.commit()
+        try:
+            self.cache.commit()
+        except Exception as exc:  # noqa: BLE001  the records stand without it
+            logger.warning("daskflow: the @cache index entries of a batch could not be "
+                           "written (%s: %s); later runs will run those splits again.",
+                           type(exc).__name__, exc)
 
     @property
     def defers_records(self) -> bool:
@@ -165,6 +178,16 @@ class ArtifactStore:
     def read_log(self, run_id: str, step: str, task_id: str, attempt: int, stream: str) -> str:
         return self.records.read_log(run_id, step, task_id, attempt, stream)
 
+    def write_reused(self, run_id: str, step: str,
+                     tasks: list[tuple[str, dict[str, Any], dict[str, Any]]]) -> None:
+        """The records of tasks of ``step`` taken as finished instead of run (``@cache``'s
+        hits), each ``(task_id, start record, done record)``, written together as batch
+        objects (one per thousand tasks), so reusing a wide step costs a few writes."""
+        for first in range(0, len(tasks), 1000):
+            self.stored.write_batch(run_id, step, [
+                {"task_id": task_id, "attempt": done["attempt"], "start": start, "done": done}
+                for task_id, start, done in tasks[first:first + 1000]])
+
     # -- files kept with a task, and foreach items ----------------------------------------------
 
     def write_task_file(self, run_id: str, step: str, task_id: str, name: str,
@@ -176,8 +199,8 @@ class ArtifactStore:
         return self.stored.read_task_file(run_id, step, task_id, name)
 
     def write_foreach_items(self, run_id: str, step: str, task_id: str, attempt: int,
-                            items: list[Any], var: str) -> None:
-        self.foreach.write(run_id, step, task_id, attempt, items, var)
+                            items: list[Any], var: str, digests: bool = False) -> None:
+        self.foreach.write(run_id, step, task_id, attempt, items, var, digests)
 
     def read_foreach_item(self, run_id: str, step: str, task_id: str, attempt: int,
                           index: int) -> Any:

@@ -63,11 +63,15 @@ class CodeSource:
     """A code package to install: its sha256, and its bytes or the URL to read them from."""
 
     def __init__(self, sha: str, data: bytes | None = None, url: str | None = None,
-                 storage_options: dict[str, Any] | None = None) -> None:
+                 storage_options: dict[str, Any] | None = None, behind: bool = False) -> None:
         self.sha = sha
         self.data = data
         self.url = url
         self.storage_options = dict(storage_options or {})
+        # behind: last on a worker's sys.path, where the packages of a shared scheduler's
+        # runs come first during each task (``_packages.py``); it serves only what is
+        # imported outside them (the tasks of a dask collection a step computes)
+        self.behind = behind
 
     async def activate(self, local_directory: str) -> str:
         """Unpack into ``<local_directory>/daskflow-code/<sha>`` (once) and put that first on
@@ -79,7 +83,10 @@ class CodeSource:
         _forget_other_packages(os.path.dirname(folder), keep=folder)
         if folder in sys.path:
             sys.path.remove(folder)
-        sys.path.insert(0, folder)
+        if self.behind:
+            sys.path.append(folder)
+        else:
+            sys.path.insert(0, folder)
         importlib.invalidate_caches()
         return folder
 
@@ -143,4 +150,6 @@ async def install_on_scheduler(source: bytes, driver: tuple[str, int],
 
     if (socket.gethostname(), os.getpid()) == tuple(driver):
         return None
-    return await cloudpickle.loads(source).activate(dask_scheduler.local_directory)
+    source = cloudpickle.loads(source)
+    source.behind = False  # the scheduler runs no task: first on its path
+    return await source.activate(dask_scheduler.local_directory)

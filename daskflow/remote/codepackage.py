@@ -76,8 +76,7 @@ def build_code_package(flow_file: str | os.PathLike | None, *, include: list[str
     >>> archive = build_code_package("flow.py")                     # doctest: +SKIP
     >>> archive.sha, archive.size, "daskflow/flowspec.py" in archive.files
     """
-    include = _patterns("include", include)
-    exclude = _patterns("exclude", exclude)
+    include, exclude = _patterns("include", include), _patterns("exclude", exclude)
     limit = _size_limit(max_size)
     entries: dict[str, str] = {}
     folder, script = "", ""
@@ -85,8 +84,7 @@ def build_code_package(flow_file: str | os.PathLike | None, *, include: list[str
         flow_file = os.path.abspath(os.fspath(flow_file))
         folder = os.path.dirname(flow_file)
         script = os.path.relpath(flow_file, folder).replace(os.sep, "/")
-        entries = _select(folder, include, exclude)
-        entries[script] = flow_file
+        entries = folder_files(flow_file, include=include, exclude=exclude)
     ours = _select(_PACKAGE_DIR, _PACKAGE_FILES, ["__pycache__", ".*"])
     # daskflow's own files win over a "daskflow" folder beside the flow (a checkout of it)
     entries = {name: path for name, path in entries.items()
@@ -103,6 +101,17 @@ def build_code_package(flow_file: str | os.PathLike | None, *, include: list[str
         "python_version": "%d.%d" % sys.version_info[:2]}, sort_keys=True).encode()
     data = _deterministic_tar_gz(contents)
     return CodeArchive(data, hashlib.sha256(data).hexdigest(), script, tuple(sorted(contents)))
+
+
+def folder_files(flow_file: str, *, include: list[str] | None = None,
+                 exclude: list[str] | None = None) -> dict[str, str]:
+    """The files of ``flow_file``'s folder the package takes (the flow file always), by
+    their name in the archive (what ``@cache`` hashes as the flow's other code too)."""
+    flow_file = os.path.abspath(flow_file)
+    folder = os.path.dirname(flow_file)
+    entries = _select(folder, _patterns("include", include), _patterns("exclude", exclude))
+    entries[os.path.relpath(flow_file, folder).replace(os.sep, "/")] = flow_file
+    return entries
 
 
 def _patterns(key: str, given: list[str] | str | None) -> list[str]:

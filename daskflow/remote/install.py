@@ -15,7 +15,7 @@ from .errors import CodeInstallError
 
 def install_code(client: Any, archive: CodeArchive | str, *, sha: str | None = None,
                  storage_options: dict[str, Any] | None = None,
-                 cluster: str | None = None) -> None:
+                 cluster: str | None = None, behind: bool = False) -> None:
     """Put ``archive`` first on ``sys.path`` on the scheduler and every worker of ``client``.
 
     ``archive`` is a built :class:`CodeArchive` (its bytes travel with the plugin
@@ -25,15 +25,18 @@ def install_code(client: Any, archive: CodeArchive | str, *, sha: str | None = N
     unpickles each task graph, so it imports what the tasks name); workers present
     now get it before this returns; workers that join or restart later get it
     before their first task. Neither needs daskflow: the plugin travels by value.
+    ``behind``: last on the workers' ``sys.path``, behind the packages that a shared
+    scheduler's tasks bring (``remote/calls.py``).
 
     >>> install_code(client, build_code_package("flow.py"))        # doctest: +SKIP
     """
     cloudpickle.register_pickle_by_value(_on_cluster)
     if isinstance(archive, CodeArchive):
-        source = _on_cluster.CodeSource(archive.sha, data=archive.data)
+        source = _on_cluster.CodeSource(archive.sha, data=archive.data, behind=behind)
     else:
         sha = sha or os.path.basename(archive).removesuffix(".tar.gz")
-        source = _on_cluster.CodeSource(sha, url=archive, storage_options=storage_options)
+        source = _on_cluster.CodeSource(sha, url=archive, storage_options=storage_options,
+                                        behind=behind)
     plugin = _on_cluster.InstallCode(source)
     try:
         client.run_on_scheduler(_on_cluster.install_on_scheduler, cloudpickle.dumps(source),

@@ -46,6 +46,8 @@ class GraphNode:
                  else "foreach", SPLIT: "branches",
                  SWITCH: f"switch on {self.condition_var}" if self.condition_var
                  else "switch"}.get(self.transition, "")
+        if self.name in self.out:  # a recursive switch: the step may run again
+            words += " · loop"
         if self.is_join:
             return "join" + (f" · {words}" if words else "")
         return words
@@ -97,7 +99,7 @@ def layout_graph(nodes: dict[str, GraphNode], sizes: dict[str, tuple[float, floa
     chains: dict[tuple[str, str], list[str]] = {}
     for name, node in nodes.items():
         for target in node.out:
-            if target not in nodes:
+            if target not in nodes or target == name:  # a loop is said in its kind
                 continue
             chain = [name]
             for between in range(layer[name] + 1, layer[target]):
@@ -146,18 +148,19 @@ def layout_graph(nodes: dict[str, GraphNode], sizes: dict[str, tuple[float, floa
 
 
 def _layers(nodes: dict[str, GraphNode]) -> dict[str, int]:
-    """Longest path from the roots (a DAG; the graph module has checked it)."""
+    """Longest path from the roots (a DAG but for a recursive switch's way back to its
+    own step, which the graph module allows and this leaves out)."""
     indegree = {n: 0 for n in nodes}
-    for node in nodes.values():
+    for name, node in nodes.items():
         for target in node.out:
-            if target in indegree:
+            if target in indegree and target != name:
                 indegree[target] += 1
     layer = {n: 0 for n in nodes}
     ready = [n for n, d in indegree.items() if d == 0]
     while ready:
         name = ready.pop(0)
         for target in nodes[name].out:
-            if target not in nodes:
+            if target not in nodes or target == name:
                 continue
             layer[target] = max(layer[target], layer[name] + 1)
             indegree[target] -= 1

@@ -43,7 +43,8 @@ class Attempt:
     performance_report: str | None = None   # where it is kept: a local path, or a URL
     next_step: str | None = None       # a switch: the step it chose
     num_splits: int | None = None      # a foreach: how many splits it made
-    clone_of: str | None = None        # resumed: the task of the origin run it reuses
+    clone_of: str | None = None        # resumed or @cache: the earlier task it reuses
+    cached: bool = False               # taken by @cache (not cloned on resume)
     # @card pages (id, type, file, html); a shared () until read: a list each is 56 bytes
     cards: Sequence[dict[str, Any]] = ()
 
@@ -70,6 +71,11 @@ class StepSummary:
     def cloned(self) -> int:
         """Tasks a resumed run reused from its origin run instead of running them."""
         return sum(1 for a in self.attempts if a.clone_of)
+
+    @property
+    def cached(self) -> int:
+        """Of :attr:`cloned`, those ``@cache`` took (the rest a resume cloned)."""
+        return sum(1 for a in self.attempts if a.cached)
 
     @property
     def ran(self) -> list[Attempt]:
@@ -168,6 +174,7 @@ class RunData:
     graph: dict[str, GraphNode]
     graph_inferred: bool
     record: dict[str, Any]
+    origin_reports: dict[str, str] = field(default_factory=dict)  # @cache: run -> report
 
     @property
     def attempts(self) -> list[Attempt]:
@@ -253,7 +260,22 @@ def collect_run(run: Any, graph: Any = None, threads: int = 16) -> RunData:
         tags=list(record.get("tags") or []), system_tags=list(record.get("system_tags") or []),
         dashboard=record.get("dashboard"), failure=record.get("failure"),
         clusters=_clusters(record), steps=ordered, graph=nodes, graph_inferred=inferred,
-        record=record)
+        record=record, origin_reports=_origin_reports(getattr(run, "_store", None), summaries))
+
+
+def _origin_reports(store: Any, summaries: dict[str, StepSummary]) -> dict[str, str]:
+    """Where the report of each run that ``@cache`` took tasks from is (a few runs)."""
+    runs = {a.clone_of.split("/")[1] for s in summaries.values() for a in s.attempts
+            if a.cached and a.clone_of}
+    found = {}
+    for run_id in sorted(runs):
+        try:
+            location = store.runs.stored_report(run_id) if store is not None else None
+        except Exception:  # noqa: BLE001  a link less, never a report less
+            location = None
+        if location:
+            found[run_id] = location
+    return found
 
 
 def _steps(run: Any) -> Iterable[Any]:
@@ -283,7 +305,8 @@ def _read_step(run: Any, step: Any, pool: ThreadPoolExecutor) -> Iterator[
                 number: (entry.get("start"), entry.get("done"))
                 for number, entry in sorted(entries.items())})
         alone: Iterable[Any] = (
-            Task(f"{run.pathspec}/{name}/{task_id}", _root=run._root, _store=store)
+            Task(f"{run.pathspec}/{name}/{task_id}", _root=run._root, _namespace_check=False,
+                 _store=store)
             for task_id in sorted(own, key=int))
     else:
         alone = step.tasks()
@@ -297,7 +320,7 @@ def _read_task(task: Any) -> tuple[list[Attempt], set[str]]:
 
     records = {}
     for number in task.attempts:
-        view = Task(task.pathspec, attempt=number, _store=task._store)
+        view = Task(task.pathspec, attempt=number, _namespace_check=False, _store=task._store)
         done = view.record
         start = None if done and done.get("started_at") else {"started_at": view.started_at}
         records[number] = (start, done)
@@ -328,11 +351,14 @@ def _attempts(store: Any, run_id: str, step: str, task_id: str,
             step=step, task_id=task_id, attempt=number, pathspec=pathspec,
             started_at=record.get("started_at") or (start or {}).get("started_at"),
             finished_at=record.get("finished_at"), outcome=outcome,
-            error=record.get("error"), index=frames[-1][3] if frames else None,
+            # a failure @catch caught in the attempt: the attempt is ok, its error kept
+            error=record.get("error") or record.get("caught"),
+            index=frames[-1][3] if frames else None,
             cluster=record.get("cluster"), worker=record.get("worker") or record.get("host"),
             performance_report=store.runs.file_location(run_id, report) if report else None,
             next_step=record.get("next_step"), num_splits=record.get("num_splits"),
-            clone_of=record.get("clone_of")))
+            clone_of=record.get("clone_of") or record.get("origin_pathspec"),
+            cached=bool(record.get("origin_pathspec")) and not record.get("clone_of")))
         parents.update(p.split("/", 1)[0] for p in record.get("parents") or [])
     return out, parents
 

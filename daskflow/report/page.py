@@ -38,7 +38,7 @@ def report_html(run: RunData, *, report_dir: str | None = None) -> str:
     listed = [a for s in run.steps.values() for a in s.listed()]
     ids = {id(a): i for i, a in enumerate(listed)}
     data = [_attempt_json(a, report_dir) for a in listed]
-    failed = [a for a in attempts if a.outcome in (FAILED, RETRIED)]
+    failed = [a for a in attempts if a.outcome in (FAILED, RETRIED) or a.error]  # or caught
     title = f"{run.flow} run {run.run_id}"
     body = [
         _header(run, attempts),
@@ -53,7 +53,8 @@ def report_html(run: RunData, *, report_dir: str | None = None) -> str:
         _section("tags", "Tags", _tags(run)),
         _section("steps", "Steps", _steps(run)),
         "</div></div>",
-        _section("timeline", "Timeline", render_timeline(run, ids),
+        _section("timeline", "Timeline", render_timeline(
+            run, ids, {r: _href(loc, report_dir) for r, loc in run.origin_reports.items()}),
                  _legend([("ok", "ok"), ("failed", "failed"),
                           ("retried", "failed, retried"), ("unfinished", "did not finish"),
                           ("cluster", "cluster up")], "lg-bar")
@@ -243,8 +244,10 @@ def _steps(run: RunData) -> str:
             notes.append(f"{s.count(RETRIED)} retried")
         if s.count(UNFINISHED):
             notes.append(f"{s.count(UNFINISHED)} unfinished")
-        if s.cloned:
-            notes.append(f"{s.cloned} reused")
+        if s.cached:
+            notes.append(f"{s.cached} from the cache")
+        if s.cloned - s.cached:
+            notes.append(f"{s.cloned - s.cached} reused")
         cluster = ""
         if with_clusters:
             names = sorted({a.cluster for a in s.attempts if a.cluster})
@@ -268,7 +271,7 @@ def _failures(run: RunData, failed: list[Attempt]) -> str:
     for a in shown:
         err = a.error or {}
         where = f"{run.run_id}/{a.step}/{a.task_id}"
-        pill = "retried" if a.outcome == RETRIED else "failed"
+        pill = {RETRIED: "retried", OK: "caught"}.get(a.outcome, "failed")
         items.append(
             f'<details class="failure" id="{_anchor(a)}" {"open" if len(shown) <= 3 else ""}>'
             f'<summary><span class="pill p-{a.outcome}">{pill}'

@@ -109,8 +109,27 @@ def tick_label(seconds: float) -> str:
     return f"{h}h" + (f" {rest // 60:02d}m" if rest // 60 else "")
 
 
-def render_timeline(run: RunData, ids: dict[int, int]) -> str:
-    """HTML of the timeline; ``ids`` maps ``id(attempt)`` to its index in the page data."""
+def _reused_note(summary: StepSummary, links: dict[str, str]) -> str:
+    """Where a step's reused tasks come from: the origin run of a resume, or the runs
+    ``@cache`` took them from, each linked to its report when it has one."""
+    runs = sorted({(a.clone_of or "").split("/")[1] for a in summary.attempts
+                   if a.clone_of and "/" in a.clone_of})
+    flow = (summary.attempts[0].clone_of or "").split("/")[0]
+    named = []
+    for run_id in runs[:3]:
+        text = escape(f"{flow}/{run_id}")
+        link = links.get(run_id)
+        named.append(f'<a href="{escape(link)}">{text}</a>' if link else text)
+    more = f" and {len(runs) - 3} more" if len(runs) > 3 else ""
+    if summary.cached:
+        return f"from the cache: run{'s' if len(runs) > 1 else ''} {', '.join(named)}{more}"
+    return f"reused from run {', '.join(named)}{more}"
+
+
+def render_timeline(run: RunData, ids: dict[int, int],
+                    links: dict[str, str] | None = None) -> str:
+    """HTML of the timeline; ``ids`` maps ``id(attempt)`` to its index in the page data,
+    ``links`` the runs ``@cache`` took tasks from to their reports."""
     attempts = [a for a in run.attempts if not a.clone_of]  # reused ones ran before
     starts = [a.started_at for a in attempts if a.started_at]
     t0 = run.started_at or min(starts, default=0.0)
@@ -142,14 +161,13 @@ def render_timeline(run: RunData, ids: dict[int, int]) -> str:
             continue
         count = f"{summary.tasks} task{'s' if summary.tasks != 1 else ''}"
         if summary.cloned:
-            count += f" ({summary.cloned} reused)"
+            count += f" ({summary.cloned} {'from the cache' if summary.cached else 'reused'})"
         if not summary.ran:
-            origin = summary.attempts[0].clone_of or ""
             rows.append(
                 f'<div class="tl-row tl-reused" data-step="{escape(name)}"><div class="tl-label">'
                 f'<span class="tl-step">{escape(name)}</span><span class="tl-count">{count}'
-                f'</span></div><div class="tl-plot"><span class="tl-note">reused from run '
-                f"{escape('/'.join(origin.split('/')[:2]))}, not run again</span></div></div>")
+                f'</span></div><div class="tl-plot"><span class="tl-note">'
+                f"{_reused_note(summary, links or {})}, not run again</span></div></div>")
             continue
         if summary.wide:
             rows.append(_wide_row(name, summary, count, ids, pct, t0, t1, grid))

@@ -46,11 +46,9 @@ def execute_batch(ctx: RunContext, specs: list[TaskSpec], *parents: TaskRef) -> 
     if len(specs) == 1:  # alone: exactly an unbatched task (its claim first, a spool, ...)
         ref = run_task(ctx, store, specs[0], parents)
         return SplitBatch(step, (ref.task_id,), (ref.attempt,), time.perf_counter() - began)
-    # sent once by the driver (a batch that fails is sent again split by split): no
-    # record of its tasks can be stored yet, so none is looked for
-    batch = store.batched(ctx.run_id, step, [s.task_id for s in specs], look=False)
+    batch = store.batched(ctx.run_id, step, [s.task_id for s in specs])
     if ctx.announce_starts:
-        announce("started", step, [s.task_id for s in specs], 0)
+        announce("started", step, [s.task_id for s in specs], 0, ctx.run_id)
     done: list[TaskRef] = []
     failure: TaskFailed | None = None
     # the splits' own time sizes the batches: a batch's fixed cost (its listing and its

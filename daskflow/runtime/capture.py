@@ -156,13 +156,15 @@ def _install() -> None:
             sys.stderr = _Router("stderr", sys.stderr)
 
 
-def announce(event: str, step: str, task_id: str | list[str], attempt: int) -> None:
-    """Tell the driver an attempt started or failed (no-op off a Dask worker); a batch
-    of splits announces all its task ids in one event."""
+def announce(event: str, step: str, task_id: str | list[str], attempt: int,
+             run_id: str) -> None:
+    """Tell the driver of run ``run_id`` an attempt started or failed (no-op off a Dask
+    worker); a batch of splits announces all its task ids in one event."""
     forward = _forwarder()
     if forward is not None:
         try:
-            forward(TASK_TOPIC, {"e": event, "s": step, "t": task_id, "a": attempt})
+            forward(TASK_TOPIC, {"e": event, "s": step, "t": task_id, "a": attempt,
+                                 "r": run_id})
         except Exception:
             pass  # the view only misses a detail
 
@@ -202,8 +204,45 @@ def capture_output(pathspec: str, stream: bool,
         cap.close_spool()
 
 
+@contextmanager
+def bind_capture(cap: _Capture) -> Iterator[None]:
+    """Send this thread's stdout/stderr to ``cap`` (a capture another thread made) while
+    the block runs: what a hook prints for an attempt, from the thread that calls it."""
+    _install()
+    previous = getattr(_local, "capture", None)
+    _local.capture = cap
+    try:
+        yield
+    finally:
+        _local.capture = previous
+
+
 _SPOOL_PARTS = (("stdout", "stdout"), ("fd1", "stdout"), ("stderr", "stderr"),
                 ("fd2", "stderr"))
+
+
+#: the first line Python's faulthandler writes when its process gets SIGSEGV
+_SEGFAULT = "Fatal Python error: Segmentation fault"
+
+
+def _report_crashes() -> None:
+    """Have Python write where its code was to file descriptor 2 if the process crashes
+    (SIGSEGV, SIGABRT, ...): while a task's descriptors are captured, into its spool, so
+    that the attempt's stderr says how it died."""
+    import faulthandler
+    if not faulthandler.is_enabled():
+        faulthandler.enable(file=2, all_threads=False)
+
+
+def crash_note(stderr: str) -> str:
+    """The line Metaflow's runtime ends a dead task's stderr with: ``Task failed with a
+    segmentation fault.`` when its process got SIGSEGV, else ``Task failed.``
+
+    >>> crash_note("Fatal Python error: Segmentation fault\n")
+    'Task failed with a segmentation fault.\n'
+    """
+    return "Task failed with a segmentation fault.\n" if _SEGFAULT in stderr \
+        else "Task failed.\n"
 
 
 def read_spool(spool: str) -> dict[str, str]:
@@ -264,6 +303,7 @@ def _capture_fds(cap: _Capture, spool: str | None = None) -> Iterator[None]:
         _restore(saved, files)
         yield
         return
+    _report_crashes()
     try:
         yield
     finally:

@@ -32,6 +32,7 @@ class RunContext:
     slots: Any = None                # a distributed.Semaphore bounding tasks at once, or None
     announce_starts: bool = True     # send a "started" event per attempt (a live view shows it)
     metaflow_alias: bool = False     # a Metaflow flow file: `import metaflow` is daskflow's
+    cache: dict[str, str] = field(default_factory=dict)  # @cache: step -> its code key
 
     @property
     def flow_name(self) -> str:
@@ -111,6 +112,7 @@ class TaskSpec(NamedTuple):
     task_id: str
     frames: tuple[ForeachFrame, ...] = ()
     parallel: ParallelInfo | None = None   # its place in a num_parallel gang
+    iteration: int = 0                     # a recursive switch's step: its pass, from 0
 
 
 class TaskRef(NamedTuple):
@@ -123,6 +125,7 @@ class TaskRef(NamedTuple):
     frames: tuple[ForeachFrame, ...]
     num_splits: int | None = None      # a foreach step: how many splits it fans out to
     next_step: str | None = None       # a switch step: the step it chose
+    iteration: int = 0                 # a recursive switch's step: its pass, from 0
 
     @classmethod
     def from_record(cls, step: str, task_id: str, record: dict[str, Any],
@@ -132,7 +135,8 @@ class TaskRef(NamedTuple):
                      if name not in params}
         frames = tuple(ForeachFrame(*f) for f in record.get("frames", []))
         return cls(step, task_id, record["attempt"], artifacts, frames,
-                   record.get("num_splits"), record.get("next_step"))
+                   record.get("num_splits"), record.get("next_step"),
+                   record.get("iteration", 0))
 
 
 class SplitBatch(NamedTuple):
@@ -172,7 +176,7 @@ def without_secret_values(ctx: RunContext) -> RunContext:
                                for name, plan in ctx.plans.items()})
 
 
-def submit_context(client: Any, data: bytes, key: str) -> Any:
+def submit_context(client: Any, data: bytes, key: str, calls: Any = None) -> Any:
     """The run's context as a task on ``client``'s cluster, copied to every worker.
 
     A task rather than scattered data: if the workers holding it die, Dask recomputes
@@ -181,9 +185,11 @@ def submit_context(client: Any, data: bytes, key: str) -> Any:
     only, it would pin a small foreach (too few splits for Dask's queuing) or a branch
     to that worker, and work stealing often leaves them all there. Held by every
     worker, tasks go where there are free threads. The copy takes a few milliseconds
-    and only steers placement: if it fails, the tasks still run.
+    and only steers placement: if it fails, the tasks still run. ``calls``: how tasks go
+    to this cluster (``remote/calls.py``; default: as they are).
     """
-    future = client.submit(load_context, data, key=key, pure=False)
+    future = calls.submit(client, load_context, data, key=key) if calls is not None \
+        else client.submit(load_context, data, key=key, pure=False)
     if len(client.scheduler_info().get("workers", {})) > 1:
         try:
             client.replicate([future])

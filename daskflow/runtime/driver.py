@@ -6,14 +6,18 @@ its owner, carries out what the owners decide (submit tasks, start or close a
 cluster) and ends the run at ``end`` or at the first failure.  The owners keep their
 own state and return decisions; none of them calls the driver:
 
-- ``walk.py``: the graph walk (joins, foreach, switch, tasks reused on resume) and the
-  task ids; what to submit once a task has finished, or has been submitted.
+- ``walk.py``: the graph walk (joins, foreach, switch, tasks reused: resume's clones,
+  ``cache.py``'s hits) and the task ids; what to submit once a task has finished, or
+  has been submitted.
 - ``placement.py``: where each unfinished task runs, the tasks that wait for their
   step cluster or for their parents' refs, the clusters no task needs any more.
 - ``fanout.py``: the splits of a foreach sent in batches (``batch.py`` runs them).
 - ``gang.py``: num_parallel gangs, sent and retried whole.
 - ``splits.py``: resources per foreach split, sized on a worker before any split runs.
 - ``flights.py``: the futures in flight, each with the cluster it runs on.
+- ``shares.py``: on a scheduler that other runs share, this run's share of its threads
+  (batches kept in flight, the priority of what it submits); ``remote/calls.py``: how
+  tasks go there (sealed with the run's code package).
 - ``diagnosis.py``: why a task failed; ``relay.py``: what tasks say as they run.
 
 A linear stretch, branches and the joins that close them go to Dask at once as one
@@ -22,18 +26,17 @@ without waiting for the driver; the driver only ever holds small refs.
 
 Where the next features go: a cause per failed attempt in ``diagnosis.py``; the splits
 of a batch lost with its worker in ``Fanout.returned``; a retry on a bigger cluster is a
-:class:`Run` carried out on another placement, as a size of splits is; loops in the
-walk (a switch arriving at an earlier step); a cache is another ``TaskReuse``, its hits
-:class:`Reused` tasks as resume's clones are; a run's share of a shared scheduler bounds
-what ``Flights`` holds in flight; chains of splits in one batch widen ``batchable`` and
-``Walk.batch_finished``.
+:class:`Run` carried out on another placement, as a size of splits is; chains of splits
+in one batch widen ``batchable`` and ``Walk.batch_finished``.
 """
 
 from __future__ import annotations
 
 import functools
 import queue
+import socket
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,10 +57,10 @@ from .placement import DEFAULT, CloseCluster, ClusterFailed, ClusterPool, Cluste
     SendTo, StartCluster, StepClusters
 from .plan import Placement
 from .relay import TaskRelay
-from .resume import ResumePlan
+from .shares import ShareBoard, ShareChanged, SharedRun
 from .splits import SplitSizing, SplitsSized, size_splits
 from .task import execute_task
-from .walk import Expanded, Reused, Routes, Run, SizeSplits, Walk
+from .walk import Expanded, Reused, Routes, Run, SizeSplits, TaskReuse, Walk
 
 
 @dataclass(frozen=True)
@@ -75,15 +78,23 @@ class RunDriver:
     """Submits the tasks of one run and watches them until ``end`` or a failure."""
 
     def __init__(self, ctx: RunContext, client: Any, observer: RunObserver,
-                 resume: ResumePlan | None = None,
+                 reuse: Sequence[TaskReuse] = (),
                  placements: dict[str, Placement | None] | None = None,
                  cluster_changed: Any = None, max_workers: int = 16,
-                 setup: Any = None, idle: Any = None) -> None:
+                 setup: Any = None, idle: Any = None,
+                 open_default: Callable[[], tuple[Any, Any]] | None = None,
+                 calls: Any = None, share: int | None = None) -> None:
         # cluster_changed(info) hears of every step cluster that starts or stops; setup
-        # prepares each step cluster before its first task (code, environment check)
+        # prepares each step cluster before its first task (code, environment check);
+        # open_default (client None): starts the default cluster when a task first needs
+        # it, giving its client and IdleRelease, so a run that reuses every task starts none;
+        # calls: how tasks go to the default cluster; share: its weight there when other
+        # runs share the scheduler (None: the cluster is the run's own; a shared one is
+        # connected before the run, so client is given with a share)
         self.ctx = ctx
         self.graph = ctx.graph
         self.client = client
+        self.open_default = open_default
         self.observer = observer
         self.max_workers = max_workers
         self.placements = placements or {}
@@ -96,28 +107,37 @@ class RunDriver:
         steps = [node.name for node in self.graph]
         gangs = frozenset(s for s in steps if is_gang(self.graph, s))
         own = frozenset(s for s in steps if self.placements.get(s) is not None)
+        looked_up = frozenset().union(*(r.waits() for r in reuse))
         self.routes = Routes(
-            follow_on_finish=own,
+            follow_on_finish=own | looked_up,
             batched=frozenset(s for s in steps
                               if batchable(self.graph, ctx.plan(s), s in own, s in gangs)),
             sized=frozenset(s for s in steps if ctx.plan(s).split_request is not None))
-        self.walk = Walk(self.graph, ctx.run_id, self.routes, reuse=resume)
+        self.walk = Walk(self.graph, ctx.run_id, self.routes, reuse=reuse)
         self.clusters = StepClusters(self.graph, self.placements, gangs=gangs,
                                      max_workers=max_workers,
                                      reuse=bool(config.get("cluster.reuse-adjacent")))
         self.gangs = Gangs(lambda step: ctx.plan(step).retries)
         self.sizing = SplitSizing()
-        self.relay = TaskRelay(observer, self.graph, ctx.stream_output)
+        self.relay = TaskRelay(observer, self.graph, ctx.stream_output,
+                               f"{ctx.flow_name}/{ctx.run_id}")
         self.flights = Flights(self.events, idle)  # idle: the default cluster's IdleRelease
+        from ..remote.calls import PlainCalls  # distributed: only once a run starts
+        self.step_calls = PlainCalls()      # step clusters are the run's own
+        self.calls = calls or self.step_calls
+        self.board = None if share is None else ShareBoard(
+            client, SharedRun(ctx.username, ctx.flow_name, ctx.run_id, share,
+                              host=socket.gethostname()),
+            self.events, lambda: self.flights.in_flight)
+        self.fanouts: set[Fanout] = set()
         self.outcome: RunOutcome | None = None
         self.done = 0
 
     def execute(self) -> RunOutcome:
         started = time.time()
-        self.ctx_future = submit_context(self.client, self.pool.ctx_bytes,
-                                         f"context-{self.ctx.run_id}")
-        self.relay.subscribe(self.client)
         try:
+            if self.client is not None:
+                self._default_up()
             self._apply(self.walk.start())
             while self.outcome is None:
                 try:
@@ -131,8 +151,27 @@ class RunDriver:
             self.flights.cancel_all()
             raise
         finally:
-            self.relay.unsubscribe([self.client] + [c.client for c in self.pool.ready.values()])
+            if self.board is not None:
+                self.board.stop()
+            self.relay.unsubscribe([c for c in [self.client] if c is not None]
+                                   + [c.client for c in self.pool.ready.values()])
             self.pool.close_all()
+
+    def _default(self) -> tuple[Any, Any]:
+        """The default cluster's client and the run's context there; started now if it
+        was left to start when first needed."""
+        if self.client is None:
+            assert self.open_default is not None
+            self.client, self.flights.idle = self.open_default()
+            self._default_up()
+        return self.client, self.ctx_future
+
+    def _default_up(self) -> None:
+        if self.board is not None:
+            self.board.start()
+        self.ctx_future = submit_context(self.client, self.pool.ctx_bytes,
+                                         f"context-{self.ctx.run_id}", self.calls)
+        self.relay.subscribe(self.client)
 
     # -- events, each to its owner --------------------------------------------------
 
@@ -145,6 +184,8 @@ class RunDriver:
         future = event.future
         if self.gangs.superseded(future.key):  # a node of a gang round sent again
             return
+        if self.flights.lost(future, TaskDone):  # computed again: its end comes again
+            return
         task, cluster = event.key, self.flights.landed(future.key)
         depth = self.graph.foreach_depth(task.step)
         if future.status != "finished":
@@ -155,16 +196,18 @@ class RunDriver:
                                         foreach_depth=depth)
             self._fail(self._failure(future, cluster))
             return
-        self.done += 1
-        self.observer.task_finished(step=task.step, task_id=task.task_id, ok=True,
-                                    foreach_depth=depth)
         follows = self.walk.waits_for(task.step)
-        if follows or self.clusters.waits_on(future.key):
-            ref = future.result()
-            self._apply(self.clusters.parent_finished(future.key, ref))
-            if follows:
-                self._apply(self.walk.finished(ref))
-        self._apply(self.clusters.finished(task.step, task.task_id))
+        ref = future.result() if follows or self.clusters.waits_on(future.key) else None
+        for key, done in self.gangs.finished(future.key, ref):  # a gang: its whole round
+            node = TaskKey.parse(key)
+            self.done += 1
+            self.observer.task_finished(step=node.step, task_id=node.task_id, ok=True,
+                                        foreach_depth=depth)
+            if done is not None:
+                self._apply(self.clusters.parent_finished(key, done))
+                if follows:
+                    self._apply(self.walk.finished(done))
+            self._apply(self.clusters.finished(node.step, node.task_id))
         if task.step == "end":
             self.outcome = RunOutcome(True)
 
@@ -172,6 +215,8 @@ class RunDriver:
     def _batch_done(self, event: BatchDone) -> None:
         future, fanout, specs = event.future, event.fanout, event.specs
         step, depth = fanout.step, self.graph.foreach_depth(fanout.step)
+        if self.flights.lost(future, functools.partial(BatchDone, fanout=fanout, specs=specs)):
+            return  # computed again: its end comes again
         self.flights.landed(future.key, keep=False)
         if future.status == "finished":
             result: SplitBatch = future.result()
@@ -194,7 +239,16 @@ class RunDriver:
             self._apply(self.walk.sent_alone(specs))
         self._send_batches(fanout)
         if fanout.done:
+            self.fanouts.discard(fanout)
             self._apply(self.clusters.finished(step, fanout.name))
+
+    @handle.register(ShareChanged)
+    def _share_changed(self, event: ShareChanged) -> None:
+        """Runs came or went on the shared scheduler: keep this run's new share busy (a
+        smaller share lets batches in flight finish; nothing is cancelled)."""
+        for fanout in list(self.fanouts):
+            fanout.resize(self._threads())
+            self._send_batches(fanout)
 
     @handle.register(ClusterReady)
     def _cluster_ready(self, event: ClusterReady) -> None:
@@ -244,6 +298,7 @@ class RunDriver:
         if run.fanout and step in self.routes.batched:
             assert isinstance(run.parent, TaskRef)
             fanout = Fanout.configured(step, run.parent, specs, self._threads())
+            self.fanouts.add(fanout)
             self.clusters.sent(step, [fanout.name], DEFAULT)
             self._send_batches(fanout)
             return
@@ -259,7 +314,8 @@ class RunDriver:
     @_do.register(Reused)
     def _reused(self, reused: Reused, _: Any) -> None:
         self.observer.task_finished(step=reused.step, task_id=reused.task_id, ok=True,
-                                    foreach_depth=self.graph.foreach_depth(reused.step))
+                                    foreach_depth=self.graph.foreach_depth(reused.step),
+                                    **({"cached": True} if reused.source == "cache" else {}))
         if reused.step == "end":
             self.outcome = RunOutcome(True)
 
@@ -272,9 +328,11 @@ class RunDriver:
     def _size_splits(self, sizing: SizeSplits, _: Any) -> None:
         """A worker computes each split's request from its input (the driver never loads
         the items); the splits are placed when it answers."""
-        future = self.client.submit(
-            size_splits, self.ctx_future, sizing.parent, sizing.step, pure=False,
-            key=f"sizes-{sizing.step}-{sizing.parent.task_id}-{self.ctx.run_id}")
+        client, ctx_future = self._default()
+        future = self.calls.submit(
+            client, size_splits, ctx_future, sizing.parent, sizing.step,
+            key=f"sizes-{sizing.step}-{sizing.parent.task_id}-{self.ctx.run_id}",
+            priority=self._priority())
         self.sizing.ask(future.key, sizing.step, sizing.frames, sizing.parent)
         self.flights.watch([future], DEFAULT, SplitsSized)
 
@@ -296,8 +354,9 @@ class RunDriver:
     def _send(self, cluster: str, step: str, specs: list[TaskSpec], parents: Any,
               resent: bool = False) -> None:
         """Submit tasks of ``step`` to ``cluster`` (:data:`DEFAULT`, or a step cluster up)."""
+        calls = self.calls if cluster == DEFAULT else self.step_calls
         if cluster == DEFAULT:
-            client, ctx_future = self.client, self.ctx_future
+            client, ctx_future = self._default()
         else:
             up = self.pool.ready[cluster]
             client, ctx_future = up.client, up.ctx_future
@@ -308,11 +367,13 @@ class RunDriver:
             futures = send_gang(client, ctx_future, gang)
             self.gangs.sent(gang)
         elif len(specs) == 1:
-            futures = [client.submit(execute_task, ctx_future, specs[0], *parents[0],
-                                     key=keys[0], pure=False)]
+            futures = [calls.submit(client, execute_task, ctx_future, specs[0], *parents[0],
+                                    key=keys[0], priority=self._priority(cluster=cluster))]
         else:
-            futures = client.map(execute_task, [ctx_future] * len(specs), specs,
-                                 *zip(*parents), key=keys, pure=False)
+            futures = calls.map(client, execute_task, [ctx_future] * len(specs), specs,
+                                *[list(p) for p in zip(*parents)], keys=keys,
+                                priorities=[self._priority(i, cluster)
+                                            for i in range(len(specs))])
         self.clusters.sent(step, [spec.task_id for spec in specs], cluster)
         if not resent:
             depth = self.graph.foreach_depth(step)
@@ -326,8 +387,9 @@ class RunDriver:
         depth = self.graph.foreach_depth(fanout.step)
         for batch in fanout.next_batches():
             key = f"{fanout.step}-{batch[0].task_id}x{len(batch)}-{self.ctx.run_id}"
-            future = self.client.submit(execute_batch, self.ctx_future, batch, fanout.parent,
-                                        key=key, pure=False)
+            client, ctx_future = self._default()
+            future = self.calls.submit(client, execute_batch, ctx_future, batch,
+                                       fanout.parent, key=key, priority=self._priority())
             self.flights.watch([future], DEFAULT,
                                functools.partial(BatchDone, fanout=fanout, specs=batch))
             self.observer.tasks_submitted(step=fanout.step, foreach_depth=depth,
@@ -350,11 +412,23 @@ class RunDriver:
         return True
 
     def _threads(self) -> int:
+        """The default cluster's threads this run may keep busy: its share of them on a
+        shared scheduler, at most --max-workers."""
+        if self.board is not None:
+            return min(self.board.fair.threads, self.max_workers)
+        client = self._default()[0]
         try:
-            threads = sum(self.client.nthreads().values())
+            threads = sum(client.nthreads().values())
         except Exception:  # noqa: BLE001  sizing only
             threads = 0
         return min(threads, self.max_workers) if threads else self.max_workers
+
+    def _priority(self, later: int = 0, cluster: str = DEFAULT) -> int:
+        """The Dask priority of a task sent now (``later``: after that many more of this
+        send): on a shared scheduler, lower the more this run has in flight."""
+        if self.board is None or cluster != DEFAULT:
+            return 0
+        return self.board.fair.priority(self.flights.in_flight + later)
 
     def _failure(self, future: Any, cluster: str) -> TaskFailed:
         task = TaskKey.parse(future.key)

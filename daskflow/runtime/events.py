@@ -61,7 +61,8 @@ class RunObserver:
                       attempt: int | None = None, retrying: bool = False,
                       **extra: Any) -> None:
         """The task ended.  *optional*: its ``attempt``; ``retrying`` when it failed
-        and another attempt follows (the task is not finished yet)."""
+        and another attempt follows (the task is not finished yet); ``cached`` (True)
+        when it did not run but was taken from an earlier run by ``@cache``."""
 
     def task_caught(self, *, step: str, task_id: str, **extra: Any) -> None:
         """*optional event*: the task failed for good and ``@catch`` caught it; it is
@@ -135,6 +136,8 @@ class PlainLog(RunObserver):
         self.unlisted: dict[str, list[int]] = {}  # per step: [failed, retried] not named
         self.caught: dict[str, set[str]] = {}     # per step: tasks @catch caught...
         self.caught_done: dict[str, int] = {}     # ... and how many of them finished
+        self.loops: set[str] = set()              # steps that may run again (no total)
+        self.cached: dict[str, int] = {}          # per step: tasks taken from the cache
 
     def line(self, text: str) -> None:
         if not self.quiet:
@@ -142,9 +145,10 @@ class PlainLog(RunObserver):
             sys.stdout.flush()
 
     def run_started(self, *, flow_name: str, run_id: str, datastore: str,
-                    **extra: Any) -> None:
+                    graph: Any = None, **extra: Any) -> None:
         self.flow_name = flow_name
         self.run_id = run_id
+        self.loops = {node.name for node in graph or () if node.recursive}
         self.line(f"Workflow starting (run-id {run_id}): {flow_name}, datastore {datastore}")
 
     def cluster_started(self, *, name: str, description: str, dashboard: str | None,
@@ -174,14 +178,20 @@ class PlainLog(RunObserver):
         caught = task_id in self.caught.get(step, ())
         if caught:
             self.caught_done[step] = self.caught_done.get(step, 0) + 1
+        if extra.get("cached"):
+            self.cached[step] = self.cached.get(step, 0) + 1
         if foreach_depth == 0:
             self.line(f"Task {pathspec} failed; @catch caught it and the flow goes on."
-                      if caught else f"Task {pathspec} finished.")
+                      if caught else f"Task {pathspec} reused from the cache (@cache)."
+                      if extra.get("cached") else f"Task {pathspec} finished.")
             return
         count = self.caught_done.get(step, 0)
-        of_them = f" ({count} of them failed, caught by @catch)" if count else ""
-        progress = self.foreach.get(step)
-        if progress is None:
+        notes = [f"{count} of them failed, caught by @catch"] if count else []
+        if self.cached.get(step):
+            notes.append(f"{self.cached[step]} of them reused from the cache")
+        of_them = f" ({'; '.join(notes)})" if notes else ""
+        progress = None if step in self.loops else self.foreach.get(step)
+        if progress is None:  # no known total: a step after a foreach's first, or a loop
             done = self.finished[step] = self.finished.get(step, 0) + 1
             if _milestone(done):
                 self.line(f"Step '{step}': {done} tasks finished{of_them}.")
@@ -224,7 +234,7 @@ class PlainLog(RunObserver):
         if successful:
             caught = sum(self.caught_done.values())
             self.line(f"Done! Run {flow_name}/{run_id} finished {tasks} tasks in "
-                      f"{seconds:.1f}s{caught_note(caught)}.")
+                      f"{seconds:.1f}s{caught_note(caught)}{cached_note(self.cached)}.")
         for text in cluster_usage_lines(extra.get("clusters") or [],
                                         priced_only=not successful):
             self.line(text)
@@ -243,6 +253,19 @@ def caught_note(caught: int) -> str:
     if not caught:
         return ""
     return f", {caught} of them failed and {'was' if caught == 1 else 'were'} caught by @catch"
+
+
+def cached_note(cached: dict[str, int]) -> str:
+    """`` and reused 5 from the cache (start 1, work 4)`` per step (nothing for none).
+
+    >>> cached_note({"start": 1, "work": 4})
+    ' and reused 5 from the cache (start 1, work 4)'
+    """
+    total = sum(cached.values())
+    if not total:
+        return ""
+    steps = ", ".join(f"{step} {count}" for step, count in cached.items() if count)
+    return f" and reused {total} from the cache ({steps})"
 
 
 def cluster_usage_lines(clusters: list[dict[str, Any]], *,

@@ -138,6 +138,10 @@ class Fanout:
             batches.append(batch)
         return batches
 
+    def resize(self, workers: int) -> None:
+        """The threads this fan-out may keep busy changed (a shared scheduler's share)."""
+        self.sizer.workers = max(1, workers)
+
     def finished(self, splits: int, seconds: float) -> None:
         """A batch of ``splits`` came back after ``seconds`` of work."""
         self.in_flight -= 1

@@ -37,21 +37,35 @@ class Flights:
         self.events = events
         self.idle = idle
         self.by_key: dict[str, Flight] = {}
+        self.in_flight = 0    # on the default cluster: what a shared scheduler's share bounds
 
     def watch(self, futures: list[Any], cluster: str, event: Callable[[Any], Any]) -> None:
         """Put ``event(future)`` on the queue when each of ``futures`` (on ``cluster``) ends."""
-        if cluster == DEFAULT and self.idle is not None:
-            self.idle.task_sent(len(futures))
+        if cluster == DEFAULT:
+            self.in_flight += len(futures)
+            if self.idle is not None:
+                self.idle.task_sent(len(futures))
         for future in futures:
             self.by_key[future.key] = Flight(future, cluster)
             future.add_done_callback(lambda f: self.events.put(event(f)))
+
+    def lost(self, future: Any, event: Callable[[Any], Any]) -> bool:
+        """Whether ``future`` ended and its result was lost since, with the worker that
+        held it (its end was queued before the worker died).  Dask computes it again,
+        and the task finds its stored result: its next end is watched, as ``event``."""
+        if future.status != "lost":
+            return False
+        future.add_done_callback(lambda f: self.events.put(event(f)))
+        return True
 
     def landed(self, key: str, keep: bool = True) -> str:
         """The future ``key`` ended (its event is handled): the cluster it ran on. A
         result no later task takes as a parent need not be kept."""
         flight = self.by_key[key] if keep else self.by_key.pop(key)
-        if flight.cluster == DEFAULT and self.idle is not None:
-            self.idle.task_done()
+        if flight.cluster == DEFAULT:
+            self.in_flight -= 1
+            if self.idle is not None:
+                self.idle.task_done()
         return flight.cluster
 
     def future_of(self, parent: Any) -> Any:

@@ -15,7 +15,7 @@ round are *superseded*; their ends are ignored.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..graph import FlowGraph
@@ -24,7 +24,7 @@ from .context import ParallelInfo, TaskSpec, submit_context
 
 def is_gang(graph: FlowGraph, step: str) -> bool:
     """Whether ``step`` runs as a num_parallel gang."""
-    return any(graph[p].parallel for p in graph[step].in_funcs)
+    return graph.is_gang(step)
 
 
 @dataclass
@@ -37,6 +37,7 @@ class Gang:
     cluster: str
     base_keys: list[str]     # the nodes' Dask keys in round 0
     round: int = 0           # the gang's attempt
+    done: dict[str, Any] = field(default_factory=dict)   # this round's nodes ended well
 
     @property
     def keys(self) -> list[str]:
@@ -56,6 +57,8 @@ class Gangs:
     ['train-2-7', 'train-3-7']
     >>> gang.keys, gangs.superseded("train-2-7"), gangs.retryable("train-2-7-r1")
     (['train-2-7-r1', 'train-3-7-r1'], True, None)
+    >>> gangs.finished("train-2-7-r1", "ref 2"), gangs.finished("train-3-7-r1", "ref 3")
+    ([], [('train-2-7-r1', 'ref 2'), ('train-3-7-r1', 'ref 3')])
     """
 
     def __init__(self, retries: Callable[[str], int]) -> None:
@@ -78,17 +81,32 @@ class Gangs:
             return None
         return gang
 
+    def finished(self, key: str, ref: Any) -> list[tuple[str, Any]]:
+        """The node ``key`` ended well with ``ref``: ``(key, ref)`` of each node of its
+        round once all of them have (what follows a gang takes one whole round, never a
+        node of a round that is sent again), else []; a task of no gang: itself."""
+        gang = self.by_key.get(key)
+        if gang is None:
+            return [(key, ref)]
+        gang.done[key] = ref
+        if set(gang.done) != set(gang.keys):
+            return []
+        return [(k, gang.done[k]) for k in gang.keys]
+
     def next_round(self, gang: Gang) -> list[str]:
         """Replace ``gang``'s round with the next; returns the replaced keys."""
         replaced = gang.keys
         self.replaced.update(replaced)
         gang.round += 1
+        gang.done.clear()
         return replaced
 
 
 def send_gang(client: Any, ctx_future: Any, gang: Gang) -> list[Any]:
     """One node per worker of the gang's cluster, all at once; node 0's host and a port
-    free there are where the others meet it."""
+    free there are where the others meet it.  A node whose worker dies goes to another
+    (its nanny's fresh process has a new address), where it finds its dead attempt: the
+    gang is retried, or the node caught, not left waiting for a worker that is gone."""
     from .task import execute_task, free_port
 
     specs = gang.specs
@@ -102,7 +120,7 @@ def send_gang(client: Any, ctx_future: Any, gang: Gang) -> list[Any]:
         info = ParallelInfo(main_ip, len(specs), index, specs[0].task_id, port, gang.round)
         futures.append(client.submit(execute_task, ctx_future, spec._replace(parallel=info),
                                      *plist, key=key, pure=False, workers=[worker],
-                                     allow_other_workers=False))
+                                     allow_other_workers=True))
     return futures
 
 

@@ -24,7 +24,8 @@ class JoinInputs(Sequence[InputView]):
     """The input views of a join, in order, built when read."""
 
     def __init__(self, store: ArtifactStore, run_id: str, params: dict[str, ArtifactRef],
-                 parents: tuple[Any, ...] | list[Any]) -> None:
+                 parents: tuple[Any, ...] | list[Any], reads: set[str] | None = None) -> None:
+        self._reads = reads   # a cached join's names read (``daskflow.inputs``)
         self._store = store
         self._run_id = run_id
         self._params = params
@@ -61,7 +62,18 @@ class JoinInputs(Sequence[InputView]):
         if isinstance(parent, SplitBatch):
             parent = self._split_ref(parent, position)
         return InputView(self._store, self._run_id, parent.step, parent.task_id,
-                         parent.artifacts, parent.frames)
+                         parent.artifacts, parent.frames, self._reads)
+
+    def refs(self) -> Iterator[tuple[dict[str, ArtifactRef], tuple[Any, ...]]]:
+        """Each input's artifact refs and foreach frames, in order, without a view (a
+        batch's splits from their records, each batch object read once)."""
+        for parent in self._parents:
+            if isinstance(parent, SplitBatch):
+                for position in range(len(parent.task_ids)):
+                    ref = self._split_ref(parent, position)
+                    yield ref.artifacts, ref.frames
+            else:
+                yield parent.artifacts, parent.frames
 
     def _split_ref(self, batch: SplitBatch, position: int) -> TaskRef:
         task_id, attempt = batch.task_ids[position], batch.attempts[position]

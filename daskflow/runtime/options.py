@@ -75,6 +75,10 @@ RUN_OPTIONS: tuple[RunOption, ...] = (
               "Run on this existing Dask scheduler instead of a local cluster.",
               flag="--scheduler-address", place="run", metavar="tcp://HOST:PORT",
               delayed=False),  # a delayed run uses the cluster that computes it
+    RunOption("share", "This run's weight among the runs sharing --scheduler-address: it "
+                       "gets SHARE parts of the scheduler's threads where each other run gets "
+                       "its own --share (1 by default).",
+              kind="int", flag="--share", place="run", config="run.share", minimum=1),
     RunOption("cluster", "The run's default cluster backend: local, slurm, ... or a dotted "
                          "path to a Dask cluster class; steps with @resources get their own "
                          "cluster from it unless they name another.",
@@ -88,6 +92,12 @@ RUN_OPTIONS: tuple[RunOption, ...] = (
                                  "--with 'retry:times=2,minutes_between_retries=0', "
                                  "--with \"environment:vars={'A': '1', 'B': '2'}\".",
               kind="many", default=(), flag="--with", place="run", metavar="DECORATOR"),
+    RunOption("no_cache", "Run every @cache step again instead of reusing earlier results "
+                          "(the tasks that run still record theirs for later runs).",
+              kind="flag", default=False, flag="--no-cache", place="run"),
+    RunOption("cache_from", "Reuse @cache results of this run only (default: of any run "
+                            "of the flow).",
+              flag="--cache-from", place="run", metavar="RUN_ID"),
     RunOption("quiet", "Print only task output and errors.", kind="flag", default=False,
               flag="--quiet", place="group"),
     RunOption("datastore_root", "Where runs are stored: a folder or an fsspec URL.",

@@ -1,5 +1,5 @@
-"""Checks that refuse a run before its id is claimed: where each step runs must be
-able to reach the datastore.
+"""Checks that refuse a run before its id is claimed: the scheduler it names must
+answer, and where each step runs must be able to reach the datastore.
 
 A backend declares whether its workers share this machine's filesystem
 (``shares_filesystem``: True for local, SLURM and SSH by default; False for
@@ -12,10 +12,33 @@ them.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
+from .. import config
 from ..datastore.files import probe
-from ..exceptions import ConfigurationError
+from ..exceptions import ClusterError, ConfigurationError
+
+
+@contextmanager
+def connect_scheduler(address: str) -> Iterator[Any]:
+    """A client of the existing scheduler at ``address``, within
+    ``daskflow.run.scheduler-timeout``, closed after the block; one clear line when it
+    does not answer. Its workers' versions are for the environment check to judge."""
+    from distributed import Client
+
+    from ..remote.environment import our_version_check
+    timeout = config.get("run.scheduler-timeout")
+    try:
+        with our_version_check():
+            client = Client(address, timeout=timeout)
+    except OSError as exc:
+        raise ClusterError(
+            f"Cannot reach the Dask scheduler at {address} within {timeout}: {exc}. Check "
+            f"the address (tcp://host:8786) and that the scheduler runs.") from exc
+    with client:
+        yield client
 
 
 def is_local_root(root: str) -> bool:

@@ -31,7 +31,7 @@ from rich.spinner import Spinner
 from rich.table import Table
 from rich.text import Text
 
-from .events import RunObserver, caught_note, cluster_usage_lines
+from .events import RunObserver, cached_note, caught_note, cluster_usage_lines
 
 MAX_LISTED = 5        # failed (or retried) attempts of a step printed one by one
 RATE_WINDOW = 10.0    # seconds of finished tasks the rate is measured over
@@ -121,6 +121,7 @@ class _Step:
     first_failed: list[str] = field(default_factory=list)  # pathspecs, MAX_LISTED at most
     retries: int = 0
     caught: int = 0                # finished ok after @catch caught their failure
+    cached: int = 0                # finished ok without running: taken by @cache
     cluster: str | None = None
     samples: deque[tuple[float, int]] = field(
         default_factory=lambda: deque(maxlen=RATE_SAMPLES))  # (when, done), for the rate
@@ -300,6 +301,7 @@ class RichProgress(RunObserver):
             state.started -= self._started.discard(task_id)
             self._ended.add(task_id)
             state.ok += 1
+            state.cached += bool(extra.get("cached"))
 
     def tasks_finished(self, *, step: str, task_ids: Sequence[str], foreach_depth: int,
                        failed: Collection[str] = (), **extra: Any) -> None:
@@ -369,10 +371,11 @@ class RichProgress(RunObserver):
         self.close()  # draws the last frame, with the final states
         if successful:
             caught = sum(s.caught for s in self.steps.values())
+            cached = {s.name: s.cached for s in self.steps.values()}
             self.console.print(Text.assemble(
                 ("Done! ", "bold green"),
                 f"Run {flow_name}/{run_id} finished {tasks} tasks in {seconds:.1f}s"
-                f"{caught_note(caught)}."))
+                f"{caught_note(caught)}{cached_note(cached)}."))
         elif failure is not None:
             self.console.print(Text.assemble(
                 ("Run failed: ", "bold red"), "task ",
@@ -500,6 +503,8 @@ class RichProgress(RunObserver):
             detail.append(f"  {step.retries} retried", "yellow")
         if step.caught:
             detail.append(f"  {step.caught} caught by @catch", "yellow")
+        if step.cached:
+            detail.append(f"  {step.cached} from the cache", "green")
         if self.finished is not None and step.pending:
             detail.append(f"  {step.pending} cancelled", "yellow")
         if step.failed:
@@ -514,6 +519,7 @@ class RichProgress(RunObserver):
         failed = sum(s.failed for s in self.steps.values())
         running = sum(s.pending for s in self.steps.values())
         caught = sum(s.caught for s in self.steps.values())
+        cached = sum(s.cached for s in self.steps.values())
         head = Text.assemble((self.flow_name, "bold"), ("/", "dim"),
                              (self.run_id, "bold cyan"), ("  ", ""),
                              (_clock(elapsed), "bold"),
@@ -522,6 +528,8 @@ class RichProgress(RunObserver):
             head.append(f", {running} in flight", "cyan")
         if caught:
             head.append(f", {caught} caught by @catch", "yellow")
+        if cached:
+            head.append(f" ({cached} from the cache)", "green")
         if failed:
             head.append(f", {failed} failed", "bold red")
         return head

@@ -3,8 +3,9 @@
 A task publishes on two Dask topics of its cluster (``capture.py``): its output as it
 prints it, and its attempts' starts and failed attempts that another follows.  The
 driver subscribes on the run's default cluster and on each step cluster as it
-comes up; :class:`TaskRelay` turns the messages into observer calls, and
-unsubscribes from the clusters still up when the run ends.
+comes up; :class:`TaskRelay` turns the messages of its own run into observer calls
+(a scheduler that runs share carries theirs on the same topics), and unsubscribes from
+the clusters still up when the run ends.
 """
 
 from __future__ import annotations
@@ -19,10 +20,13 @@ from .events import RunObserver
 class TaskRelay:
     """Subscribes to the task topics of each cluster of a run, for ``observer``."""
 
-    def __init__(self, observer: RunObserver, graph: FlowGraph, stream_output: bool) -> None:
+    def __init__(self, observer: RunObserver, graph: FlowGraph, stream_output: bool,
+                 run_pathspec: str) -> None:
         self.observer = observer
         self.graph = graph
         self.stream_output = stream_output
+        self.run_id = run_pathspec.rsplit("/", 1)[-1]
+        self.prefix = run_pathspec + "/"   # of the pathspecs of its tasks' output
 
     def subscribe(self, client: Any) -> None:
         client.subscribe_topic(TASK_TOPIC, self.task_event)
@@ -39,6 +43,8 @@ class TaskRelay:
 
     def task_event(self, event: tuple[float, dict[str, Any]]) -> None:
         _, msg = event
+        if msg.get("r") != self.run_id:
+            return  # another run's, on a scheduler they share
         if msg["e"] == "started":  # a batch of splits sends all its task ids at once
             for task_id in msg["t"] if isinstance(msg["t"], list) else [msg["t"]]:
                 self.observer.task_started(step=msg["s"], task_id=task_id, attempt=msg["a"])
@@ -51,4 +57,6 @@ class TaskRelay:
 
     def output(self, event: tuple[float, dict[str, Any]]) -> None:
         _, msg = event
+        if not msg["p"].startswith(self.prefix):
+            return
         self.observer.task_output(pathspec=msg["p"], stream=msg["s"], text=msg["t"])

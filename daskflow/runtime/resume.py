@@ -2,7 +2,7 @@
 
 A task of the new run is cloned from the origin run instead of run when the
 origin has a successful task at the same place (same step, same foreach
-indices), all of its parents were cloned too, and its step is not the step
+indices, same pass of a recursive switch's loop), all of its parents were cloned too, and its step is not the step
 the user resumes from or after it.  So successful splits of a foreach whose
 other splits failed are kept, and everything downstream of a failure reruns.
 With ``rerun_caught``, a task whose failure ``@catch`` caught counts as not
@@ -23,11 +23,14 @@ from ..inputs import ForeachFrame
 from ..graph import FlowGraph
 from .context import TaskRef, TaskSpec
 
-Position = tuple[str, tuple[tuple[str, int], ...]]
+#: a task's place in a run: its step, its foreach indices, and its pass of a loop
+Position = tuple[str, tuple[tuple[str, int], ...], int]
 
 
 class ResumePlan:
     """Which tasks of ``origin_run_id`` the new run reuses, and how to clone them."""
+
+    source = "resume"
 
     def __init__(self, store: ArtifactStore, graph: FlowGraph, origin_run_id: str,
                  run_id: str | None, params: dict[str, ArtifactRef],
@@ -42,13 +45,19 @@ class ResumePlan:
         self.origin = self._index_origin()
         self.cloned: set[tuple[str, str]] = set()   # (step, task id) of the new run
 
+    def waits(self) -> frozenset[str]:
+        """Clones follow clones only: no step's followers need to wait for its refs."""
+        return frozenset()
+
     def reuse(self, specs: Sequence[TaskSpec],
-              parents: Sequence[TaskRef]) -> list[TaskRef | None]:
+              parents: Sequence[Any]) -> list[TaskRef | None]:
         """The walk's :class:`~daskflow.runtime.walk.TaskReuse`: clone each of ``specs``
-        whose place the origin finished, if all of ``parents`` are clones too."""
-        if not all((p.step, p.task_id) in self.cloned for p in parents):
+        whose place the origin finished, if all of ``parents`` are clones too (a batch of
+        splits ran in this run: never)."""
+        if not all(isinstance(p, TaskRef) and (p.step, p.task_id) in self.cloned
+                   for p in parents):
             return [None] * len(specs)
-        refs = [self.clone(s.step, s.frames, s.task_id, parents) for s in specs]
+        refs = [self.clone(s.step, s.frames, s.task_id, parents, s.iteration) for s in specs]
         self.cloned.update((s.step, s.task_id) for s, ref in zip(specs, refs) if ref)
         return refs
 
@@ -63,17 +72,18 @@ class ResumePlan:
                         if self.rerun_caught and record.get("caught"):
                             self.caught += 1
                             break
-                        key = (step, tuple((f[0], f[3]) for f in record.get("frames", [])))
+                        key = (step, tuple((f[0], f[3]) for f in record.get("frames", [])),
+                               record.get("iteration", 0))
                         found[key] = (task_id, attempt, record)
                         break
         return found
 
     def clone(self, step: str, frames: tuple[ForeachFrame, ...], task_id: str,
-              parents: Sequence[TaskRef] = ()) -> TaskRef | None:
+              parents: Sequence[TaskRef] = (), iteration: int = 0) -> TaskRef | None:
         """Copy the origin's task at this place into the new run; None if there is none."""
         if step in self.excluded:
             return None
-        hit = self.origin.get((step, tuple((f.step, f.index) for f in frames)))
+        hit = self.origin.get((step, tuple((f.step, f.index) for f in frames), iteration))
         if hit is None:
             return None
         origin_task, origin_attempt, record = hit

@@ -12,7 +12,7 @@ import sys
 import textwrap
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 import dask.config
@@ -25,11 +25,13 @@ from ..compat import alias_active
 from ..configs import flow_configs, load_configs
 from ..current import username
 from ..datastore import ArtifactRef, ArtifactStore, resolve_root
+from ..datastore.names import check_run_id
 from ..exceptions import (
-    ClusterError,
     ConfigurationError,
+    DaskflowException,
     ResumeError,
     RunFailed,
+    RunOptionError,
     StepError,
 )
 from ..parameters import resolve_parameters
@@ -51,7 +53,9 @@ from .plan import (
     plan_steps,
     resolve_secrets,
 )
-from .preflight import probe_scheduler_sees, refuse_unreachable_datastore
+from .preflight import connect_scheduler, probe_scheduler_sees, refuse_unreachable_datastore
+from .cache import TaskCache
+from .cache_keys import code_keys
 from .resume import ResumePlan, descendants, pick_origin
 
 
@@ -83,6 +87,7 @@ class Runner:
         self.graph = self.flow_cls._flow_graph()
         self.max_workers = checked_int("max_workers", values["max_workers"])
         self.max_num_splits = checked_int("max_num_splits", values["max_num_splits"])
+        self.share = checked_int("share", values["share"])
         self.tags = list(values["tags"])
         self.cluster = cluster = values["cluster"]
         self.run_id_file = values["run_id_file"]
@@ -95,6 +100,8 @@ class Runner:
         self.datastore_root = resolve_root(values["datastore_root"])
         self.stream_output = bool(config.get("output.stream-task-output",
                                              override_with=values["stream_output"]))
+        self.no_cache = bool(values["no_cache"])
+        self.cache_from = values["cache_from"]
         # A live view on a terminal, plain lines in CI and pipes.
         self.observer = values["observer"] or choose_observer(
             quiet=values["quiet"], stream_output=self.stream_output)
@@ -142,6 +149,7 @@ class Runner:
         values.update(self.configs)  # stored as parameters are: resume and spin reuse them
         self._preflight()
         store = ArtifactStore(self.datastore_root, self.flow_cls.__name__)
+        self._check_cache_from(store)
         run_id = store.new_run_id()
         refs = {name: store.put_artifact(value, name) for name, value in values.items()}
         shown = {k: _short_repr(v) for k, v in values.items()}
@@ -172,6 +180,7 @@ class Runner:
         refs = {k: ArtifactRef(*v) for k, v in origin["parameter_refs"].items()}
         self._reuse_configs(store, origin_id, refs)
         self._preflight()
+        self._check_cache_from(store)
         plan = ResumePlan(store, self.graph, origin_id, None, refs, step, rerun_caught=caught)
         if caught and not plan.caught and step is None and origin.get("status") == "success":
             raise ResumeError(
@@ -251,12 +260,15 @@ class Runner:
         """Every check that can refuse the run, before its id is claimed.
 
         Backends prepare first (the local one starts its fork server, which then
-        loads in the background while the rest is checked).
+        loads in the background while the rest is checked), unless the run may need no
+        cluster at all (:meth:`_may_need_none`): then the default cluster's backend
+        prepares when a task first needs it.
         """
         backends = self._backends()
         refuse_unreachable_datastore(self.datastore_root, self._where())
-        for backend in backends:
-            backend.prepare()
+        if not self._may_need_none():
+            for backend in backends:
+                backend.prepare()
         self.code = self._code_package(backends)
         if self.run_id_file:
             folder = os.path.dirname(os.path.abspath(self.run_id_file))
@@ -268,6 +280,14 @@ class Runner:
         if self.scheduler_address:
             probe_scheduler_sees(self.datastore_root, self.scheduler_address,
                                  config.get("run.scheduler-timeout"), client=self.client)
+
+    def _may_need_none(self) -> bool:
+        """Whether @cache may reuse every task, so that no cluster starts: the default
+        one is then started (and its backend prepared) only when a task needs it. Step
+        clusters start from the driver's threads and want theirs prepared: not then."""
+        return not self.scheduler_address and not self.no_cache \
+            and any(plan.cache is not None for plan in self.plans.values()) \
+            and all(placement is None for placement in self.placements.values())
 
     def _where(self) -> dict[str, ClusterBackend]:
         """Where each step runs ("" for the default cluster), for the datastore's reach:
@@ -284,6 +304,16 @@ class Runner:
             return None
         from ..remote import build_code_package  # distributed's plugins: only now
         return build_code_package(self.graph.file if os.path.isfile(self.graph.file) else None)
+
+    def _check_cache_from(self, store: ArtifactStore) -> None:
+        """``--cache-from RUN`` names a run of this flow."""
+        if self.cache_from is None:
+            return
+        try:
+            store.read_run(check_run_id(str(self.cache_from)))
+        except DaskflowException as exc:
+            raise RunOptionError(f"--cache-from {self.cache_from}: {exc} Name a run of "
+                                 f"{self.flow_cls.__name__} to reuse results of.") from None
 
     def _check_requests(self) -> None:
         """Each backend refuses what it can never give: the default cluster and every
@@ -306,15 +336,18 @@ class Runner:
         # temp files of writers killed mid-write (older than datastore.orphan-age) go
         threading.Thread(target=_sweep_orphans, args=(store,), daemon=True,
                          name="daskflow-sweep").start()
-        code = None
+        code = self.calls = None
         if self.code is not None:
             from ..remote import store_code
             code = store_code(self.code, store)
+            if self.scheduler_address:  # a scheduler other runs may share
+                self.calls = _package_calls(store, code)
         life = RunLifecycle(store, run_id, graph=self.graph, observer=self.observer,
                             tags=self.tags, parameters=shown, parameter_refs=refs,
                             max_workers=self.max_workers,
                             max_num_splits=self.max_num_splits, origin_run_id=origin_run_id,
                             code=code, extra_system_tags=project_tags(self.project))
+        codes = code_keys(self.flow_cls, self.graph, self.plans, self.graph.file)
         ctx = RunContext(self.flow_cls, self.graph, self.datastore_root, run_id, refs,
                          tags=self.tags, username=life.user,
                          max_num_splits=self.max_num_splits,
@@ -322,22 +355,37 @@ class Runner:
                          project=self.project,
                          plans=self.plans,
                          announce_starts=self.observer.wants_task_started(),
-                         metaflow_alias=alias_active())
+                         metaflow_alias=alias_active(), cache=codes)
+        reuse: list[Any] = [plan] if plan is not None else []
+        if codes and not self.no_cache:
+            reuse.append(TaskCache(store, self.graph, run_id, codes, refs, self.cache_from,
+                                   self.max_num_splits))
         outcome = RunOutcome(False)
         interrupted = False
         self.idle = None
         try:
             life.begin()
-            with self._default_cluster(life) as client:
-                if self.scheduler_address:
+            with ExitStack() as stack:
+                def open_default() -> tuple[Any, Any]:
+                    get_backend(self.cluster).prepare()  # once: it may have waited till now
+                    return stack.enter_context(self._default_cluster(life)), self.idle
+                client = None
+                if self.scheduler_address:  # a scheduler we did not start: connect now
+                    client = open_default()[0]
                     # The local cluster is sized to --max-workers; a cluster we did not
                     # start is bounded by a semaphore each task holds while it runs.
                     from distributed import Semaphore
                     ctx.slots = Semaphore(max_leases=self.max_workers,
                                           name=f"daskflow-{life.pathspec}")
-                outcome = RunDriver(ctx, client, self.observer, plan, self.placements,
+                elif not reuse:  # every task runs: start it now, as the run starts
+                    client = open_default()[0]
+                # else the driver starts it when a task first needs it: maybe never
+                outcome = RunDriver(ctx, client, self.observer, reuse, self.placements,
                                     life.cluster_changed, self.max_workers,
-                                    self._setup_cluster, self.idle).execute()
+                                    self._setup_cluster, self.idle,
+                                    open_default=open_default, calls=self.calls,
+                                    share=self.share if self.scheduler_address else None
+                                    ).execute()
         except KeyboardInterrupt:
             interrupted = True
             raise
@@ -362,31 +410,12 @@ class Runner:
 
     @contextmanager
     def _default_cluster(self, life: RunLifecycle) -> Iterator[Any]:
-        """The run's default cluster: an existing scheduler, or one started for the run."""
-        from distributed import Client
-
-        from ..remote.environment import our_version_check
-
-        if self.client is not None:  # the caller's: used, not closed
-            self._setup_cluster(self.client, None, cluster="default", step="start")
-            life.default_cluster_up(self.client, backend=self.scheduler_address,
-                                    description="existing scheduler")
-            try:
-                yield self.client
-            finally:
-                life.default_cluster_down()
-            return
+        """The run's default cluster: an existing scheduler (through the caller's client,
+        which stays open), or one started for the run."""
         if self.scheduler_address:
-            timeout = config.get("run.scheduler-timeout")
-            try:
-                with our_version_check():  # _setup_cluster's check says it instead
-                    client = Client(self.scheduler_address, timeout=timeout)
-            except OSError as exc:
-                raise ClusterError(
-                    f"Cannot reach the Dask scheduler at {self.scheduler_address} within "
-                    f"{timeout}: {exc}. Check the address (tcp://host:8786) and that the "
-                    f"scheduler runs.") from exc
-            with client:
+            with ExitStack() as stack:
+                client = self.client or stack.enter_context(
+                    connect_scheduler(self.scheduler_address))
                 self._setup_cluster(client, None, cluster="default", step="start")
                 life.default_cluster_up(client, backend=self.scheduler_address,
                                         description="existing scheduler")
@@ -424,11 +453,23 @@ class Runner:
                        step: str) -> None:
         """Before a cluster's first task: check its workers' versions against ours and
         install the run's code package there (workers that join later get it too).
-        Clusters on this machine run our own interpreter and files: nothing to do."""
+        Clusters on this machine run our own interpreter and files: nothing to do. On an
+        existing scheduler (``backend`` None), which other runs may share, each task names
+        its package (``remote/calls.py``); the package is also installed there, last on
+        the workers' path, for the tasks of dask collections that steps compute (the
+        scheduler unpickles their graphs, which name daskflow's and the flow's functions):
+        those import the newest run's package."""
         if self.code is None or (backend is not None and
                                  backend.local_machine):
             return
-        from ..remote import prepare_cluster
+        from ..remote import check_worker_environment, prepare_cluster
+        if backend is None and self.calls is not None:
+            check_worker_environment(client, cluster=cluster, step=step,
+                                     datastore_root=self.datastore_root)
+            self.calls.install(client)
+            from ..remote import install_code
+            install_code(client, self.code, cluster=cluster, behind=True)
+            return
         prepare_cluster(client, self.code, cluster=cluster, step=step,
                         datastore_root=self.datastore_root)
 
@@ -444,6 +485,15 @@ def _connected(cluster: Any) -> Iterator[Any]:
         client = Client(cluster)
     with client:
         yield client
+
+
+def _package_calls(store: ArtifactStore, code: dict[str, Any]) -> Any:
+    """How the run's tasks go to a shared scheduler: sealed with its code package,
+    which each worker reads from the datastore at its first task there."""
+    from ..remote import code_url
+    from ..remote.calls import PackageCalls, package_of
+    return PackageCalls(package_of(code["sha"], code_url(store, code),
+                                   max_packages=int(config.get("code.max-packages"))))
 
 
 def _signature_of_options() -> inspect.Signature:

@@ -25,12 +25,13 @@ import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import replace
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from .. import config
 from ..collections.foreach import CollectionFanOut, fan_out_of
 from ..dask_client import current_worker
-from ..tracebacks import format_user_traceback
+from ..tracebacks import format_user_stack, format_user_traceback
 from ..current import bind as bind_current
 from ..datastore import ArtifactRef, ArtifactStore
 from ..datastore.layout import performance_file
@@ -48,7 +49,10 @@ from ..secrets import reveal
 from ..inputs import Inputs
 from ..graph import FOREACH, SWITCH, StepNode
 from ..steps import StepPlan, TaskContext, TaskError, iter_hooks
-from .capture import announce, capture_output, read_spool, remove_spool
+from ..steps.failure import handled_by_catch
+from .cache_keys import entry_of_run
+from .capture import announce, bind_capture, capture_output, crash_note, read_spool, \
+    remove_spool
 from .context import RunContext, TaskRef, TaskSpec, parent_names
 from .environ import task_environment
 from .join_inputs import JoinInputs
@@ -81,17 +85,18 @@ def run_task(ctx: RunContext, store: ArtifactStore, spec: TaskSpec,
         if len(history) > plan.retries:
             return _give_up(ctx, store, spec, parents, plan, history)
         if history:
-            announce("retrying", spec.step, spec.task_id, history[-1][0])
+            announce("retrying", spec.step, spec.task_id, history[-1][0], ctx.run_id)
             if plan.retry_delay:
                 last = history[-1][1] or {}
                 wait = last.get("finished_at", time.time()) + plan.retry_delay - time.time()
                 if wait > 0:
                     time.sleep(wait)
+        last = len(history) >= plan.retries  # a failure of the last attempt is caught in it
         if ctx.slots is not None:  # --max-workers on a cluster daskflow did not size
             with ctx.slots:
-                ref = _attempt(ctx, store, spec, parents, plan)
+                ref = _attempt(ctx, store, spec, parents, plan, last)
         else:
-            ref = _attempt(ctx, store, spec, parents, plan)
+            ref = _attempt(ctx, store, spec, parents, plan, last)
         if ref is not None:
             return ref
         history = _history(store, ctx, spec)
@@ -101,8 +106,10 @@ def _gang_node(ctx: RunContext, store: ArtifactStore, spec: TaskSpec,
                parents: tuple[TaskRef, ...], plan: StepPlan,
                history: list[tuple[int, dict[str, Any] | None]]) -> TaskRef:
     """One attempt per gang round: @retry reruns the whole gang (the driver does), never
-    one node alone, since a framework's rendezvous needs them all."""
+    one node alone, since a framework's rendezvous needs them all; @catch catches a node's
+    failure in the last round only, as Metaflow does."""
     gang_round = spec.parallel.round if spec.parallel else 0
+    last = gang_round >= plan.retries
     this_round = []
     for attempt, record in history:
         claim = store.read_start(ctx.run_id, spec.step, spec.task_id, attempt)
@@ -112,12 +119,12 @@ def _gang_node(ctx: RunContext, store: ArtifactStore, spec: TaskSpec,
         if record is not None and record.get("status") == "ok":
             return TaskRef.from_record(spec.step, spec.task_id, record, ctx.params)
     if not this_round:
-        ref = _attempt(ctx, store, spec, parents, plan)
+        ref = _attempt(ctx, store, spec, parents, plan, last)
         if ref is not None:
             return ref
         history = _history(store, ctx, spec)
     once = replace(plan, retries=0, retry_delay=0.0)
-    return _give_up(ctx, store, spec, parents, once, history)
+    return _give_up(ctx, store, spec, parents, once, history, catch=last)
 
 
 def _batched(store: ArtifactStore) -> bool:
@@ -141,7 +148,8 @@ def _spool_path(store: ArtifactStore) -> str | None:
 def _keep_output_of_dead_attempts(store: ArtifactStore, ctx: RunContext, spec: TaskSpec,
                                   history: list[tuple[int, dict[str, Any] | None]]) -> None:
     """An attempt whose process died left its output in its spool on that host: store it
-    as the attempt's log (as Metaflow's logs keep a crashed task's output)."""
+    as the attempt's log (as Metaflow's logs keep a crashed task's output), its stderr
+    ending as Metaflow's does (``Task failed with a segmentation fault.``)."""
     for attempt, record in history:
         if record is not None:
             continue
@@ -153,7 +161,9 @@ def _keep_output_of_dead_attempts(store: ArtifactStore, ctx: RunContext, spec: T
         if not spool or claim.get("host") != socket.gethostname() or \
                 not os.path.exists(os.path.dirname(spool)) or _alive(claim.get("pid")):
             continue
-        for stream, text in read_spool(spool).items():
+        found = read_spool(spool)
+        found["stderr"] += crash_note(found["stderr"])
+        for stream, text in found.items():
             if text and not store.read_log(ctx.run_id, spec.step, spec.task_id, attempt,
                                            stream):
                 store.write_log(ctx.run_id, spec.step, spec.task_id, attempt, stream, text)
@@ -182,8 +192,10 @@ def _pathspec(ctx: RunContext, spec: TaskSpec) -> str:
 
 
 def _attempt(ctx: RunContext, store: ArtifactStore, spec: TaskSpec,
-             parents: tuple[TaskRef, ...], plan: StepPlan) -> TaskRef | None:
-    """Run one attempt; its record says how it ended.  None when it failed."""
+             parents: tuple[TaskRef, ...], plan: StepPlan, last: bool) -> TaskRef | None:
+    """Run one attempt; its record says how it ended.  None when it failed.  The
+    ``last`` attempt's failure goes to the ``task_exception`` hooks (``@catch``) in the
+    attempt itself, as in Metaflow: the attempt is then caught, and goes on."""
     node = ctx.graph[spec.step]
     pathspec = _pathspec(ctx, spec)
     frames = [list(f) for f in spec.frames]
@@ -193,33 +205,48 @@ def _attempt(ctx: RunContext, store: ArtifactStore, spec: TaskSpec,
     attempt = store.claim_attempt(ctx.run_id, spec.step, spec.task_id, {
         "started_at": started, "host": socket.gethostname(), "pid": os.getpid(),
         "worker": _worker_address(), "frames": frames, "parents": parents_named,
-        "spool": spool, "gang_round": spec.parallel.round if spec.parallel else 0})
+        "spool": spool, "gang_round": spec.parallel.round if spec.parallel else 0,
+        "node_index": spec.parallel.node_index if spec.parallel else None})
     record: dict[str, Any] = {"attempt": attempt, "started_at": started, "frames": frames,
                               "parents": parents_named, "worker": _worker_address()}
+    if node.recursive:  # which pass of its loop: resume clones each pass in its place
+        record["iteration"] = spec.iteration
     if ctx.announce_starts and not _batched(store):  # a batch announces its splits at once
-        announce("started", spec.step, spec.task_id, attempt)
+        announce("started", spec.step, spec.task_id, attempt, ctx.run_id)
     ref: TaskRef | None = None
+    cached: dict[str, Any] | None = None   # its cache index entry (@cache)
     with capture_output(pathspec, ctx.stream_output, spool) as out:
-        watchdog = _Watchdog(plan.timeout, lambda: _timed_out(
-            ctx, store, spec, attempt, record, out, plan.timeout or 0)) \
+        watchdog = _Watchdog(plan.timeout, lambda stack: _timed_out(
+            ctx, store, spec, parents, plan, record, out, stack, last)) \
             if plan.timeout else None
         try:
             env = {**plan.env, **reveal(plan.secret_env)}
             if spec.parallel:
                 env.update(spec.parallel.environ())
             with task_environment(env):
-                ref = _run_step(ctx, store, node, spec, attempt, parents, plan, record)
+                ref, cached = _run_step(ctx, store, node, spec, attempt, parents, plan, record)
             record.update(status="ok", artifacts=_index_record({**ref.artifacts, **ctx.params}),
                           num_splits=ref.num_splits, next_step=ref.next_step)
+            if cached is not None:
+                record["cache_key"] = cached["key"]
         except BaseException as exc:  # SystemExit and KeyboardInterrupt are task failures too
             if watchdog is not None and watchdog.fired:
-                return None  # the watchdog recorded the timeout already
-            record.update(status="failed", error=error_record(exc, ctx.graph.file))
-            out.buffers["stderr"].write(record["error"]["traceback"])  # the driver prints it once
+                return watchdog.result  # the watchdog recorded the timeout already
+            error = error_record(exc, ctx.graph.file)
+            out.buffers["stderr"].write(error["traceback"])  # the driver prints it once
+            record.update(status="failed", error=error)
+            ref = _caught(ctx, store, spec, parents, plan, record, out) if last else None
         if watchdog is not None and not watchdog.finish():
-            return None
+            return watchdog.result
     _write_attempt(store, ctx, spec, attempt, record, out)
-    return ref if record["status"] == "ok" else None
+    if cached is not None and record["status"] == "ok":  # after its record: an entry
+        # always names a finished task (a failure @catch caught is never reused)
+        try:
+            store.cache.add(spec.step, ctx.cache[spec.step], [cached])
+        except Exception as exc:  # noqa: BLE001  a later cache miss, never a failed task
+            print(f"daskflow: @cache could not record {pathspec} ({type(exc).__name__}: "
+                  f"{exc}); a later run will run it again.", file=sys.stderr)
+    return ref
 
 
 def error_record(exc: BaseException, flow_file: str) -> dict[str, str]:
@@ -297,44 +324,76 @@ def _write_attempt(store: ArtifactStore, ctx: RunContext, spec: TaskSpec, attemp
 
 def _give_up(ctx: RunContext, store: ArtifactStore, spec: TaskSpec,
              parents: tuple[TaskRef, ...], plan: StepPlan,
-             history: list[tuple[int, dict[str, Any] | None]]) -> TaskRef:
-    """No attempts left: fail, unless a ``task_exception`` hook (``@catch``) handles it."""
+             history: list[tuple[int, dict[str, Any] | None]], *,
+             catch: bool = True) -> TaskRef:
+    """No attempts left: fail.  But when the last attempt's process died (it raised
+    nothing to catch in it), a ``task_exception`` hook (``@catch``) gets Metaflow's
+    ``FailureHandledByCatch`` in one more attempt, and the task goes on."""
     pathspec = _pathspec(ctx, spec)
     last_attempt, last = history[-1]
+    if last is None and catch:
+        attempt = last_attempt + 1
+        failure = handled_by_catch(attempt)
+        error = {"type": failure.type.rsplit(".", 1)[1], "qualified_type": failure.type,
+                 "message": failure.message, "traceback": ""}
+        record: dict[str, Any] = {"attempt": attempt, "started_at": time.time(),
+                                  "frames": [list(f) for f in spec.frames],
+                                  "parents": parent_names(parents), "error": error}
+        with capture_output(pathspec, ctx.stream_output) as out:
+            ref = _caught(ctx, store, spec, parents, plan, record, out)
+        if ref is not None:
+            record["attempt"] = store.claim_attempt(
+                ctx.run_id, spec.step, spec.task_id,
+                {"started_at": record["started_at"], "caught": True})
+            _write_attempt(store, ctx, spec, record["attempt"], record, out)
+            return ref._replace(attempt=record["attempt"])
     error = last["error"] if last is not None else _death(store, ctx, spec, history)
+    raise TaskFailed(pathspec, error["type"], error["message"], error.get("traceback", ""),
+                     bool(error.get("input_error")))
+
+
+def _caught(ctx: RunContext, store: ArtifactStore, spec: TaskSpec,
+            parents: tuple[TaskRef, ...], plan: StepPlan, record: dict[str, Any],
+            out: Any) -> TaskRef | None:
+    """Hand the attempt's ``record["error"]`` to the ``task_exception`` hooks
+    (``@catch``): when one handles it, ``record`` becomes a caught attempt's (the step's
+    input, what it assigned before it failed, and what the hooks give: the artifacts the
+    flow goes on with) and its ref is returned; None when none does."""
+    attempt, error = record["attempt"], record["error"]
+    partial = record.pop("partial_artifacts", None) or {}
     handlers = list(iter_hooks(plan.decorators, "task_exception"))
     if not handlers:
-        raise TaskFailed(pathspec, error["type"], error["message"], error.get("traceback", ""),
-                         bool(error.get("input_error")))
-    task = TaskContext(None, spec.step, spec.task_id, last_attempt, pathspec, plan)
+        return None
+    pathspec = _pathspec(ctx, spec)
+    task = TaskContext(None, spec.step, spec.task_id, attempt, pathspec, plan)
     failure = TaskError(error.get("qualified_type", error["type"]), error["message"],
                         error.get("traceback", ""))
     handled: dict[str, Any] | None = None
-    with capture_output(pathspec, ctx.stream_output) as out:
-        for hook in handlers:
-            result = hook(task=task, error=failure)
-            if result is not None:
-                handled = {**(handled or {}), **result}
+    for hook in handlers:  # what they print goes to the attempt's output (``out``)
+        result = _in_capture(out, hook, task=task, error=failure)
+        if result is not None:
+            handled = {**(handled or {}), **result}
     if handled is None:
-        raise TaskFailed(pathspec, error["type"], error["message"], error.get("traceback", ""),
-                         bool(error.get("input_error")))
-    announce("caught", spec.step, spec.task_id, last_attempt)  # ahead of the task's result
+        return None
+    announce("caught", spec.step, spec.task_id, attempt, ctx.run_id)  # ahead of its result
     node = ctx.graph[spec.step]
     artifacts = {} if node.is_join or not parents else dict(parents[0].artifacts)
     # As Metaflow, what the step assigned before it failed is kept.
-    artifacts.update({name: ArtifactRef(*ref) for name, ref in
-                      ((last or {}).get("partial_artifacts") or {}).items()})
+    artifacts.update({name: ArtifactRef(*ref) for name, ref in partial.items()})
     for name, value in handled.items():
         artifacts[name] = store.put_artifact(value, name)
-    now = time.time()
-    attempt = store.claim_attempt(ctx.run_id, spec.step, spec.task_id,
-                                  {"started_at": now, "caught": True})
-    record = {"attempt": attempt, "started_at": now, "status": "ok",
-              "caught": error, "frames": [list(f) for f in spec.frames],
-              "parents": parent_names(parents),
-              "artifacts": _index_record({**artifacts, **ctx.params})}
-    _write_attempt(store, ctx, spec, attempt, record, out)
-    return TaskRef(spec.step, spec.task_id, attempt, artifacts, spec.frames)
+    del record["error"]  # caught: the attempt did not fail (Metaflow's Task.exception is None)
+    record.update(status="ok", caught=error,
+                  artifacts=_index_record({**artifacts, **ctx.params}))
+    return TaskRef(spec.step, spec.task_id, attempt, artifacts, spec.frames,
+                   iteration=spec.iteration)
+
+
+def _in_capture(out: Any, hook: Any, **kwargs: Any) -> Any:
+    """Call ``hook`` with what it prints going to ``out`` (an attempt's capture), from
+    whichever thread calls it (the watchdog's, for a timeout)."""
+    with bind_capture(out):
+        return hook(**kwargs)
 
 
 def _death(store: ArtifactStore, ctx: RunContext, spec: TaskSpec,
@@ -352,14 +411,19 @@ def _death(store: ArtifactStore, ctx: RunContext, spec: TaskSpec,
 
 
 class _Watchdog:
-    """Calls ``on_fire`` once if the attempt is still running after ``seconds``."""
+    """Calls ``on_fire`` once, with the step's stack frame, if the attempt is still
+    running after ``seconds``; keeps what it returns (a caught attempt's ref, or None)."""
 
     def __init__(self, seconds: float | None, on_fire: Any) -> None:
         self.lock = threading.Lock()
         self.fired = False
         self.finished = False
+        self.result: TaskRef | None = None
         self.thread_id = threading.get_ident()
         self.worker = current_worker()  # get_worker() only works in the task's thread
+        from ..remote.calls import in_package
+        # on a scheduler that runs share, other runs' tasks live in this process too
+        self.shared = in_package() is not None
         self.on_fire = on_fire
         self.timer = threading.Timer(seconds or 0, self._fire)
         self.timer.daemon = True
@@ -370,10 +434,10 @@ class _Watchdog:
             if self.finished:
                 return
             self.fired = True
-        self.on_fire()
-        if not _kill_worker_process(self.worker):
-            # No nanny to replace this worker: interrupt the step's thread instead
-            # (takes effect at its next Python instruction).
+        self.result = self.on_fire(sys._current_frames().get(self.thread_id))
+        if self.shared or not _kill_worker_process(self.worker):
+            # No nanny to replace this worker, or other runs' tasks in it: interrupt the
+            # step's thread instead (takes effect at its next Python instruction).
             ctypes.pythonapi.PyThreadState_SetAsyncExc(
                 ctypes.c_ulong(self.thread_id), ctypes.py_object(TimeoutError))
 
@@ -385,15 +449,27 @@ class _Watchdog:
             return not self.fired
 
 
-def _timed_out(ctx: RunContext, store: ArtifactStore, spec: TaskSpec, attempt: int,
-               record: dict[str, Any], out: Any, seconds: float) -> None:
-    message = (f"step '{spec.step}' ran longer than its @timeout of {seconds:g}s and was "
-               f"stopped")
-    out.buffers["stderr"].write(f"TimeoutError: {message}\n")
-    record.update(status="failed", error={"type": "TimeoutError", "message": message,
-                                          "qualified_type": "builtins.TimeoutError",
-                                          "traceback": ""})
-    _write_attempt(store, ctx, spec, attempt, record, out)
+def _timed_out(ctx: RunContext, store: ArtifactStore, spec: TaskSpec,
+               parents: tuple[TaskRef, ...], plan: StepPlan, record: dict[str, Any],
+               out: Any, frame: Any, last: bool) -> TaskRef | None:
+    """The attempt ran past its ``@timeout``: record how, as the timeout hook says
+    (Metaflow's ``TimeoutException``, with where the step's code was), caught in the
+    attempt if it is the last; its process is stopped next."""
+    stack = format_user_stack(frame, ctx.graph.file) if frame is not None else ""
+    task = TaskContext(None, spec.step, spec.task_id, record["attempt"], _pathspec(ctx, spec),
+                       plan)
+    failure = next((error for hook in iter_hooks(plan.decorators, "timed_out")
+                    if (error := hook(task=task, stack=stack)) is not None), None) or \
+        TaskError("builtins.TimeoutError", f"step '{spec.step}' ran longer than its "
+                  f"time limit of {plan.timeout or 0:g}s and was stopped")
+    short = failure.type.rsplit(".", 1)[-1]
+    out.buffers["stderr"].write(failure.traceback or f"{short}: {failure.message}\n")
+    record.update(status="failed", error={"type": short, "qualified_type": failure.type,
+                                          "message": failure.message,
+                                          "traceback": failure.traceback})
+    ref = _caught(ctx, store, spec, parents, plan, record, out) if last else None
+    _write_attempt(store, ctx, spec, record["attempt"], record, out)
+    return ref
 
 
 def _kill_worker_process(worker: Any) -> bool:
@@ -406,15 +482,17 @@ def _kill_worker_process(worker: Any) -> bool:
 
 def _run_step(ctx: RunContext, store: ArtifactStore, node: StepNode, spec: TaskSpec,
               attempt: int, parents: tuple[TaskRef, ...], plan: StepPlan,
-              record: dict[str, Any]) -> TaskRef:
+              record: dict[str, Any]) -> tuple[TaskRef, dict[str, Any] | None]:
+    """The body, its artifacts stored; with the task's cache index entry (@cache)."""
     inputs = None
     refs: dict[str, ArtifactRef] = {}
+    reads: set[str] | None = set() if spec.step in ctx.cache else None  # names it reads
     if node.is_join:
-        inputs = Inputs(JoinInputs(store, ctx.run_id, ctx.params, parents))
+        inputs = Inputs(JoinInputs(store, ctx.run_id, ctx.params, parents, reads), reads)
     elif parents:
         refs = parents[0].artifacts
     flow: FlowSpec = ctx.flow_cls._for_task(store, ctx.run_id, node, refs, ctx.params,
-                                            spec.frames)
+                                            spec.frames, reads)
     try:
         _run_body(ctx, store, flow, spec, attempt, plan, inputs, record)
         if node.name != "end" and flow._df_transition is None:
@@ -438,10 +516,22 @@ def _run_step(ctx: RunContext, store: ArtifactStore, node: StepNode, spec: TaskS
             items = items.parts(store, artifacts.get(items.var))
             _check_width(node, len(items), ctx.max_num_splits)
         store.write_foreach_items(ctx.run_id, node.name, spec.task_id, attempt, items,
-                                  node.foreach_var or "")
+                                  node.foreach_var or "",
+                                  digests=node.out_funcs[0] in ctx.cache)
         num_splits = len(items)
-    return TaskRef(node.name, spec.task_id, attempt, artifacts, spec.frames, num_splits,
-                   next_step)
+    ref = TaskRef(node.name, spec.task_id, attempt, artifacts, spec.frames, num_splits,
+                  next_step, spec.iteration)
+    if reads is None:
+        return ref, None
+    try:
+        return ref, entry_of_run(ctx.cache[spec.step], store, ctx.run_id, ctx.params,
+                                 node.is_join, spec.frames, parents, reads, spec.task_id,
+                                 attempt, ref, flow._df_artifacts())
+    except Exception as exc:  # noqa: BLE001  unkeyed: a later cache miss, not a failure
+        print(f"daskflow: @cache could not key {_pathspec(ctx, spec)} "
+              f"({type(exc).__name__}: {exc}); a later run will run it again.",
+              file=sys.stderr)
+        return ref, None
 
 
 def _run_body(ctx: RunContext, store: ArtifactStore, flow: FlowSpec, spec: TaskSpec,
@@ -455,6 +545,8 @@ def _run_body(ctx: RunContext, store: ArtifactStore, flow: FlowSpec, spec: TaskS
             task_id=spec.task_id, retry_count=attempt, tags=ctx.tags,
             username=ctx.username, origin_run_id=ctx.origin_run_id,
             parameter_names=sorted(ctx.params), parallel=spec.parallel,
+            make_run=partial(_client_object, "Run", f"{ctx.flow_name}/{ctx.run_id}", ctx),
+            make_task=partial(_client_object, "Task", task.pathspec, ctx),
             **(ctx.project or {})):
         if on_own_cluster:
             stack.enter_context(_performance_report(store, ctx, spec, attempt, record))
@@ -473,6 +565,12 @@ def _run_body(ctx: RunContext, store: ArtifactStore, flow: FlowSpec, spec: TaskS
             body(inputs)
         else:
             body()
+
+
+def _client_object(kind: str, pathspec: str, ctx: RunContext) -> Any:
+    """``current.run`` / ``current.task``: the client's view of this run or task."""
+    from .. import client  # the read side, only when a step asks
+    return getattr(client, kind)(pathspec, _namespace_check=False, _root=ctx.store_root)
 
 
 def _store_artifacts(store: ArtifactStore, flow: FlowSpec,

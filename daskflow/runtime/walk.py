@@ -2,7 +2,8 @@
 
 The walk owns the flow's control flow: which task follows which, the joins that
 wait for all their inputs, a foreach fanning out once its width is known, a switch
-following the step it chose, and tasks reused instead of run (clones on resume).
+following the step it chose (a recursive switch choosing its own step runs it again,
+one pass further: a loop), and tasks reused instead of run (clones on resume).
 It hands out task ids and returns plain decisions (:class:`Run`, :class:`Reused`,
 :class:`Expanded`, :class:`SizeSplits`); the driver carries them out, and where
 those tasks run (the default cluster, a step cluster, batches of splits) is the
@@ -52,12 +53,13 @@ class Run:
 
 @dataclass(frozen=True)
 class Reused:
-    """A task taken as finished instead of run (a clone on resume); its followers are
-    walked to already."""
+    """A task taken as finished instead of run; its followers are walked to already.
+    ``source``: what gave it (``resume``'s clones, the ``cache``)."""
 
     step: str
     task_id: str
     ref: TaskRef
+    source: str = "resume"
 
 
 @dataclass(frozen=True)
@@ -85,10 +87,18 @@ Decision = Union[Run, Reused, Expanded, SizeSplits]
 class TaskReuse(Protocol):
     """Finds tasks that need not run: what was done before is taken instead."""
 
+    source: str   # what :class:`Reused` names as where the task came from
+
+    def waits(self) -> frozenset[str]:
+        """The steps whose followers it looks up only with their refs (the driver then
+        has the walk wait for those, :attr:`Routes.follow_on_finish`)."""
+        ...
+
     def reuse(self, specs: Sequence[TaskSpec],
-              parents: Sequence[TaskRef]) -> list[TaskRef | None]:
-        """The ref of each of ``specs`` (one step's tasks, all with ``parents``) recorded
-        as done in this run, or None where it has to run."""
+              parents: Sequence[TaskRef | SplitBatch]) -> list[TaskRef | None]:
+        """The ref of each of ``specs`` (one step's tasks, all with ``parents``: finished
+        tasks, or batches of splits for a join) recorded as done in this run, or None
+        where it has to run."""
         ...
 
 
@@ -96,7 +106,8 @@ class TaskReuse(Protocol):
 class Routes:
     """What the walk needs to know of where steps run (the driver's owners decide it)."""
 
-    #: steps on a cluster of their own: what follows them waits for their refs
+    #: steps on a cluster of their own, and steps followed by cached ones: what follows
+    #: them waits for their refs
     follow_on_finish: frozenset[str] = frozenset()
     #: foreach steps whose splits run in batches: their join takes each batch's result
     batched: frozenset[str] = frozenset()
@@ -117,11 +128,11 @@ class Walk:
     (a task's followers come after it, depth first, as their task ids do)."""
 
     def __init__(self, graph: FlowGraph, run_id: str, routes: Routes | None = None,
-                 reuse: TaskReuse | None = None) -> None:
+                 reuse: Sequence[TaskReuse] = ()) -> None:
         self.graph = graph
         self.run_id = run_id
         self.routes = routes or Routes()
-        self.reuse = reuse
+        self.reuse = list(reuse)   # asked in order: what one leaves, the next may take
         self.joins: dict[tuple[str, Frames], _Join] = {}
         self.next_task_id = 1
 
@@ -149,7 +160,8 @@ class Walk:
         with its own task's result."""
         decisions: list[Decision] = []
         for spec in specs:
-            decisions += self._follow(spec.step, spec.frames, self._key(spec))
+            if not self.waits_for(spec.step):  # else its ref follows it when it finishes
+                decisions += self._follow(spec.step, spec.frames, self._key(spec))
         return decisions
 
     def splits(self, step: str, frames_list: Sequence[Frames],
@@ -170,8 +182,9 @@ class Walk:
 
     # -- the walk ---------------------------------------------------------------------
 
-    def _task(self, step: str, frames: Frames, parents: list[Parent]) -> list[Decision]:
-        spec = TaskSpec(step, str(self.next_task_id), frames)
+    def _task(self, step: str, frames: Frames, parents: list[Parent],
+               iteration: int = 0) -> list[Decision]:
+        spec = TaskSpec(step, str(self.next_task_id), frames, iteration=iteration)
         self.next_task_id += 1
         decisions, left = self._reused(step, [spec], parents)
         if not left:
@@ -184,19 +197,23 @@ class Walk:
     def _reused(self, step: str, specs: list[TaskSpec],
                 parents: list[Parent]) -> tuple[list[Decision], list[TaskSpec]]:
         """Take what :attr:`reuse` has for ``specs`` (all of whose parents are finished
-        tasks), walk on from those; the rest are to run."""
-        if self.reuse is None or not all(isinstance(p, TaskRef) for p in parents):
+        tasks or batches), walk on from those; the rest are to run."""
+        if not all(isinstance(p, (TaskRef, SplitBatch)) for p in parents):
             return [], specs
-        refs = self.reuse.reuse(specs, parents)  # type: ignore[arg-type]
         decisions: list[Decision] = []
-        left = []
-        for spec, ref in zip(specs, refs):
-            if ref is None:
-                left.append(spec)
-                continue
-            decisions.append(Reused(step, spec.task_id, ref))
-            decisions += self._follow(step, spec.frames, ref)
-        return decisions, left
+        for reuse in self.reuse:
+            if not specs:
+                break
+            refs = reuse.reuse(specs, parents)  # type: ignore[arg-type]
+            left = []
+            for spec, ref in zip(specs, refs):
+                if ref is None:
+                    left.append(spec)
+                    continue
+                decisions.append(Reused(step, spec.task_id, ref, reuse.source))
+                decisions += self._follow(step, spec.frames, ref)
+            specs = left
+        return decisions, specs
 
     def _follow(self, step: str, frames: Frames, parent: Parent) -> list[Decision]:
         """What comes after a task of ``step``; a foreach or switch needs its ref."""
@@ -215,6 +232,8 @@ class Walk:
         node = self.graph[step]
         if node.transition == SWITCH:
             assert ref.next_step is not None
+            if ref.next_step == step:  # a recursive switch: its step again, one pass on
+                return self._task(step, frames, [ref], ref.iteration + 1)
             return self._arrive(ref.next_step, frames, ref, step)
         count = ref.num_splits or 0
         target = node.out_funcs[0]

@@ -20,6 +20,7 @@ from .base import (
     register_step_decorator,
     step_decorators,
 )
+from .cache import Cache, cache
 from .environment import Environment, environment
 from .failure import Catch, CaughtException, Retry, Timeout, catch, retry, timeout
 from .parallel import Parallel, parallel
@@ -28,6 +29,7 @@ from .secrets import Secrets, secrets
 
 __all__ = [
     "apply_configs",
+    "Cache",
     "Catch",
     "CaughtException",
     "Environment",
@@ -41,6 +43,7 @@ __all__ = [
     "TaskContext",
     "TaskError",
     "Timeout",
+    "cache",
     "catch",
     "check_step_decorators",
     "decorators_for",

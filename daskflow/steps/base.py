@@ -7,8 +7,9 @@ time) and keyword-only hooks, each given one context object:
 - ``plan(step=StepPlan)`` runs on the driver before anything is stored. It may
   change what the step asks of the runtime: its own cluster (``step.request``,
   ``step.backend``), its environment (``step.env``), its attempts
-  (``step.retries``, ``step.retry_delay``), its time limit (``step.timeout``) and,
-  after a foreach, its request per split (``step.split_request``).
+  (``step.retries``, ``step.retry_delay``), its time limit (``step.timeout``),
+  whether its results are reused across runs (``step.cache``) and, after a foreach,
+  its request per split (``step.split_request``).
   Raising :class:`~daskflow.exceptions.FlowDefinitionError` refuses the flow.
 - ``around_task(task=TaskContext)`` runs on the worker around each attempt of the
   step's body; it returns a context manager, or None for nothing to wrap.
@@ -75,6 +76,7 @@ class StepPlan:
     split_request: Callable[[Any], Any] | None = None
     secrets: dict[str, Any] = field(default_factory=dict)     # name: secrets.SecretRef
     secret_env: dict[str, Any] = field(default_factory=dict)  # name: secrets.SecretValue
+    cache: str | None = None       # @cache: the version its keys take; None: not cached
 
     @property
     def own_cluster(self) -> bool:
@@ -163,6 +165,11 @@ class StepDecorator:
     def task_exception(self, *, task: TaskContext,
                        error: TaskError) -> dict[str, Any] | None:
         """On the worker, when the last attempt failed: artifacts to go on with, or None."""
+        return None
+
+    def timed_out(self, *, task: TaskContext, stack: str) -> TaskError | None:
+        """On the worker, when the attempt ran past ``StepPlan.timeout``: how it failed
+        (``stack``: where the step's code was, formatted), or None."""
         return None
 
     # -- attaching ------------------------------------------------------------------
@@ -320,6 +327,7 @@ BUILTIN: dict[str, str] = {
     "environment": "daskflow.steps.environment:Environment",
     "parallel": "daskflow.steps.parallel:Parallel",
     "secrets": "daskflow.steps.secrets:Secrets",
+    "cache": "daskflow.steps.cache:Cache",
 }
 ENTRY_POINT_GROUP = "daskflow.step_decorators"
 _registered: dict[str, type[StepDecorator] | str] = {}

@@ -17,6 +17,24 @@ from typing import Any
 from ..exceptions import FlowDefinitionError
 from .base import StepDecorator, StepDecoratorError, StepPlan, TaskContext, TaskError
 
+#: the type names Metaflow stores for a timeout and for a process that died under @catch,
+#: so that a flow or a notebook that reads them (``error.type``) runs on both
+TIMEOUT_TYPE = "metaflow.plugins.timeout_decorator.TimeoutException"
+HANDLED_BY_CATCH_TYPE = "metaflow.plugins.catch_decorator.FailureHandledByCatch"
+
+
+def handled_by_catch(attempts: int) -> TaskError:
+    """What ``@catch`` stores when the task's process kept dying (it raised nothing), in
+    the attempt after the last one (Metaflow's fallback attempt), in Metaflow's words.
+
+    >>> handled_by_catch(1).message.split(".")[0]
+    'Task execution kept failing over 1 attempts'
+    """
+    return TaskError(HANDLED_BY_CATCH_TYPE,
+                     f"Task execution kept failing over {attempts} attempts. Your code did "
+                     f"not raise an exception. Something in the execution environment "
+                     f"caused the failure.")
+
 
 class Retry(StepDecorator):
     """Run a failed task again, up to ``times`` more attempts.
@@ -131,6 +149,27 @@ class Timeout(StepDecorator):
 
     def plan(self, *, step: StepPlan) -> None:
         step.timeout = self.total_seconds
+
+    def timed_out(self, *, task: TaskContext, stack: str) -> TaskError:
+        """Metaflow's ``TimeoutException``: its message names the options as written and
+        shows where the step's code was (``>`` lines), as Metaflow's does.
+
+        >>> Timeout(seconds=2).timed_out(task=None, stack="").message  # doctest: +SKIP
+        'Step work timed out after 0 hours, 0 minutes, 2 seconds\nStack when ...'
+        """
+        o = self.options
+        step = task.step if task is not None else "?"
+        head = (f"Step {step} timed out after {_number(o.hours)} hours, "
+                f"{_number(o.minutes)} minutes, {_number(o.seconds)} seconds")
+        where = "\n".join(f">  {line}" for line in stack.splitlines())
+        return TaskError(TIMEOUT_TYPE, f"{head}\nStack when the timeout was raised:\n{where}",
+                         f"Traceback (most recent call last):\n{stack}"
+                         f"{TIMEOUT_TYPE.rsplit('.', 1)[1]}: {head}\n")
+
+
+def _number(value: float) -> str:
+    """``2`` for 2 and 2.0, ``1.5`` for 1.5: as the user wrote it."""
+    return f"{value:g}"
 
 
 class CaughtException(Exception):

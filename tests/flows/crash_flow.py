@@ -1,4 +1,5 @@
 """Steps that fail in awkward ways; `mode` picks one."""
+import ctypes
 import os
 import sys
 import threading
@@ -27,6 +28,8 @@ class CrashFlow(FlowSpec):
             print("printed before the crash", flush=True)
             os.write(2, b"written to fd 2 before the crash\n")
             os.abort()
+        elif self.mode == "segfault":
+            ctypes.string_at(0)  # reads address 0: SIGSEGV
         elif self.mode == "bad_exception":
             raise Unpicklable()
         elif self.mode == "bad_artifact":

@@ -133,15 +133,22 @@ def start_stock_cluster(python: Path, workdir: Path, files: Path, env: dict[str,
     return cluster
 
 
-@pytest.fixture(scope="session")
-def stock_cluster(stock_python, moto_server, tmp_path_factory):  # noqa: F811
-    """``dask scheduler`` and 2 ``dask worker`` processes of the stock environment."""
-    cluster = start_stock_cluster(stock_python, tmp_path_factory.mktemp("stock-workdir"),
-                                  tmp_path_factory.mktemp("stock-scheduler"),
+def running_stock_cluster(stock_python: Path, moto_server: str, tmp_path_factory,  # noqa: F811
+                          name: str):
+    """A fixture's body: a stock cluster (scheduler and 2 workers, S3 on moto), stopped
+    after; ``name`` names its folders."""
+    cluster = start_stock_cluster(stock_python, tmp_path_factory.mktemp(f"{name}-workdir"),
+                                  tmp_path_factory.mktemp(f"{name}-scheduler"),
                                   stock_env(aws_env(moto_server)))
     yield cluster
     for process in reversed(list(cluster.processes)):
         cluster.stop(process)
+
+
+@pytest.fixture(scope="session")
+def stock_cluster(stock_python, moto_server, tmp_path_factory):  # noqa: F811
+    """``dask scheduler`` and 2 ``dask worker`` processes of the stock environment."""
+    yield from running_stock_cluster(stock_python, moto_server, tmp_path_factory, "stock")
 
 
 @pytest.fixture

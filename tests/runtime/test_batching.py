@@ -57,7 +57,7 @@ def test_timeout_stops_only_the_slow_split(run_flow, workdir):
     run = Flow("BatchTimeoutFlow").latest_run
     assert run.data.outs == [0, 2, None, 6, 8, 10]
     slow = next(t for t in run["work"] if t.index == 2)
-    assert slow.data.problem.type == "builtins.TimeoutError"
+    assert slow.data.problem.type == "metaflow.plugins.timeout_decorator.TimeoutException"
     assert all(t.attempts == [0] for t in run["work"] if t.index != 2)
     assert not (workdir / ".daskflow" / "BatchTimeoutFlow" / run.id / "work" /
                 "_batches").exists()  # @timeout splits never share a Dask task

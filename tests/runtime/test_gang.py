@@ -14,6 +14,9 @@ def check_gang(run, nodes):
     assert join.env_indices == [str(i) for i in range(nodes)]
     tasks = list(run["train"])
     assert join.places[0][2] in {t.id for t in tasks}   # control task: node 0's
+    # Metaflow's Step.control_tasks(): the gang's control task (its node 0)
+    assert [t.id for t in run["train"].control_tasks()] == [join.places[0][2]]
+    assert run["train"].control_task.metadata_dict["internal_task_type"] == "control_task"
     assert len({t.record["worker"] for t in tasks}) == nodes  # one worker per node
     gang = [c for c in run._record["clusters"] if c["step"] == "train"]
     assert len(gang) == 1 and gang[0]["workers"] == nodes and gang[0]["stopped_at"]

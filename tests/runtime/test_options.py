@@ -130,6 +130,7 @@ def test_an_unknown_keyword_is_one_line_naming_the_allowed_ones() -> None:
 @pytest.mark.parametrize("name, value, message", [
     ("max_workers", 0, "max_workers must be at least 1, got 0."),
     ("max_num_splits", -1, "max_num_splits must be at least 1, got -1."),
+    ("share", 0, "share must be at least 1, got 0."),
 ])
 def test_values_out_of_a_rows_bounds_are_refused(name, value, message) -> None:
     with pytest.raises(RunOptionError, match=message):

@@ -26,9 +26,10 @@ class Heard(RunObserver):
 
 def test_starts_failed_attempts_and_output_reach_the_observer(flow_graph):
     heard = Heard()
-    relay = TaskRelay(heard, flow_graph("foreach.py"), stream_output=True)
-    relay.task_event((1.0, {"e": "started", "s": "work", "t": ["6", "7"], "a": 0}))
-    relay.task_event((2.0, {"e": "failed", "s": "work", "t": "7", "a": 0}))
+    relay = TaskRelay(heard, flow_graph("foreach.py"), stream_output=True,
+                      run_pathspec="ForeachFlow/7")
+    relay.task_event((1.0, {"e": "started", "s": "work", "t": ["6", "7"], "a": 0, "r": "7"}))
+    relay.task_event((2.0, {"e": "failed", "s": "work", "t": "7", "a": 0, "r": "7"}))
     relay.output((3.0, {"p": "ForeachFlow/7/work/6", "s": "stdout", "t": "hello\n"}))
     assert heard.calls == [
         ("started", {"step": "work", "task_id": "6", "attempt": 0}),
@@ -36,3 +37,13 @@ def test_starts_failed_attempts_and_output_reach_the_observer(flow_graph):
         ("finished", {"step": "work", "task_id": "7", "ok": False, "foreach_depth": 1,
                       "attempt": 0, "retrying": True}),
         ("output", {"pathspec": "ForeachFlow/7/work/6", "stream": "stdout", "text": "hello\n"})]
+
+
+def test_what_other_runs_on_a_shared_scheduler_publish_is_left_out(flow_graph):
+    heard = Heard()
+    relay = TaskRelay(heard, flow_graph("foreach.py"), stream_output=True,
+                      run_pathspec="ForeachFlow/7")
+    relay.task_event((1.0, {"e": "started", "s": "work", "t": "6", "a": 0, "r": "8"}))
+    relay.output((2.0, {"p": "ForeachFlow/71/work/6", "s": "stdout", "t": "theirs\n"}))
+    relay.output((3.0, {"p": "OtherFlow/7/work/6", "s": "stdout", "t": "theirs\n"}))
+    assert heard.calls == []

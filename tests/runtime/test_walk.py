@@ -27,14 +27,15 @@ pytestmark = pytest.mark.fast
 
 # -- shapes as data ---------------------------------------------------------------------
 # step: "a b" (go on to a, or split to a and b), ("foreach", "a", width),
-# ("switch", {"value": "step", ...}); a step named join* takes inputs.
+# ("switch", {"value": "step", ...}) (a switch whose case names its own step loops);
+# a step named join* takes inputs.
 
 
 @dataclass
 class Shape:
     steps: dict[str, Any]
     counts: dict[str, int]                       # tasks each step runs
-    choose: Any = None                           # switch: (step, frames) -> case
+    choose: Any = None                           # switch: (step, frames, pass) -> case
 
     def graph(self, name: str) -> FlowGraph:
         nodes = {}
@@ -57,8 +58,14 @@ class Shape:
         return self.steps[step][2]
 
 
-def _parity(step: str, frames: tuple) -> str:
+def _parity(step: str, frames: tuple, iteration: int) -> str:
     return "even" if frames[-1].index % 2 == 0 else "odd"
+
+
+def _passes(step: str, frames: tuple, iteration: int) -> str:
+    """A loop that runs 3 passes, or (inside a foreach) one more than its split's index."""
+    wanted = frames[-1].index + 1 if frames else 3
+    return "again" if iteration + 1 < wanted else "done"
 
 
 SHAPES = {
@@ -88,13 +95,26 @@ SHAPES = {
                                 "join": 1, "end": 1}),
     "switch": Shape({"start": ("switch", {"even": "x", "odd": "y"}), "x": "end",
                      "y": "end", "end": ""}, {"start": 1, "x": 1, "end": 1},
-                    choose=lambda step, frames: "even"),
+                    choose=lambda step, frames, iteration: "even"),
     "switch in foreach": Shape({"start": ("foreach", "classify", 5),
                                 "classify": ("switch", {"even": "halve", "odd": "grow"}),
                                 "halve": "measure", "grow": "measure", "measure": "join",
                                 "join": "end", "end": ""},
                                {"start": 1, "classify": 5, "halve": 3, "grow": 2,
                                 "measure": 5, "join": 1, "end": 1}, choose=_parity),
+    # Metaflow's recursive switch: a step that chooses itself again runs one more pass
+    "loop": Shape({"start": "loop", "loop": ("switch", {"again": "loop", "done": "end"}),
+                   "end": ""}, {"start": 1, "loop": 3, "end": 1}, choose=_passes),
+    "loop in foreach": Shape({"start": ("foreach", "loop", 3),
+                              "loop": ("switch", {"again": "loop", "done": "after"}),
+                              "after": "join", "join": "end", "end": ""},
+                             {"start": 1, "loop": 6, "after": 3, "join": 1, "end": 1},
+                             choose=_passes),
+    "loop after a join": Shape({"start": "a b", "a": "join", "b": "join", "join": "loop",
+                                "loop": ("switch", {"again": "loop", "done": "end"}),
+                                "end": ""},
+                               {"start": 1, "a": 1, "b": 1, "join": 1, "loop": 3, "end": 1},
+                               choose=_passes),
 }
 
 # -- playing Dask -------------------------------------------------------------------------
@@ -114,10 +134,11 @@ class Walked:
         return [(spec, parents) for spec, parents in self.runs if spec.step == step]
 
     def positions(self) -> Counter:
-        """(step, foreach indices) of every task, run or reused."""
-        done = [(s.step, s.frames) for s, _ in self.runs] + \
-               [(r.step, r.ref.frames) for r in self.reused]
-        return Counter((step, tuple(f.index for f in frames)) for step, frames in done)
+        """(step, foreach indices, pass of a loop) of every task, run or reused."""
+        done = [(s.step, s.frames, s.iteration) for s, _ in self.runs] + \
+               [(r.step, r.ref.frames, r.ref.iteration) for r in self.reused]
+        return Counter((step, tuple(f.index for f in frames), iteration)
+                       for step, frames, iteration in done)
 
 
 def finish(shape: Shape, spec: TaskSpec) -> TaskRef:
@@ -127,13 +148,14 @@ def finish(shape: Shape, spec: TaskSpec) -> TaskRef:
     if isinstance(how, tuple) and how[0] == "foreach":
         num_splits = how[2]
     elif isinstance(how, tuple):
-        next_step = how[1][shape.choose(spec.step, spec.frames)]
-    return TaskRef(spec.step, spec.task_id, 0, {}, spec.frames, num_splits, next_step)
+        next_step = how[1][shape.choose(spec.step, spec.frames, spec.iteration)]
+    return TaskRef(spec.step, spec.task_id, 0, {}, spec.frames, num_splits, next_step,
+                   spec.iteration)
 
 
 def walk_to_end(shape: Shape, graph: FlowGraph, routes: Routes = Routes(), order: str = "fifo",
                 reuse: Any = None, seed: int = 0) -> Walked:
-    walk = Walk(graph, "9", routes, reuse)
+    walk = Walk(graph, "9", routes, [reuse] if reuse is not None else [])
     walked = Walked()
     rng = random.Random(seed)
     running: list[tuple[TaskSpec, tuple[Any, ...], bool]] = []   # (spec, parents, batched)
@@ -325,6 +347,42 @@ def test_a_switch_follows_the_step_it_chose() -> None:
     assert (y.step, y.parents, end.step) == ("y", ((chose_y,),), "end")
 
 
+def test_a_recursive_switch_runs_its_step_again_one_pass_on() -> None:
+    # Metaflow 2.19.39 numbers them so too: start 1, loop 2 3 4, end 5
+    shape = SHAPES["loop"]
+    walked = walk_to_end(shape, shape.graph("loop"))
+    loops = walked.tasks("loop")
+    assert [(s.task_id, s.iteration) for s, _ in loops] == [("2", 0), ("3", 1), ("4", 2)]
+    assert [p.task_id for _, (p,) in loops] == ["1", "2", "3"]  # each pass after the last
+    [(end, (parent,))] = walked.tasks("end")
+    assert (end.task_id, parent.task_id, parent.iteration) == ("5", "4", 2)
+
+
+def test_a_loop_inside_a_foreach_loops_each_split_on_its_own() -> None:
+    shape = SHAPES["loop in foreach"]
+    walked = walk_to_end(shape, shape.graph("loop_in_foreach"), order="random", seed=3)
+    passes = Counter(s.frames[-1].index for s, _ in walked.tasks("loop"))
+    assert passes == {0: 1, 1: 2, 2: 3}
+    assert sorted((s.frames[-1].index, s.iteration) for s, _ in walked.tasks("loop")) == [
+        (0, 0), (1, 0), (1, 1), (2, 0), (2, 1), (2, 2)]
+
+
+@pytest.mark.parametrize("steps, words", [
+    ({"start": ("switch", {"again": "start", "done": "end"}), "end": ""},
+     "No step may go back to 'start'"),
+    ({"start": "a", "a": "a", "end": ""}, "only a switch may loop"),
+    ({"start": "a b", "a": "join", "b": "join",
+      "join": ("switch", {"again": "join", "done": "end"}), "end": ""}, "a join cannot loop"),
+    ({"start": "a", "a": "b", "b": ("switch", {"again": "a", "done": "end"}), "end": ""},
+     "a -> b -> a"),
+])
+def test_only_a_switch_may_loop_and_only_to_its_own_step(steps, words) -> None:
+    from daskflow.exceptions import FlowDefinitionError
+
+    with pytest.raises(FlowDefinitionError, match=words):
+        Shape(steps, {}).graph("bad")
+
+
 def test_sized_splits_are_placed_group_by_group_once_their_sizes_are_known() -> None:
     shape = SHAPES["foreach"]
     walk = Walk(shape.graph("fe"), "9", Routes(sized=frozenset({"work"}),
@@ -345,18 +403,22 @@ class Clones:
     """A :class:`~daskflow.runtime.walk.TaskReuse` as resume's: a task whose place the
     origin walk finished, outside ``excluded``, is reused if all its parents were."""
 
+    source = "resume"
+
     def __init__(self, origin: Walked, excluded: set[str]) -> None:
-        self.origin = {(ref.step, tuple(f.index for f in ref.frames)): ref
+        self.origin = {(ref.step, tuple(f.index for f in ref.frames), ref.iteration): ref
                        for ref in origin.refs.values()}
         self.excluded = excluded
         self.cloned: set[tuple[str, str]] = set()
 
     def reuse(self, specs, parents):
-        if not all((p.step, p.task_id) in self.cloned for p in parents):
+        if not all(isinstance(p, TaskRef) and (p.step, p.task_id) in self.cloned
+                   for p in parents):
             return [None] * len(specs)
         refs = []
         for spec in specs:
-            hit = self.origin.get((spec.step, tuple(f.index for f in spec.frames)))
+            hit = self.origin.get((spec.step, tuple(f.index for f in spec.frames),
+                                   spec.iteration))
             if hit is None or spec.step in self.excluded:
                 refs.append(None)
                 continue
@@ -368,7 +430,8 @@ class Clones:
 RESUMES = [("linear", {"b", "end"}), ("branch", {"c", "join", "end"}),
            ("foreach", {"join", "end"}), ("nested foreach", {"inner", "join_inner",
                                                              "join_outer", "end"}),
-           ("switch in foreach", {"measure", "join", "end"})]
+           ("switch in foreach", {"measure", "join", "end"}),
+           ("loop", {"loop", "end"}), ("loop in foreach", {"after", "join", "end"})]
 
 
 @pytest.mark.parametrize("name, rerun", RESUMES)
@@ -383,11 +446,93 @@ def test_resume_reuses_what_comes_before_its_step_and_runs_the_rest(name, rerun)
     assert resumed.positions() == origin.positions()
 
 
+def test_resume_in_the_middle_of_a_loop_clones_the_passes_before_it() -> None:
+    # the origin failed at split 2's second pass: its passes before are cloned, as
+    # Metaflow 2.19.39's resume clones them (tests/runtime/test_loops.py runs it)
+    shape = SHAPES["loop in foreach"]
+    graph = shape.graph("loop_in_foreach")
+    origin = walk_to_end(shape, graph)
+
+    def finished_before_the_failure(ref: TaskRef) -> bool:
+        if ref.step in ("join", "end"):
+            return False
+        return not ref.frames or ref.frames[-1].index != 2 or \
+            (ref.step == "loop" and ref.iteration == 0)
+
+    origin.refs = {key: ref for key, ref in origin.refs.items()
+                   if finished_before_the_failure(ref)}
+    resumed = walk_to_end(shape, graph, reuse=Clones(origin, set()), order="random")
+    check_walk(shape, graph, resumed, Routes())
+    ran = sorted((s.step, s.frames[-1].index if s.frames else None, s.iteration)
+                 for s, _ in resumed.runs)
+    assert ran == [("after", 2, 0), ("end", None, 0), ("join", None, 0),
+                   ("loop", 2, 1), ("loop", 2, 2)]
+
+
 def test_resume_with_nothing_to_redo_reuses_end_too() -> None:
     shape = SHAPES["branch"]
     graph = shape.graph("branch")
     resumed = walk_to_end(shape, graph, reuse=Clones(walk_to_end(shape, graph), set()))
     assert resumed.runs == [] and resumed.reused[-1].step == "end"
+
+
+# -- the cache: tasks reused by what they read, whether their parents ran or not ------------
+
+
+class Hits:
+    """A :class:`~daskflow.runtime.walk.TaskReuse` as ``@cache``'s: every task is asked for
+    (its parents finished, as refs or batches), and hits unless it is one of ``changed``
+    or read what a task that ran in this walk made (a batch's splits ran)."""
+
+    source = "cache"
+
+    def __init__(self, shape: Shape, changed: set[tuple[str, tuple[int, ...]]]) -> None:
+        self.shape = shape
+        self.changed = changed
+        self.asked: list[tuple[str, tuple[int, ...], int]] = []
+        self.hits: set[tuple[str, str]] = set()
+
+    def reuse(self, specs, parents):
+        ran = any(isinstance(p, SplitBatch) or (p.step, p.task_id) not in self.hits
+                  for p in parents)
+        refs = []
+        for spec in specs:
+            place = (spec.step, tuple(f.index for f in spec.frames))
+            self.asked.append((*place, spec.iteration))
+            if ran or place in self.changed:
+                refs.append(None)
+                continue
+            self.hits.add((spec.step, spec.task_id))
+            refs.append(finish(self.shape, spec))
+        return refs
+
+
+CACHED = [("foreach", ("work", (2,)), {"work", "join", "end"}),
+          ("foreach chain", ("b", (1,)), {"b", "join", "end"}),
+          ("nested foreach", ("inner", (1, 0)), {"inner", "join_inner", "join_outer", "end"}),
+          ("branch", ("b", ()), {"b", "join", "end"}),
+          ("linear", ("a", ()), {"a", "b", "end"})]
+
+
+@pytest.mark.parametrize("routes", ["default", "batched"])
+@pytest.mark.parametrize("name, changed, rerun", CACHED)
+def test_a_cached_walk_runs_what_changed_and_what_read_it_only(name, changed, rerun,
+                                                               routes) -> None:
+    """Each task is looked up once its parents finished: the steps before cached ones hand
+    their refs to the walk (the driver puts them in ``follow_on_finish``)."""
+    shape = SHAPES[name]
+    graph = shape.graph(name.replace(" ", "_"))
+    chosen = ROUTES[routes](graph)
+    chosen = Routes(follow_on_finish=frozenset(n.name for n in graph if n.out_funcs),
+                    batched=chosen.batched, sized=chosen.sized)
+    hits = Hits(shape, {changed})
+    walked = walk_to_end(shape, graph, chosen, "random", reuse=hits)
+    check_walk(shape, graph, walked, chosen)
+    assert Counter(hits.asked) == walked.positions()   # every task was looked up, once
+    assert {spec.step for spec, _ in walked.runs} == rerun
+    ran = [(spec.step, tuple(f.index for f in spec.frames)) for spec, _ in walked.runs]
+    assert [place for place in ran if place[0] == changed[0]] == [changed]  # it alone
+    assert all(r.source == "cache" for r in walked.reused)
 
 
 def test_the_walk_imports_no_dask():

@@ -77,7 +77,10 @@ class _MapRun:
                  ordered: bool) -> None:
         from distributed import as_completed
 
+        from ...remote.calls import calls_here
+
         self.client = client
+        self.calls = calls_here()  # a step on a shared scheduler: its run's own code
         self.token = uuid.uuid4().hex
         self.name = getattr(func, "__name__", "func").replace("<", "").replace(">", "") \
             or "func"
@@ -130,10 +133,10 @@ class _MapRun:
             if self.shared_arg is None:
                 self.shared_arg = self._inline_or_scattered(dumps(self.data.shared))
             extra["shared"] = self.shared_arg
-        futures = self.client.map(
-            run_partition, [p.start for p in group], payloads, token=self.token,
-            pickled_func=self.func_arg, pure=False, **extra,
-            key=[f"parallel_map-{self.name}-{self.token}-{p.number}" for p in group],
+        futures = self.calls.map(
+            self.client, run_partition, [p.start for p in group], payloads,
+            kwargs={"token": self.token, "pickled_func": self.func_arg, **extra},
+            keys=[f"parallel_map-{self.name}-{self.token}-{p.number}" for p in group],
             workers=workers, allow_other_workers=False)
         for part, future in zip(group, futures):
             self.running[future.key] = (part, future)
@@ -189,7 +192,10 @@ def _total_threads(client: Any) -> int:
 
 def _failure(future: Any, result: Any, part: Partition) -> ParallelMapError:
     """The error to raise for a partition that did not finish."""
-    exc = result[1] if isinstance(result, tuple) and len(result) == 3 else result
+    from ...remote.calls import opened_error
+
+    exc = opened_error(result[1] if isinstance(result, tuple) and len(result) == 3
+                       else result)
     if isinstance(exc, ParallelMapError):
         return exc
     where = f"bag partition {part.number}" if part.start is None or part.count is None \
