@@ -99,23 +99,22 @@ class MotoServer:
     def log_size(self) -> int:
         return self.log_path.stat().st_size
 
-    def requests_since(self, offset: int) -> Counter:
-        """The S3 requests logged after byte ``offset``, by operation."""
+    def _since(self, offset: int) -> str:
         with open(self.log_path, "rb") as f:
             f.seek(offset)
-            text = f.read().decode(errors="replace")
+            return f.read().decode(errors="replace")
+
+    def requests_since(self, offset: int) -> Counter:
+        """The S3 requests logged after byte ``offset``, by operation."""
         counts: Counter = Counter()
-        for match in REQUEST.finditer(text):
+        for match in REQUEST.finditer(self._since(offset)):
             counts[operation(match.group(1), match.group(2))] += 1
         return counts
 
     def paths_since(self, offset: int) -> Counter:
         """The same requests by operation and path shape (ids and numbers as ``*``)."""
-        with open(self.log_path, "rb") as f:
-            f.seek(offset)
-            text = f.read().decode(errors="replace")
         counts: Counter = Counter()
-        for match in REQUEST.finditer(text):
+        for match in REQUEST.finditer(self._since(offset)):
             method, path = match.group(1), match.group(2)
             shape = ID.sub("*", path.split("?")[0])
             if operation(method, path) == "LIST":
