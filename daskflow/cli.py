@@ -17,6 +17,7 @@ import signal
 import sys
 import traceback
 from dataclasses import replace
+from itertools import islice
 from typing import Any
 
 import click
@@ -318,14 +319,17 @@ def _add_graph_commands(cli: click.Group, flow_cls: type, graph: FlowGraph,
 
 def _add_read_commands(cli: click.Group, flow_cls: type) -> None:
     """``dump``, ``logs`` and ``tag``: what a run stored."""
-    @cli.command(help="Print the artifacts of RUN_ID/STEP or RUN_ID/STEP/TASK_ID.")
+    @cli.command(help="Print the artifacts of RUN_ID/STEP or RUN_ID/STEP/TASK_ID (of a "
+                      f"step, the first {PAGE_SIZE} tasks: --page, --all for more).")
     @click.argument("pathspec")
     @click.option("--max-value-size", default=1000, show_default=True, type=int,
                   help="Show only values stored in fewer bytes than this (a DataFrame "
                        "shows its shape and first rows); 0: names and types only.")
+    @_paged
     @click.pass_context
-    def dump(ctx: click.Context, pathspec: str, max_value_size: int) -> None:
-        for task in _tasks(flow_cls, pathspec, ctx.obj["root"]):
+    def dump(ctx: click.Context, pathspec: str, max_value_size: int, page: int,
+             page_size: int, show_all: bool) -> None:
+        for task in _tasks(flow_cls, pathspec, ctx.obj["root"], page, page_size, show_all):
             click.secho(f"{task.pathspec}", bold=True)
             if not task.finished:
                 click.echo("  (no artifacts: the task has not finished)")
@@ -333,17 +337,19 @@ def _add_read_commands(cli: click.Group, flow_cls: type) -> None:
                 click.echo(f"  {artifact.id} ({artifact.type}): "
                            f"{_dump_value(artifact, max_value_size)}")
 
-    @cli.command(help="Print the output of RUN_ID/STEP or RUN_ID/STEP/TASK_ID.")
+    @cli.command(help="Print the output of RUN_ID/STEP or RUN_ID/STEP/TASK_ID (of a step, "
+                      f"the first {PAGE_SIZE} tasks: --page, --all for more).")
     @click.argument("pathspec")
     @click.option("--stdout/--no-stdout", "show_out", default=True)
     @click.option("--stderr/--no-stderr", "show_err", default=True)
     @click.option("--attempt", type=int, default=None,
                   help="Show this attempt instead of the latest.")
+    @_paged
     @click.pass_context
     def logs(ctx: click.Context, pathspec: str, show_out: bool, show_err: bool,
-             attempt: int | None) -> None:
+             attempt: int | None, page: int, page_size: int, show_all: bool) -> None:
         from .client import Task
-        tasks = _tasks(flow_cls, pathspec, ctx.obj["root"])
+        tasks = _tasks(flow_cls, pathspec, ctx.obj["root"], page, page_size, show_all)
         for task in tasks:
             if attempt is not None:
                 task = Task(task.pathspec, attempt=attempt, _namespace_check=False,
@@ -495,16 +501,44 @@ def _indent(text: str) -> str:
     return "\n".join("      " + line for line in text.splitlines())
 
 
-def _tasks(flow_cls: type, pathspec: str, root: str | None) -> list[Any]:
+PAGE_SIZE = 20   # tasks of a step that dump and logs print unless asked for more
+
+
+def _paged(func: Any) -> Any:
+    """``--page``, ``--page-size`` and ``--all``: which of a step's tasks to print."""
+    options = [
+        click.option("--page", type=click.IntRange(min=1), default=1, show_default=True,
+                     help="Of a step's tasks, print this page (in task id order)."),
+        click.option("--page-size", type=click.IntRange(min=1), default=PAGE_SIZE,
+                     show_default=True, help="Tasks per page."),
+        click.option("--all", "show_all", is_flag=True,
+                     help="Print every task of the step, not a page of them.")]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _tasks(flow_cls: type, pathspec: str, root: str | None, page: int = 1,
+           page_size: int = PAGE_SIZE, show_all: bool = False) -> list[Any]:
+    """The tasks to print: one, or a page of a step's (a note on stderr says which of
+    how many, and how to see the rest)."""
     from .client import Step, Task
     from .exceptions import DataNotFoundError
     parts = pathspec.strip("/").split("/")
     name = flow_cls.__name__
     if len(parts) == 2:
         step = Step(f"{name}/{pathspec}", _namespace_check=False, _root=root)
-        tasks = list(step)
-        if not tasks:
+        spans = step._store.task_id_spans(step.run_id, step.id)
+        total = sum(last - first + 1 for first, last in spans)
+        if not total:
             raise DataNotFoundError(f"No tasks found for {name}/{pathspec}.")
+        skip = 0 if show_all else (page - 1) * page_size
+        ids = islice((i for first, last in spans for i in range(first, last + 1)),
+                     skip, None if show_all else skip + page_size)
+        tasks = [Task(f"{step.pathspec}/{i}", _namespace_check=False, _root=root,
+                      _store=step._store) for i in ids]
+        if len(tasks) < total:
+            click.echo(_page_note(pathspec, skip, len(tasks), total, page, page_size), err=True)
         return tasks
     if len(parts) == 3:
         task = Task(f"{name}/{pathspec}", _namespace_check=False, _root=root)
@@ -512,6 +546,17 @@ def _tasks(flow_cls: type, pathspec: str, root: str | None) -> list[Any]:
             raise DataNotFoundError(f"Task {name}/{pathspec} does not exist.")
         return [task]
     raise click.BadParameter(f"expected RUN_ID/STEP or RUN_ID/STEP/TASK_ID, got '{pathspec}'")
+
+
+def _page_note(pathspec: str, skip: int, shown: int, total: int, page: int,
+               page_size: int) -> str:
+    """What a page of a step's tasks is, and how to see the rest."""
+    if not shown:
+        return (f"{pathspec} has {total:,} tasks: page {page} ({page_size} tasks each) is "
+                f"past the last. Use --page 1 to {-(-total // page_size)}, or --all.")
+    rest = f"--page {page + 1} for the next {page_size}, " if skip + shown < total else ""
+    return (f"Tasks {skip + 1:,} to {skip + shown:,} of {total:,} of {pathspec} (in task id "
+            f"order): {rest}--all for every one.")
 
 
 def add_card_commands(cli: click.Group, flow_cls: type) -> None:

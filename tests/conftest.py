@@ -176,7 +176,7 @@ def moto_server(tmp_path_factory):
     import sys
     import time
 
-    from .clusters.conftest import _free_port, services_required
+    from .clusters.conftest import MotoURL, _free_port, services_required
 
     problem = None
     try:
@@ -206,7 +206,7 @@ def moto_server(tmp_path_factory):
                 log.close()
                 pytest.fail(f"moto_server did not start: {log_path.read_text()[-2000:]}")
             time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
+    yield MotoURL(f"http://127.0.0.1:{port}", log_path)  # .log: its access log
     server.terminate()
     server.wait(10)
     log.close()

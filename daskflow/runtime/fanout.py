@@ -77,6 +77,12 @@ class BatchSizer:
 
     def measured(self, splits: int, seconds: float) -> None:
         each = seconds / max(1, splits)
+        if splits == 1 and each < self.target:
+            # a split alone wrote its own records too (slow on an object store, slower
+            # under load): a bound, not a measure, which would keep batches of one for
+            # good; two splits measure again
+            self.size = max(self.size, 2)
+            return
         self.per_split = each if self.per_split is None else 0.5 * (self.per_split + each)
         fits = self.target / self.per_split if self.per_split > 0 else self.most
         self.size = max(1, min(int(fits), self.size * 4, self.most))
@@ -84,7 +90,12 @@ class BatchSizer:
             self.size = 1
 
     def next_size(self, remaining: int) -> int:
+        # an even share at the end, but never below what a quarter of the target holds:
+        # a batch that short idles no worker, and each batch costs a write (a request
+        # on an object store) and a read by the join, the report and the client
         share = math.ceil(remaining / (2 * self.workers))
+        if self.per_split:
+            share = max(share, int(self.target / 4 / self.per_split))
         return max(1, min(self.size, share, remaining))
 
     def in_flight(self) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from pathlib import Path
 from typing import Any
 
 import dask.config
@@ -128,6 +129,15 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+class MotoURL(str):
+    """moto's URL, and ``log``: its access log, one line per S3 request (to count them)."""
+
+    def __new__(cls, url: str, log: Path) -> MotoURL:
+        self = super().__new__(cls, url)
+        self.log = log
+        return self
 
 
 @pytest.fixture(scope="session")
