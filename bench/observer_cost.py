@@ -9,6 +9,8 @@ the time per call and the memory the observer kept:
   rich-bat  the same, with tasks_submitted / tasks_finished per batch of --batch splits
   plain     PlainLog (stdout to /dev/null), one call per split
   plain-bat PlainLog, one call per batch (its default loops over the splits)
+  page      the flow page's feed (FlowPageFeed: the counts it sends the schedulers a few
+            times a second), one call per split; page-bat one call per batch
 
 `tracemalloc` runs in a second pass only (it slows every allocation), to report what
 the observer still holds when all N tasks are submitted and half are done.
@@ -39,6 +41,21 @@ def observers(batched: bool):
     console = Console(file=devnull, force_terminal=True, width=120, height=40)
     yield "rich" + ("-bat" if batched else ""), RichProgress(console=console)
     yield "plain" + ("-bat" if batched else ""), PlainLog()
+    yield "page" + ("-bat" if batched else ""), page_feed()
+
+
+def page_feed():
+    import importlib.util
+    from pathlib import Path
+
+    from daskflow.graph import FlowGraph
+    from daskflow.runtime.flowpage import FlowPageFeed
+
+    spec = importlib.util.spec_from_file_location(
+        "foreach_daskflow", Path(__file__).parent / "flows" / "foreach_daskflow.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # as a module: its __main__ guard keeps its CLI out
+    return FlowPageFeed(FlowGraph.from_class(module.ForeachFlow))
 
 
 def feed(view, ids, batch: int, batched: bool, upto: int | None = None) -> tuple[float, float]:
@@ -88,6 +105,8 @@ def main(argv=None) -> int:
 def held(name: str, batched: bool, ids: list[str], batch: int) -> int:
     """Bytes a fresh observer of this kind holds with every task submitted, half done."""
     view = dict(observers(batched))[name]
+    if name.startswith("page"):  # it keeps its counts from the run's start
+        view.run_started(flow_name="F", run_id="1", datastore="/d")
     tracemalloc.start()
     before = tracemalloc.take_snapshot()
     with contextlib.redirect_stdout(io.StringIO()):

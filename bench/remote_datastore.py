@@ -46,6 +46,7 @@ import time
 import uuid
 from collections import Counter
 from pathlib import Path
+from urllib.parse import unquote
 
 from foreach_peers import FLOWS_DIR, REPO_ROOT, default_workers, log, wait_for_quiet
 
@@ -54,6 +55,7 @@ FLOW = "foreach_daskflow.py"
 STORES = ("local", "s3")
 OPERATIONS = ("HEAD", "LIST", "GET", "PUT", "DELETE", "POST")
 REQUEST = re.compile(r'"([A-Z]+) (\S+) HTTP/[\d.]+" (\d{3})')
+ID = re.compile(r"[0-9a-f]{8,}|\d+")
 
 
 def aws_env(endpoint: str) -> dict[str, str]:
@@ -97,14 +99,28 @@ class MotoServer:
     def log_size(self) -> int:
         return self.log_path.stat().st_size
 
-    def requests_since(self, offset: int) -> Counter:
-        """The S3 requests logged after byte ``offset``, by operation."""
+    def _since(self, offset: int) -> str:
         with open(self.log_path, "rb") as f:
             f.seek(offset)
-            text = f.read().decode(errors="replace")
+            return f.read().decode(errors="replace")
+
+    def requests_since(self, offset: int) -> Counter:
+        """The S3 requests logged after byte ``offset``, by operation."""
         counts: Counter = Counter()
-        for match in REQUEST.finditer(text):
+        for match in REQUEST.finditer(self._since(offset)):
             counts[operation(match.group(1), match.group(2))] += 1
+        return counts
+
+    def paths_since(self, offset: int) -> Counter:
+        """The same requests by operation and path shape (ids and numbers as ``*``)."""
+        counts: Counter = Counter()
+        for match in REQUEST.finditer(self._since(offset)):
+            method, path = match.group(1), match.group(2)
+            shape = ID.sub("*", path.split("?")[0])
+            if operation(method, path) == "LIST":
+                prefix = re.search(r"prefix=([^&]*)", path)
+                shape += "?list " + ID.sub("*", unquote(prefix.group(1)) if prefix else "")
+            counts[f"{operation(method, path)} {shape}"] += 1
         return counts
 
     def objects(self, prefix: str) -> int:
@@ -161,6 +177,7 @@ def run_once(store: str, n: int, workers: int, moto: MotoServer, timeout: float,
     result = {"store": store, "n": n, "seconds": seconds, "rc": rc, "ok": rc == 0,
               "verified": f"total={n * (n - 1)}" in text, "load_before": load,
               "requests": dict(requests), "requests_total": sum(requests.values()),
+              "by_path": dict(moto.paths_since(offset).most_common(25)),
               "objects": moto.objects(prefix) if store == "s3" else None}
     if not result["ok"]:
         result["output_tail"] = text[-2000:]
@@ -257,6 +274,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--wait-max", type=float, default=300.0,
                     help="longest wait for --wait-load, seconds")
     ap.add_argument("--json", default=None, help="write every run's result to this file")
+    ap.add_argument("--by-path", action="store_true",
+                    help="print each S3 run's requests by operation and path shape")
     args = ap.parse_args(argv)
 
     results = []
@@ -281,6 +300,12 @@ def main(argv: list[str] | None = None) -> int:
           f"Python {sys.version.split()[0]}, dask {dask.__version__}, W={args.workers}, "
           f"reps {args.reps}")
     print_table(summarize(results, args.n, args.stores))
+    if args.by_path:
+        for r in results:
+            if r["store"] == "s3":
+                print(f"\nS3 requests by path shape, N={r['n']} (top 25):")
+                for shape, count in r["by_path"].items():
+                    print(f"  {count:>8}  {count / r['n']:8.4f}/split  {shape}")
     loads = [r["load_before"] for r in results]
     print(f"1-min load average before runs: {min(loads):.2f}..{max(loads):.2f} on "
           f"{os.cpu_count()} cores (a shared machine: noisy)")

@@ -17,6 +17,7 @@ import signal
 import sys
 import traceback
 from dataclasses import replace
+from itertools import islice
 from typing import Any
 
 import click
@@ -260,19 +261,40 @@ def _add_graph_commands(cli: click.Group, flow_cls: type, graph: FlowGraph,
 
     @cli.command(help="Write the run report of RUN_ID (default: your latest run): one "
                       "self-contained HTML page with the graph, a timeline of every task, "
-                      "clusters, parameters, failures and performance reports.")
+                      "clusters, parameters, failures and performance reports. With "
+                      "--compare, a page of two runs side by side; with --index, the page "
+                      "of the flow's latest runs.")
     @click.argument("run_id", required=False)
+    @click.option("--compare", nargs=2, default=None, metavar="RUN_A RUN_B",
+                  help="Compare two runs: parameters, steps' times and worker-seconds, "
+                       "artifacts whose values differ, files changed.")
+    @click.option("--index", "index", is_flag=True,
+                  help="Write the page of the flow's latest runs, linking their reports.")
     @click.option("--output", "-o", default=None, type=click.Path(dir_okay=False),
-                  help="Where to write it (default: _report.html in the run's folder of "
-                       "the datastore, where it is kept with the run).")
+                  help="Where to write it (default: in the datastore, beside the runs: "
+                       "_report.html in the run's folder, _index.html and _compare/ in "
+                       "the flow's).")
     @click.option("--open", "open_it", is_flag=True, help="Open it in a web browser.")
     @click.pass_context
-    def report(ctx: click.Context, run_id: str | None, output: str | None,
-               open_it: bool) -> None:
-        from .report import find_run, write_run_report
-        run = find_run(flow_cls.__name__, run_id, ctx.obj["root"])
-        path = write_run_report(run, output, graph=graph)
-        click.echo(f"Run report of {run.pathspec}: {path}")
+    def report(ctx: click.Context, run_id: str | None, compare: tuple[str, str] | None,
+               index: bool, output: str | None, open_it: bool) -> None:
+        from .report import find_run, write_comparison, write_run_index, write_run_report
+        if (run_id is not None) + bool(compare) + index > 1:
+            raise click.UsageError("Give a RUN_ID, --compare RUN_A RUN_B or --index: "
+                                   "one of them.")
+        if compare:
+            runs = [find_run(flow_cls.__name__, r, ctx.obj["root"]) for r in compare]
+            path = write_comparison(*runs, output, graph=graph)
+            click.echo(f"Runs {compare[0]} and {compare[1]} of {flow_cls.__name__} side by "
+                       f"side: {path}")
+        elif index:
+            from .client import Flow
+            path = write_run_index(Flow(flow_cls.__name__, _root=ctx.obj["root"]), output)
+            click.echo(f"Latest runs of {flow_cls.__name__}: {path}")
+        else:
+            run = find_run(flow_cls.__name__, run_id, ctx.obj["root"])
+            path = write_run_report(run, output, graph=graph)
+            click.echo(f"Run report of {run.pathspec}: {path}")
         if open_it:
             import pathlib
             import webbrowser
@@ -297,14 +319,17 @@ def _add_graph_commands(cli: click.Group, flow_cls: type, graph: FlowGraph,
 
 def _add_read_commands(cli: click.Group, flow_cls: type) -> None:
     """``dump``, ``logs`` and ``tag``: what a run stored."""
-    @cli.command(help="Print the artifacts of RUN_ID/STEP or RUN_ID/STEP/TASK_ID.")
+    @cli.command(help="Print the artifacts of RUN_ID/STEP or RUN_ID/STEP/TASK_ID (of a "
+                      f"step, the first {PAGE_SIZE} tasks: --page, --all for more).")
     @click.argument("pathspec")
     @click.option("--max-value-size", default=1000, show_default=True, type=int,
                   help="Show only values stored in fewer bytes than this (a DataFrame "
                        "shows its shape and first rows); 0: names and types only.")
+    @_paged
     @click.pass_context
-    def dump(ctx: click.Context, pathspec: str, max_value_size: int) -> None:
-        for task in _tasks(flow_cls, pathspec, ctx.obj["root"]):
+    def dump(ctx: click.Context, pathspec: str, max_value_size: int, page: int,
+             page_size: int, show_all: bool) -> None:
+        for task in _tasks(flow_cls, pathspec, ctx.obj["root"], page, page_size, show_all):
             click.secho(f"{task.pathspec}", bold=True)
             if not task.finished:
                 click.echo("  (no artifacts: the task has not finished)")
@@ -312,17 +337,19 @@ def _add_read_commands(cli: click.Group, flow_cls: type) -> None:
                 click.echo(f"  {artifact.id} ({artifact.type}): "
                            f"{_dump_value(artifact, max_value_size)}")
 
-    @cli.command(help="Print the output of RUN_ID/STEP or RUN_ID/STEP/TASK_ID.")
+    @cli.command(help="Print the output of RUN_ID/STEP or RUN_ID/STEP/TASK_ID (of a step, "
+                      f"the first {PAGE_SIZE} tasks: --page, --all for more).")
     @click.argument("pathspec")
     @click.option("--stdout/--no-stdout", "show_out", default=True)
     @click.option("--stderr/--no-stderr", "show_err", default=True)
     @click.option("--attempt", type=int, default=None,
                   help="Show this attempt instead of the latest.")
+    @_paged
     @click.pass_context
     def logs(ctx: click.Context, pathspec: str, show_out: bool, show_err: bool,
-             attempt: int | None) -> None:
+             attempt: int | None, page: int, page_size: int, show_all: bool) -> None:
         from .client import Task
-        tasks = _tasks(flow_cls, pathspec, ctx.obj["root"])
+        tasks = _tasks(flow_cls, pathspec, ctx.obj["root"], page, page_size, show_all)
         for task in tasks:
             if attempt is not None:
                 task = Task(task.pathspec, attempt=attempt, _namespace_check=False,
@@ -499,16 +526,44 @@ def _indent(text: str) -> str:
     return "\n".join("      " + line for line in text.splitlines())
 
 
-def _tasks(flow_cls: type, pathspec: str, root: str | None) -> list[Any]:
+PAGE_SIZE = 20   # tasks of a step that dump and logs print unless asked for more
+
+
+def _paged(func: Any) -> Any:
+    """``--page``, ``--page-size`` and ``--all``: which of a step's tasks to print."""
+    options = [
+        click.option("--page", type=click.IntRange(min=1), default=1, show_default=True,
+                     help="Of a step's tasks, print this page (in task id order)."),
+        click.option("--page-size", type=click.IntRange(min=1), default=PAGE_SIZE,
+                     show_default=True, help="Tasks per page."),
+        click.option("--all", "show_all", is_flag=True,
+                     help="Print every task of the step, not a page of them.")]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _tasks(flow_cls: type, pathspec: str, root: str | None, page: int = 1,
+           page_size: int = PAGE_SIZE, show_all: bool = False) -> list[Any]:
+    """The tasks to print: one, or a page of a step's (a note on stderr says which of
+    how many, and how to see the rest)."""
     from .client import Step, Task
     from .exceptions import DataNotFoundError
     parts = pathspec.strip("/").split("/")
     name = flow_cls.__name__
     if len(parts) == 2:
         step = Step(f"{name}/{pathspec}", _namespace_check=False, _root=root)
-        tasks = list(step)
-        if not tasks:
+        spans = step._store.task_id_spans(step.run_id, step.id)
+        total = sum(last - first + 1 for first, last in spans)
+        if not total:
             raise DataNotFoundError(f"No tasks found for {name}/{pathspec}.")
+        skip = 0 if show_all else (page - 1) * page_size
+        ids = islice((i for first, last in spans for i in range(first, last + 1)),
+                     skip, None if show_all else skip + page_size)
+        tasks = [Task(f"{step.pathspec}/{i}", _namespace_check=False, _root=root,
+                      _store=step._store) for i in ids]
+        if len(tasks) < total:
+            click.echo(_page_note(pathspec, skip, len(tasks), total, page, page_size), err=True)
         return tasks
     if len(parts) == 3:
         task = Task(f"{name}/{pathspec}", _namespace_check=False, _root=root)
@@ -516,6 +571,17 @@ def _tasks(flow_cls: type, pathspec: str, root: str | None) -> list[Any]:
             raise DataNotFoundError(f"Task {name}/{pathspec} does not exist.")
         return [task]
     raise click.BadParameter(f"expected RUN_ID/STEP or RUN_ID/STEP/TASK_ID, got '{pathspec}'")
+
+
+def _page_note(pathspec: str, skip: int, shown: int, total: int, page: int,
+               page_size: int) -> str:
+    """What a page of a step's tasks is, and how to see the rest."""
+    if not shown:
+        return (f"{pathspec} has {total:,} tasks: page {page} ({page_size} tasks each) is "
+                f"past the last. Use --page 1 to {-(-total // page_size)}, or --all.")
+    rest = f"--page {page + 1} for the next {page_size}, " if skip + shown < total else ""
+    return (f"Tasks {skip + 1:,} to {skip + shown:,} of {total:,} of {pathspec} (in task id "
+            f"order): {rest}--all for every one.")
 
 
 def add_card_commands(cli: click.Group, flow_cls: type) -> None:
@@ -738,15 +804,26 @@ def list_clusters(backends: tuple[str, ...], datastore_root: str | None,
 
 
 @clusters.command(help="Close the clusters whose run has finished or whose driver is gone, "
-                       "and say what was closed.")
+                       "remove the temporary files that dead processes of daskflow left on "
+                       "this machine (TLS credentials, output spools), and say what went.")
 @_backend_option
 @_root_option
 @click.option("--dry-run", is_flag=True, help="Only say what would be closed.")
 def gc(backends: tuple[str, ...], datastore_root: str | None, dry_run: bool) -> None:
-    from .clusters.inventory import end, live_clusters
+    from .clusters.inventory import live_clusters
     found, notes = live_clusters(backends, datastore_root)
     for note in notes:
         click.echo(f"note: {note}", err=True)
+    _close_dead_runs_clusters(found, dry_run)
+    from .runtime.leftovers import sweep
+    swept = sweep(dry_run=dry_run)
+    for path in swept:
+        click.echo(f"{'would remove' if dry_run else 'removed'} {path} (its process is gone)")
+
+
+def _close_dead_runs_clusters(found: list[Any], dry_run: bool) -> None:
+    """``gc``'s clusters: those whose run is not alive are closed."""
+    from .clusters.inventory import end
     if not found:
         click.echo("No live clusters: nothing to close.")
         return

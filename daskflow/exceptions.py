@@ -131,6 +131,28 @@ class DatastoreWriteError(DaskflowException, OSError):
         return (type(self), (str(self), self.path, self.errno))
 
 
+class DatastoreUnavailable(DaskflowException, ConnectionError):
+    """The datastore stopped answering: every try of one read or write failed with an
+    error that may pass (throttling, a refused or reset connection, a timeout).
+
+    ``store`` names it (``s3://bucket/prefix``), ``last_error`` its last answer.  What
+    was stored before stays: ``resume`` continues from there once it answers again.
+    """
+
+    headline = "Datastore unavailable"
+
+    def __init__(self, message: str, store: str = "", last_error: str = "") -> None:
+        super().__init__(message)
+        self.store = store
+        self.last_error = last_error
+
+    def __str__(self) -> str:  # ConnectionError would show its args as a tuple
+        return self.args[0] if self.args else ""
+
+    def __reduce__(self):  # travels from a worker with its store
+        return (type(self), (str(self), self.store, self.last_error))
+
+
 class ConfigurationError(DaskflowException, ValueError):
     """A setting in ``dask.config`` under ``daskflow`` is invalid."""
 

@@ -31,25 +31,14 @@ def driver_lost(record: dict[str, Any], now: float | None = None) -> bool:
 
 def _gone_from_this_host(driver: dict[str, Any]) -> bool:
     """The driver ran on this host and its process no longer exists (``kill -9``)."""
-    import os
     import socket
+
+    from .scratch import alive
 
     pid = driver.get("pid")
     if driver.get("host") != socket.gethostname() or not isinstance(pid, int):
         return False
-    if pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except OSError:
-        return False
-    try:  # a zombie (killed, not yet reaped by its parent) is gone too
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(")")[-1].split()[0] == "Z"
-    except OSError:
-        return False
+    return not alive(pid)
 
 
 def driver_alive(record: dict[str, Any], now: float | None = None) -> bool:

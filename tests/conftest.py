@@ -85,10 +85,10 @@ def scheduler_address(scheduler_file: Path) -> str | None:
         return None
 
 
-@pytest.fixture(scope="session")
-def scheduler(tmp_path_factory: pytest.TempPathFactory):
-    """A real `dask scheduler` with two `dask worker` processes, shared by a session."""
-    folder = tmp_path_factory.mktemp("scheduler")
+def start_scheduler(folder: Path, *worker_options: str) -> tuple[str, list[subprocess.Popen]]:
+    """A real `dask scheduler` and one `dask worker` process with two workers (given
+    ``worker_options`` too), in ``folder``: its address, and the two processes."""
+    folder.mkdir(parents=True, exist_ok=True)
     sched_file = folder / "scheduler.json"
     procs = [subprocess.Popen(
         [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
@@ -100,14 +100,19 @@ def scheduler(tmp_path_factory: pytest.TempPathFactory):
         time.sleep(0.1)  # the file comes first, then its text
     procs.append(subprocess.Popen(
         [sys.executable, "-m", "distributed.cli.dask_worker", "--scheduler-file",
-         str(sched_file), "--nworkers", "2", "--nthreads", "1", "--no-dashboard"],
+         str(sched_file), "--nworkers", "2", "--nthreads", "1", "--no-dashboard",
+         *worker_options],
         cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_env()))
     address = scheduler_address(sched_file)
     assert address is not None, "the dask scheduler did not start within 60 s"
     from distributed import Client
     with Client(address, timeout=30) as client:
         client.wait_for_workers(2, timeout=60)
-    yield address
+    return address, procs
+
+
+def stop_processes(procs: list[subprocess.Popen]) -> None:
+    """Terminate ``procs``, last first; kill what is left after 20 s."""
     for proc in reversed(procs):
         proc.terminate()
     for proc in procs:
@@ -115,6 +120,15 @@ def scheduler(tmp_path_factory: pytest.TempPathFactory):
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
+            proc.wait(timeout=20)
+
+
+@pytest.fixture(scope="session")
+def scheduler(tmp_path_factory: pytest.TempPathFactory):
+    """A real `dask scheduler` with two `dask worker` processes, shared by a session."""
+    address, procs = start_scheduler(tmp_path_factory.mktemp("scheduler"))
+    yield address
+    stop_processes(procs)
 
 
 class _NotFast(RuntimeError):
@@ -151,3 +165,48 @@ def _fast_means_in_process(request: pytest.FixtureRequest, monkeypatch: pytest.M
                         refuse_dask("a Dask cluster"))
     monkeypatch.setattr(distributed.Client, "__init__", refuse_dask("a Dask client"))
     yield
+
+
+@pytest.fixture(scope="session")
+def moto_server(tmp_path_factory):
+    """``moto_server`` as a real subprocess on 127.0.0.1; yields its URL. One for the whole
+    session, defined here only: a second server would leave fsspec's cached S3 filesystem
+    (made from the environment of the test that first used one) talking to the other."""
+    import socket
+    import sys
+    import time
+
+    from .clusters.conftest import MotoURL, _free_port, services_required
+
+    problem = None
+    try:
+        import boto3
+        import moto.server
+    except ImportError as exc:
+        problem = f"moto[server] not installed ({exc}): pip install 'moto[server]==5.2.5'"
+    if problem:
+        if services_required("aws"):
+            pytest.fail(f"moto is required (DASKFLOW_REQUIRE_SERVICES=1): {problem}")
+        pytest.skip(problem)
+    port = _free_port()
+    env = dict(os.environ, MOTO_IAM_LOAD_MANAGED_POLICIES="true")
+    # its access log goes to a file: a pipe nobody reads fills up and blocks the server
+    log_path = tmp_path_factory.mktemp("moto") / "moto_server.log"
+    log = open(log_path, "wb")
+    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1",
+                               "-p", str(port)], stdout=log, stderr=subprocess.STDOUT, env=env)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                server.kill()
+                log.close()
+                pytest.fail(f"moto_server did not start: {log_path.read_text()[-2000:]}")
+            time.sleep(0.05)
+    yield MotoURL(f"http://127.0.0.1:{port}", log_path)  # .log: its access log
+    server.terminate()
+    server.wait(10)
+    log.close()

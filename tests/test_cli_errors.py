@@ -158,3 +158,22 @@ def test_a_mistake_in_a_step_is_one_line_without_debug(run_flow, workdir, args, 
         assert text in line
     debug = run_flow(flow, "--debug", "run", *params)   # the traceback with --debug
     assert debug.returncode == 1 and "Traceback" in debug.stderr
+
+
+@pytest.mark.fast
+def test_report_takes_one_of_a_run_compare_or_index(run_in_process, workdir):
+    result = run_in_process("linear_params.py", "report", "17", "--index")
+    assert result.returncode == 2
+    assert "Give a RUN_ID, --compare RUN_A RUN_B or --index: one of them." in result.stderr
+
+
+def test_comparing_with_a_run_that_does_not_exist_is_one_line(run_flow, workdir):
+    assert run_flow("linear_params.py", "run").returncode == 0
+    from daskflow import Flow, namespace
+    namespace(None)
+    run_id = Flow("LinearFlow", _root=str(workdir / ".daskflow")).latest_run.id
+    result = run_flow("linear_params.py", "report", "--compare", run_id, "99")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"Not found: Run 'LinearFlow/99' does not exist in "
+        f"{workdir / '.daskflow' / 'LinearFlow'}."]

@@ -432,6 +432,8 @@ class ClusterBackend:
             except Exception as exc:  # close() of a half-dead cluster may raise: verify anyway
                 logger.debug("Cluster %s: teardown stage %s raised %r", name, stage, exc)
         from . import records
+        from .leaks import release_closed_servers
+        release_closed_servers()  # distributed would keep the closed scheduler forever
         if not left:  # kept otherwise: `daskflow clusters gc` finds what is left
             records.remove(name)
         else:

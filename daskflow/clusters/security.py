@@ -27,10 +27,13 @@ import threading
 from typing import Any
 
 from .. import config
+from ..scratch import owned_prefix
 from .errors import TLSCredentialsError
 
 #: the certificate's name, as Security.temporary() has it (Dask does not check host names)
 COMMON_NAME = "dask-internal"
+#: the folders of credential files for workers that read them (SLURM, SSH)
+TLS_PREFIX = ".daskflow-tls-"
 #: how long the certificate is valid: longer than any run
 VALIDITY = datetime.timedelta(days=365)
 
@@ -135,7 +138,8 @@ class CredentialFiles:
 
     def __init__(self, parent: str) -> None:
         os.makedirs(parent, exist_ok=True)
-        self.folder = tempfile.mkdtemp(prefix=".daskflow-tls-", dir=parent)  # mode 0700
+        # mode 0700, named by this process: a later run sweeps it if this one is killed
+        self.folder = tempfile.mkdtemp(prefix=owned_prefix(TLS_PREFIX), dir=parent)
         cert, key = credentials()
         paths = {}
         for name, text in (("cert.pem", cert), ("key.pem", key)):

@@ -26,7 +26,8 @@ import functools
 import hashlib
 from typing import Any, NamedTuple
 
-from ..exceptions import ArtifactError, ConfigurationError, DatastoreWriteError
+from ..exceptions import ArtifactError, ConfigurationError, DatastoreUnavailable, \
+    DatastoreWriteError
 from . import dataframes, serializers
 from .blobs import BlobStore
 from .files import FsspecFiles, LocalFiles, is_disk_full, write_error
@@ -71,7 +72,7 @@ class Artifacts:
         try:
             with self.blobs.writer(f"artifact '{name}' to") as blob:
                 fmt = serializers.dump(value, blob)
-        except (ArtifactError, DatastoreWriteError):
+        except (ArtifactError, DatastoreWriteError, DatastoreUnavailable):
             raise
         except Exception as exc:
             raise ArtifactError(
@@ -96,6 +97,8 @@ class Artifacts:
         try:
             with self.blobs.source(ref.sha) as source:
                 return serializers.load(ref.fmt, source)
+        except DatastoreUnavailable:
+            raise
         except Exception as exc:
             if isinstance(exc, FileNotFoundError) or not self.files.exists(path):
                 raise ArtifactError(
@@ -164,7 +167,7 @@ class Artifacts:
             self.files.publish_folder(target, final)
         except BaseException as exc:
             self._remove_tree(target)
-            if isinstance(exc, (ArtifactError, DatastoreWriteError)) \
+            if isinstance(exc, (ArtifactError, DatastoreWriteError, DatastoreUnavailable)) \
                     or not isinstance(exc, Exception):
                 raise
             if is_disk_full(exc):  # raised by a worker writing a partition

@@ -11,7 +11,11 @@ usual.
 
 A batch that dies before its commit leaves no record here; a ``journal`` (given by
 the runtime) hears of each attempt as it starts and ends, so that someone else can
-write what the batch could not (``runtime/fanout.py``).
+write what the batch could not (``runtime/fanout.py``).  A batch looks once for batch
+objects holding its tasks (Dask computes a committed batch again when its result was
+lost with its worker: its splits' stored results stand); only a batch that finds some
+also lists the step's task folders, a second request on an object store that a
+batch sent for the first time does not need.
 
 >>> records = BatchRecords(store.stored, "17", "work", ["4", "5"])  # doctest: +SKIP
 >>> attempt = records.claim_attempt("17", "work", "4", {})        # held
@@ -39,8 +43,10 @@ class BatchRecords(TaskRecords):
         self._step = step
         self._index = stored.step_batches(run_id, step)
         self._index.prefetch(task_ids)  # one look for what earlier runs of it stored
-        # attempts that ran alone have a folder of files: one look for which do
-        self._folders = set(stored.task_folders(run_id, step))
+        # attempts that ran alone have a folder of files: one look for which do, where
+        # this batch ran before
+        ran_before = any(self._index.by_task.get(t) for t in task_ids)
+        self._folders = set(stored.task_folders(run_id, step)) if ran_before else set()
         self._entries: dict[tuple[str, int], dict[str, Any]] = {}
         self._pending: dict[str, set[int]] = {}
 

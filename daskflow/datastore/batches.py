@@ -26,6 +26,7 @@ from __future__ import annotations
 import bisect
 import json
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 from .layout import batch_range
@@ -156,16 +157,33 @@ class StepBatches:
                     bisect.insort(self.starts, (*found, name))
                     self.widest = max(self.widest, found[1] - found[0])
 
-    def _load(self, name: str) -> None:
+    def _entries(self, name: str) -> list[_Entry] | None:
         try:
             data = json.loads(self.files.read(f"{self.folder}/{name}"))
         except FileNotFoundError:
+            return None
+        common = data.get("common") or {}
+        return [_Entry(_compact(raw), common) for raw in data.get("entries", [])]
+
+    def _load(self, name: str) -> None:
+        entries = self._entries(name)
+        if entries is None:
             return
         self.read.add(name)
-        common = data.get("common") or {}
-        for raw in data.get("entries", []):
-            entry = _Entry(_compact(raw), common)
+        for entry in entries:
             self.by_task.setdefault(str(entry["task_id"]), {})[int(entry["attempt"])] = entry
+
+    def each_object(self) -> Iterator[list[Entry]]:
+        """The entries of every batch object, one object at a time and none kept: a
+        reader of a whole step (the run report of a million splits) never holds it all."""
+        self.refresh()
+        ranges = set()   # a batch Dask ran twice wrote its range twice: the first is read
+        for first, last, name in list(self.starts):
+            if (first, last) not in ranges:
+                entries = self._entries(name)
+                if entries is not None:
+                    ranges.add((first, last))
+                    yield entries
 
     def _load_overlapping(self, low: int, high: int) -> None:
         # objects starting after ``high`` cannot hold it; those starting before

@@ -17,12 +17,17 @@ rewritten in place.
 from __future__ import annotations
 
 import hashlib
+import io
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from typing import Any, BinaryIO
 
 from .files import FsspecFiles, LocalFiles, discard, write_error, writing
 from .layout import Layout, code_key
+
+
+_SHA1 = re.compile(r"[0-9a-f]{40}")
 
 
 class BlobStore:
@@ -45,8 +50,14 @@ class BlobStore:
 
     @contextmanager
     def source(self, key: str) -> Iterator[Any]:
-        """What a serializer loads the blob from (a local path, or an open file)."""
-        with self.files.source(self.layout.blob(key)) as source:
+        """What a serializer loads the blob from: a local path (pyarrow maps it), or from
+        an object store its bytes, read whole and checked against the hash they are named
+        by (an artifact's sha1), so a value cut short on the way is never loaded."""
+        path = self.layout.blob(key)
+        if isinstance(self.files, FsspecFiles) and _SHA1.fullmatch(key):
+            yield io.BytesIO(self.files.read_checked(path, key))
+            return
+        with self.files.source(path) as source:
             yield source
 
     def open(self, key: str) -> BinaryIO:

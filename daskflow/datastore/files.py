@@ -9,7 +9,9 @@ kind of storage it has.
   temporary name beside its target and is renamed into place, so a reader
   never sees half a file; exclusive creation is ``O_EXCL``.
 - :class:`FsspecFiles`: object stores and other fsspec filesystems, which
-  write whole objects, so there is no temporary name in the store.
+  write whole objects, so there is no temporary name in the store.  Each of its
+  operations is tried again after an error that may pass (``retries.py`` states the
+  policy), and an artifact's bytes are checked against the hash they are named by.
 
 Either way a failed write removes what it left and raises
 :class:`~daskflow.exceptions.DatastoreWriteError` naming the path and the cause.
@@ -21,6 +23,7 @@ Either way a failed write removes what it left and raises
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import os
 import shutil
@@ -29,14 +32,19 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any, BinaryIO
 
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
-from ..exceptions import DatastoreWriteError
+from ..exceptions import DatastoreUnavailable, DatastoreWriteError
+from ..scratch import owned_prefix
 from .layout import TEMP_MARK, probe_file
+from .retries import ContentMismatch, RetryPolicy, s3_options
 
+#: an artifact serialized in the temporary folder before its upload to an object store
+ARTIFACT_TEMP = "daskflow-artifact-"
 _FULL = {errno.ENOSPC, errno.EDQUOT}
 _READ_ONLY = {errno.EACCES, errno.EPERM, errno.EROFS}
 
@@ -84,7 +92,8 @@ def writing(path: str, *leftovers: str, what: str = "") -> Iterator[None]:
     except BaseException as exc:
         for leftover in leftovers:
             discard(leftover)
-        if isinstance(exc, OSError) and not isinstance(exc, DatastoreWriteError):
+        if isinstance(exc, OSError) and \
+                not isinstance(exc, (DatastoreWriteError, DatastoreUnavailable)):
             raise write_error(path, exc, what) from exc
         raise
 
@@ -284,13 +293,30 @@ def _newest_change(folder: str) -> float:
 
 
 class FsspecFiles(_Files):
-    """A datastore on any fsspec filesystem (s3://, gs://, memory://): whole objects."""
+    """A datastore on any fsspec filesystem (s3://, gs://, memory://): whole objects,
+    each operation tried again per :class:`~.retries.RetryPolicy`."""
 
     local = False
 
     def __init__(self, fs: Any, base: str) -> None:
         self.fs = fs
         self.base = base
+        self.store = fs.unstrip_protocol(base)  # what messages call it: s3://bucket/prefix
+        self.retry = RetryPolicy.configured()
+        self.down = False  # an operation's tries were all spent: the next try only once
+
+    def _try(self, what: str, fn: Any, *args: Any) -> Any:
+        # Once the store has not answered one operation through all its tries, the next
+        # ones (the failure's record, the run's last one) get one try each until one
+        # succeeds: a run on a store that is gone ends in one spell of waiting, not many.
+        policy = replace(self.retry, attempts=1) if self.down else self.retry
+        try:
+            result = policy.call(fn, *args, store=self.store, what=what)
+        except DatastoreUnavailable:
+            self.down = True
+            raise
+        self.down = False
+        return result
 
     def url(self, path: str) -> str:
         """``path`` as a URL that another process (a Dask worker) can open."""
@@ -299,27 +325,38 @@ class FsspecFiles(_Files):
     def write(self, path: str, data: bytes, *, private: bool = False) -> None:
         # private: an object store's access is its bucket's policy, not a file mode
         with writing(path):
-            self.fs.pipe_file(path, data)  # object stores write whole objects
+            self._try(f"writing {path}", self.fs.pipe_file, path, data)  # a whole object
 
     def create_exclusive(self, path: str, data: bytes) -> bool:
-        if self.fs.exists(path):
+        if self.exists(path):
             return False
         self.write(path, data)
         return True
 
     def read(self, path: str) -> bytes:
-        return self.fs.cat_file(path)
+        return self._try(f"reading {path}", self.fs.cat_file, path)
+
+    def read_checked(self, path: str, sha1: str) -> bytes:
+        """The bytes of the blob ``path``, which are checked to hash (sha1) to ``sha1``:
+        read again while they do not (an answer cut short or garbled on the way)."""
+        def checked() -> bytes:
+            data = self.fs.cat_file(path)
+            if hashlib.sha1(data).hexdigest() != sha1:
+                raise ContentMismatch(f"{path}: {len(data)} bytes read do not hash to its "
+                                      f"name")
+            return data
+        return self._try(f"reading {path}", checked)
 
     @contextmanager
     def source(self, path: str) -> Iterator[Any]:
-        with self.fs.open(path, "rb") as f:
+        with self.open(path) as f:
             yield f
 
     def open(self, path: str) -> BinaryIO:
-        return self.fs.open(path, "rb")
+        return self._try(f"opening {path}", self.fs.open, path, "rb")
 
     def exists(self, path: str) -> bool:
-        return self.fs.exists(path)
+        return self._try(f"looking for {path}", self.fs.exists, path)
 
     def existing(self, paths: list[str]) -> set[str]:
         """Those of ``paths`` that exist: one listing per folder holding several of them,
@@ -347,30 +384,29 @@ class FsspecFiles(_Files):
         return {path: data[path] for path in paths if path in data}
 
     def listdir(self, path: str) -> list[str]:
-        try:
-            return [_name(p) for p in self.fs.ls(path, detail=False)]
-        except (FileNotFoundError, NotADirectoryError):
-            return []
+        return [_name(e["name"]) for e in self._entries(path)]
 
     def folders(self, path: str) -> list[str]:
+        return [_name(e["name"]) for e in self._entries(path) if e.get("type") == "directory"]
+
+    def _entries(self, path: str) -> list[dict[str, Any]]:
         try:
-            entries = self.fs.ls(path, detail=True)
+            return self._try(f"listing {path}", self.fs.ls, path, True)
         except (FileNotFoundError, NotADirectoryError):
             return []
-        return [_name(e["name"]) for e in entries if e.get("type") == "directory"]
 
     def refresh(self, path: str) -> None:
         self.fs.invalidate_cache(path)  # written by other processes
 
     def blob_temp(self, data_root: str) -> str:
         with writing(tempfile.gettempdir()):  # serialized locally, then uploaded whole
-            fd, tmp = tempfile.mkstemp(prefix="daskflow-artifact-")
+            fd, tmp = tempfile.mkstemp(prefix=owned_prefix(ARTIFACT_TEMP))
         os.close(fd)
         return tmp
 
     def commit_blob(self, tmp: str, path: str) -> None:
-        if not self.fs.exists(path):
-            self.fs.put_file(tmp, path)  # object stores write whole objects
+        if not self.exists(path):
+            self._try(f"writing {path}", self.fs.put_file, tmp, path)  # a whole object
 
     def folder_target(self, final: str) -> str:
         return final  # the manifest, written last, is what makes the folder count
@@ -379,8 +415,8 @@ class FsspecFiles(_Files):
         pass
 
     def remove_tree(self, path: str) -> None:
-        if self.fs.exists(path):
-            self.fs.rm(path, recursive=True)
+        if self.exists(path):
+            self._try(f"removing {path}", lambda: self.fs.rm(path, recursive=True))
 
     def remove_stale_temps(self, root: str, older_than: float) -> list[str]:
         """Nothing to do: object stores never hold a temporary name of ours."""
@@ -393,6 +429,11 @@ def _name(path: str) -> str:
 
 def files_for(root: str) -> LocalFiles | FsspecFiles:
     """The strategy for a datastore root: a local folder or an fsspec URL."""
+    if root.startswith(("s3://", "s3a://")):
+        options, retries = s3_options()
+        fs, base = fsspec.core.url_to_fs(root, **options)
+        fs.retries = retries
+        return FsspecFiles(fs, base)
     fs, base = fsspec.core.url_to_fs(root)
     if isinstance(fs, LocalFileSystem):
         return LocalFiles(fs, base)

@@ -13,6 +13,8 @@ is (``docs/storage.md`` describes each kind of file)::
         _code/<sha256>.tar.gz                         a code package, once per content
         _cache/<step>/<code>/<stamp>-<uid>.json       cache index: tasks of a step that ran
                                                       with code key <code>, written whole
+        _index.html                                   the page of its latest runs
+        _compare/<run_a>-vs-<run_b>.html              two runs side by side
         <run_id>/_run.json                            the run's record
         <run_id>/_report.html                         the run report kept with the run
         <run_id>/<step>/_batches/<first>-<last>.<uid>.json
@@ -53,6 +55,8 @@ MANIFEST = "_daskflow.json"    # in such a folder, written last
 CODE = "_code"                 # a flow's code packages
 RUN_RECORD = "_run.json"       # in a run's folder
 REPORT = "_report.html"        # in a run's folder; "_" keeps it out of the step list
+INDEX = "_index.html"          # in a flow's folder: its latest runs, linking their reports
+COMPARE = "_compare"           # in a flow's folder: pages of two runs side by side
 BATCHES = "_batches"           # in a step's folder
 CACHE = "_cache"               # a flow's cache index (``cache_index.py``)
 TEMP_MARK = ".tmp-"            # in the name of every temporary file or folder
@@ -198,6 +202,12 @@ class Layout:
 
     def report(self, run_id: str) -> str:
         return f"{self.run(run_id)}/{REPORT}"
+
+    def index(self) -> str:
+        return f"{self.flow}/{INDEX}"
+
+    def comparison(self, run_a: str, run_b: str) -> str:
+        return f"{self.flow}/{COMPARE}/{check_run_id(run_a)}-vs-{check_run_id(run_b)}.html"
 
     def in_run(self, run_id: str, relative: str) -> str:
         """A file a task's record names relative to its run's folder (see :func:`in_run`)."""

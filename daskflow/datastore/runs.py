@@ -33,7 +33,9 @@ class RunRecords:
         self.flow_name = flow_name
 
     def flow_exists(self) -> bool:
-        """True once anything of this flow is stored."""
+        """True once anything of this flow is stored (by this process or another: a
+        listing this process cached earlier is asked again)."""
+        self.files.refresh(self.layout.flow)
         return self.files.exists(self.layout.flow)
 
     def new_id(self) -> str:
@@ -56,7 +58,9 @@ class RunRecords:
                 from exc
 
     def ids(self) -> list[str]:
-        """The ids of the flow's runs (a stray file beside them is skipped)."""
+        """The ids of the flow's runs (a stray file beside them is skipped), those other
+        processes wrote since this one last looked included."""
+        self.files.refresh(self.layout.flow)
         return [name for name in self.files.listdir(self.layout.flow) if is_id(name)]
 
     # -- where a run's files are, for pages that link to them --------------------------
@@ -83,3 +87,21 @@ class RunRecords:
         """Keep the run's report with it (atomically); return its location."""
         self.files.write(self.layout.report(run_id), html.encode("utf-8"))
         return self.report_location(run_id)
+
+    # -- pages of several runs: the flow's index, two runs side by side ----------------
+
+    def index_location(self) -> str:
+        return self.files.url(self.layout.index())
+
+    def write_index(self, html: str) -> str:
+        """Keep the page of the flow's latest runs in the flow's folder; its location."""
+        self.files.write(self.layout.index(), html.encode("utf-8"))
+        return self.index_location()
+
+    def comparison_location(self, run_a: str, run_b: str) -> str:
+        return self.files.url(self.layout.comparison(run_a, run_b))
+
+    def write_comparison(self, run_a: str, run_b: str, html: str) -> str:
+        """Keep the page comparing two runs in the flow's folder; its location."""
+        self.files.write(self.layout.comparison(run_a, run_b), html.encode("utf-8"))
+        return self.comparison_location(run_a, run_b)

@@ -150,6 +150,9 @@ class ArtifactStore:
     def list_tasks(self, run_id: str, step: str) -> list[str]:
         return self.stored.list_tasks(run_id, step)
 
+    def task_id_spans(self, run_id: str, step: str) -> list[tuple[int, int]]:
+        return self.stored.task_id_spans(run_id, step)
+
     # -- task records (this store's, or a batch's) --------------------------------------------
 
     def claim_attempt(self, run_id: str, step: str, task_id: str,

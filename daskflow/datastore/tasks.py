@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from typing import Any
 
 from . import batches
@@ -100,6 +101,36 @@ class StoredRecords(TaskRecords):
         index.folders = set(own)  # until the next look at the batches
         return own + sorted(batched, key=int)
 
+    def batched_tasks(self, run_id: str, step: str,
+                      skip: set[str]) -> Iterator[tuple[str, dict[int, dict[str, Any]]]]:
+        """Each task of ``step`` held in its batch objects, with its attempts' entries
+        (``start``, ``done``, logs), read one object at a time and not kept; tasks in
+        ``skip`` (those with a folder of their own) are left to the per-task reads."""
+        for entries in self.step_batches(run_id, step).each_object():
+            by_task: dict[str, dict[int, dict[str, Any]]] = {}
+            for entry in entries:
+                task_id = str(entry["task_id"])
+                if task_id not in skip:
+                    by_task.setdefault(task_id, {})[int(entry["attempt"])] = entry
+            yield from by_task.items()
+
+    def task_id_spans(self, run_id: str, step: str) -> list[tuple[int, int]]:
+        """The step's task ids as sorted, merged spans ``(first, last)``, from the names
+        of its batch objects (a batch's splits are consecutive tasks) and of its task
+        folders: two listings, no record read, for a step of a million tasks too."""
+        index = self.step_batches(run_id, step)
+        index.refresh()
+        spans = sorted([(first, last) for first, last, _ in index.starts]
+                       + [(int(t), int(t)) for t in self.task_folders(run_id, step)
+                          if t.isdigit()])
+        merged: list[tuple[int, int]] = []
+        for first, last in spans:
+            if merged and first <= merged[-1][1] + 1:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], last))
+            else:
+                merged.append((first, last))
+        return merged
+
     def task_folders(self, run_id: str, step: str) -> list[str]:
         """The step's tasks that have a folder of their own (a task that ran alone)."""
         return [name for name in self.files.folders(self.layout.step(run_id, step))
@@ -127,8 +158,11 @@ class StoredRecords(TaskRecords):
     def list_attempts(self, run_id: str, step: str, task_id: str) -> list[int]:
         index = self.step_batches(run_id, step)
         batched = index.entries_of(task_id)
-        if batched and index.folders is not None and task_id not in index.folders:
-            return sorted(batched)  # a batched task with no folder of its own (listed)
+        if batched:
+            if index.folders is None:  # one listing of the step, not one of each task
+                index.folders = set(self.task_folders(run_id, step))
+            if task_id not in index.folders:
+                return sorted(batched)  # a batched task with no folder of its own
         return sorted(self.file_attempts(run_id, step, task_id) | set(batched))
 
     def file_attempts(self, run_id: str, step: str, task_id: str) -> set[int]:

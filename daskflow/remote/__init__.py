@@ -7,7 +7,8 @@ on its workers with a worker plugin and has its workers' versions checked
 against the driver's before its first task.
 """
 
-from .codepackage import CodeArchive, RunCode, build_code_package, code_url, run_code, store_code
+from .codepackage import CodeArchive, RunCode, build_code_package, code_url, flow_files, \
+    run_code, store_code
 from .environment import Mismatch, check_worker_environment
 from .errors import (
     CodeInstallError,
@@ -28,6 +29,7 @@ __all__ = [
     "build_code_package",
     "check_worker_environment",
     "code_url",
+    "flow_files",
     "install_code",
     "prepare_cluster",
     "run_code",

@@ -25,8 +25,8 @@ from .model import collect_run
 
 __all__ = ["GRAPH_FORMATS", "REPORT_NAME", "collect_run", "default_report_path", "find_run",
            "graph_format_for", "render_graph_as", "render_graph_dot", "render_graph_html",
-           "render_graph_svg", "render_run_report", "write_report_after_run",
-           "write_run_report"]
+           "render_graph_svg", "render_run_report", "write_comparison",
+           "write_report_after_run", "write_run_index", "write_run_report"]
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +62,76 @@ def write_run_report(run: Any, path: str | os.PathLike | None = None, *,
     text = render_run_report(run, graph=graph, report_dir=report_dir)
     if path is None:  # kept with the run, where the datastore puts it
         return run._store.runs.write_report(run.id, text)
-    if local:  # write then rename: a reader never sees half a page
+    return _write_page(target, text)
+
+
+def write_comparison(run_a: Any, run_b: Any, path: str | os.PathLike | None = None, *,
+                     graph: Any = None) -> str:
+    """Write the page comparing two runs of a flow and return where it is: parameters,
+    each step's time and worker-seconds, the artifacts whose values differ, the flow's
+    files that changed (``python flow.py report --compare RUN_A RUN_B``).
+
+    ``path``: a local file or fsspec URL (default: ``_compare/<a>-vs-<b>.html`` in the
+    flow's folder of the datastore, beside the runs).
+
+    >>> flow = Flow("TrainFlow")                                  # doctest: +SKIP
+    >>> write_comparison(flow["1712"], flow["1713"], "compare.html")
+    'compare.html'
+    """
+    from .compare import compare_runs
+    from .runs_pages import comparison_html
+
+    runs = run_a._store.runs
+    kept = path is None
+    reports = tuple(f"../{r.id}/{REPORT_NAME}" if kept and runs.stored_report(r.id)
+                    else runs.stored_report(r.id) for r in (run_a, run_b))
+    text = comparison_html(compare_runs(run_a, run_b, graph=graph), reports)
+    if kept:
+        return runs.write_comparison(run_a.id, run_b.id, text)
+    return _write_page(os.fspath(path), text)
+
+
+def write_run_index(flow: Any, path: str | os.PathLike | None = None, *,
+                    limit: int = 50) -> str:
+    """Write the page of ``flow``'s latest ``limit`` runs (status, times, failure, a link
+    to each run's report) and return where it is (default: ``_index.html`` in the flow's
+    folder of the datastore). Runs of every namespace are listed.
+
+    >>> write_run_index(Flow("TrainFlow"))                        # doctest: +SKIP
+    '.daskflow/TrainFlow/_index.html'
+    """
+    from ..client import Run
+    from ..liveness import driver_lost
+    from .runs_pages import index_html
+
+    store = flow._store
+    runs = store.runs
+    kept = path is None
+    listed = []
+    for run_id in sorted(store.list_runs(), key=int, reverse=True)[:limit]:
+        try:
+            record = dict(Run(f"{flow.name}/{run_id}", _namespace_check=False,
+                              _root=flow._root).record)
+        except Exception:  # noqa: BLE001  a run whose record cannot be read: left out
+            continue
+        if record.get("status", "running") == "running" and driver_lost(record):
+            record["status"] = "failed"
+        stored = runs.stored_report(run_id)
+        record["run_id"] = run_id
+        record["report"] = (f"{run_id}/{REPORT_NAME}" if kept else stored) if stored else None
+        listed.append(record)
+    where = runs.index_location() if kept else os.fspath(path)
+    text = index_html(flow.name, listed, where)
+    if kept:
+        return runs.write_index(text)
+    return _write_page(os.fspath(path), text)
+
+
+def _write_page(target: str, text: str) -> str:
+    """Write a page to a local file or an fsspec URL; return where it is. A local file is
+    written then renamed: a reader never sees half a page."""
+    if "://" not in target or target.startswith("file://"):
+        plain = target[len("file://"):] if target.startswith("file://") else target
         os.makedirs(os.path.dirname(os.path.abspath(plain)), exist_ok=True)
         tmp = f"{plain}.tmp-{uuid.uuid4().hex[:8]}"
         with open(tmp, "w", encoding="utf-8") as f:

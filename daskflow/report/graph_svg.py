@@ -53,6 +53,7 @@ GRAPH_CSS = """
 """
 
 _STATUS_CLASS = {OK: "st-ok", FAILED: "st-failed", UNFINISHED: "st-unfinished"}
+LIVE_STATS_WIDTH = "1000/1000 done · 16 running"   # room kept for a live box's stats
 
 
 def text_width(text: str, size: float, bold: bool = False) -> float:
@@ -72,16 +73,22 @@ def text_width(text: str, size: float, bold: bool = False) -> float:
 
 
 def render_svg(nodes: dict[str, GraphNode], run: RunData | None = None, *,
-               title: str | None = None, standalone: bool = True) -> str:
-    """The SVG text for ``nodes``; with ``run``, coloured by how the run went."""
+               title: str | None = None, standalone: bool = True, live: bool = False) -> str:
+    """The SVG text for ``nodes``; with ``run``, coloured by how the run went. ``live``:
+    each box keeps an empty line of stats that a page fills in as the run goes (the
+    flow page on the Dask dashboard)."""
     stats = {name: _stats(name, nodes, run) for name in nodes} if run is not None else {}
+    if live:
+        stats = {name: [("", "")] for name in nodes}
     sizes = {}
     for name, node in nodes.items():
         lines = [text_width(name, 13, bold=True) + 34, text_width(node.kind, 11) + 26]
         if run is not None:
             lines.append(text_width("".join(t for t, _ in stats[name]), 11) + 26)
+        if live:
+            lines.append(text_width(LIVE_STATS_WIDTH, 11) + 26)
         w = max(116.0, *lines)
-        rows = 1 + bool(node.kind) + (run is not None)
+        rows = 1 + bool(node.kind) + (run is not None or live)
         h = 20.0 + 16.0 * rows
         stacked = node.foreach_depth > 0
         # the cards behind stick out right and down; equal room on the left keeps the
@@ -111,7 +118,7 @@ def render_svg(nodes: dict[str, GraphNode], run: RunData | None = None, *,
     out.append('<g class="df-labels">' + "".join(labels) + "</g>")
     out.append('<g class="df-nodes">')
     for name, node in nodes.items():
-        out.append(_node(node, placed, stats.get(name), run))
+        out.append(_node(node, placed, stats.get(name), run, live))
     out.append("</g></svg>")
     return "".join(out)
 
@@ -170,7 +177,7 @@ def _status(name: str, run: RunData | None) -> str:
 
 
 def _node(node: GraphNode, placed: GraphLayout, stats: list[tuple[str, str]] | None,
-          run: RunData | None) -> str:
+          run: RunData | None, live: bool = False) -> str:
     p = placed.nodes[node.name]
     stacked = node.foreach_depth > 0
     w = p.w - (4 * STACK if stacked else 0)
@@ -183,9 +190,10 @@ def _node(node: GraphNode, placed: GraphLayout, stats: list[tuple[str, str]] | N
         tip.append(" ".join(node.decorators))
     if node.doc:
         tip.append(node.doc)
-    if stats:
+    if stats and not live:
         tip.append("".join(t for t, _ in stats).strip())
-    parts = [f'<g class="df-node {_status(node.name, run)}" data-step="{escape(node.name)}" '
+    status = "st-notrun" if live else _status(node.name, run)
+    parts = [f'<g class="df-node {status}" data-step="{escape(node.name)}" '
              f'transform="translate({x:.1f},{y:.1f})">',
              f"<title>{escape(chr(10).join(tip))}</title>"]
     if stacked:  # the cards behind: many tasks of this step
@@ -193,7 +201,7 @@ def _node(node: GraphNode, placed: GraphLayout, stats: list[tuple[str, str]] | N
             parts.append(f'<rect class="df-card" x="{k * STACK}" y="{k * STACK}" '
                          f'width="{w:.1f}" height="{h:.1f}" rx="8"/>')
     parts.append(f'<rect class="df-box" width="{w:.1f}" height="{h:.1f}" rx="8"/>')
-    if run is not None:
+    if run is not None or live:
         parts.append(f'<rect class="df-strip" x="4" y="8" width="3" height="{h - 16:.1f}" '
                      f'rx="1.5"/>')
     cx = w / 2
@@ -204,7 +212,7 @@ def _node(node: GraphNode, placed: GraphLayout, stats: list[tuple[str, str]] | N
         line += 16
         parts.append(f'<text class="df-kind" x="{cx:.1f}" y="{line}" text-anchor="middle">'
                      f'{escape(node.kind)}</text>')
-    if stats:
+    if stats:  # live: an empty line for the page to fill
         line += 16
         spans = "".join(f'<tspan class="{c}">{escape(t)}</tspan>' if c else escape(t)
                         for t, c in stats)

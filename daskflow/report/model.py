@@ -12,6 +12,8 @@ import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Sequence
+from itertools import islice
 from typing import Any
 
 from .layout import FOREACH, LINEAR, SPLIT, SWITCH, GraphNode, graph_nodes
@@ -45,7 +47,8 @@ class Attempt:
     num_splits: int | None = None      # a foreach: how many splits it made
     clone_of: str | None = None        # resumed or @cache: the earlier task it reuses
     cached: bool = False               # taken by @cache (not cloned on resume)
-    cards: list[dict[str, Any]] = field(default_factory=list)  # @card pages: id, type, file, html
+    # @card pages (id, type, file, html); a shared () until read: a list each is 56 bytes
+    cards: Sequence[dict[str, Any]] = ()
 
     @property
     def seconds(self) -> float | None:
@@ -174,6 +177,7 @@ class RunData:
     graph_inferred: bool
     record: dict[str, Any]
     origin_reports: dict[str, str] = field(default_factory=dict)  # @cache: run -> report
+    activity: dict[str, dict[str, Any]] = field(default_factory=dict)  # from Dask's spans
 
     @property
     def attempts(self) -> list[Attempt]:
@@ -221,18 +225,15 @@ def collect_run(run: Any, graph: Any = None, threads: int = 16) -> RunData:
     choices and foreach widths.
     """
     record = dict(run.record)
-    steps = list(run.steps())
-    # A generator: each task (and the record it caches) is dropped once it is read, so a
-    # step of 100,000 tasks is never held whole.
-    tasks = (task for step in steps for task in step.tasks())
     summaries: dict[str, StepSummary] = {}
     parents: dict[str, set[str]] = {}
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
-        for attempts, parent_steps in pool.map(_read_task, tasks):
-            for attempt in attempts:
-                summaries.setdefault(attempt.step, StepSummary(attempt.step)).attempts.append(
-                    attempt)
-                parents.setdefault(attempt.step, set()).update(parent_steps)
+        for step in _steps(run):
+            for attempts, parent_steps in _read_step(run, step, pool):
+                for attempt in attempts:
+                    summaries.setdefault(attempt.step, StepSummary(attempt.step)).attempts.append(
+                        attempt)
+                    parents.setdefault(attempt.step, set()).update(parent_steps)
         for summary in summaries.values():
             summary.attempts.sort(key=lambda a: (a.started_at or 0.0, int(a.task_id)
                                                  if a.task_id.isdigit() else 0, a.attempt))
@@ -262,7 +263,8 @@ def collect_run(run: Any, graph: Any = None, threads: int = 16) -> RunData:
         tags=list(record.get("tags") or []), system_tags=list(record.get("system_tags") or []),
         dashboard=record.get("dashboard"), failure=record.get("failure"),
         clusters=_clusters(record), steps=ordered, graph=nodes, graph_inferred=inferred,
-        record=record, origin_reports=_origin_reports(getattr(run, "_store", None), summaries))
+        record=record, origin_reports=_origin_reports(getattr(run, "_store", None), summaries),
+        activity=step_activity(record.get("clusters") or []))
 
 
 def _origin_reports(store: Any, summaries: dict[str, StepSummary]) -> dict[str, str]:
@@ -280,42 +282,90 @@ def _origin_reports(store: Any, summaries: dict[str, StepSummary]) -> dict[str, 
     return found
 
 
-def _read_task(task: Any) -> tuple[list[Attempt], set[str]]:
-    """Every attempt of ``task``, and the steps its attempts name as parents."""
+def _steps(run: Any) -> Iterable[Any]:
+    """The run's steps, as names where the run has a store (``Run.steps`` orders them by
+    their first task, which reads every record of a wide step and keeps it)."""
+    store = getattr(run, "_store", None)
+    if store is None or not hasattr(store, "stored"):
+        return run.steps()
+    return store.list_steps(str(run.id))
+
+
+CHUNK = 512   # tasks read at once by the pool: never a future per task of a wide step
+
+
+def _read_step(run: Any, step: Any, pool: ThreadPoolExecutor) -> Iterator[
+        tuple[list[Attempt], set[str]]]:
+    """The attempts of each task of ``step``: those of batch objects as each object is
+    read (none of it kept), those of tasks that ran alone in ``pool``, a chunk at a time."""
     from ..client import Task
 
-    attempts = task.attempts
+    store = getattr(run, "_store", None)
+    if isinstance(step, str):
+        run_id, name = str(run.id), step
+        own = store.stored.task_folders(run_id, name)
+        for task_id, entries in store.stored.batched_tasks(run_id, name, set(own)):
+            yield _attempts(store, run_id, name, task_id, {
+                number: (entry.get("start"), entry.get("done"))
+                for number, entry in sorted(entries.items())})
+        alone: Iterable[Any] = (
+            Task(f"{run.pathspec}/{name}/{task_id}", _root=run._root, _namespace_check=False,
+                 _store=store)
+            for task_id in sorted(own, key=int))
+    else:
+        alone = step.tasks()
+    while chunk := list(islice(alone, CHUNK)):
+        yield from pool.map(_read_task, chunk)
+
+
+def _read_task(task: Any) -> tuple[list[Attempt], set[str]]:
+    """Every attempt of ``task`` (a client Task), and the steps its attempts name as parents."""
+    from ..client import Task
+
+    records = {}
+    for number in task.attempts:
+        view = Task(task.pathspec, attempt=number, _namespace_check=False, _store=task._store)
+        done = view.record
+        start = None if done and done.get("started_at") else {"started_at": view.started_at}
+        records[number] = (start, done)
+    return _attempts(task._store, task.run_id, task.step_name, task.id, records)
+
+
+def _attempts(store: Any, run_id: str, step: str, task_id: str,
+              records: dict[int, tuple[dict[str, Any] | None, dict[str, Any] | None]]
+              ) -> tuple[list[Attempt], set[str]]:
+    """A task's attempts from their start and done records (in attempt order), and the
+    steps they name as parents."""
     out: list[Attempt] = []
     parents: set[str] = set()
-    for number in attempts:
-        view = task if number == attempts[-1] else Task(task.pathspec, attempt=number,
-                                                        _namespace_check=False,
-                                                        _store=task._store)
-        record = view.record or {}
-        started = record.get("started_at") or view.started_at
+    last = max(records, default=None)
+    pathspec = f"{store.flow_name}/{run_id}/{step}/{task_id}"
+    for number, (start, done) in records.items():
+        record = done or {}
         status = record.get("status")
         if status == "ok":
             outcome = OK
         elif status is None:
             outcome = UNFINISHED
         else:
-            outcome = RETRIED if number != attempts[-1] else FAILED
+            outcome = RETRIED if number != last else FAILED
         frames = record.get("frames") or []
-        attempt = Attempt(
-            step=task.step_name, task_id=task.id, attempt=number, pathspec=task.pathspec,
-            started_at=started, finished_at=record.get("finished_at"), outcome=outcome,
+        report = record.get("performance_report")
+        out.append(Attempt(
+            step=step, task_id=task_id, attempt=number, pathspec=pathspec,
+            started_at=record.get("started_at") or (start or {}).get("started_at"),
+            finished_at=record.get("finished_at"), outcome=outcome,
             # a failure @catch caught in the attempt: the attempt is ok, its error kept
             error=record.get("error") or record.get("caught"),
             index=frames[-1][3] if frames else None,
             cause=view.failure_cause if outcome in (FAILED, RETRIED) else None,
             resources=_resources(view) if outcome != OK or len(attempts) > 1 else None,
             cluster=record.get("cluster"), worker=record.get("worker") or record.get("host"),
-            performance_report=view.performance_report,
+            performance_report=store.runs.file_location(run_id, report) if report else None,
             next_step=record.get("next_step"), num_splits=record.get("num_splits"),
             clone_of=record.get("clone_of") or record.get("origin_pathspec"),
-            cached=bool(record.get("origin_pathspec")) and not record.get("clone_of"))
+            cached=bool(record.get("origin_pathspec")) and not record.get("clone_of")))
         parents.update(p.split("/", 1)[0] for p in record.get("parents") or [])
-        out.append(attempt)
     return out, parents
 
 
@@ -398,6 +448,30 @@ def _clusters(record: dict[str, Any]) -> list[ClusterSpan]:
             started_at=record.get("started_at"), stopped_at=record.get("finished_at"),
             dashboard=record.get("dashboard"), recorded=False))
     return spans
+
+
+#: a step's time by activity, as Dask's span of the step measured it (compute includes CPU)
+ACTIVITIES = ("compute", "cpu", "transfer", "spill", "idle")
+
+
+def step_activity(clusters: list[Any]) -> dict[str, dict[str, Any]]:
+    """Each step's seconds by activity over the clusters of a run's record (the figures
+    each cluster's meter read from the Dask span ``flow/run/step`` before it closed; a
+    step on several clusters adds them up), with the span's name.
+
+    >>> step_activity([{"steps": {"a": {"compute": 1.0, "span": "F/1/a"}}},
+    ...                {"steps": {"a": {"compute": 2.0, "idle": 0.5}}}])["a"]["compute"]
+    3.0
+    """
+    merged: dict[str, dict[str, Any]] = {}
+    for cluster in clusters:
+        steps = cluster.get("steps") if isinstance(cluster, dict) else None
+        for step, figures in (steps or {}).items():
+            into = merged.setdefault(step, {**dict.fromkeys(ACTIVITIES, 0.0), "span": None})
+            for name in ACTIVITIES:
+                into[name] += float(figures.get(name) or 0.0)
+            into["span"] = into["span"] or figures.get("span")
+    return merged
 
 
 def format_seconds(seconds: float | None) -> str:

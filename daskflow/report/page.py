@@ -21,7 +21,7 @@ from .graph_svg import GRAPH_CSS, render_svg
 from .layout import GraphNode
 from .model import FAILED, OK, RETRIED, UNFINISHED, Attempt, RunData, format_seconds, \
     format_time
-from .timeline import render_timeline
+from .timeline import ACTIVITY_PARTS, render_timeline
 
 MAX_TRACEBACKS = 50   # a run with more failures lists the rest by type and message
 MAX_LINKS = 100       # performance reports linked one by one per step; the rest counted
@@ -61,6 +61,8 @@ def report_html(run: RunData, *, report_dir: str | None = None) -> str:
                           ("cluster", "cluster up")], "lg-bar")
                  + '<label class="zoom">zoom <input type="range" id="df-zoom" min="1" '
                    'max="20" step="0.5" value="1"></label>'),
+        _section("activity", "Time by activity (Dask spans)", _activity(run),
+                 _activity_legend()) if run.activity else "",
         _section("clusters", "Clusters", _clusters(run)),
         _section("failures", f"Failures ({len(failed)})", _failures(run, failed))
         if failed else "",
@@ -263,6 +265,32 @@ def _steps(run: RunData) -> str:
                    + (["cluster"] if with_clusters else []))
     return (f'<table class="steps"><thead><tr>{head}</tr></thead><tbody>'
             + "".join(rows) + "</tbody></table>")
+
+
+def _activity_legend() -> str:
+    return '<span class="legend">' + "".join(
+        f'<span class="lg-act"><i class="a-{key}"></i>{escape(label)}</span>'
+        for key, label in ACTIVITY_PARTS) + "</span>"
+
+
+def _activity(run: RunData) -> str:
+    """Each step's seconds by activity, as Dask's span ``flow/run/step`` measured them on
+    its cluster (the bar under each step's name in the timeline draws the same)."""
+    def secs(value: Any) -> str:
+        return escape(format_seconds(float(value or 0.0)))
+
+    rows = "".join(
+        f'<tr data-step="{escape(step)}"><td><code>{escape(step)}</code></td>'
+        f"<td>{secs(f['compute'])}</td><td>{secs(f['cpu'])}</td><td>{secs(f['transfer'])}"
+        f"</td><td>{secs(f['spill'])}</td><td>{secs(f['idle'])}</td>"
+        f"<td><code>{escape(f.get('span') or '')}</code></td></tr>"
+        for step, f in run.activity.items())
+    head = "".join(f"<th>{h}</th>" for h in ("step", "compute", "of it CPU", "transfer",
+                                             "spill", "idle or other spans", "Dask span"))
+    return (f'<table class="activity"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody>'
+            "</table><p class=\"note\">From Dask's fine performance metrics of each step's "
+            "span, read before its cluster closed; the dashboard's Fine Performance "
+            "Metrics page filters by the same span tags while a cluster runs.</p>")
 
 
 def _failures(run: RunData, failed: list[Attempt]) -> str:

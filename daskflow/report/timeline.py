@@ -169,8 +169,9 @@ def render_timeline(run: RunData, ids: dict[int, int],
                 f'</span></div><div class="tl-plot"><span class="tl-note">'
                 f"{_reused_note(summary, links or {})}, not run again</span></div></div>")
             continue
+        activity = activity_bar(run.activity.get(name))
         if summary.wide:
-            rows.append(_wide_row(name, summary, count, ids, pct, t0, t1, grid))
+            rows.append(_wide_row(name, summary, count, ids, pct, t0, t1, grid, activity))
             continue
         lanes = pack(summary.ran, t1)
         plot_height = lanes.count * (lane_height(lanes.count) + _gap(lanes.count)) \
@@ -178,7 +179,7 @@ def render_timeline(run: RunData, ids: dict[int, int],
         rows.append(
             f'<div class="tl-row" data-step="{escape(name)}"><div class="tl-label">'
             f'<span class="tl-step">{escape(name)}</span><span class="tl-count">{count}'
-            f"</span></div>"
+            f"</span>{activity}</div>"
             f'<div class="tl-plot" style="height:{plot_height:.1f}px">{grid}'
             f'{_bars(summary, lanes, ids, pct, t1)}</div></div>')
     return (f'<div class="tl" style="--zoom:1"><div class="tl-inner">{"".join(rows)}</div>'
@@ -213,7 +214,7 @@ BAND_HEIGHT = 40.0
 
 
 def _wide_row(name: str, summary: StepSummary, count: str, ids: dict[int, int], pct,
-              t0: float, t1: float, grid: str) -> str:
+              t0: float, t1: float, grid: str, activity: str = "") -> str:
     """A step of many attempts: a band of how many ran when, and bars for the few
     worth a look (``StepSummary.drawn``)."""
     ran = summary.ran
@@ -255,9 +256,34 @@ def _wide_row(name: str, summary: StepSummary, count: str, ids: dict[int, int], 
     return (
         f'<div class="tl-row tl-wide" data-step="{escape(name)}"><div class="tl-label">'
         f'<span class="tl-step">{escape(name)}</span><span class="tl-count">{count}'
-        f'</span><span class="tl-count tl-stats">{escape(summary_text)}</span></div>'
+        f'</span><span class="tl-count tl-stats">{escape(summary_text)}</span>{activity}</div>'
         f'<div class="tl-plot" style="height:{plot_height:.1f}px" title="{escape(note)}">'
         f'{grid}{svg}{_bars(summary, lanes, ids, pct, t1, top=bars_top)}</div></div>')
+
+
+#: how a step's time by activity is drawn: its colour class and its words
+ACTIVITY_PARTS = (("compute", "compute"), ("transfer", "transfer"), ("spill", "spill"),
+                  ("idle", "idle or other spans"))
+
+
+def activity_bar(figures: dict | None) -> str:
+    """A thin bar under a step's name: its time by activity as Dask's span of the step
+    measured it (compute, transfer, spill, idle), the seconds in its tooltip; "" when the
+    run's clusters recorded none."""
+    if not figures:
+        return ""
+    total = sum(float(figures.get(key) or 0.0) for key, _ in ACTIVITY_PARTS)
+    if total <= 0:
+        return ""
+    words = [f"{label} {format_seconds(float(figures.get(key) or 0.0))}"
+             + (f" (CPU {format_seconds(float(figures.get('cpu') or 0.0))})"
+                if key == "compute" else "") for key, label in ACTIVITY_PARTS]
+    tip = " · ".join(words) + (f" · Dask span {figures['span']}" if figures.get("span")
+                               else "")
+    shares = [(key, 100 * float(figures.get(key) or 0.0) / total) for key, _ in ACTIVITY_PARTS]
+    parts = "".join(f'<i class="a-{key}" style="width:{share:.2f}%"></i>'
+                    for key, share in shares)
+    return f'<span class="tl-activity" title="{escape(tip)}">{parts}</span>'
 
 
 def _cluster_rows(clusters: list[ClusterSpan], pct, t0: float, t1: float) -> str:

@@ -120,11 +120,17 @@ def keep_spooled_output(store: Any, run_id: str, step: str, task_id: str, attemp
     if not spool or start.get("host") != socket.gethostname() or \
             not os.path.exists(os.path.dirname(spool)) or process_alive(start.get("pid")):
         return
+    keep_spool(store, (run_id, step, task_id, attempt), spool)
+
+
+def keep_spool(store: Any, attempt: tuple[str, str, str, int], spool: str) -> None:
+    """Store the spool of a dead ``attempt`` (run id, step, task id, attempt) as its log
+    unless it has one, its stderr ending as Metaflow's does; then remove the spool."""
     found = read_spool(spool)
     found["stderr"] += crash_note(found["stderr"])
     for stream, text in found.items():
-        if text and not store.read_log(run_id, step, task_id, attempt, stream):
-            store.write_log(run_id, step, task_id, attempt, stream, text)
+        if text and not store.read_log(*attempt, stream):
+            store.write_log(*attempt, stream, text)
     remove_spool(spool)
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ctypes
 import io
+import json
 import os
 import sys
 import tempfile
@@ -222,6 +223,7 @@ def bind_capture(cap: _Capture) -> Iterator[None]:
 
 _SPOOL_PARTS = (("stdout", "stdout"), ("fd1", "stdout"), ("stderr", "stderr"),
                 ("fd2", "stderr"))
+_SPOOL_NOTE = "json"
 
 
 #: the first line Python's faulthandler writes when its process gets SIGSEGV
@@ -260,10 +262,29 @@ def read_spool(spool: str) -> dict[str, str]:
     return found
 
 
+def note_spool(spool: str, attempt: dict[str, Any]) -> None:
+    """Say beside the spool whose attempt it is (datastore root, flow, run, step, task,
+    attempt): a later sweep that finds it orphaned stores it as that attempt's log."""
+    try:
+        with open(f"{spool}.{_SPOOL_NOTE}", "w") as f:
+            json.dump(attempt, f)
+    except OSError:
+        pass  # no note: the output stays on the worker's own next attempt to keep
+
+
+def spool_note(spool: str) -> dict[str, Any] | None:
+    """What :func:`note_spool` said about ``spool``; None if nothing readable."""
+    try:
+        with open(f"{spool}.{_SPOOL_NOTE}") as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
 def remove_spool(spool: str | None) -> None:
     if spool is None:
         return
-    for suffix, _ in _SPOOL_PARTS:
+    for suffix in [suffix for suffix, _ in _SPOOL_PARTS] + [_SPOOL_NOTE]:
         try:
             os.remove(f"{spool}.{suffix}")
         except OSError:

@@ -10,13 +10,22 @@ nanny's account, which :class:`NannyReports` hears on the scheduler's event topi
 the backend's own, ``ClusterBackend.worker_death``), then hands it back to the driver,
 which records the dead attempts with their cause and sends the tasks again.  Other
 failures (a cancelled future, an error of Dask's) are said by :func:`explain`.
+
+Two failures are the whole run's, not a task's (:func:`run_stopped`): the run's
+scheduler went away (:func:`scheduler_lost`), or the datastore stopped answering;
+either ends the run with one line that names what went away and the command that
+resumes it.
 """
 
 from __future__ import annotations
 
+import logging
+import os
+import shlex
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -218,3 +227,89 @@ def explain(pathspec: str, exc: BaseException | None,
                           f"(killed, segfault, os.abort() or out of memory). {exc}",
                           cause="worker-lost")
     return TaskFailed(pathspec, name, str(exc))
+
+
+# -- what the whole run needs, gone -----------------------------------------------------------
+
+#: the failures that stop the run rather than fail a task: resume goes on once it is back
+RUN_STOPPERS = ("SchedulerGone", "DatastoreUnavailable")
+
+
+def scheduler_lost(future: Any, client: Any) -> bool:
+    """Whether ``future`` ended because its client lost the scheduler (killed, restarted,
+    unreachable): distributed cancels every future then, with that reason."""
+    state = getattr(future, "_state", None)
+    reason = getattr(getattr(state, "exception", None), "reason", None)
+    return reason == "scheduler-connection-lost" or \
+        getattr(client, "status", "running") in ("connecting", "closing", "closed")
+
+
+def scheduler_went_away(exc: BaseException, client: Any, wait: float = 5.0) -> bool:
+    """Whether the driver's own call that raised ``exc`` (fetching a result...) failed
+    because the scheduler went away: a broken connection, and the client, given ``wait``
+    seconds to notice, has lost it too."""
+    if not isinstance(exc, OSError):  # distributed's CommClosedError is one
+        return False
+    deadline = time.monotonic() + wait
+    while getattr(client, "status", "running") == "running":
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+@contextmanager
+def quiet_once_lost(client: Any = None) -> Iterator[_WhileConnected]:
+    """Within: distributed's client logs nothing once it has lost its scheduler (its tries
+    to reconnect, then its close cancelling them, each with a traceback); the run says
+    what happened in one line instead. What it logs while connected passes. The client
+    may be given later, as the ``client`` of what this yields (entered first, the filter
+    is left last: after the client's close)."""
+    logger = logging.getLogger("distributed.client")
+    connected = _WhileConnected(client)
+    logger.addFilter(connected)
+    try:
+        yield connected
+    finally:
+        logger.removeFilter(connected)
+
+
+class _WhileConnected(logging.Filter):
+    def __init__(self, client: Any) -> None:
+        super().__init__()
+        self.client = client
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return getattr(self.client, "status", "running") == "running"
+
+
+def scheduler_gone(run_pathspec: str, address: str) -> TaskFailed:
+    """The run's scheduler at ``address`` went away; :func:`run_stopped` says the rest."""
+    return TaskFailed(run_pathspec, "SchedulerGone",
+                      f"the Dask scheduler at {address} went away (its client lost the "
+                      f"connection and every task on it with it).")
+
+
+def run_stopped(failure: TaskFailed, run_pathspec: str, flow_file: str,
+                scheduler_address: str | None) -> TaskFailed:
+    """``failure`` as the run's one line when it stops the whole run (:data:`RUN_STOPPERS`):
+    what went away, its last error, and the command that continues the run; other
+    failures as they are."""
+    if failure.type_name not in RUN_STOPPERS:
+        return failure
+    run_id = run_pathspec.rsplit("/", 1)[-1]
+    command = shlex.join(["python", _shown(flow_file), "resume", "--origin-run-id", run_id])
+    if failure.type_name == "SchedulerGone":
+        then = "Start it again (or another one), then continue the run with"
+    else:
+        then = "Once it answers again, continue the run with"
+    if scheduler_address:
+        command += " --scheduler-address ADDRESS"
+    return TaskFailed(run_pathspec, failure.type_name,
+                      f"{failure.message.rstrip('. ')}. {then}: {command}", input_error=True)
+
+
+def _shown(flow_file: str) -> str:
+    """The flow file as the user would type it: relative to here when it is below."""
+    relative = os.path.relpath(flow_file)
+    return flow_file if relative.startswith("..") else relative

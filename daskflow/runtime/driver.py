@@ -32,7 +32,8 @@ it counts any (the task gives up, or goes to ``@catch``, when it has none left).
 
 A linear stretch, branches and the joins that close them go to Dask at once as one
 graph (each task depends on its parents' futures), so the scheduler runs them
-without waiting for the driver; the driver only ever holds small refs.
+without waiting for the driver; the driver only ever holds small refs.  Each step's
+tasks go inside the Dask span ``flow/run/step`` (``dashboard/spans.py``).
 
 Where the next features go: chains of splits in one batch widen ``batchable`` and
 ``Walk.batch_finished``.
@@ -52,6 +53,7 @@ from typing import Any
 import cloudpickle
 
 from .. import causes, config
+from ..dashboard import step_span
 from ..exceptions import TaskFailed
 from .batch import execute_batch
 from .context import RunContext, SplitBatch, TaskKey, TaskRef, TaskSpec, submit_context, \
@@ -59,7 +61,7 @@ from .context import RunContext, SplitBatch, TaskKey, TaskRef, TaskSpec, submit_
 from ._exit_watch import journal_name, read_journal
 from .attempts import DIED, end_lost_attempt, record_unstarted
 from .diagnosis import Deaths, LostWorker, NannyReports, WorkerDiagnosed, diagnose_death, \
-    failure_of, lost_worker
+    failure_of, lost_worker, scheduler_gone, scheduler_lost, scheduler_went_away
 from .events import RunObserver
 from .fanout import BatchDone, Fanout, batchable
 from .flights import Flights
@@ -174,7 +176,12 @@ class RunDriver:
                     event = self.events.get(timeout=0.5)
                 except queue.Empty:
                     continue
-                self.handle(event)
+                try:
+                    self.handle(event)
+                except Exception as exc:  # fetching a result from a scheduler now gone
+                    if self.client is None or not scheduler_went_away(exc, self.client):
+                        raise
+                    self._fail(scheduler_gone(self._pathspec(), self.client.scheduler.address))
             self.outcome.tasks, self.outcome.seconds = self.done, time.time() - started
             return self.outcome
         except BaseException:
@@ -231,9 +238,10 @@ class RunDriver:
             gang = self.gangs.retryable(future.key)
             if gang is not None and self._retry_gang(gang, task):
                 return
+            failure = self._failure(future, cluster)
             self.observer.task_finished(step=task.step, task_id=task.task_id, ok=False,
-                                        foreach_depth=depth)
-            self._fail(self._failure(future, cluster))
+                                        foreach_depth=depth, failure=failure)
+            self._fail(failure)
             return
         self.movable.done(future.key)
         follows = self.walk.waits_for(task.step)
@@ -279,7 +287,8 @@ class RunDriver:
                 failure = error if isinstance(error, TaskFailed) else \
                     self._failure(future, DEFAULT)
                 self.observer.task_finished(step=step, ok=False, foreach_depth=depth,
-                                            task_id=failure.pathspec.rsplit("/", 1)[-1])
+                                            task_id=failure.pathspec.rsplit("/", 1)[-1],
+                                            failure=failure)
                 self._fail(failure)
                 return
             # each split again in a Dask task of its own, where a dead attempt counts
@@ -303,7 +312,9 @@ class RunDriver:
         info = event.cluster.info
         self.observer.cluster_started(name=info["name"], description=info["description"],
                                       dashboard=info["dashboard"], step=info["step"],
-                                      backend=info["backend"], workers=info["workers"])
+                                      backend=info["backend"], workers=info["workers"],
+                                      meter=event.cluster.meter,
+                                      price=info["price_per_worker_hour"])
         self.relay.subscribe(event.cluster.client)
         self._apply(self.clusters.cluster_up(event.key))
 
@@ -512,6 +523,7 @@ class RunDriver:
     def _reused(self, reused: Reused, _: Any) -> None:
         self.observer.task_finished(step=reused.step, task_id=reused.task_id, ok=True,
                                     foreach_depth=self.graph.foreach_depth(reused.step),
+                                    reused=True,
                                     **({"cached": True} if reused.source == "cache" else {}))
         if reused.step == "end":
             self.outcome = RunOutcome(True)
@@ -563,18 +575,20 @@ class RunDriver:
             for key, spec, plist in zip(keys, specs, parents):
                 self.movable.add(key, spec, plist, placement)
         parents = [[self.flights.future_of(p) for p in plist] for plist in parents]
-        if step in self.clusters.gangs:
-            gang = Gang(step, specs, parents, cluster, keys)
-            futures = send_gang(client, ctx_future, gang)
-            self.gangs.sent(gang)
-        elif len(specs) == 1:
-            futures = [calls.submit(client, execute_task, ctx_future, specs[0], *parents[0],
-                                    key=keys[0], priority=self._priority(cluster=cluster))]
-        else:
-            futures = calls.map(client, execute_task, [ctx_future] * len(specs), specs,
-                                *[list(p) for p in zip(*parents)], keys=keys,
-                                priorities=[self._priority(i, cluster)
-                                            for i in range(len(specs))])
+        with self._span(step):
+            if step in self.clusters.gangs:
+                gang = Gang(step, specs, parents, cluster, keys)
+                futures = send_gang(client, ctx_future, gang)
+                self.gangs.sent(gang)
+            elif len(specs) == 1:
+                futures = [calls.submit(client, execute_task, ctx_future, specs[0],
+                                        *parents[0], key=keys[0],
+                                        priority=self._priority(cluster=cluster))]
+            else:
+                futures = calls.map(client, execute_task, [ctx_future] * len(specs), specs,
+                                    *[list(p) for p in zip(*parents)], keys=keys,
+                                    priorities=[self._priority(i, cluster)
+                                                for i in range(len(specs))])
         self.clusters.sent(step, [spec.task_id for spec in specs], cluster)
         if not resent:
             depth = self.graph.foreach_depth(step)
@@ -589,8 +603,9 @@ class RunDriver:
         for batch in fanout.next_batches():
             key = fanout.key(batch, self.ctx.run_id)
             client, ctx_future = self._default()
-            future = self.calls.submit(client, execute_batch, ctx_future, batch,
-                                       fanout.parent, key=key, priority=self._priority())
+            with self._span(fanout.step):
+                future = self.calls.submit(client, execute_batch, ctx_future, batch,
+                                           fanout.parent, key=key, priority=self._priority())
             self.flights.watch([future], DEFAULT,
                                functools.partial(BatchDone, fanout=fanout, specs=batch))
             self.observer.tasks_submitted(step=fanout.step, foreach_depth=depth,
@@ -606,11 +621,17 @@ class RunDriver:
         self.observer.task_finished(step=failed.step, task_id=failed.task_id, ok=False,
                                     foreach_depth=self.graph.foreach_depth(failed.step),
                                     retrying=True)
-        futures = rerun(cluster, gang, [self.flights.by_key[k].future for k in replaced],
-                        self.pool.context_bytes(cluster.backend), f"context-{self.ctx.run_id}")
+        with self._span(gang.step):
+            futures = rerun(cluster, gang, [self.flights.by_key[k].future for k in replaced],
+                            self.pool.context_bytes(cluster.backend),
+                            f"context-{self.ctx.run_id}")
         self.gangs.sent(gang)
         self.flights.watch(futures, gang.cluster, TaskDone)
         return True
+
+    def _span(self, step: str) -> Any:
+        """The Dask span ``flow/run/step`` the step's tasks run in (dashboard.spans)."""
+        return step_span(self.ctx.flow_name, self.ctx.run_id, step)
 
     def _threads(self) -> int:
         """The default cluster's threads this run may keep busy: its share of them on a
@@ -632,6 +653,8 @@ class RunDriver:
         return self.board.fair.priority(self.flights.in_flight + later)
 
     def _failure(self, future: Any, cluster: str) -> TaskFailed:
+        if cluster == DEFAULT and scheduler_lost(future, self.client):
+            return scheduler_gone(self._pathspec(), self.client.scheduler.address)
         task = TaskKey.parse(future.key)
         account = None if cluster == DEFAULT else functools.partial(self.pool.diagnose,
                                                                     cluster)
@@ -649,8 +672,10 @@ class RunDriver:
             return f"Step '{spec.step}', split {spec.frames[-1].index}"
         return f"Step '{spec.step}' (task {spec.task_id})"
 
-    def _pathspec(self, step: str, task_id: str) -> str:
-        return f"{self.ctx.flow_name}/{self.ctx.run_id}/{step}/{task_id}"
+    def _pathspec(self, step: str | None = None, task_id: str = "") -> str:
+        """A task's pathspec; without ``step``, the run's."""
+        run = f"{self.ctx.flow_name}/{self.ctx.run_id}"
+        return f"{run}/{step}/{task_id}" if step else run
 
     def _fail(self, failure: TaskFailed) -> None:
         self.flights.cancel_all()

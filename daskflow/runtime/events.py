@@ -114,6 +114,42 @@ class RunObserver:
         """Release the display (idempotent); the runtime calls it last."""
 
 
+class Observers(RunObserver):
+    """Several observers heard as one: each event goes to each of them, in order (the
+    run's display, and the feed of the flow page on the Dask dashboard).
+
+    >>> class Count(RunObserver):
+    ...     done = 0
+    ...     def task_finished(self, *, step, task_id, ok, foreach_depth, **extra):
+    ...         self.done += ok
+    >>> a, b = Count(), Count()
+    >>> Observers(a, b).task_finished(step="s", task_id="1", ok=True, foreach_depth=0)
+    >>> a.done, b.done
+    (1, 1)
+    """
+
+    def __init__(self, *observers: RunObserver) -> None:
+        self.observers = observers
+
+    def wants_task_started(self) -> bool:
+        return any(o.wants_task_started() for o in self.observers)
+
+
+def _to_each(name: str) -> Any:
+    def event(self: Observers, **kwargs: Any) -> None:
+        for observer in self.observers:
+            getattr(observer, name)(**kwargs)
+    event.__name__ = event.__qualname__ = name
+    event.__doc__ = getattr(RunObserver, name).__doc__
+    return event
+
+
+for _name in ("run_started", "cluster_started", "cluster_stopped", "task_submitted",
+              "task_started", "task_finished", "task_caught", "tasks_submitted",
+              "tasks_finished", "foreach_expanded", "task_output", "run_finished", "close"):
+    setattr(Observers, _name, _to_each(_name))
+
+
 class PlainLog(RunObserver):
     """Timestamped lines on stdout; task output prefixed with its pathspec.
 

@@ -27,8 +27,10 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from ..exceptions import RunFailed
+from ..scratch import owned_prefix
 
 POLL = 0.05  # seconds between looks at the run-id file and the logs
+RUN_LOGS = "daskflow-run-"  # a run's output files in the temporary folder
 
 
 class ExecutingRun:
@@ -160,7 +162,7 @@ async def start(command_args: list[str], flow_file: str, class_name: str,
                 root: str) -> ExecutingRun:
     """Start ``python FLOW_FILE <command_args>`` (``--run-id-file`` is added) and return
     once the run has its id."""
-    folder = tempfile.mkdtemp(prefix="daskflow-run-")
+    folder = tempfile.mkdtemp(prefix=owned_prefix(RUN_LOGS))
     id_file = os.path.join(folder, "run_id")
     command = [sys.executable, "-m", __name__, flow_file, *command_args,
                "--run-id-file", id_file]

@@ -31,7 +31,7 @@ from typing import Any
 
 from .. import config
 from ..clusters.deaths import Death
-from ..exceptions import TaskFailed
+from ..exceptions import DatastoreUnavailable, TaskFailed
 from ..graph import FOREACH, SWITCH, FlowGraph
 from ..steps import StepPlan
 from .attempts import death_record, lost_message
@@ -119,6 +119,12 @@ class BatchSizer:
 
     def measured(self, splits: int, seconds: float) -> None:
         each = seconds / max(1, splits)
+        if splits == 1 and each < self.target:
+            # a split alone wrote its own records too (slow on an object store, slower
+            # under load): a bound, not a measure, which would keep batches of one for
+            # good; two splits measure again
+            self.size = max(self.size, 2)
+            return
         self.per_split = each if self.per_split is None else 0.5 * (self.per_split + each)
         fits = self.target / self.per_split if self.per_split > 0 else self.most
         self.size = max(1, min(int(fits), self.size * 4, self.most))
@@ -126,7 +132,12 @@ class BatchSizer:
             self.size = 1
 
     def next_size(self, remaining: int) -> int:
+        # an even share at the end, but never below what a quarter of the target holds:
+        # a batch that short idles no worker, and each batch costs a write (a request
+        # on an object store) and a read by the join, the report and the client
         share = math.ceil(remaining / (2 * self.workers))
+        if self.per_split:
+            share = max(share, int(self.target / 4 / self.per_split))
         return max(1, min(self.size, share, remaining))
 
     def in_flight(self) -> int:
@@ -214,9 +225,10 @@ class Fanout:
 
     def returned(self, specs: list[TaskSpec], error: BaseException | None) -> bool:
         """A batch failed with ``error``: True when its splits are to run again one per
-        Dask task (not a split's failure: its worker died, ...), False when the run fails."""
+        Dask task (not a split's failure: its worker died, ...), False when the run fails
+        (a split's failure, or the datastore gone: each split alone would meet it too)."""
         self.in_flight -= 1
-        return error is not None and not isinstance(error, TaskFailed)
+        return error is not None and not isinstance(error, (TaskFailed, DatastoreUnavailable))
 
     @property
     def done(self) -> bool:

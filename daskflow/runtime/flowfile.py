@@ -16,6 +16,10 @@ from typing import Any
 import cloudpickle
 
 from ..exceptions import FlowDefinitionError
+from ..scratch import owned_prefix
+
+#: a notebook cell's flow, saved as a file for a subprocess to run
+CELL_PREFIX = "daskflow-cell-"
 
 
 def is_flow_class(value: Any) -> bool:
@@ -68,7 +72,7 @@ def flow_file_of(flow_cls: type, graph: Any) -> str:
         raise FlowDefinitionError(
             f"{flow_cls.__name__} is defined in the running script, which a subprocess "
             f"would run again: give its file instead, Runner('flow.py').async_run(...).")
-    folder = tempfile.mkdtemp(prefix="daskflow-cell-")
+    folder = tempfile.mkdtemp(prefix=owned_prefix(CELL_PREFIX))
     path = os.path.join(folder, f"{flow_cls.__name__.lower()}.py")
     with open(path, "w", encoding="utf-8") as f:
         f.write("".join(lines))

@@ -20,8 +20,9 @@ from .. import __version__
 from ..clusters.labels import run_finished, run_started
 from ..clusters.pricing import cost, currency
 from ..current import username
+from ..dashboard import flow_page_link
 from ..datastore import ArtifactRef, ArtifactStore
-from ..exceptions import TaskFailed
+from ..exceptions import DatastoreUnavailable, TaskFailed
 from ..graph import FlowGraph
 from ..liveness import HEARTBEAT, heartbeat_interval
 from .events import RunObserver
@@ -53,7 +54,8 @@ class RunLifecycle:
                  parameter_refs: dict[str, ArtifactRef], max_workers: int,
                  max_num_splits: int, origin_run_id: str | None,
                  code: dict[str, Any] | None = None,
-                 extra_system_tags: list[str] = ()) -> None:
+                 extra_system_tags: list[str] = (),
+                 code_files: dict[str, str] | None = None) -> None:
         self.store = store
         self.run_id = run_id
         self.graph = graph
@@ -71,6 +73,7 @@ class RunLifecycle:
             "parameter_refs": {k: v.as_record() for k, v in parameter_refs.items()},
             "max_workers": max_workers, "max_num_splits": max_num_splits,
             "origin_run_id": origin_run_id, "clusters": [], "code": code,
+            "code_files": code_files,  # the flow's files and their hashes, to compare runs
             "driver": {"host": socket.gethostname(), "pid": os.getpid()},
             HEARTBEAT: time.time(),
         }
@@ -115,18 +118,19 @@ class RunLifecycle:
                            price: float | None = None) -> None:
         """The run's default cluster is up: keep its scheduler, dashboard and size
         (``price``: of one worker-hour, for its estimated cost)."""
-        link = client.dashboard_link
+        link = flow_page_link(client.dashboard_link)  # the run's page on that dashboard
         workers = len(client.scheduler_info().get("workers", {}))
         self.record.update(scheduler=client.scheduler.address, dashboard=link,
                            cluster=description)
-        self.default_meter = WorkerMeter(client)
+        self.default_meter = WorkerMeter(client, run_id=self.run_id)
         self.cluster_changed({
             "name": "default", "backend": backend, "description": description, "step": None,
             "workers": workers, "started_at": self.record["started_at"],
             "ready_at": time.time(), "stopped_at": None, "dashboard": link,
             "price_per_worker_hour": price})
         self.observer.cluster_started(name="default", description=description,
-                                      dashboard=link, workers=workers)
+                                      dashboard=link, workers=workers, backend=backend,
+                                      meter=self.default_meter, price=price)
 
     def default_cluster_down(self) -> None:
         for cluster in reversed(self.record["clusters"]):
@@ -146,7 +150,10 @@ class RunLifecycle:
         with self.lock:
             if not any(c is info for c in self.record["clusters"]):
                 self.record["clusters"].append(info)
-        self._write()
+        try:
+            self._write()
+        except DatastoreUnavailable:
+            pass  # noted in the next write; if the store stays gone, the run ends saying so
         if info.get("stopped_at") and info["name"] != "default":
             self.observer.cluster_stopped(name=info["name"],
                                           seconds=info["stopped_at"] - info["started_at"],
@@ -167,12 +174,18 @@ class RunLifecycle:
             self.record["failure"] = {"pathspec": outcome.failure.pathspec,
                                       "type": outcome.failure.type_name,
                                       "message": outcome.failure.message}
+        report = None
         try:
             self._write()
-        finally:
+        except DatastoreUnavailable:
+            # the store is gone: the record stays "running" and reads as failed once its
+            # heartbeat is old; the run's outcome (which says so) is what the caller sees
+            pass
+        else:
             from ..report import write_report_after_run  # never raises
             report = write_report_after_run(self.store.root_url, self.store.flow_name,
                                             self.run_id, graph=self.graph)
+        finally:
             self.observer.run_finished(flow_name=self.store.flow_name, run_id=self.run_id,
                                        successful=outcome.successful, tasks=outcome.tasks,
                                        seconds=outcome.seconds, failure=outcome.failure,

@@ -5,6 +5,9 @@ connected worker for the time it was connected, *used* the share of its threads
 that had a task.  Adaptive scaling (workers coming and going) is counted as it
 happens.  Samples come every ``daskflow.cluster.meter-interval``, so a figure is
 off by at most that much per change.
+
+Given the run's id, :meth:`WorkerMeter.stop` also reads, before the cluster closes, what
+each step spent there from Dask's spans (``daskflow.dashboard.spans``).
 """
 
 from __future__ import annotations
@@ -19,9 +22,10 @@ from .. import config
 class WorkerMeter:
     """Counts one cluster's worker-seconds until :meth:`stop`."""
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: Any, run_id: str | None = None) -> None:
         from dask.utils import parse_timedelta
         self.client = client
+        self.run_id = run_id
         self.interval = float(parse_timedelta(config.get("cluster.meter-interval")))
         self.held = self.used = 0.0
         self.last = time.time()
@@ -51,10 +55,29 @@ class WorkerMeter:
         while not self.stopped.wait(self.interval):
             self._look()
 
-    def stop(self) -> dict[str, float]:
-        """Stop counting; the totals as the run's record keeps them."""
+    def so_far(self) -> tuple[float, float]:
+        """Worker-seconds held and used until now (read from another thread: the flow page)."""
+        elapsed = time.time() - self.last
+        held = self.held + len(self.workers) * elapsed
+        return round(held, 3), round(min(self.used + sum(self.busy.values()) * elapsed, held), 3)
+
+    def stop(self) -> dict[str, Any]:
+        """Stop counting; the totals as the run's record keeps them, and the run's steps'
+        figures from their spans when any ran here."""
         self.stopped.set()
         self.thread.join()
         self._look()
-        return {"worker_seconds_held": round(self.held, 3),
-                "worker_seconds_used": round(min(self.used, self.held), 3)}
+        totals: dict[str, Any] = {"worker_seconds_held": round(self.held, 3),
+                                  "worker_seconds_used": round(min(self.used, self.held), 3)}
+        if self.run_id is not None:
+            steps = self._step_metrics()
+            if steps:
+                totals["steps"] = steps
+        return totals
+
+    def _step_metrics(self) -> dict[str, Any]:
+        from ..dashboard.connect import step_metrics
+        try:
+            return step_metrics(self.client, self.run_id)
+        except Exception:  # noqa: BLE001  figures for the report only: a closing cluster
+            return {}

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..clusters import ResourceRequest, get_backend
+from ..dashboard import flow_page_link
 from ..graph import FlowGraph
 from ..secrets import parse_reference, resolve
 from ..clusters.labels import labelled_step
@@ -232,7 +233,8 @@ class ClusterPool:
         # the context without any step's secret values, for clusters whose backend gives
         # their workers the secrets itself (and whose connection may be plain tcp)
         self.ctx_bytes_by_reference = ctx_bytes_by_reference or ctx_bytes
-        # setup(client, backend, cluster=, step=): ship the run's code, check the workers
+        # setup(client, backend, cluster=, step=): ship the run's code, check the workers;
+        # what it returns (if not None) is called before the cluster closes
         self.setup = setup
         self.run_id = run_id
         self.events = events
@@ -278,7 +280,9 @@ class ClusterPool:
             with our_version_check():  # said by setup's environment check instead
                 client = stack.enter_context(Client(cluster, set_as_default=False))
             if self.setup is not None:  # before the context: its tasks need daskflow there
-                self.setup(client, backend, cluster=name, step=steps)
+                closing = self.setup(client, backend, cluster=name, step=steps)
+                if closing is not None:  # before the client closes (last in, first out)
+                    stack.callback(closing)
             if request.secrets and not backend.secrets_by_reference:
                 from .worker_secrets import WorkerSecrets
                 client.register_plugin(WorkerSecrets(
@@ -290,10 +294,11 @@ class ClusterPool:
                     "description": backend.describe(request) + _joining(client, request),
                     "started_at": started,
                     "ready_at": time.time(), "stopped_at": None,
-                    "dashboard": client.dashboard_link, "workers": request.workers,
+                    "dashboard": flow_page_link(client.dashboard_link),
+                    "workers": request.workers,
                     "price_per_worker_hour": backend.hourly_price(request)}
             step_cluster = StepCluster(key, placement, client, ctx_future, stack, backend,
-                                       cluster, info, WorkerMeter(client))
+                                       cluster, info, WorkerMeter(client, self.run_id))
         except BaseException as exc:  # reported to the driver, which fails the run
             stack.close()
             with self.lock:

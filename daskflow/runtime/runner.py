@@ -11,7 +11,7 @@ import signal
 import sys
 import textwrap
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any
 
@@ -24,23 +24,29 @@ from ..clusters.local.forkserver import is_warm
 from ..compat import alias_active
 from ..configs import flow_configs, load_configs
 from ..current import username
+from ..dashboard import enabled as flow_page_enabled
 from ..datastore import ArtifactRef, ArtifactStore, resolve_root
 from ..datastore.names import check_run_id
 from ..exceptions import (
     ConfigurationError,
     DaskflowException,
+    DatastoreUnavailable,
     ResumeError,
     RunFailed,
     RunOptionError,
     StepError,
+    TaskFailed,
 )
 from ..parameters import resolve_parameters
 from ..project import project_facts, project_tags
 from ..steps import apply_configs
 from ..tracebacks import add_source_lines
 from .context import RunContext
+from .diagnosis import quiet_once_lost, run_stopped
 from .display import choose_observer
 from .driver import RunDriver
+from .events import Observers
+from .flowpage import FlowPageFeed
 from .flowfile import flow_file_of, load_flow
 from .diagnosis import watch_exits
 from .idle import idle_release_for
@@ -93,6 +99,7 @@ class Runner:
         self.cluster = cluster = values["cluster"]
         self.run_id_file = values["run_id_file"]
         self.scheduler_address = scheduler_address
+        self.page: FlowPageFeed | None = None   # the flow page's feed, made per run
         get_backend(cluster)  # an unknown backend or missing extra fails before anything runs
         # Configs first: the decorators and @project may read them (a bad one fails now).
         self.configs_given = bool(values["config"] or values["config_value"])
@@ -316,6 +323,17 @@ class Runner:
             raise RunOptionError(f"--cache-from {self.cache_from}: {exc} Name a run of "
                                  f"{self.flow_cls.__name__} to reuse results of.") from None
 
+    def _flow_files(self) -> dict[str, str] | None:
+        """The flow's files and their hashes for the run's record (``report --compare``
+        names the files two runs differ in); None for a flow without a file."""
+        if not os.path.isfile(self.graph.file):
+            return None
+        from ..remote.codepackage import flow_files
+        try:
+            return flow_files(self.graph.file)
+        except OSError:  # a file that went meanwhile: nothing to compare by
+            return None
+
     def _check_requests(self) -> None:
         """Each backend refuses what it can never give: the default cluster and every
         step's own."""
@@ -334,7 +352,8 @@ class Runner:
             with open(self.run_id_file, "w") as f:
                 f.write(run_id)
         origin_run_id = plan.origin_run_id if plan else None
-        # temp files of writers killed mid-write (older than datastore.orphan-age) go
+        # temp files of writers killed mid-write (older than datastore.orphan-age) go, and
+        # what processes that died left on this machine (runtime/leftovers.py)
         threading.Thread(target=_sweep_orphans, args=(store,), daemon=True,
                          name="daskflow-sweep").start()
         code = self.calls = None
@@ -343,11 +362,15 @@ class Runner:
             code = store_code(self.code, store)
             if self.scheduler_address:  # a scheduler other runs may share
                 self.calls = _package_calls(store, code)
-        life = RunLifecycle(store, run_id, graph=self.graph, observer=self.observer,
+        # the flow page on the Dask dashboard of each cluster hears the run too
+        self.page = FlowPageFeed(self.graph) if flow_page_enabled() else None
+        observer = self.observer if self.page is None else Observers(self.observer, self.page)
+        life = RunLifecycle(store, run_id, graph=self.graph, observer=observer,
                             tags=self.tags, parameters=shown, parameter_refs=refs,
                             max_workers=self.max_workers,
                             max_num_splits=self.max_num_splits, origin_run_id=origin_run_id,
-                            code=code, extra_system_tags=project_tags(self.project))
+                            code=code, extra_system_tags=project_tags(self.project),
+                            code_files=self._flow_files())
         codes = code_keys(self.flow_cls, self.graph, self.plans, self.graph.file)
         ctx = RunContext(self.flow_cls, self.graph, self.datastore_root, run_id, refs,
                          tags=self.tags, username=life.user,
@@ -355,7 +378,7 @@ class Runner:
                          stream_output=self.stream_output, origin_run_id=origin_run_id,
                          project=self.project,
                          plans=self.plans,
-                         announce_starts=self.observer.wants_task_started(),
+                         announce_starts=observer.wants_task_started(),
                          metaflow_alias=alias_active(), cache=codes)
         reuse: list[Any] = [plan] if plan is not None else []
         if codes and not self.no_cache:
@@ -382,7 +405,7 @@ class Runner:
                 elif not reuse:  # every task runs: start it now, as the run starts
                     client = open_default()[0]
                 # else the driver starts it when a task first needs it: maybe never
-                outcome = RunDriver(ctx, client, self.observer, reuse, self.placements,
+                outcome = RunDriver(ctx, client, observer, reuse, self.placements,
                                     life.cluster_changed, self.max_workers,
                                     self._setup_cluster, self.idle,
                                     open_default=open_default, calls=self.calls,
@@ -392,16 +415,24 @@ class Runner:
         except KeyboardInterrupt:
             interrupted = True
             raise
+        except DatastoreUnavailable as exc:  # the driver's own read or write of the store
+            outcome = RunOutcome(False, TaskFailed(life.pathspec, type(exc).__name__, str(exc)))
         finally:
+            if outcome.failure is not None:  # the scheduler or the store gone: say so
+                outcome.failure = run_stopped(outcome.failure, life.pathspec, self.graph.file,
+                                              self.scheduler_address)
             life.finish(outcome, interrupted=interrupted)
 
         from ..client import Run  # the read side, for the caller
-        run = Run(life.pathspec, _namespace_check=False, _root=self.datastore_root)
+        failure = outcome.failure
+        store_down = failure is not None and failure.type_name == "DatastoreUnavailable"
+        run = None if store_down else Run(life.pathspec, _namespace_check=False,
+                                          _root=self.datastore_root)
         if not outcome.successful:
-            failure = outcome.failure
-            message = (f"Run {life.pathspec} failed"
-                       + (f": task {failure.pathspec} {failure.explained()}"
-                          if failure else "."))
+            message = f"Run {life.pathspec} failed" + (
+                "." if failure is None else f": {failure.message}"
+                if failure.pathspec == life.pathspec else  # the run's own: one line
+                f": task {failure.pathspec} {failure.explained()}")
             if failure is not None and failure.traceback_text:
                 # a notebook cell's lines: only this process's linecache has them
                 failure.traceback_text = add_source_lines(failure.traceback_text)
@@ -417,15 +448,17 @@ class Runner:
         which stays open), or one started for the run."""
         if self.scheduler_address:
             with ExitStack() as stack:
-                client = self.client or stack.enter_context(
+                quiet = stack.enter_context(quiet_once_lost())  # left after the client closes
+                client = quiet.client = self.client or stack.enter_context(
                     connect_scheduler(self.scheduler_address))
-                self._setup_cluster(client, None, cluster="default", step="start")
+                closing = self._setup_cluster(client, None, cluster="default", step="start")
                 life.default_cluster_up(client, backend=self.scheduler_address,
                                         description="existing scheduler")
                 try:
                     yield client
                 finally:
                     life.default_cluster_down()
+                    _call(closing)
             return
         backend = get_backend(self.cluster)
         request = backend.default_request(self.max_workers)
@@ -440,7 +473,7 @@ class Runner:
                 labelled_step(life.run_id, None), \
                 _workers_ignore_ctrl_c(backend.open(request)) as cluster, \
                 _connected(cluster) as client:
-            self._setup_cluster(client, backend, cluster="default", step="start")
+            closing = self._setup_cluster(client, backend, cluster="default", step="start")
             life.default_cluster_up(client, backend=backend.name,
                                     description=backend.describe(request),
                                     price=backend.hourly_price(request))
@@ -452,33 +485,36 @@ class Runner:
                 if self.idle is not None:
                     self.idle.close()
                 life.default_cluster_down()
+                _call(closing)
 
 
     def _setup_cluster(self, client: Any, backend: ClusterBackend | None, *, cluster: str,
-                       step: str) -> None:
+                       step: str) -> Callable[[], None] | None:
         """Before a cluster's first task: check its workers' versions against ours and
-        install the run's code package there (workers that join later get it too).
-        Clusters on this machine run our own interpreter and files: nothing to do. On an
-        existing scheduler (``backend`` None), which other runs may share, each task names
-        its package (``remote/calls.py``); the package is also installed there, last on
-        the workers' path, for the tasks of dask collections that steps compute (the
-        scheduler unpickles their graphs, which name daskflow's and the flow's functions):
-        those import the newest run's package.  Every cluster's nannies say how their
-        worker processes end (``_exit_watch.py``)."""
+        install the run's code package there (workers that join later get it too;
+        clusters on this machine run our own interpreter and files), and serve the flow
+        page on its scheduler. Returns what to call before the cluster closes.
+
+        On an existing scheduler (``backend`` None), which other runs may share, each
+        task names its package (``remote/calls.py``); the package is also installed there,
+        last on the workers' path, for the tasks of dask collections that steps compute
+        (the scheduler unpickles their graphs, which name daskflow's and the flow's
+        functions): those import the newest run's package.  Every cluster's nannies say
+        how their worker processes end (``_exit_watch.py``)."""
         watch_exits(client, by_value=backend is None or not backend.local_machine)
-        if self.code is None or (backend is not None and
-                                 backend.local_machine):
-            return
-        from ..remote import check_worker_environment, prepare_cluster
-        if backend is None and self.calls is not None:
-            check_worker_environment(client, cluster=cluster, step=step,
-                                     datastore_root=self.datastore_root)
-            self.calls.install(client)
-            from ..remote import install_code
-            install_code(client, self.code, cluster=cluster, behind=True)
-            return
-        prepare_cluster(client, self.code, cluster=cluster, step=step,
-                        datastore_root=self.datastore_root)
+        if self.code is not None and not (backend is not None and backend.local_machine):
+            from ..remote import check_worker_environment, install_code, prepare_cluster
+            if backend is None and self.calls is not None:
+                check_worker_environment(client, cluster=cluster, step=step,
+                                         datastore_root=self.datastore_root)
+                self.calls.install(client)
+                install_code(client, self.code, cluster=cluster, behind=True)
+            else:
+                prepare_cluster(client, self.code, cluster=cluster, step=step,
+                                datastore_root=self.datastore_root)
+        if self.page is None:
+            return None
+        return self.page.attach(client, cluster, ends_run=cluster == "default")
 
 
 @contextmanager
@@ -517,11 +553,18 @@ Runner.__doc__ = (Runner.__doc__ or "").format(
     options=textwrap.indent(options_doc(), "    ").lstrip())
 
 
+def _call(closing: Callable[[], None] | None) -> None:
+    if closing is not None:
+        closing()
+
+
 def _sweep_orphans(store: ArtifactStore) -> None:
-    try:
-        store.remove_orphaned_temp_files()
-    except Exception:  # noqa: BLE001  housekeeping never fails a run
-        pass
+    from .leftovers import sweep
+    for housekeeping in (store.remove_orphaned_temp_files, sweep):
+        try:
+            housekeeping()
+        except Exception:  # noqa: BLE001  housekeeping never fails a run
+            pass
 
 
 @contextmanager

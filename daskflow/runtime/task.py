@@ -45,15 +45,16 @@ from ..exceptions import (
     UnhandledTransitionError,
     did_you_mean,
 )
+from ..scratch import owned_prefix
 from ..secrets import reveal
 from ..inputs import Inputs
 from ..graph import FOREACH, SWITCH, StepNode
 from ..steps import StepPlan, TaskContext, TaskError, iter_hooks
 from ..steps.failure import handled_by_catch
-from .attempts import TaskResources, death_record, error_of, keep_spooled_output, \
-    lost_message, process_alive, worker_resources
+from .attempts import TaskResources, death_record, error_of, \
+    keep_spooled_output, lost_message, process_alive, worker_resources
 from .cache_keys import entry_of_run
-from .capture import announce, bind_capture, capture_output
+from .capture import announce, bind_capture, capture_output, note_spool
 from .context import RunContext, TaskRef, TaskSpec, parent_names
 from .environ import task_environment
 from .join_inputs import JoinInputs
@@ -141,12 +142,18 @@ def _spool_path(store: ArtifactStore) -> str | None:
     (not the worker's own folder, which Dask clears when a dead worker is replaced)."""
     if current_worker() is None or _batched(store):
         return None  # a batch of splits keeps its output in memory until it commits
-    folder = os.path.join(tempfile.gettempdir(), f"daskflow-spool-{os.getuid()}")
+    folder = spool_folder()
     try:
         os.makedirs(folder, mode=0o700, exist_ok=True)
     except OSError:
         return None
-    return os.path.join(folder, uuid.uuid4().hex)
+    # named by this process: a sweep finds the spools of processes that died
+    return os.path.join(folder, owned_prefix("") + uuid.uuid4().hex)
+
+
+def spool_folder() -> str:
+    """This user's folder of spools on this host."""
+    return os.path.join(tempfile.gettempdir(), f"daskflow-spool-{os.getuid()}")
 
 
 def _keep_output_of_dead_attempts(store: ArtifactStore, ctx: RunContext, spec: TaskSpec,
@@ -211,6 +218,10 @@ def _attempt(ctx: RunContext, store: ArtifactStore, spec: TaskSpec,
         "node_index": spec.parallel.node_index if spec.parallel else None})
     record: dict[str, Any] = {"attempt": attempt, "started_at": started, "frames": frames,
                               "parents": parents_named, "worker": _worker_address()}
+    if spool is not None:
+        note_spool(spool, {"root": ctx.store_root, "flow": ctx.flow_name,
+                           "run_id": ctx.run_id, "step": spec.step, "task_id": spec.task_id,
+                           "attempt": attempt})
     if node.recursive:  # which pass of its loop: resume clones each pass in its place
         record["iteration"] = spec.iteration
     if ctx.announce_starts and not _batched(store):  # a batch announces its splits at once

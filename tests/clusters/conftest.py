@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from pathlib import Path
 from typing import Any
 
 import dask.config
@@ -130,45 +131,13 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def moto_server(tmp_path_factory):
-    """``moto_server`` as a real subprocess on 127.0.0.1; yields its URL."""
-    import socket
-    import sys
-    import time
+class MotoURL(str):
+    """moto's URL, and ``log``: its access log, one line per S3 request (to count them)."""
 
-    problem = None
-    try:
-        import boto3
-        import moto.server
-    except ImportError as exc:
-        problem = f"moto[server] not installed ({exc}): pip install 'moto[server]==5.2.5'"
-    if problem:
-        if services_required("aws"):
-            pytest.fail(f"moto is required (DASKFLOW_REQUIRE_SERVICES=1): {problem}")
-        pytest.skip(problem)
-    port = _free_port()
-    env = dict(os.environ, MOTO_IAM_LOAD_MANAGED_POLICIES="true")
-    # its access log goes to a file: a pipe nobody reads fills up and blocks the server
-    log_path = tmp_path_factory.mktemp("moto") / "moto_server.log"
-    log = open(log_path, "wb")
-    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1",
-                               "-p", str(port)], stdout=log, stderr=subprocess.STDOUT, env=env)
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            if server.poll() is not None or time.monotonic() > deadline:
-                server.kill()
-                log.close()
-                pytest.fail(f"moto_server did not start: {log_path.read_text()[-2000:]}")
-            time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.terminate()
-    server.wait(10)
-    log.close()
+    def __new__(cls, url: str, log: Path) -> MotoURL:
+        self = super().__new__(cls, url)
+        self.log = log
+        return self
 
 
 @pytest.fixture(scope="session")

@@ -18,6 +18,7 @@ class OrphanFlow(FlowSpec):
                backend=os.environ.get("ORPHAN_BACKEND", "local"))
     @step
     def hold(self):
+        print("holding its workers", flush=True)  # spooled as it comes: a kill keeps it
         current.client.wait_for_workers(2, timeout=60)  # the cluster starts with its first
         pids = sorted(current.client.run(os.getpid).values())
         jobs = sorted(str(j) for j in current.client.run(

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from ..clusters.conftest import moto_server, services_required  # noqa: F401  (a fixture)
+from ..clusters.conftest import services_required
 
 BUCKET = "daskflow-remote-tests"
 

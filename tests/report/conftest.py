@@ -61,19 +61,30 @@ def latest_run(cwd: Path, flow_name: str) -> Any:
     return run
 
 
+_SHARED: dict[str, Any] = {}   # the session's one browser, whichever folder asks first
+
+
 @pytest.fixture(scope="session")
-def chromium() -> Iterator[Any]:
-    """A headless Chromium (Debian's, through Playwright), shared by the session."""
-    require("Chromium", os.path.exists(CHROMIUM),
-            f"{CHROMIUM} is missing; run `bash .ci/setup-browser.sh`")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        require("Playwright", False, "pip install playwright (or bash .ci/setup-browser.sh)")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+def chromium(request: pytest.FixtureRequest) -> Any:
+    """A headless Chromium (Debian's, through Playwright), shared by the session.
+
+    tests/dashboard takes this fixture too, and pytest makes it a fixture of its own
+    there; Playwright's sync API runs once per thread, so both hand out one browser,
+    closed when the session ends."""
+    if "browser" not in _SHARED:
+        require("Chromium", os.path.exists(CHROMIUM),
+                f"{CHROMIUM} is missing; run `bash .ci/setup-browser.sh`")
+        try:
+            from playwright.sync_api import sync_playwright
+        except ImportError:
+            require("Playwright", False,
+                    "pip install playwright (or bash .ci/setup-browser.sh)")
+        playwright = sync_playwright().start()
+        request.config.add_cleanup(playwright.stop)
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        request.config.add_cleanup(browser.close)   # before playwright stops (last in)
+        _SHARED["browser"] = browser
+    return _SHARED["browser"]
 
 
 class Page:

@@ -7,6 +7,7 @@ real ``KilledWorker`` carries the worker's state.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 
@@ -20,7 +21,16 @@ from daskflow.clusters.deaths import NannyAccount, exit_words, nanny_death
 from daskflow.exceptions import TaskFailed
 from daskflow.runtime._exit_watch import journal_name, read_journal
 from daskflow.runtime.attempts import death_record, error_of, lost_message
-from daskflow.runtime.diagnosis import Deaths, LostWorker, NannyReports, explain, lost_worker
+from daskflow.runtime.diagnosis import (
+    Deaths,
+    LostWorker,
+    NannyReports,
+    explain,
+    lost_worker,
+    quiet_once_lost,
+    run_stopped,
+    scheduler_gone,
+)
 
 pytestmark = pytest.mark.fast
 
@@ -166,3 +176,46 @@ def test_a_failure_line_says_the_cause_where_the_step_did_not_raise() -> None:
     assert TaskFailed(PATHSPEC, "ValueError", "bad").explained() == "raised ValueError: bad"
     died = TaskFailed(PATHSPEC, "WorkerDied", "it was killed", cause="worker-lost")
     assert died.explained() == "failed (worker-lost): it was killed"
+
+
+# -- what the whole run needs, gone ------------------------------------------------------------
+
+RUN = "SlowForeachFlow/1796574492537216"
+#: a task's own failure (its worker died): not the run's
+DIED = TaskFailed(PATHSPEC, "WorkerDied", "the worker process (pid 31337) running it died "
+                  "during attempt 0: it was killed by signal 9 (SIGKILL)", cause="worker-lost")
+
+
+def test_a_scheduler_gone_is_one_line_with_the_command_that_resumes() -> None:
+    stopped = run_stopped(scheduler_gone(RUN, "tcp://10.0.0.5:8786"), RUN,
+                          "/nowhere/flows/slow_foreach.py", "tcp://10.0.0.5:8786")
+    assert stopped.pathspec == RUN and "\n" not in stopped.message
+    assert stopped.message.startswith("the Dask scheduler at tcp://10.0.0.5:8786 went away")
+    assert stopped.message.endswith(
+        "Start it again (or another one), then continue the run with: python "
+        "/nowhere/flows/slow_foreach.py resume --origin-run-id 1796574492537216 "
+        "--scheduler-address ADDRESS")
+
+
+def test_a_datastore_gone_names_it_and_a_task_failure_stays_as_it_is() -> None:
+    gone = TaskFailed(RUN, "DatastoreUnavailable", "the datastore s3://b/p stopped answering "
+                      "while writing b/p/x: EndpointConnectionError: no (5 tries over 19 s).")
+    stopped = run_stopped(gone, RUN, "flow.py", None)
+    assert stopped.message.startswith(gone.message.rstrip("."))
+    assert stopped.message.endswith("Once it answers again, continue the run with: python "
+                                    "flow.py resume --origin-run-id 1796574492537216")
+    assert run_stopped(DIED, RUN, "flow.py", None) is DIED
+
+
+class _Client:
+    status = "running"
+
+
+def test_a_client_that_lost_its_scheduler_logs_nothing_while_the_run_ends(caplog) -> None:
+    client, logger = _Client(), logging.getLogger("distributed.client")
+    with caplog.at_level(logging.INFO, "distributed.client"), quiet_once_lost(client):
+        logger.error("while connected")
+        client.status = "connecting"
+        logger.error("Failed to reconnect to scheduler after 10.00 seconds, closing client")
+    logger.error("after the run")
+    assert [r.getMessage() for r in caplog.records] == ["while connected", "after the run"]

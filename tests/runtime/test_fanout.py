@@ -51,9 +51,23 @@ def test_batches_grow_while_splits_are_short_and_shrink_to_a_share_at_the_end():
     for _ in range(5):
         sizer.measured(splits=sizer.size, seconds=0.001 * sizer.size)
     assert sizer.next_size(10_000) == 150                # what fits the target
-    assert sizer.next_size(100) == 25                    # an even share per worker at the end
+    assert sizer.next_size(400) == 100                   # an even share per worker at the end
+    assert sizer.next_size(100) == 37                    # but a quarter target's worth at least
+    assert sizer.next_size(20) == 20
     assert sizer.next_size(1) == 1
     assert sizer.in_flight() == 4
+
+
+def test_a_split_alone_does_not_keep_batches_of_one():
+    """A batch of one split also writes its own records (slow on an object store): its
+    time is no measure of the split, so the next batch tries two again."""
+    sizer = BatchSizer(target=0.15, workers=2, most=1000)
+    sizer.measured(splits=2, seconds=0.2)
+    assert sizer.next_size(10_000) == 1
+    sizer.measured(splits=1, seconds=0.1)
+    assert sizer.next_size(10_000) == 2
+    sizer.measured(splits=1, seconds=0.2)                # as long as the target: alone
+    assert sizer.next_size(10_000) == 1
 
 
 def test_splits_as_long_as_half_the_target_run_alone():

@@ -22,7 +22,6 @@ from daskflow.secrets import SecretError, SecretRef
 from daskflow.steps import StepDecoratorError, StepPlan, environment
 from daskflow.steps.secrets import secrets
 
-from ..clusters.conftest import moto_server  # noqa: F401  (a fixture)
 
 VALUE = "p1-Zq9-do-not-show"
 SECRETS = {"db/creds": {"user": "u1", "pass-word": VALUE, "port": 5432, "a.b": "x"},

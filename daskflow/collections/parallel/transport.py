@@ -17,6 +17,10 @@ from typing import Any, NamedTuple
 from dask.utils import parse_bytes
 
 from ... import config
+from ...scratch import owned_prefix
+
+#: the folders of big partitions (named by their owner: a killed one's are swept later)
+SHARED_PREFIX = "daskflow-parallel-map-"
 
 
 class SharedFile(NamedTuple):
@@ -58,7 +62,7 @@ class SharedFolder:
         if setting == "auto":
             setting = "/dev/shm" if os.access("/dev/shm", os.W_OK) else tempfile.gettempdir()
         try:
-            path = tempfile.mkdtemp(prefix="daskflow-parallel-map-", dir=str(setting))
+            path = tempfile.mkdtemp(prefix=owned_prefix(SHARED_PREFIX), dir=str(setting))
         except OSError:
             return None
         probe = os.path.join(path, "probe")
