@@ -16,6 +16,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from itertools import islice
 from typing import Any
 
+from .. import causes
+from ..clusters.request import TaskResources
 from .layout import FOREACH, LINEAR, SPLIT, SWITCH, GraphNode, graph_nodes
 
 OK, FAILED, RETRIED, UNFINISHED = "ok", "failed", "retried", "unfinished"
@@ -327,6 +329,9 @@ def _read_task(task: Any) -> tuple[list[Attempt], set[str]]:
         view = Task(task.pathspec, attempt=number, _namespace_check=False, _store=task._store)
         done = view.record
         start = None if done and done.get("started_at") else {"started_at": view.started_at}
+        if len(task.attempts) > 1 or (done or {}).get("status") != "ok":  # what it ran with
+            ran = view.resources
+            start = {**(start or {}), "resources": ran._asdict() if ran else None}
         records[number] = (start, done)
     return _attempts(task._store, task.run_id, task.step_name, task.id, records)
 
@@ -358,8 +363,8 @@ def _attempts(store: Any, run_id: str, step: str, task_id: str,
             # a failure @catch caught in the attempt: the attempt is ok, its error kept
             error=record.get("error") or record.get("caught"),
             index=frames[-1][3] if frames else None,
-            cause=view.failure_cause if outcome in (FAILED, RETRIED) else None,
-            resources=_resources(view) if outcome != OK or len(attempts) > 1 else None,
+            cause=causes.of_record(done) if outcome in (FAILED, RETRIED) else None,
+            resources=_resources(start) if outcome != OK or len(records) > 1 else None,
             cluster=record.get("cluster"), worker=record.get("worker") or record.get("host"),
             performance_report=store.runs.file_location(run_id, report) if report else None,
             next_step=record.get("next_step"), num_splits=record.get("num_splits"),
@@ -369,10 +374,10 @@ def _attempts(store: Any, run_id: str, step: str, task_id: str,
     return out, parents
 
 
-def _resources(view: Any) -> str | None:
-    """What an attempt ran with, in words; read only for the attempts of a task that
-    failed once (a wide step's 100,000 successes cost no read)."""
-    resources = view.resources
+def _resources(start: dict[str, Any] | None) -> str | None:
+    """What an attempt ran with (its start record says), in words; shown only for the
+    attempts of a task that failed once."""
+    resources = TaskResources.from_record((start or {}).get("resources"))
     return resources.describe() if resources is not None else None
 
 
