@@ -504,10 +504,15 @@ ADVICE = {
 }
 
 
+#: seconds to wait for the nanny's word of a dead worker (it trails the task's failure,
+#: by more on a loaded machine)
+NANNY_WAIT = 5.0
+
+
 def _nanny_account(cluster: Any, address: str) -> NannyAccount:
     """What the nannies of ``cluster`` said of the worker at ``address``: its memory
     monitor's event (the nanny's event may trail the task's failure: waited for)."""
-    deadline = time.monotonic() + 2.0
+    deadline = time.monotonic() + NANNY_WAIT
     while True:
         for _, event in _scheduler_events(cluster, "worker-restart-memory"):
             if isinstance(event, dict) and event.get("worker") == address:

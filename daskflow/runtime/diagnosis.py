@@ -34,8 +34,9 @@ from ..exceptions import TaskFailed
 
 #: the nanny's memory monitor announces a kill on this topic (distributed's name)
 MEMORY_TOPIC = "worker-restart-memory"
-#: seconds a diagnosis waits for the nanny's word (it trails the scheduler's)
-NANNY_WAIT = 2.0
+#: seconds a diagnosis waits for the nanny's word (it trails the scheduler's, by more on
+#: a loaded machine; only a death the nanny says nothing of waits it all)
+NANNY_WAIT = 5.0
 #: a task whose worker dies this often before it starts an attempt fails the run
 MAX_UNSTARTED_LOSSES = 5
 
