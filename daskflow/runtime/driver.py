@@ -124,7 +124,7 @@ class RunDriver:
         self.relay = TaskRelay(observer, self.graph, ctx.stream_output,
                                f"{ctx.flow_name}/{ctx.run_id}")
         self.flights = Flights(self.events, idle)  # idle: the default cluster's IdleRelease
-        from ..remote.calls import PlainCalls  # distributed: only once a run starts
+        from ..remote.plain_calls import PlainCalls
         self.step_calls = PlainCalls()      # step clusters are the run's own
         self.calls = calls or self.step_calls
         self.board = None if share is None else ShareBoard(
