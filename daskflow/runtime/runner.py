@@ -459,6 +459,9 @@ class Runner:
             return
         backend = get_backend(self.cluster)
         request = backend.default_request(self.max_workers)
+        # distributed's defaults first: a run that needed no cluster until now has not
+        # imported it, and dask.config.set below would drop the keys loaded inside it
+        import distributed  # noqa: F401
         # A worker replaced after a @timeout or a crash counts against a task's
         # allowed failures in the scheduler; daskflow counts attempts itself.
         # Its tasks hand each other small refs, and every task needs the run context,
