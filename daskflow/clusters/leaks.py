@@ -15,19 +15,20 @@ go, and they fill again with the live ones as those need them.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 
 def release_closed_servers() -> None:
-    """Drop distributed's memos that hold closed schedulers."""
-    try:
-        from distributed import core
-        from distributed.dashboard import scheduler as dashboard
-    except ImportError:
-        return
+    """Drop distributed's memos that hold closed schedulers.  The dashboard's module is
+    not imported for it: a process that never served its pages (they are added after
+    ``local.dashboard-delay``) has nothing in its memo, and importing it (Bokeh) would
+    cost a small run's driver most of a second as its cluster closes."""
+    core = sys.modules.get("distributed.core")
     clear = getattr(getattr(core, "_expects_comm", None), "cache_clear", None)
     if clear is not None:
         clear()
+    dashboard = sys.modules.get("distributed.dashboard.scheduler")
     cache = _memo_of(getattr(dashboard, "template_variables", None))
     if cache is not None:
         cache.clear()

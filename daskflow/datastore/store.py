@@ -184,11 +184,14 @@ class ArtifactStore:
                      tasks: list[tuple[str, dict[str, Any], dict[str, Any]]]) -> None:
         """The records of tasks of ``step`` taken as finished instead of run (``@cache``'s
         hits), each ``(task_id, start record, done record)``, written together as batch
-        objects (one per thousand tasks), so reusing a wide step costs a few writes."""
-        for first in range(0, len(tasks), 1000):
+        objects, so reusing a wide step costs a few writes: one object per stretch of
+        consecutive task ids (a thousand at most).  An object's name is the range of
+        ids it holds, so the record of a split that ran between two stretches is
+        looked up without reading theirs (a join reads it as the split finishes)."""
+        for stretch in _stretches(sorted(tasks, key=lambda task: int(task[0])), 1000):
             self.stored.write_batch(run_id, step, [
                 {"task_id": task_id, "attempt": done["attempt"], "start": start, "done": done}
-                for task_id, start, done in tasks[first:first + 1000]])
+                for task_id, start, done in stretch])
 
     # -- files kept with a task, and foreach items ----------------------------------------------
 
@@ -269,3 +272,15 @@ def resolve_root(root: str | None = None) -> str:
         if parent == here:
             return os.path.join(os.getcwd(), chosen)
         here = parent
+
+
+def _stretches(tasks: list[tuple[str, Any, Any]], most: int) -> Iterator[list[Any]]:
+    """``tasks`` (sorted by task id) cut where an id is missing, and every ``most``."""
+    stretch: list[Any] = []
+    for task in tasks:
+        if stretch and (len(stretch) == most or int(task[0]) != int(stretch[-1][0]) + 1):
+            yield stretch
+            stretch = []
+        stretch.append(task)
+    if stretch:
+        yield stretch

@@ -21,7 +21,6 @@ import os
 import pickle
 import socket
 from collections.abc import Callable, Sequence
-from itertools import groupby
 from typing import Any
 
 import cloudpickle
@@ -30,6 +29,7 @@ from distributed import Future
 from . import _on_cluster, _packages
 from ._packages import MARK, Package
 from .errors import CodeInstallError
+from .plain_calls import PlainCalls
 
 
 def package_of(sha: str, url: str, *, max_packages: int) -> Package:
@@ -82,30 +82,6 @@ class OpenedFuture(Future):
 
     def exception(self, timeout: Any = None, **kwargs: Any) -> Any:
         return opened_error(super().exception(timeout, **kwargs))
-
-
-class PlainCalls:
-    """Calls submitted as they are, for a cluster of the run's own."""
-
-    def submit(self, client: Any, func: Callable, *args: Any, key: str,
-               priority: int = 0) -> Any:
-        return client.submit(func, *args, key=key, pure=False, priority=priority)
-
-    def map(self, client: Any, func: Callable, *iterables: Sequence[Any], keys: list[str],
-            priorities: Sequence[int] | None = None, kwargs: dict[str, Any] | None = None,
-            **options: Any) -> list[Any]:
-        """``func`` over ``iterables`` (and ``kwargs``, the same for every task);
-        consecutive tasks of one priority go in one ``client.map`` with ``options``."""
-        priorities = priorities or [0] * len(keys)
-        futures: list[Any] = []
-        index = 0
-        for priority, run in groupby(priorities):
-            size = len(list(run))
-            part = [list(it[index:index + size]) for it in iterables]
-            futures += client.map(func, *part, key=keys[index:index + size], pure=False,
-                                  priority=priority, **(kwargs or {}), **options)
-            index += size
-        return futures
 
 
 class PackageCalls(PlainCalls):

@@ -35,7 +35,6 @@ from .. import config
 from ..datastore import ArtifactStore
 from ..datastore.layout import code_key
 from ..exceptions import ArtifactError, ConfigurationError, DataNotFoundError
-from ._on_cluster import unpack
 from .errors import CodePackageTooLargeError
 
 INFO = "INFO"               # the archive's description, a JSON file at its top
@@ -273,6 +272,7 @@ class RunCode:
 
     def extract(self) -> tempfile.TemporaryDirectory:
         """The package unpacked into a temporary folder (removed when it is cleaned up)."""
+        from ._on_cluster import unpack  # distributed's: not for a driver that only hashes
         tmp = tempfile.TemporaryDirectory(prefix=f"daskflow-code-{self.sha[:12]}-")
         unpack(self._data, tmp.name)
         return tmp

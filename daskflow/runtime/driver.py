@@ -154,7 +154,7 @@ class RunDriver:
         self.deaths = Deaths()
         self.movable = Movable()
         self.flights = Flights(self.events, idle)  # idle: the default cluster's IdleRelease
-        from ..remote.calls import PlainCalls  # distributed: only once a run starts
+        from ..remote.plain_calls import PlainCalls
         self.step_calls = PlainCalls()      # step clusters are the run's own
         self.calls = calls or self.step_calls
         self.board = None if share is None else ShareBoard(

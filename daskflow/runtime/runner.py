@@ -462,6 +462,9 @@ class Runner:
             return
         backend = get_backend(self.cluster)
         request = backend.default_request(self.max_workers)
+        # distributed's defaults first: a run that needed no cluster until now has not
+        # imported it, and dask.config.set below would drop the keys loaded inside it
+        import distributed  # noqa: F401
         # A task whose worker dies fails at once (KilledWorker), also on the step
         # clusters started meanwhile: the driver finds out why, records the attempt and
         # decides where it runs again (runtime/diagnosis.py); @retry counts attempts.

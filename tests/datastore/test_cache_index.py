@@ -8,6 +8,7 @@ import pytest
 
 from daskflow.datastore import ArtifactRef, ArtifactStore
 from daskflow.datastore.cache_index import decode, encode
+from daskflow.datastore.layout import batch_range
 from daskflow.datastore.serializers import DASK_PARQUET
 from daskflow.exceptions import InvalidNameError
 
@@ -116,6 +117,23 @@ def test_reused_tasks_are_recorded_together_and_read_as_any_task(store, tmp_path
     assert len(reader.list_tasks("2", "work")) == 2501
     assert reader.read_done("2", "work", "1999", 0)["origin_pathspec"] == \
         "SomeFlow/1/work/1999"
+
+
+def test_a_split_that_ran_between_reused_ones_is_read_without_reading_theirs(store, tmp_path):
+    """One changed item of a thousand: the reused splits' objects stop on each side of
+    the one that ran, so its record (which its join reads) is found in its own object."""
+    tasks = [(str(i), {"attempt": 0}, {"attempt": 0, "status": "ok"})
+             for i in [*range(1001, 1, -1)] if i != 9]   # in any order
+    store.write_reused("2", "work", tasks)
+    store.stored.write_batch("2", "work", [{"task_id": "9", "attempt": 0,
+                                             "start": {"attempt": 0},
+                                             "done": {"attempt": 0, "status": "ran"}}])
+    folder = tmp_path / "root" / "SomeFlow" / "2" / "work" / "_batches"
+    ranges = sorted(batch_range(p.name) for p in folder.iterdir())
+    assert ranges == [(2, 8), (9, 9), (10, 1001)]
+    reader = ArtifactStore(str(tmp_path / "root"), "SomeFlow")
+    assert reader.read_done("2", "work", "9", 0)["status"] == "ran"
+    assert len(reader.list_tasks("2", "work")) == 1000
 
 
 def test_a_split_reads_its_own_items_digest_alone(store):

@@ -133,10 +133,11 @@ class LocalBackend(LocalProcessTeardown, ClusterBackend):
     def check(self, request: ResourceRequest) -> None:
         self.dashboard_delay()  # a bad setting fails here, before anything starts
         cores = machine_cores()
-        memory = machine_memory()
         other = "Ask for less, or run the step on a backend with bigger machines " \
                 "(e.g. @resources(..., backend='slurm'))."
-        if request.memory is not None and request.memory * request.workers > memory:
+        # distributed's MEMORY_LIMIT imports all of distributed: asked only when needed
+        memory = machine_memory() if request.memory is not None else None
+        if memory is not None and request.memory * request.workers > memory:
             raise ResourceRequestError(
                 f"The local backend cannot give {request.workers} worker(s) of "
                 f"{format_bytes(request.memory)} memory: this machine has "
