@@ -360,7 +360,10 @@ class Runner:
         if self.code is not None:
             from ..remote import store_code
             code = store_code(self.code, store)
-            if self.scheduler_address:  # a scheduler other runs may share
+            # A scheduler other runs may share, given by address: each task sealed with
+            # its package. Through the caller's client (a notebook's, or a worker's for
+            # Flow.delayed) the code is installed on it as on a cluster of the run's own.
+            if self.scheduler_address and self.client is None:
                 self.calls = _package_calls(store, code)
         # the flow page on the Dask dashboard of each cluster hears the run too
         self.page = FlowPageFeed(self.graph) if flow_page_enabled() else None
