@@ -153,14 +153,9 @@ class ClusterContract:
         labels = ClusterLabels(run="ListedFlow/1", step="train", user="ana",
                                version="0.1.0", driver=this_driver())
         with labelled(labels), self.backend().open(self.request):
-            deadline = time.monotonic() + 30  # a loaded scheduler of jobs may list late
-            while True:
-                found, notes = live_clusters([self.backend_name])
-                assert notes == []
-                mine_only = [c for c in found if c.labels.run == "ListedFlow/1"]
-                if mine_only or time.monotonic() > deadline:
-                    break
-                time.sleep(1)
+            found, notes = live_clusters([self.backend_name])
+            assert notes == []
+            mine_only = [c for c in found if c.labels.run == "ListedFlow/1"]
             assert len(mine_only) == 1, f"listed: {found!r}"
             [mine] = mine_only
             assert (mine.labels.step, mine.labels.user) == ("train", "ana")

@@ -53,7 +53,8 @@ def pbs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     with dask.config.set({"daskflow.cluster.pbs": block["pbs"],
                           "daskflow.cluster.prices.pbs": block["prices"]["pbs"]}):
         yield block
-    for module in [m for m in sys.modules if m.startswith("daskflow.clusters.pbs")]:
+    for module in [m for m in sys.modules
+                   if m == "daskflow.clusters.pbs" or m.startswith("daskflow.clusters.pbs.")]:
         del sys.modules[module]
 
 
@@ -126,7 +127,8 @@ def lab(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, require_slurm):
     with dask.config.set({"daskflow.cluster.lab": settings,
                           "daskflow.cluster.prices.lab": {"worker-hour": 0.1}}):
         yield
-    for module in [m for m in sys.modules if m.startswith("daskflow.clusters.lab")]:
+    for module in [m for m in sys.modules
+                   if m == "daskflow.clusters.lab" or m.startswith("daskflow.clusters.lab.")]:
         del sys.modules[module]
 
 
