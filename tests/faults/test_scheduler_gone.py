@@ -5,7 +5,7 @@
   resume, on a new scheduler, reuses the splits that had finished.
 - A step on a SLURM cluster of its own whose jobs are cancelled (``scancel``) mid-step:
   the step fails with SLURM's account, or runs again per ``@retry`` on a new cluster
-  (not yet: marked xfail); no job of either cluster is left.
+  (the lost task is sent again on a fresh cluster); no job of either cluster is left.
 """
 
 from __future__ import annotations
@@ -88,11 +88,7 @@ def _slurm_jobs() -> set[str]:
 
 
 @pytest.mark.slurm
-@pytest.mark.parametrize("retry", [False, pytest.param(True, marks=pytest.mark.xfail(
-    reason="a task lost with its step cluster's workers is not sent again yet: the driver's "
-           "re-send of lost tasks (retries that know why a task failed) is to do it, on a new "
-           "cluster when the old one has no worker left", strict=True))],
-    ids=["no-retry", "retry"])
+@pytest.mark.parametrize("retry", [False, True], ids=["no-retry", "retry"])
 def test_a_step_cluster_whose_slurm_job_is_cancelled_fails_or_retries(
         require_slurm, workdir, retry):  # noqa: F811
     proc = subprocess.Popen(
