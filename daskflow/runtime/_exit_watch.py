@@ -22,7 +22,6 @@ import tempfile
 from typing import Any
 
 import msgpack
-from distributed import NannyPlugin
 
 EXIT_TOPIC = "daskflow-worker-exit"
 #: journal bytes one exit event carries at most (a batch's records, small artifacts inline)
@@ -103,32 +102,46 @@ def _journals(worker_address: str) -> dict[str, bytes]:
     return found
 
 
-class WatchExits(NannyPlugin):
-    """On each nanny: when its worker process ends while the nanny runs (a kill, a crash,
-    the memory monitor), log ``{"worker", "exitcode", "journals"}`` on :data:`EXIT_TOPIC`."""
+def __getattr__(name: str) -> Any:
+    """``WatchExits``, made when first asked for: ``import daskflow`` stays without
+    distributed (this module is imported by the runtime's modules at import time)."""
+    if name == "WatchExits":
+        globals()["WatchExits"] = cls = _watch_exits_class()
+        return cls
+    raise AttributeError(name)
 
-    name = "daskflow-exit-watch"
-    idempotent = True
 
-    def setup(self, nanny: Any) -> None:
-        original = nanny._on_worker_exit_sync
+def _watch_exits_class() -> type:
+    from distributed import NannyPlugin
 
-        def on_exit(exitcode: int) -> None:
-            address = nanny.worker_address
-            if getattr(nanny.status, "name", "") == "running" and address:
-                try:
-                    nanny.log_event(EXIT_TOPIC, {"worker": address, "exitcode": exitcode,
-                                                 "journals": _journals(address)})
-                except Exception:  # noqa: BLE001  the driver then knows less, nothing breaks
-                    pass
-            original(exitcode)
+    class WatchExits(NannyPlugin):
+        """On each nanny: when its worker process ends while the nanny runs (a kill, a crash,
+        the memory monitor), log ``{"worker", "exitcode", "journals"}`` on :data:`EXIT_TOPIC`."""
 
-        self._original = original
-        nanny._on_worker_exit_sync = on_exit   # the next worker process's exit
-        if nanny.process is not None:          # this one's
-            nanny.process.on_exit = on_exit
+        name = "daskflow-exit-watch"
+        idempotent = True
 
-    def teardown(self, nanny: Any) -> None:
-        original = getattr(self, "_original", None)
-        if original is not None:
-            nanny._on_worker_exit_sync = original
+        def setup(self, nanny: Any) -> None:
+            original = nanny._on_worker_exit_sync
+
+            def on_exit(exitcode: int) -> None:
+                address = nanny.worker_address
+                if getattr(nanny.status, "name", "") == "running" and address:
+                    try:
+                        nanny.log_event(EXIT_TOPIC, {"worker": address, "exitcode": exitcode,
+                                                     "journals": _journals(address)})
+                    except Exception:  # noqa: BLE001  the driver then knows less, nothing breaks
+                        pass
+                original(exitcode)
+
+            self._original = original
+            nanny._on_worker_exit_sync = on_exit   # the next worker process's exit
+            if nanny.process is not None:          # this one's
+                nanny.process.on_exit = on_exit
+
+        def teardown(self, nanny: Any) -> None:
+            original = getattr(self, "_original", None)
+            if original is not None:
+                nanny._on_worker_exit_sync = original
+
+    return WatchExits
