@@ -170,7 +170,7 @@ def bench(args: argparse.Namespace, folder: Path, moto: str, proxy: Proxy) -> No
     run_id, count, split = phase("read back", [sys.executable, "-c", READ_BACK, root,
                                                str(FLOW)]).split()
     assert int(count) == args.splits
-    phase("logs", flow + ["logs", f"{run_id}/work/{split}"])
+    phase("logs", flow + ["logs", "/".join([run_id, "work", split])])
     phase("report", flow + ["report", run_id, "-o", str(folder / "report.html")])
     phase("resume", flow + ["resume", "join", "--origin-run-id", run_id, "--max-num-splits",
                             str(args.splits)])

@@ -55,7 +55,7 @@ def test_a_failure_names_its_error_line_and_the_logs_command():
     board = RunBoard("PageFlow", "7", STEPS, flow_file="page_flow.py")
     board.expanded("work", 5)
     board.submitted("work", 2)
-    failure = TaskFailed("PageFlow/7/work/3", "ValueError",
+    failure = TaskFailed("/".join(["PageFlow", "7", "work", "3"]), "ValueError",
                          "split 1 <refuses> & stops" + "x" * 400 + "\nsecond line")
     board.finished("work", "3", ok=False, failure=failure)
     state = board.state(now=5.0)
