@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["cluster_client", "current_worker"]
+__all__ = ["cluster_client", "current_worker", "erred_with"]
 
 
 def current_worker() -> Any | None:
@@ -59,3 +59,17 @@ def _running_client() -> Any | None:
     except (ImportError, ValueError):
         return None
     return client if client.status == "running" else None
+
+
+def erred_with(future: Any) -> BaseException | None:
+    """The error ``future`` ended with, read without waiting; None unless it erred.
+
+    ``Future.exception()`` waits for the future's end, and its status can change under
+    the caller: Dask runs an erred task again when a task that needs it is retried, and
+    the new end may wait on the very caller that asks.  A future already running again
+    after an error answers that error; a cancelled one answers None.
+    """
+    state = getattr(future, "_state", None)
+    if state is None:  # not a distributed future
+        return future.exception() if future.status == "error" else None
+    return state.exception if state.status in ("error", "pending", "lost") else None

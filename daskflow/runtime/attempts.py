@@ -82,8 +82,9 @@ def end_lost_attempt(store: Any, run_id: str, step: str, task_id: str, worker: s
                      cause: str, how: str) -> EndedAttempt | None:
     """The task's latest attempt, when it ran on ``worker``: recorded as dead of ``cause``
     (``how``: in words) unless it wrote its own record first (a ``@timeout`` stops an
-    attempt by killing its process); None when no attempt of it ran there (it had not
-    started)."""
+    attempt by killing its process); None when no attempt of it died there: it had not
+    started, or it had finished and only its result, held by the worker, was lost (the
+    worker died before the scheduler heard of it): run again, it returns what it stored."""
     attempts = store.list_attempts(run_id, step, task_id)
     if not attempts:
         return None
@@ -93,6 +94,8 @@ def end_lost_attempt(store: Any, run_id: str, step: str, task_id: str, worker: s
         return None
     resources = TaskResources.from_record(start.get("resources"))
     record = store.read_done(run_id, step, task_id, attempt)
+    if record is not None and record.get("status") == "ok":
+        return None
     if record is not None:
         return EndedAttempt(attempt, len(attempts), resources, error_of(record, start, attempt),
                             causes.of_record(record) or cause)

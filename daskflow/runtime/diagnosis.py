@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from ..clusters.deaths import Death, NannyAccount, nanny_death
+from ..dask_client import erred_with
 from ..exceptions import TaskFailed
 
 #: the nanny's memory monitor announces a kill on this topic (distributed's name)
@@ -53,9 +54,7 @@ class LostWorker(NamedTuple):
 
 def lost_worker(future: Any) -> LostWorker | None:
     """The worker ``future``'s task was lost with, if it failed that way."""
-    if future.status != "error":
-        return None
-    exc = future.exception()
+    exc = erred_with(future)
     worker = getattr(exc, "last_worker", None)
     if type(exc).__name__ != "KilledWorker" or worker is None:
         return None
@@ -181,8 +180,9 @@ class Deaths:
         return self.waiting_for.pop(key, [])
 
     def unstarted_loss(self, key: str) -> bool:
-        """The task ``key`` was lost before it started an attempt; False once that happened
-        too often (its task itself likely kills its worker before it can claim one)."""
+        """The task ``key`` was lost with no attempt of its own dying (before it started,
+        or after it finished but before the scheduler heard); False once that happened too
+        often (its task itself likely kills its worker before it can claim one)."""
         self.unstarted[key] = self.unstarted.get(key, 0) + 1
         return self.unstarted[key] < MAX_UNSTARTED_LOSSES
 
@@ -206,7 +206,7 @@ def failure_of(future: Any, pathspec: str,
                ) -> TaskFailed:
     """The failure of the task (or batch) whose ``future`` did not finish; ``account``
     asks the cluster's backend about an error (None: the run's default cluster)."""
-    exc = future.exception() if future.status == "error" else None
+    exc = erred_with(future)
     if isinstance(exc, TaskFailed):
         return exc
     return explain(pathspec, exc, account(exc) if account and exc is not None else None)

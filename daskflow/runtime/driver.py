@@ -54,6 +54,7 @@ import cloudpickle
 
 from .. import causes, config
 from ..dashboard import step_span
+from ..dask_client import erred_with
 from ..exceptions import TaskFailed
 from .batch import execute_batch
 from .context import RunContext, SplitBatch, TaskKey, TaskRef, TaskSpec, submit_context, \
@@ -282,7 +283,7 @@ class RunDriver:
             if lost is not None:  # its splits wait for the diagnosis, or for what it needs
                 self._lost(event, DEFAULT, lost)
                 return
-            error = future.exception() if future.status == "error" else None
+            error = erred_with(future)
             if not fanout.returned(specs, error):
                 failure = error if isinstance(error, TaskFailed) else \
                     self._failure(future, DEFAULT)
@@ -351,7 +352,7 @@ class RunDriver:
         if future.status == "finished":
             sizes = future.result()
         elif future.status == "error":
-            error = future.exception()
+            error = erred_with(future)
         step, parent, groups = self.sizing.answered(future.key, sizes, error, self.placements)
         for placement, frames_list in groups:  # each size to its own cluster
             self._apply(self.walk.splits(step, frames_list, parent), placement)
@@ -396,8 +397,9 @@ class RunDriver:
                                  diagnosed.address, death.cause, death.message)
         if ended is None and not self.deaths.unstarted_loss(future.key):
             self._fail(TaskFailed(self._pathspec(task.step, task.task_id), DIED,
-                                  f"its worker died before it could start, again and again; "
-                                  f"the last one: {death.message}", cause=death.cause))
+                                  "its worker died before it could start or hand back "
+                                  f"its result, again and again; the last one: "
+                                  f"{death.message}", cause=death.cause))
             return
         sent = self.movable.get(future.key)
         cause = ended.cause if ended is not None else death.cause

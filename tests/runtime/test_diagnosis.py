@@ -219,3 +219,22 @@ def test_a_client_that_lost_its_scheduler_logs_nothing_while_the_run_ends(caplog
         logger.error("Failed to reconnect to scheduler after 10.00 seconds, closing client")
     logger.error("after the run")
     assert [r.getMessage() for r in caplog.records] == ["while connected", "after the run"]
+
+
+def test_a_task_that_finished_on_a_worker_that_died_lost_only_its_result(tmp_path) -> None:
+    # Its worker died a moment after it ended, before the scheduler heard: the attempt
+    # stands (no dead attempt to count against @retry), and a rerun returns what it stored.
+    from daskflow.datastore import ArtifactStore
+    from daskflow.runtime.attempts import end_lost_attempt
+    store = ArtifactStore(str(tmp_path / "root"), "SomeFlow")
+    start = {"worker": "tcp://w:1", "pid": 7, "started_at": 1.0}
+    store.claim_attempt("1", "inner", "5", start)
+    store.write_done("1", "inner", "5", 0, {"attempt": 0, "status": "ok"})
+    assert end_lost_attempt(store, "1", "inner", "5", "tcp://w:1", causes.WORKER_LOST,
+                            "") is None
+    assert store.read_done("1", "inner", "5", 0)["status"] == "ok"
+    # one that was running there is recorded dead
+    store.claim_attempt("1", "work", "7", start)
+    ended = end_lost_attempt(store, "1", "work", "7", "tcp://w:1", causes.WORKER_LOST, "")
+    assert ended is not None and ended.attempt == 0 and ended.error["type"] == "WorkerDied"
+    assert store.read_done("1", "work", "7", 0)["status"] == "failed"

@@ -20,7 +20,7 @@ from typing import Any
 from dask.utils import parse_bytes
 
 from ... import config
-from ...dask_client import cluster_client
+from ...dask_client import cluster_client, erred_with
 from .errors import ParallelMapError
 from .partitions import Input, Partition
 from .pickling import dumps, pickle_func
@@ -159,8 +159,7 @@ class _MapRun:
         for future in self.done:
             if future.status != "finished":
                 part = self.running[future.key][0]
-                error = future.exception() if future.status == "error" else None
-                return _failure(future, error, part)
+                return _failure(future, erred_with(future), part)
         items = sorted(self.running.values(), key=lambda pf: pf[0].number)
         blobs = self.client.gather([f for _, f in items])
         self.running.clear()
