@@ -63,7 +63,7 @@ class BatchRecords(TaskRecords):
         return self._entries.get((task_id, attempt)) if self._mine(run_id, step) else None
 
     def _stored_attempts(self, task_id: str) -> set[int]:
-        found = set(self._index.entries_of(task_id, fresh=False))
+        found = set(self._index.attempts_of(task_id, fresh=False))
         if task_id in self._folders:
             found |= self._stored.file_attempts(self._run_id, self._step, task_id)
         return found

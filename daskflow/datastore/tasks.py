@@ -140,7 +140,7 @@ class StoredRecords(TaskRecords):
 
     def claim_attempt(self, run_id: str, step: str, task_id: str,
                       record: dict[str, Any]) -> int:
-        attempt = max(self.step_batches(run_id, step).entries_of(task_id), default=-1) + 1
+        attempt = max(self.step_batches(run_id, step).attempts_of(task_id), default=-1) + 1
         while True:
             record["attempt"] = attempt
             if self.files.create_exclusive(self.layout.start(run_id, step, task_id, attempt),
@@ -157,7 +157,7 @@ class StoredRecords(TaskRecords):
 
     def list_attempts(self, run_id: str, step: str, task_id: str) -> list[int]:
         index = self.step_batches(run_id, step)
-        batched = index.entries_of(task_id)
+        batched = index.attempts_of(task_id)
         if batched:
             if index.folders is None:  # one listing of the step, not one of each task
                 index.folders = set(self.task_folders(run_id, step))
