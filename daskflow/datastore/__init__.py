@@ -4,7 +4,8 @@ See ``store.py`` for its layers and ``docs/storage.md`` for every kind of file.
 """
 
 from .artifacts import ArtifactRef
+from .batches import unpack_results
 from .store import ArtifactStore, resolve_root
 from .tasks import TaskRecords
 
-__all__ = ["ArtifactRef", "ArtifactStore", "TaskRecords", "resolve_root"]
+__all__ = ["ArtifactRef", "ArtifactStore", "TaskRecords", "resolve_root", "unpack_results"]

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import batches
 from .tasks import StoredRecords, TaskRecords
 
 
@@ -50,10 +51,14 @@ class BatchRecords(TaskRecords):
         self._entries: dict[tuple[str, int], dict[str, Any]] = {}
         self._pending: dict[str, set[int]] = {}
 
-    def commit(self) -> None:
-        self._stored.write_batch(self._run_id, self._step, list(self._entries.values()))
+    def commit(self) -> bytes | None:
+        """Write the batch object; return its splits' done records packed for the join
+        (``batches.pack_results``), None when there were none."""
+        entries = list(self._entries.values())
+        self._stored.write_batch(self._run_id, self._step, entries)
         self._entries.clear()
         self._pending.clear()
+        return batches.pack_results(entries) if entries else None
 
     def _mine(self, run_id: str, step: str) -> bool:
         return run_id == self._run_id and step == self._step

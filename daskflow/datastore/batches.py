@@ -26,6 +26,7 @@ from __future__ import annotations
 import bisect
 import gc
 import json
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -53,6 +54,22 @@ def encode(entries: list[Entry]) -> bytes:
                 entries = [{**e, part: _without(e.get(part) or {}, shared)} for e in entries]
     return json.dumps({"version": VERSION, "common": common, "entries": entries},
                       default=str).encode()
+
+
+def pack_results(entries: list[Entry]) -> bytes:
+    """The done records of a batch's entries, as the batch hands them to its join with
+    its result (so the join need not read the object back): JSON as :func:`encode`
+    writes it, compressed."""
+    return zlib.compress(encode([{"task_id": e["task_id"], "attempt": e["attempt"],
+                                  "done": e["done"]} for e in entries if e.get("done")]), 1)
+
+
+def unpack_results(data: bytes) -> dict[tuple[str, int], dict[str, Any]]:
+    """What :func:`pack_results` packed: each split's done record by task id and attempt."""
+    obj = json.loads(zlib.decompress(data))
+    shared = (obj.get("common") or {}).get("done")
+    return {(str(e["task_id"]), int(e["attempt"])): _with(e["done"], shared)  # type: ignore[misc]
+            for e in obj.get("entries", [])}
 
 
 def _shared(records: list[dict[str, Any]]) -> dict[str, Any]:
@@ -148,9 +165,15 @@ class StepBatches:
         self.commons: list[dict[str, Any]] = []        # what each object's entries share
         self.recent: dict[tuple[str, int], _Entry] = {}  # entries made again lately
         self.missed: set[tuple[str, int]] = set()     # attempts looked for again, once
+        self.settled = False   # its run has ended: one look finds every object
+        self.looked = False
 
     def refresh(self) -> None:
-        """Learn of objects written since the last look (by other processes)."""
+        """Learn of objects written since the last look (by other processes); a settled
+        step's objects are all there at the first look."""
+        if self.settled and self.looked:
+            return
+        self.looked = True
         self.files.refresh(self.folder)
         self.folders = None  # tasks may have folders of their own by now
         for name in self.files.listdir(self.folder):

@@ -46,7 +46,7 @@ class BlobStore:
         return self.files.url(self.layout.blob(key))
 
     def exists(self, key: str) -> bool:
-        return self.files.exists(self.layout.blob(key))
+        return self.files.object_exists(self.layout.blob(key))
 
     @contextmanager
     def source(self, key: str) -> Iterator[Any]:
@@ -99,7 +99,7 @@ class BlobStore:
         """Store a code package (``sha``: its sha256) unless stored; return its key."""
         key = code_key(sha)
         path = self.layout.code(key)
-        if not self.files.exists(path):
+        if not self.files.object_exists(path):
             self.files.write(path, data)
         return key
 

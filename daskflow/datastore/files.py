@@ -36,6 +36,7 @@ from dataclasses import replace
 from typing import Any, BinaryIO
 
 import fsspec
+import fsspec.asyn
 from fsspec.implementations.local import LocalFileSystem
 
 from ..exceptions import DatastoreUnavailable, DatastoreWriteError
@@ -194,6 +195,8 @@ class LocalFiles(_Files):
     def exists(self, path: str) -> bool:
         return os.path.exists(path)
 
+    object_exists = exists  # a file: the same look
+
     def existing(self, paths: list[str]) -> set[str]:
         """Those of ``paths`` that exist."""
         return {path for path in paths if os.path.exists(path)}
@@ -328,7 +331,7 @@ class FsspecFiles(_Files):
             self._try(f"writing {path}", self.fs.pipe_file, path, data)  # a whole object
 
     def create_exclusive(self, path: str, data: bytes) -> bool:
-        if self.exists(path):
+        if self.object_exists(path):
             return False
         self.write(path, data)
         return True
@@ -357,6 +360,22 @@ class FsspecFiles(_Files):
 
     def exists(self, path: str) -> bool:
         return self._try(f"looking for {path}", self.fs.exists, path)
+
+    def object_exists(self, path: str) -> bool:
+        """Whether the object ``path`` exists: one HEAD on s3fs (its ``exists`` also
+        lists the prefix, for a folder of that name, when there is no such object)."""
+        if not hasattr(self.fs, "_call_s3"):
+            return self.exists(path)
+        bucket, key, _ = self.fs.split_path(path)
+
+        def head() -> bool:
+            try:
+                fsspec.asyn.sync(self.fs.loop, self.fs._call_s3, "head_object",
+                                 Bucket=bucket, Key=key)
+            except FileNotFoundError:
+                return False
+            return True
+        return self._try(f"looking for {path}", head)
 
     def existing(self, paths: list[str]) -> set[str]:
         """Those of ``paths`` that exist: one listing per folder holding several of them,
@@ -391,9 +410,19 @@ class FsspecFiles(_Files):
 
     def _entries(self, path: str) -> list[dict[str, Any]]:
         try:
-            return self._try(f"listing {path}", self.fs.ls, path, True)
+            return self._try(f"listing {path}", self._list, path)
         except (FileNotFoundError, NotADirectoryError):
             return []
+
+    def _list(self, path: str) -> list[dict[str, Any]]:
+        # s3fs's ls of a folder with nothing in it lists the parent too, looking for an
+        # object of that name: two requests for each folder not written yet (a step
+        # with no batch objects, a task's first attempt).  Our folders are never
+        # objects, so its one listing of the prefix answers (cached as ls caches it).
+        lsdir = getattr(self.fs, "_lsdir", None)
+        if lsdir is None or not getattr(self.fs, "async_impl", False):
+            return self.fs.ls(path, True)
+        return fsspec.asyn.sync(self.fs.loop, lsdir, self.fs._strip_protocol(path).rstrip("/"))
 
     def refresh(self, path: str) -> None:
         self.fs.invalidate_cache(path)  # written by other processes
@@ -405,7 +434,7 @@ class FsspecFiles(_Files):
         return tmp
 
     def commit_blob(self, tmp: str, path: str) -> None:
-        if not self.exists(path):
+        if not self.object_exists(path):
             self._try(f"writing {path}", self.fs.put_file, tmp, path)  # a whole object
 
     def folder_target(self, final: str) -> str:

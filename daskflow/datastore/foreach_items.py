@@ -178,12 +178,17 @@ class ForeachItems:
     def _read_small(self, path: str) -> bytes | None:
         """The file whole, when it is small (kept: written once, it never changes)."""
         with self.files.open(path) as f:
-            (count,) = struct.unpack("<Q", f.read(8))
-            f.seek(8 + 8 * count)
-            (size,) = struct.unpack("<Q", f.read(8))
-            if size + 8 * (count + 2) > CACHE_BYTES:
-                return None
-        whole = self.files.read(path)
+            if getattr(f, "size", CACHE_BYTES + 1) <= CACHE_BYTES:
+                whole = f.read()  # its first read (one request) brought it all
+            else:
+                (count,) = struct.unpack("<Q", f.read(8))
+                f.seek(8 + 8 * count)
+                (size,) = struct.unpack("<Q", f.read(8))
+                if size + 8 * (count + 2) > CACHE_BYTES:
+                    return None
+                whole = None
+        if whole is None:
+            whole = self.files.read(path)
         if len(self._whole) >= _CACHED_FILES:
             self._whole.pop(next(iter(self._whole)))
         self._whole[path] = whole

@@ -98,17 +98,19 @@ class ArtifactStore:
         view.cache = self.cache.held()
         return view
 
-    def commit(self) -> None:
+    def commit(self) -> bytes | None:
         """Write the task records held (a batch's), then their cache index entries;
         nothing for a store's own.  An entry that cannot be written costs a later run a
-        cache miss, never the batch: it is logged and left out."""
-        self.records.commit()
+        cache miss, never the batch: it is logged and left out.  Returns the done records
+        written, packed for the join (``datastore.unpack_results`` reads them), or None."""
+        results = self.records.commit()
         try:
             self.cache.commit()
         except Exception as exc:  # noqa: BLE001  the records stand without it
             logger.warning("daskflow: the @cache index entries of a batch could not be "
                            "written (%s: %s); later runs will run those splits again.",
                            type(exc).__name__, exc)
+        return results
 
     @property
     def defers_records(self) -> bool:

@@ -31,7 +31,7 @@ from typing import Any
 
 from . import batches
 from .files import FsspecFiles, LocalFiles
-from .layout import Layout, attempt_of_start, batch_object, in_run
+from .layout import BATCHES, Layout, attempt_of_start, batch_object, in_run
 from .names import check_step_name, is_id, is_step_name
 
 
@@ -74,8 +74,10 @@ class TaskRecords(ABC):
     def read_log(self, run_id: str, step: str, task_id: str, attempt: int, stream: str) -> str:
         """An attempt's captured output, ``""`` when there is none."""
 
-    def commit(self) -> None:
-        """Write what is held.  Records written as they come hold nothing."""
+    def commit(self) -> bytes | None:
+        """Write what is held; return the done records written, packed
+        (``batches.pack_results``).  Records written as they come hold nothing: None."""
+        return None
 
 
 class StoredRecords(TaskRecords):
@@ -86,6 +88,7 @@ class StoredRecords(TaskRecords):
         self.files = files
         self.layout = layout
         self._batches: dict[tuple[str, str], batches.StepBatches] = {}
+        self._settled: set[str] = set()
 
     # -- listings keep only what is theirs: a stray file (.DS_Store, a note, a copy)
     #    in a run or step folder is skipped, never taken for a step or task
@@ -133,8 +136,18 @@ class StoredRecords(TaskRecords):
 
     def task_folders(self, run_id: str, step: str) -> list[str]:
         """The step's tasks that have a folder of their own (a task that ran alone)."""
-        return [name for name in self.files.folders(self.layout.step(run_id, step))
-                if is_id(name)]
+        names = self.files.folders(self.layout.step(run_id, step))
+        if run_id in self._settled and BATCHES not in names:
+            self.step_batches(run_id, step).looked = True  # none: no look for them
+        return [name for name in names if is_id(name)]
+
+    def settle(self, run_id: str) -> None:
+        """The run has ended, its records no longer change (the run report, a finished
+        run's reader): each step's batch objects are looked for once, and not at all
+        where the step's folder holds none (on an object store, requests saved)."""
+        self._settled.add(run_id)
+        for (run, _), index in self._batches.items():
+            index.settled = index.settled or run == run_id
 
     # -- records --------------------------------------------------------------------------
 
@@ -217,6 +230,7 @@ class StoredRecords(TaskRecords):
         if found is None:
             found = self._batches[key] = batches.StepBatches(
                 self.files, self.layout.batches(run_id, check_step_name(step)))
+            found.settled = run_id in self._settled
         return found
 
     def write_batch(self, run_id: str, step: str, entries: list[dict[str, Any]]) -> None:
@@ -235,6 +249,11 @@ class StoredRecords(TaskRecords):
         is how a task's record names it."""
         self.files.write(self.layout.task_file(run_id, step, task_id, name), data)
         return in_run(step, task_id, name)
+
+    def task_file_names(self, run_id: str, step: str, task_id: str) -> set[str]:
+        """The names of the files in a task's folder (one listing; none for a task that
+        ran in a batch and kept nothing of its own)."""
+        return set(self.files.listdir(self.layout.task(run_id, step, task_id)))
 
     def read_task_file(self, run_id: str, step: str, task_id: str, name: str) -> bytes:
         """A file kept with a task; ``FileNotFoundError`` if there is none."""

@@ -51,6 +51,8 @@ class Attempt:
     cached: bool = False               # taken by @cache (not cloned on resume)
     # @card pages (id, type, file, html); a shared () until read: a list each is 56 bytes
     cards: Sequence[dict[str, Any]] = ()
+    # its records are in a batch object and it has no folder: nothing else of it is stored
+    batched: bool = False
 
     @property
     def seconds(self) -> float | None:
@@ -227,6 +229,9 @@ def collect_run(run: Any, graph: Any = None, threads: int = 16) -> RunData:
     choices and foreach widths.
     """
     record = dict(run.record)
+    store = getattr(run, "_store", None)
+    if record.get("status") in ("success", "failed") and hasattr(store, "stored"):
+        store.stored.settle(str(run.id))  # an ended run: each listing is taken once
     summaries: dict[str, StepSummary] = {}
     parents: dict[str, set[str]] = {}
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
@@ -239,9 +244,10 @@ def collect_run(run: Any, graph: Any = None, threads: int = 16) -> RunData:
         for summary in summaries.values():
             summary.attempts.sort(key=lambda a: (a.started_at or 0.0, int(a.task_id)
                                                  if a.task_id.isdigit() else 0, a.attempt))
-        # Cards only of the attempts the page lists: not 100,000 reads for a wide step.
-        store = getattr(run, "_store", None)
-        listed = [a for summary in summaries.values() for a in summary.listed()]
+        # Cards only of the attempts the page lists: not 100,000 reads for a wide step;
+        # and not of a batched split with no folder: a card would have made one
+        listed = [a for summary in summaries.values() for a in summary.listed()
+                  if not a.batched]
         for a, cards in zip(listed, pool.map(lambda a: _cards(store, str(run.id), a),
                                              listed)):
             a.cards = cards
@@ -309,7 +315,7 @@ def _read_step(run: Any, step: Any, pool: ThreadPoolExecutor) -> Iterator[
         for task_id, entries in store.stored.batched_tasks(run_id, name, set(own)):
             yield _attempts(store, run_id, name, task_id, {
                 number: (entry.get("start"), entry.get("done"))
-                for number, entry in sorted(entries.items())})
+                for number, entry in sorted(entries.items())}, batched=True)
         alone: Iterable[Any] = (
             Task(f"{run.pathspec}/{name}/{task_id}", _root=run._root, _namespace_check=False,
                  _store=store)
@@ -337,10 +343,10 @@ def _read_task(task: Any) -> tuple[list[Attempt], set[str]]:
 
 
 def _attempts(store: Any, run_id: str, step: str, task_id: str,
-              records: dict[int, tuple[dict[str, Any] | None, dict[str, Any] | None]]
-              ) -> tuple[list[Attempt], set[str]]:
+              records: dict[int, tuple[dict[str, Any] | None, dict[str, Any] | None]],
+              batched: bool = False) -> tuple[list[Attempt], set[str]]:
     """A task's attempts from their start and done records (in attempt order), and the
-    steps they name as parents."""
+    steps they name as parents; ``batched``: records of a batch object, no folder."""
     out: list[Attempt] = []
     parents: set[str] = set()
     last = max(records, default=None)
@@ -369,7 +375,8 @@ def _attempts(store: Any, run_id: str, step: str, task_id: str,
             performance_report=store.runs.file_location(run_id, report) if report else None,
             next_step=record.get("next_step"), num_splits=record.get("num_splits"),
             clone_of=record.get("clone_of") or record.get("origin_pathspec"),
-            cached=bool(record.get("origin_pathspec")) and not record.get("clone_of")))
+            cached=bool(record.get("origin_pathspec")) and not record.get("clone_of"),
+            batched=batched))
         parents.update(p.split("/", 1)[0] for p in record.get("parents") or [])
     return out, parents
 
@@ -384,11 +391,15 @@ def _resources(start: dict[str, Any] | None) -> str | None:
 def _cards(store: Any, run_id: str, a: Attempt) -> list[dict[str, Any]]:
     """The cards an attempt made (``@card``), each with its page, or [] (none, unreadable)."""
     from ..cards.storage import read_index
+    from ..datastore.layout import card_index_file
 
     if store is None:
         return []
     ids = (run_id, a.step, a.task_id)
     try:
+        if hasattr(store, "stored") and card_index_file(a.attempt) not in \
+                store.stored.task_file_names(*ids):
+            return []  # the task's folder, listed (once: its attempts were), has none
         cards = read_index(store, *ids, a.attempt)
         for card in cards:
             data = store.read_task_file(*ids, card["file"])

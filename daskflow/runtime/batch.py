@@ -50,12 +50,13 @@ def execute_batch(ctx: RunContext, specs: list[TaskSpec], *parents: TaskRef) -> 
         return SplitBatch(step, (ref.task_id,), (ref.attempt,), time.perf_counter() - began)
     journal = _journal()
     batch = store.batched(ctx.run_id, step, [s.task_id for s in specs], journal)
+    fixed = time.perf_counter() - began
     if ctx.announce_starts:
         announce("started", step, [s.task_id for s in specs], 0, ctx.run_id)
     done: list[TaskRef] = []
     failure: TaskFailed | None = None
-    # the splits' own time sizes the batches: a batch's fixed cost (its listing and its
-    # one write, slow on an object store) shrinks per split as batches grow
+    # the splits' own time sizes the batches, and the batch's fixed cost (its listing
+    # and its one write, requests on an object store) how long they aim to be
     began = time.perf_counter()
     for spec in specs:
         try:
@@ -64,14 +65,20 @@ def execute_batch(ctx: RunContext, specs: list[TaskSpec], *parents: TaskRef) -> 
             failure = exc
             break
     seconds = time.perf_counter() - began
-    batch.commit()
+    results = batch.commit()
+    fixed += time.perf_counter() - began - seconds
     if journal is not None:
         journal.close()
     if failure is not None:
         raise failure
+    if results is not None and len(results) > RESULTS_MOST:
+        results = None  # the join reads the object: never megabytes through the scheduler
     return SplitBatch(step, tuple(r.task_id for r in done), tuple(r.attempt for r in done),
-                      seconds)
+                      seconds, fixed, results)
 
+
+#: bytes of packed done records a batch hands its join at most (more: the join reads them)
+RESULTS_MOST = 1 << 20
 
 #: characters of a split's stdout or stderr a journal keeps (the batch's record has all)
 JOURNAL_LOG_CHARS = 20_000

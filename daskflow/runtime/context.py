@@ -141,12 +141,15 @@ class TaskRef(NamedTuple):
 
 class SplitBatch(NamedTuple):
     """What a batch of foreach splits returns (``runtime/batch.py``): which tasks it
-    finished, never their refs; a join reads their records from the batch objects."""
+    finished and, packed small, their done records (artifact refs, small values inline),
+    which its join takes instead of reading them back from the batch object."""
 
     step: str
     task_ids: tuple[str, ...]
     attempts: tuple[int, ...]      # each task's finished attempt
     seconds: float                 # its splits' wall time on the worker, for sizing
+    fixed: float = 0.0             # its own look and write (requests on an object store)
+    results: bytes | None = None   # its done records (``datastore.unpack_results``)
 
     @property
     def names(self) -> list[str]:

@@ -269,11 +269,11 @@ class RunDriver:
         self.flights.landed(future.key, keep=False)
         if future.status == "finished":
             result: SplitBatch = future.result()
-            fanout.finished(len(result.task_ids), result.seconds)
+            fanout.finished(len(result.task_ids), result.seconds, result.fixed)
             self.done += len(result.task_ids)
             self.observer.tasks_finished(step=step, task_ids=result.task_ids,
                                          foreach_depth=depth)
-            self._apply(self.walk.batch_finished(result, specs[0].frames))
+            self._apply(self.walk.batch_finished(fanout.for_join(result), specs[0].frames))
         elif future.status == "pending":  # failed, then rerun with a task it waits for
             self.flights.watch([future], DEFAULT, functools.partial(
                 BatchDone, fanout=fanout, specs=specs))

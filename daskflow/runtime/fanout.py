@@ -94,14 +94,28 @@ def journal_state(notes: list[tuple[str, dict[str, Any]]]
     return entries, running
 
 
+#: bytes of its batches' packed done records a fan-out keeps for its join at most: past
+#: this (a step of millions of splits) the join reads the later batches' objects instead
+CARRIED_MOST = 64 << 20
+
+#: a batch's own cost (its look for earlier records and its one write: requests on an
+#: object store) is kept under this share of its splits' time by making batches longer
+FIXED_SHARE = 0.01
+
+
 class BatchSizer:
     """How many splits of one step the next batch gets.
 
     Two splits per batch at first (what a split costs in a batch, where its records
-    cost a share of one write, is what counts); then as many as fit the target by the splits
+    cost a share of one write, is what counts); then as many as fit the goal by the splits
     measured so far, growing at most fourfold per batch, and at the end no more
     than an even share of what is left per worker, so no worker idles while
     another works through a long batch.  Splits as long as the target run alone.
+
+    The goal is the target, or longer where a batch's own cost (``fixed``: its look
+    for earlier records and its write, two requests on an object store) would be over
+    :data:`FIXED_SHARE` of it: on an object store batches grow until their requests
+    are few per split, on a local disk the target stays.
 
     >>> sizer = BatchSizer(target=0.15, workers=2, most=1000)
     >>> sizer.next_size(remaining=10_000)
@@ -115,9 +129,20 @@ class BatchSizer:
         self.workers = max(1, workers)
         self.most = max(1, most)
         self.per_split: float | None = None
+        self.fixed = 0.0   # a batch's own cost, seconds (measured)
         self.size = 2
 
-    def measured(self, splits: int, seconds: float) -> None:
+    @property
+    def goal(self) -> float:
+        """The splits' time a batch aims at: the target, or long enough that the
+        batch's own cost is at most :data:`FIXED_SHARE` of it."""
+        return max(self.target, self.fixed / FIXED_SHARE)
+
+    def measured(self, splits: int, seconds: float, fixed: float = 0.0) -> None:
+        """A batch of ``splits`` took ``seconds`` (its splits) and ``fixed`` (its own
+        look and write)."""
+        if fixed > 0:
+            self.fixed = fixed if not self.fixed else 0.5 * (self.fixed + fixed)
         each = seconds / max(1, splits)
         if splits == 1 and each < self.target:
             # a split alone wrote its own records too (slow on an object store, slower
@@ -126,18 +151,18 @@ class BatchSizer:
             self.size = max(self.size, 2)
             return
         self.per_split = each if self.per_split is None else 0.5 * (self.per_split + each)
-        fits = self.target / self.per_split if self.per_split > 0 else self.most
+        fits = self.goal / self.per_split if self.per_split > 0 else self.most
         self.size = max(1, min(int(fits), self.size * 4, self.most))
         if self.per_split >= self.target / 2:
             self.size = 1
 
     def next_size(self, remaining: int) -> int:
-        # an even share at the end, but never below what a quarter of the target holds:
+        # an even share at the end, but never below what a quarter of the goal holds:
         # a batch that short idles no worker, and each batch costs a write (a request
-        # on an object store) and a read by the join, the report and the client
+        # on an object store) and a read by the report and the client
         share = math.ceil(remaining / (2 * self.workers))
         if self.per_split:
-            share = max(share, int(self.target / 4 / self.per_split))
+            share = max(share, int(self.goal / 4 / self.per_split))
         return max(1, min(self.size, share, remaining))
 
     def in_flight(self) -> int:
@@ -157,6 +182,7 @@ class Fanout:
         self.name = f"fanout-{specs[0].task_id}"   # stands for its splits until all are done
         self.in_flight = 0
         self.sent = 0          # batches sent: a batch sent again gets a key of its own
+        self.carried = 0       # bytes of done records kept for the join (CARRIED_MOST)
 
     @classmethod
     def configured(cls, step: str, parent: TaskRef, specs: Sequence[TaskSpec],
@@ -185,10 +211,22 @@ class Fanout:
         """The threads this fan-out may keep busy changed (a shared scheduler's share)."""
         self.sizer.workers = max(1, workers)
 
-    def finished(self, splits: int, seconds: float) -> None:
-        """A batch of ``splits`` came back after ``seconds`` of work."""
+    def finished(self, splits: int, seconds: float, fixed: float = 0.0) -> None:
+        """A batch of ``splits`` came back after ``seconds`` of work and ``fixed`` of
+        its own (its look and its write)."""
         self.in_flight -= 1
-        self.sizer.measured(splits, seconds)
+        self.sizer.measured(splits, seconds, fixed)
+
+    def for_join(self, batch: SplitBatch) -> SplitBatch:
+        """``batch`` as the join gets it: with its splits' done records while this fan-out
+        keeps less than :data:`CARRIED_MOST` of them, else without (the join then reads
+        its object), so the driver's memory stays bounded however wide the step."""
+        if batch.results is None:
+            return batch
+        if self.carried + len(batch.results) > CARRIED_MOST:
+            return batch._replace(results=None)
+        self.carried += len(batch.results)
+        return batch
 
     def key(self, batch: list[TaskSpec], run_id: str) -> str:
         """A new batch's Dask key: unique, as a batch sent again after its worker died

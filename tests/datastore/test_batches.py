@@ -33,7 +33,7 @@ def write_batch(store, task_ids, step="work", run="1"):
         records.write_done(run, step, task_id, attempt, {
             "attempt": attempt, "status": "ok", "frames": [["start", "1", 0, int(task_id), 9]],
             "artifacts": {"out": ref.as_record()}})
-    records.commit()
+    return records.commit()
 
 
 def test_batched_tasks_read_as_per_task_files(store, tmp_path):
@@ -96,3 +96,25 @@ def test_a_join_reads_batched_inputs_in_bulk(store):
     assert sum(view.out for view in inputs) == sum(2 * i for i in range(1, 1001))
     assert len(reads) == 10  # one read per batch object, not one per split
     assert inputs[-1].out == 2000 and inputs[0]._df_task_id == "1"
+
+
+def test_a_join_takes_the_records_a_batch_handed_over_and_reads_no_object(store):
+    """A batch's commit returns its splits' done records packed (what ``execute_batch``
+    hands to its join with its result): the join reads none of the batch objects."""
+    packed = [write_batch(store, [str(i) for i in range(f + 1, f + 101)])
+              for f in range(0, 300, 100)]
+    reader = ArtifactStore(store.root_url, "SomeFlow")
+    reads = []
+    original = reader.files.read
+    reader.files.read = lambda path: reads.append(path) or original(path)
+    parents = [SplitBatch("work", tuple(str(i) for i in range(f + 1, f + 101)),
+                          (0,) * 100, 0.0, 0.0, results)
+               for f, results in zip(range(0, 300, 100), packed)]
+    inputs = JoinInputs(reader, "1", {}, parents)
+    assert sum(view.out for view in inputs) == sum(2 * i for i in range(1, 301))
+    assert inputs[150].out == 302 and reads == []
+    # a batch whose records the driver did not keep (past its budget): its object is read
+    parents[1] = parents[1]._replace(results=None)
+    assert sum(view.out for view in JoinInputs(reader, "1", {}, parents)) == \
+        sum(2 * i for i in range(1, 301))
+    assert len(reads) == 1

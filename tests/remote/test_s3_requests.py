@@ -29,23 +29,38 @@ def requests_since(log: Path, offset: int) -> list[tuple[str, str]]:
 
 
 def test_a_wide_foreach_on_s3_makes_few_requests_per_split(moto_server, s3_root, tmp_path):
-    n = 4000
+    n = 5000
     offset = moto_server.log.stat().st_size
     result = subprocess.run(
         [sys.executable, str(FLOWS / "foreach.py"), "--datastore-root", s3_root, "--quiet", "run",
          "--n", str(n), "--max-num-splits", str(n), "--max-workers", "2"],
         cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
+    ran = requests_since(moto_server.log, offset)
     with dask.config.set({"daskflow.datastore.root": s3_root}):
         run = Flow("ForeachFlow").latest_run
         assert sum(t.data.out for t in run["work"]) == n * (n - 1)  # every split read back
     requests = requests_since(moto_server.log, offset)
     # no split claims its attempt or writes its records alone: a batch does, once
-    starts = [path for method, path in requests if method == "PUT" and path.endswith("start.json")]
+    starts = [path for method, path in ran if method == "PUT" and path.endswith("start.json")]
     assert len(starts) < n / 20, f"{len(starts)} splits ran alone"
-    # 0.08 a split measured here (the read back included); before, the read back alone
-    # listed each task's folder once a task that ran alone was looked up (0.5 to 1.1)
-    assert len(requests) / n <= 0.15, f"{len(requests)} S3 requests for {n} splits: " \
+    # the join takes the splits' records with each batch's result: during the run each
+    # batch object is read once (by the run report), and the report looks for no card
+    # of a split that has no folder
+    objects = [(m, p) for m, p in ran if "/work/_batches/" in p and "?" not in p]
+    puts = sum(1 for m, _ in objects if m == "PUT")
+    assert sum(1 for m, _ in objects if m == "GET") <= puts, describe(ran, n)
+    assert not [p for _, p in ran if "/work/" in p and "cards.json" in p], describe(ran, n)
+    # issue 31: at most 0.02 a split for the whole run (0.020 measured at 5,000 and 0.012
+    # at 10,000, bench/remote_datastore.py); batches are sized by time, so a loaded
+    # machine makes a few more of them: 0.025 here
+    assert len(ran) / n <= 0.025, describe(ran, n)
+    # the client reading every split back: a listing and a read per batch object
+    assert (len(requests) - len(ran)) / n <= 0.01, describe(requests[len(ran):], n)
+
+
+def describe(requests: list[tuple[str, str]], n: int) -> str:
+    return f"{len(requests)} S3 requests for {n} splits: " \
         + ", ".join(f"{count} {shape}" for shape, count in shapes(requests).most_common(8))
 
 

@@ -12,7 +12,7 @@ from daskflow.exceptions import TaskFailed
 from daskflow.graph import FlowGraph
 from daskflow.inputs import ForeachFrame
 from daskflow.runtime.context import TaskRef, TaskSpec
-from daskflow.runtime.fanout import BatchSizer, Fanout, batchable, journal_state
+from daskflow.runtime.fanout import FIXED_SHARE, BatchSizer, Fanout, batchable, journal_state
 from daskflow.steps import StepPlan
 
 pytestmark = pytest.mark.fast
@@ -68,6 +68,20 @@ def test_a_split_alone_does_not_keep_batches_of_one():
     assert sizer.next_size(10_000) == 2
     sizer.measured(splits=1, seconds=0.2)                # as long as the target: alone
     assert sizer.next_size(10_000) == 1
+
+
+def test_batches_grow_until_their_own_cost_is_a_small_share_of_them():
+    """A batch's look and write (requests on an object store) count in its goal: where
+    they take long, batches grow past the target; where they are quick, the target stays."""
+    store = BatchSizer(target=0.15, workers=2, most=10_000)
+    disk = BatchSizer(target=0.15, workers=2, most=10_000)
+    for _ in range(8):
+        store.measured(splits=store.size, seconds=0.001 * store.size, fixed=0.02)
+        disk.measured(splits=disk.size, seconds=0.001 * disk.size, fixed=0.001)
+    assert disk.goal == 0.15 and disk.next_size(100_000) == 150
+    assert store.goal == pytest.approx(0.02 / FIXED_SHARE)
+    assert store.next_size(100_000) == int(store.goal / 0.001)
+    assert store.next_size(4_000) >= store.goal / 4 / 0.001   # the end's share: a quarter
 
 
 def test_splits_as_long_as_half_the_target_run_alone():
