@@ -57,10 +57,10 @@ from ..dashboard import step_span
 from ..dask_client import erred_with
 from ..exceptions import TaskFailed
 from .batch import execute_batch
-from .context import RunContext, SplitBatch, TaskKey, TaskRef, TaskSpec, submit_context, \
-    without_secret_values
+from .context import RunContext, SplitBatch, TaskKey, TaskRef, TaskSpec, without_secret_values
 from ._exit_watch import journal_name, read_journal
 from .attempts import DIED, end_lost_attempt, record_unstarted
+from .default_cluster import DefaultCluster
 from .diagnosis import Deaths, LostWorker, NannyReports, WorkerDiagnosed, diagnose_death, \
     failure_of, lost_worker, scheduler_gone, scheduler_lost, scheduler_went_away
 from .events import RunObserver
@@ -121,8 +121,6 @@ class RunDriver:
         # did not start)
         self.ctx = ctx
         self.graph = ctx.graph
-        self.client = client
-        self.open_default = open_default
         self.observer = observer
         self.max_workers = max_workers
         self.placements = placements or {}
@@ -132,7 +130,6 @@ class RunDriver:
                                 cluster_changed or (lambda info: None), setup,
                                 ctx_bytes_by_reference=cloudpickle.dumps(
                                     without_secret_values(ctx)) if secret else None)
-        self.default_cluster_of = default_cluster or (lambda: None)
         steps = [node.name for node in self.graph]
         gangs = frozenset(s for s in steps if is_gang(self.graph, s))
         own = frozenset(s for s in steps if self.placements.get(s) is not None)
@@ -157,11 +154,14 @@ class RunDriver:
         self.flights = Flights(self.events, idle)  # idle: the default cluster's IdleRelease
         from ..remote.plain_calls import PlainCalls
         self.step_calls = PlainCalls()      # step clusters are the run's own
-        self.calls = calls or self.step_calls
-        self.board = None if share is None else ShareBoard(
+        board = None if share is None else ShareBoard(
             client, SharedRun(ctx.username, ctx.flow_name, ctx.run_id, share,
                               host=socket.gethostname()),
             self.events, lambda: self.flights.in_flight)
+        self.default = DefaultCluster(
+            client, open_default, calls or self.step_calls, board,
+            default_cluster or (lambda: None), (self.pool.ctx_bytes, f"context-{ctx.run_id}"),
+            self.relay, lambda idle: setattr(self.flights, "idle", idle))
         self.fanouts: set[Fanout] = set()
         self.outcome: RunOutcome | None = None
         self.done = 0
@@ -169,8 +169,7 @@ class RunDriver:
     def execute(self) -> RunOutcome:
         started = time.time()
         try:
-            if self.client is not None:
-                self._default_up()
+            self.default.start()
             self._apply(self.walk.start())
             while self.outcome is None:
                 try:
@@ -180,36 +179,19 @@ class RunDriver:
                 try:
                     self.handle(event)
                 except Exception as exc:  # fetching a result from a scheduler now gone
-                    if self.client is None or not scheduler_went_away(exc, self.client):
+                    client = self.default.client
+                    if client is None or not scheduler_went_away(exc, client):
                         raise
-                    self._fail(scheduler_gone(self._pathspec(), self.client.scheduler.address))
+                    self._fail(scheduler_gone(self._pathspec(), client.scheduler.address))
             self.outcome.tasks, self.outcome.seconds = self.done, time.time() - started
             return self.outcome
         except BaseException:
             self.flights.cancel_all()
             raise
         finally:
-            if self.board is not None:
-                self.board.stop()
-            self.relay.unsubscribe([c for c in [self.client] if c is not None]
+            self.relay.unsubscribe(self.default.stop()
                                    + [c.client for c in self.pool.ready.values()])
             self.pool.close_all()
-
-    def _default(self) -> tuple[Any, Any]:
-        """The default cluster's client and the run's context there; started now if it
-        was left to start when first needed."""
-        if self.client is None:
-            assert self.open_default is not None
-            self.client, self.flights.idle = self.open_default()
-            self._default_up()
-        return self.client, self.ctx_future
-
-    def _default_up(self) -> None:
-        if self.board is not None:
-            self.board.start()
-        self.ctx_future = submit_context(self.client, self.pool.ctx_bytes,
-                                         f"context-{self.ctx.run_id}", self.calls)
-        self.relay.subscribe(self.client)
 
     # -- events, each to its owner --------------------------------------------------
 
@@ -305,7 +287,7 @@ class RunDriver:
         """Runs came or went on the shared scheduler: keep this run's new share busy (a
         smaller share lets batches in flight finish; nothing is cancelled)."""
         for fanout in list(self.fanouts):
-            fanout.resize(self._threads())
+            fanout.resize(self.default.threads(self.max_workers))
             self._send_batches(fanout)
 
     @handle.register(ClusterReady)
@@ -380,8 +362,7 @@ class RunDriver:
                 self._again([item], cluster)
             return
         if self.deaths.lost(cluster, lost, item, key):
-            backend, cluster_object = (self.default_cluster_of() or (None, None)) \
-                if cluster == DEFAULT else \
+            backend, cluster_object = self.default.backend() if cluster == DEFAULT else \
                 self.pool.backend_and_cluster(cluster)
             threading.Thread(
                 target=diagnose_death, name=f"daskflow-diagnose-{lost.address}", daemon=True,
@@ -404,7 +385,7 @@ class RunDriver:
         sent = self.movable.get(future.key)
         cause = ended.cause if ended is not None else death.cause
         then = after_death(self.ctx.plan(task.step), sent, ended, cause,
-                           diagnosed.comes_back, self.pool_default_backend)
+                           diagnosed.comes_back, self.default.backend_name)
         if isinstance(then, GiveUp):
             error = ended.error if ended is not None else {"type": DIED,
                                                            "message": death.message}
@@ -418,7 +399,7 @@ class RunDriver:
     def _again(self, items: list[Any], cluster: str) -> None:
         """Run these lost tasks (or batches: their events) again where they were, with
         their keys: Dask reruns what they wait for that was lost too."""
-        client = self.client if cluster == DEFAULT else self.pool.ready[cluster].client
+        client = self.default.client if cluster == DEFAULT else self.pool.ready[cluster].client
         futures = [i.future if isinstance(i, BatchDone) else i for i in items]
         # one already runs again (Dask reran it with a dependent): only watched again
         erred = [f for f in futures if f.status == "error"]
@@ -507,7 +488,7 @@ class RunDriver:
         step, specs = run.step, list(run.specs)
         if run.fanout and step in self.routes.batched:
             assert isinstance(run.parent, TaskRef)
-            fanout = Fanout.configured(step, run.parent, specs, self._threads())
+            fanout = Fanout.configured(step, run.parent, specs, self.default.threads(self.max_workers))
             self.fanouts.add(fanout)
             self.clusters.sent(step, [fanout.name], DEFAULT)
             self._send_batches(fanout)
@@ -539,8 +520,8 @@ class RunDriver:
     def _size_splits(self, sizing: SizeSplits, _: Any) -> None:
         """A worker computes each split's request from its input (the driver never loads
         the items); the splits are placed when it answers."""
-        client, ctx_future = self._default()
-        future = self.calls.submit(
+        client, ctx_future = self.default.open()
+        future = self.default.calls.submit(
             client, size_splits, ctx_future, sizing.parent, sizing.step,
             key=f"sizes-{sizing.step}-{sizing.parent.task_id}-{self.ctx.run_id}",
             priority=self._priority())
@@ -565,9 +546,9 @@ class RunDriver:
     def _send(self, cluster: str, step: str, specs: list[TaskSpec], parents: Any,
               resent: bool = False) -> None:
         """Submit tasks of ``step`` to ``cluster`` (:data:`DEFAULT`, or a step cluster up)."""
-        calls = self.calls if cluster == DEFAULT else self.step_calls
+        calls = self.default.calls if cluster == DEFAULT else self.step_calls
         if cluster == DEFAULT:
-            client, ctx_future = self._default()
+            client, ctx_future = self.default.open()
         else:
             up = self.pool.ready[cluster]
             client, ctx_future = up.client, up.ctx_future
@@ -604,9 +585,9 @@ class RunDriver:
         depth = self.graph.foreach_depth(fanout.step)
         for batch in fanout.next_batches():
             key = fanout.key(batch, self.ctx.run_id)
-            client, ctx_future = self._default()
+            client, ctx_future = self.default.open()
             with self._span(fanout.step):
-                future = self.calls.submit(client, execute_batch, ctx_future, batch,
+                future = self.default.calls.submit(client, execute_batch, ctx_future, batch,
                                            fanout.parent, key=key, priority=self._priority())
             self.flights.watch([future], DEFAULT,
                                functools.partial(BatchDone, fanout=fanout, specs=batch))
@@ -635,38 +616,21 @@ class RunDriver:
         """The Dask span ``flow/run/step`` the step's tasks run in (dashboard.spans)."""
         return step_span(self.ctx.flow_name, self.ctx.run_id, step)
 
-    def _threads(self) -> int:
-        """The default cluster's threads this run may keep busy: its share of them on a
-        shared scheduler, at most --max-workers."""
-        if self.board is not None:
-            return min(self.board.fair.threads, self.max_workers)
-        client = self._default()[0]
-        try:
-            threads = sum(client.nthreads().values())
-        except Exception:  # noqa: BLE001  sizing only
-            threads = 0
-        return min(threads, self.max_workers) if threads else self.max_workers
-
     def _priority(self, later: int = 0, cluster: str = DEFAULT) -> int:
         """The Dask priority of a task sent now (``later``: after that many more of this
         send): on a shared scheduler, lower the more this run has in flight."""
-        if self.board is None or cluster != DEFAULT:
+        if cluster != DEFAULT:
             return 0
-        return self.board.fair.priority(self.flights.in_flight + later)
+        return self.default.priority(self.flights.in_flight + later)
 
     def _failure(self, future: Any, cluster: str) -> TaskFailed:
-        if cluster == DEFAULT and scheduler_lost(future, self.client):
-            return scheduler_gone(self._pathspec(), self.client.scheduler.address)
+        client = self.default.client
+        if cluster == DEFAULT and scheduler_lost(future, client):
+            return scheduler_gone(self._pathspec(), client.scheduler.address)
         task = TaskKey.parse(future.key)
         account = None if cluster == DEFAULT else functools.partial(self.pool.diagnose,
                                                                     cluster)
         return failure_of(future, self._pathspec(task.step, task.task_id), account)
-
-    @property
-    def pool_default_backend(self) -> str:
-        """The backend a task moving off the run's default cluster gets a cluster from."""
-        backend = (self.default_cluster_of() or (None, None))[0]
-        return backend.name if backend is not None else str(config.get("cluster.backend"))
 
     def _where(self, spec: TaskSpec) -> str:
         """``Step 'train', split 3`` (or ``task 7``), for a one-line error."""
