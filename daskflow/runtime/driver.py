@@ -227,6 +227,7 @@ class RunDriver:
             self._fail(failure)
             return
         self.movable.done(future.key)
+        self.flights.take(future.key)
         follows = self.walk.waits_for(task.step)
         ref = future.result() if follows or self.clusters.waits_on(future.key) else None
         for key, done in self.gangs.finished(future.key, ref):  # a gang: its whole round
@@ -358,7 +359,10 @@ class RunDriver:
         again."""
         key = item.future.key if isinstance(item, BatchDone) else item.key
         if lost.task != key:  # it waited for a task that was lost
-            if lost.task not in self.flights.by_key or self.deaths.with_parent(lost.task, item):
+            # A parent taken as finished whose result died with a worker is run again by
+            # Dask, unheard by the driver: a death of that run is this task's to handle
+            if lost.task not in self.flights.by_key or self.flights.taken(lost.task) \
+                    or self.deaths.with_parent(lost.task, item):
                 self._again([item], cluster)
             return
         if self.deaths.lost(cluster, lost, item, key):

@@ -7,7 +7,10 @@ own, or a step cluster's key) is the one answer to "where does this future run" 
 failure diagnosis, the default cluster's idle release and cancelling the run.
 
 A task's future stays here after it ends: a join submitted later takes it as a
-parent (the walk names it by its :class:`TaskKey`).
+parent (the walk names it by its :class:`TaskKey`).  Once the driver has taken a task
+as finished, no end of it reaches the driver again: if its result dies with a worker,
+Dask runs it again for the task that needs it, and a second death of that run is
+heard only through that task (:meth:`Flights.taken`).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ class Flight:
 
     future: Any
     cluster: str
+    taken: bool = False   # the driver took it as finished
 
 
 class Flights:
@@ -67,6 +71,17 @@ class Flights:
             if self.idle is not None:
                 self.idle.task_done()
         return flight.cluster
+
+    def take(self, key: str) -> None:
+        """The driver took the task ``key`` as finished: its end is not watched again."""
+        self.by_key[key].taken = True
+
+    def taken(self, key: str) -> bool:
+        """Whether the driver took the task ``key`` as finished (a task that needs it
+        and fails blaming it runs again with it: Dask reruns it, and it returns what it
+        stored)."""
+        flight = self.by_key.get(key)
+        return flight is not None and flight.taken
 
     def future_of(self, parent: Any) -> Any:
         """What Dask gets for ``parent``: the future of a task submitted, else the value."""

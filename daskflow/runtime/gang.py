@@ -6,7 +6,8 @@ its nodes go out in one go, one per worker, and node 0's host and a port free th
 are where the others meet it (``current.parallel``).  A node that fails while
 ``@retry`` has attempts left sends the whole gang again, on the cluster's restarted
 workers: a lone node could never meet the others.  The futures of the replaced
-round are *superseded*; their ends are ignored.
+round are *superseded*; their ends are ignored.  A round goes out once the cluster has
+a worker per node again (the worker of a node that died comes back with its nanny).
 
 :class:`Gangs` holds that state and the retry policy and touches no cluster;
 :func:`send_gang` and :func:`rerun` are the Dask calls the driver makes for it.
@@ -14,10 +15,13 @@ round are *superseded*; their ends are ignored.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import config
+from ..clusters.errors import ClusterStartTimeoutError
 from ..graph import FlowGraph
 from .context import ParallelInfo, TaskSpec, submit_context
 
@@ -110,7 +114,7 @@ def send_gang(client: Any, ctx_future: Any, gang: Gang) -> list[Any]:
     from .task import execute_task, free_port
 
     specs = gang.specs
-    workers = sorted(client.scheduler_info(n_workers=-1)["workers"])[:len(specs)]
+    workers = node_workers(client, gang.step, len(specs))
     main = workers[0]
     main_ip = main.split("://")[-1].rsplit(":", 1)[0].strip("[]")
     port = client.run(free_port, workers=[main])[main]
@@ -122,6 +126,31 @@ def send_gang(client: Any, ctx_future: Any, gang: Gang) -> list[Any]:
                                      *plist, key=key, pure=False, workers=[worker],
                                      allow_other_workers=True))
     return futures
+
+
+def node_workers(client: Any, step: str, count: int) -> list[str]:
+    """``count`` running workers of the gang's cluster, one per node, waited for (at most
+    ``daskflow.cluster.start-timeout``): a restart waits only for the workers the
+    scheduler knew, and the nanny of a node's dead worker may still be starting the next
+    one.  A gang is never sent short of a node: that node would never run, and its gang
+    never end."""
+    from dask.utils import parse_timedelta
+    timeout = parse_timedelta(config.get("cluster.start-timeout"))
+    deadline = time.monotonic() + timeout
+    while True:
+        workers = sorted(address for address, worker in
+                         client.scheduler_info(n_workers=-1)["workers"].items()
+                         if worker.get("status", "running") == "running")
+        if len(workers) >= count:
+            return workers[:count]
+        if time.monotonic() > deadline:
+            raise ClusterStartTimeoutError(
+                f"Step '{step}': its gang of {count} nodes runs one node per worker, but "
+                f"only {len(workers)} of its cluster's workers were up within "
+                f"daskflow.cluster.start-timeout ({timeout:g}s). Raise it if the backend "
+                f"is just slow to start workers again.",
+                expected=count, available=len(workers), timeout=timeout)
+        time.sleep(0.1)
 
 
 def rerun(cluster: Any, gang: Gang, replaced: list[Any], ctx_bytes: bytes,

@@ -8,8 +8,6 @@ The expected values are what Metaflow 2.19.39 gives for the same flow files (the
 
 from __future__ import annotations
 
-import subprocess
-
 import pytest
 
 from daskflow import Flow, Task
@@ -57,9 +55,6 @@ def test_a_segfault_without_catch_says_so_in_the_tasks_stderr(run_flow, workdir)
     assert task.stderr.endswith("Task failed with a segmentation fault.\n")
 
 
-@pytest.mark.xfail(strict=False, raises=subprocess.TimeoutExpired, reason=(
-    "open (issue 26): when two splits time out at once, the retry of one of them is "
-    "sometimes never stopped by its @timeout and the run waits on it"))
 def test_timeout_inside_a_nested_foreach_is_retried_then_caught(run_flow, workdir):
     # the hung splits sleep 10 minutes: the run ends well within the test's time only
     # because @timeout stops each attempt (a run that is well takes about 10 s)

@@ -81,3 +81,39 @@ def test_a_task_of_no_gang_or_without_retry_is_not_retried_whole():
     gangs.sent(Gang("train", [], [], "gang:train", ["train-2-7"]))
     assert gangs.retryable("train-2-7") is None
     assert gangs.retryable("start-1-7") is None
+
+
+class _Scheduler:
+    """Dask's answers to ``Client.scheduler_info``, one per call, the last one kept."""
+
+    def __init__(self, *answers: dict[str, str]) -> None:
+        self.answers = list(answers)
+
+    def scheduler_info(self, n_workers: int = 0) -> dict:
+        answer = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+        return {"workers": {address: {"status": status} for address, status in answer.items()}}
+
+
+@pytest.mark.fast
+def test_a_round_goes_out_once_every_node_has_a_worker():
+    from daskflow.runtime.gang import node_workers
+
+    # after a restart, the worker of the node that died is still being started again by
+    # its nanny: the round waits for it (and never counts a worker that is closing)
+    client = _Scheduler({"tls://b:1": "running"},
+                        {"tls://b:1": "running", "tls://a:2": "closing"},
+                        {"tls://b:1": "running", "tls://a:3": "running"})
+    assert node_workers(client, "train", 2) == ["tls://a:3", "tls://b:1"]
+
+
+@pytest.mark.fast
+def test_a_gang_is_never_sent_short_of_a_node():
+    import dask
+
+    from daskflow.clusters.errors import ClusterStartTimeoutError
+    from daskflow.runtime.gang import node_workers
+
+    with dask.config.set({"daskflow.cluster.start-timeout": "0.3s"}), \
+            pytest.raises(ClusterStartTimeoutError, match="Step 'train': its gang of 3 nodes"
+                          ".* only 2 of its cluster's workers were up"):
+        node_workers(_Scheduler({"tls://a:1": "running", "tls://b:1": "running"}), "train", 3)
