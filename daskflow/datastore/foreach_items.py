@@ -22,6 +22,7 @@ the splits of a batch cost one request, not two each.
 from __future__ import annotations
 
 import hashlib
+import mmap
 import struct
 from collections.abc import Iterator
 from typing import Any
@@ -58,7 +59,8 @@ class ForeachItems:
     def __init__(self, files: LocalFiles | FsspecFiles, layout: Layout) -> None:
         self.files = files
         self.layout = layout
-        self._whole: dict[str, bytes] = {}   # small files of an object store, read whole
+        # small files of an object store, read whole; local files, mapped
+        self._whole: dict[str, bytes | mmap.mmap] = {}
 
     def write(self, run_id: str, step: str, task_id: str, attempt: int,
               items: list[Any], var: str, digests: bool = False) -> None:
@@ -136,9 +138,9 @@ class ForeachItems:
         """Item ``index`` alone."""
         path = self.layout.foreach(run_id, step, task_id, attempt)
         whole = self._whole.get(path)
-        if whole is None and not self.files.local:
-            whole = self._read_small(path)
-        if whole is not None:  # a batch of splits reads its items from one read
+        if whole is None:
+            whole = self._mapped(path) if self.files.local else self._read_small(path)
+        if whole is not None:  # a batch of splits reads its items from one read (or map)
             (count,) = struct.unpack_from("<Q", whole)
             if not 0 <= index < count:
                 raise IndexError(f"foreach index {index} out of range 0..{count - 1}")
@@ -189,7 +191,22 @@ class ForeachItems:
                 whole = None
         if whole is None:
             whole = self.files.read(path)
+        self._keep(path, whole)
+        return whole
+
+    def _mapped(self, path: str) -> mmap.mmap | None:
+        """A local file mapped into memory, once: the splits of a batch each read their
+        item without opening the file (a tenth of a trivial split's time on its worker);
+        None when it cannot be mapped (empty)."""
+        with self.files.open(path) as f:
+            try:
+                whole = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+            except (ValueError, OSError):
+                return None
+        self._keep(path, whole)
+        return whole
+
+    def _keep(self, path: str, whole: bytes | mmap.mmap) -> None:
         if len(self._whole) >= _CACHED_FILES:
             self._whole.pop(next(iter(self._whole)))
         self._whole[path] = whole
-        return whole
