@@ -53,9 +53,11 @@ def main() -> None:
                        cwd=folder, env=env, check=True, stdout=subprocess.DEVNULL)
         seconds = time.time() - started
         data = json.loads(result.read_text())
+    sys.path.insert(0, str(SCRIPT.parent))
+    from all_day import memory_growth
     samples = {s["runs"]: s for s in data["samples"]}
-    points = [("warm-up", samples[args.warmup]),
-              ("halfway", samples[min(samples, key=lambda r: abs(r - args.runs // 2))]),
+    memory = memory_growth(data["samples"], args.warmup)
+    points = [("warm-up", samples[args.warmup]), ("halfway", samples[memory["half_runs"]]),
               ("end", samples[args.runs])]
     print(f"{args.runs} runs, {args.maps} parallel_map calls in one process: {seconds:.0f} s, "
           f"load average {os.getloadavg()[0]:.1f}")
@@ -64,10 +66,10 @@ def main() -> None:
         print(f"{name:<8} {s['runs']:>5} {s['maps']:>5} "
               + " ".join(f"{s[c]:>12.1f}" if c == "rss_mib" else f"{s[c]:>12}"
                          for c in COLUMNS))
-    warm, half, end = (p[1]["rss_mib"] for p in points)
-    print(f"memory: +{end - warm:.1f} MiB ({100 * (end - warm) / warm:.1f}%) from the warm-up "
-          f"to the end, +{end - half:.1f} MiB ({100 * (end - half) / half:.1f}%) in the "
-          f"second half")
+    warm, half, end = memory["warm"], memory["half"], memory["end"]
+    print(f"memory: +{end - warm:.1f} MiB ({memory['growth']:.1f}%) from the warm-up "
+          f"to the end, +{end - half:.1f} MiB ({memory['second_half']:.1f}%) in the "
+          f"second half (the rule: within 10% from the warm-up to the end)")
     for row in data["growth"][:15]:
         print(f"  {row['kib']:>9.1f} KiB {row['count']:>7}  {' <- '.join(row['where'][::-1])}")
 

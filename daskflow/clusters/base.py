@@ -469,10 +469,12 @@ def _preload_import(backend: ClusterBackend, request: ResourceRequest) -> Iterat
     """Start schedulers of this process that get a preload (the max lifetime) one at a
     time: distributed imports preload text from a temporary file by putting the temporary
     folder on ``sys.path`` and taking it off again, so two step clusters starting at once
-    took it off under each other ("spec not found for the module 'tmp...'")."""
+    took it off under each other ("spec not found for the module 'tmp...'"). The module
+    it imports is taken out of ``sys.modules`` again (:mod:`.leaks`)."""
+    from .leaks import forgetting_preloads
     from .lifetime import preload
     if backend.scheduler_in_process and preload(request):
-        with _PRELOAD_IMPORT:
+        with _PRELOAD_IMPORT, forgetting_preloads():
             yield
     else:
         yield

@@ -11,12 +11,25 @@ run; ``bench/all_day.py`` finds them with tracemalloc):
 
 Both are memos only: clearing them once a cluster is closed lets the closed schedulers
 go, and they fill again with the live ones as those need them.
+
+A scheduler started in this process with a preload given as text (``lifetime.py``, on
+every cluster daskflow starts) leaves two more things behind: distributed imports the
+text as a module ``tmp<random>`` from a copy in the scheduler's folder, and that module
+stays in ``sys.modules``, with an import finder for the (deleted) folder in
+``sys.path_importer_cache``: a module and a finder for every run.
 """
 
 from __future__ import annotations
 
+import os
+import re
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
+
+#: the name distributed's ``tmpfile`` gives a preload's text (``tempfile.mkstemp``)
+_PRELOAD_NAME = re.compile(r"tmp\w{8}$")
 
 
 def release_closed_servers() -> None:
@@ -32,6 +45,31 @@ def release_closed_servers() -> None:
     cache = _memo_of(getattr(dashboard, "template_variables", None))
     if cache is not None:
         cache.clear()
+    for folder in [p for p in sys.path_importer_cache if _is_gone_scratch(p)]:
+        sys.path_importer_cache.pop(folder, None)
+
+
+@contextmanager
+def forgetting_preloads() -> Iterator[None]:
+    """Take the preload modules that schedulers import in this block out of
+    ``sys.modules`` again: each scheduler keeps its own (its ``preloads``), so its
+    teardown still runs, and the module goes with the scheduler."""
+    before = set(sys.modules)
+    try:
+        yield
+    finally:
+        for name in set(sys.modules) - before:
+            module = sys.modules.get(name)
+            if _PRELOAD_NAME.match(name) and hasattr(module, "dask_setup") and \
+                    os.path.basename(getattr(module, "__file__", "") or "") == f"{name}.py":
+                sys.modules.pop(name, None)
+
+
+def _is_gone_scratch(path: Any) -> bool:
+    """A closed server's folder in Dask's scratch space, deleted, that the import system
+    still keeps a finder for."""
+    return isinstance(path, str) and "dask-scratch-space" in path and \
+        path not in sys.path and not os.path.isdir(path)
 
 
 def _memo_of(func: Any) -> dict | None:

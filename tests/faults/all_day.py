@@ -61,6 +61,19 @@ def sample(process, step: int, runs: int, maps: int) -> dict:
             "temp_entries": files, "tls_folders": len(tls), "fds": fd_kinds()}
 
 
+def memory_growth(samples: list[dict], warmup: int) -> dict[str, float]:
+    """The issue's rule, as the test and the benchmark both measure it: resident memory
+    after ``warmup`` runs, halfway through the rest and at the end, and the growth (%)
+    from the warm-up to the end and within the second half."""
+    after = [s for s in samples if s["runs"] >= warmup]
+    warm, end = after[0], after[-1]
+    half = min(after, key=lambda s: abs(s["runs"] - (warm["runs"] + end["runs"]) / 2))
+    return {"warm": warm["rss_mib"], "half": half["rss_mib"], "end": end["rss_mib"],
+            "half_runs": half["runs"],
+            "growth": 100 * (end["rss_mib"] - warm["rss_mib"]) / warm["rss_mib"],
+            "second_half": 100 * (end["rss_mib"] - half["rss_mib"]) / half["rss_mib"]}
+
+
 def top_growth(before, after, limit: int = 30) -> list[dict]:
     stats = after.compare_to(before, "traceback")
     return [{"kib": round(s.size_diff / 1024, 1), "count": s.count_diff,

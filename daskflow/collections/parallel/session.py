@@ -7,6 +7,12 @@ fork server, dashboard on a free localhost port), prints its dashboard link once
 keeps it until the interpreter exits. Later calls cost about what ``client.map`` costs
 on a warm cluster.
 
+Living as long as the process, it keeps less of its own history than distributed's
+defaults (``parallel-map.session``): its scheduler's and nannies' log records (they also
+take those of every other cluster of the process, whose loggers they share), the last
+messages of each stream, and the spans of the maps that are over (``SpanHistory``), so
+that a process that maps all day holds steady (``docs/faults.md``).
+
 >>> with session_client() as client:                              # doctest: +SKIP
 ...     client.submit(sum, [1, 2]).result()
 3
@@ -43,8 +49,6 @@ def _start() -> Any:
         if _running() is not None:
             return _client
         close_session_cluster()  # one that died (a killed scheduler): start afresh
-        from distributed import Client
-
         from ...clusters import get_backend
         from ...clusters.local import default_request
 
@@ -52,8 +56,7 @@ def _start() -> Any:
         request = default_request()
         stack = ExitStack()
         try:
-            cluster = stack.enter_context(backend.open(request))
-            client = stack.enter_context(Client(cluster, set_as_default=False))
+            cluster, client = _open(stack, backend, request)
         except BaseException:
             stack.close()
             raise
@@ -64,6 +67,33 @@ def _start() -> Any:
               f"({backend.describe(request)}), kept until it exits"
               + (f"; dashboard: {link}" if link else "") + ".", file=sys.stderr)
         return client
+
+
+def _open(stack: ExitStack, backend: Any, request: Any) -> tuple[Any, Any]:
+    """The cluster and its client, entered on ``stack``, with the history it keeps bounded."""
+    import dask.config
+    from distributed import Client
+
+    from ... import config
+    from ...clusters.span_history import SpanHistory
+
+    with dask.config.set(_history_lengths()):  # read as its servers and streams start
+        cluster = stack.enter_context(backend.open(request))
+        client = stack.enter_context(Client(cluster, set_as_default=False))
+    keep = config.get("parallel-map.session.spans")
+    if keep is not None:
+        client.register_plugin(SpanHistory(int(keep)))
+    return cluster, client
+
+
+def _history_lengths() -> dict[str, int]:
+    """distributed's settings of how much history a server and a stream keep, as the
+    session cluster's (``parallel-map.session``) give them; unset (null): distributed's."""
+    from ... import config
+    lengths = {"distributed.admin.log-length": config.get("parallel-map.session.log-length"),
+               "distributed.admin.low-level-log-length":
+                   config.get("parallel-map.session.low-level-log-length")}
+    return {key: int(value) for key, value in lengths.items() if value is not None}
 
 
 def close_session_cluster() -> None:
