@@ -67,9 +67,12 @@ def erred_with(future: Any) -> BaseException | None:
     ``Future.exception()`` waits for the future's end, and its status can change under
     the caller: Dask runs an erred task again when a task that needs it is retried, and
     the new end may wait on the very caller that asks.  A future already running again
-    after an error answers that error; a cancelled one answers None.
+    after an error answers that error; a cancelled one answers None.  A future whose
+    task's errors travel wrapped (a sealed call, ``remote/calls.py``) opens its own.
     """
     state = getattr(future, "_state", None)
     if state is None:  # not a distributed future
         return future.exception() if future.status == "error" else None
-    return state.exception if state.status in ("error", "pending", "lost") else None
+    error = state.exception if state.status in ("error", "pending", "lost") else None
+    opened = getattr(future, "opened_error", None)
+    return opened(error) if opened is not None and error is not None else error

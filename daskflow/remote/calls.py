@@ -83,6 +83,9 @@ class OpenedFuture(Future):
     def exception(self, timeout: Any = None, **kwargs: Any) -> Any:
         return opened_error(super().exception(timeout, **kwargs))
 
+    #: how a reader of the future's state opens its error (``dask_client.erred_with``)
+    opened_error = staticmethod(opened_error)
+
 
 class PackageCalls(PlainCalls):
     """Calls sealed with the run's code package, for a scheduler that runs share."""
