@@ -48,3 +48,33 @@ def test_in_a_task_the_workers_cluster_with_the_thread_handed_back(
     total, address = future.result(timeout=60)
     assert total == 90
     assert address in one_thread_cluster.scheduler_info()["workers"]
+
+
+@pytest.mark.fast
+def test_a_failed_futures_error_is_read_without_waiting_and_opened_when_sealed() -> None:
+    import cloudpickle
+    from distributed.client import FutureState
+
+    from daskflow.dask_client import erred_with
+    from daskflow.remote._packages import MARK
+    from daskflow.remote.calls import OpenedFuture
+
+    class Erred:  # what the driver holds: a future whose state Dask's client keeps
+        def __init__(self, error: BaseException) -> None:
+            self._state = FutureState("work-3-17")
+            self._state.set_error(error, None)
+
+        def exception(self) -> BaseException:  # Future.exception() waits for a rerun
+            raise AssertionError("waited")
+
+    plain = Erred(ValueError("no"))
+    assert isinstance(erred_with(plain), ValueError)
+    plain._state.retry()  # Dask runs it again meanwhile: its error still answers
+    assert isinstance(erred_with(plain), ValueError)
+
+    class Sealed(Erred):  # a sealed call's future (remote/calls.py: OpenedFuture)
+        opened_error = OpenedFuture.opened_error
+
+    sealed = Sealed(RuntimeError(MARK, cloudpickle.dumps(ValueError("cannot scale 2")), ""))
+    error = erred_with(sealed)
+    assert isinstance(error, ValueError) and str(error) == "cannot scale 2"
