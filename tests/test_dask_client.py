@@ -73,7 +73,7 @@ def test_a_failed_futures_error_is_read_without_waiting_and_opened_when_sealed()
     assert isinstance(erred_with(plain), ValueError)
 
     class Sealed(Erred):  # a sealed call's future (remote/calls.py: OpenedFuture)
-        opened_error = OpenedFuture.opened_error
+        opened_error = staticmethod(OpenedFuture.opened_error)
 
     sealed = Sealed(RuntimeError(MARK, cloudpickle.dumps(ValueError("cannot scale 2")), ""))
     error = erred_with(sealed)
