@@ -182,17 +182,20 @@ class ArtifactStore:
     def read_log(self, run_id: str, step: str, task_id: str, attempt: int, stream: str) -> str:
         return self.records.read_log(run_id, step, task_id, attempt, stream)
 
-    def write_reused(self, run_id: str, step: str, entries: list[dict[str, Any]]) -> None:
+    def write_reused(self, run_id: str, step: str, entries: list[dict[str, Any]],
+                     common: dict[str, Any] | None = None) -> None:
         """The records of tasks of ``step`` taken as finished instead of run (``@cache``'s
         hits, ``resume``'s clones), each a batch entry (``task_id``, ``attempt``,
-        ``start``, ``done``, and ``stdout``/``stderr`` where not empty), written together
-        as batch objects, so reusing a wide step costs a few writes: one object per
-        stretch of consecutive task ids (a thousand at most).  An object's name is the
-        range of ids it holds, so the record of a split that ran between two stretches is
-        looked up without reading theirs (a join reads it as the split finishes)."""
+        ``start``, ``done``, and ``stdout``/``stderr`` where not empty; without
+        ``common``, what they all share, where the caller made them so), written
+        together as batch objects, so reusing a wide step costs a few writes: one object
+        per stretch of consecutive task ids (a thousand at most).  An object's name is
+        the range of ids it holds, so the record of a split that ran between two
+        stretches is looked up without reading theirs (a join reads it as the split
+        finishes)."""
         for stretch in _stretches(sorted(entries, key=lambda e: int(e["task_id"])),
                                   REUSED_PER_OBJECT):
-            self.stored.write_batch(run_id, step, stretch)
+            self.stored.write_batch(run_id, step, stretch, common)
 
     # -- files kept with a task, and foreach items ----------------------------------------------
 

@@ -18,13 +18,13 @@ keeps its join's graph small.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import msgpack
 
 from ..datastore import ArtifactRef, ArtifactStore
-from ..datastore.batches import collector_paused
+from ..datastore.batches import collector_paused, whole
 from ..datastore.store import REUSED_PER_OBJECT
 from ..exceptions import DataNotFoundError, FlowDefinitionError, ResumeError, did_you_mean
 from ..liveness import driver_alive
@@ -54,6 +54,7 @@ class ResumePlan:
         self.to_join = {node.name for node in graph if goes_to_join(graph, node.name)}
         self.rerun_caught = rerun_caught
         self.caught = 0  # tasks of the origin that @catch caught, rerun (rerun_caught)
+        self.commons: list[dict[str, Any]] = []   # what each batch object's records share
         self.origin = self._index_origin()
         self.cloned = TaskIdSpans()   # the tasks of the new run that are clones
 
@@ -73,28 +74,42 @@ class ResumePlan:
         names = parent_names(list(parents)) if parents else None
         refs: list[TaskRef | None] = []
         stretch: list[dict[str, Any]] = []   # written a batch object's worth at a time
+        shared: dict[str, Any] = {}          # what its records share
+        after = None                         # the origin object its clones come from
         with collector_paused():   # many small records, none in a cycle
             for spec in specs:
-                held = self.origin.get(
-                    (step, tuple((f.step, f.index) for f in spec.frames), spec.iteration))
+                held = self.origin.pop(  # cloned once: its place is not asked again
+                    (step, tuple((f.step, f.index) for f in spec.frames), spec.iteration),
+                    None)
                 if held is None:
                     refs.append(None)
                     continue
-                entry = self._clone(spec, held, names)
-                if len(stretch) == REUSED_PER_OBJECT:
-                    self._write(step, stretch)
-                    stretch = []
+                number, entry = self._clone(spec, held, names)
+                if number != after or len(stretch) == REUSED_PER_OBJECT:
+                    self._write(step, stretch, shared)
+                    stretch, after = [], number
+                    shared = self._shared(number, names)
                 stretch.append(entry)
                 refs.append(TaskRef(step, spec.task_id, 0, {}, spec.frames)
                             if step in self.to_join else
-                            TaskRef.from_record(step, spec.task_id, entry["done"],
+                            TaskRef.from_record(step, spec.task_id,
+                                                whole(entry["done"], shared["done"]) or {},
                                                 self.params))
-            self._write(step, stretch)
+            self._write(step, stretch, shared)
         return refs
 
-    def _write(self, step: str, entries: list[dict[str, Any]]) -> None:
-        self.store.write_reused(self.run_id, step, entries)
-        self.cloned.add(step, [int(e["task_id"]) for e in entries])
+    def _shared(self, number: int, parents: list[str] | None) -> dict[str, Any]:
+        """What the records of the clones of origin object ``number`` (-1: of tasks that
+        ran alone) share: the origin's common part, their attempt and their parents."""
+        done = {**(self.commons[number] if number >= 0 else {}), "attempt": 0}
+        if parents is not None:  # the new run's own parent tasks, not the origin's
+            done["parents"] = parents
+        return {"start": {"attempt": 0}, "done": done}
+
+    def _write(self, step: str, entries: list[dict[str, Any]], shared: dict[str, Any]) -> None:
+        if entries:
+            self.store.write_reused(self.run_id, step, entries, shared)
+            self.cloned.add(step, [int(e["task_id"]) for e in entries])
 
     def _is_clone(self, parent: Any) -> bool:
         if isinstance(parent, SplitBatch):
@@ -104,65 +119,85 @@ class ResumePlan:
 
     def _index_origin(self) -> dict[Position, bytes]:
         """The origin's finished task at each place, packed (msgpack: one object per task
-        that the garbage collector never walks): ``[task id, attempt, done record,
-        stdout, stderr]``, the logs None for a task that ran alone (read when cloned).
-        Batched tasks are read one batch object at a time."""
+        that the garbage collector never walks): ``[task id, attempt, number, done record,
+        stdout, stderr]``.  A batched task's record is kept as its batch object stores
+        it, without what the object's entries share (``self.commons[number]``), read
+        one object at a time; a task that ran alone has number -1 and its logs None
+        (read when it is cloned)."""
         found: dict[Position, bytes] = {}
         store, run = self.store, self.origin_run_id
         for step in store.list_steps(run):
             own = store.stored.task_folders(run, step)
             for task_id in own:
-                self._take(found, step, task_id, (
-                    (attempt, store.read_done(run, step, task_id, attempt), None, None)
-                    for attempt in reversed(store.list_attempts(run, step, task_id))))
+                for attempt in reversed(store.list_attempts(run, step, task_id)):
+                    record = store.read_done(run, step, task_id, attempt)
+                    if record is not None and record.get("status") == "ok":
+                        self._take(found, step, [task_id, attempt, -1, record, None, None],
+                                   record)
+                        break
             with collector_paused():
-                for task_id, entries in store.stored.batched_tasks(run, step, set(own)):
-                    self._take(found, step, task_id, (
-                        (attempt, entry.get("done"), entry.get("stdout", ""),
-                         entry.get("stderr", ""))
-                        for attempt, entry in sorted(entries.items(), reverse=True)))
+                for common, entries in store.stored.batch_objects(run, step):
+                    self._take_object(found, step, common, entries, set(own))
         return found
 
-    def _take(self, found: dict[Position, bytes], step: str, task_id: str,
-              attempts: Iterator[tuple[int, dict[str, Any] | None, str | None, str | None]]
-              ) -> None:
-        """Index the latest successful of a task's ``attempts`` (latest first: attempt,
-        done record, logs), unless ``@catch`` caught it and those rerun."""
-        for attempt, record, stdout, stderr in attempts:
-            if record is None or record.get("status") != "ok":
-                continue
-            if self.rerun_caught and record.get("caught"):
-                self.caught += 1
-                return
-            key = (step, tuple((f[0], f[3]) for f in record.get("frames", [])),
-                   record.get("iteration", 0))
-            found[key] = msgpack.packb([task_id, attempt, record, stdout, stderr])
-            return
+    def _take_object(self, found: dict[Position, bytes], step: str, common: dict[str, Any],
+                     entries: list[dict[str, Any]], own: set[str]) -> None:
+        """Index the tasks of one batch object (not those with a folder of their own)."""
+        number = len(self.commons)
+        self.commons.append(common.get("done") or {})
+        shared = self.commons[number]
+        latest: dict[str, dict[str, Any]] = {}   # each task's latest successful attempt
+        for entry in entries:
+            task_id, done = str(entry["task_id"]), entry.get("done")
+            if task_id not in own and done is not None and \
+                    done.get("status", shared.get("status")) == "ok" and \
+                    entry["attempt"] >= latest.get(task_id, entry)["attempt"]:
+                latest[task_id] = entry
+        for task_id, entry in latest.items():
+            done = entry["done"]
+            self._take(found, step, [task_id, entry["attempt"], number, done,
+                                     entry.get("stdout", ""), entry.get("stderr", "")],
+                       {**shared, **done})
 
-    def _clone(self, spec: TaskSpec, held: bytes, parents: list[str] | None) -> dict[str, Any]:
+    def _take(self, found: dict[Position, bytes], step: str, held: list[Any],
+              record: dict[str, Any]) -> None:
+        """Index a task's latest successful attempt (``held``, its ``record`` whole),
+        unless ``@catch`` caught it and those rerun."""
+        if self.rerun_caught and record.get("caught"):
+            self.caught += 1
+            return
+        key = (step, tuple((f[0], f[3]) for f in record.get("frames", [])),
+               record.get("iteration", 0))
+        found[key] = msgpack.packb(held)
+
+    def _clone(self, spec: TaskSpec, held: bytes,
+               parents: list[str] | None) -> tuple[int, dict[str, Any]]:
         """The batch entry of ``spec``'s clone of the origin's task ``held``: its records
-        with ``clone_of``, its logs; a foreach step's items copied to the clone's folder."""
-        origin_task, origin_attempt, record, stdout, stderr = msgpack.unpackb(held)
+        with ``clone_of`` and its logs, without what :meth:`_shared` gives every clone of
+        its origin object (whose number comes with it); a foreach step's items are
+        copied to the clone's folder."""
+        origin_task, origin_attempt, number, record, stdout, stderr = msgpack.unpackb(held)
         store, step = self.store, spec.step
-        if stdout is None:  # a task that ran alone: its logs are files
+        if number < 0:  # a task that ran alone: its logs are files
             stdout, stderr = (store.read_log(self.origin_run_id, step, origin_task,
                                              origin_attempt, stream)
                               for stream in ("stdout", "stderr"))
-        if record.get("num_splits") is not None:  # its splits read its items here
+        shared = self.commons[number] if number >= 0 else {}
+        if record.get("num_splits", shared.get("num_splits")) is not None:
             store.foreach.copy(self.origin_run_id, step, origin_task, origin_attempt,
-                               self.run_id, spec.task_id, 0)
+                               self.run_id, spec.task_id, 0)  # its splits read them here
         origin = f"{store.flow_name}/{self.origin_run_id}/{step}/{origin_task}"
-        done = dict(record, attempt=0, frames=[list(f) for f in spec.frames],
-                    clone_of=origin)
-        if parents is not None:  # the new run's own parent tasks, not the origin's
-            done["parents"] = parents
+        done = dict(record, frames=[list(f) for f in spec.frames], clone_of=origin)
+        done.pop("attempt", None)
+        if parents is not None:
+            done.pop("parents", None)
         entry = {"task_id": spec.task_id, "attempt": 0, "done": done,
-                 "start": {"attempt": 0, "started_at": record.get("started_at"),
+                 "start": {"started_at": record.get("started_at", shared.get("started_at")),
                            "clone_of": origin}}
         for stream, text in (("stdout", stdout), ("stderr", stderr)):
             if text:
                 entry[stream] = text
-        return entry
+        return number, entry
 
 
 class TaskIdSpans:

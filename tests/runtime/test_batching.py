@@ -104,13 +104,15 @@ def clones_of(origin, run) -> None:
 
 
 def test_resume_of_a_wide_foreach_writes_its_clones_as_batch_objects(run_flow, workdir):
-    """Issue 31: the clones of 3,000 splits are a few batch objects, not a folder each;
+    """Issue 31: the clones of 3,000 splits are batch objects, not a folder each;
     the client, ``logs`` and a second resume read them as they read batched splits."""
     origin, run = resume_after_the_join_failed(run_flow, 3000)
     clones_of(origin, run)
     step = workdir / ".daskflow" / "BatchFlow" / run.id / "work"
     assert [p.name for p in step.iterdir()] == ["_batches"]   # no folder per split
-    assert len(batch_objects(workdir, "BatchFlow", run.id, "work")) in (3, 4)
+    # an object per origin object, cut at a thousand: a few, not one per split
+    assert len(batch_objects(workdir, "BatchFlow", run.id, "work")) <= \
+        len(batch_objects(workdir, "BatchFlow", origin.id, "work")) + 3 < 100
     some = next(t for t in run["work"] if t.index == 1234)
     assert some.successful and some.attempts == [0]
     logs = run_flow("batch_flow.py", "logs", f"{run.id}/work/{some.id}")
