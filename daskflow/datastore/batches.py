@@ -42,10 +42,14 @@ RECENT = 64
 Entry = dict[str, Any]
 
 
-def encode(entries: list[Entry]) -> bytes:
+def encode(entries: list[Entry], common: dict[str, Any] | None = None) -> bytes:
     """The object's bytes.  What every split of the batch has alike (its host, its
-    parents, the artifacts it passes on) is written once, under ``common``."""
-    common: dict[str, Any] = {}
+    parents, the artifacts it passes on) is written once, under ``common``: found here,
+    or given by a writer that made the entries without it (resume's clones)."""
+    if common is not None:
+        return json.dumps({"version": VERSION, "common": common, "entries": entries},
+                          default=str).encode()
+    common = {}
     if len(entries) > 1:
         for part in ("start", "done"):
             shared = _shared([e.get(part) or {} for e in entries])
@@ -68,7 +72,7 @@ def unpack_results(data: bytes) -> dict[tuple[str, int], dict[str, Any]]:
     """What :func:`pack_results` packed: each split's done record by task id and attempt."""
     obj = json.loads(zlib.decompress(data))
     shared = (obj.get("common") or {}).get("done")
-    return {(str(e["task_id"]), int(e["attempt"])): _with(e["done"], shared)  # type: ignore[misc]
+    return {(str(e["task_id"]), int(e["attempt"])): whole(e["done"], shared)  # type: ignore[misc]
             for e in obj.get("entries", [])}
 
 
@@ -94,7 +98,9 @@ def _without(record: dict[str, Any], shared: dict[str, Any]) -> dict[str, Any]:
     return kept
 
 
-def _with(record: dict[str, Any] | None, shared: dict[str, Any] | None) -> dict[str, Any] | None:
+def whole(record: dict[str, Any] | None, shared: dict[str, Any] | None) -> dict[str, Any] | None:
+    """An entry's ``start`` or ``done`` record whole, with what its object's entries
+    share of it (``common[part]``, :meth:`StepBatches.each_raw`)."""
     if not shared or record is None:
         return record
     whole = {**shared, **record}
@@ -134,7 +140,7 @@ class _Entry(dict):
 
     def __getitem__(self, key: str) -> Any:
         value = super().__getitem__(key)
-        return _with(value, self.common.get(key)) if key in ("start", "done") else value
+        return whole(value, self.common.get(key)) if key in ("start", "done") else value
 
     def get(self, key: str, default: Any = None) -> Any:
         return self[key] if key in self else default
@@ -192,12 +198,6 @@ class StepBatches:
         with collector_paused():  # thousands of small acyclic objects: nothing to collect
             return json.loads(raw)
 
-    def _entries(self, name: str) -> list[_Entry] | None:
-        data = self._decoded(name)
-        if data is None:
-            return None
-        common = data.get("common") or {}
-        return [_Entry(raw, common) for raw in data.get("entries", [])]
 
     def _load(self, name: str) -> None:
         data = self._decoded(name)
@@ -214,14 +214,20 @@ class StepBatches:
     def each_object(self) -> Iterator[list[Entry]]:
         """The entries of every batch object, one object at a time and none kept: a
         reader of a whole step (the run report of a million splits) never holds it all."""
+        for common, entries in self.each_raw():
+            yield [_Entry(raw, common) for raw in entries]
+
+    def each_raw(self) -> Iterator[tuple[dict[str, Any], list[Entry]]]:
+        """Each batch object as stored: what its entries share (``common``) and its
+        entries without it (:func:`whole` makes a record whole), one object at a time."""
         self.refresh()
         ranges = set()   # a batch Dask ran twice wrote its range twice: the first is read
         for first, last, name in list(self.starts):
             if (first, last) not in ranges:
-                entries = self._entries(name)
-                if entries is not None:
+                data = self._decoded(name)
+                if data is not None:
                     ranges.add((first, last))
-                    yield entries
+                    yield data.get("common") or {}, data.get("entries", [])
 
     def _load_overlapping(self, low: int, high: int) -> None:
         # objects starting after ``high`` cannot hold it; those starting before

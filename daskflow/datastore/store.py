@@ -182,18 +182,20 @@ class ArtifactStore:
     def read_log(self, run_id: str, step: str, task_id: str, attempt: int, stream: str) -> str:
         return self.records.read_log(run_id, step, task_id, attempt, stream)
 
-    def write_reused(self, run_id: str, step: str,
-                     tasks: list[tuple[str, dict[str, Any], dict[str, Any]]]) -> None:
+    def write_reused(self, run_id: str, step: str, entries: list[dict[str, Any]],
+                     common: dict[str, Any] | None = None) -> None:
         """The records of tasks of ``step`` taken as finished instead of run (``@cache``'s
-        hits), each ``(task_id, start record, done record)``, written together as batch
-        objects, so reusing a wide step costs a few writes: one object per stretch of
-        consecutive task ids (a thousand at most).  An object's name is the range of
-        ids it holds, so the record of a split that ran between two stretches is
-        looked up without reading theirs (a join reads it as the split finishes)."""
-        for stretch in _stretches(sorted(tasks, key=lambda task: int(task[0])), 1000):
-            self.stored.write_batch(run_id, step, [
-                {"task_id": task_id, "attempt": done["attempt"], "start": start, "done": done}
-                for task_id, start, done in stretch])
+        hits, ``resume``'s clones), each a batch entry (``task_id``, ``attempt``,
+        ``start``, ``done``, and ``stdout``/``stderr`` where not empty; without
+        ``common``, what they all share, where the caller made them so), written
+        together as batch objects, so reusing a wide step costs a few writes: one object
+        per stretch of consecutive task ids (a thousand at most).  An object's name is
+        the range of ids it holds, so the record of a split that ran between two
+        stretches is looked up without reading theirs (a join reads it as the split
+        finishes)."""
+        for stretch in _stretches(sorted(entries, key=lambda e: int(e["task_id"])),
+                                  REUSED_PER_OBJECT):
+            self.stored.write_batch(run_id, step, stretch, common)
 
     # -- files kept with a task, and foreach items ----------------------------------------------
 
@@ -276,11 +278,16 @@ def resolve_root(root: str | None = None) -> str:
         here = parent
 
 
-def _stretches(tasks: list[tuple[str, Any, Any]], most: int) -> Iterator[list[Any]]:
-    """``tasks`` (sorted by task id) cut where an id is missing, and every ``most``."""
-    stretch: list[Any] = []
-    for task in tasks:
-        if stretch and (len(stretch) == most or int(task[0]) != int(stretch[-1][0]) + 1):
+#: the records of tasks reused at once: at most this many to a batch object
+REUSED_PER_OBJECT = 1000
+
+
+def _stretches(entries: list[dict[str, Any]], most: int) -> Iterator[list[dict[str, Any]]]:
+    """``entries`` (sorted by task id) cut where an id is missing, and every ``most``."""
+    stretch: list[dict[str, Any]] = []
+    for task in entries:
+        if stretch and (len(stretch) == most
+                        or int(task["task_id"]) != int(stretch[-1]["task_id"]) + 1):
             yield stretch
             stretch = []
         stretch.append(task)

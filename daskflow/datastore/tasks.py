@@ -117,6 +117,12 @@ class StoredRecords(TaskRecords):
                     by_task.setdefault(task_id, {})[int(entry["attempt"])] = entry
             yield from by_task.items()
 
+    def batch_objects(self, run_id: str, step: str
+                      ) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]]]]:
+        """Each batch object of ``step`` as stored, one at a time and not kept: what its
+        entries share and its entries (``batches.whole`` makes a record whole)."""
+        return self.step_batches(run_id, step).each_raw()
+
     def task_id_spans(self, run_id: str, step: str) -> list[tuple[int, int]]:
         """The step's task ids as sorted, merged spans ``(first, last)``, from the names
         of its batch objects (a batch's splits are consecutive tasks) and of its task
@@ -233,12 +239,15 @@ class StoredRecords(TaskRecords):
             found.settled = run_id in self._settled
         return found
 
-    def write_batch(self, run_id: str, step: str, entries: list[dict[str, Any]]) -> None:
-        """Commit the records of a batch of splits, all at once (one object, atomic)."""
+    def write_batch(self, run_id: str, step: str, entries: list[dict[str, Any]],
+                    common: dict[str, Any] | None = None) -> None:
+        """Commit the records of a batch of splits, all at once (one object, atomic);
+        ``common``: what the ``entries`` were made without (``batches.encode``)."""
         if not entries:
             return
         name = batch_object([e["task_id"] for e in entries])
-        self.files.write(self.layout.batch(run_id, step, name), batches.encode(entries))
+        self.files.write(self.layout.batch(run_id, step, name),
+                         batches.encode(entries, common))
 
     # -- other files kept with a task (performance reports, cards) ----------------------------
 

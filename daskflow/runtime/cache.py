@@ -58,6 +58,7 @@ class TaskCache:
     """
 
     source = "cache"
+    in_batches = False   # a join's key reads its inputs' refs: each hit goes as its own
 
     def __init__(self, store: ArtifactStore, graph: FlowGraph, run_id: str,
                  codes: dict[str, str], params: dict[str, ArtifactRef],
@@ -170,9 +171,10 @@ class TaskCache:
                                   {**ref.artifacts, **self.params}.items()},
                     "num_splits": ref.num_splits, "next_step": ref.next_step,
                     "cache_key": entry["key"]}
-            records.append((spec.task_id, start, done))
+            records.append({"task_id": spec.task_id, "attempt": 0, "start": start,
+                            "done": done})
         self.store.write_reused(self.run_id, step, records)
-        return {task_id for task_id, _, _ in records}
+        return {entry["task_id"] for entry in records}
 
 
 def _match(entries: list[dict[str, Any]], inputs: Any) -> dict[str, Any] | None:

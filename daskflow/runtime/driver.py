@@ -76,7 +76,8 @@ from .relay import TaskRelay
 from .shares import ShareBoard, ShareChanged, SharedRun
 from .splits import SplitSizing, SplitsSized, size_splits
 from .task import execute_task
-from .walk import Expanded, Reused, Routes, Run, SizeSplits, TaskReuse, Walk
+from .walk import Expanded, Reused, ReusedSplits, Routes, Run, SizeSplits, TaskReuse, \
+    Walk
 
 
 @dataclass(frozen=True)
@@ -514,6 +515,13 @@ class RunDriver:
                                     **({"cached": True} if reused.source == "cache" else {}))
         if reused.step == "end":
             self.outcome = RunOutcome(True)
+
+    @_do.register(ReusedSplits)
+    def _reused_splits(self, reused: ReusedSplits, _: Any) -> None:
+        self.observer.tasks_finished(step=reused.step, task_ids=reused.task_ids,
+                                     foreach_depth=self.graph.foreach_depth(reused.step),
+                                     reused=True,
+                                     **({"cached": True} if reused.source == "cache" else {}))
 
     @_do.register(Expanded)
     def _expanded(self, expanded: Expanded, _: Any) -> None:

@@ -97,7 +97,7 @@ class RunObserver:
         failed = failed if isinstance(failed, (set, frozenset)) else set(failed)
         for task_id in task_ids:
             self.task_finished(step=step, task_id=task_id, ok=task_id not in failed,
-                               foreach_depth=foreach_depth)
+                               foreach_depth=foreach_depth, **extra)
 
     def foreach_expanded(self, *, step: str, target: str, count: int, **extra: Any) -> None:
         """A foreach ``step`` fans out to ``count`` tasks of ``target``."""

@@ -32,10 +32,11 @@ from typing import Any
 from .. import config
 from ..clusters.deaths import Death
 from ..exceptions import DatastoreUnavailable, TaskFailed
-from ..graph import FOREACH, SWITCH, FlowGraph
+from ..graph import FOREACH, FlowGraph
 from ..steps import StepPlan
 from .attempts import death_record, lost_message
 from .context import SplitBatch, TaskRef, TaskSpec
+from .walk import goes_to_join
 
 
 def batchable(graph: FlowGraph, plan: StepPlan, own_cluster: bool, gang: bool) -> bool:
@@ -46,13 +47,8 @@ def batchable(graph: FlowGraph, plan: StepPlan, own_cluster: bool, gang: bool) -
     if not config.get("run.batching") or own_cluster or gang or plan.timeout \
             or plan.may_grow:
         return False
-    node = graph[plan.name]
-    if node.transition in (FOREACH, SWITCH) or len(node.out_funcs) != 1 \
-            or not any(graph[p].transition == FOREACH for p in node.in_funcs):
-        return False
-    join = graph[node.out_funcs[0]]
-    split = graph[join.matching_split] if join.matching_split else None
-    return join.is_join and split is not None and split.transition == FOREACH
+    return goes_to_join(graph, plan.name) \
+        and any(graph[p].transition == FOREACH for p in graph[plan.name].in_funcs)
 
 
 @dataclass(frozen=True)

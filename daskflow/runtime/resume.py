@@ -8,20 +8,29 @@ other splits failed are kept, and everything downstream of a failure reruns.
 With ``rerun_caught``, a task whose failure ``@catch`` caught counts as not
 finished: only those splits run again (and what follows them).
 Cloning copies the small records and logs; artifacts are content-addressed
-and shared, never copied or recomputed.
+and shared, never copied or recomputed.  The clones of one step found at once (a
+foreach's splits) are written as batch objects, as the records of a batch of
+splits are (``ArtifactStore.write_reused``), and go to their join a chunk at a
+time (``walk.ReusedSplits``), so cloning a wide foreach costs a few writes and
+keeps its join's graph small.
 """
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Sequence
 from typing import Any
 
+import msgpack
+
 from ..datastore import ArtifactRef, ArtifactStore
+from ..datastore.batches import collector_paused, whole
+from ..datastore.store import REUSED_PER_OBJECT
 from ..exceptions import DataNotFoundError, FlowDefinitionError, ResumeError, did_you_mean
 from ..liveness import driver_alive
-from ..inputs import ForeachFrame
 from ..graph import FlowGraph
-from .context import TaskRef, TaskSpec
+from .context import SplitBatch, TaskRef, TaskSpec, parent_names
+from .walk import goes_to_join
 
 #: a task's place in a run: its step, its foreach indices, and its pass of a loop
 Position = tuple[str, tuple[tuple[str, int], ...], int]
@@ -31,6 +40,7 @@ class ResumePlan:
     """Which tasks of ``origin_run_id`` the new run reuses, and how to clone them."""
 
     source = "resume"
+    in_batches = True   # a wide foreach's clones go to their join a chunk at a time
 
     def __init__(self, store: ArtifactStore, graph: FlowGraph, origin_run_id: str,
                  run_id: str | None, params: dict[str, ArtifactRef],
@@ -40,10 +50,13 @@ class ResumePlan:
         self.run_id = run_id  # may be claimed once the plan is known to be worth a run
         self.params = params
         self.excluded = descendants(graph, from_step) if from_step else set()
+        # steps whose clones reach their join as batches: it reads their records
+        self.to_join = {node.name for node in graph if goes_to_join(graph, node.name)}
         self.rerun_caught = rerun_caught
         self.caught = 0  # tasks of the origin that @catch caught, rerun (rerun_caught)
+        self.commons: list[dict[str, Any]] = []   # what each batch object's records share
         self.origin = self._index_origin()
-        self.cloned: set[tuple[str, str]] = set()   # (step, task id) of the new run
+        self.cloned = TaskIdSpans()   # the tasks of the new run that are clones
 
     def waits(self) -> frozenset[str]:
         """Clones follow clones only: no step's followers need to wait for its refs."""
@@ -52,55 +65,160 @@ class ResumePlan:
     def reuse(self, specs: Sequence[TaskSpec],
               parents: Sequence[Any]) -> list[TaskRef | None]:
         """The walk's :class:`~daskflow.runtime.walk.TaskReuse`: clone each of ``specs``
-        whose place the origin finished, if all of ``parents`` are clones too (a batch of
-        splits ran in this run: never)."""
-        if not all(isinstance(p, TaskRef) and (p.step, p.task_id) in self.cloned
-                   for p in parents):
+        (one step's) whose place the origin finished, if all of ``parents`` are clones
+        too (a batch of splits that ran in this run: never).  The clones of one call are
+        written together as batch objects (``ArtifactStore.write_reused``)."""
+        step = specs[0].step
+        if step in self.excluded or not all(self._is_clone(p) for p in parents):
             return [None] * len(specs)
-        refs = [self.clone(s.step, s.frames, s.task_id, parents, s.iteration) for s in specs]
-        self.cloned.update((s.step, s.task_id) for s, ref in zip(specs, refs) if ref)
+        names = parent_names(list(parents)) if parents else None
+        refs: list[TaskRef | None] = []
+        stretch: list[dict[str, Any]] = []   # written a batch object's worth at a time
+        shared: dict[str, Any] = {}          # what its records share
+        after = None                         # the origin object its clones come from
+        with collector_paused():   # many small records, none in a cycle
+            for spec in specs:
+                held = self.origin.pop(  # cloned once: its place is not asked again
+                    (step, tuple((f.step, f.index) for f in spec.frames), spec.iteration),
+                    None)
+                if held is None:
+                    refs.append(None)
+                    continue
+                number, entry = self._clone(spec, held, names)
+                if number != after or len(stretch) == REUSED_PER_OBJECT:
+                    self._write(step, stretch, shared)
+                    stretch, after = [], number
+                    shared = self._shared(number, names)
+                stretch.append(entry)
+                refs.append(TaskRef(step, spec.task_id, 0, {}, spec.frames)
+                            if step in self.to_join else
+                            TaskRef.from_record(step, spec.task_id,
+                                                whole(entry["done"], shared["done"]) or {},
+                                                self.params))
+            self._write(step, stretch, shared)
         return refs
 
-    def _index_origin(self) -> dict[Position, tuple[str, int, dict[str, Any]]]:
-        found: dict[Position, tuple[str, int, dict[str, Any]]] = {}
+    def _shared(self, number: int, parents: list[str] | None) -> dict[str, Any]:
+        """What the records of the clones of origin object ``number`` (-1: of tasks that
+        ran alone) share: the origin's common part, their attempt and their parents."""
+        done = {**(self.commons[number] if number >= 0 else {}), "attempt": 0}
+        if parents is not None:  # the new run's own parent tasks, not the origin's
+            done["parents"] = parents
+        return {"start": {"attempt": 0}, "done": done}
+
+    def _write(self, step: str, entries: list[dict[str, Any]], shared: dict[str, Any]) -> None:
+        if entries:
+            self.store.write_reused(self.run_id, step, entries, shared)
+            self.cloned.add(step, [int(e["task_id"]) for e in entries])
+
+    def _is_clone(self, parent: Any) -> bool:
+        if isinstance(parent, SplitBatch):
+            return all(self.cloned.holds(parent.step, int(t)) for t in parent.task_ids)
+        return isinstance(parent, TaskRef) and self.cloned.holds(parent.step,
+                                                                 int(parent.task_id))
+
+    def _index_origin(self) -> dict[Position, bytes]:
+        """The origin's finished task at each place, packed (msgpack: one object per task
+        that the garbage collector never walks): ``[task id, attempt, number, done record,
+        stdout, stderr]``.  A batched task's record is kept as its batch object stores
+        it, without what the object's entries share (``self.commons[number]``), read
+        one object at a time; a task that ran alone has number -1 and its logs None
+        (read when it is cloned)."""
+        found: dict[Position, bytes] = {}
         store, run = self.store, self.origin_run_id
         for step in store.list_steps(run):
-            for task_id in store.list_tasks(run, step):
+            own = store.stored.task_folders(run, step)
+            for task_id in own:
                 for attempt in reversed(store.list_attempts(run, step, task_id)):
                     record = store.read_done(run, step, task_id, attempt)
                     if record is not None and record.get("status") == "ok":
-                        if self.rerun_caught and record.get("caught"):
-                            self.caught += 1
-                            break
-                        key = (step, tuple((f[0], f[3]) for f in record.get("frames", [])),
-                               record.get("iteration", 0))
-                        found[key] = (task_id, attempt, record)
+                        self._take(found, step, [task_id, attempt, -1, record, None, None],
+                                   record)
                         break
+            with collector_paused():
+                for common, entries in store.stored.batch_objects(run, step):
+                    self._take_object(found, step, common, entries, set(own))
         return found
 
-    def clone(self, step: str, frames: tuple[ForeachFrame, ...], task_id: str,
-              parents: Sequence[TaskRef] = (), iteration: int = 0) -> TaskRef | None:
-        """Copy the origin's task at this place into the new run; None if there is none."""
-        if step in self.excluded:
-            return None
-        hit = self.origin.get((step, tuple((f.step, f.index) for f in frames), iteration))
-        if hit is None:
-            return None
-        origin_task, origin_attempt, record = hit
-        store = self.store
-        for stream in ("stdout", "stderr"):  # from its files or its batch object
-            text = store.read_log(self.origin_run_id, step, origin_task, origin_attempt, stream)
-            store.write_log(self.run_id, step, task_id, 0, stream, text)
-        store.foreach.copy(self.origin_run_id, step, origin_task, origin_attempt,  # if any
-                           self.run_id, task_id, 0)
+    def _take_object(self, found: dict[Position, bytes], step: str, common: dict[str, Any],
+                     entries: list[dict[str, Any]], own: set[str]) -> None:
+        """Index the tasks of one batch object (not those with a folder of their own)."""
+        number = len(self.commons)
+        self.commons.append(common.get("done") or {})
+        shared = self.commons[number]
+        latest: dict[str, dict[str, Any]] = {}   # each task's latest successful attempt
+        for entry in entries:
+            task_id, done = str(entry["task_id"]), entry.get("done")
+            if task_id not in own and done is not None and \
+                    done.get("status", shared.get("status")) == "ok" and \
+                    entry["attempt"] >= latest.get(task_id, entry)["attempt"]:
+                latest[task_id] = entry
+        for task_id, entry in latest.items():
+            done = entry["done"]
+            self._take(found, step, [task_id, entry["attempt"], number, done,
+                                     entry.get("stdout", ""), entry.get("stderr", "")],
+                       {**shared, **done})
+
+    def _take(self, found: dict[Position, bytes], step: str, held: list[Any],
+              record: dict[str, Any]) -> None:
+        """Index a task's latest successful attempt (``held``, its ``record`` whole),
+        unless ``@catch`` caught it and those rerun."""
+        if self.rerun_caught and record.get("caught"):
+            self.caught += 1
+            return
+        key = (step, tuple((f[0], f[3]) for f in record.get("frames", [])),
+               record.get("iteration", 0))
+        found[key] = msgpack.packb(held)
+
+    def _clone(self, spec: TaskSpec, held: bytes,
+               parents: list[str] | None) -> tuple[int, dict[str, Any]]:
+        """The batch entry of ``spec``'s clone of the origin's task ``held``: its records
+        with ``clone_of`` and its logs, without what :meth:`_shared` gives every clone of
+        its origin object (whose number comes with it); a foreach step's items are
+        copied to the clone's folder."""
+        origin_task, origin_attempt, number, record, stdout, stderr = msgpack.unpackb(held)
+        store, step = self.store, spec.step
+        if number < 0:  # a task that ran alone: its logs are files
+            stdout, stderr = (store.read_log(self.origin_run_id, step, origin_task,
+                                             origin_attempt, stream)
+                              for stream in ("stdout", "stderr"))
+        shared = self.commons[number] if number >= 0 else {}
+        if record.get("num_splits", shared.get("num_splits")) is not None:
+            store.foreach.copy(self.origin_run_id, step, origin_task, origin_attempt,
+                               self.run_id, spec.task_id, 0)  # its splits read them here
         origin = f"{store.flow_name}/{self.origin_run_id}/{step}/{origin_task}"
-        clone = dict(record, attempt=0, frames=[list(f) for f in frames], clone_of=origin)
-        if parents:  # the new run's own parent tasks, not the origin's
-            clone["parents"] = [f"{p.step}/{p.task_id}" for p in parents]
-        store.claim_attempt(self.run_id, step, task_id,
-                            {"started_at": record.get("started_at"), "clone_of": origin})
-        store.write_done(self.run_id, step, task_id, 0, clone)
-        return TaskRef.from_record(step, task_id, clone, self.params)
+        done = dict(record, frames=[list(f) for f in spec.frames], clone_of=origin)
+        done.pop("attempt", None)
+        if parents is not None:
+            done.pop("parents", None)
+        entry = {"task_id": spec.task_id, "attempt": 0, "done": done,
+                 "start": {"started_at": record.get("started_at", shared.get("started_at")),
+                           "clone_of": origin}}
+        for stream, text in (("stdout", stdout), ("stderr", stderr)):
+            if text:
+                entry[stream] = text
+        return number, entry
+
+
+class TaskIdSpans:
+    """Task ids of each step, as sorted spans of consecutive ids: the clones of a
+    million splits are a few spans, not a million entries."""
+
+    def __init__(self) -> None:
+        self.spans: dict[str, list[tuple[int, int]]] = {}
+
+    def add(self, step: str, task_ids: Sequence[int]) -> None:
+        spans = self.spans.setdefault(step, [])
+        for task_id in task_ids:
+            if spans and spans[-1][1] + 1 == task_id:   # the common case: the next one
+                spans[-1] = (spans[-1][0], task_id)
+            elif not self.holds(step, task_id):
+                bisect.insort(spans, (task_id, task_id))
+
+    def holds(self, step: str, task_id: int) -> bool:
+        spans = self.spans.get(step, ())
+        at = bisect.bisect_right(spans, (task_id, float("inf"))) - 1
+        return at >= 0 and spans[at][0] <= task_id <= spans[at][1]
 
 
 def descendants(graph: FlowGraph, step: str) -> set[str]:

@@ -5,7 +5,8 @@ wait for all their inputs, a foreach fanning out once its width is known, a swit
 following the step it chose (a recursive switch choosing its own step runs it again,
 one pass further: a loop), and tasks reused instead of run (clones on resume).
 It hands out task ids and returns plain decisions (:class:`Run`, :class:`Reused`,
-:class:`Expanded`, :class:`SizeSplits`); the driver carries them out, and where
+:class:`ReusedSplits`, :class:`Expanded`, :class:`SizeSplits`); the driver carries them
+out, and where
 those tasks run (the default cluster, a step cluster, batches of splits) is the
 business of other owners.
 
@@ -26,6 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, Union
 
+from ..datastore.store import REUSED_PER_OBJECT
 from ..graph import FOREACH, SWITCH, FlowGraph
 from ..inputs import ForeachFrame
 from .context import SplitBatch, TaskKey, TaskRef, TaskSpec
@@ -63,6 +65,23 @@ class Reused:
 
 
 @dataclass(frozen=True)
+class ReusedSplits:
+    """Consecutive splits of ``step`` taken as finished at once, on their way to their
+    join as one :class:`SplitBatch` (as a batch that ran would be; at most as many as
+    a batch object of reused tasks holds, ``REUSED_PER_OBJECT``): a wide foreach
+    that ``resume`` clones puts one value per chunk in its join's graph, not one
+    ref per split."""
+
+    step: str
+    refs: tuple[TaskRef, ...]
+    source: str = "resume"
+
+    @property
+    def task_ids(self) -> list[str]:
+        return [ref.task_id for ref in self.refs]
+
+
+@dataclass(frozen=True)
 class Expanded:
     """A foreach step finished: ``count`` splits of ``target`` follow."""
 
@@ -81,13 +100,19 @@ class SizeSplits:
     parent: TaskRef
 
 
-Decision = Union[Run, Reused, Expanded, SizeSplits]
+Decision = Union[Run, Reused, ReusedSplits, Expanded, SizeSplits]
+
 
 
 class TaskReuse(Protocol):
     """Finds tasks that need not run: what was done before is taken instead."""
 
     source: str   # what :class:`Reused` names as where the task came from
+    #: whether the tasks it takes of a step that :func:`goes_to_join` reach the join as
+    #: :class:`SplitBatch` values (:class:`ReusedSplits`; the join reads their records),
+    #: which :meth:`reuse` then takes as the join's parents, and whose refs need only
+    #: their task id, attempt and frames; else as one :class:`TaskRef` each
+    in_batches: bool
 
     def waits(self) -> frozenset[str]:
         """The steps whose followers it looks up only with their refs (the driver then
@@ -100,6 +125,16 @@ class TaskReuse(Protocol):
         tasks, or batches of splits for a join) recorded as done in this run, or None
         where it has to run."""
         ...
+
+
+def goes_to_join(graph: FlowGraph, step: str) -> bool:
+    """Whether the tasks of ``step`` go straight to the join of their foreach."""
+    node = graph[step]
+    if node.transition in (FOREACH, SWITCH) or len(node.out_funcs) != 1:
+        return False
+    join = graph[node.out_funcs[0]]
+    return join.is_join and bool(join.matching_split) \
+        and graph[join.matching_split or ""].transition == FOREACH
 
 
 @dataclass(frozen=True)
@@ -206,14 +241,40 @@ class Walk:
                 break
             refs = reuse.reuse(specs, parents)  # type: ignore[arg-type]
             left = []
+            taken: list[TaskRef] = []
             for spec, ref in zip(specs, refs):
                 if ref is None:
                     left.append(spec)
-                    continue
-                decisions.append(Reused(step, spec.task_id, ref, reuse.source))
-                decisions += self._follow(step, spec.frames, ref)
+                else:
+                    taken.append(ref)
+            if taken and reuse.in_batches and goes_to_join(self.graph, step):
+                decisions += self._reused_splits(step, taken, reuse.source)
+            else:
+                for ref in taken:
+                    decisions.append(Reused(step, ref.task_id, ref, reuse.source))
+                    decisions += self._follow(step, ref.frames, ref)
             specs = left
         return decisions, specs
+
+    def _reused_splits(self, step: str, refs: list[TaskRef],
+                       source: str) -> list[Decision]:
+        """Reused splits of ``step`` to its join: a :class:`SplitBatch` per chunk of
+        consecutive splits of one foreach (a join orders a batch by its first split)."""
+        decisions: list[Decision] = []
+        target = self.graph[step].out_funcs[0]
+        chunk: list[TaskRef] = []
+        for ref in refs + [None]:  # type: ignore[list-item]
+            if chunk and (ref is None or len(chunk) == REUSED_PER_OBJECT
+                          or ref.frames[:-1] != chunk[-1].frames[:-1]
+                          or ref.frames[-1].index != chunk[-1].frames[-1].index + 1):
+                batch = SplitBatch(step, tuple(r.task_id for r in chunk),
+                                   tuple(r.attempt for r in chunk), 0.0)
+                decisions.append(ReusedSplits(step, tuple(chunk), source))
+                decisions += self._arrive(target, chunk[0].frames, batch, step, len(chunk))
+                chunk = []
+            if ref is not None:
+                chunk.append(ref)
+        return decisions
 
     def _follow(self, step: str, frames: Frames, parent: Parent) -> list[Decision]:
         """What comes after a task of ``step``; a foreach or switch needs its ref."""

@@ -107,8 +107,9 @@ def test_missing_artifacts_are_found_without_reading_them(store):
 
 
 def test_reused_tasks_are_recorded_together_and_read_as_any_task(store, tmp_path):
-    tasks = [(str(i), {"attempt": 0, "origin_pathspec": f"SomeFlow/1/work/{i}"},
-              {"attempt": 0, "status": "ok", "origin_pathspec": f"SomeFlow/1/work/{i}"})
+    tasks = [{"task_id": str(i), "attempt": 0,
+              "start": {"attempt": 0, "origin_pathspec": f"SomeFlow/1/work/{i}"},
+              "done": {"attempt": 0, "status": "ok", "origin_pathspec": f"SomeFlow/1/work/{i}"}}
              for i in range(2, 2503)]
     store.write_reused("2", "work", tasks)
     folder = tmp_path / "root" / "SomeFlow" / "2" / "work" / "_batches"
@@ -122,7 +123,8 @@ def test_reused_tasks_are_recorded_together_and_read_as_any_task(store, tmp_path
 def test_a_split_that_ran_between_reused_ones_is_read_without_reading_theirs(store, tmp_path):
     """One changed item of a thousand: the reused splits' objects stop on each side of
     the one that ran, so its record (which its join reads) is found in its own object."""
-    tasks = [(str(i), {"attempt": 0}, {"attempt": 0, "status": "ok"})
+    tasks = [{"task_id": str(i), "attempt": 0, "start": {"attempt": 0},
+              "done": {"attempt": 0, "status": "ok"}}
              for i in [*range(1001, 1, -1)] if i != 9]   # in any order
     store.write_reused("2", "work", tasks)
     store.stored.write_batch("2", "work", [{"task_id": "9", "attempt": 0,

@@ -1,6 +1,7 @@
 """A wide foreach of short splits, which run in batches: one split can fail, be caught
 or be slow. Which one, and how, comes from the environment of the first run only
-(BATCH_FAIL_AT, BATCH_FAIL_MODE: once | always | slow), so a resume runs it clean."""
+(BATCH_FAIL_AT, BATCH_FAIL_MODE: once | always | slow; BATCH_FAIL_JOIN: the join fails),
+so a resume runs it clean."""
 import os
 import sys
 
@@ -31,6 +32,8 @@ class BatchFlow(FlowSpec):
 
     @step
     def join(self, inputs):
+        if os.environ.get("BATCH_FAIL_JOIN"):
+            raise RuntimeError("the join fails")
         self.total = sum(i.out for i in inputs if hasattr(i, "out"))
         self.count = len(inputs)
         self.next(self.end)

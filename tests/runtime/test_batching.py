@@ -82,6 +82,59 @@ def test_resume_reuses_the_finished_splits_of_batches(run_flow, workdir):
     assert again.stdout == next(t for t in origin["work"] if t.index == 3).stdout
 
 
+def resume_after_the_join_failed(run_flow, n: int, env: dict[str, str] | None = None):
+    """A run of ``n`` splits whose join failed, and its resume: both runs."""
+    failed = run_flow("batch_flow.py", "run", "--n", str(n), "--max-num-splits", str(n),
+                      env={"BATCH_FAIL_JOIN": "1", **(env or {})})
+    assert failed.returncode == 1 and "the join fails" in failed.stderr
+    origin = Flow("BatchFlow").latest_run
+    result = run_flow("batch_flow.py", "resume", "--origin-run-id", origin.id)
+    assert result.returncode == 0, result.stderr
+    run = Flow("BatchFlow").latest_run
+    assert run.id != origin.id and run.data.count == n
+    assert run.data.total == sum(2 * i for i in range(n))
+    return origin, run
+
+
+def clones_of(origin, run) -> None:
+    """Every split of ``run`` is its origin's split: same artifact and output."""
+    before = {t.index: (t.data.out, t.pathspec, t.stdout, t.stderr) for t in origin["work"]}
+    assert {t.index: (t.data.out, t.origin_pathspec, t.stdout, t.stderr)
+            for t in run["work"]} == before
+
+
+def test_resume_of_a_wide_foreach_writes_its_clones_as_batch_objects(run_flow, workdir):
+    """Issue 31: the clones of 3,000 splits are batch objects, not a folder each;
+    the client, ``logs`` and a second resume read them as they read batched splits."""
+    origin, run = resume_after_the_join_failed(run_flow, 3000)
+    clones_of(origin, run)
+    step = workdir / ".daskflow" / "BatchFlow" / run.id / "work"
+    assert [p.name for p in step.iterdir()] == ["_batches"]   # no folder per split
+    # an object per origin object, cut at a thousand: a few, not one per split
+    assert len(batch_objects(workdir, "BatchFlow", run.id, "work")) <= \
+        len(batch_objects(workdir, "BatchFlow", origin.id, "work")) + 3 < 100
+    some = next(t for t in run["work"] if t.index == 1234)
+    assert some.successful and some.attempts == [0]
+    logs = run_flow("batch_flow.py", "logs", f"{run.id}/work/{some.id}")
+    assert logs.returncode == 0 and "split 1234 attempt 0" in logs.stdout
+    again = run_flow("batch_flow.py", "resume", "join", "--origin-run-id", run.id)
+    assert again.returncode == 0, again.stderr
+    third = Flow("BatchFlow").latest_run
+    assert third.id not in (run.id, origin.id) and third.data.count == 3000
+    assert {t.index: t.origin_pathspec for t in third["work"]} == \
+        {t.index: t.pathspec for t in run["work"]}
+    assert third.data.total == run.data.total
+
+
+def test_resume_clones_splits_that_ran_alone_into_batch_objects(run_flow, workdir):
+    origin, run = resume_after_the_join_failed(run_flow, 150, env=UNBATCHED)
+    assert len(list((workdir / ".daskflow" / "BatchFlow" / origin.id / "work").iterdir())) \
+        == 150   # the origin's splits ran alone: a folder each
+    clones_of(origin, run)
+    assert batch_objects(workdir, "BatchFlow", run.id, "work")
+    assert next(t for t in run["work"] if t.index == 7).stderr == "to stderr 7\n"
+
+
 def test_logs_and_artifacts_match_a_run_without_batches(run_flow, workdir):
     assert run_flow("batch_flow.py", "run", "--n", "120", "--max-num-splits", "120").returncode == 0
     batched = Flow("BatchFlow").latest_run

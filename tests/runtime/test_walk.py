@@ -21,7 +21,8 @@ from daskflow.graph import FOREACH, LINEAR, SPLIT, SWITCH, FlowGraph, StepNode
 from daskflow.steps import StepPlan
 from daskflow.runtime.context import SplitBatch, TaskKey, TaskRef, TaskSpec
 from daskflow.runtime.fanout import batchable
-from daskflow.runtime.walk import Expanded, Reused, Routes, Run, SizeSplits, Walk
+from daskflow.runtime.walk import Expanded, Reused, ReusedSplits, Routes, Run, SizeSplits, \
+    Walk
 
 pytestmark = pytest.mark.fast
 
@@ -126,6 +127,7 @@ class Walked:
 
     runs: list[tuple[TaskSpec, tuple[Any, ...]]] = field(default_factory=list)
     reused: list[Reused] = field(default_factory=list)
+    reused_splits: list[ReusedSplits] = field(default_factory=list)
     expanded: list[Expanded] = field(default_factory=list)
     finished: list[TaskSpec] = field(default_factory=list)
     refs: dict[tuple[str, str], TaskRef] = field(default_factory=dict)
@@ -171,6 +173,12 @@ def walk_to_end(shape: Shape, graph: FlowGraph, routes: Routes = Routes(), order
             elif isinstance(decision, Reused):
                 walked.reused.append(decision)
                 walked.refs[(decision.step, decision.task_id)] = decision.ref
+            elif isinstance(decision, ReusedSplits):  # on their way to the join as a batch
+                walked.reused_splits.append(decision)
+                for ref in decision.refs:
+                    walked.reused.append(Reused(decision.step, ref.task_id, ref,
+                                                decision.source))
+                    walked.refs[(decision.step, ref.task_id)] = ref
             elif isinstance(decision, Expanded):
                 walked.expanded.append(decision)
             else:  # sized per split: two sizes, even and odd splits
@@ -232,8 +240,9 @@ def check_walk(shape: Shape, graph: FlowGraph, walked: Walked, routes: Routes) -
                 assert not (graph[parent.step].transition in (FOREACH, SWITCH)
                             or parent.step in routes.follow_on_finish)
                 assert (parent.step, parent.task_id) in frames
-            elif isinstance(parent, SplitBatch):
-                assert parent.step in routes.batched
+            elif isinstance(parent, SplitBatch):  # a batch that ran, or reused splits
+                reused = {ref.task_id for r in walked.reused_splits for ref in r.refs}
+                assert parent.step in routes.batched or set(parent.task_ids) <= reused
         if graph[spec.step].is_join:
             check_join(graph, spec, parents, frames)
 
@@ -404,6 +413,7 @@ class Clones:
     origin walk finished, outside ``excluded``, is reused if all its parents were."""
 
     source = "resume"
+    in_batches = True
 
     def __init__(self, origin: Walked, excluded: set[str]) -> None:
         self.origin = {(ref.step, tuple(f.index for f in ref.frames), ref.iteration): ref
@@ -412,8 +422,11 @@ class Clones:
         self.cloned: set[tuple[str, str]] = set()
 
     def reuse(self, specs, parents):
-        if not all(isinstance(p, TaskRef) and (p.step, p.task_id) in self.cloned
-                   for p in parents):
+        def cloned(parent):
+            ids = parent.task_ids if isinstance(parent, SplitBatch) else [parent.task_id]
+            return all((parent.step, task_id) in self.cloned for task_id in ids)
+
+        if not all(cloned(p) for p in parents):
             return [None] * len(specs)
         refs = []
         for spec in specs:
@@ -476,6 +489,49 @@ def test_resume_with_nothing_to_redo_reuses_end_too() -> None:
     assert resumed.runs == [] and resumed.reused[-1].step == "end"
 
 
+def test_a_cloned_foreach_reaches_its_join_as_batches_of_consecutive_splits() -> None:
+    """A wide foreach whose join failed: its clones go to the join as few SplitBatch
+    values (chunks of REUSED_PER_OBJECT consecutive splits), the ones the origin did not
+    finish run, and the join's inputs stay in order."""
+    shape = Shape({"start": ("foreach", "work", 1300), "work": "join", "join": "end",
+                   "end": ""}, {"start": 1, "work": 1300, "join": 1, "end": 1})
+    graph = shape.graph("wide")
+    origin = walk_to_end(shape, graph)
+    origin.refs = {key: ref for key, ref in origin.refs.items()   # split 1100 failed
+                   if key[0] == "start" or (key[0] == "work" and ref.frames[-1].index != 1100)}
+    resumed = walk_to_end(shape, graph, reuse=Clones(origin, {"join", "end"}))
+    check_walk(shape, graph, resumed, Routes())
+    [(join, parents)] = resumed.tasks("join")
+    sizes = [len(p.task_ids) if isinstance(p, SplitBatch) else p for p in parents]
+    assert sizes[:2] == [1000, 100] and sizes[3:] == [199]
+    assert isinstance(parents[2], TaskKey) and parents[2].task_id == "1102"  # it ran
+    ids = [int(t) for p in parents for t in (p.task_ids if isinstance(p, SplitBatch)
+                                            else [p.task_id])]
+    assert ids == list(range(2, 1302))
+    assert [len(r.refs) for r in resumed.reused_splits] == [1000, 100, 199]
+
+
+def test_a_join_whose_inputs_were_cloned_in_batches_is_cloned_too() -> None:
+    shape = SHAPES["nested foreach"]
+    graph = shape.graph("nested_foreach")
+    resumed = walk_to_end(shape, graph, reuse=Clones(walk_to_end(shape, graph), {"end"}))
+    assert [spec.step for spec, _ in resumed.runs] == ["end"]
+    # each inner foreach, and the join of each (one per outer split) to the outer join
+    assert [len(r.refs) for r in resumed.reused_splits] == [3, 1, 3, 1]
+
+
+def test_cloned_task_ids_are_kept_as_spans():
+    from daskflow.runtime.resume import TaskIdSpans
+    spans = TaskIdSpans()
+    spans.add("work", range(2, 1002))
+    spans.add("work", [1005, 1003, 1004, 7])
+    spans.add("start", [1])
+    assert spans.spans["work"][0] == (2, 1001)   # consecutive ids: one span
+    assert all(spans.holds("work", t) for t in [2, 500, 1001, 1003, 1004, 1005, 7])
+    assert not any(spans.holds("work", t) for t in [1, 1002, 1006, 0])
+    assert spans.holds("start", 1) and not spans.holds("join", 1)
+
+
 # -- the cache: tasks reused by what they read, whether their parents ran or not ------------
 
 
@@ -485,6 +541,7 @@ class Hits:
     or read what a task that ran in this walk made (a batch's splits ran)."""
 
     source = "cache"
+    in_batches = False
 
     def __init__(self, shape: Shape, changed: set[tuple[str, tuple[int, ...]]]) -> None:
         self.shape = shape
