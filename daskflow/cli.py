@@ -10,7 +10,9 @@ that the flow layer reaches up through this one module.
 
 from __future__ import annotations
 
+import atexit
 import gc as python_gc  # the name gc is the `gc` command here
+import logging
 import multiprocessing
 import os
 import shlex
@@ -43,6 +45,7 @@ def main(flow_cls: type, argv: list[str] | None = None,
     """
     if multiprocessing.parent_process() is not None:
         return  # a worker process importing the flow file: never start the flow there
+    atexit.register(_drop_logging_handler_list)  # runs before logging's own flush
     debug = "--debug" in (argv or sys.argv[1:]) or bool(os.environ.get("DASKFLOW_DEBUG"))
     _COMMAND[:] = command or ["python", sys.argv[0]]
     try:
@@ -77,6 +80,16 @@ def main(flow_cls: type, argv: list[str] | None = None,
         click.secho(f"{exc.headline}: {exc}", fg="red", err=True)
         sys.exit(1)
     sys.exit(0)
+
+
+def _drop_logging_handler_list() -> None:
+    """Past exit's callbacks the interpreter's teardown collects logging's handlers, and
+    each one collected takes logging's lock to leave logging's list of them.  A daemon
+    thread (Dask's, a library's) that the teardown stopped while it held that lock left
+    the process hung at its very end, its run long done (seen once with 20 runs at once
+    on 2 cores).  Logging's own flush at exit keeps the list it was given; the name is
+    rebound to an empty one, so that a handler collected later takes no lock."""
+    logging._handlerList = []  # type: ignore[attr-defined]
 
 
 def run_in_process(flow_cls: type, params: dict[str, Any]) -> Any:
