@@ -23,6 +23,7 @@ import json
 import os
 import sys
 import tempfile
+import threading
 import time
 import tracemalloc
 from pathlib import Path
@@ -58,7 +59,8 @@ def sample(process, step: int, runs: int, maps: int) -> dict:
             "rss_mib": process.memory_info().rss / 2**20,
             "open_files": process.num_fds(), "threads": process.num_threads(),
             "children": len(process.children(recursive=True)),
-            "temp_entries": files, "tls_folders": len(tls), "fds": fd_kinds()}
+            "temp_entries": files, "tls_folders": len(tls), "fds": fd_kinds(),
+            "thread_names": sorted(t.name for t in threading.enumerate())}
 
 
 def memory_growth(samples: list[dict], warmup: int) -> dict[str, float]:

@@ -188,7 +188,13 @@ class LocalBackend(LocalProcessTeardown, ClusterBackend):
              min_workers: int | None = None) -> Iterator[Any]:
         # Workers fork from the warm fork server (forkserver.py) unless configured not to.
         with worker_start_method(), super().open(request, min_workers=min_workers) as cluster:
-            yield cluster
+            try:
+                yield cluster
+            finally:  # a run shorter than the delay leaves no timer thread behind it
+                timer = getattr(cluster, "daskflow_dashboard_timer", None)
+                if timer is not None:
+                    timer.cancel()
+                    timer.join(1)
 
     def make_cluster(self, request: ResourceRequest, *, name: str) -> Any:
         kwargs = self.cluster_kwargs(request, name=name)
@@ -214,6 +220,7 @@ class LocalBackend(LocalProcessTeardown, ClusterBackend):
         timer = threading.Timer(delay, _add_dashboard, args=(cluster,))
         timer.name, timer.daemon = "daskflow-dashboard", True
         timer.start()
+        cluster.daskflow_dashboard_timer = timer
         return cluster
 
 
