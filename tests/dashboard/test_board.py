@@ -61,10 +61,11 @@ def test_a_failure_names_its_error_line_and_the_logs_command():
     state = board.state(now=5.0)
     assert state["status"] == "failed" and state["finished_at"] == 5.0
     [shown] = state["failures"]
-    assert shown["pathspec"] == "PageFlow/7/work/3" and shown["type"] == "ValueError"
+    assert shown["pathspec"] == "/".join(["PageFlow", "7", "work", "3"]) \
+        and shown["type"] == "ValueError"
     assert shown["message"].startswith("split 1 <refuses> & stops")
     assert "second line" not in shown["message"] and len(shown["message"]) <= 303
-    assert shown["logs"] == "python page_flow.py logs 7/work/3"
+    assert shown["logs"] == "python page_flow.py logs " + "/".join(["7", "work", "3"])
     work = counts(board, "work")   # the run stopped there: the rest will not run
     assert (work["failed"], work["queued"], work["cancelled"]) == (1, 0, 4)
 

@@ -193,7 +193,7 @@ def test_the_flow_page_on_a_stock_scheduler_with_https_shows_each_run_and_its_fa
             "ValueError: split 3 <refuses> & stops"         # shown as text, not markup
         assert page.query_selector("refuses") is None
         assert card.locator(".failure .logs-command").text_content() == \
-            f"python page_flow.py logs {failed_id}/work/{broken.id}"
+            "python page_flow.py logs " + "/".join([failed_id, "work", broken.id])
         assert numbers(counts(page, failed_key), "work")["failed"] == 1
         assert_quiet(tab)
     finally:
