@@ -198,7 +198,6 @@ class StepBatches:
         with collector_paused():  # thousands of small acyclic objects: nothing to collect
             return json.loads(raw)
 
-
     def _load(self, name: str) -> None:
         data = self._decoded(name)
         if data is None:
