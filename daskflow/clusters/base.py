@@ -338,7 +338,8 @@ class ClusterBackend:
         if type(exc).__name__ != "KilledWorker" or not hasattr(exc, "last_worker"):
             return None
         worker = exc.last_worker
-        death = self.worker_death(cluster, worker, _nanny_account(cluster, worker.address))
+        death = self.worker_death(cluster, worker, _nanny_account(
+            cluster, worker.address, getattr(worker, "pid", None)))
         return WorkerKilledError(
             f"Worker {worker.name} ({worker.address}) of the {self.name} cluster died while "
             f"running task {getattr(exc, 'task', '?')!r}: {death.message}. "
@@ -511,13 +512,15 @@ ADVICE = {
 NANNY_WAIT = 5.0
 
 
-def _nanny_account(cluster: Any, address: str) -> NannyAccount:
-    """What the nannies of ``cluster`` said of the worker at ``address``: its memory
-    monitor's event (the nanny's event may trail the task's failure: waited for)."""
+def _nanny_account(cluster: Any, address: str, pid: int | None = None) -> NannyAccount:
+    """What the nannies of ``cluster`` said of the worker at ``address`` (process ``pid``):
+    its memory monitor's event (the nanny's event may trail the task's failure: waited
+    for; it may name a restarted worker by its predecessor's address, so its pid counts)."""
     deadline = time.monotonic() + NANNY_WAIT
     while True:
         for _, event in _scheduler_events(cluster, "worker-restart-memory"):
-            if isinstance(event, dict) and event.get("worker") == address:
+            if isinstance(event, dict) and (event.get("worker") == address or
+                                            (pid and event.get("pid") == pid)):
                 return NannyAccount(memory=event)
         if time.monotonic() >= deadline:
             return NannyAccount()

@@ -44,12 +44,15 @@ MAX_UNSTARTED_LOSSES = 5
 
 class LostWorker(NamedTuple):
     """A worker that died while a task was on it, as Dask's ``KilledWorker`` names it:
-    ``task`` is the key Dask blames (the task itself, or a task it depends on)."""
+    ``task`` is the key Dask blames (the task itself, or a task it depends on); ``pid``
+    its process, which the nanny's words also name (a nanny may still give a restarted
+    worker's address as its previous one's)."""
 
     task: str
     address: str
     name: Any
     memory_limit: int | None
+    pid: int | None = None
 
 
 def lost_worker(future: Any) -> LostWorker | None:
@@ -59,7 +62,7 @@ def lost_worker(future: Any) -> LostWorker | None:
     if type(exc).__name__ != "KilledWorker" or worker is None:
         return None
     return LostWorker(str(getattr(exc, "task", future.key)), worker.address, worker.name,
-                      getattr(worker, "memory_limit", None) or None)
+                      getattr(worker, "memory_limit", None) or None, getattr(worker, "pid", None))
 
 
 @dataclass(frozen=True)
@@ -75,16 +78,19 @@ class WorkerDiagnosed:
 
 
 class NannyReports:
-    """What nannies said on the scheduler's topics, by worker address, until asked for.
+    """What nannies said on the scheduler's topics, by worker address and by process id,
+    until asked for.
 
     Subscribed on every cluster of a run (``relay.py``); :meth:`account` waits, bounded,
-    for a dead worker's exit event.
+    for a dead worker's exit event.  A nanny whose worker process restarted names the
+    new process by its predecessor's address until it hears the new one: its memory
+    monitor's word gives the process id too, and is found by either.
     """
 
     def __init__(self) -> None:
         self.lock = threading.Condition()
-        self.exits: dict[str, tuple[float, dict[str, Any]]] = {}
-        self.memory: dict[str, tuple[float, dict[str, Any]]] = {}
+        self.exits: dict[Any, tuple[float, dict[str, Any]]] = {}
+        self.memory: dict[Any, tuple[float, dict[str, Any]]] = {}
 
     def heard_exit(self, event: tuple[float, dict[str, Any]]) -> None:
         self._heard(self.exits, event)
@@ -92,31 +98,48 @@ class NannyReports:
     def heard_memory(self, event: tuple[float, dict[str, Any]]) -> None:
         self._heard(self.memory, event)
 
-    def _heard(self, into: dict[str, tuple[float, dict[str, Any]]],
+    def _heard(self, into: dict[Any, tuple[float, dict[str, Any]]],
                event: tuple[float, dict[str, Any]]) -> None:
         _, msg = event
         if not isinstance(msg, dict) or not msg.get("worker"):
             return
         with self.lock:
-            into[msg["worker"]] = (time.monotonic(), msg)
-            old = time.monotonic() - 600  # deaths nobody asked about: forgotten
+            now = time.monotonic()
+            into[msg["worker"]] = (now, msg)
+            if msg.get("pid"):
+                into[("pid", msg["pid"])] = (now, msg)
+            old = now - 600  # deaths nobody asked about: forgotten
             for stale in [k for k, (when, _) in into.items() if when < old]:
                 del into[stale]
             self.lock.notify_all()
 
-    def account(self, address: str, wait: float = NANNY_WAIT) -> NannyAccount:
-        """What the nanny of the worker at ``address`` said of its end (waits up to
-        ``wait`` seconds for its exit event)."""
+    def account(self, address: str, wait: float = NANNY_WAIT,
+                pid: int | None = None) -> NannyAccount:
+        """What the nanny of the worker at ``address`` (process ``pid``) said of its end
+        (waits up to ``wait`` seconds for its exit event)."""
         deadline = time.monotonic() + wait
+        keys = (("pid", pid), address) if pid else (address,)
         with self.lock:
-            while address not in self.exits and time.monotonic() < deadline:
+            while not any(k in self.exits for k in keys) and time.monotonic() < deadline:
                 self.lock.wait(max(0.0, deadline - time.monotonic()))
-            exit_msg = self.exits.pop(address, (0.0, None))[1]
-            memory = self.memory.pop(address, (0.0, None))[1]
+            exit_msg = _take(self.exits, keys)
+            memory = _take(self.memory, keys)
         if exit_msg is None:
             return NannyAccount(memory=memory)
         return NannyAccount(exitcode=exit_msg.get("exitcode"), memory=memory,
                             journals=dict(exit_msg.get("journals") or {}))
+
+
+def _take(said: dict[Any, tuple[float, dict[str, Any]]], keys: tuple) -> dict[str, Any] | None:
+    """The first of ``keys``' words in ``said``, removed with its other key."""
+    for key in keys:
+        if key in said:
+            msg = said.pop(key)[1]
+            for other in (msg.get("worker"), ("pid", msg.get("pid"))):
+                if other in said and said[other][1] is msg:
+                    del said[other]
+            return msg
+    return None
 
 
 def diagnose_death(backend: Any, cluster: Any, worker: LostWorker, reports: NannyReports,
@@ -125,7 +148,7 @@ def diagnose_death(backend: Any, cluster: Any, worker: LostWorker, reports: Nann
     own (the nanny's word and the backend's service may take seconds).  A worker comes
     back when its nanny said how it ended, or always on this machine (a local cluster's
     nannies run in the run's own process; under load their word may come late)."""
-    nanny = reports.account(worker.address)
+    nanny = reports.account(worker.address, pid=worker.pid)
     try:
         death = backend.worker_death(cluster, worker, nanny) if backend is not None \
             else nanny_death(nanny, worker.memory_limit)

@@ -32,8 +32,10 @@ def test_held_used_and_cost_of_each_cluster(run_flow, workdir) -> None:
         assert 0 <= use.used_seconds <= use.held_seconds
         assert use.price_per_worker_hour == 3.6 and use.currency == "USD"
         assert use.cost == round(use.held_seconds * 0.001, 4)
-    # one of the step's two workers ran the task (which slept 3 s), the other nothing
-    assert 3 <= step.used_seconds <= step.held_seconds / 2 + 1, step
+    # one of the step's two workers ran the task (which slept 3 s), the other nothing;
+    # the meter samples every 0.5 s (cluster.meter-interval), so a start or an end may
+    # be counted up to that late
+    assert 3 - 0.5 <= step.used_seconds <= step.held_seconds / 2 + 1, step
     summary = re.search(r"Cluster step-1 \(local, hold\): ([\d.]+) worker-s held, ([\d.]+) "
                         r"used \(\d+%\), est\. cost ([\d.]+) USD", result.stdout)
     assert summary, result.stdout

@@ -97,9 +97,21 @@ def test_reports_hand_over_what_the_nannies_said_of_one_worker() -> None:
     assert reports.account("tcp://127.0.0.1:1", wait=0).exitcode == -9
 
 
+def test_a_memory_kill_named_by_the_predecessors_address_is_found_by_its_pid() -> None:
+    # a nanny names a worker process that it restarted by the previous process's address
+    # until the new one has told it its own (the memory monitor may stop it before)
+    reports = NannyReports()
+    reports.heard_memory((time.time(), {"worker": "tcp://127.0.0.1:1", "pid": 4242,
+                                        "rss": 700 * MiB}))
+    account = reports.account(ADDRESS, wait=0, pid=4242)
+    assert account.memory == {"worker": "tcp://127.0.0.1:1", "pid": 4242, "rss": 700 * MiB}
+    assert reports.account("tcp://127.0.0.1:1", wait=0) == NannyAccount()  # taken once
+    assert reports.account(ADDRESS, wait=0, pid=7) == NannyAccount()
+
+
 def test_a_killed_worker_names_the_worker_and_the_task_it_blames() -> None:
     killed = lost_worker(Erred("work-3-17", KilledWorker("work-3-17", worker_state(), 0)))
-    assert killed == LostWorker("work-3-17", ADDRESS, 0, 600 * MiB)
+    assert killed == LostWorker("work-3-17", ADDRESS, 0, 600 * MiB, 31337)
     upstream = lost_worker(Erred("end-4-17", KilledWorker("work-3-17", worker_state(), 0)))
     assert upstream.task == "work-3-17"  # lost with the task it waited for
     assert lost_worker(Erred("work-3-17", ValueError("no"))) is None
