@@ -16,7 +16,7 @@ prints its seconds, the requests the proxy saw and the faults it made.
 
 Usage:
   python bench/flaky_store.py                         # 2,000 splits, seed 32
-  python bench/flaky_store.py --splits 200 --threads 4 --seed 7
+  python bench/flaky_store.py --splits 200 --workers 8 --seed 7
   python bench/flaky_store.py --splits 200 --no-faults   # the same through a clean proxy
 
 Needs moto[server] and s3fs (``pip install -e '.[test]'``). Not a pytest test.
@@ -116,7 +116,11 @@ def main() -> None:
     parser.add_argument("--splits", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=32)
     parser.add_argument("--threads", type=int, default=1,
-                        help="threads per local worker (daskflow.local.threads-per-worker)")
+                        help="threads per local worker (daskflow.local.threads-per-worker; at "
+                             "most the machine's cores)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="local worker processes (daskflow.local.n-workers; default one a "
+                             "core): the splits wait on the store, so more than the cores help")
     parser.add_argument("--quick", action="store_true", help="the tests' retry policy")
     parser.add_argument("--no-faults", action="store_true", help="a clean proxy instead")
     args = parser.parse_args()
@@ -142,10 +146,13 @@ def bench(args: argparse.Namespace, folder: Path, moto: str, proxy: Proxy) -> No
     env = {**os.environ, **aws_env(proxy.url), "PYTHONPATH": str(TREE),
            "PYTHONUNBUFFERED": "1", "DASK_DASKFLOW__LOCAL__THREADS_PER_WORKER":
            str(args.threads), **(QUICK if args.quick else {})}
+    workers = args.workers or os.cpu_count() or 1
+    if args.workers:
+        env["DASK_DASKFLOW__LOCAL__N_WORKERS"] = str(args.workers)
     flow = [sys.executable, str(FLOW), "--datastore-root", root]
     print(f"{args.splits} splits, seed {args.seed}, {'no faults' if args.no_faults else 'fault mix'}"
-          f", {'quick' if args.quick else 'default'} retry policy, {args.threads} thread(s) "
-          f"per worker; load average {os.getloadavg()[0]:.1f}")
+          f", {'quick' if args.quick else 'default'} retry policy, {workers} worker(s) x "
+          f"{args.threads} thread(s); load average {os.getloadavg()[0]:.1f}")
     print(f"{'phase':<10} {'seconds':>8} {'requests':>9}  faults")
     before = proxy.stats()
     run_id = split = ""
@@ -166,7 +173,7 @@ def bench(args: argparse.Namespace, folder: Path, moto: str, proxy: Proxy) -> No
         return done.stdout
 
     phase("run", flow + ["run", "--splits", str(args.splits), "--max-num-splits",
-                         str(args.splits), "--max-workers", str(2 * args.threads)])
+                         str(args.splits), "--max-workers", str(workers * args.threads)])
     run_id, count, split = phase("read back", [sys.executable, "-c", READ_BACK, root,
                                                str(FLOW)]).split()
     assert int(count) == args.splits

@@ -143,9 +143,21 @@ class InputView(ArtifactSource):
             raise AttributeError(
                 f"Input from step '{self._df_step}' (task {self._df_task_id}) has no artifact "
                 f"'{name}'.{did_you_mean(name, self._df_refs)}")
-        value = self._load(name)
+        value = self._loaded_ahead(name)
         self.__dict__[name] = value
         return value
+
+    def _loaded_ahead(self, name: str) -> Any:
+        """Artifact ``name``, from the read a join started ahead of this input
+        (``runtime/read_ahead.py``) where there is one; a read that failed there is
+        tried again here, so it fails, if it does, as any read would."""
+        future = self.__dict__.get("_df_pending", {}).pop(name, None)
+        if future is not None:
+            try:
+                return future.result()
+            except Exception:  # noqa: BLE001  read again below, with the store's retries
+                pass
+        return self._load(name)
 
     @property
     def input(self) -> Any:

@@ -95,7 +95,7 @@ class Artifacts:
                     f"written by an incompatible version.") from exc
         path = self.blobs.path(ref.sha)
         try:
-            with self.blobs.source(ref.sha) as source:
+            with self.blobs.source(ref.sha, ref.size) as source:
                 return serializers.load(ref.fmt, source)
         except DatastoreUnavailable:
             raise

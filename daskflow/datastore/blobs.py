@@ -49,13 +49,14 @@ class BlobStore:
         return self.files.object_exists(self.layout.blob(key))
 
     @contextmanager
-    def source(self, key: str) -> Iterator[Any]:
+    def source(self, key: str, size: int | None = None) -> Iterator[Any]:
         """What a serializer loads the blob from: a local path (pyarrow maps it), or from
-        an object store its bytes, read whole and checked against the hash they are named
-        by (an artifact's sha1), so a value cut short on the way is never loaded."""
+        an object store its bytes (``size`` of them, where known: a small blob is read
+        in one request), read whole and checked against the hash they are named by (an
+        artifact's sha1), so a value cut short on the way is never loaded."""
         path = self.layout.blob(key)
         if isinstance(self.files, FsspecFiles) and _SHA1.fullmatch(key):
-            yield io.BytesIO(self.files.read_checked(path, key))
+            yield io.BytesIO(self.files.read_checked(path, key, size))
             return
         with self.files.source(path) as source:
             yield source

@@ -111,7 +111,7 @@ def frame_files(artifacts: Artifacts, ref: ArtifactRef, name: str = "?") -> tupl
         return artifacts.frame_urls(ref, manifest), meta
     path = blobs.path(ref.sha)
     try:
-        with blobs.source(ref.sha) as source:
+        with blobs.source(ref.sha, ref.size) as source:
             meta = read_footer_meta(source)
     except FileNotFoundError as exc:
         raise ArtifactError(

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import inspect
 import json
 import os
 import shutil
@@ -307,6 +308,11 @@ class FsspecFiles(_Files):
         self.store = fs.unstrip_protocol(base)  # what messages call it: s3://bucket/prefix
         self.retry = RetryPolicy.configured()
         self.down = False  # an operation's tries were all spent: the next try only once
+        # s3fs asks an object's size (a HEAD) before each whole read, to read a big one
+        # in parallel chunks; it is told not to where the object is known to be small
+        cat = getattr(fs, "_cat_file", None)  # an async filesystem's (s3fs)
+        self.chunk = int(getattr(fs, "default_block_size", 0) or 0) if cat is not None \
+            and "max_concurrency" in inspect.signature(cat).parameters else 0
 
     def _try(self, what: str, fn: Any, *args: Any) -> Any:
         # Once the store has not answered one operation through all its tries, the next
@@ -337,13 +343,21 @@ class FsspecFiles(_Files):
         return True
 
     def read(self, path: str) -> bytes:
-        return self._try(f"reading {path}", self.fs.cat_file, path)
+        return self._try(f"reading {path}", self._cat, path, None)
 
-    def read_checked(self, path: str, sha1: str) -> bytes:
-        """The bytes of the blob ``path``, which are checked to hash (sha1) to ``sha1``:
-        read again while they do not (an answer cut short or garbled on the way)."""
+    def _cat(self, path: str, size: int | None) -> bytes:
+        """The object ``path`` whole: in one request unless it is known to be bigger
+        than s3fs's chunk (a record, or a blob of ``size`` bytes)."""
+        if self.chunk and (size is None or size <= self.chunk):
+            return self.fs.cat_file(path, max_concurrency=1)
+        return self.fs.cat_file(path)
+
+    def read_checked(self, path: str, sha1: str, size: int | None = None) -> bytes:
+        """The bytes of the blob ``path`` (``size`` of them, where known), which are
+        checked to hash (sha1) to ``sha1``: read again while they do not (an answer cut
+        short or garbled on the way)."""
         def checked() -> bytes:
-            data = self.fs.cat_file(path)
+            data = self._cat(path, size)
             if hashlib.sha1(data).hexdigest() != sha1:
                 raise ContentMismatch(f"{path}: {len(data)} bytes read do not hash to its "
                                       f"name")

@@ -29,6 +29,7 @@ from __future__ import annotations
 import time
 
 from ..dask_client import current_worker
+from ..datastore import pack_results
 from ..exceptions import TaskFailed
 from ._exit_watch import Journal
 from .capture import announce
@@ -47,7 +48,11 @@ def execute_batch(ctx: RunContext, specs: list[TaskSpec], *parents: TaskRef) -> 
     step = specs[0].step
     if len(specs) == 1:  # alone: exactly an unbatched task (its claim first, a spool, ...)
         ref = run_task(ctx, store, specs[0], parents)
-        return SplitBatch(step, (ref.task_id,), (ref.attempt,), time.perf_counter() - began)
+        # its record goes to the join with it too: the join reads nothing to find it
+        results = pack_results([{"task_id": ref.task_id, "attempt": ref.attempt,
+                                 "done": ref.as_record()}])
+        return SplitBatch(step, (ref.task_id,), (ref.attempt,), time.perf_counter() - began,
+                          results=results)
     journal = _journal()
     batch = store.batched(ctx.run_id, step, [s.task_id for s in specs], journal)
     fixed = time.perf_counter() - began

@@ -138,6 +138,17 @@ class TaskRef(NamedTuple):
                    record.get("num_splits"), record.get("next_step"),
                    record.get("iteration", 0))
 
+    def as_record(self) -> dict[str, Any]:
+        """What :meth:`from_record` rebuilds this ref from (a done record's part)."""
+        record: dict[str, Any] = {
+            "attempt": self.attempt, "frames": [list(f) for f in self.frames],
+            "artifacts": {name: ref.as_record() for name, ref in self.artifacts.items()}}
+        for key, value in (("num_splits", self.num_splits), ("next_step", self.next_step),
+                           ("iteration", self.iteration)):
+            if value:
+                record[key] = value
+        return record
+
 
 class SplitBatch(NamedTuple):
     """What a batch of foreach splits returns (``runtime/batch.py``): which tasks it

@@ -7,6 +7,8 @@ the one the batch handed over with its result (``SplitBatch.results``, unpacked 
 per batch), or else the one in its batch object, which the store reads once.  So
 ``sum(i.x for i in inputs)`` over 100,000 splits reads no object at all, or a few
 hundred, never 100,000 files, and small artifacts come inline with the records.
+On an object store, the artifacts read from one input are read ahead for the next
+(``read_ahead.py``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from ..datastore import ArtifactRef, ArtifactStore, unpack_results
 from ..exceptions import DataNotFoundError
 from ..inputs import InputView
 from .context import SplitBatch, TaskRef
+from .read_ahead import read_ahead_depth, reading_ahead
 
 
 class JoinInputs(Sequence[InputView]):
@@ -53,6 +56,11 @@ class JoinInputs(Sequence[InputView]):
         return self._view(self._parents[slot], index - self._starts[slot])
 
     def __iter__(self) -> Iterator[InputView]:
+        """The inputs in order; on an object store, what the join read from an input is
+        read ahead for the next ones (``read_ahead.py``)."""
+        return reading_ahead(self._views(), read_ahead_depth(self._store.local))
+
+    def _views(self) -> Iterator[InputView]:
         for parent in self._parents:
             if isinstance(parent, SplitBatch):
                 for position in range(len(parent.task_ids)):

@@ -118,3 +118,25 @@ def test_a_join_takes_the_records_a_batch_handed_over_and_reads_no_object(store)
     assert sum(view.out for view in JoinInputs(reader, "1", {}, parents)) == \
         sum(2 * i for i in range(1, 301))
     assert len(reads) == 1
+
+
+def test_a_split_that_ran_alone_hands_its_record_to_the_join(store):
+    """A batch of one split runs as a task of its own (its own files); its ref goes to the
+    join packed as a batch's records do, so the join reads none of its files."""
+    from daskflow.datastore import pack_results
+    from daskflow.inputs import ForeachFrame
+    from daskflow.runtime.context import TaskRef
+
+    ref = TaskRef("work", "7", 1, {"out": store.put_artifact(b"x" * 5000, "out"),
+                                   "small": store.put_artifact(3, "small")},
+                  (ForeachFrame("start", "1", 0, 6, 9),), num_splits=None)
+    record = ref.as_record()
+    assert TaskRef.from_record("work", "7", record, {}) == ref
+    results = pack_results([{"task_id": "7", "attempt": 1, "done": record}])
+    reader = ArtifactStore(store.root_url, "SomeFlow")
+    reads = []
+    original = reader.files.read
+    reader.files.read = lambda path: reads.append(path) or original(path)
+    [view] = JoinInputs(reader, "1", {}, [SplitBatch("work", ("7",), (1,), 0.0, 0.0, results)])
+    assert (view.small, view.index, reads) == (3, 6, [])
+    assert view.out == b"x" * 5000

@@ -68,3 +68,21 @@ def shapes(requests: list[tuple[str, str]]) -> Counter:
     """The requests by method and path, ids as ``*``, listings by prefix."""
     return Counter(f"{method} " + re.sub(r"[0-9a-f]{8,}|\d+", "*", re.sub(
         r"\?.*prefix=([^&]*).*", r" list \1", path)) for method, path in requests)
+
+
+def test_a_stored_value_is_read_back_in_one_request(moto_server, s3_root) -> None:
+    """s3fs asks an object's size (HEAD) before reading it whole, to read a big one in
+    chunks; a blob whose size its reference gives, and a record, are read in one GET."""
+    import pandas as pd
+
+    from daskflow.datastore import ArtifactStore
+    store = ArtifactStore(s3_root, "OneGetFlow")
+    frame = pd.DataFrame({"x": range(1000), "y": [f"r{i}" for i in range(1000)]})
+    refs = [store.put_artifact(frame, "frame"), store.put_artifact(b"v" * 5000, "value")]
+    store.write_run("1", {"status": "ok"})
+    reader = ArtifactStore(s3_root, "OneGetFlow")
+    offset = moto_server.log.stat().st_size
+    pd.testing.assert_frame_equal(reader.get_artifact(refs[0], "frame"), frame)
+    assert reader.get_artifact(refs[1], "value") == b"v" * 5000
+    assert reader.read_run("1")["status"] == "ok"
+    assert [m for m, _ in requests_since(moto_server.log, offset)] == ["GET"] * 3
