@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 
 from . import causes
 from .current import username
+from .client_read_ahead import StepReads, step_reads
 from .datastore import ArtifactRef, ArtifactStore, resolve_root
 from .datastore.names import check_flow_name, check_run_id, check_step_name, check_task_id
 from .exceptions import DataNotFoundError, TagError, did_you_mean
@@ -380,6 +381,8 @@ class Step:
         self._store = ArtifactStore(self._root, self.flow_name)
         if _namespace_check:
             _in_namespace(self.pathspec, "Step", _run_tags(self._store, self.run_id))
+        # its tasks' reads, the next ones' read ahead on an object store
+        self._reads = step_reads(self._store, self.run_id, self.id, self._task_ids)
 
     def _task_ids(self) -> list[str]:
         """Oldest first: task ids count up as the run makes its tasks."""
@@ -388,10 +391,17 @@ class Step:
     def tasks(self, *tags: str) -> Iterator[Task]:
         """The step's tasks, the newest first as in Metaflow (the last pass of a loop
         before the first); with ``tags``, only if the run has them all."""
+        yield from self._tasks(tags, self._reads)
+
+    def _tasks(self, tags: tuple[str, ...], reads: StepReads | None) -> Iterator[Task]:
+        """:meth:`tasks`, with ``reads`` shared (None: each task reads for itself, as a
+        reader with threads of its own does: the run report)."""
         if tags and not set(tags) <= _run_tags(self._store, self.run_id):
             return
         for task_id in reversed(self._task_ids()):
-            yield self[task_id]
+            task = self[task_id]
+            task._reads = reads
+            yield task
 
     def __iter__(self) -> Iterator[Task]:
         return self.tasks()
@@ -408,8 +418,10 @@ class Step:
         return self[ids[-1]]
 
     def __getitem__(self, task_id: str) -> Task:
-        return Task(f"{self.pathspec}/{task_id}", _namespace_check=False, _root=self._root,
+        task = Task(f"{self.pathspec}/{task_id}", _namespace_check=False, _root=self._root,
                     _store=self._store)
+        task._reads = self._reads
+        return task
 
     @property
     def parent(self) -> Run:
@@ -496,6 +508,8 @@ class Task:
         self._attempt = attempt
         self._done: dict[str, Any] | None = None
         self._loaded = False
+        self._reads: StepReads | None = None   # its step's, when made by one
+        self._read_latest: tuple[list[int], dict[str, Any] | None] | None = None
         if _namespace_check:
             _in_namespace(self.pathspec, "Task", _run_tags(self._store, self.run_id))
 
@@ -527,7 +541,16 @@ class Task:
 
     @property
     def attempts(self) -> list[int]:
+        if self._shared_reads is not None:
+            if self._read_latest is None:
+                self._read_latest = self._shared_reads.latest(self.id)
+            return self._read_latest[0]
         return self._store.list_attempts(*self._ids())
+
+    @property
+    def _shared_reads(self) -> StepReads | None:
+        """Its step's reads (``client_read_ahead.py``), for the latest attempt only."""
+        return self._reads if self._attempt is None else None
 
     @property
     def current_attempt(self) -> int:
@@ -543,9 +566,22 @@ class Task:
     def record(self) -> dict[str, Any] | None:
         """The attempt's final record (None while it runs or if it died)."""
         if not self._loaded:
-            self._done = self._store.read_done(*self._ids(), self.current_attempt)
+            if self._shared_reads is not None:
+                if self._read_latest is None:
+                    self._read_latest = self._shared_reads.latest(self.id)
+                attempts, self._done = self._read_latest
+                if not attempts:
+                    raise DataNotFoundError(f"Task {self.pathspec} does not exist.")
+            else:
+                self._done = self._store.read_done(*self._ids(), self.current_attempt)
             self._loaded = True
         return self._done
+
+    def _load(self, name: str, ref: ArtifactRef) -> Any:
+        """Artifact ``name`` of this attempt (read ahead by its step where it was)."""
+        if self._shared_reads is not None:
+            return self._shared_reads.artifact(self.id, name, ref)
+        return self._store.get_artifact(ref, name)
 
     @property
     def finished(self) -> bool:
@@ -902,7 +938,7 @@ class DataArtifact:
 
     @property
     def data(self) -> Any:
-        return self.task._store.get_artifact(self._ref, self.id)
+        return self.task._load(self.id, self._ref)
 
     def __repr__(self) -> str:
         return f"DataArtifact('{self.pathspec}', {self.type})"
@@ -924,7 +960,7 @@ class TaskData:
                 raise AttributeError(
                     f"Task {self._task.pathspec} has no artifact '{name}'."
                     f"{did_you_mean(name, refs)}")
-            self._cache[name] = self._task._store.get_artifact(refs[name], name)
+            self._cache[name] = self._task._load(name, refs[name])
         return self._cache[name]
 
     def __contains__(self, name: str) -> bool:

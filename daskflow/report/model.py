@@ -321,7 +321,7 @@ def _read_step(run: Any, step: Any, pool: ThreadPoolExecutor) -> Iterator[
                  _store=store)
             for task_id in sorted(own, key=int))
     else:
-        alone = step.tasks()
+        alone = step._tasks((), None)  # read by the pool, not ahead by the step
     while chunk := list(islice(alone, CHUNK)):
         yield from pool.map(_read_task, chunk)
 

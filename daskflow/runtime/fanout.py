@@ -106,12 +106,14 @@ class BatchSizer:
     cost a share of one write, is what counts); then as many as fit the goal by the splits
     measured so far, growing at most fourfold per batch, and at the end no more
     than an even share of what is left per worker, so no worker idles while
-    another works through a long batch.  Splits as long as the target run alone.
+    another works through a long batch.  Splits as long as half the goal run alone.
 
     The goal is the target, or longer where a batch's own cost (``fixed``: its look
     for earlier records and its write, two requests on an object store) would be over
     :data:`FIXED_SHARE` of it: on an object store batches grow until their requests
-    are few per split, on a local disk the target stays.
+    are few per split, on a local disk the target stays.  So on an object store a
+    split of a second, which would spend about as long again claiming, logging and
+    recording itself alone, shares those with the others of its batch.
 
     >>> sizer = BatchSizer(target=0.15, workers=2, most=1000)
     >>> sizer.next_size(remaining=10_000)
@@ -140,7 +142,7 @@ class BatchSizer:
         if fixed > 0:
             self.fixed = fixed if not self.fixed else 0.5 * (self.fixed + fixed)
         each = seconds / max(1, splits)
-        if splits == 1 and each < self.target:
+        if splits == 1 and each < self.goal:
             # a split alone wrote its own records too (slow on an object store, slower
             # under load): a bound, not a measure, which would keep batches of one for
             # good; two splits measure again
@@ -149,7 +151,7 @@ class BatchSizer:
         self.per_split = each if self.per_split is None else 0.5 * (self.per_split + each)
         fits = self.goal / self.per_split if self.per_split > 0 else self.most
         self.size = max(1, min(int(fits), self.size * 4, self.most))
-        if self.per_split >= self.target / 2:
+        if self.per_split >= self.goal / 2:
             self.size = 1
 
     def next_size(self, remaining: int) -> int:

@@ -84,6 +84,22 @@ def test_batches_grow_until_their_own_cost_is_a_small_share_of_them():
     assert store.next_size(4_000) >= store.goal / 4 / 0.001   # the end's share: a quarter
 
 
+def test_on_a_slow_store_splits_longer_than_the_target_still_share_a_batch():
+    """Where a batch's own requests take long (an object store answering slowly), a split
+    of a second is short beside the goal: batched, and its records written with the
+    others'; a split as long as half the goal runs alone."""
+    store = BatchSizer(target=0.15, workers=8, most=1000)
+    store.measured(splits=2, seconds=2.0, fixed=0.5)          # the goal: 50 s
+    assert store.next_size(2_000) == 8                        # fourfold, no more
+    store.measured(splits=1, seconds=1.0)                     # alone: a bound, not a measure
+    assert store.next_size(2_000) == 8
+    store.measured(splits=8, seconds=8 * 60.0)                # each as long as the goal
+    assert store.next_size(2_000) == 1
+    disk = BatchSizer(target=0.15, workers=8, most=1000)
+    disk.measured(splits=2, seconds=2.0, fixed=0.001)
+    assert disk.next_size(2_000) == 1
+
+
 def test_splits_as_long_as_half_the_target_run_alone():
     sizer = BatchSizer(target=0.15, workers=4, most=1000)
     sizer.measured(splits=2, seconds=0.2)
