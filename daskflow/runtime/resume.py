@@ -18,7 +18,8 @@ keeps its join's graph small.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import msgpack
@@ -31,6 +32,9 @@ from ..liveness import driver_alive
 from ..graph import FlowGraph
 from .context import SplitBatch, TaskRef, TaskSpec, parent_names
 from .walk import goes_to_join
+
+#: origin tasks unpacked at a time while cloning (their logs read together)
+LOGS_CHUNK = 1024
 
 #: a task's place in a run: its step, its foreach indices, and its pass of a loop
 Position = tuple[str, tuple[tuple[str, int], ...], int]
@@ -77,10 +81,7 @@ class ResumePlan:
         shared: dict[str, Any] = {}          # what its records share
         after = None                         # the origin object its clones come from
         with collector_paused():   # many small records, none in a cycle
-            for spec in specs:
-                held = self.origin.pop(  # cloned once: its place is not asked again
-                    (step, tuple((f.step, f.index) for f in spec.frames), spec.iteration),
-                    None)
+            for spec, held in self._origins(step, specs):
                 if held is None:
                     refs.append(None)
                     continue
@@ -97,6 +98,31 @@ class ResumePlan:
                                                 self.params))
             self._write(step, stretch, shared)
         return refs
+
+    def _origins(self, step: str, specs: Sequence[TaskSpec]) -> Iterator[
+            tuple[TaskSpec, list[Any] | None]]:
+        """Each of ``specs`` with the origin's task in its place, unpacked (None: none);
+        cloned once, its place is not asked again.  The logs of those that ran alone
+        (files of their own) are read a chunk at a time, in threads on an object store."""
+        for first in range(0, len(specs), LOGS_CHUNK):
+            chunk = specs[first:first + LOGS_CHUNK]
+            helds = [self.origin.pop((step, tuple((f.step, f.index) for f in spec.frames),
+                                      spec.iteration), None) for spec in chunk]
+            held = [msgpack.unpackb(h) if h is not None else None for h in helds]
+            alone = [h for h in held if h is not None and h[2] < 0]
+            if alone:
+                for h, logs in zip(alone, self._logs(step, alone)):
+                    h[4], h[5] = logs
+            yield from zip(chunk, held)
+
+    def _logs(self, step: str, alone: list[list[Any]]) -> list[tuple[str, str]]:
+        def read(h: list[Any]) -> tuple[str, str]:
+            return tuple(self.store.read_log(self.origin_run_id, step, h[0], h[1], stream)
+                         for stream in ("stdout", "stderr"))  # type: ignore[return-value]
+        if self.store.local or len(alone) == 1:
+            return [read(h) for h in alone]
+        with ThreadPoolExecutor(8, thread_name_prefix="daskflow-clone-logs") as pool:
+            return list(pool.map(read, alone))
 
     def _shared(self, number: int, parents: list[str] | None) -> dict[str, Any]:
         """What the records of the clones of origin object ``number`` (-1: of tasks that
@@ -170,18 +196,14 @@ class ResumePlan:
                record.get("iteration", 0))
         found[key] = msgpack.packb(held)
 
-    def _clone(self, spec: TaskSpec, held: bytes,
+    def _clone(self, spec: TaskSpec, held: list[Any],
                parents: list[str] | None) -> tuple[int, dict[str, Any]]:
-        """The batch entry of ``spec``'s clone of the origin's task ``held``: its records
-        with ``clone_of`` and its logs, without what :meth:`_shared` gives every clone of
-        its origin object (whose number comes with it); a foreach step's items are
-        copied to the clone's folder."""
-        origin_task, origin_attempt, number, record, stdout, stderr = msgpack.unpackb(held)
+        """The batch entry of ``spec``'s clone of the origin's task ``held`` (its logs
+        read, :meth:`_origins`): its records with ``clone_of`` and its logs, without what
+        :meth:`_shared` gives every clone of its origin object (whose number comes with
+        it); a foreach step's items are copied to the clone's folder."""
+        origin_task, origin_attempt, number, record, stdout, stderr = held
         store, step = self.store, spec.step
-        if number < 0:  # a task that ran alone: its logs are files
-            stdout, stderr = (store.read_log(self.origin_run_id, step, origin_task,
-                                             origin_attempt, stream)
-                              for stream in ("stdout", "stderr"))
         shared = self.commons[number] if number >= 0 else {}
         if record.get("num_splits", shared.get("num_splits")) is not None:
             store.foreach.copy(self.origin_run_id, step, origin_task, origin_attempt,
