@@ -18,7 +18,7 @@ keeps its join's graph small.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -119,10 +119,24 @@ class ResumePlan:
         def read(h: list[Any]) -> tuple[str, str]:
             return tuple(self.store.read_log(self.origin_run_id, step, h[0], h[1], stream)
                          for stream in ("stdout", "stderr"))  # type: ignore[return-value]
-        if self.store.local or len(alone) == 1:
-            return [read(h) for h in alone]
-        with ThreadPoolExecutor(8, thread_name_prefix="daskflow-clone-logs") as pool:
-            return list(pool.map(read, alone))
+        return self._each(read, alone)
+
+    def _latest_success(self, step: str, task_id: str) -> tuple[int, dict[str, Any]] | None:
+        """The origin task's latest successful attempt and its record (None: none)."""
+        store, run = self.store, self.origin_run_id
+        for attempt in reversed(store.list_attempts(run, step, task_id)):
+            record = store.read_done(run, step, task_id, attempt)
+            if record is not None and record.get("status") == "ok":
+                return attempt, record
+        return None
+
+    def _each(self, read: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
+        """``read`` of each of ``items``, in order: in 8 threads on an object store (each
+        read a request or two, waited on), in turn on a local folder."""
+        if self.store.local or len(items) < 2:
+            return [read(item) for item in items]
+        with ThreadPoolExecutor(8, thread_name_prefix="daskflow-resume-reads") as pool:
+            return list(pool.map(read, items))
 
     def _shared(self, number: int, parents: list[str] | None) -> dict[str, Any]:
         """What the records of the clones of origin object ``number`` (-1: of tasks that
@@ -149,18 +163,18 @@ class ResumePlan:
         stdout, stderr]``.  A batched task's record is kept as its batch object stores
         it, without what the object's entries share (``self.commons[number]``), read
         one object at a time; a task that ran alone has number -1 and its logs None
-        (read when it is cloned)."""
+        (read when it is cloned); the records of those are read in threads on an
+        object store."""
         found: dict[Position, bytes] = {}
         store, run = self.store, self.origin_run_id
         for step in store.list_steps(run):
             own = store.stored.task_folders(run, step)
-            for task_id in own:
-                for attempt in reversed(store.list_attempts(run, step, task_id)):
-                    record = store.read_done(run, step, task_id, attempt)
-                    if record is not None and record.get("status") == "ok":
-                        self._take(found, step, [task_id, attempt, -1, record, None, None],
-                                   record)
-                        break
+            for task_id, ok in zip(own, self._each(
+                    lambda t, s=step: self._latest_success(s, t), own)):
+                if ok is not None:
+                    attempt, record = ok
+                    self._take(found, step, [task_id, attempt, -1, record, None, None],
+                               record)
             with collector_paused():
                 for common, entries in store.stored.batch_objects(run, step):
                     self._take_object(found, step, common, entries, set(own))
