@@ -6,8 +6,9 @@ takes microseconds, on an object store tens of milliseconds, and more when the s
 answers ``503 SlowDown`` and the read backs off.  So the tasks of one :class:`Step`
 share a :class:`StepReads`: once a task's record or an artifact of it is read, the same
 is read for the next tasks of the step (in the order the reads go: up or down the task
-ids) by a few threads, and a task finds it read when asked.  At most ``depth`` tasks
-ahead are read, and what nobody took is dropped past a bound, so memory stays bounded.
+ids) by the process's 8 read-ahead threads, and a task finds it read when asked.  At
+most ``depth`` tasks ahead are read, none of an artifact stored bigger than 32 MiB, and
+what nobody took is dropped past a bound, so memory stays bounded.
 
 A read ahead is only a guess: what a task is asked for is read then if no read of it
 is ahead (or that read failed: it is tried again with the datastore's retries, and
@@ -29,6 +30,26 @@ if TYPE_CHECKING:
 
 #: reads held ahead that nobody took, at most (the oldest are dropped)
 HELD_MOST = 256
+#: an artifact stored bigger than this is never read ahead (memory)
+LARGEST_AHEAD = 32 << 20
+
+
+class _TooBig(Exception):
+    """An artifact too big to hold ahead: its task reads it when asked."""
+
+
+_POOL: ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def _pool() -> ThreadPoolExecutor:
+    """The process's threads that read ahead for every step (8, made on first use): a
+    notebook that reads many steps all day keeps 8 threads, not 8 a step."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(8, thread_name_prefix="daskflow-client-read-ahead")
+        return _POOL
 
 
 def step_reads(store: ArtifactStore, run_id: str, step: str,
@@ -54,7 +75,6 @@ class StepReads:
         self._ahead: dict[tuple[str, str, str], Future] = {}   # (what, task, name)
         self._last: int | None = None     # the position of the task last read
         self._direction = 1               # which way the reads go: up or down the ids
-        self._pool: ThreadPoolExecutor | None = None
 
     # -- what a Task asks for --------------------------------------------------------------
 
@@ -84,7 +104,10 @@ class StepReads:
             and not record.cancelled() and record.exception() is None \
             else self._read_latest(task_id)
         from .datastore import ArtifactRef
-        return self.store.get_artifact(ArtifactRef(*done["artifacts"][name]), name)
+        ref = ArtifactRef(*done["artifacts"][name])
+        if (ref.size or 0) > LARGEST_AHEAD:
+            raise _TooBig(name)  # read when asked for, not held ahead
+        return self.store.get_artifact(ref, name)
 
     def _take(self, key: tuple[str, str, str], read: Callable[[], Any]) -> Any:
         with self._lock:
@@ -126,20 +149,14 @@ class StepReads:
         return self._positions.get(task_id)
 
     def _submit(self, fn: Callable[..., Any], *args: Any) -> Future:
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(min(self.depth, 8),
-                                            thread_name_prefix="daskflow-read-ahead")
-        return self._pool.submit(fn, *args)
+        return _pool().submit(fn, *args)
 
     def close(self) -> None:
-        """Stop reading ahead (what runs ends; nothing waits for it)."""
+        """Stop reading ahead: what was not started is not (what runs ends)."""
         with self._lock:
             for future in self._ahead.values():
                 future.cancel()
             self._ahead.clear()
-            pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=False, cancel_futures=True)
 
     def __del__(self) -> None:
         try:

@@ -50,7 +50,7 @@ class Reads:
 
     def count(self, method: str, ahead: bool | None = None) -> int:
         return sum(1 for m, t in self.by if m == method and (
-            ahead is None or t.startswith("daskflow-read-ahead") == ahead))
+            ahead is None or t.startswith("daskflow-client-read-ahead") == ahead))
 
 
 @pytest.fixture
@@ -72,6 +72,10 @@ def test_a_steps_tasks_read_one_after_another_are_read_ahead(root, monkeypatch) 
     assert reads.count("get_artifact", ahead=True) >= N - 8
     assert reads.count("read_done", ahead=True) >= N - 8  # the records too
     assert reads.count("read_done") <= N + 8
+    for _ in range(5):  # more steps read: still the process's 8 threads, not 8 a step
+        assert len([t for t in Step("ReadFlow/1/work", _namespace_check=False, _root=root)]) == N
+    assert len([t for t in threading.enumerate()
+                if t.name.startswith("daskflow-client-read-ahead")]) <= 8
 
 
 def test_sorted_by_index_then_read_in_that_order(root, monkeypatch) -> None:
@@ -98,3 +102,13 @@ def test_one_attempt_asked_for_and_a_local_folder_read_in_the_callers_thread(
     assert [t.data.out for t in step][0] == value(N)
     assert reads.count("get_artifact", ahead=True) == 0
     assert reads.count("read_done", ahead=True) == 0
+
+
+def test_an_artifact_stored_bigger_than_the_bound_is_not_read_ahead(root, monkeypatch) -> None:
+    from daskflow import client_read_ahead
+    monkeypatch.setattr(client_read_ahead, "LARGEST_AHEAD", 1000)  # each value is 3 KB
+    reads = Reads(monkeypatch)
+    step = Step("ReadFlow/1/work", _namespace_check=False, _root=root)
+    assert [t.data.out for t in step] == [value(i) for i in range(N, 0, -1)]
+    assert reads.count("get_artifact", ahead=True) == 0 and reads.count("get_artifact") == N
+    assert reads.count("read_done", ahead=True) >= N - 8   # records are still read ahead

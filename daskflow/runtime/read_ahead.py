@@ -8,7 +8,8 @@ input, the names it read there (``frame``, ``value``) are loaded for the next
 ``depth`` inputs by a few threads, and the join finds them loaded when it gets there.
 What a join reads seldom changes from one input to the next; when it does, an input
 loads the other names itself, as without read-ahead.  At most ``depth`` inputs are
-held loaded ahead of the join, so its memory stays bounded.
+held loaded ahead of the join, and none stored bigger than 32 MiB, so its memory stays
+bounded.
 
 A read that fails ahead is not an error: the join's own read of that name tries
 again, with the datastore's retry policy, and fails as it would have.
@@ -70,8 +71,15 @@ def reading_ahead(views: Iterable[InputView], depth: int) -> Iterator[InputView]
         pool.shutdown(wait=True, cancel_futures=True)
 
 
+#: an artifact stored bigger than this is never read ahead (``depth`` of them held at
+#: once would be too much memory): the join reads it when it gets there
+LARGEST_AHEAD = 32 << 20
+
+
 def _load_ahead(pool: ThreadPoolExecutor, view: InputView, names: list[str]) -> None:
     pending: dict[str, Future] = view.__dict__.setdefault("_df_pending", {})
     for name in names:
-        if name in view._df_refs and name not in view.__dict__ and name not in pending:
+        ref = view._df_refs.get(name)
+        if ref is not None and (ref.size or 0) <= LARGEST_AHEAD and \
+                name not in view.__dict__ and name not in pending:
             pending[name] = pool.submit(view._load, name)

@@ -107,3 +107,14 @@ def test_a_local_folder_or_read_ahead_0_reads_in_the_join_itself(root, tmp_path)
             assert sum(len(v.out) for v in JoinInputs(reader, "1", {}, parents)) == \
                 sum(len(value_of(i)) for i in range(100))
         assert reads.ahead("out") == 0 and len(reads.by) == 100
+
+
+def test_an_artifact_stored_bigger_than_the_bound_is_not_read_ahead(root, monkeypatch) -> None:
+    from daskflow.runtime import read_ahead
+    monkeypatch.setattr(read_ahead, "LARGEST_AHEAD", 1000)  # every value here is 4 KB
+    parents = stored_batches(root, 50)
+    reader = ArtifactStore(root, "SomeFlow")
+    reads = Reads(reader)
+    assert [view.out for view in JoinInputs(reader, "1", {}, parents)] == \
+        [value_of(i) for i in range(50)]
+    assert reads.ahead("out") == 0 and len(reads.by) == 50
