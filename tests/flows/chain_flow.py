@@ -2,9 +2,10 @@
 ``start -foreach-> double -> plus_one -> join``), batched whole: ``double`` keeps a
 DataFrame that ``plus_one`` reads back.  From the environment of the first run only:
 CHAIN_FAIL_AT (that split's ``plus_one`` fails once), CHAIN_FAIL_JOIN (the join
-fails), CHAIN_NOTES (each body run appends ``<step> <task id> <attempt> <pid> start``
-and ``... end`` to the file ``body-runs``, one ``write`` each, for a test that kills
-workers), so a resume runs it clean."""
+fails), CHAIN_NOTES (each body run appends ``<task id> <attempt> <pid> <time> start``
+and ``... end`` to the file ``body-runs``, one ``write`` each, as
+``kill_foreach_flow.py`` does, for a test that kills workers; ``plus_one`` naps
+``--nap`` seconds), so a resume runs it clean."""
 import os
 import time
 
@@ -15,7 +16,8 @@ from daskflow import FlowSpec, Parameter, current, retry, step
 
 def note(what):
     if os.environ.get("CHAIN_NOTES"):
-        line = f"{current.step_name} {current.task_id} {current.retry_count} {os.getpid()} {what}\n"
+        line = (f"{current.task_id} {current.retry_count} {os.getpid()} {time.time():.3f} "
+                f"{what}\n")
         fd = os.open("body-runs", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
             os.write(fd, line.encode())
@@ -36,7 +38,6 @@ class ChainFlow(FlowSpec):
     @step
     def double(self):
         note("start")
-        time.sleep(self.nap)
         self.doubled = self.input * 2
         self.frame = pd.DataFrame({"i": [self.input] * 3, "v": [1.5, 2.5, 3.5]})
         print(f"double {self.input} in {current.step_name}/{current.task_id}")
