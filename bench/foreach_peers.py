@@ -6,6 +6,8 @@ Shapes (--shape, default foreach; several may be given):
   sleepy   the same, each split sleeping 50 ms; compared with the ideal
            N x 50 ms / W + cluster start (raw Dask's LocalCluster start, measured)
   linear   start -> double -> add -> end, a list of N ints passed along   (benchmark 3)
+  chain    start -> foreach of N splits -> double -> work -> join -> end: each
+           split goes on to a second trivial step before the join (issue 31)
   branch   start -> three branches a, b, c -> join -> end   (benchmark 3)
 
 For every run it also records the driver's peak RSS (the kernel's VmHWM of the
@@ -38,6 +40,7 @@ Examples:
   python bench/foreach_peers.py --shape linear branch --n 10 --reps 7
   python bench/foreach_peers.py --peers daskflow rawdask --n 10000 100000 --reps 1
   python bench/foreach_peers.py --shape sleepy --peers daskflow rawdask --n 1000
+  python bench/foreach_peers.py --shape chain --peers daskflow rawdask --n 10000 --reps 1
 
 Stdlib only (the rawdask peer needs dask/distributed in this interpreter).
 Not a pytest test: nothing here is collected (no test_* names).
@@ -67,8 +70,8 @@ FLOWS_DIR = BENCH_DIR / "flows"
 METAFLOW_VENV = BENCH_DIR / ".venv-metaflow"
 
 ALL_PEERS = ("daskflow", "metaflow", "rawdask")
-ALL_SHAPES = ("foreach", "sleepy", "linear", "branch")
-FOREACH_SHAPES = ("foreach", "sleepy")   # take --max-num-splits; read back per split
+ALL_SHAPES = ("foreach", "sleepy", "linear", "branch", "chain")
+FOREACH_SHAPES = ("foreach", "sleepy", "chain")  # take --max-num-splits; read back per split
 SLEEP_S = 0.05                           # a sleepy split's sleep (the flows' default)
 BASELINE = "daskflow"
 READ_BACK = """
@@ -80,7 +83,7 @@ run = Flow(sys.argv[1]).latest_run
 values = [task.data.out for task in run["work"]]
 print("read_back_s=%.3f count=%d" % (time.perf_counter() - t, len(values)))
 """
-FLOW_CLASSES = {"foreach": "ForeachFlow", "sleepy": "SleepyFlow"}
+FLOW_CLASSES = {"foreach": "ForeachFlow", "sleepy": "SleepyFlow", "chain": "ChainFlow"}
 
 
 def default_workers() -> int:

@@ -61,7 +61,7 @@ from ..exceptions import TaskFailed
 from .batch import execute_batch, execute_chains
 from .context import RunContext, SplitBatch, TaskKey, TaskRef, TaskSpec, without_secret_values
 from ._exit_watch import journal_name, read_journal
-from .attempts import DIED, end_lost_attempt, record_unstarted
+from .attempts import DIED, end_lost_attempt, keep_dead_output, record_unstarted
 from .default_cluster import DefaultCluster
 from .diagnosis import Deaths, LostWorker, NannyReports, WorkerDiagnosed, diagnose_death, \
     failure_of, lost_worker, scheduler_gone, scheduler_lost, scheduler_went_away
@@ -463,6 +463,8 @@ class RunDriver:
                 end_lost_attempt(self.ctx.store(), self.ctx.run_id, task_step, task_id,
                                  diagnosed.address, death.cause, death.message)
         loss = fanout.lost(specs, notes, diagnosed.death)
+        if loss.dead is not None:
+            keep_dead_output(loss.dead)
         for entries_step, entries in loss.entries.items():
             self.ctx.store().stored.write_batch(self.ctx.run_id, entries_step, entries)
         if loss.finished is not None:

@@ -294,8 +294,10 @@ class Fanout:
         self.pending.extendleft(reversed(specs[count:]))
         by_step: dict[str, list[dict[str, Any]]] = {}
         for entry in entries:  # a chain's journal names each entry's step
-            entry = dict(entry)
-            by_step.setdefault(entry.pop("step", self.step), []).append(entry)
+            by_step.setdefault(entry.get("step", self.step), []).append(
+                {k: v for k, v in entry.items() if k != "step"})
+        if dead is not None:
+            dead = by_step[dead["step"]][-1]
         return BatchLoss(by_step, finished, dead)
 
     def returned(self, specs: list[TaskSpec], error: BaseException | None) -> bool:

@@ -165,4 +165,5 @@ def test_workers_killed_under_a_batched_chain_leave_every_split_and_step_counted
     for task_id, attempt in cut_short:  # each body cut short: a worker-lost attempt there
         dead = Task(f"{run.pathspec}/{steps_of[task_id]}/{task_id}", attempt=attempt)
         assert dead.failure_cause == "worker-lost" and "SIGKILL" in dead.exception.exception
+        assert dead.stderr.endswith("Task failed.\n")   # as Metaflow ends a dead task's
     assert "worker-lost" in (workdir / "out").read_text()
