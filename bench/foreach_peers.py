@@ -289,7 +289,8 @@ def run_once(peer: Peer, n: int, workers: int, timeout: float, keep: bool,
     except (ProcessLookupError, PermissionError):
         pass
     text = log_path.read_text(errors="replace")
-    expected = "total=%d" % (n * (n - 1))
+    # sum(2i) over range(N); a chain's splits add one each: sum(2i + 1) = N*N
+    expected = "total=%d" % (n * n if shape == "chain" else n * (n - 1))
     read_back = None
     if (peer.name == "daskflow" and shape in FOREACH_SHAPES and rc == 0
             and not peer.args.no_read_back):
@@ -451,7 +452,8 @@ def print_table(rows, skipped):
         if i == 0:
             print("  ".join("-" * w for w in widths))
     if any(r["unverified"] for r in rows):
-        print("* some runs exited 0 but printed no matching 'total=N*(N-1)' line")
+        print("* some runs exited 0 but printed no matching 'total=N*(N-1)' line "
+              "(chain: N*N)")
     for (peer, where), reason in skipped.items():
         print("skipped %s%s: %s" % (peer, "" if where is None else " " + where, reason))
     print("vs X = peer median / X's median at the same shape and N; per-task ms = median / N "
