@@ -17,6 +17,9 @@ a task that needs no decision of its own are walked to at once, with the task's
 place).  The followers of a foreach or switch step (which decide only when done),
 of a step on a cluster of its own (whose futures stay on that cluster) and of a
 batch of splits are walked to when the driver says they finished, with their refs.
+The steps that follow a batched split in its batch (a chain ``a -> b`` up to the join,
+:attr:`Routes.chains`) get their task ids reserved by split index when the foreach
+fans out, so ``b[i]`` has the same id run in a batch, alone, or reused.
 
 Tests drive it in-process from graphs given as data (``tests/runtime/test_walk.py``).
 """

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections import defaultdict
 
 import pandas as pd
 
@@ -16,7 +15,7 @@ from daskflow.client import Task
 
 from ..conftest import FLOWS, _env
 from .test_batching import UNBATCHED, batch_objects
-from .test_failure_causes import body_runs, kill_running_workers
+from .test_failure_causes import bodies, kill_running_workers
 
 STEPS = ("double", "plus_one")
 
@@ -131,14 +130,7 @@ def test_workers_killed_under_a_batched_chain_leave_every_split_and_step_counted
     for step in STEPS:  # the kills hit batches
         assert 0 < len(batch_objects(workdir, "ChainFlow", run.id, step)) < 500
 
-    runs: dict[str, list[int]] = defaultdict(list)   # task id -> attempt of each body run
-    ended: set[tuple[str, int]] = set()
-    for task_id, attempt, _, _, what in body_runs(workdir):
-        if what == "start":
-            runs[task_id].append(int(attempt))
-        else:
-            ended.add((task_id, int(attempt)))
-    cut_short = {(t, a) for t, attempts in runs.items() for a in attempts if (t, a) not in ended}
+    runs, cut_short = bodies(workdir)
     assert len(cut_short) >= 2, "most kills should have hit a body"
     # plus_one naps, double does not: the kills hit a chain in its second step
     hit = {task_id for task_id, _ in cut_short if int(task_id) > 1001}

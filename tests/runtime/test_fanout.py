@@ -255,3 +255,21 @@ def test_a_batch_nothing_is_known_of_runs_again_split_by_split():
     loss = fanout.lost(batch, None, KILLED)  # the nanny died too: no journal, no exit code
     assert [s.task_id for s in loss.alone] == ["2", "3"]
     assert [s.task_id for s in fanout.pending] == ["5"]  # never in this batch: as it was
+
+
+def test_the_dead_entry_of_a_batch_keeps_what_reached_its_descriptors(tmp_path):
+    import socket
+
+    from daskflow.runtime.attempts import keep_dead_output
+    spool = str(tmp_path / "scratch-1")   # a batch thread's scratch files, as named
+    (tmp_path / "scratch-1.fd2").write_text("Fatal Python error: Segmentation fault\n"
+                                            "  File \"flow.py\", line 9 in work\n")
+    (tmp_path / "scratch-1.fd1").write_text("made it this far\n")
+    here = {"spool": spool, "host": socket.gethostname(), "pid": None}  # its process gone
+    entry = {"task_id": "4", "attempt": 0, "start": here}
+    keep_dead_output(entry)
+    assert entry["stdout"] == "made it this far\n"
+    assert entry["stderr"].endswith(" in work\nTask failed with a segmentation fault.\n")
+    elsewhere = {"task_id": "5", "attempt": 0, "start": {**here, "host": "another-host"}}
+    keep_dead_output(elsewhere)   # its spool is on another host: Metaflow's ending only
+    assert elsewhere["stderr"] == "Task failed.\n" and "stdout" not in elsewhere
