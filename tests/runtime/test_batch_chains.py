@@ -51,6 +51,13 @@ def test_each_split_runs_its_chain_in_a_batch_and_a_failing_second_step_is_retri
     assert [t.attempts for t in run["double"]] == [[0]] * 300
     join = run["join"].task
     assert [p.rsplit("/", 2)[1] for p in join.parent_task_pathspecs] == ["plus_one"] * 300
+    # the live lines and the run report count both steps' tasks
+    assert "Step 'double': 300/300 tasks finished." in result.stdout
+    assert "Step 'plus_one': 200 tasks finished." in result.stdout
+    assert f"Task {run.id}/plus_one/{failed.id} failed (attempt 0" in result.stdout
+    report = (workdir / ".daskflow" / "ChainFlow" / run.id / "_report.html").read_text()
+    for step in STEPS:
+        assert f"{step}\n@retry()\n300 tasks" in report
 
 
 def test_a_batched_chain_reads_back_as_the_same_chain_unbatched(run_flow, workdir):
