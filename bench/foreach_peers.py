@@ -6,6 +6,8 @@ Shapes (--shape, default foreach; several may be given):
   sleepy   the same, each split sleeping 50 ms; compared with the ideal
            N x 50 ms / W + cluster start (raw Dask's LocalCluster start, measured)
   linear   start -> double -> add -> end, a list of N ints passed along   (benchmark 3)
+  chain    start -> foreach of N splits -> double -> work -> join -> end: each
+           split goes on to a second trivial step before the join (issue 31)
   branch   start -> three branches a, b, c -> join -> end   (benchmark 3)
 
 For every run it also records the driver's peak RSS (the kernel's VmHWM of the
@@ -38,6 +40,7 @@ Examples:
   python bench/foreach_peers.py --shape linear branch --n 10 --reps 7
   python bench/foreach_peers.py --peers daskflow rawdask --n 10000 100000 --reps 1
   python bench/foreach_peers.py --shape sleepy --peers daskflow rawdask --n 1000
+  python bench/foreach_peers.py --shape chain --peers daskflow rawdask --n 10000 --reps 1
 
 Stdlib only (the rawdask peer needs dask/distributed in this interpreter).
 Not a pytest test: nothing here is collected (no test_* names).
@@ -67,8 +70,8 @@ FLOWS_DIR = BENCH_DIR / "flows"
 METAFLOW_VENV = BENCH_DIR / ".venv-metaflow"
 
 ALL_PEERS = ("daskflow", "metaflow", "rawdask")
-ALL_SHAPES = ("foreach", "sleepy", "linear", "branch")
-FOREACH_SHAPES = ("foreach", "sleepy")   # take --max-num-splits; read back per split
+ALL_SHAPES = ("foreach", "sleepy", "linear", "branch", "chain")
+FOREACH_SHAPES = ("foreach", "sleepy", "chain")  # take --max-num-splits; read back per split
 SLEEP_S = 0.05                           # a sleepy split's sleep (the flows' default)
 BASELINE = "daskflow"
 READ_BACK = """
@@ -80,7 +83,7 @@ run = Flow(sys.argv[1]).latest_run
 values = [task.data.out for task in run["work"]]
 print("read_back_s=%.3f count=%d" % (time.perf_counter() - t, len(values)))
 """
-FLOW_CLASSES = {"foreach": "ForeachFlow", "sleepy": "SleepyFlow"}
+FLOW_CLASSES = {"foreach": "ForeachFlow", "sleepy": "SleepyFlow", "chain": "ChainFlow"}
 
 
 def default_workers() -> int:
@@ -286,7 +289,8 @@ def run_once(peer: Peer, n: int, workers: int, timeout: float, keep: bool,
     except (ProcessLookupError, PermissionError):
         pass
     text = log_path.read_text(errors="replace")
-    expected = "total=%d" % (n * (n - 1))
+    # sum(2i) over range(N); a chain's splits add one each: sum(2i + 1) = N*N
+    expected = "total=%d" % (n * n if shape == "chain" else n * (n - 1))
     read_back = None
     if (peer.name == "daskflow" and shape in FOREACH_SHAPES and rc == 0
             and not peer.args.no_read_back):
@@ -448,7 +452,8 @@ def print_table(rows, skipped):
         if i == 0:
             print("  ".join("-" * w for w in widths))
     if any(r["unverified"] for r in rows):
-        print("* some runs exited 0 but printed no matching 'total=N*(N-1)' line")
+        print("* some runs exited 0 but printed no matching 'total=N*(N-1)' line "
+              "(chain: N*N)")
     for (peer, where), reason in skipped.items():
         print("skipped %s%s: %s" % (peer, "" if where is None else " " + where, reason))
     print("vs X = peer median / X's median at the same shape and N; per-task ms = median / N "

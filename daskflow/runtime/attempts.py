@@ -126,6 +126,20 @@ def keep_spooled_output(store: Any, run_id: str, step: str, task_id: str, attemp
     keep_spool(store, (run_id, step, task_id, attempt), spool)
 
 
+def keep_dead_output(entry: dict[str, Any]) -> None:
+    """The entry of a batched attempt that died with its process: what reached its
+    descriptors, from the spool its start names (its thread's scratch files, when it
+    ran on this host), as its stderr and stdout, its stderr ending as Metaflow's does."""
+    start = entry.get("start") or {}
+    spool = start.get("spool")
+    found = {"stdout": "", "stderr": ""}
+    if spool and start.get("host") == socket.gethostname() and \
+            not process_alive(start.get("pid")):
+        found = read_spool(spool)
+    found["stderr"] += crash_note(found["stderr"])
+    entry.update((stream, text) for stream, text in found.items() if text)
+
+
 def keep_spool(store: Any, attempt: tuple[str, str, str, int], spool: str) -> None:
     """Store the spool of a dead ``attempt`` (run id, step, task id, attempt) as its log
     unless it has one, its stderr ending as Metaflow's does; then remove the spool."""

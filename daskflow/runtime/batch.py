@@ -15,13 +15,18 @@ captured output, artifacts, and its own ``@retry`` attempts and ``@catch``.  A
 failing split is retried alone; the splits before it are not run again.  Only
 where its records go differs: the batch's view of the store
 (``ArtifactStore.batched``, ``datastore/batch_records.py``) holds them and the
-batch commits them all as one object at its end, small artifacts inline.  A
+batch commits them all as one object at its end, small artifacts inline.  A split
+that goes on to other steps before its join runs them in the batch too
+(:func:`execute_chains`: ``a[i]`` then ``b[i]``, ``b[i]`` given ``a[i]``'s ref in
+this process), each step's tasks tasks of their own, each step's records one object
+of that step; a failing ``b[i]`` is retried by its own ``@retry`` and ``a[i]`` is not
+run again.  A
 worker that dies in a batch leaves no record of it: Dask runs the batch again,
 and the driver sends its splits one per Dask task if it keeps failing, where a
 dead attempt counts for ``@retry`` as usual.  Steps whose
 splits may have to be stopped by killing their process (``@timeout``), gangs and
-steps on clusters of their own are never batched
-(:func:`~daskflow.runtime.fanout.batchable`).
+steps on clusters of their own are never batched, nor chains holding one
+(:func:`~daskflow.runtime.fanout.batch_chains`).
 """
 
 from __future__ import annotations
@@ -29,11 +34,11 @@ from __future__ import annotations
 import time
 
 from ..dask_client import current_worker
-from ..datastore import pack_results
+from ..datastore import ArtifactStore, pack_results
 from ..exceptions import TaskFailed
 from ._exit_watch import Journal
 from .capture import announce
-from .context import RunContext, SplitBatch, TaskRef, TaskSpec
+from .context import Chain, RunContext, SplitBatch, TaskRef, TaskSpec, chained
 from .task import cap_text, run_task
 
 
@@ -43,21 +48,33 @@ def execute_batch(ctx: RunContext, specs: list[TaskSpec], *parents: TaskRef) -> 
     Raises the :class:`TaskFailed` of the first split that fails for good, after
     committing the records of those that ran (so ``resume`` reuses them).
     """
+    return execute_chains(ctx, (), specs, *parents)
+
+
+def execute_chains(ctx: RunContext, chain: Chain, specs: list[TaskSpec],
+                   *parents: TaskRef) -> SplitBatch:
+    """Run splits one after the other, each split the steps of its ``chain`` too (``a[i]``
+    then ``b[i]`` with ``a[i]``'s ref, in this process); commit each step's records in
+    one object.  Returns the last step's tasks, for the join."""
     began = time.perf_counter()
     store = ctx.store()
-    step = specs[0].step
-    if len(specs) == 1:  # alone: exactly an unbatched task (its claim first, a spool, ...)
-        ref = run_task(ctx, store, specs[0], parents)
+    steps = [specs[0].step, *(step for step, _ in chain)]
+    if len(specs) == 1:  # alone: exactly unbatched tasks (their claims first, a spool, ...)
+        ref = _run_chain(ctx, [store] * len(steps), chained(specs[0], chain), parents)
         # its record goes to the join with it too: the join reads nothing to find it
         results = pack_results([{"task_id": ref.task_id, "attempt": ref.attempt,
                                  "done": ref.as_record()}])
-        return SplitBatch(step, (ref.task_id,), (ref.attempt,), time.perf_counter() - began,
-                          results=results)
+        return SplitBatch(ref.step, (ref.task_id,), (ref.attempt,),
+                          time.perf_counter() - began, results=results)
     journal = _journal()
-    batch = store.batched(ctx.run_id, step, [s.task_id for s in specs], journal)
+    tasks = list(zip(*(chained(spec, chain) for spec in specs)))  # each step's tasks
+    views = [store.batched(ctx.run_id, step, [t.task_id for t in column],
+                           _StepNotes(journal, step) if chain and journal else journal)
+             for step, column in zip(steps, tasks)]
     fixed = time.perf_counter() - began
     if ctx.announce_starts:
-        announce("started", step, [s.task_id for s in specs], 0, ctx.run_id)
+        for step, column in zip(steps, tasks):
+            announce("started", step, [t.task_id for t in column], 0, ctx.run_id)
     done: list[TaskRef] = []
     failure: TaskFailed | None = None
     # the splits' own time sizes the batches, and the batch's fixed cost (its listing
@@ -65,12 +82,12 @@ def execute_batch(ctx: RunContext, specs: list[TaskSpec], *parents: TaskRef) -> 
     began = time.perf_counter()
     for spec in specs:
         try:
-            done.append(run_task(ctx, batch, spec, parents))
+            done.append(_run_chain(ctx, views, chained(spec, chain), parents))
         except TaskFailed as exc:
             failure = exc
             break
     seconds = time.perf_counter() - began
-    results = batch.commit()
+    results = [view.commit() for view in views][-1]   # the join reads the last step's
     fixed += time.perf_counter() - began - seconds
     if journal is not None:
         journal.close()
@@ -78,8 +95,33 @@ def execute_batch(ctx: RunContext, specs: list[TaskSpec], *parents: TaskRef) -> 
         raise failure
     if results is not None and len(results) > RESULTS_MOST:
         results = None  # the join reads the object: never megabytes through the scheduler
-    return SplitBatch(step, tuple(r.task_id for r in done), tuple(r.attempt for r in done),
-                      seconds, fixed, results)
+    return SplitBatch(steps[-1], tuple(r.task_id for r in done),
+                      tuple(r.attempt for r in done), seconds, fixed, results)
+
+
+def _run_chain(ctx: RunContext, stores: list[ArtifactStore], tasks: list[TaskSpec],
+               parents: tuple[TaskRef, ...]) -> TaskRef:
+    """One split's tasks in order, each the parent of the next (its artifacts inline in
+    its ref where small: no read back); the last one's ref."""
+    for store, spec in zip(stores, tasks):
+        ref = run_task(ctx, store, spec, parents)
+        parents = (ref,)
+    return ref
+
+
+class _StepNotes:
+    """A chain's journal as one step's records see it: each note names its step (the
+    driver writes what a dead batch could not to that step's objects)."""
+
+    def __init__(self, journal: Journal, step: str) -> None:
+        self.journal = journal
+        self.step = step
+
+    def started(self, entry: dict) -> None:
+        self.journal.started({**entry, "step": self.step})
+
+    def ended(self, entry: dict) -> None:
+        self.journal.ended({**entry, "step": self.step})
 
 
 #: bytes of packed done records a batch hands its join at most (more: the join reads them)

@@ -24,6 +24,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, TextIO
 
+from ..scratch import owned_prefix
+
 OUTPUT_TOPIC = "daskflow-output"
 TASK_TOPIC = "daskflow-task"      # attempts starting and failing, for the live view
 STREAM_LIMIT = 1_000_000  # characters per task echoed to the terminal; the log keeps all
@@ -344,13 +346,32 @@ def _capture_fds(cap: _Capture, spool: str | None = None) -> Iterator[None]:
 _scratch = threading.local()
 
 
+def spool_folder() -> str:
+    """This user's folder of spools on this host."""
+    return os.path.join(tempfile.gettempdir(), f"daskflow-spool-{os.getuid()}")
+
+
+def scratch_spool() -> str:
+    """The spool (a path without suffix) whose ``.fd1`` and ``.fd2`` are this thread's
+    scratch files: a split of a batch that crashed left there what reached its
+    descriptors (where its code was, from faulthandler), which whoever records its
+    death reads as any spool (:func:`read_spool`).  Named by this process, as spools
+    are, so a sweep removes those of processes that died."""
+    return os.path.join(spool_folder(),
+                        f"{owned_prefix('')}scratch-{threading.get_ident()}")
+
+
 def _scratch_file(fd: int) -> Any:
-    """An empty temporary file to catch descriptor ``fd``, kept for the next task of this
-    thread: a batch of short splits captures each split's descriptors, and making two
-    files each time would cost more than a trivial split."""
+    """An empty file to catch descriptor ``fd``, kept for the next task of this thread
+    (:func:`scratch_spool`): a batch of short splits captures each split's descriptors,
+    and making two files each time would cost more than a trivial split."""
     f = getattr(_scratch, f"fd{fd}", None)
     if f is None or f.closed:
-        f = tempfile.TemporaryFile()
+        try:
+            os.makedirs(spool_folder(), mode=0o700, exist_ok=True)
+            f = open(f"{scratch_spool()}.fd{fd}", "w+b")
+        except OSError:  # no spool folder to be had: unnamed, nothing after a crash
+            f = tempfile.TemporaryFile()
         setattr(_scratch, f"fd{fd}", f)
     f.seek(0)
     f.truncate()

@@ -115,6 +115,18 @@ class TaskSpec(NamedTuple):
     iteration: int = 0                     # a recursive switch's step: its pass, from 0
 
 
+#: the steps that follow a foreach's split in its batch (``foreach -> a -> b -> join``:
+#: ``b``), each with the task id its split 0 gets (split ``i`` gets that id plus ``i``)
+Chain = tuple[tuple[str, int], ...]
+
+
+def chained(spec: TaskSpec, chain: Chain) -> list[TaskSpec]:
+    """``spec`` (a split) and the tasks of ``chain`` that follow it, in order: its
+    frames, their task ids by its split index."""
+    index = spec.frames[-1].index
+    return [spec, *(TaskSpec(step, str(first + index), spec.frames) for step, first in chain)]
+
+
 class TaskRef(NamedTuple):
     """What a finished task returns: where its results are, never the results."""
 

@@ -35,8 +35,10 @@ graph (each task depends on its parents' futures), so the scheduler runs them
 without waiting for the driver; the driver only ever holds small refs.  Each step's
 tasks go inside the Dask span ``flow/run/step`` (``dashboard/spans.py``).
 
-Where the next features go: chains of splits in one batch widen ``batchable`` and
-``Walk.batch_finished``.
+A foreach whose splits go on to other steps before their join (``a -> b -> join``)
+is batched whole: the walk reserves the later steps' task ids (``Walk._reserve``), a
+batch runs each split's chain (``batch.execute_chains``), and its result brings the
+last step's tasks to the join.
 """
 
 from __future__ import annotations
@@ -56,15 +58,15 @@ from .. import causes, config
 from ..dashboard import step_span
 from ..dask_client import erred_with
 from ..exceptions import TaskFailed
-from .batch import execute_batch
+from .batch import execute_batch, execute_chains
 from .context import RunContext, SplitBatch, TaskKey, TaskRef, TaskSpec, without_secret_values
 from ._exit_watch import journal_name, read_journal
-from .attempts import DIED, end_lost_attempt, record_unstarted
+from .attempts import DIED, end_lost_attempt, keep_dead_output, record_unstarted
 from .default_cluster import DefaultCluster
 from .diagnosis import Deaths, LostWorker, NannyReports, WorkerDiagnosed, diagnose_death, \
     failure_of, lost_worker, scheduler_gone, scheduler_lost, scheduler_went_away
 from .events import RunObserver
-from .fanout import BatchDone, Fanout, batchable
+from .fanout import BatchDone, Fanout, batch_chains, may_batch
 from .flights import Flights
 from .gang import Gang, Gangs, is_gang, rerun, send_gang
 from .growth import GiveUp, Movable, MoveTo, Sent, after_death, checked
@@ -136,10 +138,11 @@ class RunDriver:
         own = frozenset(s for s in steps if self.placements.get(s) is not None)
         grows = frozenset(s for s in steps if ctx.plan(s).may_grow)
         looked_up = frozenset().union(*(r.waits() for r in reuse))
+        chains = batch_chains(self.graph, lambda s: may_batch(ctx.plan(s), s in own,
+                                                              s in gangs), looked_up)
         self.routes = Routes(
             follow_on_finish=own | grows | looked_up,  # a task that may move: no followers yet
-            batched=frozenset(s for s in steps
-                              if batchable(self.graph, ctx.plan(s), s in own, s in gangs)),
+            batched=frozenset(chains), chains={s: c for s, c in chains.items() if c},
             sized=frozenset(s for s in steps if ctx.plan(s).split_request is not None))
         self.walk = Walk(self.graph, ctx.run_id, self.routes, reuse=reuse)
         self.clusters = StepClusters(self.graph, self.placements, gangs=gangs,
@@ -254,9 +257,7 @@ class RunDriver:
         if future.status == "finished":
             result: SplitBatch = future.result()
             fanout.finished(len(result.task_ids), result.seconds, result.fixed)
-            self.done += len(result.task_ids)
-            self.observer.tasks_finished(step=step, task_ids=result.task_ids,
-                                         foreach_depth=depth)
+            self._finished(fanout, specs)
             self._apply(self.walk.batch_finished(fanout.for_join(result), specs[0].frames))
         elif future.status == "pending":  # failed, then rerun with a task it waits for
             self.flights.watch([future], DEFAULT, functools.partial(
@@ -271,9 +272,10 @@ class RunDriver:
             if not fanout.returned(specs, error):
                 failure = error if isinstance(error, TaskFailed) else \
                     self._failure(future, DEFAULT)
-                self.observer.task_finished(step=step, ok=False, foreach_depth=depth,
-                                            task_id=failure.pathspec.rsplit("/", 1)[-1],
-                                            failure=failure)
+                parts = failure.pathspec.split("/")   # a chain's step failed, or the run
+                failed_step, task_id = parts[-2:] if len(parts) == 4 else (step, parts[-1])
+                self.observer.task_finished(step=failed_step, ok=False, foreach_depth=depth,
+                                            task_id=task_id, failure=failure)
                 self._fail(failure)
                 return
             # each split again in a Dask task of its own, where a dead attempt counts
@@ -451,22 +453,22 @@ class RunDriver:
         """A batch died with its worker: what it finished is kept, its running split gets
         a failed attempt, the rest is batched again (see :meth:`Fanout.lost`)."""
         fanout, specs = done.fanout, done.specs
-        step, depth = fanout.step, self.graph.foreach_depth(fanout.step)
-        nanny = diagnosed.nanny
+        step, nanny = fanout.step, diagnosed.nanny
         data = nanny.journals.get(journal_name(done.future.key))
         notes = read_journal(data) if data is not None else \
             ([] if nanny.exitcode is not None else None)
-        if len(specs) == 1:  # a batch of one runs as a lone task: its claim is stored
-            spec, death = specs[0], diagnosed.death
-            end_lost_attempt(self.ctx.store(), self.ctx.run_id, step, spec.task_id,
-                             diagnosed.address, death.cause, death.message)
+        if len(specs) == 1:  # a batch of one runs as lone tasks: their claims are stored
+            death = diagnosed.death
+            for task_step, (task_id,) in fanout.tasks(specs):
+                end_lost_attempt(self.ctx.store(), self.ctx.run_id, task_step, task_id,
+                                 diagnosed.address, death.cause, death.message)
         loss = fanout.lost(specs, notes, diagnosed.death)
-        if loss.entries:
-            self.ctx.store().stored.write_batch(self.ctx.run_id, step, loss.entries)
+        if loss.dead is not None:
+            keep_dead_output(loss.dead)
+        for entries_step, entries in loss.entries.items():
+            self.ctx.store().stored.write_batch(self.ctx.run_id, entries_step, entries)
         if loss.finished is not None:
-            self.done += len(loss.finished.task_ids)
-            self.observer.tasks_finished(step=step, task_ids=loss.finished.task_ids,
-                                         foreach_depth=depth)
+            self._finished(fanout, specs[:len(loss.finished.task_ids)])
             self._apply(self.walk.batch_finished(loss.finished, specs[0].frames))
         if loss.alone:
             self._send(DEFAULT, step, loss.alone, [[fanout.parent]] * len(loss.alone),
@@ -493,7 +495,8 @@ class RunDriver:
         step, specs = run.step, list(run.specs)
         if run.fanout and step in self.routes.batched:
             assert isinstance(run.parent, TaskRef)
-            fanout = Fanout.configured(step, run.parent, specs, self.default.threads(self.max_workers))
+            fanout = Fanout.configured(step, run.parent, specs,
+                                       self.default.threads(self.max_workers), run.chain)
             self.fanouts.add(fanout)
             self.clusters.sent(step, [fanout.name], DEFAULT)
             self._send_batches(fanout)
@@ -592,6 +595,13 @@ class RunDriver:
                                              foreach_depth=depth)
         self.flights.watch(futures, cluster, TaskDone)
 
+    def _finished(self, fanout: Fanout, specs: list[TaskSpec]) -> None:
+        """The splits ``specs`` of ``fanout`` finished in a batch, each step of its chain."""
+        depth = self.graph.foreach_depth(fanout.step)
+        for step, task_ids in fanout.tasks(specs):
+            self.done += len(task_ids)
+            self.observer.tasks_finished(step=step, task_ids=task_ids, foreach_depth=depth)
+
     def _send_batches(self, fanout: Fanout) -> None:
         """Keep enough batches of ``fanout`` sent that no worker waits for the next."""
         depth = self.graph.foreach_depth(fanout.step)
@@ -599,12 +609,19 @@ class RunDriver:
             key = fanout.key(batch, self.ctx.run_id)
             client, ctx_future = self.default.open()
             with self._span(fanout.step):
-                future = self.default.calls.submit(client, execute_batch, ctx_future, batch,
-                                           fanout.parent, key=key, priority=self._priority())
+                if fanout.chain:
+                    future = self.default.calls.submit(
+                        client, execute_chains, ctx_future, fanout.chain, batch,
+                        fanout.parent, key=key, priority=self._priority())
+                else:
+                    future = self.default.calls.submit(
+                        client, execute_batch, ctx_future, batch, fanout.parent, key=key,
+                        priority=self._priority())
             self.flights.watch([future], DEFAULT,
                                functools.partial(BatchDone, fanout=fanout, specs=batch))
-            self.observer.tasks_submitted(step=fanout.step, foreach_depth=depth,
-                                          task_ids=[spec.task_id for spec in batch])
+            for step, task_ids in fanout.tasks(batch):
+                self.observer.tasks_submitted(step=step, foreach_depth=depth,
+                                              task_ids=task_ids)
 
     def _retry_gang(self, gang: Gang, failed: TaskKey) -> bool:
         """A node failed with @retry attempts left: the whole gang runs again on its

@@ -3,8 +3,11 @@ each batch is, and how many are kept in flight.
 
 A Dask task costs a few milliseconds of scheduler and worker time; a trivial split
 costs well under one.  So the splits of a foreach step that qualifies
-(:func:`batchable`) go to the default cluster several to a Dask task
-(:func:`~daskflow.runtime.batch.execute_batch` runs them on the worker).  A
+(:func:`batch_chains`) go to the default cluster several to a Dask task
+(:func:`~daskflow.runtime.batch.execute_batch` runs them on the worker).  Where a
+split goes on to other steps before its join (``foreach -> a -> b -> join``), the
+whole chain of each split runs in the batch (``a[i]`` then ``b[i]``), each step still
+a task of its own; its join gets the last step's records.  A
 :class:`Fanout` holds the splits not sent yet and keeps enough batches in flight
 that no worker waits for the next; :class:`BatchSizer` sizes each batch from how
 long the splits took so far.  Per batch in flight the driver holds only what it
@@ -13,8 +16,9 @@ takes to send its splits again.
 A batch whose worker died (:meth:`Fanout.lost`) is accounted for split by split, from
 its journal (``_exit_watch.py``: the nanny hands it over with the worker's exit): the
 splits it had finished keep their records and results (the driver writes them as the
-batch would have), the split that was running gets a failed attempt with the cause of
-the death, and it and the splits not started yet are batched again, where ``@retry``
+batch would have), the task that was running gets a failed attempt with the cause of
+the death, and its split and the splits not started yet are batched again (the steps
+of its chain it had finished are not run again: their stored results stand), where ``@retry``
 counts that attempt as it counts any.  Without a journal (the nanny died too) nothing
 is known of how far the batch got: its splits run again one per Dask task, where each
 death is its own.  A batch that fails for another reason than one of its splits is
@@ -25,7 +29,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,20 +39,41 @@ from ..exceptions import DatastoreUnavailable, TaskFailed
 from ..graph import FOREACH, FlowGraph
 from ..steps import StepPlan
 from .attempts import death_record, lost_message
-from .context import SplitBatch, TaskRef, TaskSpec
-from .walk import goes_to_join
+from .context import Chain, SplitBatch, TaskRef, TaskSpec, chained
+from .walk import chain_to_join
 
 
-def batchable(graph: FlowGraph, plan: StepPlan, own_cluster: bool, gang: bool) -> bool:
-    """Whether the splits of a foreach into ``plan``'s step may share Dask tasks: on the
-    default cluster, not a gang, no @timeout (stopping one kills its process), none that
-    may move to more memory (``max_memory``), and going straight to the join (which takes
-    a batch's result as a value)."""
-    if not config.get("run.batching") or own_cluster or gang or plan.timeout \
-            or plan.may_grow:
-        return False
-    return goes_to_join(graph, plan.name) \
-        and any(graph[p].transition == FOREACH for p in graph[plan.name].in_funcs)
+def may_batch(plan: StepPlan, own_cluster: bool, gang: bool) -> bool:
+    """Whether tasks of ``plan``'s step may run inside a batch of splits: on the default
+    cluster, not a gang, no @timeout (stopping one kills its process), none that may
+    move to more memory (``max_memory``)."""
+    return not (own_cluster or gang or plan.timeout or plan.may_grow)
+
+
+def batch_chains(graph: FlowGraph, may: Callable[[str], bool],
+                 waits: frozenset[str] = frozenset()) -> dict[str, tuple[str, ...]]:
+    """The foreach steps whose splits share Dask tasks, each with the steps its splits go
+    on to in the same batch (:func:`~daskflow.runtime.walk.chain_to_join`; ``()``:
+    straight to the join, which takes a batch's result as a value).
+
+    A chain is batched whole or not at all (then each of its tasks is a Dask task of
+    its own, as before): each of its steps ``may`` be batched (:func:`may_batch`), and
+    none but its last has followers that wait for its refs (``waits``: a ``@cache``
+    lookup of the next step).
+    """
+    if not config.get("run.batching"):
+        return {}
+    chains = {}
+    for node in graph:
+        if not any(graph[p].transition == FOREACH for p in node.in_funcs):
+            continue
+        chain = chain_to_join(graph, node.name)
+        if chain is None:
+            continue
+        steps = (node.name, *chain)
+        if all(may(step) for step in steps) and not waits.intersection(steps[:-1]):
+            chains[node.name] = chain
+    return chains
 
 
 @dataclass(frozen=True)
@@ -62,12 +87,13 @@ class BatchDone:
 
 @dataclass
 class BatchLoss:
-    """What a batch lost with its worker leaves to do: ``entries`` to write (the records of
-    its ended attempts and of the one that died), ``finished`` (its splits that finished,
-    for the join), ``dead`` (the entry of the attempt that died, if one was running) and
-    ``alone`` (splits to send one per Dask task: nothing is known of them)."""
+    """What a batch lost with its worker leaves to do: ``entries`` to write, by step (the
+    records of its ended attempts and of the one that died), ``finished`` (its splits
+    that finished, for the join), ``dead`` (the entry of the attempt that died, if one
+    was running) and ``alone`` (splits to send one per Dask task: nothing is known of
+    them)."""
 
-    entries: list[dict[str, Any]] = field(default_factory=list)
+    entries: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     finished: SplitBatch | None = None
     dead: dict[str, Any] | None = None
     alone: list[TaskSpec] = field(default_factory=list)
@@ -172,9 +198,11 @@ class Fanout:
     """The splits of one foreach step, sent to the default cluster in batches."""
 
     def __init__(self, step: str, parent: TaskRef, specs: Sequence[TaskSpec],
-                 sizer: BatchSizer) -> None:
+                 sizer: BatchSizer, chain: Chain = ()) -> None:
         self.step = step
         self.parent = parent
+        self.chain = chain     # the steps each split goes on to in its batch
+        self.last = chain[-1][0] if chain else step   # the step whose tasks go to the join
         self.pending: deque[TaskSpec] = deque(specs)
         self.sizer = sizer
         self.name = f"fanout-{specs[0].task_id}"   # stands for its splits until all are done
@@ -184,12 +212,19 @@ class Fanout:
 
     @classmethod
     def configured(cls, step: str, parent: TaskRef, specs: Sequence[TaskSpec],
-                   workers: int) -> Fanout:
+                   workers: int, chain: Chain = ()) -> Fanout:
         """A fan-out sized by ``daskflow.run.batch-target`` and ``batch-max``."""
         from dask.utils import parse_timedelta
         sizer = BatchSizer(float(parse_timedelta(config.get("run.batch-target"))), workers,
                            int(config.get("run.batch-max")))
-        return cls(step, parent, specs, sizer)
+        return cls(step, parent, specs, sizer, chain)
+
+    def tasks(self, specs: Sequence[TaskSpec]) -> list[tuple[str, list[str]]]:
+        """The task ids of each step that the splits ``specs`` run, step by step."""
+        if not self.chain:
+            return [(self.step, [spec.task_id for spec in specs])]
+        columns = zip(*(chained(spec, self.chain) for spec in specs))
+        return [(column[0].step, [task.task_id for task in column]) for column in columns]
 
     def next_batches(self) -> list[list[TaskSpec]]:
         """The batches to send now: enough that no worker waits for the next."""
@@ -242,22 +277,30 @@ class Fanout:
         entries, running = journal_state(notes)
         finished_at = {e["task_id"]: e["attempt"] for e in entries
                        if (e.get("done") or {}).get("status") == "ok"}
+        ends = self.tasks(specs)[-1][1]   # a split is finished when its chain's last is
         count = 0  # the splits run in order: those finished are the first ones
-        while count < len(specs) and specs[count].task_id in finished_at:
+        while count < len(specs) and ends[count] in finished_at:
             count += 1
         finished = None
         if count:
-            ids = tuple(spec.task_id for spec in specs[:count])
-            finished = SplitBatch(self.step, ids, tuple(finished_at[i] for i in ids), 0.0)
+            ids = tuple(ends[:count])
+            finished = SplitBatch(self.last, ids, tuple(finished_at[i] for i in ids), 0.0)
         dead = None
         if running is not None:
             start, attempt = running.get("start") or {}, int(running.get("attempt", 0))
-            dead = {"task_id": running["task_id"], "attempt": attempt, "start": start,
+            dead = {"step": running.get("step", self.step), "task_id": running["task_id"],
+                    "attempt": attempt, "start": start,
                     "done": death_record(start, attempt, death.cause,
                                          lost_message(start, attempt, death.message))}
             entries = [*entries, dead]
         self.pending.extendleft(reversed(specs[count:]))
-        return BatchLoss(entries, finished, dead)
+        by_step: dict[str, list[dict[str, Any]]] = {}
+        for entry in entries:  # a chain's journal names each entry's step
+            by_step.setdefault(entry.get("step", self.step), []).append(
+                {k: v for k, v in entry.items() if k != "step"})
+        if dead is not None:
+            dead = by_step[dead["step"]][-1]
+        return BatchLoss(by_step, finished, dead)
 
     def returned(self, specs: list[TaskSpec], error: BaseException | None) -> bool:
         """A batch failed with ``error``: True when its splits are to run again one per

@@ -54,7 +54,8 @@ from ..steps.failure import handled_by_catch
 from .attempts import TaskResources, death_record, error_of, \
     keep_spooled_output, lost_message, process_alive, worker_resources
 from .cache_keys import entry_of_run
-from .capture import announce, bind_capture, capture_output, note_spool
+from .capture import announce, bind_capture, capture_output, note_spool, scratch_spool, \
+    spool_folder
 from .context import RunContext, TaskRef, TaskSpec, parent_names
 from .environ import task_environment
 from .join_inputs import JoinInputs
@@ -151,9 +152,12 @@ def _spool_path(store: ArtifactStore) -> str | None:
     return os.path.join(folder, owned_prefix("") + uuid.uuid4().hex)
 
 
-def spool_folder() -> str:
-    """This user's folder of spools on this host."""
-    return os.path.join(tempfile.gettempdir(), f"daskflow-spool-{os.getuid()}")
+def _recorded_spool(store: ArtifactStore, spool: str | None) -> str | None:
+    """The spool an attempt's start record names: its own, or in a batch of splits on a
+    worker, this thread's scratch files (what reached its descriptors before a crash)."""
+    if spool is None and _batched(store) and current_worker() is not None:
+        return scratch_spool()
+    return spool
 
 
 def _keep_output_of_dead_attempts(store: ArtifactStore, ctx: RunContext, spec: TaskSpec,
@@ -213,7 +217,7 @@ def _attempt(ctx: RunContext, store: ArtifactStore, spec: TaskSpec,
     attempt = store.claim_attempt(ctx.run_id, spec.step, spec.task_id, {
         "started_at": started, "host": socket.gethostname(), "pid": os.getpid(),
         "worker": _worker_address(), "frames": frames, "parents": parents_named,
-        "spool": spool, "gang_round": spec.parallel.round if spec.parallel else 0,
+        "spool": _recorded_spool(store, spool), "gang_round": spec.parallel.round if spec.parallel else 0,
         "resources": worker_resources(current_worker()),
         "node_index": spec.parallel.node_index if spec.parallel else None})
     record: dict[str, Any] = {"attempt": attempt, "started_at": started, "frames": frames,

@@ -17,20 +17,23 @@ a task that needs no decision of its own are walked to at once, with the task's
 place).  The followers of a foreach or switch step (which decide only when done),
 of a step on a cluster of its own (whose futures stay on that cluster) and of a
 batch of splits are walked to when the driver says they finished, with their refs.
+The steps that follow a batched split in its batch (a chain ``a -> b`` up to the join,
+:attr:`Routes.chains`) get their task ids reserved by split index when the foreach
+fans out, so ``b[i]`` has the same id run in a batch, alone, or reused.
 
 Tests drive it in-process from graphs given as data (``tests/runtime/test_walk.py``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, Union
 
 from ..datastore.store import REUSED_PER_OBJECT
 from ..graph import FOREACH, SWITCH, FlowGraph
 from ..inputs import ForeachFrame
-from .context import SplitBatch, TaskKey, TaskRef, TaskSpec
+from .context import Chain, SplitBatch, TaskKey, TaskRef, TaskSpec
 
 Frames = tuple[ForeachFrame, ...]
 #: what a task gets from a parent: the ref of a finished task, the result of a batch of
@@ -46,6 +49,7 @@ class Run:
     specs: tuple[TaskSpec, ...]
     parents: tuple[tuple[Parent, ...], ...]
     fanout: bool = False      # the splits of one foreach, all with its finished step's ref
+    chain: Chain = ()         # a batched fan-out's: the steps its splits go on to in a batch
 
     @property
     def parent(self) -> Parent:
@@ -137,6 +141,23 @@ def goes_to_join(graph: FlowGraph, step: str) -> bool:
         and graph[join.matching_split or ""].transition == FOREACH
 
 
+def chain_to_join(graph: FlowGraph, step: str) -> tuple[str, ...] | None:
+    """The steps that follow ``step``, one after the other, up to the join of its
+    foreach: ``()`` when it goes straight there; None when what follows is no such
+    line (a branch, a nested foreach, a switch, a step that other steps lead to too)."""
+    chain: list[str] = []
+    while not goes_to_join(graph, step):
+        node = graph[step]
+        if node.transition in (FOREACH, SWITCH) or len(node.out_funcs) != 1:
+            return None
+        after = graph[node.out_funcs[0]]
+        if after.is_join or after.in_funcs != [step]:
+            return None
+        step = after.name
+        chain.append(step)
+    return tuple(chain)
+
+
 @dataclass(frozen=True)
 class Routes:
     """What the walk needs to know of where steps run (the driver's owners decide it)."""
@@ -146,6 +167,9 @@ class Routes:
     follow_on_finish: frozenset[str] = frozenset()
     #: foreach steps whose splits run in batches: their join takes each batch's result
     batched: frozenset[str] = frozenset()
+    #: those of them whose splits go on to more steps in the same batch: those steps
+    #: (:func:`chain_to_join`), whose task ids each fan-out reserves
+    chains: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     #: foreach steps sized per split: their splits wait for their sizes
     sized: frozenset[str] = frozenset()
 
@@ -170,6 +194,8 @@ class Walk:
         self.reuse = list(reuse)   # asked in order: what one leaves, the next may take
         self.joins: dict[tuple[str, Frames], _Join] = {}
         self.next_task_id = 1
+        #: (a chained step, its foreach's task id) -> the task id of its split 0
+        self.reserved: dict[tuple[str, str], int] = {}
 
     # -- what the driver tells it ---------------------------------------------------
 
@@ -206,10 +232,12 @@ class Walk:
         self.next_task_id += len(frames_list)
         specs = [TaskSpec(step, str(first + index), frames)
                  for index, frames in enumerate(frames_list)]
+        chain = self._reserve(step, frames_list[0][-1], parent) if frames_list else ()
         decisions, specs = self._reused(step, specs, [parent])
         if not specs:
             return decisions
-        decisions.append(Run(step, tuple(specs), ((parent,),) * len(specs), fanout=True))
+        decisions.append(Run(step, tuple(specs), ((parent,),) * len(specs), fanout=True,
+                             chain=chain))
         if step not in self.routes.batched and not self.waits_for(step):
             for spec in specs:
                 decisions += self._follow(step, spec.frames, self._key(spec))
@@ -217,10 +245,30 @@ class Walk:
 
     # -- the walk ---------------------------------------------------------------------
 
+    def _reserve(self, step: str, frame: ForeachFrame, parent: TaskRef) -> Chain:
+        """The task ids of the steps that follow the splits of ``step`` in their batches
+        (:attr:`Routes.chains`), one block per step, reserved once per foreach task: a
+        split's followers get theirs by its index, run in its batch, alone or reused."""
+        chain = []
+        for later in self.routes.chains.get(step, ()):
+            key = (later, parent.task_id)
+            if key not in self.reserved:
+                self.reserved[key] = self.next_task_id
+                self.next_task_id += frame.num_splits
+            chain.append((later, self.reserved[key]))
+        return tuple(chain)
+
+    def _task_id(self, step: str, frames: Frames) -> str:
+        """The next task id, or the one reserved for this split of a chained step."""
+        first = self.reserved.get((step, frames[-1].task_id)) if frames else None
+        if first is not None:
+            return str(first + frames[-1].index)
+        self.next_task_id += 1
+        return str(self.next_task_id - 1)
+
     def _task(self, step: str, frames: Frames, parents: list[Parent],
                iteration: int = 0) -> list[Decision]:
-        spec = TaskSpec(step, str(self.next_task_id), frames, iteration=iteration)
-        self.next_task_id += 1
+        spec = TaskSpec(step, self._task_id(step, frames), frames, iteration=iteration)
         decisions, left = self._reused(step, [spec], parents)
         if not left:
             return decisions

@@ -52,6 +52,20 @@ def body_runs(workdir: Path) -> list[list[str]]:
     return [line.split() for line in text.splitlines() if line.count(" ") == 4]
 
 
+def bodies(workdir: Path) -> tuple[dict[str, list[int]], set[tuple[str, int]]]:
+    """From ``body-runs``: the attempt of each body run by task id, and the (task id,
+    attempt) of the bodies that started and never ended (a kill cut them short)."""
+    runs: dict[str, list[int]] = defaultdict(list)
+    ended: set[tuple[str, int]] = set()
+    for task_id, attempt, _, _, what in body_runs(workdir):
+        if what == "start":
+            runs[task_id].append(int(attempt))
+        else:
+            ended.add((task_id, int(attempt)))
+    cut_short = {(t, a) for t, attempts in runs.items() for a in attempts if (t, a) not in ended}
+    return runs, cut_short
+
+
 def kill_running_workers(workdir: Path, proc: subprocess.Popen, times: int) -> list[int]:
     """Every 2 s, SIGKILL a worker process picked at random among those running a split's
     body right now (their last line in ``body-runs`` is a start)."""
@@ -84,14 +98,7 @@ def test_workers_killed_under_a_batched_foreach_leave_every_split_counted(workdi
     run = Flow("KillForeachFlow").latest_run
     assert run.data.total == 2 * sum(range(2000))
 
-    runs: dict[str, list[int]] = defaultdict(list)   # task id -> attempt of each body run
-    ended: set[tuple[str, int]] = set()
-    for task_id, attempt, _, _, what in body_runs(workdir):
-        if what == "start":
-            runs[task_id].append(int(attempt))
-        else:
-            ended.add((task_id, int(attempt)))
-    cut_short = {(t, a) for t, attempts in runs.items() for a in attempts if (t, a) not in ended}
+    runs, cut_short = bodies(workdir)
     assert len(cut_short) >= 3, "most kills should have hit a split's body"
 
     tasks = list(run["work"])

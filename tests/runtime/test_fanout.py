@@ -12,8 +12,11 @@ from daskflow.exceptions import TaskFailed
 from daskflow.graph import FlowGraph
 from daskflow.inputs import ForeachFrame
 from daskflow.runtime.context import TaskRef, TaskSpec
-from daskflow.runtime.fanout import FIXED_SHARE, BatchSizer, Fanout, batchable, journal_state
+from daskflow.runtime.fanout import FIXED_SHARE, BatchSizer, Fanout, batch_chains, \
+    journal_state, may_batch
 from daskflow.steps import StepPlan
+
+from .test_walk import SHAPES
 
 pytestmark = pytest.mark.fast
 
@@ -22,25 +25,60 @@ def plan(graph: FlowGraph, name: str, **kwargs) -> StepPlan:
     return StepPlan(name, graph[name], graph, **kwargs)
 
 
-def test_only_splits_going_straight_to_their_join_on_the_default_cluster_are_batched(
-        flow_graph):
+def batchable(graph: FlowGraph, step: str, own_cluster: bool = False, gang: bool = False,
+              **plan_options) -> bool:
+    """Whether the splits of ``step`` are batched, the step as given, every other plain."""
+    def may(name: str) -> bool:
+        if name != step:
+            return may_batch(plan(graph, name), False, False)
+        return may_batch(plan(graph, name, **plan_options), own_cluster, gang)
+    return step in batch_chains(graph, may)
+
+
+def test_only_splits_going_to_their_join_on_the_default_cluster_are_batched(flow_graph):
     graph = flow_graph("foreach.py")
-    assert batchable(graph, plan(graph, "work"), own_cluster=False, gang=False)
-    assert not batchable(graph, plan(graph, "work"), own_cluster=True, gang=False)
-    assert not batchable(graph, plan(graph, "work"), own_cluster=False, gang=True)
-    assert not batchable(graph, plan(graph, "work", timeout=5.0), False, False)
-    assert not batchable(graph, plan(graph, "work", may_grow=True), False, False)  # may move
+    assert batchable(graph, "work", own_cluster=False, gang=False)
+    assert not batchable(graph, "work", own_cluster=True, gang=False)
+    assert not batchable(graph, "work", own_cluster=False, gang=True)
+    assert not batchable(graph, "work", timeout=5.0)
+    assert not batchable(graph, "work", may_grow=True)  # may move
     with dask.config.set({"daskflow.run.batching": False}):
-        assert not batchable(graph, plan(graph, "work"), False, False)
+        assert not batchable(graph, "work")
     nested = flow_graph("nested_foreach.py")
-    assert batchable(nested, plan(nested, "inner"), False, False)
-    assert not batchable(nested, plan(nested, "outer"), False, False)   # itself a foreach
+    assert batchable(nested, "inner")
+    assert not batchable(nested, "outer")   # itself a foreach
     switches = flow_graph("switch_in_foreach.py")
     for name in ("classify", "halve", "big"):  # a switch; not to the join; not a split
-        assert not batchable(switches, plan(switches, name), False, False)
+        assert not batchable(switches, name)
     branches = flow_graph("lineage.py")
-    assert batchable(branches, plan(branches, "work"), False, False)
-    assert not batchable(branches, plan(branches, "other_more"), False, False)  # a branch
+    assert batchable(branches, "work")
+    assert not batchable(branches, "other_more")  # a branch
+
+
+def test_a_chain_of_steps_up_to_the_join_is_batched_whole_or_not_at_all(flow_graph):
+    graph = flow_graph("chain_flow.py")   # start -foreach-> double -> plus_one -> join
+    plain = lambda name: may_batch(plan(graph, name), False, False)  # noqa: E731
+    assert batch_chains(graph, plain) == {"double": ("plus_one",)}
+    # a step of the chain that may not be batched leaves the whole chain unbatched
+    for unfit in ({"own_cluster": True}, {"gang": True}):
+        assert not batchable(graph, "double", **unfit)
+    for options in ({"timeout": 5.0}, {"may_grow": True}):
+        assert batch_chains(graph, lambda name: may_batch(
+            plan(graph, name, **(options if name == "plus_one" else {})), False,
+            False)) == {}
+    # plus_one looked up in a cache: double's followers wait for its ref
+    assert batch_chains(graph, plain, waits=frozenset({"double"})) == {}
+    assert batch_chains(graph, plain, waits=frozenset({"plus_one"})) == \
+        {"double": ("plus_one",)}   # the join looked up: the chain's last hands a batch
+    with dask.config.set({"daskflow.run.batching": False}):
+        assert batch_chains(graph, plain) == {}
+    # what follows a split is no line to its join: a branch, a switch, a nested foreach
+    # (and a loop), each from the walk's shapes: only the plain foreach in them is batched
+    for name, batched in (("branch in foreach", {}), ("switch in foreach", {}),
+                          ("loop in foreach", {}), ("nested foreach", {"inner": ()}),
+                          ("foreach chain", {"a": ("b",)})):
+        shape = SHAPES[name].graph(name.replace(" ", "_"))
+        assert batch_chains(shape, lambda step: True) == batched, name
 
 
 def test_batches_grow_while_splits_are_short_and_shrink_to_a_share_at_the_end():
@@ -185,7 +223,8 @@ def test_a_batch_lost_with_its_worker_keeps_what_it_finished_and_counts_the_runn
     assert loss.dead["task_id"] == "4" and loss.dead["done"]["cause"] == causes.WORKER_LOST
     assert "(pid 4242) running it died during attempt 0: it was killed by signal 9" in \
         loss.dead["done"]["error"]["message"]
-    assert [(e["task_id"], e["attempt"]) for e in loss.entries] == [("2", 0), ("3", 0), ("4", 0)]
+    assert [(e["task_id"], e["attempt"]) for e in loss.entries["work"]] == \
+        [("2", 0), ("3", 0), ("4", 0)]
     assert loss.alone == []
     # the running split and those not started are batched again, first
     assert [s.task_id for s in fanout.pending][:2] == ["4", "5"]
@@ -193,11 +232,35 @@ def test_a_batch_lost_with_its_worker_keeps_what_it_finished_and_counts_the_runn
     assert again[0].task_id == "4" and fanout.key(again, "17") != fanout.key(again, "17")
 
 
+def test_a_chain_batch_lost_with_its_worker_counts_the_step_that_was_running():
+    # each split runs work then more: more's task ids start at 22 (split i: 22 + i)
+    fanout = Fanout("work", PARENT, specs(list(range(20))), BatchSizer(0.15, 1, 100),
+                    chain=(("more", 22),))
+    fanout.sizer.size = 4
+    batch = fanout.next_batches()[0]
+    assert fanout.tasks(batch) == [("work", ["2", "3", "4", "5"]),
+                                   ("more", ["22", "23", "24", "25"])]
+    of = lambda step, note: (note[0], {**note[1], "step": step})  # noqa: E731
+    notes = [of("work", started("2")), of("work", ended("2")), of("more", started("22")),
+             of("more", ended("22")), of("work", started("3")), of("work", ended("3")),
+             of("more", started("23"))]
+    loss = fanout.lost(batch, notes, KILLED)
+    # split 0 finished whole; split 1 finished work, and died in more
+    assert (loss.finished.step, loss.finished.task_ids) == ("more", ("22",))
+    assert loss.dead["task_id"] == "23" and loss.dead is loss.entries["more"][-1]
+    assert {step: [e["task_id"] for e in entries] for step, entries in loss.entries.items()} \
+        == {"work": ["2", "3"], "more": ["22", "23"]}
+    assert all("step" not in e for entries in loss.entries.values() for e in entries)
+    assert loss.entries["more"][-1]["done"]["cause"] == causes.WORKER_LOST
+    # split 1 goes again from its first step: its work's stored result stands there
+    assert [s.task_id for s in fanout.pending][:3] == ["3", "4", "5"]
+
+
 def test_a_batch_with_nothing_uncommitted_is_batched_again_whole():
     fanout = Fanout("work", PARENT, specs([0, 1]), BatchSizer(0.15, 1, 100))
     [batch, _] = fanout.next_batches()
     loss = fanout.lost(batch, [], KILLED)  # the nanny said it ended, no journal: not started
-    assert loss.entries == [] and loss.finished is None and loss.dead is None
+    assert loss.entries == {} and loss.finished is None and loss.dead is None
     assert [s.task_id for s in fanout.pending] == ["2"]
 
 
@@ -208,3 +271,21 @@ def test_a_batch_nothing_is_known_of_runs_again_split_by_split():
     loss = fanout.lost(batch, None, KILLED)  # the nanny died too: no journal, no exit code
     assert [s.task_id for s in loss.alone] == ["2", "3"]
     assert [s.task_id for s in fanout.pending] == ["5"]  # never in this batch: as it was
+
+
+def test_the_dead_entry_of_a_batch_keeps_what_reached_its_descriptors(tmp_path):
+    import socket
+
+    from daskflow.runtime.attempts import keep_dead_output
+    spool = str(tmp_path / "scratch-1")   # a batch thread's scratch files, as named
+    (tmp_path / "scratch-1.fd2").write_text("Fatal Python error: Segmentation fault\n"
+                                            "  File \"flow.py\", line 9 in work\n")
+    (tmp_path / "scratch-1.fd1").write_text("made it this far\n")
+    here = {"spool": spool, "host": socket.gethostname(), "pid": None}  # its process gone
+    entry = {"task_id": "4", "attempt": 0, "start": here}
+    keep_dead_output(entry)
+    assert entry["stdout"] == "made it this far\n"
+    assert entry["stderr"].endswith(" in work\nTask failed with a segmentation fault.\n")
+    elsewhere = {"task_id": "5", "attempt": 0, "start": {**here, "host": "another-host"}}
+    keep_dead_output(elsewhere)   # its spool is on another host: Metaflow's ending only
+    assert elsewhere["stderr"] == "Task failed.\n" and "stdout" not in elsewhere

@@ -19,10 +19,10 @@ import pytest
 
 from daskflow.graph import FOREACH, LINEAR, SPLIT, SWITCH, FlowGraph, StepNode
 from daskflow.steps import StepPlan
-from daskflow.runtime.context import SplitBatch, TaskKey, TaskRef, TaskSpec
-from daskflow.runtime.fanout import batchable
+from daskflow.runtime.context import SplitBatch, TaskKey, TaskRef, TaskSpec, chained
+from daskflow.runtime.fanout import batch_chains, may_batch
 from daskflow.runtime.walk import Expanded, Reused, ReusedSplits, Routes, Run, SizeSplits, \
-    Walk
+    Walk, chain_to_join
 
 pytestmark = pytest.mark.fast
 
@@ -160,7 +160,8 @@ def walk_to_end(shape: Shape, graph: FlowGraph, routes: Routes = Routes(), order
     walk = Walk(graph, "9", routes, [reuse] if reuse is not None else [])
     walked = Walked()
     rng = random.Random(seed)
-    running: list[tuple[TaskSpec, tuple[Any, ...], bool]] = []   # (spec, parents, batched)
+    # (spec, parents, batched: the chain of its batch or None)
+    running: list[tuple[TaskSpec, tuple[Any, ...], Any]] = []
     done: set[str] = set()
 
     def take(decisions: list[Any]) -> None:
@@ -169,7 +170,7 @@ def walk_to_end(shape: Shape, graph: FlowGraph, routes: Routes = Routes(), order
                 batched = decision.fanout and decision.step in routes.batched
                 for spec, parents in zip(decision.specs, decision.parents):
                     walked.runs.append((spec, parents))
-                    running.append((spec, parents, batched))
+                    running.append((spec, parents, decision.chain if batched else None))
             elif isinstance(decision, Reused):
                 walked.reused.append(decision)
                 walked.refs[(decision.step, decision.task_id)] = decision.ref
@@ -187,7 +188,7 @@ def walk_to_end(shape: Shape, graph: FlowGraph, routes: Routes = Routes(), order
                     group = [f for f in decision.frames if f[-1].index % 2 == parity]
                     take(walk.splits(decision.step, group, decision.parent))
 
-    def ready(item: tuple[TaskSpec, tuple[Any, ...], bool]) -> bool:
+    def ready(item: tuple[TaskSpec, tuple[Any, ...], Any]) -> bool:
         return all(str(p) in done for p in item[1] if isinstance(p, TaskKey))
 
     take(walk.start())
@@ -196,15 +197,20 @@ def walk_to_end(shape: Shape, graph: FlowGraph, routes: Routes = Routes(), order
         assert candidates, f"stuck: nothing can run of {running}"
         spec, parents, batched = {"fifo": candidates[0], "lifo": candidates[-1],
                                   "random": rng.choice(candidates)}[order]
-        if batched:  # a batch of this split and the next one waiting, if consecutive
-            batch = [item for item in running if item[2] and item[0].step == spec.step
-                     and item[0].frames[:-1] == spec.frames[:-1]
+        if batched is not None:  # a batch of this split and the next waiting, if consecutive
+            batch = [item for item in running if item[2] is not None
+                     and item[0].step == spec.step and item[0].frames[:-1] == spec.frames[:-1]
                      and item[0].frames[-1].index - spec.frames[-1].index in (0, 1)]
             for item in batch:
                 running.remove(item)
-                done.add(str(TaskKey(item[0].step, item[0].task_id, "9")))
-                walked.finished.append(item[0])
-            result = SplitBatch(spec.step, tuple(i[0].task_id for i in batch),
+                tasks = chained(item[0], batched)  # each split's chain runs in the batch
+                for before, task in zip(tasks, tasks[1:]):
+                    walked.runs.append((task, (TaskKey(before.step, before.task_id, "9"),)))
+                for task in tasks:
+                    done.add(str(TaskKey(task.step, task.task_id, "9")))
+                    walked.finished.append(task)
+            ends = [chained(item[0], batched)[-1] for item in batch]
+            result = SplitBatch(ends[0].step, tuple(t.task_id for t in ends),
                                 (0,) * len(batch), 0.01)
             take(walk.batch_finished(result, spec.frames))
             continue
@@ -242,7 +248,8 @@ def check_walk(shape: Shape, graph: FlowGraph, walked: Walked, routes: Routes) -
                 assert (parent.step, parent.task_id) in frames
             elif isinstance(parent, SplitBatch):  # a batch that ran, or reused splits
                 reused = {ref.task_id for r in walked.reused_splits for ref in r.refs}
-                assert parent.step in routes.batched or set(parent.task_ids) <= reused
+                ends = {routes.chains.get(s, (s,))[-1] for s in routes.batched}  # chains' last
+                assert parent.step in ends or set(parent.task_ids) <= reused
         if graph[spec.step].is_join:
             check_join(graph, spec, parents, frames)
 
@@ -263,9 +270,12 @@ def check_join(graph: FlowGraph, spec: TaskSpec, parents: tuple[Any, ...],
         assert {frames[(p.step, p.task_id)] for p in parents} == {spec.frames}
 
 
-def _batchable(graph: FlowGraph) -> frozenset[str]:
-    return frozenset(n.name for n in graph
-                     if batchable(graph, StepPlan(n.name, n, graph), False, False))
+def _batched(graph: FlowGraph, follow_on_finish: frozenset[str] = frozenset()) -> Routes:
+    """Routes that batch every foreach (and its chain) that may be batched."""
+    chains = batch_chains(graph, lambda s: may_batch(StepPlan(s, graph[s], graph), False,
+                                                     False), follow_on_finish)
+    return Routes(follow_on_finish=follow_on_finish, batched=frozenset(chains),
+                  chains={s: c for s, c in chains.items() if c})
 
 
 def _foreach_targets(graph: FlowGraph) -> frozenset[str]:
@@ -274,7 +284,7 @@ def _foreach_targets(graph: FlowGraph) -> frozenset[str]:
 
 ROUTES = {
     "default": lambda graph: Routes(),
-    "batched": lambda graph: Routes(batched=_batchable(graph)),
+    "batched": lambda graph: _batched(graph),
     "own clusters": lambda graph: Routes(follow_on_finish=frozenset(
         n.name for n in graph if n.name not in ("start", "end"))),
     "sized": lambda graph: Routes(follow_on_finish=_foreach_targets(graph),
@@ -345,6 +355,27 @@ def test_batched_splits_reach_the_join_only_with_their_batches() -> None:
     batch, *alone = join.parents[0]
     assert isinstance(batch, SplitBatch) and alone == [TaskKey("work", "5", "9"),
                                                        TaskKey("work", "6", "9")]
+
+
+def test_a_chained_fanout_reserves_its_followers_task_ids_by_split_index() -> None:
+    shape = SHAPES["foreach chain"]   # start -foreach(4)-> a -> b -> join
+    graph = shape.graph("chain")
+    assert chain_to_join(graph, "a") == ("b",) and chain_to_join(graph, "b") == ()
+    walk = Walk(graph, "9", Routes(batched=frozenset({"a"}), chains={"a": ("b",)}))
+    [start] = walk.start()
+    _, a = walk.finished(finish(shape, start.specs[0]))   # nothing follows a batched a
+    assert [s.task_id for s in a.specs] == ["2", "3", "4", "5"] and a.chain == (("b", 6),)
+    assert [t.task_id for t in chained(a.specs[1], a.chain)] == ["3", "7"]
+    # splits 0-1 finish in a batch that brings b's tasks; 2-3 come back one per Dask task
+    assert walk.batch_finished(SplitBatch("b", ("6", "7"), (0, 0), 0.1),
+                               a.specs[0].frames) == []
+    b2, b3, join, end = walk.sent_alone(a.specs[2:])
+    assert [(r.step, r.specs[0].task_id, r.parents) for r in (b2, b3)] == \
+        [("b", "8", ((TaskKey("a", "4", "9"),),)), ("b", "9", ((TaskKey("a", "5", "9"),),))]
+    batch, *alone = join.parents[0]
+    assert batch.task_ids == ("6", "7") and alone == [TaskKey("b", "8", "9"),
+                                                      TaskKey("b", "9", "9")]
+    assert (join.specs[0].task_id, end.specs[0].task_id) == ("10", "11")
 
 
 def test_a_switch_follows_the_step_it_chose() -> None:
@@ -579,9 +610,8 @@ def test_a_cached_walk_runs_what_changed_and_what_read_it_only(name, changed, re
     their refs to the walk (the driver puts them in ``follow_on_finish``)."""
     shape = SHAPES[name]
     graph = shape.graph(name.replace(" ", "_"))
-    chosen = ROUTES[routes](graph)
-    chosen = Routes(follow_on_finish=frozenset(n.name for n in graph if n.out_funcs),
-                    batched=chosen.batched, sized=chosen.sized)
+    waits = frozenset(n.name for n in graph if n.out_funcs)
+    chosen = _batched(graph, waits) if routes == "batched" else Routes(follow_on_finish=waits)
     hits = Hits(shape, {changed})
     walked = walk_to_end(shape, graph, chosen, "random", reuse=hits)
     check_walk(shape, graph, walked, chosen)
