@@ -119,12 +119,20 @@ def test_a_chain_with_a_step_that_may_not_be_batched_is_not_batched(run_flow, wo
                     "_batches").exists()
 
 
+#: splits of the chain whose workers are killed
+KILL_N = 600
+
+
 def test_workers_killed_under_a_batched_chain_leave_every_split_and_step_counted(workdir):
     # its output goes to files: each split prints, more than a pipe holds unread; batches
     # aim at 1 s, so that splits slowed by the machine's load still share them
     with open(workdir / "out", "w") as out, open(workdir / "err", "w") as err:
+        # 600 splits of 50 ms in their second step: long enough on a quiet machine for
+        # four kills 2 s apart, and most of a worker's time in a body, where a kill
+        # cuts one short (1,000 of 12 ms ended after three kills in a quiet run)
         proc = subprocess.Popen([sys.executable, str(FLOWS / "chain_flow.py"), "run", "--n",
-                                 "1000", "--nap", "0.012", "--max-num-splits", "1000"],
+                                 str(KILL_N), "--nap", "0.05", "--max-num-splits",
+                                 str(KILL_N)],
                                 cwd=workdir, stdout=out, stderr=err,
                                 env=_env({"CHAIN_NOTES": "1",
                                           "DASK_DASKFLOW__RUN__BATCH_TARGET": "1s"}))
@@ -133,19 +141,19 @@ def test_workers_killed_under_a_batched_chain_leave_every_split_and_step_counted
     assert proc.returncode == 0, (workdir / "err").read_text()
     assert len(killed) == 4, "the foreach ended before four workers were killed"
     run = Flow("ChainFlow").latest_run
-    assert run.data.total == sum(2 * i + 1 for i in range(1000))
+    assert run.data.total == sum(2 * i + 1 for i in range(KILL_N))
     for step in STEPS:  # the kills hit batches
-        assert 0 < len(batch_objects(workdir, "ChainFlow", run.id, step)) < 500
+        assert 0 < len(batch_objects(workdir, "ChainFlow", run.id, step)) < KILL_N / 2
 
     runs, cut_short = bodies(workdir)
     assert len(cut_short) >= 2, "most kills should have hit a body"
     # plus_one naps, double does not: the kills hit a chain in its second step
-    hit = {task_id for task_id, _ in cut_short if int(task_id) > 1001}
+    hit = {task_id for task_id, _ in cut_short if int(task_id) > KILL_N + 1}
     assert hit, cut_short
     steps_of = {}
     for step in STEPS:
         tasks = list(run[step])
-        assert len(tasks) == 1000
+        assert len(tasks) == KILL_N
         for task in tasks:
             steps_of[task.id] = step
             attempts = [Task(task.pathspec, attempt=a) for a in task.attempts]
