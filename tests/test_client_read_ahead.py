@@ -20,15 +20,15 @@ N = 60
 
 
 def stored_step(root: str) -> None:
-    """A run whose step ``work`` ran N tasks alone (a folder each), two attempts of task 5."""
+    """A run whose step ``each`` ran N tasks alone (a folder each), two attempts of task 5."""
     store = ArtifactStore(root, "ReadFlow")
     store.write_run("1", {"status": "success", "tags": [], "user": "someone"})
     for i in range(1, N + 1):
         for attempt in range(2 if i == 5 else 1):
-            claimed = store.claim_attempt("1", "work", str(i), {"started_at": 1.0})
+            claimed = store.claim_attempt("1", "each", str(i), {"started_at": 1.0})
             refs = {"out": store.put_artifact(b"o" * 3000 + str(i).encode(), "out").as_record(),
                     "other": store.put_artifact(b"t" * 3000 + str(i).encode(), "o").as_record()}
-            store.write_done("1", "work", str(i), claimed, {
+            store.write_done("1", "each", str(i), claimed, {
                 "attempt": claimed, "status": "ok", "artifacts": refs,
                 "frames": [["start", "0", 0, i - 1, N]]})
 
@@ -66,21 +66,21 @@ def value(i: int) -> bytes:
 
 def test_a_steps_tasks_read_one_after_another_are_read_ahead(root, monkeypatch) -> None:
     reads = Reads(monkeypatch)
-    step = Step("ReadFlow/1/work", _namespace_check=False, _root=root)
+    step = Step("ReadFlow/1/each", _namespace_check=False, _root=root)
     assert sum(len(t.data.out) for t in step) == sum(len(value(i)) for i in range(1, N + 1))
     assert reads.count("get_artifact") == N              # each value read once
     assert reads.count("get_artifact", ahead=True) >= N - 8
     assert reads.count("read_done", ahead=True) >= N - 8  # the records too
     assert reads.count("read_done") <= N + 8
     for _ in range(5):  # more steps read: still the process's 8 threads, not 8 a step
-        assert len([t for t in Step("ReadFlow/1/work", _namespace_check=False, _root=root)]) == N
+        assert len([t for t in Step("ReadFlow/1/each", _namespace_check=False, _root=root)]) == N
     assert len([t for t in threading.enumerate()
                 if t.name.startswith("daskflow-client-read-ahead")]) <= 8
 
 
 def test_sorted_by_index_then_read_in_that_order(root, monkeypatch) -> None:
     reads = Reads(monkeypatch)
-    step = Step("ReadFlow/1/work", _namespace_check=False, _root=root)
+    step = Step("ReadFlow/1/each", _namespace_check=False, _root=root)
     tasks = sorted(step, key=lambda t: t.index)            # down the ids, then up
     assert [t.data.out for t in tasks] == [value(i) for i in range(1, N + 1)]
     assert [t.current_attempt for t in tasks][3:6] == [0, 1, 0]
@@ -91,14 +91,14 @@ def test_sorted_by_index_then_read_in_that_order(root, monkeypatch) -> None:
 def test_one_attempt_asked_for_and_a_local_folder_read_in_the_callers_thread(
         root, monkeypatch, tmp_path) -> None:
     reads = Reads(monkeypatch)
-    assert Task("ReadFlow/1/work/5", attempt=0, _namespace_check=False,
+    assert Task("ReadFlow/1/each/5", attempt=0, _namespace_check=False,
                 _root=root).data.out == value(5)
     local = str(tmp_path / "root")
     stored_step(local)
     with dask.config.set({"daskflow.datastore.read-ahead": 0}):
-        step = Step("ReadFlow/1/work", _namespace_check=False, _root=root)
+        step = Step("ReadFlow/1/each", _namespace_check=False, _root=root)
         assert [t.data.out for t in step][-1] == value(1)
-    step = Step("ReadFlow/1/work", _namespace_check=False, _root=local)
+    step = Step("ReadFlow/1/each", _namespace_check=False, _root=local)
     assert [t.data.out for t in step][0] == value(N)
     assert reads.count("get_artifact", ahead=True) == 0
     assert reads.count("read_done", ahead=True) == 0
@@ -108,7 +108,7 @@ def test_an_artifact_stored_bigger_than_the_bound_is_not_read_ahead(root, monkey
     from daskflow import client_read_ahead
     monkeypatch.setattr(client_read_ahead, "LARGEST_AHEAD", 1000)  # each value is 3 KB
     reads = Reads(monkeypatch)
-    step = Step("ReadFlow/1/work", _namespace_check=False, _root=root)
+    step = Step("ReadFlow/1/each", _namespace_check=False, _root=root)
     assert [t.data.out for t in step] == [value(i) for i in range(N, 0, -1)]
     assert reads.count("get_artifact", ahead=True) == 0 and reads.count("get_artifact") == N
     assert reads.count("read_done", ahead=True) >= N - 8   # records are still read ahead

@@ -34,7 +34,7 @@ from daskflow.runtime.diagnosis import (
 
 pytestmark = pytest.mark.fast
 
-PATHSPEC = "CrashFlow/17/work/3"
+PATHSPEC = "/".join(["CrashFlow", "17", "work", "3"])  # a task's pathspec
 ADDRESS = "tcp://127.0.0.1:40002"
 MiB = 2**20
 

@@ -183,7 +183,8 @@ def test_a_batch_that_failed_otherwise_runs_again_split_by_split_a_failed_split_
     fanout = Fanout("work", PARENT, specs([0, 1, 2]), BatchSizer(0.15, 1, 100))
     one, two = fanout.next_batches()
     assert fanout.returned(one, OSError("Worker tcp://127.0.0.1:4001 lost")) is True
-    assert fanout.returned(two, TaskFailed("F/1/work/4", "ValueError", "no", "")) is False
+    failed = TaskFailed("/".join(["F", "1", "work", "4"]), "ValueError", "no", "")
+    assert fanout.returned(two, failed) is False
     assert fanout.done
     cancelled = Fanout("work", PARENT, specs([0]), BatchSizer(0.15, 1, 100))
     [batch] = cancelled.next_batches()
