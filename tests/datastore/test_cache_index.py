@@ -107,17 +107,18 @@ def test_missing_artifacts_are_found_without_reading_them(store):
 
 
 def test_reused_tasks_are_recorded_together_and_read_as_any_task(store, tmp_path):
+    def origin(i: int) -> str:  # the task it came from, in run 1
+        return "/".join(["SomeFlow", "1", "work", str(i)])
     tasks = [{"task_id": str(i), "attempt": 0,
-              "start": {"attempt": 0, "origin_pathspec": f"SomeFlow/1/work/{i}"},
-              "done": {"attempt": 0, "status": "ok", "origin_pathspec": f"SomeFlow/1/work/{i}"}}
+              "start": {"attempt": 0, "origin_pathspec": origin(i)},
+              "done": {"attempt": 0, "status": "ok", "origin_pathspec": origin(i)}}
              for i in range(2, 2503)]
     store.write_reused("2", "work", tasks)
     folder = tmp_path / "root" / "SomeFlow" / "2" / "work" / "_batches"
     assert len(list(folder.iterdir())) == 3               # a thousand to an object
     reader = ArtifactStore(str(tmp_path / "root"), "SomeFlow")
     assert len(reader.list_tasks("2", "work")) == 2501
-    assert reader.read_done("2", "work", "1999", 0)["origin_pathspec"] == \
-        "SomeFlow/1/work/1999"
+    assert reader.read_done("2", "work", "1999", 0)["origin_pathspec"] == origin(1999)
 
 
 def test_a_split_that_ran_between_reused_ones_is_read_without_reading_theirs(store, tmp_path):

@@ -19,6 +19,7 @@ from daskflow import Flow
 
 
 FLOWS = Path(__file__).resolve().parents[1] / "flows"
+STEP = "work"  # the foreach step of flows/foreach.py
 REQUEST = re.compile(rb'"(HEAD|GET|PUT|POST|DELETE) (\S+) HTTP/')
 
 
@@ -47,10 +48,10 @@ def test_a_wide_foreach_on_s3_makes_few_requests_per_split(moto_server, s3_root,
     # the join takes the splits' records with each batch's result: during the run each
     # batch object is read once (by the run report), and the report looks for no card
     # of a split that has no folder
-    objects = [(m, p) for m, p in ran if "/work/_batches/" in p and "?" not in p]
+    objects = [(m, p) for m, p in ran if f"/{STEP}/_batches/" in p and "?" not in p]
     puts = sum(1 for m, _ in objects if m == "PUT")
     assert sum(1 for m, _ in objects if m == "GET") <= puts, describe(ran, n)
-    assert not [p for _, p in ran if "/work/" in p and "cards.json" in p], describe(ran, n)
+    assert not [p for _, p in ran if f"/{STEP}/" in p and "cards.json" in p], describe(ran, n)
     # issue 31: at most 0.02 a split for the whole run (0.020 measured at 5,000 and 0.012
     # at 10,000, bench/remote_datastore.py); batches are sized by time, so a loaded
     # machine makes a few more of them: 0.025 here

@@ -226,7 +226,8 @@ def test_the_driver_takes_the_splits_whose_items_are_unchanged(store):
     assert store.get_artifact(refs[2].artifacts["out"]) == 30
     assert refs[2].artifacts["items"] == parent.artifacts["items"]   # passed on: this run's
     done = store.read_done("2", "work", "7", 0)
-    assert done["origin_pathspec"] == "First/1/work/4" and done["parents"] == ["start/1"]
+    assert done["origin_pathspec"] == "/".join(["First", "1", "work", "4"])
+    assert done["parents"] == ["start/1"]
     assert store.read_done("2", "work", "6", 0) is None              # it runs
 
 

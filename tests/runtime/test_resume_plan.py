@@ -66,7 +66,7 @@ def test_clones_come_from_batch_objects_and_folders_and_are_written_as_objects(o
         task_id = str(2 + index)
         done = reader.read_done("2", "work", task_id, 0)
         origin_id = 3 if index == 1 else 2 + index
-        assert done["clone_of"] == f"BatchFlow/1/work/{origin_id}"
+        assert done["clone_of"] == "/".join(["BatchFlow", "1", "work", str(origin_id)])
         assert (done["attempt"], done["status"], done["parents"]) == (0, "ok", ["start/1"])
         assert done["frames"] == [["start", "1", 0, index, 6]]
         assert done["artifacts"]["out"][0] == f"{index:040x}"
