@@ -23,7 +23,6 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from . import config
 
 if TYPE_CHECKING:
     from .datastore import ArtifactRef, ArtifactStore
@@ -56,10 +55,8 @@ def step_reads(store: ArtifactStore, run_id: str, step: str,
                task_ids: Callable[[], list[str]]) -> StepReads | None:
     """A step's shared reads, on an object store (``daskflow.datastore.read-ahead``
     tasks ahead; 0: none); None on a local folder, whose reads are already fast."""
-    depth = int(config.get("datastore.read-ahead") or 0)
-    if store.local or depth <= 0:
-        return None
-    return StepReads(store, run_id, step, task_ids, depth)
+    depth = store.read_ahead
+    return StepReads(store, run_id, step, task_ids, depth) if depth > 0 else None
 
 
 class StepReads:

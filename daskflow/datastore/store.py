@@ -75,6 +75,12 @@ class ArtifactStore:
         return self.files.local
 
     @property
+    def read_ahead(self) -> int:
+        """How many inputs or tasks a reader of this store reads ahead: none on a local
+        folder (its reads are already fast), ``datastore.read-ahead`` on an object store."""
+        return 0 if self.local else read_ahead_setting()
+
+    @property
     def flow_root(self) -> str:
         """The flow's folder, for messages (``.../.daskflow/HelloFlow``)."""
         return self.layout.flow
@@ -253,6 +259,23 @@ def orphan_age(older_than: float | str | None = None) -> float | None:
         raise ConfigurationError(
             f"daskflow.datastore.orphan-age is {setting!r}: give a duration such as "
             f"'1 hour' or a number of seconds (null: never remove).") from exc
+
+
+def read_ahead_setting() -> int:
+    """``daskflow.datastore.read-ahead``: how many inputs of a join, or tasks of a step
+    the client reads, are read ahead on an object store (0: none)."""
+    from .. import config
+
+    setting = config.get("datastore.read-ahead")
+    try:
+        depth = int(setting or 0)
+    except (ValueError, TypeError):
+        depth = -1
+    if depth < 0 or isinstance(setting, float) and setting != depth:
+        raise ConfigurationError(
+            f"daskflow.datastore.read-ahead is {setting!r}: give a whole number of inputs "
+            f"to read ahead on an object store, such as 8 (0: never).")
+    return depth
 
 
 def resolve_root(root: str | None = None) -> str:

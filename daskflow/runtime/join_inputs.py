@@ -21,7 +21,7 @@ from ..datastore import ArtifactRef, ArtifactStore, unpack_results
 from ..exceptions import DataNotFoundError
 from ..inputs import InputView
 from .context import SplitBatch, TaskRef
-from .read_ahead import read_ahead_depth, reading_ahead
+from .read_ahead import reading_ahead
 
 
 class JoinInputs(Sequence[InputView]):
@@ -58,7 +58,7 @@ class JoinInputs(Sequence[InputView]):
     def __iter__(self) -> Iterator[InputView]:
         """The inputs in order; on an object store, what the join read from an input is
         read ahead for the next ones (``read_ahead.py``)."""
-        return reading_ahead(self._views(), read_ahead_depth(self._store.local))
+        return reading_ahead(self._views(), self._store.read_ahead)
 
     def _views(self) -> Iterator[InputView]:
         for parent in self._parents:

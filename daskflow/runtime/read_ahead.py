@@ -21,18 +21,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from .. import config
 from ..inputs import InputView
-
-
-def read_ahead_depth(local: bool) -> int:
-    """How many inputs a join reads ahead: ``daskflow.datastore.read-ahead`` on an
-    object store, none on a local folder (its reads are already fast).
-
-    >>> read_ahead_depth(local=True)
-    0
-    """
-    return 0 if local else max(int(config.get("datastore.read-ahead") or 0), 0)
 
 
 def names_read(view: InputView) -> list[str]:

@@ -27,6 +27,7 @@ from ..current import username
 from ..dashboard import enabled as flow_page_enabled
 from ..datastore import ArtifactRef, ArtifactStore, resolve_root
 from ..datastore.names import check_run_id
+from ..datastore.store import read_ahead_setting
 from ..exceptions import (
     ConfigurationError,
     DaskflowException,
@@ -261,6 +262,7 @@ class Runner:
         code package and every cluster request."""
         backends = self._backends()
         refuse_unreachable_datastore(self.datastore_root, self._where())
+        read_ahead_setting()  # a bad setting is refused now, not in the join
         self._code_package(backends)
         self._check_requests()
 
@@ -274,6 +276,7 @@ class Runner:
         """
         backends = self._backends()
         refuse_unreachable_datastore(self.datastore_root, self._where())
+        read_ahead_setting()  # a bad setting is refused now, not in the join
         if not self._may_need_none():
             for backend in backends:
                 backend.prepare()

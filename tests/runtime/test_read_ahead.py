@@ -118,3 +118,15 @@ def test_an_artifact_stored_bigger_than_the_bound_is_not_read_ahead(root, monkey
     assert [view.out for view in JoinInputs(reader, "1", {}, parents)] == \
         [value_of(i) for i in range(50)]
     assert reads.ahead("out") == 0 and len(reads.by) == 50
+
+
+def test_the_setting_is_a_whole_number_of_inputs(root, tmp_path) -> None:
+    from daskflow.exceptions import ConfigurationError
+    store = ArtifactStore(root, "SomeFlow")
+    assert store.read_ahead == 8 and ArtifactStore(str(tmp_path), "SomeFlow").read_ahead == 0
+    for bad in ("lots", -1, 2.5):
+        with dask.config.set({"daskflow.datastore.read-ahead": bad}), \
+                pytest.raises(ConfigurationError, match="read-ahead is .*whole number"):
+            store.read_ahead
+    with dask.config.set({"daskflow.datastore.read-ahead": "3"}):
+        assert store.read_ahead == 3
