@@ -23,14 +23,13 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
+from .datastore.store import worth_reading_ahead
 
 if TYPE_CHECKING:
     from .datastore import ArtifactRef, ArtifactStore
 
 #: reads held ahead that nobody took, at most (the oldest are dropped)
 HELD_MOST = 256
-#: an artifact stored bigger than this is never read ahead (memory)
-LARGEST_AHEAD = 32 << 20
 
 
 class _TooBig(Exception):
@@ -102,7 +101,7 @@ class StepReads:
             else self._read_latest(task_id)
         from .datastore import ArtifactRef
         ref = ArtifactRef(*done["artifacts"][name])
-        if (ref.size or 0) > LARGEST_AHEAD:
+        if not worth_reading_ahead(ref):
             raise _TooBig(name)  # read when asked for, not held ahead
         return self.store.get_artifact(ref, name)
 

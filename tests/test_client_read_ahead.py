@@ -105,8 +105,8 @@ def test_one_attempt_asked_for_and_a_local_folder_read_in_the_callers_thread(
 
 
 def test_an_artifact_stored_bigger_than_the_bound_is_not_read_ahead(root, monkeypatch) -> None:
-    from daskflow import client_read_ahead
-    monkeypatch.setattr(client_read_ahead, "LARGEST_AHEAD", 1000)  # each value is 3 KB
+    from daskflow.datastore import store as store_module
+    monkeypatch.setattr(store_module, "READ_AHEAD_LARGEST", 1000)  # each value is 3 KB
     reads = Reads(monkeypatch)
     step = Step("ReadFlow/1/each", _namespace_check=False, _root=root)
     assert [t.data.out for t in step] == [value(i) for i in range(N, 0, -1)]

@@ -261,6 +261,16 @@ def orphan_age(older_than: float | str | None = None) -> float | None:
             f"'1 hour' or a number of seconds (null: never remove).") from exc
 
 
+#: an artifact stored bigger than this is never read ahead: a reader holds up to
+#: ``read-ahead`` of them at once, and reads such a one when it gets there
+READ_AHEAD_LARGEST = 32 << 20
+
+
+def worth_reading_ahead(ref: ArtifactRef) -> bool:
+    """Whether the artifact of ``ref`` is small enough to read before it is asked for."""
+    return (ref.size or 0) <= READ_AHEAD_LARGEST
+
+
 def read_ahead_setting() -> int:
     """``daskflow.datastore.read-ahead``: how many inputs of a join, or tasks of a step
     the client reads, are read ahead on an object store (0: none)."""

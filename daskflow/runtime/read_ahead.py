@@ -21,6 +21,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 
+from ..datastore.store import worth_reading_ahead
 from ..inputs import InputView
 
 
@@ -60,15 +61,10 @@ def reading_ahead(views: Iterable[InputView], depth: int) -> Iterator[InputView]
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-#: an artifact stored bigger than this is never read ahead (``depth`` of them held at
-#: once would be too much memory): the join reads it when it gets there
-LARGEST_AHEAD = 32 << 20
-
-
 def _load_ahead(pool: ThreadPoolExecutor, view: InputView, names: list[str]) -> None:
     pending: dict[str, Future] = view.__dict__.setdefault("_df_pending", {})
     for name in names:
         ref = view._df_refs.get(name)
-        if ref is not None and (ref.size or 0) <= LARGEST_AHEAD and \
+        if ref is not None and worth_reading_ahead(ref) and \
                 name not in view.__dict__ and name not in pending:
             pending[name] = pool.submit(view._load, name)

@@ -110,8 +110,8 @@ def test_a_local_folder_or_read_ahead_0_reads_in_the_join_itself(root, tmp_path)
 
 
 def test_an_artifact_stored_bigger_than_the_bound_is_not_read_ahead(root, monkeypatch) -> None:
-    from daskflow.runtime import read_ahead
-    monkeypatch.setattr(read_ahead, "LARGEST_AHEAD", 1000)  # every value here is 4 KB
+    from daskflow.datastore import store as store_module
+    monkeypatch.setattr(store_module, "READ_AHEAD_LARGEST", 1000)  # every value here is 4 KB
     parents = stored_batches(root, 50)
     reader = ArtifactStore(root, "SomeFlow")
     reads = Reads(reader)
