@@ -26,6 +26,7 @@ from __future__ import annotations
 import bisect
 import gc
 import json
+import threading
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -173,22 +174,26 @@ class StepBatches:
         self.missed: set[tuple[str, int]] = set()     # attempts looked for again, once
         self.settled = False   # its run has ended: one look finds every object
         self.looked = False
+        # readers in threads (the run report's pool, resume's, the client's read-ahead)
+        # share an index: what adds to it holds this
+        self.lock = threading.RLock()
 
     def refresh(self) -> None:
         """Learn of objects written since the last look (by other processes); a settled
         step's objects are all there at the first look."""
-        if self.settled and self.looked:
-            return
-        self.looked = True
-        self.files.refresh(self.folder)
-        self.folders = None  # tasks may have folders of their own by now
-        for name in self.files.listdir(self.folder):
-            if name not in self.ranges:
-                found = batch_range(name)
-                if found is not None:
-                    self.ranges[name] = found
-                    bisect.insort(self.starts, (*found, name))
-                    self.widest = max(self.widest, found[1] - found[0])
+        with self.lock:
+            if self.settled and self.looked:
+                return
+            self.looked = True
+            self.files.refresh(self.folder)
+            self.folders = None  # tasks may have folders of their own by now
+            for name in self.files.listdir(self.folder):
+                if name not in self.ranges:
+                    found = batch_range(name)
+                    if found is not None:
+                        self.ranges[name] = found
+                        bisect.insort(self.starts, (*found, name))
+                        self.widest = max(self.widest, found[1] - found[0])
 
     def _decoded(self, name: str) -> dict[str, Any] | None:
         try:
@@ -231,14 +236,15 @@ class StepBatches:
     def _load_overlapping(self, low: int, high: int) -> None:
         # objects starting after ``high`` cannot hold it; those starting before
         # ``low - widest`` cannot reach it
-        position = bisect.bisect_right(self.starts, (high, float("inf"), ""))
-        while position > 0:
-            position -= 1
-            first, last, name = self.starts[position]
-            if first < low - self.widest:
-                break
-            if last >= low and name not in self.read:
-                self._load(name)
+        with self.lock:
+            position = bisect.bisect_right(self.starts, (high, float("inf"), ""))
+            while position > 0:
+                position -= 1
+                first, last, name = self.starts[position]
+                if first < low - self.widest:
+                    break
+                if last >= low and name not in self.read:
+                    self._load(name)
 
     def prefetch(self, task_ids: list[str]) -> None:
         """Read, in one look, what is stored of these tasks (a batch about to run them)."""
@@ -275,10 +281,11 @@ class StepBatches:
         held = self.attempts_of(task_id).get(attempt)
         if held is None and task_id in self.by_task and task_id.isdigit() and \
                 (task_id, attempt) not in self.missed:
-            self.missed.add((task_id, attempt))
-            self.refresh()
-            self._load_overlapping(int(task_id), int(task_id))
-            held = self.by_task.get(task_id, {}).get(attempt)
+            with self.lock:
+                self.missed.add((task_id, attempt))
+                self.refresh()
+                self._load_overlapping(int(task_id), int(task_id))
+                held = self.by_task.get(task_id, {}).get(attempt)
         if held is None:
             return None
         number, raw = msgpack.unpackb(held)
@@ -289,8 +296,9 @@ class StepBatches:
 
     def task_ids(self) -> set[str]:
         """Every task id held by a batch object (reads them all, once)."""
-        self.refresh()
-        for name in list(self.ranges):
-            if name not in self.read:
-                self._load(name)
-        return set(self.by_task)
+        with self.lock:
+            self.refresh()
+            for name in list(self.ranges):
+                if name not in self.read:
+                    self._load(name)
+            return set(self.by_task)

@@ -401,7 +401,7 @@ class FsspecFiles(_Files):
         found = set()
         for folder, inside in by_folder.items():
             if len(inside) == 1:
-                found.update(p for p in inside if self.fs.exists(p))
+                found.update(p for p in inside if self.object_exists(p))
                 continue
             self.fs.invalidate_cache(folder)
             names = set(self.listdir(folder))

@@ -234,9 +234,10 @@ class StoredRecords(TaskRecords):
         key = (run_id, step)
         found = self._batches.get(key)
         if found is None:
-            found = self._batches[key] = batches.StepBatches(
-                self.files, self.layout.batches(run_id, check_step_name(step)))
-            found.settled = run_id in self._settled
+            made = batches.StepBatches(self.files,
+                                       self.layout.batches(run_id, check_step_name(step)))
+            made.settled = run_id in self._settled
+            found = self._batches.setdefault(key, made)  # one index, whichever thread made it
         return found
 
     def write_batch(self, run_id: str, step: str, entries: list[dict[str, Any]],

@@ -61,7 +61,7 @@ def _places() -> list[tuple[str, str]]:
 
 def _sweep_spools(dry_run: bool) -> list[str]:
     """The spools of dead processes: each kept as its attempt's log, then removed."""
-    from .task import spool_folder
+    from .capture import spool_folder
     folder = spool_folder()
     try:
         names = os.listdir(folder)

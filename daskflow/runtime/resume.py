@@ -167,6 +167,7 @@ class ResumePlan:
         object store."""
         found: dict[Position, bytes] = {}
         store, run = self.store, self.origin_run_id
+        store.stored.settle(run)  # it has ended (a running one is refused): one look a step
         for step in store.list_steps(run):
             own = store.stored.task_folders(run, step)
             for task_id, ok in zip(own, self._each(
@@ -175,9 +176,10 @@ class ResumePlan:
                     attempt, record = ok
                     self._take(found, step, [task_id, attempt, -1, record, None, None],
                                record)
+            alone = set(own)
             with collector_paused():
                 for common, entries in store.stored.batch_objects(run, step):
-                    self._take_object(found, step, common, entries, set(own))
+                    self._take_object(found, step, common, entries, alone)
         return found
 
     def _take_object(self, found: dict[Position, bytes], step: str, common: dict[str, Any],

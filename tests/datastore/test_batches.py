@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from daskflow.datastore import ArtifactStore
+from daskflow.datastore import ArtifactRef, ArtifactStore
 from daskflow.runtime.context import SplitBatch
 from daskflow.runtime.join_inputs import JoinInputs
 
@@ -140,3 +140,25 @@ def test_a_split_that_ran_alone_hands_its_record_to_the_join(store):
     [view] = JoinInputs(reader, "1", {}, [SplitBatch("work", ("7",), (1,), 0.0, 0.0, results)])
     assert (view.small, view.index, reads) == (3, 6, [])
     assert view.out == b"x" * 5000
+
+
+def test_readers_in_threads_share_one_index_and_each_gets_its_own_record(store):
+    """The run report's pool, resume's and the client's read-ahead read one step in
+    threads: the index they share loads each object once, and every task's record is
+    its own (an object's entries decoded against another's common part would not be)."""
+    from concurrent.futures import ThreadPoolExecutor
+    for first in range(1, 2000, 50):
+        write_batch(store, [str(i) for i in range(first, first + 50)])
+    reader = ArtifactStore(store.root_url, "SomeFlow")
+    reads = []
+    original = reader.files.read
+    reader.files.read = lambda path: reads.append(path) or original(path)
+
+    def out(task_id: int) -> int:
+        [attempt] = reader.list_attempts("1", "work", str(task_id))
+        done = reader.read_done("1", "work", str(task_id), attempt)
+        return reader.get_artifact(ArtifactRef(*done["artifacts"]["out"]), "out")
+
+    with ThreadPoolExecutor(8) as pool:
+        assert list(pool.map(out, range(1, 2000))) == [2 * i for i in range(1, 2000)]
+    assert len(reads) == len(set(reads)) == 40   # each object read once
