@@ -36,6 +36,11 @@ import msgpack
 
 from .layout import batch_range
 
+try:  # batch objects are a resume's and a join's bulk: orjson codes them several times
+    import orjson  # faster; a stock worker may not have it, and writes the same JSON
+except ImportError:  # pragma: no cover - daskflow's own install declares it
+    orjson = None
+
 VERSION = 1
 #: entries kept made (a reader asks for a task's start, done and logs in a row)
 RECENT = 64
@@ -48,8 +53,7 @@ def encode(entries: list[Entry], common: dict[str, Any] | None = None) -> bytes:
     parents, the artifacts it passes on) is written once, under ``common``: found here,
     or given by a writer that made the entries without it (resume's clones)."""
     if common is not None:
-        return json.dumps({"version": VERSION, "common": common, "entries": entries},
-                          default=str).encode()
+        return _dumps({"version": VERSION, "common": common, "entries": entries})
     common = {}
     if len(entries) > 1:
         for part in ("start", "done"):
@@ -57,8 +61,26 @@ def encode(entries: list[Entry], common: dict[str, Any] | None = None) -> bytes:
             if shared:
                 common[part] = shared
                 entries = [{**e, part: _without(e.get(part) or {}, shared)} for e in entries]
-    return json.dumps({"version": VERSION, "common": common, "entries": entries},
-                      default=str).encode()
+    return _dumps({"version": VERSION, "common": common, "entries": entries})
+
+
+def _dumps(obj: dict[str, Any]) -> bytes:
+    """``obj`` as JSON, anything JSON has no type for as its ``str``."""
+    if orjson is not None:
+        try:
+            return orjson.dumps(obj, default=str, option=orjson.OPT_NON_STR_KEYS)
+        except TypeError:  # what orjson refuses (an integer past 64 bits): json writes it
+            pass
+    return json.dumps(obj, default=str).encode()
+
+
+def _loads(raw: bytes) -> Any:
+    if orjson is not None:
+        try:
+            return orjson.loads(raw)
+        except ValueError:  # what only json writes (NaN)
+            pass
+    return json.loads(raw)
 
 
 def pack_results(entries: list[Entry]) -> bytes:
@@ -71,7 +93,7 @@ def pack_results(entries: list[Entry]) -> bytes:
 
 def unpack_results(data: bytes) -> dict[tuple[str, int], dict[str, Any]]:
     """What :func:`pack_results` packed: each split's done record by task id and attempt."""
-    obj = json.loads(zlib.decompress(data))
+    obj = _loads(zlib.decompress(data))
     shared = (obj.get("common") or {}).get("done")
     return {(str(e["task_id"]), int(e["attempt"])): whole(e["done"], shared)  # type: ignore[misc]
             for e in obj.get("entries", [])}
@@ -201,7 +223,7 @@ class StepBatches:
         except FileNotFoundError:
             return None
         with collector_paused():  # thousands of small acyclic objects: nothing to collect
-            return json.loads(raw)
+            return _loads(raw)
 
     def _load(self, name: str) -> None:
         data = self._decoded(name)

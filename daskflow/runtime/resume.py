@@ -199,17 +199,19 @@ class ResumePlan:
             done = entry["done"]
             self._take(found, step, [task_id, entry["attempt"], number, done,
                                      entry.get("stdout", ""), entry.get("stderr", "")],
-                       {**shared, **done})
+                       done, shared)
 
     def _take(self, found: dict[Position, bytes], step: str, held: list[Any],
-              record: dict[str, Any]) -> None:
-        """Index a task's latest successful attempt (``held``, its ``record`` whole),
-        unless ``@catch`` caught it and those rerun."""
-        if self.rerun_caught and record.get("caught"):
+              record: dict[str, Any], shared: dict[str, Any] | None = None) -> None:
+        """Index a task's latest successful attempt (``held``, its ``record``, less what
+        its object's records ``shared``), unless ``@catch`` caught it and those rerun."""
+        shared = shared or {}
+        if self.rerun_caught and record.get("caught", shared.get("caught")):
             self.caught += 1
             return
-        key = (step, tuple((f[0], f[3]) for f in record.get("frames", [])),
-               record.get("iteration", 0))
+        frames = record["frames"] if "frames" in record else shared.get("frames", ())
+        key = (step, tuple((f[0], f[3]) for f in frames),
+               record.get("iteration", shared.get("iteration", 0)))
         found[key] = msgpack.packb(held)
 
     def _clone(self, spec: TaskSpec, held: list[Any],

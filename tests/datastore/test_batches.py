@@ -162,3 +162,21 @@ def test_readers_in_threads_share_one_index_and_each_gets_its_own_record(store):
     with ThreadPoolExecutor(8) as pool:
         assert list(pool.map(out, range(1, 2000))) == [2 * i for i in range(1, 2000)]
     assert len(reads) == len(set(reads)) == 40   # each object read once
+
+
+def test_a_batch_object_keeps_what_the_fast_codec_refuses(monkeypatch):
+    """Batch objects are coded by orjson where it is installed (a stock worker may lack
+    it): what it refuses is written by json, and both read back the same."""
+    from daskflow.datastore import batches
+    entries = [{"task_id": str(i), "attempt": 0,
+                "done": {"status": "ok", "big": 2 ** 70, "ratio": float("nan"),
+                         "when": batches, 3: "int key"}} for i in range(3)]
+    coded = batches.encode(entries)
+    monkeypatch.setattr(batches, "orjson", None)
+    plain = batches.encode(entries)
+    for raw in (coded, plain):
+        back = batches._loads(raw)["entries"]
+        assert [e["task_id"] for e in back] == ["0", "1", "2"]
+        done = batches.whole(back[0]["done"], batches._loads(raw)["common"].get("done"))
+        assert done["big"] == 2 ** 70 and done["ratio"] != done["ratio"]  # NaN
+        assert done["when"] == str(batches) and done["3"] == "int key"
