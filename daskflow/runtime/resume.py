@@ -25,7 +25,7 @@ from typing import Any
 import msgpack
 
 from ..datastore import ArtifactRef, ArtifactStore
-from ..datastore.batches import collector_paused, whole
+from ..datastore.batches import collector_paused, packed, whole
 from ..datastore.store import REUSED_PER_OBJECT
 from ..exceptions import DataNotFoundError, FlowDefinitionError, ResumeError, did_you_mean
 from ..liveness import driver_alive
@@ -212,7 +212,7 @@ class ResumePlan:
         frames = record["frames"] if "frames" in record else shared.get("frames", ())
         key = (step, tuple((f[0], f[3]) for f in frames),
                record.get("iteration", shared.get("iteration", 0)))
-        found[key] = msgpack.packb(held)
+        found[key] = packed(held)
 
     def _clone(self, spec: TaskSpec, held: list[Any],
                parents: list[str] | None) -> tuple[int, dict[str, Any]]:

@@ -180,3 +180,17 @@ def test_a_batch_object_keeps_what_the_fast_codec_refuses(monkeypatch):
         done = batches.whole(back[0]["done"], batches._loads(raw)["common"].get("done"))
         assert done["big"] == 2 ** 70 and done["ratio"] != done["ratio"]  # NaN
         assert done["when"] == str(batches) and done["3"] == "int key"
+
+
+def test_each_thread_packs_with_its_own_packer():
+    """``packed`` keeps one msgpack packer a thread: threads packing at once each get
+    their own value's bytes."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import msgpack
+
+    from daskflow.datastore.batches import packed
+    values = [(i, {"task_id": str(i), "done": {"x": "y" * (i % 50)}}) for i in range(4000)]
+    with ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(packed, values))
+    assert got == [msgpack.packb(v) for v in values]
