@@ -12,12 +12,14 @@ import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import lru_cache
 from collections.abc import Iterable, Iterator, Sequence
 from itertools import islice
 from typing import Any
 
 from .. import causes
 from ..clusters.request import TaskResources
+from ..datastore.batches import collector_paused
 from .layout import FOREACH, LINEAR, SPLIT, SWITCH, GraphNode, graph_nodes
 
 OK, FAILED, RETRIED, UNFINISHED = "ok", "failed", "retried", "unfinished"
@@ -234,7 +236,9 @@ def collect_run(run: Any, graph: Any = None, threads: int = 16) -> RunData:
         store.stored.settle(str(run.id))  # an ended run: each listing is taken once
     summaries: dict[str, StepSummary] = {}
     parents: dict[str, set[str]] = {}
-    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+    # reading makes no cycle: the collector paused, its full passes do not walk every
+    # attempt already read (a third of a million splits' report went to them)
+    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool, collector_paused():
         for step in _steps(run):
             for attempts, parent_steps in _read_step(run, step, pool):
                 for attempt in attempts:
@@ -377,8 +381,15 @@ def _attempts(store: Any, run_id: str, step: str, task_id: str,
             clone_of=record.get("clone_of") or record.get("origin_pathspec"),
             cached=bool(record.get("origin_pathspec")) and not record.get("clone_of"),
             batched=batched))
-        parents.update(p.split("/", 1)[0] for p in record.get("parents") or [])
+        parents.update(_parent_steps(tuple(record.get("parents") or ())))
     return out, parents
+
+
+@lru_cache(maxsize=256)
+def _parent_steps(parents: tuple[str, ...]) -> frozenset[str]:
+    """The steps of parent tasks named ``step/task_id`` (a foreach's splits all name
+    the same few)."""
+    return frozenset(p.split("/", 1)[0] for p in parents)
 
 
 def _resources(start: dict[str, Any] | None) -> str | None:
