@@ -381,8 +381,13 @@ def _attempts(store: Any, run_id: str, step: str, task_id: str,
             clone_of=record.get("clone_of") or record.get("origin_pathspec"),
             cached=bool(record.get("origin_pathspec")) and not record.get("clone_of"),
             batched=batched))
-        parents.update(_parent_steps(tuple(record.get("parents") or ())))
+        names = record.get("parents") or ()
+        parents.update(_parent_steps(tuple(names)) if len(names) <= FEW_PARENTS else
+                       {p.split("/", 1)[0] for p in names})  # a join of a wide foreach
     return out, parents
+
+
+FEW_PARENTS = 16   # a task's parents whose steps are remembered (splits name the same)
 
 
 @lru_cache(maxsize=256)
