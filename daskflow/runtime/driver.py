@@ -38,7 +38,9 @@ tasks go inside the Dask span ``flow/run/step`` (``dashboard/spans.py``).
 A foreach whose splits go on to other steps before their join (``a -> b -> join``)
 is batched whole: the walk reserves the later steps' task ids (``Walk._reserve``), a
 batch runs each split's chain (``batch.execute_chains``), and its result brings the
-last step's tasks to the join.
+last step's tasks to the join.  Resumed from a later step of the chain, the splits of
+that step go out in batches too, each with its earlier step's clone as its parent
+(``batch.execute_after_reused``).
 """
 
 from __future__ import annotations

@@ -7,7 +7,9 @@ costs well under one.  So the splits of a foreach step that qualifies
 (:func:`~daskflow.runtime.batch.execute_batch` runs them on the worker).  Where a
 split goes on to other steps before its join (``foreach -> a -> b -> join``), the
 whole chain of each split runs in the batch (``a[i]`` then ``b[i]``), each step still
-a task of its own; its join gets the last step's records.  A
+a task of its own; its join gets the last step's records (a chain's later step whose
+earlier steps were reused, ``resume b``, is batched alike, each split with its own
+parent).  A
 :class:`Fanout` holds the splits not sent yet and keeps enough batches in flight
 that no worker waits for the next; :class:`BatchSizer` sizes each batch from how
 long the splits took so far.  Per batch in flight the driver holds only what it

@@ -163,9 +163,10 @@ def test_resume_from_the_chains_second_step_runs_it_in_batches(run_flow, workdir
     doubles = {t.index: t for t in run["double"]}
     assert {t.index: t.origin_pathspec for t in doubles.values()} == \
         {t.index: t.pathspec for t in origin["double"]}
-    ran = batch_objects(workdir, "ChainFlow", run.id, "plus_one")
-    assert 0 < len(ran) < 100 and sum(map(len, ran)) == 300   # it ran in batches
-    assert len(files_under(workdir, run.id, "plus_one")) == len(ran)   # and alone never
+    # it ran in batches (the last few splits may run alone, a folder each): one Dask task
+    # a split would leave a folder of two records or more each, 600 files or more
+    assert 0 < len(batch_objects(workdir, "ChainFlow", run.id, "plus_one")) < 100
+    assert len(files_under(workdir, run.id, "plus_one")) < 200
     for plus in run["plus_one"]:
         assert plus.origin_pathspec is None and plus.attempts == [0] and plus.successful
         [parent] = plus.parent_tasks
