@@ -606,6 +606,29 @@ def test_a_chain_resumed_from_a_later_step_runs_it_batched_after_the_clones(step
     assert resumed.positions() == origin.positions()
 
 
+def test_a_chain_split_whose_second_step_failed_in_the_origin_runs_it_batched_alone(
+        ) -> None:
+    """The origin finished ``a`` everywhere and ``b`` but at split 5: ``b[5]`` runs (a
+    batched fan-out of one, its ``a[5]``'s clone as parent), the other ``b`` clones reach
+    the join in chunks of consecutive splits, and the join's inputs stay in order."""
+    shape = _chain(12, "a", "b")
+    graph = shape.graph("chain")
+    routes = _batched(graph)
+    origin = walk_to_end(shape, graph)
+    origin.refs = {key: ref for key, ref in origin.refs.items()
+                   if key[0] in ("start", "a") or (key[0] == "b" and ref.frames[-1].index != 5)}
+    resumed = walk_to_end(shape, graph, routes, reuse=Clones(origin, {"join", "end"}))
+    check_walk(shape, graph, resumed, routes)
+    assert [(spec.step, spec.frames[-1].index if spec.frames else None)
+            for spec, _ in resumed.runs] == [("b", 5), ("join", None), ("end", None)]
+    [(_, (parent,))] = resumed.tasks("b")
+    assert parent.step == "a" and parent.frames[-1].index == 5   # its clone's ref
+    assert [(r.step, len(r.refs)) for r in resumed.reused_splits] == \
+        [("a", 12), ("b", 5), ("b", 6)]
+    [(_, parents)] = resumed.tasks("join")
+    assert [len(p.task_ids) for p in parents] == [5, 1, 6]
+
+
 def test_a_join_whose_inputs_were_cloned_in_batches_is_cloned_too() -> None:
     shape = SHAPES["nested foreach"]
     graph = shape.graph("nested_foreach")
