@@ -300,7 +300,7 @@ def test_splits_after_reused_ones_carry_their_own_parents_in_batches_and_alone()
     fanout = Fanout("work", None, specs(list(range(6))), BatchSizer(0.15, 1, 100),
                     each=doubles)
     fanout.sizer.size = 3
-    batch, other = fanout.next_batches()
+    batch, _ = fanout.next_batches()
     assert [[p.task_id for p in plist] for plist in fanout.parents(batch)] == \
         [["102"], ["103"], ["104"]]
     loss = fanout.lost(batch, None, KILLED)   # nothing known: one Dask task a split

@@ -19,8 +19,8 @@ import pytest
 
 from daskflow.graph import FOREACH, LINEAR, SPLIT, SWITCH, FlowGraph, StepNode
 from daskflow.steps import StepPlan
-from daskflow.runtime.context import SplitBatch, TaskKey, TaskRef, TaskSpec, chained
 from daskflow.runtime import walk as walk_module
+from daskflow.runtime.context import SplitBatch, TaskKey, TaskRef, TaskSpec, chained
 from daskflow.runtime.fanout import batch_chains, may_batch
 from daskflow.runtime.walk import Expanded, Reused, ReusedSplits, Routes, Run, SizeSplits, \
     Walk, chain_to_join
