@@ -56,11 +56,25 @@ def execute_chains(ctx: RunContext, chain: Chain, specs: list[TaskSpec],
     """Run splits one after the other, each split the steps of its ``chain`` too (``a[i]``
     then ``b[i]`` with ``a[i]``'s ref, in this process); commit each step's records in
     one object.  Returns the last step's tasks, for the join."""
+    return _execute(ctx, chain, specs, [parents] * len(specs))
+
+
+def execute_after_reused(ctx: RunContext, chain: Chain, specs: list[TaskSpec],
+                         parents: list[TaskRef]) -> SplitBatch:
+    """As :func:`execute_chains`, for splits of a chain's later step whose earlier steps
+    were reused (``resume`` from ``b``: ``a`` cloned), each with its own parent
+    (``parents[i]``, ``a[i]``'s ref for ``b[i]``)."""
+    return _execute(ctx, chain, specs, [(parent,) for parent in parents])
+
+
+def _execute(ctx: RunContext, chain: Chain, specs: list[TaskSpec],
+             parents: list[tuple[TaskRef, ...]]) -> SplitBatch:
+    """The splits ``specs`` (each with its ``parents``) and their chains, in a batch."""
     began = time.perf_counter()
     store = ctx.store()
     steps = [specs[0].step, *(step for step, _ in chain)]
     if len(specs) == 1:  # alone: exactly unbatched tasks (their claims first, a spool, ...)
-        ref = _run_chain(ctx, [store] * len(steps), chained(specs[0], chain), parents)
+        ref = _run_chain(ctx, [store] * len(steps), chained(specs[0], chain), parents[0])
         # its record goes to the join with it too: the join reads nothing to find it
         results = pack_results([{"task_id": ref.task_id, "attempt": ref.attempt,
                                  "done": ref.as_record()}])
@@ -80,9 +94,9 @@ def execute_chains(ctx: RunContext, chain: Chain, specs: list[TaskSpec],
     # the splits' own time sizes the batches, and the batch's fixed cost (its listing
     # and its one write, requests on an object store) how long they aim to be
     began = time.perf_counter()
-    for spec in specs:
+    for spec, own in zip(specs, parents):
         try:
-            done.append(_run_chain(ctx, views, chained(spec, chain), parents))
+            done.append(_run_chain(ctx, views, chained(spec, chain), own))
         except TaskFailed as exc:
             failure = exc
             break

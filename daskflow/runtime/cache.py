@@ -79,9 +79,10 @@ class TaskCache:
                          if any(out in self.codes for out in node.out_funcs))
 
     def reuse(self, specs: Sequence[TaskSpec],
-              parents: Sequence[Any]) -> list[TaskRef | None]:
-        """The walk's TaskReuse: each of ``specs`` (one step's, all with ``parents``)
-        taken from an earlier run and recorded as done in this one, or None to run it."""
+              parents: Sequence[Sequence[Any]]) -> list[TaskRef | None]:
+        """The walk's TaskReuse: each of ``specs`` (one step's, each with its parents in
+        ``parents``) taken from an earlier run and recorded as done in this one, or None
+        to run it."""
         step = specs[0].step
         code = self.codes.get(step)
         if code is None:
@@ -92,21 +93,22 @@ class TaskCache:
             logger.warning("daskflow: @cache could not look up the tasks of step '%s' "
                            "(%s: %s); they run.", step, type(exc).__name__, exc)
             return [None] * len(specs)
-        taken = self._record(step, [hit for hit in found if hit is not None], parents)
+        taken = self._record(step, [(hit, own) for hit, own in zip(found, parents)
+                                    if hit is not None])
         return [hit.ref if hit is not None and hit.spec.task_id in taken else None
                 for hit in found]
 
     def _hits(self, step: str, code: str, specs: Sequence[TaskSpec],
-              parents: Sequence[Any]) -> list[Hit | None]:
+              parents: Sequence[Sequence[Any]]) -> list[Hit | None]:
         """Each spec's latest entry with its key, or None."""
         entries = self._entries(step, code)
         if not entries:
             return [None] * len(specs)
         is_join = self.graph[step].is_join
         found: list[Hit | None] = []
-        for spec in specs:
+        for spec, own in zip(specs, parents):
             inputs = key_inputs(code, self.store, self.run_id, self.params, is_join,
-                                parents, spec.frames, self.items)
+                                own, spec.frames, self.items)
             entry = _match(entries.get(items_digest(spec.frames, self.items), []), inputs)
             found.append(None if entry is None else
                          Hit(spec, entry, self._ref(spec, entry, inputs.own)))
@@ -150,15 +152,16 @@ class TaskCache:
         return not keyed or self.store.foreach.digests(
             entry["run"], hit.spec.step, entry["task"], entry["attempt"]) is not None
 
-    def _record(self, step: str, hits: list[Hit], parents: Sequence[Any]) -> set[str]:
-        """Record the hits as done in this run (one batch object per thousand); the task
-        ids recorded (a foreach step whose origin's items are gone runs again)."""
+    def _record(self, step: str, hits: list[tuple[Hit, Sequence[Any]]]) -> set[str]:
+        """Record the hits, each with its parents, as done in this run (one batch object
+        per thousand); the task ids recorded (a foreach step whose origin's items are
+        gone runs again)."""
         if not hits:
             return set()
         now = time.time()
-        names = parent_names(list(parents))
+        names: dict[int, list[str]] = {}   # the splits of a foreach share their parents
         records = []
-        for spec, entry, ref in hits:
+        for (spec, entry, ref), own in hits:
             origin = f"{self.store.flow_name}/{entry['run']}/{step}/{entry['task']}"
             if ref.num_splits is not None and not self.store.foreach.copy(
                     entry["run"], step, entry["task"], entry["attempt"], self.run_id,
@@ -166,7 +169,8 @@ class TaskCache:
                 continue
             start = {"attempt": 0, "started_at": now, "origin_pathspec": origin}
             done = {**start, "finished_at": now, "status": "ok",
-                    "frames": [list(f) for f in spec.frames], "parents": names,
+                    "frames": [list(f) for f in spec.frames],
+                    "parents": names.setdefault(id(own), parent_names(list(own))),
                     "artifacts": {n: r.as_record() for n, r in
                                   {**ref.artifacts, **self.params}.items()},
                     "num_splits": ref.num_splits, "next_step": ref.next_step,

@@ -38,7 +38,9 @@ tasks go inside the Dask span ``flow/run/step`` (``dashboard/spans.py``).
 A foreach whose splits go on to other steps before their join (``a -> b -> join``)
 is batched whole: the walk reserves the later steps' task ids (``Walk._reserve``), a
 batch runs each split's chain (``batch.execute_chains``), and its result brings the
-last step's tasks to the join.
+last step's tasks to the join.  Resumed from a later step of the chain, the splits of
+that step go out in batches too, each with its earlier step's clone as its parent
+(``batch.execute_after_reused``).
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ from .. import causes, config
 from ..dashboard import step_span
 from ..dask_client import erred_with
 from ..exceptions import TaskFailed
-from .batch import execute_batch, execute_chains
+from .batch import execute_after_reused, execute_batch, execute_chains
 from .context import RunContext, SplitBatch, TaskKey, TaskRef, TaskSpec, without_secret_values
 from ._exit_watch import journal_name, read_journal
 from .attempts import DIED, end_lost_attempt, keep_dead_output, record_unstarted
@@ -279,7 +281,7 @@ class RunDriver:
                 self._fail(failure)
                 return
             # each split again in a Dask task of its own, where a dead attempt counts
-            self._send(DEFAULT, step, specs, [[fanout.parent]] * len(specs), resent=True)
+            self._send(DEFAULT, step, specs, fanout.parents(specs), resent=True)
             self._apply(self.walk.sent_alone(specs))
         self._send_batches(fanout)
         if fanout.done:
@@ -471,8 +473,7 @@ class RunDriver:
             self._finished(fanout, specs[:len(loss.finished.task_ids)])
             self._apply(self.walk.batch_finished(loss.finished, specs[0].frames))
         if loss.alone:
-            self._send(DEFAULT, step, loss.alone, [[fanout.parent]] * len(loss.alone),
-                       resent=True)
+            self._send(DEFAULT, step, loss.alone, fanout.parents(loss.alone), resent=True)
             self._apply(self.walk.sent_alone(loss.alone))
         self._send_batches(fanout)
         if fanout.done:
@@ -493,10 +494,13 @@ class RunDriver:
     @_do.register(Run)
     def _run(self, run: Run, placement: Placement | None) -> None:
         step, specs = run.step, list(run.specs)
-        if run.fanout and step in self.routes.batched:
+        if run.after_reused or (run.fanout and step in self.routes.batched):
+            each = {spec.task_id: plist[0] for spec, plist in zip(specs, run.parents)} \
+                if run.after_reused else None   # each split's own parent, a reused task
             assert isinstance(run.parent, TaskRef)
-            fanout = Fanout.configured(step, run.parent, specs,
-                                       self.default.threads(self.max_workers), run.chain)
+            fanout = Fanout.configured(step, None if each else run.parent, specs,
+                                       self.default.threads(self.max_workers), run.chain,
+                                       each)  # type: ignore[arg-type]
             self.fanouts.add(fanout)
             self.clusters.sent(step, [fanout.name], DEFAULT)
             self._send_batches(fanout)
@@ -609,7 +613,12 @@ class RunDriver:
             key = fanout.key(batch, self.ctx.run_id)
             client, ctx_future = self.default.open()
             with self._span(fanout.step):
-                if fanout.chain:
+                if fanout.each is not None:
+                    future = self.default.calls.submit(
+                        client, execute_after_reused, ctx_future, fanout.chain, batch,
+                        [parents[0] for parents in fanout.parents(batch)], key=key,
+                        priority=self._priority())
+                elif fanout.chain:
                     future = self.default.calls.submit(
                         client, execute_chains, ctx_future, fanout.chain, batch,
                         fanout.parent, key=key, priority=self._priority())

@@ -7,7 +7,9 @@ costs well under one.  So the splits of a foreach step that qualifies
 (:func:`~daskflow.runtime.batch.execute_batch` runs them on the worker).  Where a
 split goes on to other steps before its join (``foreach -> a -> b -> join``), the
 whole chain of each split runs in the batch (``a[i]`` then ``b[i]``), each step still
-a task of its own; its join gets the last step's records.  A
+a task of its own; its join gets the last step's records (a chain's later step whose
+earlier steps were reused, ``resume b``, is batched alike, each split with its own
+parent).  A
 :class:`Fanout` holds the splits not sent yet and keeps enough batches in flight
 that no worker waits for the next; :class:`BatchSizer` sizes each batch from how
 long the splits took so far.  Per batch in flight the driver holds only what it
@@ -195,12 +197,19 @@ class BatchSizer:
 
 
 class Fanout:
-    """The splits of one foreach step, sent to the default cluster in batches."""
+    """The splits of one foreach step, sent to the default cluster in batches.
 
-    def __init__(self, step: str, parent: TaskRef, specs: Sequence[TaskSpec],
-                 sizer: BatchSizer, chain: Chain = ()) -> None:
+    Their parent is the foreach step's finished task, or, for the splits of a chain's
+    later step whose earlier steps were reused (``resume`` from ``b`` of ``a -> b``),
+    each split's own (``each``: ``a[i]``'s ref for ``b[i]``, by task id).
+    """
+
+    def __init__(self, step: str, parent: TaskRef | None, specs: Sequence[TaskSpec],
+                 sizer: BatchSizer, chain: Chain = (),
+                 each: dict[str, TaskRef] | None = None) -> None:
         self.step = step
         self.parent = parent
+        self.each = each
         self.chain = chain     # the steps each split goes on to in its batch
         self.last = chain[-1][0] if chain else step   # the step whose tasks go to the join
         self.pending: deque[TaskSpec] = deque(specs)
@@ -211,13 +220,20 @@ class Fanout:
         self.carried = 0       # bytes of done records kept for the join (CARRIED_MOST)
 
     @classmethod
-    def configured(cls, step: str, parent: TaskRef, specs: Sequence[TaskSpec],
-                   workers: int, chain: Chain = ()) -> Fanout:
+    def configured(cls, step: str, parent: TaskRef | None, specs: Sequence[TaskSpec],
+                   workers: int, chain: Chain = (),
+                   each: dict[str, TaskRef] | None = None) -> Fanout:
         """A fan-out sized by ``daskflow.run.batch-target`` and ``batch-max``."""
         from dask.utils import parse_timedelta
         sizer = BatchSizer(float(parse_timedelta(config.get("run.batch-target"))), workers,
                            int(config.get("run.batch-max")))
-        return cls(step, parent, specs, sizer, chain)
+        return cls(step, parent, specs, sizer, chain, each)
+
+    def parents(self, specs: Sequence[TaskSpec]) -> list[list[TaskRef]]:
+        """The parents of each of ``specs`` (splits sent one per Dask task)."""
+        if self.each is None:
+            return [[self.parent]] * len(specs)  # type: ignore[list-item]
+        return [[self.each[spec.task_id]] for spec in specs]
 
     def tasks(self, specs: Sequence[TaskSpec]) -> list[tuple[str, list[str]]]:
         """The task ids of each step that the splits ``specs`` run, step by step."""

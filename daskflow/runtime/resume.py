@@ -12,7 +12,9 @@ and shared, never copied or recomputed.  The clones of one step found at once (a
 foreach's splits) are written as batch objects, as the records of a batch of
 splits are (``ArtifactStore.write_reused``), and go to their join a chunk at a
 time (``walk.ReusedSplits``), so cloning a wide foreach costs a few writes and
-keeps its join's graph small.
+keeps its join's graph small.  So are the clones of a batched chain's later steps
+(``b`` of ``foreach -> a -> b -> join``): the walk asks for all of a step's at once,
+each with its own parent.
 """
 
 from __future__ import annotations
@@ -67,29 +69,32 @@ class ResumePlan:
         return frozenset()
 
     def reuse(self, specs: Sequence[TaskSpec],
-              parents: Sequence[Any]) -> list[TaskRef | None]:
+              parents: Sequence[Sequence[Any]]) -> list[TaskRef | None]:
         """The walk's :class:`~daskflow.runtime.walk.TaskReuse`: clone each of ``specs``
-        (one step's) whose place the origin finished, if all of ``parents`` are clones
-        too (a batch of splits that ran in this run: never).  The clones of one call are
-        written together as batch objects (``ArtifactStore.write_reused``)."""
+        (one step's) whose place the origin finished, if all of its ``parents`` are
+        clones too (a batch of splits that ran in this run: never).  The clones of one
+        call are written together as batch objects (``ArtifactStore.write_reused``): a
+        foreach's splits, or a chain's later step after its earlier one (``b[i]`` of
+        each ``a[i]``)."""
         step = specs[0].step
-        if step in self.excluded or not all(self._is_clone(p) for p in parents):
+        if step in self.excluded:
             return [None] * len(specs)
-        names = parent_names(list(parents)) if parents else None
+        names = self._parent_names(parents)
+        common = names[0] if names and all(n is names[0] for n in names) else None
         refs: list[TaskRef | None] = []
         stretch: list[dict[str, Any]] = []   # written a batch object's worth at a time
         shared: dict[str, Any] = {}          # what its records share
         after = None                         # the origin object its clones come from
         with collector_paused():   # many small records, none in a cycle
-            for spec, held in self._origins(step, specs):
+            for (spec, held), own in zip(self._origins(step, specs, names), names):
                 if held is None:
                     refs.append(None)
                     continue
-                number, entry = self._clone(spec, held, names)
+                number, entry = self._clone(spec, held, own, in_common=common is not None)
                 if number != after or len(stretch) == REUSED_PER_OBJECT:
                     self._write(step, stretch, shared)
                     stretch, after = [], number
-                    shared = self._shared(number, names)
+                    shared = self._shared(number, common)
                 stretch.append(entry)
                 refs.append(TaskRef(step, spec.task_id, 0, {}, spec.frames)
                             if step in self.to_join else
@@ -99,15 +104,30 @@ class ResumePlan:
             self._write(step, stretch, shared)
         return refs
 
-    def _origins(self, step: str, specs: Sequence[TaskSpec]) -> Iterator[
+    def _parent_names(self, parents: Sequence[Sequence[Any]]) -> list[list[str] | None]:
+        """Each spec's parents' names (one list per distinct sequence of parents, as the
+        splits of a foreach share theirs), or None where one of them is no clone."""
+        seen: dict[int, list[str] | None] = {}
+        names = []
+        for plist in parents:
+            if id(plist) not in seen:
+                seen[id(plist)] = parent_names(list(plist)) \
+                    if all(self._is_clone(p) for p in plist) else None
+            names.append(seen[id(plist)])
+        return names
+
+    def _origins(self, step: str, specs: Sequence[TaskSpec],
+                 names: Sequence[list[str] | None]) -> Iterator[
             tuple[TaskSpec, list[Any] | None]]:
-        """Each of ``specs`` with the origin's task in its place, unpacked (None: none);
-        cloned once, its place is not asked again.  The logs of those that ran alone
-        (files of their own) are read a chunk at a time, in threads on an object store."""
+        """Each of ``specs`` with the origin's task in its place, unpacked (None: none,
+        or its parents are no clones: ``names`` None); cloned once, its place is not
+        asked again.  The logs of those that ran alone (files of their own) are read a
+        chunk at a time, in threads on an object store."""
         for first in range(0, len(specs), LOGS_CHUNK):
             chunk = specs[first:first + LOGS_CHUNK]
             helds = [self.origin.pop((step, tuple((f.step, f.index) for f in spec.frames),
-                                      spec.iteration), None) for spec in chunk]
+                                      spec.iteration), None) if own is not None else None
+                     for spec, own in zip(chunk, names[first:first + LOGS_CHUNK])]
             held = [msgpack.unpackb(h) if h is not None else None for h in helds]
             alone = [h for h in held if h is not None and h[2] < 0]
             if alone:
@@ -142,7 +162,7 @@ class ResumePlan:
         """What the records of the clones of origin object ``number`` (-1: of tasks that
         ran alone) share: the origin's common part, their attempt and their parents."""
         done = {**(self.commons[number] if number >= 0 else {}), "attempt": 0}
-        if parents is not None:  # the new run's own parent tasks, not the origin's
+        if parents:  # the new run's own parent tasks, not the origin's
             done["parents"] = parents
         return {"start": {"attempt": 0}, "done": done}
 
@@ -214,12 +234,13 @@ class ResumePlan:
                record.get("iteration", shared.get("iteration", 0)))
         found[key] = packed(held)
 
-    def _clone(self, spec: TaskSpec, held: list[Any],
-               parents: list[str] | None) -> tuple[int, dict[str, Any]]:
+    def _clone(self, spec: TaskSpec, held: list[Any], parents: list[str] | None,
+               in_common: bool) -> tuple[int, dict[str, Any]]:
         """The batch entry of ``spec``'s clone of the origin's task ``held`` (its logs
         read, :meth:`_origins`): its records with ``clone_of`` and its logs, without what
         :meth:`_shared` gives every clone of its origin object (whose number comes with
-        it); a foreach step's items are copied to the clone's folder."""
+        it; with its ``parents`` where they are ``in_common``); a foreach step's items
+        are copied to the clone's folder."""
         origin_task, origin_attempt, number, record, stdout, stderr = held
         store, step = self.store, spec.step
         shared = self.commons[number] if number >= 0 else {}
@@ -229,8 +250,10 @@ class ResumePlan:
         origin = f"{store.flow_name}/{self.origin_run_id}/{step}/{origin_task}"
         done = dict(record, frames=[list(f) for f in spec.frames], clone_of=origin)
         done.pop("attempt", None)
-        if parents is not None:
+        if parents and in_common:
             done.pop("parents", None)
+        elif parents:   # the new run's own parent tasks, not the origin's
+            done["parents"] = parents
         entry = {"task_id": spec.task_id, "attempt": 0, "done": done,
                  "start": {"started_at": record.get("started_at", shared.get("started_at")),
                            "clone_of": origin}}

@@ -19,7 +19,10 @@ of a step on a cluster of its own (whose futures stay on that cluster) and of a
 batch of splits are walked to when the driver says they finished, with their refs.
 The steps that follow a batched split in its batch (a chain ``a -> b`` up to the join,
 :attr:`Routes.chains`) get their task ids reserved by split index when the foreach
-fans out, so ``b[i]`` has the same id run in a batch, alone, or reused.
+fans out, so ``b[i]`` has the same id run in a batch, alone, or reused.  The splits of
+such a step that follow reused ones (``resume`` of the chain) are asked of the reusers
+all at once, each with its own parent, and those left to run go out as one batched
+fan-out (:attr:`Run.after_reused`), as the chain's first step's do.
 
 Tests drive it in-process from graphs given as data (``tests/runtime/test_walk.py``).
 """
@@ -50,6 +53,9 @@ class Run:
     parents: tuple[tuple[Parent, ...], ...]
     fanout: bool = False      # the splits of one foreach, all with its finished step's ref
     chain: Chain = ()         # a batched fan-out's: the steps its splits go on to in a batch
+    #: splits of a batched chain's later step whose earlier steps were reused: batched
+    #: as a fan-out's, each with its own parent (``a[i]``'s ref for ``b[i]``)
+    after_reused: bool = False
 
     @property
     def parent(self) -> Parent:
@@ -70,11 +76,12 @@ class Reused:
 
 @dataclass(frozen=True)
 class ReusedSplits:
-    """Consecutive splits of ``step`` taken as finished at once, on their way to their
-    join as one :class:`SplitBatch` (as a batch that ran would be; at most as many as
-    a batch object of reused tasks holds, ``REUSED_PER_OBJECT``): a wide foreach
-    that ``resume`` clones puts one value per chunk in its join's graph, not one
-    ref per split."""
+    """Splits of ``step`` taken as finished at once.  Those of a step that goes to its
+    join are consecutive and reach it as one :class:`SplitBatch` (as a batch that ran
+    would; at most as many as a batch object of reused tasks holds,
+    ``REUSED_PER_OBJECT``): a wide foreach that ``resume`` clones puts one value per
+    chunk in its join's graph, not one ref per split.  Those of a batched chain's
+    earlier step (``a`` of ``a -> b -> join``) go on to the next step together."""
 
     step: str
     refs: tuple[TaskRef, ...]
@@ -124,10 +131,11 @@ class TaskReuse(Protocol):
         ...
 
     def reuse(self, specs: Sequence[TaskSpec],
-              parents: Sequence[TaskRef | SplitBatch]) -> list[TaskRef | None]:
-        """The ref of each of ``specs`` (one step's tasks, all with ``parents``: finished
-        tasks, or batches of splits for a join) recorded as done in this run, or None
-        where it has to run."""
+              parents: Sequence[Sequence[TaskRef | SplitBatch]]) -> list[TaskRef | None]:
+        """The ref of each of ``specs`` (one step's tasks, each with its parents in
+        ``parents``: finished tasks, or batches of splits for a join; the splits of one
+        foreach share one sequence) recorded as done in this run, or None where it has
+        to run."""
         ...
 
 
@@ -233,7 +241,7 @@ class Walk:
         specs = [TaskSpec(step, str(first + index), frames)
                  for index, frames in enumerate(frames_list)]
         chain = self._reserve(step, frames_list[0][-1], parent) if frames_list else ()
-        decisions, specs = self._reused(step, specs, [parent])
+        decisions, specs, _ = self._reused(step, specs, [(parent,)] * len(specs))
         if not specs:
             return decisions
         decisions.append(Run(step, tuple(specs), ((parent,),) * len(specs), fanout=True,
@@ -269,7 +277,7 @@ class Walk:
     def _task(self, step: str, frames: Frames, parents: list[Parent],
                iteration: int = 0) -> list[Decision]:
         spec = TaskSpec(step, self._task_id(step, frames), frames, iteration=iteration)
-        decisions, left = self._reused(step, [spec], parents)
+        decisions, left, _ = self._reused(step, [spec], [tuple(parents)])
         if not left:
             return decisions
         decisions.append(Run(step, (spec,), (tuple(parents),)))
@@ -277,32 +285,62 @@ class Walk:
             decisions += self._follow(step, frames, self._key(spec))
         return decisions
 
-    def _reused(self, step: str, specs: list[TaskSpec],
-                parents: list[Parent]) -> tuple[list[Decision], list[TaskSpec]]:
-        """Take what :attr:`reuse` has for ``specs`` (all of whose parents are finished
-        tasks or batches), walk on from those; the rest are to run."""
-        if not all(isinstance(p, (TaskRef, SplitBatch)) for p in parents):
-            return [], specs
+    def _reused(self, step: str, specs: list[TaskSpec], parents: list[tuple[Parent, ...]]
+                ) -> tuple[list[Decision], list[TaskSpec], list[tuple[Parent, ...]]]:
+        """Take what :attr:`reuse` has for ``specs`` (each with its ``parents``, all of
+        them finished tasks or batches), walk on from those; the rest are to run, with
+        their parents."""
+        if not all(isinstance(p, (TaskRef, SplitBatch))
+                   for plist in {id(plist): plist for plist in parents}.values()
+                   for p in plist):
+            return [], specs, parents
         decisions: list[Decision] = []
         for reuse in self.reuse:
             if not specs:
                 break
             refs = reuse.reuse(specs, parents)  # type: ignore[arg-type]
-            left = []
+            left, left_parents = [], []
             taken: list[TaskRef] = []
-            for spec, ref in zip(specs, refs):
+            for spec, plist, ref in zip(specs, parents, refs):
                 if ref is None:
                     left.append(spec)
+                    left_parents.append(plist)
                 else:
                     taken.append(ref)
             if taken and reuse.in_batches and goes_to_join(self.graph, step):
                 decisions += self._reused_splits(step, taken, reuse.source)
+            elif taken and self._chained_after(step, taken[0].frames):
+                decisions.append(ReusedSplits(step, tuple(taken), reuse.source))
+                decisions += self._chained(self.graph[step].out_funcs[0], taken)
             else:
                 for ref in taken:
                     decisions.append(Reused(step, ref.task_id, ref, reuse.source))
                     decisions += self._follow(step, ref.frames, ref)
-            specs = left
-        return decisions, specs
+            specs, parents = left, left_parents
+        return decisions, specs, parents
+
+    def _chained_after(self, step: str, frames: Frames) -> bool:
+        """Whether the step after ``step`` is a later step of a batched chain (its task
+        ids reserved by split index): its tasks after reused ones are walked to together."""
+        out = self.graph[step].out_funcs
+        return bool(frames) and len(out) == 1 and \
+            (out[0], frames[-1].task_id) in self.reserved
+
+    def _chained(self, step: str, parents: list[TaskRef]) -> list[Decision]:
+        """The tasks of ``step``, a batched chain's later step, after the reused tasks
+        ``parents`` (one each, splits of one foreach): asked of :attr:`reuse` all at
+        once, and those left to run sent as a batched fan-out, each with its parent."""
+        specs = [TaskSpec(step, self._task_id(step, ref.frames), ref.frames)
+                 for ref in parents]
+        decisions, left, left_parents = self._reused(step, specs,
+                                                     [(ref,) for ref in parents])
+        if left:
+            frame = left[0].frames[-1]
+            chain = tuple((later, self.reserved[(later, frame.task_id)])
+                          for later in chain_to_join(self.graph, step) or ())
+            decisions.append(Run(step, tuple(left), tuple(left_parents), chain=chain,
+                                 after_reused=True))
+        return decisions
 
     def _reused_splits(self, step: str, refs: list[TaskRef],
                        source: str) -> list[Decision]:

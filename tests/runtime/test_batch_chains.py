@@ -12,6 +12,7 @@ import pandas as pd
 
 from daskflow import Flow
 from daskflow.client import Task
+from daskflow.datastore import ArtifactStore
 
 from ..conftest import FLOWS, _env
 from .test_batching import UNBATCHED, batch_objects
@@ -92,21 +93,89 @@ def test_a_batched_chain_reads_back_as_the_same_chain_unbatched(run_flow, workdi
         f"plus_one 5 in plus_one/{some.id}\n" in logs.stdout
 
 
-def test_resume_after_the_join_failed_clones_both_steps_of_the_chain(run_flow, workdir):
+def files_under(workdir, run_id: str, step: str) -> list[str]:
+    """Every file of a step of a ChainFlow run, found through the datastore's layers."""
+    store = ArtifactStore(str(workdir / ".daskflow"), "ChainFlow")
+    return store.files.fs.find(store.layout.step(run_id, step))
+
+
+def read_back(task):
+    """What the client shows of a task of the chain (its pathspec aside)."""
+    return (task.id, task.stdout, task.stderr, task.successful, task.finished,
+            task.attempts, sorted(task.data),
+            {name: getattr(task.data, name) for name in ("doubled", "out", "rows")
+             if name in task.data},
+            [p.split("/", 2)[2] for p in task.parent_task_pathspecs])
+
+
+def resumed_chain(run_flow, workdir, *args):
+    """A 300-split ChainFlow run whose join failed, and its resume with ``args``."""
     failed = run_flow("chain_flow.py", "run", "--max-num-splits", "300",
                       env={"CHAIN_FAIL_JOIN": "1"})
     assert failed.returncode == 1 and "the join fails" in failed.stderr
     origin = Flow("ChainFlow").latest_run
-    result = run_flow("chain_flow.py", "resume", "--origin-run-id", origin.id)
+    result = run_flow("chain_flow.py", "resume", *args, "--origin-run-id", origin.id)
     assert result.returncode == 0, result.stderr
     run = Flow("ChainFlow").latest_run
     assert run.id != origin.id and run.data.total == sum(2 * i + 1 for i in range(300))
-    assert batch_objects(workdir, "ChainFlow", origin.id, "plus_one")   # the chain was batched
+    assert batch_objects(workdir, "ChainFlow", origin.id, "plus_one")   # it was batched
+    return origin, run, result
+
+
+def test_resume_after_the_join_failed_clones_both_steps_of_the_chain(run_flow, workdir):
+    """Issue 31: the clones of both steps are batch objects (a few, not one per split),
+    and read back as the origin's tasks do."""
+    origin, run, _ = resumed_chain(run_flow, workdir)
     for step in STEPS:
-        before = {t.index: (t.pathspec, t.stdout) for t in origin[step]}
-        assert {t.index: (t.origin_pathspec, t.stdout) for t in run[step]} == before
+        before = {t.index: (t.pathspec, read_back(t)) for t in origin[step]}
+        assert {t.index: (t.origin_pathspec, read_back(t)) for t in run[step]} == before
+        # an object per origin object, cut at a thousand: not a folder or object a split
+        files = files_under(workdir, run.id, step)
+        assert 0 < len(files) <= len(files_under(workdir, origin.id, step)) < 100, files
     some = next(t for t in run["plus_one"] if t.index == 42)
-    assert some.data.out == 85 and some.data.rows == 3
+    assert some.data.out == 85 and some.data.rows == 3 and some.origin_pathspec
+    [parent] = some.parent_tasks
+    assert parent.pathspec == next(t for t in run["double"] if t.index == 42).pathspec
+    pd.testing.assert_frame_equal(parent.data.frame,
+                                  pd.DataFrame({"i": [42] * 3, "v": [1.5, 2.5, 3.5]}))
+    logs = run_flow("chain_flow.py", "logs", f"{run.id}/plus_one/{some.id}")
+    assert logs.returncode == 0 and f"plus_one 42 in plus_one/{some.id}\n" in logs.stdout
+    listed = run_flow("chain_flow.py", "dump", f"{run.id}/plus_one")
+    assert listed.returncode == 0 and f"Tasks 1 to 20 of 300 of {run.id}/plus_one" \
+        in listed.stderr, listed.stderr
+    report = (workdir / ".daskflow" / "ChainFlow" / run.id / "_report.html").read_text()
+    for step in STEPS:
+        assert f"{step}\n@retry()\n300 tasks" in report
+    # a second resume clones the clones
+    again = run_flow("chain_flow.py", "resume", "join", "--origin-run-id", run.id)
+    assert again.returncode == 0, again.stderr
+    third = Flow("ChainFlow").latest_run
+    assert third.id not in (run.id, origin.id) and third.data.total == run.data.total
+    for step in STEPS:
+        assert {t.index: (t.origin_pathspec, read_back(t)) for t in third[step]} == \
+            {t.index: (t.pathspec, read_back(t)) for t in run[step]}
+
+
+def test_resume_from_the_chains_second_step_runs_it_in_batches(run_flow, workdir):
+    """``resume plus_one``: ``double`` is cloned, ``plus_one`` runs again in batches (not
+    one Dask task a split), each split given its ``double``'s clone."""
+    origin, run, result = resumed_chain(run_flow, workdir, "plus_one")
+    doubles = {t.index: t for t in run["double"]}
+    assert {t.index: t.origin_pathspec for t in doubles.values()} == \
+        {t.index: t.pathspec for t in origin["double"]}
+    # it ran in batches (the last few splits may run alone, a folder each): one Dask task
+    # a split would leave a folder of two records or more each, 600 files or more
+    assert 0 < len(batch_objects(workdir, "ChainFlow", run.id, "plus_one")) < 100
+    assert len(files_under(workdir, run.id, "plus_one")) < 200
+    for plus in run["plus_one"]:
+        assert plus.origin_pathspec is None and plus.attempts == [0] and plus.successful
+        [parent] = plus.parent_tasks
+        assert parent.pathspec == doubles[plus.index].pathspec
+        assert plus.data.out == 2 * plus.index + 1 and plus.data.rows == 3
+        assert plus.stdout == f"plus_one {plus.index} in plus_one/{plus.id}\n"
+    assert {t.index: t.id for t in run["plus_one"]} == \
+        {t.index: t.id for t in origin["plus_one"]}
+    assert "Step 'plus_one': 200 tasks finished." in result.stdout   # as in a run
 
 
 def test_a_chain_with_a_step_that_may_not_be_batched_is_not_batched(run_flow, workdir):

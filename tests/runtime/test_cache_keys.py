@@ -214,6 +214,11 @@ def splits(parent: TaskRef, first: int) -> list[TaskSpec]:
             for i in range(parent.num_splits)]
 
 
+def each(parent: TaskRef) -> list[tuple[TaskRef]]:
+    """The parents of each split of ``parent``, as the walk hands them (one shared tuple)."""
+    return [(parent,)] * (parent.num_splits or 0)
+
+
 def test_the_driver_takes_the_splits_whose_items_are_unchanged(store):
     code = "ab" * 32
     run_once(store, "1", [1, 2, 3], code)
@@ -221,7 +226,7 @@ def test_the_driver_takes_the_splits_whose_items_are_unchanged(store):
     store.write_foreach_items("2", "start", "1", 0, [1, 20, 3], "items", digests=True)
     parent = TaskRef("start", "1", 0, ref(store, items=[1, 20, 3]), (), 3)
     cache = TaskCache(store, First._flow_graph(), "2", {"work": code}, {})
-    refs = cache.reuse(splits(parent, 5), [parent])
+    refs = cache.reuse(splits(parent, 5), each(parent))
     assert [r is not None for r in refs] == [True, False, True]
     assert store.get_artifact(refs[2].artifacts["out"]) == 30
     assert refs[2].artifacts["items"] == parent.artifacts["items"]   # passed on: this run's
@@ -238,10 +243,10 @@ def test_a_hit_whose_artifacts_are_gone_runs_again_and_cache_from_picks_a_run(st
     store.write_foreach_items("2", "start", "1", 0, [1, 2], "items", digests=True)
     parent = TaskRef("start", "1", 0, ref(store, items=[1, 2]), (), 2)
     refs = TaskCache(store, First._flow_graph(), "2", {"work": code}, {}).reuse(
-        splits(parent, 3), [parent])
+        splits(parent, 3), each(parent))
     assert [r is not None for r in refs] == [False, True]
     other = TaskCache(store, First._flow_graph(), "2", {"work": code}, {}, from_run="9")
-    assert other.reuse(splits(parent, 5), [parent]) == [None, None]
+    assert other.reuse(splits(parent, 5), each(parent)) == [None, None]
 
 
 def test_a_join_after_batches_of_splits_is_looked_up_from_their_records(store):
@@ -259,7 +264,7 @@ def test_a_join_after_batches_of_splits_is_looked_up_from_their_records(store):
         "task": "4", "attempt": 0, "own": {"total": store.put_artifact(3).as_record()},
         "num_splits": None, "next_step": None}])
     cache = TaskCache(store, First._flow_graph(), "1", {"join": code}, {})
-    [hit] = cache.reuse([TaskSpec("join", "9")], parents)
+    [hit] = cache.reuse([TaskSpec("join", "9")], [parents])
     assert store.get_artifact(hit.artifacts["total"]) == 3
     assert cache.waits() == {"work"}   # the join's parents hand it their refs
 
@@ -271,7 +276,7 @@ def test_a_lookup_that_cannot_read_what_it_needs_runs_the_task(store, caplog):
                                     "num_splits": None, "next_step": None}])
     gone = [SplitBatch("work", ("2", "3"), (0, 0), 0.1)]   # their batch object is missing
     cache = TaskCache(store, First._flow_graph(), "1", {"join": code}, {})
-    assert cache.reuse([TaskSpec("join", "9")], gone) == [None]
+    assert cache.reuse([TaskSpec("join", "9")], [gone]) == [None]
     assert "could not look up the tasks of step 'join'" in caplog.text
 
 
@@ -305,7 +310,7 @@ def test_looking_up_ten_thousand_splits_costs_a_read_per_batch_not_per_split(sto
     store.write_foreach_items("2", "start", "1", 0, values, "items", digests=True)
     calls.clear()
     refs = TaskCache(store, First._flow_graph(), "2", {"work": code}, {}).reuse(
-        splits(parent, 5), [parent])
+        splits(parent, 5), each(parent))
     assert all(r is not None for r in refs)
     assert calls["listdir"] == 1 and calls["read_many"] == 20   # the index: one per batch
     assert calls["existing"] == 0                        # values kept in records: no check
@@ -330,8 +335,8 @@ def test_a_foreach_step_whose_origin_run_was_deleted_runs_again(store, tmp_path)
         "key": task_key(KeyInputs(code), ()), "reads": (), "items": "", "run": "1",
         "task": "1", "attempt": 0, "own": {}, "num_splits": 2, "next_step": None}])
     cache = TaskCache(store, First._flow_graph(), "2", {"start": code}, {})
-    assert cache.reuse([TaskSpec("start", "1")], []) != [None]
+    assert cache.reuse([TaskSpec("start", "1")], [()]) != [None]
     shutil.rmtree(tmp_path / "root" / "First" / "1")
     cache = TaskCache(store, First._flow_graph(), "3", {"start": code}, {})
-    assert cache.reuse([TaskSpec("start", "1")], []) == [None]
+    assert cache.reuse([TaskSpec("start", "1")], [()]) == [None]
     assert store.list_tasks("3", "start") == []

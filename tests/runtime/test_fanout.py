@@ -290,3 +290,20 @@ def test_the_dead_entry_of_a_batch_keeps_what_reached_its_descriptors(tmp_path):
     elsewhere = {"task_id": "5", "attempt": 0, "start": {**here, "host": "another-host"}}
     keep_dead_output(elsewhere)   # its spool is on another host: Metaflow's ending only
     assert elsewhere["stderr"] == "Task failed.\n" and "stdout" not in elsewhere
+
+
+def test_splits_after_reused_ones_carry_their_own_parents_in_batches_and_alone():
+    """``resume work`` of ``start -> double -> work``: each split of ``work`` has its
+    ``double``'s clone as its parent, in its batch and when sent again one by one."""
+    doubles = {spec.task_id: TaskRef("double", str(100 + int(spec.task_id)), 0, {},
+                                     spec.frames) for spec in specs(list(range(6)))}
+    fanout = Fanout("work", None, specs(list(range(6))), BatchSizer(0.15, 1, 100),
+                    each=doubles)
+    fanout.sizer.size = 3
+    batch, _ = fanout.next_batches()
+    assert [[p.task_id for p in plist] for plist in fanout.parents(batch)] == \
+        [["102"], ["103"], ["104"]]
+    loss = fanout.lost(batch, None, KILLED)   # nothing known: one Dask task a split
+    assert fanout.parents(loss.alone) == [[doubles["2"]], [doubles["3"]], [doubles["4"]]]
+    plain = Fanout("work", PARENT, specs([0, 1]), BatchSizer(0.15, 1, 100))
+    assert plain.parents(specs([0, 1])) == [[PARENT], [PARENT]]

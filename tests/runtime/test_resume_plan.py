@@ -51,13 +51,13 @@ def origin(tmp_path):
 def test_clones_come_from_batch_objects_and_folders_and_are_written_as_objects(origin,
                                                                                tmp_path):
     plan = ResumePlan(origin, FlowGraph.from_class(BatchFlow), "1", "2", {})
-    [start] = plan.reuse([TaskSpec("start", "1")], [])
+    [start] = plan.reuse([TaskSpec("start", "1")], [()])
     assert start.num_splits == 6 and "items" in start.artifacts
     specs = [TaskSpec("work", str(2 + i), (ForeachFrame("start", "1", 0, i, 6),))
              for i in range(6)]
-    refs = plan.reuse(specs, [start])
+    refs = plan.reuse(specs, [(start,)] * len(specs))
     assert [ref is not None for ref in refs] == [True] * 5 + [False]   # 5 failed
-    assert plan.reuse([TaskSpec("work", "8", specs[5].frames)], [start]) == [None]
+    assert plan.reuse([TaskSpec("work", "8", specs[5].frames)], [(start,)]) == [None]
 
     reader = ArtifactStore(str(tmp_path), "BatchFlow")
     assert reader.read_log("2", "start", "1", 0, "stdout") == "started\n"
@@ -82,9 +82,9 @@ def test_clones_come_from_batch_objects_and_folders_and_are_written_as_objects(o
 def test_a_join_is_cloned_when_its_inputs_were_cloned_in_batches(origin):
     from daskflow.runtime.context import SplitBatch
     plan = ResumePlan(origin, FlowGraph.from_class(BatchFlow), "1", "2", {})
-    [start] = plan.reuse([TaskSpec("start", "1")], [])
+    [start] = plan.reuse([TaskSpec("start", "1")], [()])
     plan.reuse([TaskSpec("work", str(2 + i), (ForeachFrame("start", "1", 0, i, 6),))
-                for i in range(5)], [start])
+                for i in range(5)], [(start,)] * 5)
     cloned = SplitBatch("work", ("2", "3", "4"), (0, 0, 0), 0.0)
     ran = SplitBatch("work", ("7",), (0,), 0.0)
     assert plan._is_clone(cloned) and not plan._is_clone(ran)

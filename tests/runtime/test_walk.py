@@ -19,6 +19,7 @@ import pytest
 
 from daskflow.graph import FOREACH, LINEAR, SPLIT, SWITCH, FlowGraph, StepNode
 from daskflow.steps import StepPlan
+from daskflow.runtime import walk as walk_module
 from daskflow.runtime.context import SplitBatch, TaskKey, TaskRef, TaskSpec, chained
 from daskflow.runtime.fanout import batch_chains, may_batch
 from daskflow.runtime.walk import Expanded, Reused, ReusedSplits, Routes, Run, SizeSplits, \
@@ -167,7 +168,8 @@ def walk_to_end(shape: Shape, graph: FlowGraph, routes: Routes = Routes(), order
     def take(decisions: list[Any]) -> None:
         for decision in decisions:
             if isinstance(decision, Run):
-                batched = decision.fanout and decision.step in routes.batched
+                batched = decision.after_reused or \
+                    (decision.fanout and decision.step in routes.batched)
                 for spec, parents in zip(decision.specs, decision.parents):
                     walked.runs.append((spec, parents))
                     running.append((spec, parents, decision.chain if batched else None))
@@ -451,19 +453,19 @@ class Clones:
                        for ref in origin.refs.values()}
         self.excluded = excluded
         self.cloned: set[tuple[str, str]] = set()
+        self.asked: list[tuple[str, int]] = []   # (step, specs) of each call
 
     def reuse(self, specs, parents):
+        self.asked.append((specs[0].step, len(specs)))
         def cloned(parent):
             ids = parent.task_ids if isinstance(parent, SplitBatch) else [parent.task_id]
             return all((parent.step, task_id) in self.cloned for task_id in ids)
 
-        if not all(cloned(p) for p in parents):
-            return [None] * len(specs)
         refs = []
-        for spec in specs:
+        for spec, own in zip(specs, parents, strict=True):
             hit = self.origin.get((spec.step, tuple(f.index for f in spec.frames),
                                    spec.iteration))
-            if hit is None or spec.step in self.excluded:
+            if hit is None or spec.step in self.excluded or not all(map(cloned, own)):
                 refs.append(None)
                 continue
             refs.append(hit._replace(task_id=spec.task_id, frames=spec.frames))
@@ -542,6 +544,91 @@ def test_a_cloned_foreach_reaches_its_join_as_batches_of_consecutive_splits() ->
     assert [len(r.refs) for r in resumed.reused_splits] == [1000, 100, 199]
 
 
+def _chain(width: int, *steps: str) -> Shape:
+    """``start -foreach(width)-> steps... -> join -> end``."""
+    flow = {"start": ("foreach", steps[0], width), "join": "end", "end": ""}
+    flow.update({step: after for step, after in zip(steps, [*steps[1:], "join"])})
+    return Shape(flow, {"start": 1, **{step: width for step in steps}, "join": 1, "end": 1})
+
+
+def test_a_cloned_batched_chain_clones_each_step_in_one_call_and_reaches_its_join_in_chunks(
+        monkeypatch) -> None:
+    """resume after the join of ``a -> b`` failed: ``b``'s clones are asked for all at once,
+    each with its own parent (``a[i]``'s clone), and go to the join a chunk at a time (of
+    100 here, a batch object's worth being 1,000)."""
+    monkeypatch.setattr(walk_module, "REUSED_PER_OBJECT", 100)
+    shape = _chain(210, "a", "b")
+    graph = shape.graph("chain")
+    routes = _batched(graph)
+    assert routes.chains == {"a": ("b",)}
+    origin = walk_to_end(shape, graph)   # refs by place (a batch keeps none here)
+    clones = Clones(origin, {"join", "end"})
+    resumed = walk_to_end(shape, graph, routes, reuse=clones)
+    check_walk(shape, graph, resumed, routes)
+    assert [spec.step for spec, _ in resumed.runs] == ["join", "end"]
+    assert clones.asked == [("start", 1), ("a", 210), ("b", 210), ("join", 1)]
+    assert [(r.step, len(r.refs)) for r in resumed.reused_splits] == \
+        [("a", 210), ("b", 100), ("b", 100), ("b", 10)]
+    [(_, parents)] = resumed.tasks("join")
+    assert [(p.step, len(p.task_ids)) for p in parents] == [("b", 100), ("b", 100),
+                                                            ("b", 10)]
+    assert resumed.positions() == origin.positions()
+    ids = {(r.step, r.ref.frames[-1].index): r.task_id for r in origin.reused} | \
+        {(s.step, s.frames[-1].index): s.task_id for s, _ in origin.runs if s.frames}
+    assert all(ids[(r.step, r.ref.frames[-1].index)] == r.task_id   # the origin's ids
+               for r in resumed.reused if r.ref.frames)
+
+
+@pytest.mark.parametrize("steps, rerun", [(("a", "b"), "b"), (("a", "b", "c"), "b"),
+                                          (("a", "b", "c"), "c")])
+def test_a_chain_resumed_from_a_later_step_runs_it_batched_after_the_clones(steps,
+                                                                           rerun) -> None:
+    """``resume b``: ``a`` is cloned, ``b`` (and what follows it in the chain) runs as a
+    batched fan-out, each split with its ``a``'s clone as its parent."""
+    shape = _chain(30, *steps)
+    graph = shape.graph("chain")
+    routes = _batched(graph)
+    origin = walk_to_end(shape, graph)
+    after = steps[steps.index(rerun):]
+    clones = Clones(origin, {*after, "join", "end"})
+    resumed = walk_to_end(shape, graph, routes, "random", reuse=clones)
+    check_walk(shape, graph, resumed, routes)
+    walk = Walk(graph, "9", routes, [Clones(origin, {*after, "join", "end"})])
+    decisions = walk.finished(walk.start()[0].ref)
+    [run] = [d for d in decisions if isinstance(d, Run)]
+    assert run.after_reused and run.step == rerun and len(run.specs) == 30
+    before = steps[steps.index(rerun) - 1]
+    assert [plist for plist in run.parents] == \
+        [(r,) for d in decisions if isinstance(d, ReusedSplits) and d.step == before
+         for r in d.refs]
+    assert [step for step, _ in run.chain] == list(after[1:])
+    assert {spec.step for spec, _ in resumed.runs} == {*after, "join", "end"}
+    assert resumed.positions() == origin.positions()
+
+
+def test_a_chain_split_whose_second_step_failed_in_the_origin_runs_it_batched_alone(
+        ) -> None:
+    """The origin finished ``a`` everywhere and ``b`` but at split 5: ``b[5]`` runs (a
+    batched fan-out of one, its ``a[5]``'s clone as parent), the other ``b`` clones reach
+    the join in chunks of consecutive splits, and the join's inputs stay in order."""
+    shape = _chain(12, "a", "b")
+    graph = shape.graph("chain")
+    routes = _batched(graph)
+    origin = walk_to_end(shape, graph)
+    origin.refs = {key: ref for key, ref in origin.refs.items()
+                   if key[0] in ("start", "a") or (key[0] == "b" and ref.frames[-1].index != 5)}
+    resumed = walk_to_end(shape, graph, routes, reuse=Clones(origin, {"join", "end"}))
+    check_walk(shape, graph, resumed, routes)
+    assert [(spec.step, spec.frames[-1].index if spec.frames else None)
+            for spec, _ in resumed.runs] == [("b", 5), ("join", None), ("end", None)]
+    [(_, (parent,))] = resumed.tasks("b")
+    assert parent.step == "a" and parent.frames[-1].index == 5   # its clone's ref
+    assert [(r.step, len(r.refs)) for r in resumed.reused_splits] == \
+        [("a", 12), ("b", 5), ("b", 6)]
+    [(_, parents)] = resumed.tasks("join")
+    assert [len(p.task_ids) for p in parents] == [5, 1, 6]
+
+
 def test_a_join_whose_inputs_were_cloned_in_batches_is_cloned_too() -> None:
     shape = SHAPES["nested foreach"]
     graph = shape.graph("nested_foreach")
@@ -581,10 +668,10 @@ class Hits:
         self.hits: set[tuple[str, str]] = set()
 
     def reuse(self, specs, parents):
-        ran = any(isinstance(p, SplitBatch) or (p.step, p.task_id) not in self.hits
-                  for p in parents)
         refs = []
-        for spec in specs:
+        for spec, own in zip(specs, parents, strict=True):
+            ran = any(isinstance(p, SplitBatch) or (p.step, p.task_id) not in self.hits
+                      for p in own)
             place = (spec.step, tuple(f.index for f in spec.frames))
             self.asked.append((*place, spec.iteration))
             if ran or place in self.changed:
