@@ -8,6 +8,7 @@ alone, without touching the datastore again.
 
 from __future__ import annotations
 
+import gc
 import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -236,8 +237,11 @@ def collect_run(run: Any, graph: Any = None, threads: int = 16) -> RunData:
         store.stored.settle(str(run.id))  # an ended run: each listing is taken once
     summaries: dict[str, StepSummary] = {}
     parents: dict[str, set[str]] = {}
-    # reading makes no cycle: the collector paused, its full passes do not walk every
-    # attempt already read (a third of a million splits' report went to them)
+    # Reading makes no cycle: the collector paused, its full passes do not walk every
+    # attempt already read (a third of a million splits' report went to them). What
+    # is garbage already goes first: a run's driver writes its report as the run ends,
+    # and the run's own state would otherwise stay until the report is made.
+    gc.collect()
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool, collector_paused():
         for step in _steps(run):
             for attempts, parent_steps in _read_step(run, step, pool):
