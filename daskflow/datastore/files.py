@@ -39,6 +39,7 @@ from typing import Any, BinaryIO
 import fsspec
 import fsspec.asyn
 from fsspec.implementations.local import LocalFileSystem
+from fsspec.registry import known_implementations
 
 from ..exceptions import DatastoreUnavailable, DatastoreWriteError
 from ..scratch import owned_prefix
@@ -469,6 +470,22 @@ class FsspecFiles(_Files):
 def _name(path: str) -> str:
     return path.rstrip("/").rsplit("/", 1)[-1]
 
+
+def filesystem_modules(root: str) -> list[str]:
+    """The package that opens ``root``'s filesystem (``["s3fs"]`` for an s3:// root; none
+    for a local folder), named from fsspec's registry without importing it: processes
+    started ahead of the run's tasks (the local fork server) import it there first.
+
+    >>> filesystem_modules("s3://bucket/prefix"), filesystem_modules("/tmp/runs")
+    (['s3fs'], [])
+    """
+    protocol, _ = fsspec.core.split_protocol(root)
+    if protocol in (None, "file", "local"):
+        return []
+    known = known_implementations.get(protocol)
+    if known is not None:
+        return [known["class"].rsplit(".", 1)[0]]
+    return []  # registered by the caller (imported already) or unknown: files_for says
 
 def files_for(root: str) -> LocalFiles | FsspecFiles:
     """The strategy for a datastore root: a local folder or an fsspec URL."""
