@@ -167,6 +167,10 @@ class ArtifactStore:
                       record: dict[str, Any]) -> int:
         return self.records.claim_attempt(run_id, step, task_id, record)
 
+    def claim_first(self, run_id: str, step: str, task_id: str,
+                    record: dict[str, Any]) -> bool:
+        return self.records.claim_first(run_id, step, task_id, record)
+
     def write_log(self, run_id: str, step: str, task_id: str, attempt: int,
                   stream: str, text: str) -> None:
         self.records.write_log(run_id, step, task_id, attempt, stream, text)

@@ -47,6 +47,14 @@ class TaskRecords(ABC):
         """Claim the next attempt number of a task (attempts that died keep theirs);
         ``record`` (the start record) gets its ``attempt``."""
 
+    def claim_first(self, run_id: str, step: str, task_id: str,
+                    record: dict[str, Any]) -> bool:
+        """Claim attempt 0 of a task whose attempts are all claimed in its own folder,
+        without looking for others (``record`` gets its ``attempt``); False when it is
+        claimed already (and by default: records that cannot tell take the listing way,
+        :meth:`claim_attempt`)."""
+        return False
+
     @abstractmethod
     def write_log(self, run_id: str, step: str, task_id: str, attempt: int,
                   stream: str, text: str) -> None:
@@ -164,11 +172,25 @@ class StoredRecords(TaskRecords):
             record["attempt"] = attempt
             if self.files.create_exclusive(self.layout.start(run_id, step, task_id, attempt),
                                            json.dumps(record).encode()):
-                folders = self.step_batches(run_id, step).folders
-                if folders is not None:
-                    folders.add(task_id)
+                self._has_folder(run_id, step, task_id)
                 return attempt
             attempt += 1
+
+    def claim_first(self, run_id: str, step: str, task_id: str,
+                    record: dict[str, Any]) -> bool:
+        record["attempt"] = 0
+        if not self.files.create_exclusive(self.layout.start(run_id, step, task_id, 0),
+                                           json.dumps(record).encode()):
+            return False
+        self._has_folder(run_id, step, task_id)
+        return True
+
+    def _has_folder(self, run_id: str, step: str, task_id: str) -> None:
+        """A claim made the task's folder: the step's index of folders, if it has one,
+        learns of it."""
+        folders = self.step_batches(run_id, step).folders
+        if folders is not None:
+            folders.add(task_id)
 
     def write_done(self, run_id: str, step: str, task_id: str, attempt: int,
                    record: dict[str, Any]) -> None:
