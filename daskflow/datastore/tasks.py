@@ -97,6 +97,8 @@ class StoredRecords(TaskRecords):
         self.layout = layout
         self._batches: dict[tuple[str, str], batches.StepBatches] = {}
         self._settled: set[str] = set()
+        #: the last task whose attempts were listed, with them (its claim starts there)
+        self._listed: tuple[tuple[str, str, str], list[int]] | None = None
 
     # -- listings keep only what is theirs: a stray file (.DS_Store, a note, a copy)
     #    in a run or step folder is skipped, never taken for a step or task
@@ -167,7 +169,12 @@ class StoredRecords(TaskRecords):
 
     def claim_attempt(self, run_id: str, step: str, task_id: str,
                       record: dict[str, Any]) -> int:
-        attempt = max(self.step_batches(run_id, step).attempts_of(task_id), default=-1) + 1
+        # the next after those the task's history just listed, where it did (a task runs
+        # again: no second look, no try of each attempt it has), else after its batched
+        listed, self._listed = self._listed, None
+        known = listed[1] if listed is not None and listed[0] == (run_id, step, task_id) \
+            else self.step_batches(run_id, step).attempts_of(task_id)
+        attempt = max(known, default=-1) + 1
         while True:
             record["attempt"] = attempt
             if self.files.create_exclusive(self.layout.start(run_id, step, task_id, attempt),
@@ -204,7 +211,9 @@ class StoredRecords(TaskRecords):
                 index.folders = set(self.task_folders(run_id, step))
             if task_id not in index.folders:
                 return sorted(batched)  # a batched task with no folder of its own
-        return sorted(self.file_attempts(run_id, step, task_id) | set(batched))
+        found = sorted(self.file_attempts(run_id, step, task_id) | set(batched))
+        self._listed = ((run_id, step, task_id), found)  # for a claim that follows
+        return found
 
     def file_attempts(self, run_id: str, step: str, task_id: str) -> set[int]:
         """The attempts of a task claimed in its own folder (not in a batch object)."""
