@@ -25,6 +25,7 @@ records implement it:
 from __future__ import annotations
 
 import json
+import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from typing import Any
@@ -178,7 +179,7 @@ class StoredRecords(TaskRecords):
         while True:
             record["attempt"] = attempt
             if self.files.create_exclusive(self.layout.start(run_id, step, task_id, attempt),
-                                           json.dumps(record).encode()):
+                                           _claim(record)):
                 self._has_folder(run_id, step, task_id)
                 return attempt
             attempt += 1
@@ -187,7 +188,7 @@ class StoredRecords(TaskRecords):
                     record: dict[str, Any]) -> bool:
         record["attempt"] = 0
         if not self.files.create_exclusive(self.layout.start(run_id, step, task_id, 0),
-                                           json.dumps(record).encode()):
+                                           _claim(record)):
             return False
         self._has_folder(run_id, step, task_id)
         return True
@@ -229,7 +230,9 @@ class StoredRecords(TaskRecords):
         entry = self._batched(run_id, step, task_id, attempt)
         if entry is not None:
             return entry["start"]
-        return self.files.read_json(self.layout.start(run_id, step, task_id, attempt))
+        record = self.files.read_json(self.layout.start(run_id, step, task_id, attempt))
+        record.pop("claim", None)  # its claim's token: the claim's business only
+        return record
 
     def read_done(self, run_id: str, step: str, task_id: str,
                   attempt: int) -> dict[str, Any] | None:
@@ -303,3 +306,10 @@ class StoredRecords(TaskRecords):
     def task_file_location(self, run_id: str, step: str, task_id: str, name: str) -> str:
         """Where a file kept with a task is: a local path, or a URL on an object store."""
         return self.files.url(self.layout.task_file(run_id, step, task_id, name))
+
+
+def _claim(record: dict[str, Any]) -> bytes:
+    """A start record as its claim writes it: with a token of this claim's own, so that a
+    create-only write tried again after its answer was lost knows its own record from
+    another claim's with the same fields (``files.create_exclusive``)."""
+    return json.dumps({**record, "claim": uuid.uuid4().hex}).encode()

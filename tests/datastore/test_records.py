@@ -72,6 +72,9 @@ def test_a_first_claim_takes_attempt_0_once_and_never_over_another(where, tmp_pa
     assert store.claim_attempt("1", "end", "9", {"pid": 2}) == 1
     assert store.list_attempts("1", "end", "9") == [0, 1]
     assert not store.batched("1", "work", ["4"]).claim_first("1", "work", "4", {})
+    # two claims with the same fields are two claims (a token of each claim's own)
+    assert [store.claim_attempt("1", "end", "5", {"pid": 9}) for _ in range(3)] == [0, 1, 2]
+    assert store.read_start("1", "end", "5", 1) == {"pid": 9, "attempt": 1}
 
 
 def test_foreach_items_are_read_one_by_one(store):
