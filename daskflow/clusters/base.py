@@ -14,7 +14,7 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, ClassVar
 
@@ -81,8 +81,9 @@ class ClusterBackend:
 
     - ``default_request(max_workers)``: the size of a run's default cluster on
       this backend (no step asked for one);
-    - ``prepare()``: called once on the driver when a run that uses this backend
-      starts, before anything is stored (the local backend starts its fork server);
+    - ``prepare(imports=...)``: called once on the driver when a run that uses this
+      backend starts, before anything is stored (the local backend starts its fork
+      server, which imports ``imports`` too: the datastore's filesystem);
     - ``shares_filesystem``: whether the workers see the driver's files (a local
       datastore folder works there): True, False, or None for "unknown". A
       backend whose section has a ``shares-filesystem`` setting takes it from there.
@@ -189,8 +190,11 @@ class ClusterBackend:
         core of this machine, at most ``max_workers``."""
         return ResourceRequest(cpu=1, workers=max(1, min(os.cpu_count() or 1, max_workers)))
 
-    def prepare(self) -> None:
-        """Called once on the driver when a run using this backend starts; nothing by default."""
+    def prepare(self, *, imports: Sequence[str] = ()) -> None:
+        """Called once on the driver when a run using this backend starts; nothing by default.
+        ``imports``: modules the run's tasks will need (its datastore's filesystem, such
+        as ``s3fs``), for a backend whose workers start from a warm process to import there
+        first."""
 
     # -- the contract -----------------------------------------------------------------
     def cluster_kwargs(self, request: ResourceRequest, *,

@@ -39,7 +39,9 @@ from typing import Any, BinaryIO
 import fsspec
 import fsspec.asyn
 from fsspec.implementations.local import LocalFileSystem
+from fsspec.registry import known_implementations
 
+from .. import config
 from ..exceptions import DatastoreUnavailable, DatastoreWriteError
 from ..scratch import owned_prefix
 from .layout import TEMP_MARK, probe_file
@@ -307,6 +309,7 @@ class FsspecFiles(_Files):
         self.base = base
         self.store = fs.unstrip_protocol(base)  # what messages call it: s3://bucket/prefix
         self.retry = RetryPolicy.configured()
+        self.exclusive = bool(config.get("datastore.exclusive-create"))
         self.down = False  # an operation's tries were all spent: the next try only once
         # s3fs asks an object's size (a HEAD) before each whole read, to read a big one
         # in parallel chunks; it is told not to where the object is known to be small
@@ -337,10 +340,40 @@ class FsspecFiles(_Files):
             self._try(f"writing {path}", self.fs.pipe_file, path, data)  # a whole object
 
     def create_exclusive(self, path: str, data: bytes) -> bool:
-        if self.object_exists(path):
-            return False
-        self.write(path, data)
+        """Create ``path`` unless it exists; True if this call created it.  One create-only
+        write where the store keeps the condition (``datastore.exclusive-create``: S3's
+        ``If-None-Match: *``, through fsspec's ``mode="create"``), else a look and a write,
+        which another writer could come between.  ``data`` must be this caller's own
+        (a claim's record names its process): a write retried after its answer was lost
+        finds its own object there, and that is its claim."""
+        if not self.exclusive:
+            if self.object_exists(path):
+                return False
+            self.write(path, data)
+            return True
+        try:
+            self._try(f"writing {path}", self._create, path, data)
+        except FileExistsError:
+            return self._holds(path, data)
+        except OSError as exc:
+            if "NotImplemented" in str(exc):
+                raise DatastoreWriteError(
+                    f"{self.store} refused a create-only write of {path} ({exc}): set "
+                    f"daskflow.datastore.exclusive-create to false for a store that "
+                    f"cannot keep one.", path, None) from exc
+            raise write_error(path, exc) from exc
         return True
+
+    def _create(self, path: str, data: bytes) -> None:
+        self.fs.pipe_file(path, data, mode="create")
+
+    def _holds(self, path: str, data: bytes) -> bool:
+        """Whether the object ``path`` holds ``data``: a create-only write tried again
+        after its answer was lost finds what its first try wrote."""
+        try:
+            return self.read(path) == data
+        except FileNotFoundError:
+            return False
 
     def read(self, path: str) -> bytes:
         return self._try(f"reading {path}", self._cat, path, None)
@@ -469,6 +502,22 @@ class FsspecFiles(_Files):
 def _name(path: str) -> str:
     return path.rstrip("/").rsplit("/", 1)[-1]
 
+
+def filesystem_modules(root: str) -> list[str]:
+    """The package that opens ``root``'s filesystem (``["s3fs"]`` for an s3:// root; none
+    for a local folder), named from fsspec's registry without importing it: processes
+    started ahead of the run's tasks (the local fork server) import it there first.
+
+    >>> filesystem_modules("s3://bucket/prefix"), filesystem_modules("/tmp/runs")
+    (['s3fs'], [])
+    """
+    protocol, _ = fsspec.core.split_protocol(root)
+    if protocol in (None, "file", "local"):
+        return []
+    known = known_implementations.get(protocol)
+    if known is not None:
+        return [known["class"].rsplit(".", 1)[0]]
+    return []  # registered by the caller (imported already) or unknown: files_for says
 
 def files_for(root: str) -> LocalFiles | FsspecFiles:
     """The strategy for a datastore root: a local folder or an fsspec URL."""

@@ -14,8 +14,10 @@ run report (``_report.html``) is kept beside it.
 
 from __future__ import annotations
 
+import json
 import os
 import time
+import uuid
 from typing import Any
 
 from ..exceptions import DataNotFoundError
@@ -42,7 +44,9 @@ class RunRecords:
         """A fresh, time-ordered run id, unique even for runs started at the same moment."""
         while True:
             run_id = str(time.time_ns() // 1000)
-            if self.files.create_exclusive(self.layout.run_record(run_id), b"{}"):
+            # a claim of its own: two drivers claiming one id at once write different bytes
+            claim = json.dumps({"claim": uuid.uuid4().hex}).encode()
+            if self.files.create_exclusive(self.layout.run_record(run_id), claim):
                 return run_id
 
     def write(self, run_id: str, record: dict[str, Any]) -> None:

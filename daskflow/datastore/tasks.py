@@ -25,6 +25,7 @@ records implement it:
 from __future__ import annotations
 
 import json
+import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from typing import Any
@@ -46,6 +47,14 @@ class TaskRecords(ABC):
                       record: dict[str, Any]) -> int:
         """Claim the next attempt number of a task (attempts that died keep theirs);
         ``record`` (the start record) gets its ``attempt``."""
+
+    def claim_first(self, run_id: str, step: str, task_id: str,
+                    record: dict[str, Any]) -> bool:
+        """Claim attempt 0 of a task whose attempts are all claimed in its own folder,
+        without looking for others (``record`` gets its ``attempt``); False when it is
+        claimed already (and by default: records that cannot tell take the listing way,
+        :meth:`claim_attempt`)."""
+        return False
 
     @abstractmethod
     def write_log(self, run_id: str, step: str, task_id: str, attempt: int,
@@ -89,6 +98,8 @@ class StoredRecords(TaskRecords):
         self.layout = layout
         self._batches: dict[tuple[str, str], batches.StepBatches] = {}
         self._settled: set[str] = set()
+        #: the last task whose attempts were listed, with them (its claim starts there)
+        self._listed: tuple[tuple[str, str, str], list[int]] | None = None
 
     # -- listings keep only what is theirs: a stray file (.DS_Store, a note, a copy)
     #    in a run or step folder is skipped, never taken for a step or task
@@ -159,16 +170,35 @@ class StoredRecords(TaskRecords):
 
     def claim_attempt(self, run_id: str, step: str, task_id: str,
                       record: dict[str, Any]) -> int:
-        attempt = max(self.step_batches(run_id, step).attempts_of(task_id), default=-1) + 1
+        # the next after those the task's history just listed, where it did (a task runs
+        # again: no second look, no try of each attempt it has), else after its batched
+        listed, self._listed = self._listed, None
+        known = listed[1] if listed is not None and listed[0] == (run_id, step, task_id) \
+            else self.step_batches(run_id, step).attempts_of(task_id)
+        attempt = max(known, default=-1) + 1
         while True:
             record["attempt"] = attempt
             if self.files.create_exclusive(self.layout.start(run_id, step, task_id, attempt),
-                                           json.dumps(record).encode()):
-                folders = self.step_batches(run_id, step).folders
-                if folders is not None:
-                    folders.add(task_id)
+                                           _claim(record)):
+                self._has_folder(run_id, step, task_id)
                 return attempt
             attempt += 1
+
+    def claim_first(self, run_id: str, step: str, task_id: str,
+                    record: dict[str, Any]) -> bool:
+        record["attempt"] = 0
+        if not self.files.create_exclusive(self.layout.start(run_id, step, task_id, 0),
+                                           _claim(record)):
+            return False
+        self._has_folder(run_id, step, task_id)
+        return True
+
+    def _has_folder(self, run_id: str, step: str, task_id: str) -> None:
+        """A claim made the task's folder: the step's index of folders, if it has one,
+        learns of it."""
+        folders = self.step_batches(run_id, step).folders
+        if folders is not None:
+            folders.add(task_id)
 
     def write_done(self, run_id: str, step: str, task_id: str, attempt: int,
                    record: dict[str, Any]) -> None:
@@ -182,7 +212,9 @@ class StoredRecords(TaskRecords):
                 index.folders = set(self.task_folders(run_id, step))
             if task_id not in index.folders:
                 return sorted(batched)  # a batched task with no folder of its own
-        return sorted(self.file_attempts(run_id, step, task_id) | set(batched))
+        found = sorted(self.file_attempts(run_id, step, task_id) | set(batched))
+        self._listed = ((run_id, step, task_id), found)  # for a claim that follows
+        return found
 
     def file_attempts(self, run_id: str, step: str, task_id: str) -> set[int]:
         """The attempts of a task claimed in its own folder (not in a batch object)."""
@@ -198,7 +230,9 @@ class StoredRecords(TaskRecords):
         entry = self._batched(run_id, step, task_id, attempt)
         if entry is not None:
             return entry["start"]
-        return self.files.read_json(self.layout.start(run_id, step, task_id, attempt))
+        record = self.files.read_json(self.layout.start(run_id, step, task_id, attempt))
+        record.pop("claim", None)  # its claim's token: the claim's business only
+        return record
 
     def read_done(self, run_id: str, step: str, task_id: str,
                   attempt: int) -> dict[str, Any] | None:
@@ -272,3 +306,10 @@ class StoredRecords(TaskRecords):
     def task_file_location(self, run_id: str, step: str, task_id: str, name: str) -> str:
         """Where a file kept with a task is: a local path, or a URL on an object store."""
         return self.files.url(self.layout.task_file(run_id, step, task_id, name))
+
+
+def _claim(record: dict[str, Any]) -> bytes:
+    """A start record as its claim writes it: with a token of this claim's own, so that a
+    create-only write tried again after its answer was lost knows its own record from
+    another claim's with the same fields (``files.create_exclusive``)."""
+    return json.dumps({**record, "claim": uuid.uuid4().hex}).encode()

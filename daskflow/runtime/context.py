@@ -106,13 +106,20 @@ class ParallelInfo(NamedTuple):
 
 
 class TaskSpec(NamedTuple):
-    """Which task to run: its step, id and the foreach splits it sits in."""
+    """Which task to run: its step, id and the foreach splits it sits in.
+
+    ``own_folder``: its step never runs in batches in this run, so every attempt of it
+    is claimed in the task's own folder, attempt 0 first (the driver says so as it sends
+    it): its claim tries attempt 0 with no listing, and only an earlier run of the task
+    that claimed it sends it to its history (``task.run_task``).
+    """
 
     step: str
     task_id: str
     frames: tuple[ForeachFrame, ...] = ()
     parallel: ParallelInfo | None = None   # its place in a num_parallel gang
     iteration: int = 0                     # a recursive switch's step: its pass, from 0
+    own_folder: bool = False
 
 
 #: the steps that follow a foreach's split in its batch (``foreach -> a -> b -> join``:

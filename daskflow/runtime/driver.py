@@ -68,7 +68,7 @@ from .default_cluster import DefaultCluster
 from .diagnosis import Deaths, LostWorker, NannyReports, WorkerDiagnosed, diagnose_death, \
     failure_of, lost_worker, scheduler_gone, scheduler_lost, scheduler_went_away
 from .events import RunObserver
-from .fanout import BatchDone, Fanout, batch_chains, may_batch
+from .fanout import BatchDone, Fanout, batch_chains, in_batches, may_batch
 from .flights import Flights
 from .gang import Gang, Gangs, is_gang, rerun, send_gang
 from .growth import GiveUp, Movable, MoveTo, Sent, after_death, checked
@@ -146,6 +146,9 @@ class RunDriver:
             follow_on_finish=own | grows | looked_up,  # a task that may move: no followers yet
             batched=frozenset(chains), chains={s: c for s, c in chains.items() if c},
             sized=frozenset(s for s in steps if ctx.plan(s).split_request is not None))
+        # steps whose tasks this run never holds in batch objects: each claims its
+        # attempts in its own folder (TaskSpec.own_folder)
+        self.own_folders = frozenset(steps) - gangs - in_batches(chains)
         self.walk = Walk(self.graph, ctx.run_id, self.routes, reuse=reuse)
         self.clusters = StepClusters(self.graph, self.placements, gangs=gangs,
                                      max_workers=max_workers,
@@ -577,17 +580,19 @@ class RunDriver:
             for key, spec, plist in zip(keys, specs, parents):
                 self.movable.add(key, spec, plist, placement)
         parents = [[self.flights.future_of(p) for p in plist] for plist in parents]
+        sent = [spec._replace(own_folder=True) for spec in specs] \
+            if step in self.own_folders else specs
         with self._span(step):
             if step in self.clusters.gangs:
                 gang = Gang(step, specs, parents, cluster, keys)
                 futures = send_gang(client, ctx_future, gang)
                 self.gangs.sent(gang)
             elif len(specs) == 1:
-                futures = [calls.submit(client, execute_task, ctx_future, specs[0],
+                futures = [calls.submit(client, execute_task, ctx_future, sent[0],
                                         *parents[0], key=keys[0],
                                         priority=self._priority(cluster=cluster))]
             else:
-                futures = calls.map(client, execute_task, [ctx_future] * len(specs), specs,
+                futures = calls.map(client, execute_task, [ctx_future] * len(specs), sent,
                                     *[list(p) for p in zip(*parents)], keys=keys,
                                     priorities=[self._priority(i, cluster)
                                                 for i in range(len(specs))])

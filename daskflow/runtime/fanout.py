@@ -78,6 +78,18 @@ def batch_chains(graph: FlowGraph, may: Callable[[str], bool],
     return chains
 
 
+def in_batches(chains: dict[str, tuple[str, ...]]) -> frozenset[str]:
+    """The steps whose tasks a run with these chains (:func:`batch_chains`) may hold in
+    batch objects: its batched foreach steps and the steps their splits go on to.  Every
+    other step's tasks claim their attempts in their own folders only
+    (``TaskSpec.own_folder``).
+
+    >>> sorted(in_batches({"work": (), "double": ("add",)}))
+    ['add', 'double', 'work']
+    """
+    return frozenset(chains).union(*chains.values())
+
+
 @dataclass(frozen=True)
 class BatchDone:
     """The driver's event: a batch of ``fanout``'s splits finished or failed."""

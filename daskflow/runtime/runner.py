@@ -26,6 +26,7 @@ from ..configs import flow_configs, load_configs
 from ..current import username
 from ..dashboard import enabled as flow_page_enabled
 from ..datastore import ArtifactRef, ArtifactStore, resolve_root
+from ..datastore.files import filesystem_modules
 from ..datastore.names import check_run_id
 from ..datastore.store import read_ahead_setting
 from ..exceptions import (
@@ -279,7 +280,7 @@ class Runner:
         read_ahead_setting()  # a bad setting is refused now, not in the join
         if not self._may_need_none():
             for backend in backends:
-                backend.prepare()
+                backend.prepare(imports=self._worker_imports())
         self.code = self._code_package(backends)
         if self.run_id_file:
             folder = os.path.dirname(os.path.abspath(self.run_id_file))
@@ -291,6 +292,11 @@ class Runner:
         if self.scheduler_address:
             probe_scheduler_sees(self.datastore_root, self.scheduler_address,
                                  config.get("run.scheduler-timeout"), client=self.client)
+
+    def _worker_imports(self) -> list[str]:
+        """What every task imports to reach the datastore (``s3fs``): a backend whose
+        workers start from a warm process imports it there, not in each first task."""
+        return filesystem_modules(self.datastore_root)
 
     def _may_need_none(self) -> bool:
         """Whether @cache may reuse every task, so that no cluster starts: the default
@@ -398,7 +404,8 @@ class Runner:
             life.begin()
             with ExitStack() as stack:
                 def open_default() -> tuple[Any, Any]:
-                    get_backend(self.cluster).prepare()  # once: it may have waited till now
+                    # once: it may have waited till now
+                    get_backend(self.cluster).prepare(imports=self._worker_imports())
                     return stack.enter_context(self._default_cluster(life)), self.idle
                 client = None
                 if self.scheduler_address:  # a scheduler we did not start: connect now

@@ -70,11 +70,25 @@ def execute_task(ctx: RunContext, spec: TaskSpec, *parents: TaskRef) -> TaskRef:
     return run_task(ctx, ctx.store(), spec, parents)
 
 
+class EarlierAttempt(Exception):
+    """A task's first claim found its attempt 0 stored: Dask ran the task before."""
+
+
 def run_task(ctx: RunContext, store: ArtifactStore, spec: TaskSpec,
              parents: tuple[Any, ...]) -> TaskRef:
     """One task with its attempts, its records going to ``store`` (a batch of splits
-    passes one that holds them until the batch commits)."""
+    passes one that holds them until the batch commits).
+
+    A task whose attempts are all in its own folder (``spec.own_folder``) has none stored
+    unless its attempt 0 is: it claims that one first, with no listing of its folder or
+    of the step's batch objects (on an object store, four requests fewer on the run's
+    path), and reads its history only when the claim finds it taken."""
     plan = ctx.plan(spec.step)
+    if spec.own_folder and spec.parallel is None and not _batched(store):
+        try:
+            return _attempts(ctx, store, spec, parents, plan, [], first=True)
+        except EarlierAttempt:
+            pass  # Dask runs it again (its worker died, or its result was lost with it)
     history = _history(store, ctx, spec)
     _keep_output_of_dead_attempts(store, ctx, spec, history)
     if spec.parallel is None:
@@ -86,6 +100,14 @@ def run_task(ctx: RunContext, store: ArtifactStore, spec: TaskSpec,
             # Dask recomputes a finished task whose result was on a worker that died:
             # the stored result stands, the step does not run twice.
             return TaskRef.from_record(spec.step, spec.task_id, record, ctx.params)
+    return _attempts(ctx, store, spec, parents, plan, history)
+
+
+def _attempts(ctx: RunContext, store: ArtifactStore, spec: TaskSpec,
+              parents: tuple[Any, ...], plan: StepPlan,
+              history: list[tuple[int, dict[str, Any] | None]], first: bool = False) -> TaskRef:
+    """Attempts after ``history`` while the plan allows (``first``: the first one claims
+    attempt 0 or raises :class:`EarlierAttempt`); then give up."""
     while True:
         if len(history) > plan.retries:
             return _give_up(ctx, store, spec, parents, plan, history)
@@ -100,11 +122,12 @@ def run_task(ctx: RunContext, store: ArtifactStore, spec: TaskSpec,
         last = len(history) >= plan.retries  # a failure of the last attempt is caught in it
         if ctx.slots is not None:  # --max-workers on a cluster daskflow did not size
             with ctx.slots:
-                ref = _attempt(ctx, store, spec, parents, plan, last)
+                ref = _attempt(ctx, store, spec, parents, plan, last, first)
         else:
-            ref = _attempt(ctx, store, spec, parents, plan, last)
+            ref = _attempt(ctx, store, spec, parents, plan, last, first)
         if ref is not None:
             return ref
+        first = False
         history = _history(store, ctx, spec)
 
 
@@ -204,22 +227,30 @@ def _pathspec(ctx: RunContext, spec: TaskSpec) -> str:
 
 
 def _attempt(ctx: RunContext, store: ArtifactStore, spec: TaskSpec,
-             parents: tuple[TaskRef, ...], plan: StepPlan, last: bool) -> TaskRef | None:
+             parents: tuple[TaskRef, ...], plan: StepPlan, last: bool,
+             first: bool = False) -> TaskRef | None:
     """Run one attempt; its record says how it ended.  None when it failed.  The
     ``last`` attempt's failure goes to the ``task_exception`` hooks (``@catch``) in the
-    attempt itself, as in Metaflow: the attempt is then caught, and goes on."""
+    attempt itself, as in Metaflow: the attempt is then caught, and goes on.  ``first``:
+    it claims attempt 0, or raises :class:`EarlierAttempt` before anything runs."""
     node = ctx.graph[spec.step]
     pathspec = _pathspec(ctx, spec)
     frames = [list(f) for f in spec.frames]
     parents_named = parent_names(parents)
     started = time.time()
     spool = _spool_path(store)
-    attempt = store.claim_attempt(ctx.run_id, spec.step, spec.task_id, {
-        "started_at": started, "host": socket.gethostname(), "pid": os.getpid(),
-        "worker": _worker_address(), "frames": frames, "parents": parents_named,
-        "spool": _recorded_spool(store, spool), "gang_round": spec.parallel.round if spec.parallel else 0,
-        "resources": worker_resources(current_worker()),
-        "node_index": spec.parallel.node_index if spec.parallel else None})
+    start = {"started_at": started, "host": socket.gethostname(), "pid": os.getpid(),
+             "worker": _worker_address(), "frames": frames, "parents": parents_named,
+             "spool": _recorded_spool(store, spool),
+             "gang_round": spec.parallel.round if spec.parallel else 0,
+             "resources": worker_resources(current_worker()),
+             "node_index": spec.parallel.node_index if spec.parallel else None}
+    if not first:
+        attempt = store.claim_attempt(ctx.run_id, spec.step, spec.task_id, start)
+    elif store.claim_first(ctx.run_id, spec.step, spec.task_id, start):
+        attempt = 0
+    else:
+        raise EarlierAttempt(pathspec)
     record: dict[str, Any] = {"attempt": attempt, "started_at": started, "frames": frames,
                               "parents": parents_named, "worker": _worker_address()}
     if spool is not None:

@@ -58,6 +58,25 @@ def test_attempts_are_claimed_in_order(store):
     assert store.list_attempts("1", "train", "3") == [0, 1]
 
 
+@pytest.mark.parametrize("where", ["folder", "memory"])
+def test_a_first_claim_takes_attempt_0_once_and_never_over_another(where, tmp_path):
+    """A task whose attempts are all in its own folder claims attempt 0 with no listing;
+    a second claim of it (the task run again) finds it taken and the listing way then
+    claims the next; a batched view has no first claim."""
+    root = str(tmp_path / "root") if where == "folder" else f"memory://first-{tmp_path.name}"
+    store = ArtifactStore(root, "SomeFlow")
+    record = {"pid": 1}
+    assert store.claim_first("1", "end", "9", record) and record["attempt"] == 0
+    assert not store.claim_first("1", "end", "9", {"pid": 2})
+    assert store.read_start("1", "end", "9", 0)["pid"] == 1   # the first claim's, kept
+    assert store.claim_attempt("1", "end", "9", {"pid": 2}) == 1
+    assert store.list_attempts("1", "end", "9") == [0, 1]
+    assert not store.batched("1", "work", ["4"]).claim_first("1", "work", "4", {})
+    # two claims with the same fields are two claims (a token of each claim's own)
+    assert [store.claim_attempt("1", "end", "5", {"pid": 9}) for _ in range(3)] == [0, 1, 2]
+    assert store.read_start("1", "end", "5", 1) == {"pid": 9, "attempt": 1}
+
+
 def test_foreach_items_are_read_one_by_one(store):
     items = [{"i": i, "payload": "x" * i} for i in range(50)]
     store.write_foreach_items("1", "start", "1", 0, items, "items")

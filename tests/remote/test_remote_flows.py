@@ -174,3 +174,26 @@ def test_a_cached_flow_reuses_what_stock_workers_made_on_s3(stock_cluster, s3_ro
         assert ran == [8]
         assert {t.origin_pathspec.rsplit("/", 2)[0] for t in run["work"] if t.cached} \
             == {origin.pathspec}
+
+
+def test_a_lone_task_dask_ran_again_after_its_worker_died_claims_attempt_1_on_s3(
+        stock_cluster, s3_root, tmp_path):
+    """A step that never runs in batches claims its attempt 0 with no listing (one PUT
+    where its folder holds nothing); the scheduler, not daskflow's, runs it again by
+    itself after its worker was killed: that run finds attempt 0 claimed, records it
+    dead, and claims attempt 1 beside it, never over it."""
+    flow = tmp_path / "lone_death_flow.py"
+    flow.write_text((Path(__file__).parents[1] / "flows" / "lone_death_flow.py").read_text())
+    result = _run(flow, "--datastore-root", s3_root, "run", "--scheduler-address",
+                  stock_cluster.address, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    assert result.returncode == 0, result.stderr
+
+    namespace(None)
+    import dask.config
+    with dask.config.set({"daskflow.datastore.root": s3_root}):
+        task = Flow("LoneDeathFlow").latest_run["fragile"].task
+        assert task.attempts == [0, 1] and task.data.attempt_that_worked == 1
+        from daskflow.client import Task
+        dead = Task(task.pathspec, attempt=0)
+        assert not dead.successful and dead.failure_cause == "worker-lost"
+        assert "dies" in dead.stdout and f"process {task.data.pid} " not in dead.stdout

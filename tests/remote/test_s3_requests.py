@@ -87,3 +87,27 @@ def test_a_stored_value_is_read_back_in_one_request(moto_server, s3_root) -> Non
     assert reader.get_artifact(refs[1], "value") == b"v" * 5000
     assert reader.read_run("1")["status"] == "ok"
     assert [m for m, _ in requests_since(moto_server.log, offset)] == ["GET"] * 3
+
+
+def test_a_claim_is_one_create_only_write_that_no_other_can_take(moto_server, s3_root) -> None:
+    """A claim (a task's attempt, a run's id) is one conditional PUT (If-None-Match: *):
+    a second claim of the same record is refused by the store itself (412) and claims the
+    next attempt; the same claim tried again after its answer was lost finds its own
+    bytes there. With datastore.exclusive-create false: a HEAD, then a PUT."""
+    from daskflow.datastore import ArtifactStore
+    store = ArtifactStore(s3_root, "ClaimFlow")
+    offset = moto_server.log.stat().st_size
+    assert store.claim_first("1", "end", "3", {"pid": 1})
+    assert [m for m, _ in requests_since(moto_server.log, offset)] == ["PUT"]
+    assert not store.claim_first("1", "end", "3", {"pid": 2})
+    assert store.read_start("1", "end", "3", 0)["pid"] == 1
+    assert store.claim_attempt("1", "end", "3", {"pid": 2}) == 1
+    path = store.layout.start("1", "end", "3", 0)
+    assert store.files.create_exclusive(path, store.files.read(path))  # its own, again
+    assert not store.files.create_exclusive(path, b"{}")
+    with dask.config.set({"daskflow.datastore.exclusive-create": False}):
+        looking = ArtifactStore(s3_root, "ClaimFlow")
+        offset = moto_server.log.stat().st_size
+        assert looking.claim_first("1", "end", "4", {"pid": 3})
+        assert [m for m, _ in requests_since(moto_server.log, offset)] == ["HEAD", "PUT"]
+        assert not looking.claim_first("1", "end", "4", {"pid": 4})

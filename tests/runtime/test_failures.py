@@ -175,6 +175,21 @@ def test_killed_worker_task_is_retried_elsewhere_with_retry(workdir):
     assert killed.successful and killed.data.out == 10
 
 
+def test_a_lone_task_whose_worker_died_claims_attempt_1_beside_its_attempt_0(run_flow, workdir):
+    # A step that never runs in batches claims its attempt 0 with no listing; run again
+    # after its worker died, it finds that attempt and claims the next, never over it.
+    result = run_flow("lone_death_flow.py", "run")
+    assert result.returncode == 0, result.stderr
+    run = Flow("LoneDeathFlow").latest_run
+    task = run["fragile"].task
+    assert task.attempts == [0, 1] and task.data.attempt_that_worked == 1
+    dead = Task(task.pathspec, attempt=0)
+    assert not dead.successful and dead.failure_cause == "worker-lost"
+    assert "dies" in dead.stdout  # its own output, kept: its records are its own
+    assert task.successful and f"process {task.data.pid} " not in dead.stdout
+    assert [t.attempts for t in (run["start"].task, run["end"].task)] == [[0], [0]]
+
+
 def test_ctrl_c_cancels_closes_and_can_resume(workdir):
     proc = popen("slow_foreach.py", "run", "--n", "4", "--nap", "30", cwd=workdir)
     worker_pid = int(wait_for(workdir / "pid-0-0"))

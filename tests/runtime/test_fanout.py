@@ -13,7 +13,7 @@ from daskflow.graph import FlowGraph
 from daskflow.inputs import ForeachFrame
 from daskflow.runtime.context import TaskRef, TaskSpec
 from daskflow.runtime.fanout import FIXED_SHARE, BatchSizer, Fanout, batch_chains, \
-    journal_state, may_batch
+    in_batches, journal_state, may_batch
 from daskflow.steps import StepPlan
 
 from .test_walk import SHAPES
@@ -79,6 +79,18 @@ def test_a_chain_of_steps_up_to_the_join_is_batched_whole_or_not_at_all(flow_gra
                           ("foreach chain", {"a": ("b",)})):
         shape = SHAPES[name].graph(name.replace(" ", "_"))
         assert batch_chains(shape, lambda step: True) == batched, name
+
+
+def test_only_steps_never_batched_claim_their_attempts_in_their_own_folders(flow_graph):
+    """The steps in batches (a batched foreach and the steps its splits go on to) may have
+    attempts in batch objects; a task of any other step has all of its in its folder,
+    so its claim looks nowhere else (TaskSpec.own_folder)."""
+    graph = flow_graph("chain_flow.py")   # start -foreach-> double -> plus_one -> join
+    chains = batch_chains(graph, lambda name: may_batch(plan(graph, name), False, False))
+    assert in_batches(chains) == {"double", "plus_one"}
+    assert in_batches(batch_chains(flow_graph("foreach.py"), lambda name: True)) == {"work"}
+    with dask.config.set({"daskflow.run.batching": False}):
+        assert in_batches(batch_chains(graph, lambda name: True)) == frozenset()
 
 
 def test_batches_grow_while_splits_are_short_and_shrink_to_a_share_at_the_end():

@@ -120,6 +120,26 @@ def test_an_artifact_stored_bigger_than_the_bound_is_not_read_ahead(root, monkey
     assert reads.ahead("out") == 0 and len(reads.by) == 50
 
 
+def test_a_value_inline_in_its_record_is_not_read_ahead(root) -> None:
+    """A trivial split's value travels in its record: there is nothing to read ahead, and
+    a thread per input would cost the join more than it saves."""
+    store = ArtifactStore(root, "SomeFlow")
+    task_ids = [str(i) for i in range(100)]
+    records = store.batched("1", "work", task_ids)
+    for task_id in task_ids:
+        attempt = records.claim_attempt("1", "work", task_id, {"started_at": 1.0})
+        ref = records.put_artifact(int(task_id) * 2, "out")
+        assert ref.inline is not None
+        records.write_done("1", "work", task_id, attempt, {
+            "attempt": attempt, "status": "ok", "artifacts": {"out": ref.as_record()},
+            "frames": [["start", "1", 0, int(task_id), 100]]})
+    parents = [SplitBatch("work", tuple(task_ids), (0,) * 100, 0.0, 0.0, records.commit())]
+    reader = ArtifactStore(root, "SomeFlow")
+    reads = Reads(reader)
+    assert sum(view.out for view in JoinInputs(reader, "1", {}, parents)) == 9900
+    assert reads.ahead("out") == 0 and len(reads.by) == 100
+
+
 def test_the_setting_is_a_whole_number_of_inputs(root, tmp_path) -> None:
     from daskflow.exceptions import ConfigurationError
     store = ArtifactStore(root, "SomeFlow")

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from daskflow import Flow
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from daskflow import Flow, Runner
+from daskflow.clusters import ClusterBackend, register_backend, registry
+
+FLOWS = Path(__file__).parents[1] / "flows"
 
 
 EXPECTED_ENV = {"OMP_NUM_THREADS": "1", "DRIVER_MARK": "from-the-driver",
@@ -59,3 +68,50 @@ def test_a_bad_dashboard_delay_is_refused_before_the_run(run_flow, workdir):
     assert "daskflow.local.dashboard-delay is 'soon'" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (workdir / ".daskflow" / "WorkerStartFlow").exists()  # nothing stored
+
+
+FORKED_PROBE = """
+import multiprocessing, sys
+sys.path.insert(0, sys.argv[1])
+import probe
+from daskflow.clusters.local import forkserver
+assert forkserver.warm_up(["tabnanny"])   # a module nothing else here imports
+with multiprocessing.get_context("forkserver").Pool(1) as pool:
+    print(pool.apply(probe.loaded, ("tabnanny",)), pool.apply(probe.loaded, ("pydoc_data.topics",)))
+"""
+
+
+def test_the_fork_server_imports_what_the_datastore_needs_before_workers_fork(workdir):
+    """``prepare(imports=["s3fs"])`` (the run's datastore on S3): the fork server imports
+    it once, so a forked worker's first task does not (half a second on s3fs)."""
+    (workdir / "probe.py").write_text("def loaded(name):\n    import sys\n"
+                                      "    return name in sys.modules\n")
+    result = subprocess.run([sys.executable, "-c", FORKED_PROBE, str(workdir)], cwd=workdir,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["True", "False"]
+
+
+class _Preparing(ClusterBackend):
+    """A backend that only notes what a run asks it to prepare."""
+
+    name = "preparing-test"
+    local_machine = True
+    shares_filesystem = True
+    imports: list[list[str]] = []
+
+    def prepare(self, *, imports=()):
+        type(self).imports.append(list(imports))
+
+
+@pytest.mark.fast
+@pytest.mark.parametrize("root, expected", [("s3://bucket/runs", ["s3fs"]), ("here", [])])
+def test_a_run_prepares_its_backends_with_its_datastores_filesystem(root, expected, workdir,
+                                                                   monkeypatch):
+    monkeypatch.setattr(registry, "known_backends", dict(registry.known_backends))
+    monkeypatch.setattr(registry, "_registry", dict(registry._registry))
+    register_backend(_Preparing.name, _Preparing)
+    _Preparing.imports.clear()
+    runner = Runner(FLOWS / "linear_params.py", cluster=_Preparing.name, datastore_root=root)
+    runner._preflight()
+    assert _Preparing.imports == [expected]

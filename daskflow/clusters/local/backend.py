@@ -13,7 +13,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -95,11 +95,11 @@ class LocalBackend(LocalProcessTeardown, ClusterBackend):
     def default_request(self, max_workers: int) -> ResourceRequest:
         return default_request(max_workers)
 
-    def prepare(self) -> None:
-        """Start the fork server now, so it imports what workers need while the run sets up,
-        and the run's TLS credentials."""
+    def prepare(self, *, imports: Sequence[str] = ()) -> None:
+        """Start the fork server now, so it imports what workers need (``imports`` too)
+        while the run sets up, and the run's TLS credentials."""
         start_credentials()
-        warm_up()
+        warm_up(imports)
 
     def cluster_class(self, request: ResourceRequest) -> str:
         """``module:Class`` of the cluster this request gets."""

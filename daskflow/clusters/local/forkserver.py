@@ -28,7 +28,7 @@ import multiprocessing
 import os
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -80,13 +80,15 @@ def pre_spawn_environ() -> dict[str, Any]:
     return dict(value or {})
 
 
-def warm_up() -> bool:
+def warm_up(imports: Sequence[str] = ()) -> bool:
     """Start the fork server now, in the background; True when workers can fork from it.
 
     Call it as early as possible in the driver's main thread: the fork server imports
-    what workers need while the driver goes on. Off the main thread, and before any
-    call there, it does nothing (Ctrl-C could not be kept from the workers), and
-    workers are spawned.
+    what workers need while the driver goes on, and ``imports`` after that (the
+    datastore's filesystem: ``s3fs`` is about half a second of a worker's first task
+    otherwise; one that fails to import is left to the worker, which says why). Off the
+    main thread, and before any call there, it does nothing (Ctrl-C could not be kept
+    from the workers), and workers are spawned.
     """
     global _warm
     if start_method() != "forkserver":
@@ -98,7 +100,8 @@ def warm_up() -> bool:
             return False
         from multiprocessing import forkserver, spawn
 
-        multiprocessing.get_context("forkserver").set_forkserver_preload([PRELOAD_MODULE])
+        multiprocessing.get_context("forkserver").set_forkserver_preload(
+            [PRELOAD_MODULE, *imports])
         # Dask's pre-spawn variables (MALLOC_TRIM_THRESHOLD_ is read by glibc only when a
         # process starts, OMP_NUM_THREADS before numpy loads) and Nanny's hash seed.
         env = {key: str(value) for key, value in pre_spawn_environ().items()
