@@ -69,6 +69,7 @@ class StepReads:
         self._order: list[str] = []
         self._lock = threading.Lock()
         self._ahead: dict[tuple[str, str, str], Future] = {}   # (what, task, name)
+        self._taken: dict[str, tuple[list[int], dict[str, Any] | None]] = {}  # records
         self._last: int | None = None     # the position of the task last read
         self._direction = 1               # which way the reads go: up or down the ids
 
@@ -76,7 +77,12 @@ class StepReads:
 
     def latest(self, task_id: str) -> tuple[list[int], dict[str, Any] | None]:
         """The task's attempts and its latest attempt's done record (None: none yet)."""
-        return self._take(("record", task_id, ""), lambda: self._read_latest(task_id))
+        found = self._take(("record", task_id, ""), lambda: self._read_latest(task_id))
+        with self._lock:  # kept for the artifact read ahead that may come after
+            self._taken[task_id] = found
+            while len(self._taken) > HELD_MOST:
+                self._taken.pop(next(iter(self._taken)))
+        return found
 
     def artifact(self, task_id: str, name: str, ref: ArtifactRef) -> Any:
         """Artifact ``name`` of the task's latest attempt, whose ref is ``ref``."""
@@ -94,11 +100,20 @@ class StepReads:
     def _read_artifact(self, task_id: str, name: str) -> Any:
         with self._lock:
             record = self._ahead.get(("record", task_id, ""))
-        # a record read ahead already is used; one still waiting is not waited for (its
-        # thread may be queued behind this one)
-        _, done = record.result() if record is not None and record.done() \
-            and not record.cancelled() and record.exception() is None \
-            else self._read_latest(task_id)
+            taken = self._taken.get(task_id)
+        # the record its task took already; or one read ahead, used once read or waited
+        # for while a thread reads it (one still queued is not: its thread may be queued
+        # behind this one); else it is read here
+        if taken is not None:
+            _, done = taken
+        elif record is not None and (record.done() or record.running()) \
+                and not record.cancelled():
+            try:
+                _, done = record.result()
+            except Exception:  # noqa: BLE001  read again, with the store's retries
+                _, done = self._read_latest(task_id)
+        else:
+            _, done = self._read_latest(task_id)
         from .datastore import ArtifactRef
         ref = ArtifactRef(*done["artifacts"][name])
         if not worth_reading_ahead(ref):

@@ -112,3 +112,18 @@ def test_an_artifact_stored_bigger_than_the_bound_is_not_read_ahead(root, monkey
     assert [t.data.out for t in step] == [value(i) for i in range(N, 0, -1)]
     assert reads.count("get_artifact", ahead=True) == 0 and reads.count("get_artifact") == N
     assert reads.count("read_done", ahead=True) >= N - 8   # records are still read ahead
+
+
+def test_an_artifact_read_ahead_uses_the_record_its_task_already_took(root, monkeypatch):
+    """The caller can run ahead of the read-ahead threads (a loaded machine): a task's
+    record it took is what that task's artifact read ahead uses, not a second read."""
+    from daskflow.client_read_ahead import step_reads
+    store = ArtifactStore(root, "ReadFlow")
+    reads = step_reads(store, "1", "each", lambda: [str(i) for i in range(1, N + 1)])
+    attempts, done = reads.latest("7")           # the caller takes task 7's record
+    assert attempts == [0] and done["status"] == "ok"
+    counted = Reads(monkeypatch)
+    with reads._lock:                           # its record read ahead is gone by now
+        reads._ahead.pop(("record", "7", ""), None)
+    assert reads._read_artifact("7", "out") == value(7)  # what an ahead thread runs
+    assert counted.count("read_done") == 0 and counted.count("list_attempts") == 0
