@@ -154,7 +154,7 @@ def test_the_store_writes_every_kind_of_file_where_the_layout_puts_it(tmp_path):
     assert _tree(tmp_path / "SomeFlow") == {
         f"_data/{ref.sha[:2]}/{ref.sha}", key, f"{r}/_run.json", f"{r}/_report.html",
         f"{t}/0.start.json", f"{t}/0.stdout", f"{t}/0.foreach", f"{t}/0.performance.html",
-        f"{t}/0.card-0.html", f"{t}/0.done.json", f"{r}/work/_batches/{batch_objects[0]}"}
+        f"{t}/0.card-0.html", f"{t}/0.done.json", "/".join([r, "work", "_batches", batch_objects[0]])}
     assert relative == "start/1/0.performance.html"  # what the task's record keeps
     assert store.runs.file_location(run_id, relative) == str(tmp_path / "SomeFlow" / t /
                                                               "0.performance.html")

@@ -113,7 +113,7 @@ def test_a_foreach_on_a_flaky_store_reads_back_what_it_wrote(flaky_s3, s3_prefix
     assert run.successful
     _check_splits(run, _flow_module(), SPLITS)
     some = next(t for t in run["work"] if t.index == SPLITS // 2)
-    logs = _run(workdir, flaky_s3, s3_prefix, "logs", f"{run.id}/work/{some.id}")
+    logs = _run(workdir, flaky_s3, s3_prefix, "logs", "/".join([run.id, "work", some.id]))
     assert logs.returncode == 0, logs.stderr[-2000:]
     assert f"split {some.index} stored" in logs.stdout
     report = _run(workdir, flaky_s3, s3_prefix, "report", run.id, "-o",

@@ -115,7 +115,7 @@ def test_resume_of_a_wide_foreach_writes_its_clones_as_batch_objects(run_flow, w
         len(batch_objects(workdir, "BatchFlow", origin.id, "work")) + 3 < 100
     some = next(t for t in run["work"] if t.index == 1234)
     assert some.successful and some.attempts == [0]
-    logs = run_flow("batch_flow.py", "logs", f"{run.id}/work/{some.id}")
+    logs = run_flow("batch_flow.py", "logs", "/".join([run.id, "work", some.id]))
     assert logs.returncode == 0 and "split 1234 attempt 0" in logs.stdout
     again = run_flow("batch_flow.py", "resume", "join", "--origin-run-id", run.id)
     assert again.returncode == 0, again.stderr

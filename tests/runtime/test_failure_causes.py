@@ -114,7 +114,7 @@ def test_workers_killed_under_a_batched_foreach_leave_every_split_counted(workdi
         for attempt in attempts:
             assert attempt.successful or attempt.failure_cause == "worker-lost"
     for task_id, attempt in cut_short:  # each body a kill cut short is a worker-lost attempt
-        dead = Task(f"{run.pathspec}/work/{task_id}", attempt=attempt)
+        dead = Task("/".join([run.pathspec, "work", task_id]), attempt=attempt)
         assert dead.failure_cause == "worker-lost" and "SIGKILL" in dead.exception.exception
     assert f"Retried {len(cut_short)}" in out or "worker-lost" in out
 

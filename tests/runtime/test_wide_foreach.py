@@ -26,7 +26,7 @@ def cli(workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 def headers(text: str) -> list[str]:
     """The task ids a ``dump`` or ``logs`` printed, in order."""
-    return re.findall(r"^(?:--- )?BatchFlow/\d+/work/(\d+)", text, re.M)
+    return re.findall("/".join([r"^(?:--- )?BatchFlow", r"\d+", "work", r"(\d+)"]), text, re.M)
 
 
 def test_dump_and_logs_print_a_page_of_a_wide_step(run_flow, workdir):
