@@ -140,6 +140,18 @@ def test_check_refuses_a_bad_read_ahead_setting_as_run_does(run_in_process, work
     assert not list((workdir / ".daskflow").glob("*/[0-9]*"))  # no run stored
 
 
+def test_check_refuses_a_bad_exclusive_create_setting_as_run_does(run_in_process, workdir):
+    import dask.config
+    for command in ("check", "run"):
+        with dask.config.set({"daskflow.datastore.exclusive-create": "maybe"}):
+            result = run_in_process("linear_params.py", command)
+        assert result.returncode == 1, command
+        assert "daskflow.datastore.exclusive-create is 'maybe': give true" in \
+            result.stderr, command
+        assert "Traceback" not in result.stderr
+    assert not list((workdir / ".daskflow").glob("*/[0-9]*"))  # no run stored
+
+
 MISTAKES_IN_A_STEP = [
     (["bad/foreach_mistakes.py", "--mistake", "typo"],
      ["ForeachError: Step 'start' fans out with foreach='items' but never sets self.items.",

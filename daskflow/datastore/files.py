@@ -42,7 +42,7 @@ from fsspec.implementations.local import LocalFileSystem
 from fsspec.registry import known_implementations
 
 from .. import config
-from ..exceptions import DatastoreUnavailable, DatastoreWriteError
+from ..exceptions import ConfigurationError, DatastoreUnavailable, DatastoreWriteError
 from ..scratch import owned_prefix
 from .layout import TEMP_MARK, probe_file
 from .retries import ContentMismatch, RetryPolicy, s3_options
@@ -309,7 +309,7 @@ class FsspecFiles(_Files):
         self.base = base
         self.store = fs.unstrip_protocol(base)  # what messages call it: s3://bucket/prefix
         self.retry = RetryPolicy.configured()
-        self.exclusive = bool(config.get("datastore.exclusive-create"))
+        self.exclusive = exclusive_create_setting()
         self.down = False  # an operation's tries were all spent: the next try only once
         # s3fs asks an object's size (a HEAD) before each whole read, to read a big one
         # in parallel chunks; it is told not to where the object is known to be small
@@ -501,6 +501,18 @@ class FsspecFiles(_Files):
 
 def _name(path: str) -> str:
     return path.rstrip("/").rsplit("/", 1)[-1]
+
+
+def exclusive_create_setting() -> bool:
+    """``daskflow.datastore.exclusive-create``: whether a claim on an object store is one
+    create-only write (true), or a look and a write for a store that cannot keep one."""
+    setting = config.get("datastore.exclusive-create")
+    if not isinstance(setting, bool):
+        raise ConfigurationError(
+            f"daskflow.datastore.exclusive-create is {setting!r}: give true (a claim is one "
+            f"create-only write, as S3 keeps it) or false (a look and a write, for a store "
+            f"that ignores the condition).")
+    return setting
 
 
 def filesystem_modules(root: str) -> list[str]:

@@ -37,7 +37,7 @@ from .artifacts import ArtifactRef, Artifacts
 from .batch_records import BatchRecords
 from .blobs import BlobStore
 from .cache_index import CacheIndex, HeldCacheIndex
-from .files import files_for
+from .files import exclusive_create_setting, files_for
 from .foreach_items import ForeachItems
 from .layout import Layout
 from .names import check_flow_name
@@ -275,6 +275,13 @@ def worth_reading_ahead(ref: ArtifactRef) -> bool:
     not in the ref itself (an inline value: decoding it in a thread costs more than it
     saves, 5,000 trivial inputs of a join about 50 ms)."""
     return ref.inline is None and (ref.size or 0) <= READ_AHEAD_LARGEST
+
+
+def check_settings() -> None:
+    """Refuse a bad datastore setting read only where it is used (a join's read-ahead,
+    a claim on a worker), before a run starts."""
+    read_ahead_setting()
+    exclusive_create_setting()
 
 
 def read_ahead_setting() -> int:

@@ -28,7 +28,7 @@ from ..dashboard import enabled as flow_page_enabled
 from ..datastore import ArtifactRef, ArtifactStore, resolve_root
 from ..datastore.files import filesystem_modules
 from ..datastore.names import check_run_id
-from ..datastore.store import read_ahead_setting
+from ..datastore.store import check_settings
 from ..exceptions import (
     ConfigurationError,
     DaskflowException,
@@ -263,7 +263,7 @@ class Runner:
         code package and every cluster request."""
         backends = self._backends()
         refuse_unreachable_datastore(self.datastore_root, self._where())
-        read_ahead_setting()  # a bad setting is refused now, not in the join
+        check_settings()  # a bad setting is refused now, not in a join or a claim
         self._code_package(backends)
         self._check_requests()
 
@@ -277,7 +277,7 @@ class Runner:
         """
         backends = self._backends()
         refuse_unreachable_datastore(self.datastore_root, self._where())
-        read_ahead_setting()  # a bad setting is refused now, not in the join
+        check_settings()  # a bad setting is refused now, not in a join or a claim
         if not self._may_need_none():
             for backend in backends:
                 backend.prepare(imports=self._worker_imports())
