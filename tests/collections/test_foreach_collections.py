@@ -111,7 +111,10 @@ def test_resume_reruns_the_failed_partition_only(run_flow: Any, workdir: Path) -
     failed = _run(run_flow, workdir, "run", "--kind", "bag", "--fail", "2")
     assert failed.returncode == 1
     assert "split 2 fails on purpose" in failed.stderr
-    assert len(_seen(workdir)) == 3  # partitions 0, 1 and 3 were computed by their splits
+    # partitions 0, 1 and 3 were computed by their splits (the failing split fails after
+    # them; its own partition may have been read ahead of its failure)
+    before = _seen(workdir)
+    assert {first for first, _, _ in before} >= {0, 3, 9}
     resumed = _run(run_flow, workdir, "resume",
                    env={"NO_FAIL": "1"})
     assert resumed.returncode == 0, resumed.stderr
@@ -120,4 +123,4 @@ def test_resume_reruns_the_failed_partition_only(run_flow: Any, workdir: Path) -
     assert run["join"].task.data.parts == [[0, 1, 2], [3, 4, 5], [6, 7, 8], [9]]
     cloned = {t.index for t in run["per_part"] if t.origin_pathspec}
     assert cloned == {0, 1, 3}
-    assert sorted(first for first, _, _ in _seen(workdir)) == [0, 3, 6, 9]
+    assert [first for first, _, _ in _seen(workdir)[len(before):]] == [6]  # the resume's

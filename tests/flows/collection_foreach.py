@@ -5,11 +5,12 @@ can tell which task computed each partition (the step is ``current.step_name`` o
 thread that ran it: the split, or none for a worker writing an artifact).
 """
 import os
+import time
 
 import numpy as np
 import pandas as pd
 
-from daskflow import FlowSpec, Parameter, current, step
+from daskflow import FlowSpec, Parameter, Run, current, step
 
 
 def _where() -> str:
@@ -30,6 +31,18 @@ def _seen(part):
 
 def _seen_bag(items):
     return _seen(list(items))
+
+
+def _after_the_other_splits(num_splits):
+    """Wait (at most a minute) until every other split of this foreach has finished, so
+    the failing split fails last and a resume clones the same splits on a busy machine
+    (a failure cancels the splits still queued or running)."""
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        tasks = Run(f"{current.flow_name}/{current.run_id}")[current.step_name]
+        if sum(1 for task in tasks if task.finished) >= num_splits - 1:
+            return
+        time.sleep(0.1)
 
 
 def _flat(value):
@@ -74,6 +87,7 @@ class CollectionForeachFlow(FlowSpec):
     @step
     def per_part(self):
         if self.index == self.fail and not os.environ.get("NO_FAIL"):
+            _after_the_other_splits(self.foreach_stack()[-1][1])
             raise RuntimeError(f"split {self.index} fails on purpose")
         part = self.input
         if self.kind == "parts":
