@@ -44,6 +44,9 @@ except ImportError:  # pragma: no cover - daskflow's own install declares it
 VERSION = 1
 #: entries kept made (a reader asks for a task's start, done and logs in a row)
 RECENT = 64
+#: batch objects a reader of a whole step fetches at once (concurrent reads on an object
+#: store; a million splits' objects are a few hundred kilobytes each)
+READ_TOGETHER = 8
 
 Entry = dict[str, Any]
 
@@ -261,9 +264,19 @@ class StepBatches:
         entries without it (:func:`whole` makes a record whole), one object at a time."""
         self.refresh()
         ranges = set()   # a batch Dask ran twice wrote its range twice: the first is read
-        for first, last, name in list(self.starts):
-            if (first, last) not in ranges:
-                data = self._decoded(name)
+        starts = list(self.starts)
+        for at in range(0, len(starts), READ_TOGETHER):
+            chunk = [(first, last, f"{self.folder}/{name}")
+                     for first, last, name in starts[at:at + READ_TOGETHER]]
+            raw = self.files.read_many([path for _, _, path in chunk])  # concurrently
+            for first, last, path in chunk:
+                if (first, last) in ranges:
+                    continue
+                if path in raw:
+                    with collector_paused():
+                        data = _loads(raw.pop(path))
+                else:  # a read that failed: once more alone, retried as every read
+                    data = self._decoded(path.rsplit("/", 1)[1])
                 if data is not None:
                     ranges.add((first, last))
                     yield data.get("common") or {}, data.get("entries", [])

@@ -531,6 +531,15 @@ def filesystem_modules(root: str) -> list[str]:
         return [known["class"].rsplit(".", 1)[0]]
     return []  # registered by the caller (imported already) or unknown: files_for says
 
+def connect(root: str) -> None:
+    """Open ``root``'s filesystem and its client now (s3fs's ``connect``), which its
+    first request would otherwise do: a worker does it before its first task asks."""
+    files = files_for(root)
+    opening = getattr(getattr(files, "fs", None), "connect", None)
+    if callable(opening):
+        opening()
+
+
 def files_for(root: str) -> LocalFiles | FsspecFiles:
     """The strategy for a datastore root: a local folder or an fsspec URL."""
     if root.startswith(("s3://", "s3a://")):

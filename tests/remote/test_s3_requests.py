@@ -111,3 +111,35 @@ def test_a_claim_is_one_create_only_write_that_no_other_can_take(moto_server, s3
         assert looking.claim_first("1", "end", "4", {"pid": 3})
         assert [m for m, _ in requests_since(moto_server.log, offset)] == ["HEAD", "PUT"]
         assert not looking.claim_first("1", "end", "4", {"pid": 4})
+
+
+def test_local_workers_open_the_s3_datastore_as_they_start(s3_root):
+    """A local worker makes its S3 client as it starts (a thread of its own), not in its
+    first task: the run's first step would otherwise wait for botocore to load."""
+    from distributed import Client
+
+    from daskflow.clusters.labels import ClusterLabels, labelled
+    from daskflow.clusters.local.backend import LocalBackend
+    from daskflow.clusters.request import ResourceRequest
+
+    def opened(root, seconds):
+        import time
+
+        from daskflow.datastore.files import files_for
+        deadline = time.monotonic() + seconds
+        while files_for(root).fs._s3 is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return files_for(root).fs._s3 is not None
+
+    def plugins(dask_worker):
+        return sorted(dask_worker.plugins)
+
+    backend = LocalBackend()
+    request = ResourceRequest(cpu=1, workers=2)
+    with labelled(ClusterLabels(run="F/1", datastore=s3_root)), \
+            backend.open(request) as cluster, Client(cluster) as client:
+        assert set(client.run(opened, s3_root, 60).values()) == {True}
+        assert "daskflow-open-store" in next(iter(client.run(plugins).values()))
+    with labelled(ClusterLabels(run="F/2", datastore="runs")), \
+            backend.open(request) as cluster, Client(cluster) as client:
+        assert "daskflow-open-store" not in next(iter(client.run(plugins).values()))

@@ -20,6 +20,7 @@ from typing import Any
 from ...exceptions import ConfigurationError
 from ..base import ClusterBackend
 from ..errors import BackendNotInstalledError, ResourceRequestError
+from ..labels import current_labels
 from ..lifetime import preload
 from ..processes import LocalProcessTeardown
 from ..request import ResourceRequest, format_bytes
@@ -206,6 +207,10 @@ class LocalBackend(LocalProcessTeardown, ClusterBackend):
         forked = forked_worker_kwargs()  # the driver's environment, under the request's
         if forked:
             kwargs["env"] = {**forked["env"], **kwargs.get("env", {})}
+        from .open_store import store_opener  # distributed's plugin: only now
+        opener = store_opener(current_labels().datastore)  # the run's, when it has one
+        if opener is not None:
+            kwargs["plugins"] = (opener,)
         from distributed import LocalCluster
         if kwargs["dashboard_address"] is None:
             return LocalCluster(**kwargs)
