@@ -134,12 +134,20 @@ def test_local_workers_open_the_s3_datastore_as_they_start(s3_root):
     def plugins(dask_worker):
         return sorted(dask_worker.plugins)
 
+    def frozen():
+        import gc
+        return gc.get_freeze_count()
+
     backend = LocalBackend()
     request = ResourceRequest(cpu=1, workers=2)
-    with labelled(ClusterLabels(run="F/1", datastore=s3_root)), \
+    # spawned workers: nothing of theirs frozen but what the plugin froze
+    with dask.config.set({"daskflow.local.start-method": "spawn"}), \
+            labelled(ClusterLabels(run="F/1", datastore=s3_root)), \
             backend.open(request) as cluster, Client(cluster) as client:
         assert set(client.run(opened, s3_root, 60).values()) == {True}
         assert "daskflow-open-store" in next(iter(client.run(plugins).values()))
+        # the client's objects are out of the collector's reach once it is made
+        assert min(client.run(frozen).values()) > 10_000
     with labelled(ClusterLabels(run="F/2", datastore="runs")), \
             backend.open(request) as cluster, Client(cluster) as client:
         assert "daskflow-open-store" not in next(iter(client.run(plugins).values()))

@@ -77,19 +77,23 @@ import probe
 from daskflow.clusters.local import forkserver
 assert forkserver.warm_up(["tabnanny"])   # a module nothing else here imports
 with multiprocessing.get_context("forkserver").Pool(1) as pool:
-    print(pool.apply(probe.loaded, ("tabnanny",)), pool.apply(probe.loaded, ("pydoc_data.topics",)))
+    print(pool.apply(probe.loaded, ("tabnanny",)), pool.apply(probe.loaded, ("pydoc_data.topics",)),
+          pool.apply(probe.frozen) > 10_000)
 """
 
 
 def test_the_fork_server_imports_what_the_datastore_needs_before_workers_fork(workdir):
     """``prepare(imports=["s3fs"])`` (the run's datastore on S3): the fork server imports
-    it once, so a forked worker's first task does not (half a second on s3fs)."""
+    it once, so a forked worker's first task does not (half a second on s3fs); and what
+    the server imported is frozen out of the worker's garbage collections."""
     (workdir / "probe.py").write_text("def loaded(name):\n    import sys\n"
-                                      "    return name in sys.modules\n")
+                                      "    return name in sys.modules\n"
+                                      "def frozen():\n    import gc\n"
+                                      "    return gc.get_freeze_count()\n")
     result = subprocess.run([sys.executable, "-c", FORKED_PROBE, str(workdir)], cwd=workdir,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["True", "False"]
+    assert result.stdout.split() == ["True", "False", "True"]
 
 
 class _Preparing(ClusterBackend):

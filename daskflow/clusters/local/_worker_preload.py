@@ -1,8 +1,9 @@
 """Imported once by the fork server that local workers are forked from (forkserver.py).
 
-Importing this module is its whole job: it imports what every worker needs, and the
-modules the caller's main script imports at its top level, so a forked worker starts
-with all of it in memory. (Dask's pre-spawn variables are in the server's environment
+Importing this module is its whole job: it imports what every worker needs, the
+modules the caller's main script imports at its top level, and those the driver named
+(the datastore's filesystem), so a forked worker starts with all of it in memory, frozen
+out of its garbage collections. (Dask's pre-spawn variables are in the server's environment
 from its start: see ``warm_up``.) Nothing here runs a task or starts a thread.
 
 The caller's script itself is never run here, nor in a worker: it may start a flow
@@ -15,6 +16,7 @@ as a ``multiprocessing`` Pool's worker does (``_StandInMain``).
 """
 
 import ast
+import gc
 import importlib
 import importlib.util
 import os
@@ -119,3 +121,16 @@ if _path or _name:
                 importlib.import_module(_module)
             except BaseException:  # noqa: BLE001  a worker imports it then, and reports what fails
                 pass
+
+# What the driver asked for besides (warm_up's imports: the datastore's filesystem),
+# after the rest; one that fails to import is left to the worker, which says why.
+for _module in filter(None, os.environ.pop("DASKFLOW_FORKSERVER_IMPORTS", "").split(",")):
+    try:
+        importlib.import_module(_module)
+    except BaseException:  # noqa: BLE001
+        pass
+
+# All of it lives as long as the workers forked from here: out of the collector's reach
+# (gc.freeze), a worker's collections walk only what the worker made, not every module's
+# objects (a tenth of a wide foreach's time went to them), and the pages stay shared.
+gc.freeze()

@@ -38,6 +38,7 @@ from ...exceptions import ConfigurationError
 PRELOAD_MODULE = "daskflow.clusters.local._worker_preload"
 MAIN_PATH_VARIABLE = "DASKFLOW_FORKSERVER_MAIN"
 MAIN_NAME_VARIABLE = "DASKFLOW_FORKSERVER_MAIN_NAME"
+IMPORTS_VARIABLE = "DASKFLOW_FORKSERVER_IMPORTS"
 METHODS = ("forkserver", "spawn")
 
 _lock = threading.Lock()
@@ -100,8 +101,7 @@ def warm_up(imports: Sequence[str] = ()) -> bool:
             return False
         from multiprocessing import forkserver, spawn
 
-        multiprocessing.get_context("forkserver").set_forkserver_preload(
-            [PRELOAD_MODULE, *imports])
+        multiprocessing.get_context("forkserver").set_forkserver_preload([PRELOAD_MODULE])
         # Dask's pre-spawn variables (MALLOC_TRIM_THRESHOLD_ is read by glibc only when a
         # process starts, OMP_NUM_THREADS before numpy loads) and Nanny's hash seed.
         env = {key: str(value) for key, value in pre_spawn_environ().items()
@@ -112,6 +112,7 @@ def warm_up(imports: Sequence[str] = ()) -> bool:
         main = spawn.get_preparation_data("daskflow")
         env[MAIN_PATH_VARIABLE] = main.get("init_main_from_path") or ""
         env[MAIN_NAME_VARIABLE] = main.get("init_main_from_name") or ""
+        env[IMPORTS_VARIABLE] = ",".join(imports)  # the preload imports them last
         saved = {key: os.environ.get(key) for key in env}
         previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # inherited by the server
         try:
