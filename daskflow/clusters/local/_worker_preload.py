@@ -132,5 +132,6 @@ for _module in filter(None, os.environ.pop("DASKFLOW_FORKSERVER_IMPORTS", "").sp
 
 # All of it lives as long as the workers forked from here: out of the collector's reach
 # (gc.freeze), a worker's collections walk only what the worker made, not every module's
-# objects (a tenth of a wide foreach's time went to them), and the pages stay shared.
+# objects (bench/worker_gc.py: 0.19 s of 0.26 s of split-sized allocations in the
+# collector, 0.11 s frozen), and the pages stay shared with the server.
 gc.freeze()
