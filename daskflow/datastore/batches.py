@@ -233,11 +233,13 @@ class StepBatches:
                         bisect.insort(self.starts, (*found, name))
                         self.widest = max(self.widest, found[1] - found[0])
 
-    def _decoded(self, name: str) -> dict[str, Any] | None:
-        try:
-            raw = self.files.read(f"{self.folder}/{name}")
-        except FileNotFoundError:
-            return None
+    def _decoded(self, name: str, raw: bytes | None = None) -> dict[str, Any] | None:
+        """Batch object ``name`` decoded (None: gone), from ``raw`` where it was read."""
+        if raw is None:
+            try:
+                raw = self.files.read(f"{self.folder}/{name}")
+            except FileNotFoundError:
+                return None
         with collector_paused():  # thousands of small acyclic objects: nothing to collect
             return _loads(raw)
 
@@ -266,17 +268,13 @@ class StepBatches:
         ranges = set()   # a batch Dask ran twice wrote its range twice: the first is read
         starts = list(self.starts)
         for at in range(0, len(starts), READ_TOGETHER):
-            chunk = [(first, last, f"{self.folder}/{name}")
-                     for first, last, name in starts[at:at + READ_TOGETHER]]
-            raw = self.files.read_many([path for _, _, path in chunk])  # concurrently
-            for first, last, path in chunk:
+            chunk = starts[at:at + READ_TOGETHER]
+            raw = self.files.read_many([f"{self.folder}/{name}" for _, _, name in chunk])
+            for first, last, name in chunk:
                 if (first, last) in ranges:
                     continue
-                if path in raw:
-                    with collector_paused():
-                        data = _loads(raw.pop(path))
-                else:  # a read that failed: once more alone, retried as every read
-                    data = self._decoded(path.rsplit("/", 1)[1])
+                # one the read left out is read again alone, retried as every read is
+                data = self._decoded(name, raw.pop(f"{self.folder}/{name}", None))
                 if data is not None:
                     ranges.add((first, last))
                     yield data.get("common") or {}, data.get("entries", [])
