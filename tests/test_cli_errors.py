@@ -128,26 +128,18 @@ def test_check_refuses_a_request_the_backend_cannot_meet_as_run_does(run_in_proc
     assert not (workdir / ".daskflow").exists()
 
 
-def test_check_refuses_a_bad_read_ahead_setting_as_run_does(run_in_process, workdir):
+@pytest.mark.parametrize("setting, value, message", [
+    ("read-ahead", "lots", "daskflow.datastore.read-ahead is 'lots': give a whole number"),
+    ("exclusive-create", "maybe", "daskflow.datastore.exclusive-create is 'maybe': give true"),
+])
+def test_check_refuses_a_bad_datastore_setting_as_run_does(setting, value, message,
+                                                           run_in_process, workdir):
     import dask.config
     for command in ("check", "run"):
-        with dask.config.set({"daskflow.datastore.read-ahead": "lots"}):
+        with dask.config.set({f"daskflow.datastore.{setting}": value}):
             result = run_in_process("linear_params.py", command)
         assert result.returncode == 1, command
-        assert "daskflow.datastore.read-ahead is 'lots': give a whole number" in \
-            result.stderr, command
-        assert "Traceback" not in result.stderr
-    assert not list((workdir / ".daskflow").glob("*/[0-9]*"))  # no run stored
-
-
-def test_check_refuses_a_bad_exclusive_create_setting_as_run_does(run_in_process, workdir):
-    import dask.config
-    for command in ("check", "run"):
-        with dask.config.set({"daskflow.datastore.exclusive-create": "maybe"}):
-            result = run_in_process("linear_params.py", command)
-        assert result.returncode == 1, command
-        assert "daskflow.datastore.exclusive-create is 'maybe': give true" in \
-            result.stderr, command
+        assert message in result.stderr, command
         assert "Traceback" not in result.stderr
     assert not list((workdir / ".daskflow").glob("*/[0-9]*"))  # no run stored
 
