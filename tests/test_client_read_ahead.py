@@ -126,4 +126,6 @@ def test_an_artifact_read_ahead_uses_the_record_its_task_already_took(root, monk
     with reads._lock:                           # its record read ahead is gone by now
         reads._ahead.pop(("record", "7", ""), None)
     assert reads._read_artifact("7", "out") == value(7)  # what an ahead thread runs
-    assert counted.count("read_done") == 0 and counted.count("list_attempts") == 0
+    # this thread's reads: the read-ahead threads may still be reading the next tasks
+    assert counted.count("read_done", ahead=False) == 0 and \
+        counted.count("list_attempts", ahead=False) == 0
