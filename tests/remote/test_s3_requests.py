@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -27,6 +28,24 @@ def requests_since(log: Path, offset: int) -> list[tuple[str, str]]:
     with open(log, "rb") as f:
         f.seek(offset)
         return [(m.group(1).decode(), m.group(2).decode()) for m in REQUEST.finditer(f.read())]
+
+
+def settled_size(log: Path) -> int:
+    """The log's size once the lines of the requests made so far are in it."""
+    time.sleep(0.2)
+    return log.stat().st_size
+
+
+def methods_since(log: Path, offset: int, count: int) -> list[str]:
+    """The methods of the requests logged after ``offset``, in the order logged, once at
+    least ``count`` are there (at most 10 s) and then a moment more for any extra one:
+    moto's server threads write their lines as they answer, and a full suite beside it
+    once saw a line missing when the log was read at once."""
+    deadline = time.monotonic() + 10
+    while len(requests_since(log, offset)) < count and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.2)
+    return [method for method, _ in requests_since(log, offset)]
 
 
 def test_a_wide_foreach_on_s3_makes_few_requests_per_split(moto_server, s3_root, tmp_path):
@@ -82,11 +101,11 @@ def test_a_stored_value_is_read_back_in_one_request(moto_server, s3_root) -> Non
     refs = [store.put_artifact(frame, "frame"), store.put_artifact(b"v" * 5000, "value")]
     store.write_run("1", {"status": "ok"})
     reader = ArtifactStore(s3_root, "OneGetFlow")
-    offset = moto_server.log.stat().st_size
+    offset = settled_size(moto_server.log)
     pd.testing.assert_frame_equal(reader.get_artifact(refs[0], "frame"), frame)
     assert reader.get_artifact(refs[1], "value") == b"v" * 5000
     assert reader.read_run("1")["status"] == "ok"
-    assert [m for m, _ in requests_since(moto_server.log, offset)] == ["GET"] * 3
+    assert methods_since(moto_server.log, offset, 3) == ["GET"] * 3
 
 
 def test_a_claim_is_one_create_only_write_that_no_other_can_take(moto_server, s3_root) -> None:
@@ -96,9 +115,9 @@ def test_a_claim_is_one_create_only_write_that_no_other_can_take(moto_server, s3
     bytes there. With datastore.exclusive-create false: a HEAD, then a PUT."""
     from daskflow.datastore import ArtifactStore
     store = ArtifactStore(s3_root, "ClaimFlow")
-    offset = moto_server.log.stat().st_size
+    offset = settled_size(moto_server.log)
     assert store.claim_first("1", "end", "3", {"pid": 1})
-    assert [m for m, _ in requests_since(moto_server.log, offset)] == ["PUT"]
+    assert methods_since(moto_server.log, offset, 1) == ["PUT"]
     assert not store.claim_first("1", "end", "3", {"pid": 2})
     assert store.read_start("1", "end", "3", 0)["pid"] == 1
     assert store.claim_attempt("1", "end", "3", {"pid": 2}) == 1
@@ -107,9 +126,9 @@ def test_a_claim_is_one_create_only_write_that_no_other_can_take(moto_server, s3
     assert not store.files.create_exclusive(path, b"{}")
     with dask.config.set({"daskflow.datastore.exclusive-create": False}):
         looking = ArtifactStore(s3_root, "ClaimFlow")
-        offset = moto_server.log.stat().st_size
+        offset = settled_size(moto_server.log)
         assert looking.claim_first("1", "end", "4", {"pid": 3})
-        assert [m for m, _ in requests_since(moto_server.log, offset)] == ["HEAD", "PUT"]
+        assert sorted(methods_since(moto_server.log, offset, 2)) == ["HEAD", "PUT"]
         assert not looking.claim_first("1", "end", "4", {"pid": 4})
 
 
