@@ -30,6 +30,7 @@ from .graph import FOREACH, SPLIT, SWITCH, FlowGraph, check_main_guard
 from .parameters import Parameter, flow_parameters
 from .project import has_project
 from .runtime.options import RUN_OPTIONS, RunOption, option_named
+from .runtime.process import own as own_process
 
 
 #: The words that start a flow's command line, for the hints this module prints
@@ -60,11 +61,12 @@ def main(flow_cls: type, argv: list[str] | None = None,
             if command is None else " ".join(command)
         # The process runs this one command, then exits: what it has imported lives as
         # long as it does, so the collector need not walk it again and again (dask's
-        # and daskflow's modules made a small run's full collections cost 0.1-0.4 s).
+        # and daskflow's modules made a small run's full collections cost 0.1-0.4 s);
+        # the run freezes what it imports later (runtime/process.py).
         # Again at exit: the teardown's last collection would walk all the command made
         # (botocore's models and clients on an object store: 0.2 s), to free memory the
         # process is about to give back whole.
-        python_gc.freeze()
+        own_process()
         group.main(args=argv, prog_name=prog, standalone_mode=False)
     except click.exceptions.Abort as exc:  # click's wrapping of KeyboardInterrupt
         _interrupted(exc.__cause__)

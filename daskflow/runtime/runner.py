@@ -63,6 +63,7 @@ from .plan import (
     resolve_secrets,
 )
 from .preflight import connect_scheduler, probe_scheduler_sees, refuse_unreachable_datastore
+from .process import settled
 from .cache import TaskCache
 from .cache_keys import code_keys
 from .resume import ResumePlan, descendants, pick_origin
@@ -160,6 +161,7 @@ class Runner:
         self._preflight()
         store = ArtifactStore(self.datastore_root, self.flow_cls.__name__)
         self._check_cache_from(store)
+        settled()  # the store's client (botocore's models on S3) lives as long as the process
         run_id = store.new_run_id()
         refs = {name: store.put_artifact(value, name) for name, value in values.items()}
         shown = {k: _short_repr(v) for k, v in values.items()}
@@ -406,7 +408,9 @@ class Runner:
                 def open_default() -> tuple[Any, Any]:
                     # once: it may have waited till now
                     get_backend(self.cluster).prepare(imports=self._worker_imports())
-                    return stack.enter_context(self._default_cluster(life)), self.idle
+                    opened = stack.enter_context(self._default_cluster(life))
+                    settled()  # distributed, the cluster's scheduler: as long as the run
+                    return opened, self.idle
                 client = None
                 if self.scheduler_address:  # a scheduler we did not start: connect now
                     client = open_default()[0]

@@ -178,3 +178,61 @@ def test_the_dashboard_link_answers_at_once_and_its_pages_follow() -> None:
         assert code == 200 and "bokeh" in body.lower()  # Dask's own status page
         code, body = _get(link.replace("/status", "/workers"))
         assert code == 200 and "bokeh" in body.lower()
+
+
+CLOSE_WHILE_LOADING = '''
+import importlib.abc, importlib.machinery, sys, threading
+import dask.config
+from daskflow.clusters import get_backend
+from daskflow.clusters.request import ResourceRequest
+
+loading, release = threading.Event(), threading.Event()
+
+class HoldTheDashboard(importlib.abc.MetaPathFinder):
+    """Bokeh's dashboard module: its code runs once the cluster has closed."""
+    def find_spec(self, name, path, target=None):
+        if name != "distributed.dashboard.scheduler":
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        real = spec.loader
+
+        class Held(importlib.abc.Loader):
+            def create_module(self, spec):
+                return real.create_module(spec)
+
+            def exec_module(self, module):  # under the module's own lock only
+                loading.set()
+                release.wait(60)
+                real.exec_module(module)
+
+        spec.loader = Held()
+        return spec
+
+sys.meta_path.insert(0, HoldTheDashboard())
+with dask.config.set({"daskflow.local.dashboard-delay": "0s"}), \\
+        get_backend("local").open(ResourceRequest(cpu=1, workers=1)) as cluster:
+    assert loading.wait(60)
+    app = cluster.scheduler.http_application
+    rules = len(app.default_router.rules)
+timer = cluster.daskflow_dashboard_timer
+print("closed:", cluster.scheduler.status.name, "loading:", timer.is_alive())
+release.set()
+timer.join(60)
+print("loader ended:", not timer.is_alive(), "pages added:", len(app.default_router.rules) != rules)
+'''
+
+
+def test_a_cluster_closed_while_its_pages_load_leaves_the_loader_to_end_alone(
+        tmp_path) -> None:
+    """A run that ends as its dashboard's pages load (Bokeh's import, most of a second)
+    does not wait for them: the loader, left alone, finds the scheduler closed, adds
+    nothing to it and ends."""
+    import subprocess
+    import sys
+    script = tmp_path / "close_while_loading.py"
+    script.write_text(CLOSE_WHILE_LOADING)
+    result = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "closed: closed loading: True" in result.stdout, result.stdout
+    assert "loader ended: True pages added: False" in result.stdout, result.stdout

@@ -132,9 +132,10 @@ def test_a_claim_is_one_create_only_write_that_no_other_can_take(moto_server, s3
         assert not looking.claim_first("1", "end", "4", {"pid": 4})
 
 
-def test_local_workers_open_the_s3_datastore_as_they_start(s3_root):
-    """A local worker makes its S3 client as it starts (a thread of its own), not in its
-    first task: the run's first step would otherwise wait for botocore to load."""
+def test_local_workers_open_the_s3_datastore_as_they_start(moto_server, s3_root):
+    """A local worker makes its S3 client and its connection as it starts (a thread of
+    its own), not in its first task: the run's first step would otherwise wait for
+    botocore to load and for the client's HTTP session (its TLS context)."""
     from distributed import Client
 
     from daskflow.clusters.labels import ClusterLabels, labelled
@@ -159,11 +160,16 @@ def test_local_workers_open_the_s3_datastore_as_they_start(s3_root):
 
     backend = LocalBackend()
     request = ResourceRequest(cpu=1, workers=2)
+    bucket = s3_root.split("/")[2]
+    offset = settled_size(moto_server.log)
     # spawned workers: nothing of theirs frozen but what the plugin froze
     with dask.config.set({"daskflow.local.start-method": "spawn"}), \
             labelled(ClusterLabels(run="F/1", datastore=s3_root)), \
             backend.open(request) as cluster, Client(cluster) as client:
         assert set(client.run(opened, s3_root, 60).values()) == {True}
+        # and its connection: one look for the bucket each, the only requests yet
+        methods_since(moto_server.log, offset, 2)
+        assert requests_since(moto_server.log, offset) == [("HEAD", f"/{bucket}")] * 2
         assert "daskflow-open-store" in next(iter(client.run(plugins).values()))
         # the client's objects are out of the collector's reach once it is made
         assert min(client.run(frozen).values()) > 10_000

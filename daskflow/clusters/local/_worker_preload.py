@@ -30,6 +30,8 @@ import distributed.worker  # noqa: F401
 
 import daskflow.runtime.task  # noqa: F401
 
+gc.freeze()  # see the end: the collections while the rest loads walk only what it makes
+
 
 def top_level_imports(path: str) -> list[str]:
     """The absolute modules a script imports at its top level (also in ``try``/``if``)."""
@@ -124,6 +126,9 @@ if _path or _name:
 
 # What the driver asked for besides (warm_up's imports: the datastore's filesystem),
 # after the rest; one that fails to import is left to the worker, which says why.
+# (Frozen first, the collections while s3fs loads walk only its own objects: the fork
+# server is most of a run's start, and it spent 0.1 s in them, 0.04 s so.)
+gc.freeze()
 for _module in filter(None, os.environ.pop("DASKFLOW_FORKSERVER_IMPORTS", "").split(",")):
     try:
         importlib.import_module(_module)

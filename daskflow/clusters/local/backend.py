@@ -195,7 +195,11 @@ class LocalBackend(LocalProcessTeardown, ClusterBackend):
                 timer = getattr(cluster, "daskflow_dashboard_timer", None)
                 if timer is not None:
                     timer.cancel()
-                    timer.join(1)
+                    # One already loading the pages (Bokeh's import, ~0.4 s of CPU) ends
+                    # by itself, finding the cluster closed: the run does not wait for it
+                    # (a run that ended just after the delay waited 0.25 s at its end).
+                    if not getattr(cluster, "daskflow_dashboard_loading", False):
+                        timer.join(1)
 
     def make_cluster(self, request: ResourceRequest, *, name: str) -> Any:
         kwargs = self.cluster_kwargs(request, name=name)
@@ -258,6 +262,7 @@ def _add_dashboard(cluster: Any) -> None:
     scheduler = cluster.scheduler
     if scheduler.status.name != "running":
         return  # the run ended first: nothing to show
+    cluster.daskflow_dashboard_loading = True
     try:
         import distributed.dashboard.scheduler as dashboard
     except ImportError:  # bokeh is a dependency of daskflow; without it, no pages
