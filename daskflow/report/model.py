@@ -339,11 +339,12 @@ def _read_task(task: Any) -> tuple[list[Attempt], set[str]]:
     from ..client import Task
 
     records = {}
-    for number in task.attempts:
+    numbers = task.attempts  # one look at its folder
+    for number in numbers:
         view = Task(task.pathspec, attempt=number, _namespace_check=False, _store=task._store)
         done = view.record
         start = None if done and done.get("started_at") else {"started_at": view.started_at}
-        if len(task.attempts) > 1 or (done or {}).get("status") != "ok":  # what it ran with
+        if len(numbers) > 1 or (done or {}).get("status") != "ok":  # what it ran with
             ran = view.resources
             start = {**(start or {}), "resources": ran._asdict() if ran else None}
         records[number] = (start, done)

@@ -58,6 +58,30 @@ def test_attempts_are_claimed_in_order(store):
     assert store.list_attempts("1", "train", "3") == [0, 1]
 
 
+def test_a_settled_runs_task_folder_is_listed_once_for_its_attempts_and_its_files(
+        store, monkeypatch):
+    listed = []
+    real = store.stored.files.listdir
+    monkeypatch.setattr(store.stored.files, "listdir",
+                        lambda path: listed.append(path) or real(path))
+    assert store.claim_attempt("1", "train", "3", {}) == 0
+    # a run that goes on: each look lists the folder, a new attempt is seen
+    assert store.list_attempts("1", "train", "3") == [0]
+    assert store.claim_attempt("1", "train", "3", {}) == 1
+    assert store.list_attempts("1", "train", "3") == [0, 1]
+    looks = len(listed)
+    # an ended run (the report, a finished run's reader): one listing serves both
+    store.stored.settle("1")
+    assert store.list_attempts("1", "train", "3") == [0, 1]
+    assert {"0.start.json", "1.start.json"} <= store.stored.task_file_names("1", "train", "3")
+    assert store.list_attempts("1", "train", "3") == [0, 1]
+    assert len(listed) == looks + 1
+    # another task, and the same task of another run, are listed for themselves
+    assert store.claim_attempt("2", "train", "3", {}) == 0
+    assert store.list_attempts("2", "train", "3") == [0]
+    assert store.stored.task_file_names("1", "train", "4") == set()
+
+
 @pytest.mark.parametrize("where", ["folder", "memory"])
 def test_a_first_claim_takes_attempt_0_once_and_never_over_another(where, tmp_path):
     """A task whose attempts are all in its own folder claims attempt 0 with no listing;
