@@ -214,12 +214,32 @@ with dask.config.set({"daskflow.local.dashboard-delay": "0s"}), \\
     assert loading.wait(60)
     app = cluster.scheduler.http_application
     rules = len(app.default_router.rules)
-timer = cluster.daskflow_dashboard_timer
-print("closed:", cluster.scheduler.status.name, "loading:", timer.is_alive())
+loader = cluster.daskflow_dashboard_pages.loader
+print("closed:", cluster.scheduler.status.name, "loading:", loader.is_alive())
 release.set()
-timer.join(60)
-print("loader ended:", not timer.is_alive(), "pages added:", len(app.default_router.rules) != rules)
+loader.join(60)
+print("loader ended:", not loader.is_alive(), "pages added:", len(app.default_router.rules) != rules)
 '''
+
+
+def test_dasks_own_pages_load_when_first_asked_for_and_not_before() -> None:
+    import time
+
+    with get_backend("local").open(ResourceRequest(cpu=1, workers=1)) as cluster:
+        link = cluster.dashboard_link
+        time.sleep(1.5)  # longer than any delay before: nobody asked, nothing loaded
+        assert cluster.daskflow_dashboard_pages.loader is None
+        assert _get(link.replace("/status", "/health")) == (200, "ok")
+        assert cluster.daskflow_dashboard_pages.loader is None  # not one of Dask's pages
+        code, body = _get(link.replace("/status", "/workers"))  # the first visit
+        assert code == 503 and 'http-equiv="refresh"' in body
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            code, body = _get(link)
+            if code == 200:
+                break
+            time.sleep(0.2)
+        assert code == 200 and "bokeh" in body.lower()
 
 
 def test_a_cluster_closed_while_its_pages_load_leaves_the_loader_to_end_alone(

@@ -173,16 +173,19 @@ class LocalBackend(LocalProcessTeardown, ClusterBackend):
                 f"Run the step on a GPU backend, e.g. @resources(gpu=1, backend='slurm').")
         _cuda_cluster_class(request)
 
-    def dashboard_delay(self) -> float:
-        """Seconds between the dashboard's link and its pages (``local.dashboard-delay``)."""
+    def dashboard_delay(self) -> float | None:
+        """Seconds between the dashboard's link and Dask's own pages, loaded then even if
+        nobody asked for them (``local.dashboard-delay``); None: at the first visit."""
         from dask.utils import parse_timedelta
         value = self.option("dashboard-delay")
+        if value is None:
+            return None
         try:
-            return float(parse_timedelta(value or 0))
+            return float(parse_timedelta(value))
         except (KeyError, ValueError, TypeError):
             raise ConfigurationError(
                 f"daskflow.local.dashboard-delay is {value!r}: give a duration such as "
-                f"1s, 500ms or 0.") from None
+                f"1s, 500ms or 0, or null (at the first visit).") from None
 
     @contextmanager
     def open(self, request: ResourceRequest, *,
@@ -191,15 +194,10 @@ class LocalBackend(LocalProcessTeardown, ClusterBackend):
         with worker_start_method(), super().open(request, min_workers=min_workers) as cluster:
             try:
                 yield cluster
-            finally:  # a run shorter than the delay leaves no timer thread behind it
-                timer = getattr(cluster, "daskflow_dashboard_timer", None)
-                if timer is not None:
-                    timer.cancel()
-                    # One already loading the pages (Bokeh's import, ~0.4 s of CPU) ends
-                    # by itself, finding the cluster closed: the run does not wait for it
-                    # (a run that ended just after the delay waited 0.25 s at its end).
-                    if not getattr(cluster, "daskflow_dashboard_loading", False):
-                        timer.join(1)
+            finally:
+                pages = getattr(cluster, "daskflow_dashboard_pages", None)
+                if pages is not None:
+                    pages.stop()
 
     def make_cluster(self, request: ResourceRequest, *, name: str) -> Any:
         kwargs = self.cluster_kwargs(request, name=name)
@@ -218,18 +216,15 @@ class LocalBackend(LocalProcessTeardown, ClusterBackend):
         from distributed import LocalCluster
         if kwargs["dashboard_address"] is None:
             return LocalCluster(**kwargs)
-        # The dashboard's Bokeh import costs the driver about 0.4 s of CPU, a third of
-        # a small flow's run: the scheduler's HTTP server (and so the link) exists at
-        # once, and the pages are added to it after local.dashboard-delay, from a
-        # thread, if the cluster still runs then.
+        # The dashboard's Bokeh import costs the driver about 0.4 s of CPU (a third of a
+        # small flow's run) and 60 MB: the scheduler's HTTP server (and so the link, and
+        # the flow page) exists at once, and Dask's own pages are added to it when they
+        # are first asked for, or after local.dashboard-delay where one is set.
         delay = self.dashboard_delay()
         kwargs["scheduler_kwargs"] = {**kwargs.get("scheduler_kwargs", {}), "dashboard": False}
         cluster = LocalCluster(**kwargs)
-        cluster.loop.add_callback(_serve_starting_page, cluster.scheduler)
-        timer = threading.Timer(delay, _add_dashboard, args=(cluster,))
-        timer.name, timer.daemon = "daskflow-dashboard", True
-        timer.start()
-        cluster.daskflow_dashboard_timer = timer
+        cluster.daskflow_dashboard_pages = pages = DaskPages(cluster, delay)
+        cluster.loop.add_callback(_serve_starting_page, cluster.scheduler, pages.load)
         return cluster
 
 
@@ -239,21 +234,59 @@ STARTING_PAGE = """<!doctype html><html><head><meta charset="utf-8">
 </html>"""
 
 
-def _serve_starting_page(scheduler: Any) -> None:
-    """Until the dashboard's pages exist, its link answers with a page that reloads."""
+#: Dask's own pages (``distributed.dashboard.scheduler``'s applications): until they are
+#: loaded, asking for one loads them and answers with the starting page
+DASK_PAGES = r"/(?:(?:status|system|shuffle|stealing|workers|exceptions|events|counters" \
+    r"|tasks|profile|profile-server|graph|hardware|groups|gpu|individual-[\w-]+)/?)?"
+
+
+def _serve_starting_page(scheduler: Any, load: Any) -> None:
+    """Until Dask's pages exist, asking for one starts ``load`` and gets a page that
+    reloads itself."""
     from tornado.web import RequestHandler
 
     class Starting(RequestHandler):
-        def get(self) -> None:
+        def get(self, *args: Any) -> None:
+            load()
             self.set_status(503)
             self.set_header("Retry-After", "1")
             self.write(STARTING_PAGE)
 
     app = scheduler.http_application
     before = list(app.default_router.rules)
-    app.add_handlers(r".*", [(r"/(?:status/?)?", Starting)])
+    app.add_handlers(r".*", [(DASK_PAGES, Starting)])
     added = [rule for rule in app.default_router.rules if rule not in before]
     scheduler._daskflow_starting_rule = added[0] if added else None
+
+
+class DaskPages:
+    """Loads Dask's own dashboard pages into a local cluster's running HTTP server, once:
+    when one is first asked for, or ``delay`` seconds after the cluster started (None:
+    only when asked), in a thread of its own (Bokeh's import)."""
+
+    def __init__(self, cluster: Any, delay: float | None) -> None:
+        self.cluster = cluster
+        self.loader: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self.timer: threading.Timer | None = None
+        if delay is not None:
+            self.timer = threading.Timer(delay, self.load)
+            self.timer.name, self.timer.daemon = "daskflow-dashboard", True
+            self.timer.start()
+
+    def load(self) -> None:
+        with self._lock:
+            if self.loader is None:
+                self.loader = threading.Thread(target=_add_dashboard, args=(self.cluster,),
+                                               name="daskflow-dashboard", daemon=True)
+                self.loader.start()
+
+    def stop(self) -> None:
+        """The cluster closes: no timer thread stays behind it. A load under way ends by
+        itself, finding the cluster closed: the run does not wait for Bokeh's import."""
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer.join(1)
 
 
 def _add_dashboard(cluster: Any) -> None:
@@ -262,7 +295,6 @@ def _add_dashboard(cluster: Any) -> None:
     scheduler = cluster.scheduler
     if scheduler.status.name != "running":
         return  # the run ended first: nothing to show
-    cluster.daskflow_dashboard_loading = True
     try:
         import distributed.dashboard.scheduler as dashboard
     except ImportError:  # bokeh is a dependency of daskflow; without it, no pages
