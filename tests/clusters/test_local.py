@@ -158,9 +158,18 @@ def _get(url: str) -> tuple[int, str]:
         return exc.code, exc.read().decode()
 
 
-def test_the_dashboard_link_answers_at_once_and_its_pages_follow() -> None:
+def _once_loaded(link: str) -> tuple[int, str]:
+    """What ``link`` answers once it stops answering the starting page (at most 30 s)."""
     import time
+    deadline = time.monotonic() + 30
+    code, body = _get(link)
+    while code == 503 and time.monotonic() < deadline:
+        time.sleep(0.2)
+        code, body = _get(link)
+    return code, body
 
+
+def test_the_dashboard_link_answers_at_once_and_its_pages_follow() -> None:
     import dask.config
     with dask.config.set({"daskflow.local.dashboard-delay": "1s"}), \
             get_backend("local").open(ResourceRequest(cpu=1, workers=1)) as cluster:
@@ -169,12 +178,7 @@ def test_the_dashboard_link_answers_at_once_and_its_pages_follow() -> None:
         code, body = _get(link)  # before the pages: a page that reloads itself
         assert code == 503 and 'http-equiv="refresh"' in body
         assert _get(link.replace("/status", "/health")) == (200, "ok")
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            code, body = _get(link)
-            if code == 200:
-                break
-            time.sleep(0.2)
+        code, body = _once_loaded(link)
         assert code == 200 and "bokeh" in body.lower()  # Dask's own status page
         code, body = _get(link.replace("/status", "/workers"))
         assert code == 200 and "bokeh" in body.lower()
@@ -233,12 +237,7 @@ def test_dasks_own_pages_load_when_first_asked_for_and_not_before() -> None:
         assert cluster.daskflow_dashboard_pages.loader is None  # not one of Dask's pages
         code, body = _get(link.replace("/status", "/workers"))  # the first visit
         assert code == 503 and 'http-equiv="refresh"' in body
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            code, body = _get(link)
-            if code == 200:
-                break
-            time.sleep(0.2)
+        code, body = _once_loaded(link)
         assert code == 200 and "bokeh" in body.lower()
 
 
