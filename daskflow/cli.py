@@ -30,7 +30,7 @@ from .graph import FOREACH, SPLIT, SWITCH, FlowGraph, check_main_guard
 from .parameters import Parameter, flow_parameters
 from .project import has_project
 from .runtime.options import RUN_OPTIONS, RunOption, option_named
-from .runtime.process import own as own_process
+from .runtime.process import command as command_process
 
 
 #: The words that start a flow's command line, for the hints this module prints
@@ -66,8 +66,8 @@ def main(flow_cls: type, argv: list[str] | None = None,
         # Again at exit: the teardown's last collection would walk all the command made
         # (botocore's models and clients on an object store: 0.2 s), to free memory the
         # process is about to give back whole.
-        own_process()
-        group.main(args=argv, prog_name=prog, standalone_mode=False)
+        with command_process():
+            group.main(args=argv, prog_name=prog, standalone_mode=False)
     except click.exceptions.Abort as exc:  # click's wrapping of KeyboardInterrupt
         _interrupted(exc.__cause__)
     except click.exceptions.Exit as exc:

@@ -537,8 +537,10 @@ def connect(root: str) -> None:
 
     s3fs's ``connect`` makes the client (botocore loads S3's model); its HTTP session
     (the TLS context, with the CA bundle loaded) and its first connection come with its
-    first request, so one is made here too: a look for the bucket, one HEAD. Before, the
-    run's first task waited 0.07-0.1 s for them in its first write (on moto, at load 1).
+    first request, so one is made here too: a look for the bucket (one HEAD where it is
+    there and may be looked at; s3fs asks for its location besides where it is not).
+    Before, the run's first task waited 0.07-0.1 s for them in its first write (on moto,
+    at load 1). Nothing here fails: the run's own requests say what is wrong.
     """
     files = files_for(root)
     fs = getattr(files, "fs", None)

@@ -16,15 +16,25 @@ what a run left in reference cycles would never be collected.
 from __future__ import annotations
 
 import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 _owned = False
 
 
-def own() -> None:
-    """This process runs one command, then exits: freeze what it has imported."""
+@contextmanager
+def command() -> Iterator[None]:
+    """The block runs this process's one command, after which it exits: freeze what it
+    has imported, and in the block what the run imports (:func:`settled`). A process
+    that does not exit after all (IPython catches the ``SystemExit`` of ``MyFlow()`` in
+    a notebook cell) goes on as a notebook's: its later runs freeze nothing."""
     global _owned
     _owned = True
     gc.freeze()
+    try:
+        yield
+    finally:
+        _owned = False
 
 
 def settled() -> None:

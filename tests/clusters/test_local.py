@@ -90,6 +90,27 @@ def test_unknown_option_lists_the_allowed_ones() -> None:
         LocalBackend(memory_limt="1GiB")
 
 
+@pytest.mark.fast
+@pytest.mark.parametrize("value, delay", [(None, None), ("", None), ("0", 0.0), ("1s", 1.0),
+                                          ("500ms", 0.5)])
+def test_dasks_pages_load_at_the_first_visit_or_after_the_delay_given(value, delay) -> None:
+    import dask.config
+    with dask.config.set({"daskflow.local.dashboard-delay": value}):
+        assert LocalBackend().dashboard_delay() == delay
+
+
+@pytest.mark.fast
+@pytest.mark.parametrize("value", ["soon", "-", "1 fortnight"])
+def test_a_dashboard_delay_that_is_no_duration_is_one_clear_line(value) -> None:
+    import dask.config
+
+    from daskflow.exceptions import ConfigurationError
+    with dask.config.set({"daskflow.local.dashboard-delay": value}), \
+            pytest.raises(ConfigurationError, match="give a duration such as 1s") as info:
+        LocalBackend().dashboard_delay()
+    assert "\n" not in str(info.value)
+
+
 # -- refusals -------------------------------------------------------------------------------
 @pytest.mark.fast
 def test_refuses_more_memory_than_the_machine() -> None:
@@ -239,6 +260,20 @@ def test_dasks_own_pages_load_when_first_asked_for_and_not_before() -> None:
         assert code == 503 and 'http-equiv="refresh"' in body
         code, body = _once_loaded(link)
         assert code == 200 and "bokeh" in body.lower()
+
+
+def test_the_list_of_dasks_plots_loads_them_and_lists_them() -> None:
+    """dask-labextension's panel reads ``/individual-plots.json``: the first ask loads
+    Dask's pages and is answered with them, not with an empty list."""
+    import json
+
+    with get_backend("local").open(ResourceRequest(cpu=1, workers=1)) as cluster:
+        plots = cluster.dashboard_link.replace("/status", "/individual-plots.json")
+        assert cluster.daskflow_dashboard_pages.loader is None
+        code, body = _get(plots)
+        assert code == 200
+        listed = json.loads(body)
+        assert listed.get("Individual Task Stream") == "/individual-task-stream", listed
 
 
 def test_a_cluster_closed_while_its_pages_load_leaves_the_loader_to_end_alone(

@@ -178,11 +178,11 @@ class LocalBackend(LocalProcessTeardown, ClusterBackend):
         nobody asked for them (``local.dashboard-delay``); None: at the first visit."""
         from dask.utils import parse_timedelta
         value = self.option("dashboard-delay")
-        if value is None:
+        if value is None or value == "":  # an empty DASK_DASKFLOW__LOCAL__DASHBOARD_DELAY
             return None
         try:
             return float(parse_timedelta(value))
-        except (KeyError, ValueError, TypeError):
+        except (KeyError, ValueError, TypeError, IndexError):
             raise ConfigurationError(
                 f"daskflow.local.dashboard-delay is {value!r}: give a duration such as "
                 f"1s, 500ms or 0, or null (at the first visit).") from None
@@ -242,8 +242,18 @@ DASK_PAGES = r"/(?:(?:status|system|shuffle|stealing|workers|exceptions|events|c
 
 def _serve_starting_page(scheduler: Any, load: Any) -> None:
     """Until Dask's pages exist, asking for one starts ``load`` and gets a page that
-    reloads itself."""
+    reloads itself; asking for the list of Dask's plots (``/individual-plots.json``,
+    which dask-labextension's panel reads) starts it too, and is answered once they
+    are there (by Dask's own handler: the request is sent to it again)."""
+    import asyncio
+    import time
+
     from tornado.web import RequestHandler
+
+    app = scheduler.http_application
+
+    def loading() -> bool:
+        return getattr(scheduler, "_daskflow_starting_rule", None) in app.default_router.rules
 
     class Starting(RequestHandler):
         def get(self, *args: Any) -> None:
@@ -252,9 +262,20 @@ def _serve_starting_page(scheduler: Any, load: Any) -> None:
             self.set_header("Retry-After", "1")
             self.write(STARTING_PAGE)
 
-    app = scheduler.http_application
+    class PlotsOnceLoaded(RequestHandler):
+        async def get(self) -> None:
+            load()
+            deadline = time.monotonic() + 30
+            while loading() and time.monotonic() < deadline:
+                await asyncio.sleep(0.1)
+            if loading():  # they did not load (no Bokeh): none, as Dask answers then
+                self.write({})
+            else:
+                self.redirect(self.request.uri)
+
     before = list(app.default_router.rules)
-    app.add_handlers(r".*", [(DASK_PAGES, Starting)])
+    app.add_handlers(r".*", [(DASK_PAGES, Starting),
+                             (r"/individual-plots\.json", PlotsOnceLoaded)])
     added = [rule for rule in app.default_router.rules if rule not in before]
     scheduler._daskflow_starting_rule = added[0] if added else None
 
