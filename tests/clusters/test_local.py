@@ -276,6 +276,37 @@ def test_the_list_of_dasks_plots_loads_them_and_lists_them() -> None:
         assert listed.get("Individual Task Stream") == "/individual-task-stream", listed
 
 
+AT_ONCE_WITH_BOKEH_LOADED = '''
+import time
+import dask.config
+import distributed.dashboard.scheduler  # loaded already, as for a notebook's second cluster
+from daskflow.clusters import get_backend
+from daskflow.clusters.request import ResourceRequest
+for _ in range(4):
+    with dask.config.set({"daskflow.local.dashboard-delay": "0s"}), \\
+            get_backend("local").open(ResourceRequest(cpu=1, workers=1)) as cluster:
+        scheduler = cluster.scheduler
+        deadline = time.monotonic() + 10
+        while scheduler._daskflow_starting_rule in scheduler.http_application.default_router.rules \\
+                and time.monotonic() < deadline:
+            time.sleep(0.05)
+        print("starting page gone:", time.monotonic() < deadline)
+'''
+
+
+def test_pages_loaded_at_once_replace_the_starting_page(tmp_path) -> None:
+    """With no delay and Bokeh imported already, the pages may be added as soon as the
+    cluster starts: the starting page is in place before, and goes when they come."""
+    import subprocess
+    import sys
+    script = tmp_path / "at_once.py"
+    script.write_text(AT_ONCE_WITH_BOKEH_LOADED)
+    result = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=240)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.split("\n").count("starting page gone: True") == 4, result.stdout
+
+
 def test_a_cluster_closed_while_its_pages_load_leaves_the_loader_to_end_alone(
         tmp_path) -> None:
     """A run that ends as its dashboard's pages load (Bokeh's import, most of a second)

@@ -223,8 +223,10 @@ class LocalBackend(LocalProcessTeardown, ClusterBackend):
         delay = self.dashboard_delay()
         kwargs["scheduler_kwargs"] = {**kwargs.get("scheduler_kwargs", {}), "dashboard": False}
         cluster = LocalCluster(**kwargs)
-        cluster.daskflow_dashboard_pages = pages = DaskPages(cluster, delay)
+        cluster.daskflow_dashboard_pages = pages = DaskPages(cluster)
         cluster.loop.add_callback(_serve_starting_page, cluster.scheduler, pages.load)
+        if delay is not None:  # after the starting page's callback: the loop runs it first
+            pages.load_after(delay)
         return cluster
 
 
@@ -282,18 +284,19 @@ def _serve_starting_page(scheduler: Any, load: Any) -> None:
 
 class DaskPages:
     """Loads Dask's own dashboard pages into a local cluster's running HTTP server, once:
-    when one is first asked for, or ``delay`` seconds after the cluster started (None:
-    only when asked), in a thread of its own (Bokeh's import)."""
+    when one is first asked for (:meth:`load`), or after a delay (:meth:`load_after`),
+    in a thread of its own (Bokeh's import)."""
 
-    def __init__(self, cluster: Any, delay: float | None) -> None:
+    def __init__(self, cluster: Any) -> None:
         self.cluster = cluster
         self.loader: threading.Thread | None = None
         self._lock = threading.Lock()
         self.timer: threading.Timer | None = None
-        if delay is not None:
-            self.timer = threading.Timer(delay, self.load)
-            self.timer.name, self.timer.daemon = "daskflow-dashboard", True
-            self.timer.start()
+
+    def load_after(self, delay: float) -> None:
+        self.timer = threading.Timer(delay, self.load)
+        self.timer.name, self.timer.daemon = "daskflow-dashboard", True
+        self.timer.start()
 
     def load(self) -> None:
         with self._lock:
