@@ -161,7 +161,7 @@ class Runner:
         self._preflight()
         store = ArtifactStore(self.datastore_root, self.flow_cls.__name__)
         self._check_cache_from(store)
-        settled()  # the store's client (botocore's models on S3) lives as long as the process
+        settled()  # the store's modules (s3fs, botocore): distributed's import walks less
         run_id = store.new_run_id()
         refs = {name: store.put_artifact(value, name) for name, value in values.items()}
         shown = {k: _short_repr(v) for k, v in values.items()}
