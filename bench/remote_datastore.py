@@ -54,7 +54,10 @@ BUCKET = "daskflow-bench"
 FLOW = "foreach_daskflow.py"
 STORES = ("local", "s3")
 OPERATIONS = ("HEAD", "LIST", "GET", "PUT", "DELETE", "POST")
-REQUEST = re.compile(r'"([A-Z]+) (\S+) HTTP/[\d.]+" (\d{3})')
+# werkzeug colours the line of an answer that is not 200 (a HEAD's 404, a refused create's
+# 412) with ANSI escapes, which a fresh virtual environment's moto wrote into its log file
+COLOUR = r"(?:\x1b\[[0-9;]*m)*"
+REQUEST = re.compile(rf'"{COLOUR}([A-Z]+) (\S+) HTTP/[\d.]+{COLOUR}" (\d{{3}})')
 ID = re.compile(r"[0-9a-f]{8,}|\d+")
 
 

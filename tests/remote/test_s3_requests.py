@@ -15,13 +15,16 @@ from collections import Counter
 from pathlib import Path
 
 import dask.config
+import pytest
 
 from daskflow import Flow
 
 
 FLOWS = Path(__file__).resolve().parents[1] / "flows"
 STEP = "work"  # the foreach step of flows/foreach.py
-REQUEST = re.compile(rb'"(HEAD|GET|PUT|POST|DELETE) (\S+) HTTP/')
+# werkzeug colours the line of an answer that is not 200 (a HEAD's 404, a refused create's
+# 412) with ANSI escapes, which a fresh virtual environment's moto wrote into its log file
+REQUEST = re.compile(rb'"(?:\x1b\[[0-9;]*m)*(HEAD|GET|PUT|POST|DELETE) (\S+) HTTP/')
 
 
 def requests_since(log: Path, offset: int) -> list[tuple[str, str]]:
@@ -46,6 +49,16 @@ def methods_since(log: Path, offset: int, count: int) -> list[str]:
         time.sleep(0.05)
     time.sleep(0.2)
     return [method for method, _ in requests_since(log, offset)]
+
+
+@pytest.mark.fast
+def test_a_request_is_counted_whatever_colour_its_log_line_has(tmp_path) -> None:
+    log = tmp_path / "moto_server.log"
+    log.write_bytes(
+        b'127.0.0.1 - - [07/Dec/2026 12:12:12] "\x1b[33mHEAD /b/k HTTP/1.1\x1b[0m" 404 -\n'
+        b'127.0.0.1 - - [07/Dec/2026 12:12:12] "PUT /b/k HTTP/1.1" 200 -\n'
+        b'127.0.0.1 - - [07/Dec/2026 12:12:12] "\x1b[31m\x1b[1mPUT /b/k HTTP/1.1\x1b[0m" 412 -\n')
+    assert requests_since(log, 0) == [("HEAD", "/b/k"), ("PUT", "/b/k"), ("PUT", "/b/k")]
 
 
 def test_a_wide_foreach_on_s3_makes_few_requests_per_split(moto_server, s3_root, tmp_path):
